@@ -1,0 +1,50 @@
+//! WebSocket close codes the server uses.
+
+/// A close code with its meaning. Codes 4000–4999 are Viva's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CloseCode {
+    /// The session ended (after `session.ended`).
+    Normal = 1000,
+    /// A frame over the size limit.
+    TooBig = 1009,
+    /// The server is going away (shutdown, restart): reconnect with `last_seq`.
+    GoingAway = 4000,
+    /// A fatal protocol error (see the `error` sent before it).
+    ProtocolError = 4002,
+    /// The client did not read its events fast enough; reconnect with `last_seq`.
+    SlowConsumer = 4008,
+    /// A newer connection to the same session replaced this one.
+    Replaced = 4009,
+    /// The session was deleted (e.g. its user's data was deleted). Do not reconnect.
+    Deleted = 4010,
+    /// Another node took the session over: reconnect with `last_seq`.
+    Moved = 4011,
+    /// The server could not keep the session running (see logs); reconnect with `last_seq`.
+    InternalError = 4013,
+    /// Too many messages too fast, repeatedly.
+    RateLimited = 4029,
+}
+
+impl CloseCode {
+    /// The numeric code.
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// A short reason phrase sent in the close frame.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Normal => "session ended",
+            Self::TooBig => "message too big",
+            Self::GoingAway => "going away, reconnect",
+            Self::ProtocolError => "protocol error",
+            Self::SlowConsumer => "slow consumer, reconnect",
+            Self::Replaced => "replaced by a newer connection",
+            Self::Deleted => "session deleted",
+            Self::Moved => "session moved, reconnect",
+            Self::InternalError => "internal error, reconnect",
+            Self::RateLimited => "rate limited",
+        }
+    }
+}

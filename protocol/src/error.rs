@@ -1,0 +1,74 @@
+//! Error codes of `error` events and REST error bodies.
+
+use serde::{Deserialize, Serialize};
+
+/// A machine-readable error code (a string on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON / MessagePack, or a field is missing or mistyped.
+    InvalidMessage,
+    /// The `type` is not one the client may send.
+    UnknownType,
+    /// A text frame on a MessagePack socket or a binary frame on a JSON socket.
+    WrongFrameType,
+    /// A client message id that is empty or longer than allowed.
+    InvalidId,
+    /// An answer or code submission over the size limit.
+    AnswerTooLarge,
+    /// An answer when the interviewer is not waiting for one.
+    NotAwaitingAnswer,
+    /// `turn.interrupt` with no interviewer turn in flight.
+    NothingToInterrupt,
+    /// A message that needs `session.start` first.
+    NotStarted,
+    /// The session has ended.
+    SessionEnded,
+    /// Too many messages too fast.
+    RateLimited,
+    /// The store cannot take writes right now; retry with the same `id`.
+    StoreUnavailable,
+    /// Missing or bad credentials.
+    Unauthorized,
+    /// No such session, plan or resource (or not yours).
+    NotFound,
+    /// A malformed REST request.
+    BadRequest,
+    /// Not ready yet (e.g. the report before `report.ready`).
+    NotReady,
+    /// The server is overloaded or shutting down; retry later.
+    Unavailable,
+    /// Something went wrong on the server; details are in its logs.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidMessage => "invalid_message",
+            Self::UnknownType => "unknown_type",
+            Self::WrongFrameType => "wrong_frame_type",
+            Self::InvalidId => "invalid_id",
+            Self::AnswerTooLarge => "answer_too_large",
+            Self::NotAwaitingAnswer => "not_awaiting_answer",
+            Self::NothingToInterrupt => "nothing_to_interrupt",
+            Self::NotStarted => "not_started",
+            Self::SessionEnded => "session_ended",
+            Self::RateLimited => "rate_limited",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::BadRequest => "bad_request",
+            Self::NotReady => "not_ready",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,191 @@
+//! REST request and response bodies (`/v1/...`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Scores, SessionStatus, TranscriptEntry};
+use crate::{DimensionScore, EndReason, ErrorCode};
+
+/// Who the candidate is; the interviewer uses it to tailor the interview.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Role applied for, e.g. `backend`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Level, e.g. `senior`.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// Résumé as plain text.
+    #[serde(default)]
+    pub resume_text: Option<String>,
+}
+
+/// `POST /v1/sessions` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateSession {
+    /// Plan id, from `GET /v1/plans`.
+    pub plan: String,
+    /// Optional candidate profile.
+    #[serde(default)]
+    pub candidate: Option<Candidate>,
+}
+
+/// `POST /v1/sessions` answer (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionCreated {
+    /// The new session.
+    pub session_id: String,
+    /// Its plan.
+    pub plan: PlanSummary,
+    /// Path of its WebSocket.
+    pub ws_path: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// One interview plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    /// Plan id.
+    pub id: String,
+    /// Plan version.
+    pub version: u32,
+    /// Title.
+    pub title: String,
+    /// Role it interviews for.
+    pub role: String,
+    /// Level it interviews for.
+    pub level: String,
+    /// Time limit in seconds.
+    pub duration_s: u64,
+    /// Number of questions.
+    pub questions: usize,
+    /// Rubric dimensions scored.
+    pub dimensions: Vec<String>,
+}
+
+/// `GET /v1/plans` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plans {
+    /// Every plan.
+    pub plans: Vec<PlanSummary>,
+}
+
+/// `GET /v1/sessions/{id}` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The session.
+    pub session_id: String,
+    /// Its plan.
+    pub plan_id: String,
+    /// Where it is in its life.
+    pub status: SessionStatus,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// Head of its durable event log.
+    pub last_seq: u64,
+    /// Every finished turn and every answer with its text.
+    pub transcript: Vec<TranscriptEntry>,
+    /// Running scores.
+    pub scores: Scores,
+    /// Why it ended, once it has.
+    pub ended_reason: Option<EndReason>,
+    /// Whether the report is ready.
+    pub report_ready: bool,
+}
+
+/// One line of `GET /v1/me/sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// The session.
+    pub session_id: String,
+    /// Its plan.
+    pub plan_id: String,
+    /// Where it is in its life.
+    pub status: SessionStatus,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// Running or final overall score.
+    pub overall: Option<f32>,
+    /// Number of answers given.
+    pub answers: usize,
+}
+
+/// `GET /v1/me/sessions` answer: history, newest first, and progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MySessions {
+    /// Newest first.
+    pub sessions: Vec<SessionSummary>,
+}
+
+/// `GET /v1/sessions/{id}/report` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The session.
+    pub session_id: String,
+    /// Plan id and version the interview followed.
+    pub plan: Stamp,
+    /// Scorer name and version.
+    pub scorer: Stamp,
+    /// When it was built, milliseconds since the Unix epoch.
+    pub generated_at: u64,
+    /// Why the session ended.
+    pub ended_reason: EndReason,
+    /// Overall score, 0–10; `None` when nothing was scored.
+    pub overall: Option<f32>,
+    /// Per rubric dimension.
+    pub dimensions: Vec<DimensionScore>,
+    /// Per answer: scores and evidence.
+    pub answers: Vec<AnswerEvidence>,
+    /// What went well.
+    pub strengths: Vec<String>,
+    /// What to practise next.
+    pub practise: Vec<String>,
+}
+
+/// A name and a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Name or id.
+    pub name: String,
+    /// Version.
+    pub version: String,
+}
+
+/// The evidence behind one answer's scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerEvidence {
+    /// The answer.
+    pub answer_id: u32,
+    /// The question it answers.
+    pub question_id: String,
+    /// The question as asked.
+    pub question: String,
+    /// Per dimension; empty when the answer could not be scored.
+    pub dimensions: Vec<DimensionScore>,
+    /// Mean of `dimensions`.
+    pub overall: Option<f32>,
+    /// Key points the answer covered.
+    pub key_points_hit: Vec<String>,
+    /// Key points it missed.
+    pub key_points_missed: Vec<String>,
+    /// Other observations (structure, specificity, code shape).
+    pub notes: Vec<String>,
+    /// Which scorer scored it (`name/version`), or why it was not scored.
+    pub scored_by: String,
+}
+
+/// The body of every REST error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// The error.
+    pub error: ApiErrorBody,
+}
+
+/// Code and message of a REST error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+}

@@ -1,0 +1,292 @@
+//! Server → client messages.
+//!
+//! Durable events carry a `seq` (1, 2, 3, ... per session, no gap, no duplicate, stored before
+//! sent); ephemeral ones (`turn.delta`, `clock`, `pong`, `error`) carry none.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, SessionState};
+
+/// Every message the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    /// First message on every connection.
+    #[serde(rename = "session.ready")]
+    SessionReady(Box<SessionReady>),
+    /// The interviewer begins a turn (durable).
+    #[serde(rename = "turn.started")]
+    TurnStarted(TurnStarted),
+    /// A piece of the open turn's text (ephemeral).
+    #[serde(rename = "turn.delta")]
+    TurnDelta(TurnDelta),
+    /// The turn ended (durable); `text` is the whole turn as delivered.
+    #[serde(rename = "turn.done")]
+    TurnDone(TurnDone),
+    /// An answer is stored (durable).
+    #[serde(rename = "answer.received")]
+    AnswerReceived(AnswerReceived),
+    /// An answer was scored (durable).
+    #[serde(rename = "score.updated")]
+    ScoreUpdated(ScoreUpdated),
+    /// The report can be fetched (durable).
+    #[serde(rename = "report.ready")]
+    ReportReady(ReportReady),
+    /// The interview is over (durable); the server then closes with 1000.
+    #[serde(rename = "session.ended")]
+    SessionEnded(SessionEnded),
+    /// Time spent and left (ephemeral).
+    #[serde(rename = "clock")]
+    Clock(Clock),
+    /// A message could not be applied (ephemeral).
+    #[serde(rename = "error")]
+    Error(ErrorEvent),
+    /// Answer to `ping` (ephemeral).
+    #[serde(rename = "pong")]
+    Pong(Pong),
+}
+
+impl ServerMessage {
+    /// The `seq` of a durable event; `None` for ephemeral ones and `session.ready`.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Self::TurnStarted(e) => Some(e.seq),
+            Self::TurnDone(e) => Some(e.seq),
+            Self::AnswerReceived(e) => Some(e.seq),
+            Self::ScoreUpdated(e) => Some(e.seq),
+            Self::ReportReady(e) => Some(e.seq),
+            Self::SessionEnded(e) => Some(e.seq),
+            Self::SessionReady(_) | Self::TurnDelta(_) | Self::Clock(_) | Self::Error(_) | Self::Pong(_) => None,
+        }
+    }
+
+    /// The wire name of this message's `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::SessionReady(_) => "session.ready",
+            Self::TurnStarted(_) => "turn.started",
+            Self::TurnDelta(_) => "turn.delta",
+            Self::TurnDone(_) => "turn.done",
+            Self::AnswerReceived(_) => "answer.received",
+            Self::ScoreUpdated(_) => "score.updated",
+            Self::ReportReady(_) => "report.ready",
+            Self::SessionEnded(_) => "session.ended",
+            Self::Clock(_) => "clock",
+            Self::Error(_) => "error",
+            Self::Pong(_) => "pong",
+        }
+    }
+}
+
+/// `session.ready`: sent first on every connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionReady {
+    /// The session.
+    pub session_id: String,
+    /// Ownership epoch of this load of the session (grows on every load).
+    pub epoch: u64,
+    /// True when every durable event after the client's `last_seq` follows.
+    pub resumed: bool,
+    /// The session's current head (does not advance it).
+    pub seq: u64,
+    /// Same as `seq`.
+    pub last_seq: u64,
+    /// The whole current state.
+    pub state: SessionState,
+}
+
+/// The kind of an interviewer turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnKind {
+    /// Greeting and overview.
+    Intro,
+    /// A question from the plan.
+    Question,
+    /// A probe for what the last answer lacked.
+    FollowUp,
+    /// A short review of an answer (e.g. of submitted code).
+    Feedback,
+    /// Goodbye.
+    Closing,
+}
+
+impl TurnKind {
+    /// Whether the interviewer waits for the candidate after this turn.
+    pub fn awaits_answer(self) -> bool {
+        matches!(self, Self::Question | Self::FollowUp)
+    }
+}
+
+/// What answer a question expects. Either submission is accepted for any question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum Expects {
+    /// A prose answer.
+    Text,
+    /// Code in `language`.
+    Code {
+        /// The expected language, e.g. `python`.
+        language: String,
+    },
+}
+
+/// `turn.started`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnStarted {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// The turn (1, 2, 3, ... per session).
+    pub turn_id: u32,
+    /// Its kind.
+    pub kind: TurnKind,
+    /// The plan question it is about, if any.
+    pub question_id: Option<String>,
+    /// What answer is expected after it (`question` and `follow_up` only).
+    pub expects: Option<Expects>,
+}
+
+/// `turn.delta`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnDelta {
+    /// The open turn.
+    pub turn_id: u32,
+    /// 0, 1, 2, ... within the turn.
+    pub index: u32,
+    /// The text to append.
+    pub text: String,
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStatus {
+    /// The interviewer finished it.
+    Completed,
+    /// The candidate cut in (barge-in), the time ran out or the session ended.
+    Interrupted,
+    /// The interviewer failed; a new turn asks again.
+    Failed,
+}
+
+/// `turn.done`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnDone {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// The turn.
+    pub turn_id: u32,
+    /// The whole turn as delivered.
+    pub text: String,
+    /// How it ended.
+    pub status: TurnStatus,
+}
+
+/// `answer.received`: the answer is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerReceived {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// The client message id of the submission, if it had one.
+    pub id: Option<MessageId>,
+    /// The answer (1, 2, 3, ... per session).
+    pub answer_id: u32,
+}
+
+use crate::MessageId;
+
+/// A score on one rubric dimension, 0–10.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DimensionScore {
+    /// Rubric dimension, e.g. `system_design`.
+    pub name: String,
+    /// 0.0–10.0, one decimal.
+    pub score: f32,
+}
+
+/// The scores of one answer on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerScore {
+    /// Per rubric dimension the question measures.
+    pub dimensions: Vec<DimensionScore>,
+    /// Mean of `dimensions`.
+    pub overall: f32,
+}
+
+/// `score.updated`: an answer was scored; the running scores moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreUpdated {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// The answer scored.
+    pub answer_id: u32,
+    /// Running score per dimension over every answer scored so far.
+    pub dimensions: Vec<DimensionScore>,
+    /// Running overall score.
+    pub overall: f32,
+    /// This answer's own scores.
+    pub answer: AnswerScore,
+}
+
+/// `report.ready`: `GET /v1/sessions/{id}/report` now answers 200.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportReady {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// The session.
+    pub session_id: String,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Every question was asked and the interviewer closed.
+    Completed,
+    /// The plan's time ran out.
+    TimeUp,
+    /// The candidate sent `session.end`.
+    EndedByCandidate,
+    /// The interviewer failed repeatedly.
+    InterviewerFailed,
+}
+
+/// `session.ended`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// Why.
+    pub reason: EndReason,
+}
+
+/// `clock`: time spent and left, in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clock {
+    /// Seconds since `session.start`.
+    pub elapsed_s: u64,
+    /// Seconds until the interview is out of time.
+    pub remaining_s: u64,
+}
+
+/// `error`: a message could not be applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// When true the server closes the socket after this.
+    pub fatal: bool,
+    /// The client message id the error is about, if it had one.
+    #[serde(rename = "ref")]
+    pub reference: Option<MessageId>,
+}
+
+/// `pong`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The `id` of the `ping`, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<MessageId>,
+}

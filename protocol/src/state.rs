@@ -1,0 +1,106 @@
+//! The whole state of a session as a client sees it (`session.ready.state`, REST views).
+
+use serde::{Deserialize, Serialize};
+
+use crate::server::AnswerScore;
+use crate::{AnswerContent, Clock, DimensionScore, EndReason, Expects, TurnKind, TurnStatus};
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Created, waiting for `session.start`.
+    Created,
+    /// Running.
+    Live,
+    /// Over; see `ended_reason`.
+    Ended,
+}
+
+/// Everything a client needs to render a session from nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// Where the session is in its life.
+    pub status: SessionStatus,
+    /// The interview plan.
+    pub plan_id: String,
+    /// Finished turns and answers, in order.
+    pub transcript: Vec<TranscriptEntry>,
+    /// The turn in flight, with its text so far.
+    pub open_turn: Option<OpenTurn>,
+    /// Set while the interviewer waits for an answer.
+    pub awaiting_answer: Option<AwaitingAnswer>,
+    /// Running scores.
+    pub scores: Scores,
+    /// Time spent and left.
+    pub clock: Clock,
+    /// Why the session ended, once it has.
+    pub ended_reason: Option<EndReason>,
+    /// Whether `GET /v1/sessions/{id}/report` answers 200.
+    pub report_ready: bool,
+}
+
+/// One entry of a transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+pub enum TranscriptEntry {
+    /// A finished interviewer turn.
+    Turn {
+        /// The turn.
+        turn_id: u32,
+        /// Its kind.
+        kind: TurnKind,
+        /// The plan question it is about, if any.
+        question_id: Option<String>,
+        /// The whole text as delivered.
+        text: String,
+        /// How it ended.
+        status: TurnStatus,
+    },
+    /// A candidate's answer.
+    Answer {
+        /// The answer.
+        answer_id: u32,
+        /// The question it answers.
+        question_id: String,
+        /// What the candidate submitted.
+        answer: AnswerContent,
+        /// Its scores, once scored.
+        score: Option<AnswerScore>,
+    },
+}
+
+/// The interviewer turn in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenTurn {
+    /// The turn.
+    pub turn_id: u32,
+    /// Its kind.
+    pub kind: TurnKind,
+    /// The plan question it is about, if any.
+    pub question_id: Option<String>,
+    /// What answer is expected after it.
+    pub expects: Option<Expects>,
+    /// The text delivered so far.
+    pub text: String,
+    /// The `index` of the next `turn.delta`.
+    pub next_index: u32,
+}
+
+/// The question the interviewer waits on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwaitingAnswer {
+    /// The question.
+    pub question_id: String,
+    /// What answer it expects.
+    pub expects: Expects,
+}
+
+/// Running scores.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Scores {
+    /// Per rubric dimension, over every answer scored so far.
+    pub dimensions: Vec<DimensionScore>,
+    /// Mean of `dimensions`; `None` before the first score.
+    pub overall: Option<f32>,
+}
