@@ -209,8 +209,8 @@ pub struct DimensionScore {
 pub struct AnswerScore {
     /// Per rubric dimension the question measures.
     pub dimensions: Vec<DimensionScore>,
-    /// Mean of `dimensions`.
-    pub overall: f32,
+    /// Mean of `dimensions`; `None` when the answer could not be scored.
+    pub overall: Option<f32>,
 }
 
 /// `score.updated`: an answer was scored; the running scores moved.
@@ -222,8 +222,8 @@ pub struct ScoreUpdated {
     pub answer_id: u32,
     /// Running score per dimension over every answer scored so far.
     pub dimensions: Vec<DimensionScore>,
-    /// Running overall score.
-    pub overall: f32,
+    /// Running overall score; `None` while no answer could be scored.
+    pub overall: Option<f32>,
     /// This answer's own scores.
     pub answer: AnswerScore,
 }

@@ -538,13 +538,13 @@ fn server_message_shapes() {
                 name: "system_design".into(),
                 score: 7.5,
             }],
-            overall: 7.5,
+            overall: Some(7.5),
             answer: AnswerScore {
                 dimensions: vec![DimensionScore {
                     name: "system_design".into(),
                     score: 0.1,
                 }],
-                overall: 0.1,
+                overall: Some(0.1),
             },
         }),
         expect![[

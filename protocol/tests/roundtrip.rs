@@ -128,7 +128,7 @@ fn dimensions() -> impl Strategy<Value = Vec<DimensionScore>> {
 }
 
 fn answer_score() -> impl Strategy<Value = AnswerScore> {
-    (dimensions(), score()).prop_map(|(dimensions, overall)| AnswerScore { dimensions, overall })
+    (dimensions(), option::of(score())).prop_map(|(dimensions, overall)| AnswerScore { dimensions, overall })
 }
 
 fn scores() -> impl Strategy<Value = Scores> {
@@ -281,8 +281,14 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         }),
         (any::<u64>(), any_id(), any::<u32>())
             .prop_map(|(seq, id, answer_id)| { ServerMessage::AnswerReceived(AnswerReceived { seq, id, answer_id }) }),
-        (any::<u64>(), any::<u32>(), dimensions(), score(), answer_score()).prop_map(
-            |(seq, answer_id, dimensions, overall, answer)| {
+        (
+            any::<u64>(),
+            any::<u32>(),
+            dimensions(),
+            option::of(score()),
+            answer_score()
+        )
+            .prop_map(|(seq, answer_id, dimensions, overall, answer)| {
                 ServerMessage::ScoreUpdated(ScoreUpdated {
                     seq,
                     answer_id,
@@ -290,8 +296,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                     overall,
                     answer,
                 })
-            }
-        ),
+            }),
         (any::<u64>(), text())
             .prop_map(|(seq, session_id)| { ServerMessage::ReportReady(ReportReady { seq, session_id }) }),
         (any::<u64>(), end_reason())
@@ -421,10 +426,10 @@ fn every_score_roundtrips_exactly() {
                 name: "depth".into(),
                 score,
             }],
-            overall: score,
+            overall: Some(score),
             answer: AnswerScore {
                 dimensions: vec![],
-                overall: score,
+                overall: Some(score),
             },
         });
         for encoding in ENCODINGS {
@@ -432,7 +437,11 @@ fn every_score_roundtrips_exactly() {
             let ServerMessage::ScoreUpdated(decoded) = decoded else {
                 panic!("{encoding:?}: decoded as another type");
             };
-            assert_eq!(decoded.overall.to_bits(), score.to_bits(), "{encoding:?} {k}");
+            assert_eq!(
+                decoded.overall.map(f32::to_bits),
+                Some(score.to_bits()),
+                "{encoding:?} {k}"
+            );
             assert_eq!(decoded.dimensions[0].score.to_bits(), score.to_bits());
         }
     }

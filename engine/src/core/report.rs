@@ -1,0 +1,113 @@
+//! The end-of-interview report, built from the plan, the transcript and the scores.
+
+use viva_protocol::EndReason;
+use viva_protocol::rest::{AnswerEvidence, Report, Stamp};
+
+use super::SessionParams;
+use super::state::{Entry, State, running_scores};
+use crate::time::Timestamp;
+
+/// A dimension at or above this is a strength.
+const STRONG: f32 = 7.0;
+/// A dimension below this is something to practise.
+const WEAK: f32 = 5.5;
+
+/// Builds the report of a session that ends for `reason`.
+pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Timestamp) -> Report {
+    let plan = &params.plan;
+    let (dimensions, overall) = running_scores(plan, state.scores.values());
+    let answers: Vec<AnswerEvidence> = state
+        .transcript
+        .iter()
+        .filter_map(|entry| {
+            let Entry::Answer {
+                answer_id, question_id, ..
+            } = entry
+            else {
+                return None;
+            };
+            let question = plan.question(question_id);
+            let describe = |ids: &[String]| -> Vec<String> {
+                ids.iter()
+                    .map(|id| {
+                        question
+                            .and_then(|q| q.key_points.iter().find(|k| &k.id == id))
+                            .map_or_else(|| id.clone(), |k| k.description.clone())
+                    })
+                    .collect()
+            };
+            let scoring = state.scores.get(answer_id);
+            Some(AnswerEvidence {
+                answer_id: *answer_id,
+                question_id: question_id.clone(),
+                question: question.map(|q| q.prompt.clone()).unwrap_or_default(),
+                dimensions: scoring.map(|s| s.dimensions.clone()).unwrap_or_default(),
+                overall: scoring.and_then(|s| s.overall()),
+                key_points_hit: scoring.map(|s| describe(&s.key_points_hit)).unwrap_or_default(),
+                key_points_missed: scoring.map(|s| describe(&s.key_points_missed)).unwrap_or_default(),
+                notes: scoring.map_or_else(
+                    || vec!["Not scored before the session ended.".to_owned()],
+                    |s| s.notes.clone(),
+                ),
+                scored_by: scoring.map_or_else(|| "unscored".to_owned(), |s| s.scored_by.clone()),
+            })
+        })
+        .collect();
+
+    let describe_dimension = |name: &str| {
+        plan.dimensions
+            .iter()
+            .find(|d| d.name == name)
+            .map_or_else(|| name.to_owned(), |d| d.description.clone())
+    };
+    let mut strengths: Vec<String> = dimensions
+        .iter()
+        .filter(|d| d.score >= STRONG)
+        .map(|d| format!("{} ({}/10): {}", d.name, d.score, describe_dimension(&d.name)))
+        .collect();
+    let mut practise: Vec<String> = dimensions
+        .iter()
+        .filter(|d| d.score < WEAK)
+        .map(|d| format!("{} ({}/10): {}", d.name, d.score, describe_dimension(&d.name)))
+        .collect();
+    for answer in &answers {
+        if answer.overall.is_some_and(|o| o >= STRONG) && !answer.key_points_hit.is_empty() {
+            strengths.push(format!(
+                "{}: covered {}",
+                answer.question_id,
+                answer.key_points_hit.join("; ")
+            ));
+        }
+        if !answer.key_points_missed.is_empty() {
+            practise.push(format!(
+                "{}: cover {}",
+                answer.question_id,
+                answer.key_points_missed.join("; ")
+            ));
+        }
+    }
+    let answered = |id: &str| answers.iter().any(|a| a.question_id == id);
+    for question in plan.questions.iter().filter(|q| !answered(&q.id)) {
+        practise.push(format!("{}: not answered: {}", question.id, question.prompt));
+    }
+
+    let (scorer_name, scorer_version) = params.scorer.split_once('/').unwrap_or((&params.scorer, ""));
+    Report {
+        session_id: params.session_id.clone(),
+        plan: Stamp {
+            name: plan.id.clone(),
+            version: plan.version.to_string(),
+        },
+        scorer: Stamp {
+            name: scorer_name.to_owned(),
+            version: scorer_version.to_owned(),
+        },
+        generated_at: now.0,
+        ended_reason: reason,
+        overall,
+        dimensions,
+        answers,
+        strengths,
+        practise,
+    }
+}

@@ -1,0 +1,791 @@
+//! The session core as data: a script of inputs in, every output out, compared with
+//! `expect!` (update with `UPDATE_EXPECT=1`). No tokio, no clock, no sleeps.
+
+use std::fmt::Write;
+
+use expect_test::{Expect, expect};
+use viva_protocol::{ClientMessage, Encoding, ServerMessage};
+
+use super::*;
+use crate::interviewer::ScriptedInterviewer;
+use crate::plan::PlanCatalog;
+use crate::scorer::HeuristicScorer;
+
+const PLAN: &str = r#"
+id = "test"
+version = 3
+title = "Test"
+role = "backend"
+level = "senior"
+duration_s = 600
+intro = "Hello there."
+closing = "Bye now."
+
+[[dimensions]]
+name = "design"
+description = "Designs systems"
+
+[[dimensions]]
+name = "code"
+description = "Writes code"
+
+[[questions]]
+id = "cache"
+prompt = "Design a cache."
+style = "technical"
+dimensions = ["design"]
+
+[[questions.key_points]]
+id = "eviction"
+description = "Names an eviction policy"
+keywords = ["lru", "evict"]
+follow_up = "How do you evict?"
+
+[[questions.key_points]]
+id = "ttl"
+description = "Expires stale entries"
+keywords = ["ttl", "expir"]
+follow_up = "When do entries expire?"
+
+[[questions]]
+id = "sum"
+prompt = "Write sum."
+style = "coding"
+expects = { format = "code", language = "python" }
+dimensions = ["code"]
+
+[[questions.key_points]]
+id = "loop"
+description = "Iterates over the input"
+keywords = ["for", "sum"]
+follow_up = "How would you go over the list?"
+"#;
+
+/// One step of a test script.
+enum In {
+    /// A client message, as JSON.
+    Client(&'static str),
+    /// The interviewer says the whole scripted text of the open turn, then is done.
+    Speak,
+    /// The interviewer says part of the open turn.
+    Delta(&'static str),
+    /// The interviewer fails the open turn.
+    Fail,
+    /// Every requested score arrives (from the heuristic scorer).
+    Scores,
+    /// The scorer fails on every requested score.
+    ScoresFail,
+    /// Time moves on by this many milliseconds; timeouts due by then fire.
+    Wait(u64),
+}
+use In::*;
+
+/// Drives a session like a driver would, with a simulated clock starting at 1 000 000 ms.
+struct Sim {
+    session: Session,
+    now: Timestamp,
+    turn: Option<TurnRequest>,
+    scores: Vec<ScoreRequest>,
+    log: Vec<LogEntry>,
+}
+
+fn params(config: CoreConfig) -> SessionParams {
+    let plan = PlanCatalog::from_toml([("test.toml", PLAN)])
+        .unwrap()
+        .get("test")
+        .cloned()
+        .unwrap();
+    SessionParams {
+        session_id: "s1".into(),
+        time_limit_ms: plan.duration_s * 1000,
+        plan,
+        candidate: Default::default(),
+        scorer: "heuristic/1".into(),
+        config,
+    }
+}
+
+impl Sim {
+    fn new(config: CoreConfig) -> Self {
+        Self {
+            session: Session::new(params(config)),
+            now: Timestamp(1_000_000),
+            turn: None,
+            scores: vec![],
+            log: vec![],
+        }
+    }
+
+    fn run(&mut self, inputs: Vec<In>) -> String {
+        let mut out = String::new();
+        for input in inputs {
+            match input {
+                Client(json) => {
+                    let message: ClientMessage = Encoding::Json.decode(json.as_bytes()).unwrap();
+                    self.session.handle_client(message, self.now);
+                }
+                Speak => {
+                    let request = self.turn.clone().expect("a turn is open");
+                    let text = ScriptedInterviewer::text(&request);
+                    self.session
+                        .handle_interviewer(request.turn_id, InterviewerEvent::Delta(text), self.now);
+                    self.session
+                        .handle_interviewer(request.turn_id, InterviewerEvent::Done, self.now);
+                }
+                Delta(text) => {
+                    let turn_id = self.turn.as_ref().expect("a turn is open").turn_id;
+                    self.session
+                        .handle_interviewer(turn_id, InterviewerEvent::Delta(text.into()), self.now);
+                }
+                Fail => {
+                    let turn_id = self.turn.as_ref().expect("a turn is open").turn_id;
+                    self.session
+                        .handle_interviewer(turn_id, InterviewerEvent::Failed("test".into()), self.now);
+                }
+                Scores => {
+                    for request in std::mem::take(&mut self.scores) {
+                        let result = HeuristicScorer.score_now(&request.plan, &request.question_id, &request.answer);
+                        self.session.handle_score(request.answer_id, result, self.now);
+                    }
+                }
+                ScoresFail => {
+                    for request in std::mem::take(&mut self.scores) {
+                        let error = ScoreError::Provider("down".into());
+                        self.session.handle_score(request.answer_id, Err(error), self.now);
+                    }
+                }
+                Wait(ms) => {
+                    let until = self.now.plus_ms(ms);
+                    while let Some(at) = self.session.poll_timeout().filter(|at| *at <= until) {
+                        self.now = at.max(self.now);
+                        self.session.handle_timeout(self.now);
+                        self.drain(&mut out);
+                    }
+                    self.now = until;
+                }
+            }
+            self.drain(&mut out);
+        }
+        out
+    }
+
+    /// Renders every output as a line: `+Ns` time since start, then what to do.
+    fn drain(&mut self, out: &mut String) {
+        while let Some(output) = self.session.poll_output() {
+            let t = self.now.ms_since(Timestamp(1_000_000));
+            let line = match output {
+                Output::Persist(entry) => {
+                    let line = format!("persist {}", json(&entry.to_message("s1")));
+                    self.log.push(entry);
+                    line
+                }
+                Output::Send(message) => format!("send    {}", json(&message)),
+                Output::StartTurn(request) => {
+                    let line = format!(
+                        "ask     turn {} {:?} {:?} point={:?} attempt={}",
+                        request.turn_id, request.kind, request.question_id, request.key_point, request.attempt
+                    );
+                    self.turn = Some(*request);
+                    line
+                }
+                Output::CancelTurn { turn_id } => format!("cancel  turn {turn_id}"),
+                Output::Score(request) => {
+                    let line = format!("score   answer {}", request.answer_id);
+                    self.scores.push(*request);
+                    line
+                }
+            };
+            writeln!(out, "{:>5} {line}", format!("+{}s", t / 1000)).unwrap();
+        }
+    }
+}
+
+fn json(message: &ServerMessage) -> String {
+    serde_json::to_string(message).unwrap()
+}
+
+fn check(inputs: Vec<In>, expect: Expect) {
+    check_with(CoreConfig::default(), inputs, expect);
+}
+
+fn check_with(config: CoreConfig, inputs: Vec<In>, expect: Expect) {
+    let mut sim = Sim::new(config);
+    expect.assert_eq(&sim.run(inputs));
+}
+
+const START: In = Client(r#"{"type":"session.start","id":"c1"}"#);
+const GOOD: In = Client(r#"{"type":"answer.submit","id":"a1","text":"An LRU cache with a TTL so entries expire."}"#);
+const PARTIAL: In =
+    Client(r#"{"type":"answer.submit","id":"a1","text":"I would put an LRU in front of the database."}"#);
+const CODE: In = Client(
+    r#"{"type":"code.submit","id":"a2","language":"python","source":"def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"}"#,
+);
+
+#[test]
+fn a_whole_interview() {
+    check(
+        vec![START, Speak, Speak, GOOD, Scores, Speak, CODE, Scores, Speak, Speak],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+              +0s persist {"type":"score.updated","seq":7,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+              +0s send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
+              +0s persist {"type":"turn.done","seq":8,"turn_id":3,"text":"Write sum.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":9,"id":"a2","answer_id":2}
+              +0s score   answer 2
+              +0s persist {"type":"turn.started","seq":10,"turn_id":4,"kind":"feedback","question_id":"sum","expects":null}
+              +0s ask     turn 4 Feedback Some("sum") point=None attempt=1
+              +0s persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":6.8},{"name":"code","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"code","score":6.8}],"overall":6.8}}
+              +0s send    {"type":"turn.delta","turn_id":4,"index":0,"text":"Thanks for the python code. I can see it covers: Iterates over the input. Let's keep going."}
+              +0s persist {"type":"turn.done","seq":12,"turn_id":4,"text":"Thanks for the python code. I can see it covers: Iterates over the input. Let's keep going.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":13,"turn_id":5,"kind":"closing","question_id":null,"expects":null}
+              +0s ask     turn 5 Closing None point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":5,"index":0,"text":"Bye now."}
+              +0s persist {"type":"turn.done","seq":14,"turn_id":5,"text":"Bye now.","status":"completed"}
+              +0s persist {"type":"report.ready","seq":15,"session_id":"s1"}
+              +0s persist {"type":"session.ended","seq":16,"reason":"completed"}
+        "#]],
+    );
+}
+
+#[test]
+fn a_missing_key_point_gets_one_follow_up() {
+    let again = Client(r#"{"type":"answer.submit","id":"a3","text":"Still just the LRU."}"#);
+    check(
+        vec![START, Speak, Speak, PARTIAL, Speak, again, Scores],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 3 FollowUp Some("cache") point=Some("ttl") attempt=1
+              +0s send    {"type":"turn.delta","turn_id":3,"index":0,"text":"When do entries expire?"}
+              +0s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"When do entries expire?","status":"completed"}
+              +0s persist {"type":"answer.received","seq":8,"id":"a3","answer_id":2}
+              +0s score   answer 2
+              +0s persist {"type":"turn.started","seq":9,"turn_id":4,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 4 Question Some("sum") point=None attempt=1
+              +0s persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
+              +0s persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.4}],"overall":3.4}}
+        "#]],
+    );
+}
+
+#[test]
+fn barge_in_closes_the_turn_with_what_was_said() {
+    let interrupt = Client(r#"{"type":"turn.interrupt","id":"i1"}"#);
+    let interrupt_again = Client(r#"{"type":"turn.interrupt","id":"i1"}"#);
+    check(
+        vec![
+            START,
+            Delta("Hello "),
+            interrupt,
+            interrupt_again,
+            Delta("late words "),
+            Delta("Design "),
+            Client(r#"{"type":"turn.interrupt"}"#),
+            GOOD,
+        ],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello "}
+              +0s cancel  turn 1
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello ","status":"interrupted"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"late words "}
+              +0s send    {"type":"turn.delta","turn_id":2,"index":1,"text":"Design "}
+              +0s cancel  turn 2
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"late words Design ","status":"interrupted"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+        "#]],
+    );
+}
+
+#[test]
+fn bad_client_messages_get_errors_and_change_nothing() {
+    let answer = Client(r#"{"type":"answer.submit","text":"too early"}"#);
+    let empty = Client(r#"{"type":"answer.submit","text":"  "}"#);
+    let end = Client(r#"{"type":"session.end"}"#);
+    check(
+        vec![
+            answer,
+            START,
+            Client(r#"{"type":"answer.submit","text":"during the intro"}"#),
+            Speak,
+            Client(r#"{"type":"turn.interrupt"}"#),
+            Speak,
+            empty,
+            Client(r#"{"type":"ping","id":"p1"}"#),
+            Client(r#"{"type":"ack","seq":3}"#),
+            end,
+            Client(r#"{"type":"answer.submit","text":"after the end"}"#),
+        ],
+        expect![[r#"
+              +0s send    {"type":"error","code":"not_started","message":"send session.start first","fatal":false,"ref":null}
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"error","code":"not_awaiting_answer","message":"the interviewer is not waiting for an answer; wait for a question","fatal":false,"ref":null}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s cancel  turn 2
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"","status":"interrupted"}
+              +0s send    {"type":"error","code":"invalid_message","message":"the answer is empty","fatal":false,"ref":null}
+              +0s send    {"type":"pong","id":"p1"}
+              +0s persist {"type":"report.ready","seq":5,"session_id":"s1"}
+              +0s persist {"type":"session.ended","seq":6,"reason":"ended_by_candidate"}
+              +0s send    {"type":"error","code":"session_ended","message":"the session has ended","fatal":false,"ref":null}
+        "#]],
+    );
+}
+
+#[test]
+fn oversized_answers_are_refused() {
+    let config = CoreConfig {
+        max_answer_bytes: 10,
+        max_code_bytes: 12,
+        ..CoreConfig::default()
+    };
+    check_with(
+        config,
+        vec![
+            START,
+            Speak,
+            Speak,
+            Client(r#"{"type":"answer.submit","id":"big","text":"eleven byte"}"#),
+            Client(r#"{"type":"code.submit","language":"python","source":"thirteen byte"}"#),
+            Client(r#"{"type":"answer.submit","id":"ok","text":"ten bytes!"}"#),
+        ],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s send    {"type":"error","code":"answer_too_large","message":"answer of 11 bytes is over the limit of 10 bytes","fatal":false,"ref":"big"}
+              +0s send    {"type":"error","code":"answer_too_large","message":"code of 13 bytes is over the limit of 12 bytes","fatal":false,"ref":null}
+              +0s persist {"type":"answer.received","seq":5,"id":"ok","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 3 FollowUp Some("cache") point=Some("eviction") attempt=1
+        "#]],
+    );
+}
+
+#[test]
+fn a_resent_message_is_applied_once_and_acknowledged_again() {
+    check(
+        vec![
+            START,
+            START,
+            Speak,
+            Speak,
+            GOOD,
+            GOOD,
+            Client(r#"{"type":"session.start"}"#),
+        ],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+              +0s send    {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+        "#]],
+    );
+}
+
+#[test]
+fn the_clock_ticks_and_time_runs_out() {
+    let config = CoreConfig {
+        clock_interval_ms: 200_000,
+        ..CoreConfig::default()
+    };
+    check_with(
+        config,
+        vec![START, Speak, Speak, Wait(599_000), Delta("x"), Wait(1_000), GOOD],
+        expect![[r#"
+          +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+          +0s ask     turn 1 Intro None point=None attempt=1
+          +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+          +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+          +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+          +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+          +0s ask     turn 2 Question Some("cache") point=None attempt=1
+          +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+          +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+        +200s send    {"type":"clock","elapsed_s":200,"remaining_s":400}
+        +400s send    {"type":"clock","elapsed_s":400,"remaining_s":200}
+        +600s persist {"type":"report.ready","seq":5,"session_id":"s1"}
+        +600s persist {"type":"session.ended","seq":6,"reason":"time_up"}
+        +600s send    {"type":"error","code":"session_ended","message":"the session has ended","fatal":false,"ref":"a1"}
+    "#]],
+    );
+}
+
+#[test]
+fn a_failed_turn_is_asked_again_and_repeated_failures_end_the_session() {
+    check(
+        vec![START, Speak, Delta("Design a "), Fail, Fail, Fail],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a "}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a ","status":"failed"}
+              +0s persist {"type":"turn.started","seq":5,"turn_id":3,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 3 Question Some("cache") point=None attempt=2
+              +0s persist {"type":"turn.done","seq":6,"turn_id":3,"text":"","status":"failed"}
+              +0s persist {"type":"turn.started","seq":7,"turn_id":4,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 4 Question Some("cache") point=None attempt=3
+              +0s persist {"type":"turn.done","seq":8,"turn_id":4,"text":"","status":"failed"}
+              +0s persist {"type":"report.ready","seq":9,"session_id":"s1"}
+              +0s persist {"type":"session.ended","seq":10,"reason":"interviewer_failed"}
+        "#]],
+    );
+}
+
+#[test]
+fn a_silent_interviewer_fails_the_turn() {
+    check(
+        vec![START, Delta("Hel"), Wait(29_000), Delta("lo"), Wait(30_000)],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hel"}
+              +5s send    {"type":"clock","elapsed_s":5,"remaining_s":595}
+             +10s send    {"type":"clock","elapsed_s":10,"remaining_s":590}
+             +15s send    {"type":"clock","elapsed_s":15,"remaining_s":585}
+             +20s send    {"type":"clock","elapsed_s":20,"remaining_s":580}
+             +25s send    {"type":"clock","elapsed_s":25,"remaining_s":575}
+             +29s send    {"type":"turn.delta","turn_id":1,"index":1,"text":"lo"}
+             +30s send    {"type":"clock","elapsed_s":30,"remaining_s":570}
+             +35s send    {"type":"clock","elapsed_s":35,"remaining_s":565}
+             +40s send    {"type":"clock","elapsed_s":40,"remaining_s":560}
+             +45s send    {"type":"clock","elapsed_s":45,"remaining_s":555}
+             +50s send    {"type":"clock","elapsed_s":50,"remaining_s":550}
+             +55s send    {"type":"clock","elapsed_s":55,"remaining_s":545}
+             +59s cancel  turn 1
+             +59s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello","status":"failed"}
+             +59s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"intro","question_id":null,"expects":null}
+             +59s ask     turn 2 Intro None point=None attempt=2
+        "#]],
+    );
+}
+
+#[test]
+fn the_end_waits_for_scores_but_not_forever() {
+    let end = Client(r#"{"type":"session.end","id":"e1"}"#);
+    // The answer's score arrives during the wait; the report follows at once.
+    check(
+        vec![START, Speak, Speak, GOOD, Speak, end, Scores],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
+              +0s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"Write sum.","status":"completed"}
+              +0s persist {"type":"score.updated","seq":8,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+              +0s persist {"type":"report.ready","seq":9,"session_id":"s1"}
+              +0s persist {"type":"session.ended","seq":10,"reason":"ended_by_candidate"}
+        "#]],
+    );
+}
+
+#[test]
+fn the_end_does_not_wait_forever_for_a_score() {
+    let end = Client(r#"{"type":"session.end","id":"e1"}"#);
+    check(
+        vec![START, Speak, Speak, GOOD, end, Wait(29_000), Wait(1_000), Scores],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+              +0s cancel  turn 3
+              +0s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"interrupted"}
+             +30s persist {"type":"report.ready","seq":8,"session_id":"s1"}
+             +30s persist {"type":"session.ended","seq":9,"reason":"ended_by_candidate"}
+        "#]],
+    );
+}
+
+#[test]
+fn a_failing_scorer_is_retried_then_the_answer_is_marked_unscored() {
+    check(
+        vec![START, Speak, Speak, GOOD, ScoresFail, ScoresFail],
+        expect![[r#"
+              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+              +0s ask     turn 1 Intro None point=None attempt=1
+              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+              +0s ask     turn 2 Question Some("cache") point=None attempt=1
+              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+              +0s score   answer 1
+              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+              +0s score   answer 1
+              +0s persist {"type":"score.updated","seq":7,"answer_id":1,"dimensions":[],"overall":null,"answer":{"dimensions":[],"overall":null}}
+        "#]],
+    );
+}
+
+/// Every prefix of a recorded session, restored from its log, equals the live state; and a
+/// restored session recovers: the open turn fails (and is asked again), lost scores are
+/// requested again.
+#[test]
+fn snapshot_plus_tail_equals_the_live_state_and_recovery_goes_on() {
+    let mut sim = Sim::new(CoreConfig::default());
+    sim.run(vec![START, Speak, Speak, PARTIAL, Delta("Half a fol")]);
+    for split in 0..=sim.log.len() {
+        let (head, tail) = sim.log.split_at(split);
+        let snapshot = Session::restore(params(CoreConfig::default()), State::new(), head.to_vec());
+        let restored = Session::restore(params(CoreConfig::default()), snapshot.state().clone(), tail.to_vec());
+        let mut live = sim.session.state().clone();
+        // The open turn's text is ephemeral: deltas are not logged.
+        if let Some(open) = &mut live.open_turn {
+            open.turn.text.clear();
+            open.next_index = 0;
+            open.last_activity = restored.state().open_turn.as_ref().unwrap().last_activity;
+        }
+        assert_eq!(restored.state(), &live, "split at {split}");
+    }
+
+    let mut restored = Sim::new(CoreConfig::default());
+    restored.session = Session::restore(params(CoreConfig::default()), State::new(), sim.log.clone());
+    restored.now = sim.now.plus_ms(5_000);
+    restored.session.recover(restored.now);
+    let mut out = String::new();
+    restored.drain(&mut out);
+    out.push_str(&restored.run(vec![Speak, GOOD, Scores]));
+    expect![[r#"
+          +5s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"failed"}
+          +5s score   answer 1
+          +5s send    {"type":"clock","elapsed_s":5,"remaining_s":595}
+          +5s persist {"type":"turn.started","seq":8,"turn_id":4,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+          +5s ask     turn 4 FollowUp Some("cache") point=Some("ttl") attempt=2
+          +5s send    {"type":"turn.delta","turn_id":4,"index":0,"text":"Sorry, let me say that again. When do entries expire?"}
+          +5s persist {"type":"turn.done","seq":9,"turn_id":4,"text":"Sorry, let me say that again. When do entries expire?","status":"completed"}
+          +5s send    {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+          +5s persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
+    "#]].assert_eq(&out);
+}
+
+/// The same inputs give the same outputs, byte for byte.
+#[test]
+fn replaying_inputs_is_deterministic() {
+    let script = || {
+        vec![
+            START,
+            Speak,
+            Delta("Des"),
+            Client(r#"{"type":"turn.interrupt"}"#),
+            PARTIAL,
+            Speak,
+            GOOD,
+            Scores,
+            Speak,
+            CODE,
+            Scores,
+            Speak,
+            Speak,
+            Wait(10_000),
+        ]
+    };
+    assert_eq!(
+        Sim::new(CoreConfig::default()).run(script()),
+        Sim::new(CoreConfig::default()).run(script())
+    );
+}
+
+#[test]
+fn the_report_has_scores_evidence_and_advice() {
+    let mut sim = Sim::new(CoreConfig::default());
+    sim.run(vec![
+        START,
+        Speak,
+        Speak,
+        PARTIAL,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"Entries expire after a TTL of 60 seconds."}"#),
+        Scores,
+        Speak,
+        CODE,
+        Scores,
+        Speak,
+        Speak,
+    ]);
+    let report = sim.session.state().report.clone().unwrap();
+    expect![[r#"
+        {
+          "session_id": "s1",
+          "plan": {
+            "name": "test",
+            "version": "3"
+          },
+          "scorer": {
+            "name": "heuristic",
+            "version": "1"
+          },
+          "generated_at": 1000000,
+          "ended_reason": "completed",
+          "overall": 5.3,
+          "dimensions": [
+            {
+              "name": "design",
+              "score": 3.7
+            },
+            {
+              "name": "code",
+              "score": 6.8
+            }
+          ],
+          "answers": [
+            {
+              "answer_id": 1,
+              "question_id": "cache",
+              "question": "Design a cache.",
+              "dimensions": [
+                {
+                  "name": "design",
+                  "score": 3.5
+                }
+              ],
+              "overall": 3.5,
+              "key_points_hit": [
+                "Names an eviction policy"
+              ],
+              "key_points_missed": [
+                "Expires stale entries"
+              ],
+              "notes": [
+                "Named 1 of 2 key points; missed: ttl.",
+                "Very short answer (10 words): too short to show depth.",
+                "No numbers or trade-offs named."
+              ],
+              "scored_by": "heuristic/1"
+            },
+            {
+              "answer_id": 2,
+              "question_id": "cache",
+              "question": "Design a cache.",
+              "dimensions": [
+                {
+                  "name": "design",
+                  "score": 3.9
+                }
+              ],
+              "overall": 3.9,
+              "key_points_hit": [
+                "Expires stale entries"
+              ],
+              "key_points_missed": [
+                "Names an eviction policy"
+              ],
+              "notes": [
+                "Named 1 of 2 key points; missed: eviction.",
+                "Very short answer (8 words): too short to show depth.",
+                "Named 1 number (1 with units)."
+              ],
+              "scored_by": "heuristic/1"
+            },
+            {
+              "answer_id": 3,
+              "question_id": "sum",
+              "question": "Write sum.",
+              "dimensions": [
+                {
+                  "name": "code",
+                  "score": 6.8
+                }
+              ],
+              "overall": 6.8,
+              "key_points_hit": [
+                "Iterates over the input"
+              ],
+              "key_points_missed": [],
+              "notes": [
+                "Named all 1 key points.",
+                "5 lines of code, no comments.",
+                "No complexity or trade-offs stated.",
+                "Defines `total`; no edge cases handled; no tests."
+              ],
+              "scored_by": "heuristic/1"
+            }
+          ],
+          "strengths": [],
+          "practise": [
+            "design (3.7/10): Designs systems",
+            "cache: cover Expires stale entries",
+            "cache: cover Names an eviction policy"
+          ]
+        }"#]]
+    .assert_eq(&serde_json::to_string_pretty(&report).unwrap());
+}

@@ -1,0 +1,139 @@
+//! The scripted interviewer: speaks the plan's own words, word by word, needing nothing
+//! installed. It still interviews like a person: it greets the candidate by their role,
+//! asks the follow-up the plan gives for a missing key point, and reviews submitted code.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use viva_protocol::{AnswerContent, TurnKind};
+
+use super::{Interviewer, InterviewerEvent, TurnRequest};
+use crate::rubric;
+
+/// Streams the plan's text at a fixed pace.
+#[derive(Debug, Clone)]
+pub struct ScriptedInterviewer {
+    /// Delay between words; zero streams a turn at once (tests, load tests).
+    pace: Duration,
+}
+
+impl ScriptedInterviewer {
+    /// An interviewer that waits `pace` between words.
+    pub fn new(pace: Duration) -> Self {
+        Self { pace }
+    }
+
+    /// The whole text of a turn.
+    pub fn text(request: &TurnRequest) -> String {
+        let plan = &request.plan;
+        let question = request.question_id.as_deref().and_then(|id| plan.question(id));
+        let mut text = String::new();
+        if request.attempt > 1 {
+            text.push_str("Sorry, let me say that again. ");
+        }
+        match request.kind {
+            TurnKind::Intro => {
+                let role = request.candidate.role.as_deref().filter(|r| !r.trim().is_empty());
+                let level = request.candidate.level.as_deref().filter(|l| !l.trim().is_empty());
+                if let Some(role) = role {
+                    let level = level.map(|l| format!("{l} ")).unwrap_or_default();
+                    text.push_str(&format!(
+                        "Welcome! I understand you are preparing for a {level}{role} role. "
+                    ));
+                }
+                text.push_str(&plan.intro);
+            }
+            TurnKind::Question => text.push_str(question.map_or("", |q| q.prompt.as_str())),
+            TurnKind::FollowUp => {
+                let point = question
+                    .zip(request.key_point.as_deref())
+                    .and_then(|(q, id)| q.key_points.iter().find(|k| k.id == id));
+                text.push_str(point.map_or("Could you say more about that?", |k| k.follow_up.as_str()));
+            }
+            TurnKind::Feedback => text.push_str(&feedback(request)),
+            TurnKind::Closing => text.push_str(&plan.closing),
+        }
+        text
+    }
+}
+
+/// A short review of a submitted answer (used after code).
+fn feedback(request: &TurnRequest) -> String {
+    let question = request.question_id.as_deref().and_then(|id| request.plan.question(id));
+    let (Some(question), Some(answer)) = (question, request.answer.as_ref()) else {
+        return "Thanks, let's move on.".to_owned();
+    };
+    let coverage = rubric::coverage(question, answer);
+    let mut text = match answer {
+        AnswerContent::Code { language, .. } => format!("Thanks for the {language} code. "),
+        AnswerContent::Text { .. } => "Thanks. ".to_owned(),
+    };
+    let hit: Vec<&str> = coverage.hit.iter().map(|k| k.description.as_str()).collect();
+    let missed: Vec<&str> = coverage.missed.iter().map(|k| k.description.as_str()).collect();
+    if !hit.is_empty() {
+        text.push_str(&format!("I can see it covers: {}. ", hit.join("; ")));
+    }
+    if !missed.is_empty() {
+        text.push_str(&format!("I did not see: {}. ", missed.join("; ")));
+    }
+    text.push_str("Let's keep going.");
+    text
+}
+
+/// Splits text into words, each keeping the whitespace after it, so the deltas join back to
+/// exactly the text.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_space = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            in_space = true;
+        } else if in_space {
+            out.push(text[start..i].to_owned());
+            start = i;
+            in_space = false;
+        }
+    }
+    if start < text.len() {
+        out.push(text[start..].to_owned());
+    }
+    out
+}
+
+impl Interviewer for ScriptedInterviewer {
+    fn name(&self) -> &str {
+        "scripted/1"
+    }
+
+    fn stream_turn(&self, request: TurnRequest) -> BoxStream<'static, InterviewerEvent> {
+        let deltas = words(&Self::text(&request)).into_iter().map(InterviewerEvent::Delta);
+        let events = stream::iter(deltas.chain([InterviewerEvent::Done]));
+        if self.pace.is_zero() {
+            return events.boxed();
+        }
+        let pace = self.pace;
+        events
+            .then(move |event| async move {
+                if matches!(event, InterviewerEvent::Delta(_)) {
+                    tokio::time::sleep(pace).await;
+                }
+                event
+            })
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words;
+
+    #[test]
+    fn words_join_back_to_the_text() {
+        for text in ["", "one", "Hello there,  world.\nNext line ", "  leading"] {
+            assert_eq!(words(text).concat(), text);
+        }
+        assert_eq!(words("a b  c"), ["a ", "b  ", "c"]);
+    }
+}

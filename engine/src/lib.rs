@@ -1,0 +1,61 @@
+//! Viva's session engine.
+//!
+//! - [`core`]: one interview as a sans-IO state machine (no clock, no tasks, no sockets).
+//! - [`runtime`]: the [`Engine`]: a registry of live sessions, one tokio task each, and the
+//!   library API drivers call (`create_session`, `connect`, `view`, `report`, ...).
+//! - Providers behind traits, each with an embedded default: [`interviewer`] (scripted),
+//!   [`scorer`] (heuristic), [`store`] (in memory).
+//! - [`plan`] and [`rubric`]: interview plans as data, and the pure text analysis both the core
+//!   (to choose follow-ups) and the heuristic scorer use.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), viva_engine::EngineError> {
+//! use viva_engine::{Engine, Next};
+//! use viva_protocol::ClientMessage;
+//!
+//! let engine = Engine::builder().build();
+//! let session = engine.create_session("alice", "senior-backend", Default::default()).await?;
+//! let mut connection = engine.connect("alice", &session.session_id, None).await?;
+//! connection.send(ClientMessage::SessionStart { id: None }).await?;
+//! while let Next::Message(event) = connection.next().await {
+//!     println!("{event:?}");
+//! #   break;
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod core;
+pub mod interviewer;
+pub mod plan;
+pub mod rubric;
+pub mod runtime;
+pub mod scorer;
+pub mod store;
+pub mod time;
+
+pub use runtime::{Connection, Engine, EngineBuilder, EngineConfig, Next, plan_summary};
+
+use store::StoreError;
+
+/// Why an engine call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// No such session, or not the caller's.
+    #[error("not found")]
+    NotFound,
+    /// No such plan.
+    #[error("unknown plan `{0}`")]
+    UnknownPlan(String),
+    /// A request the engine cannot take as it is.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Not there yet (e.g. the report before `report.ready`).
+    #[error("not ready yet")]
+    NotReady,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine cannot serve this right now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}

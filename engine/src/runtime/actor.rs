@@ -1,0 +1,384 @@
+//! The driver of one session: a tokio task that owns its [`Session`] and moves inputs in
+//! (client commands, interviewer chunks, scores, timeouts) and outputs out (store appends,
+//! deliveries to the attached connection, interviewer and scorer requests).
+//!
+//! Nothing else touches the session, so no lock guards it; every queue is bounded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, FuturesUnordered};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use viva_protocol::server::SessionReady;
+use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
+
+use super::Inner;
+use super::connection::{Connection, Delivery};
+use crate::EngineError;
+use crate::core::{Output, Session, SessionParams};
+use crate::interviewer::InterviewerEvent;
+use crate::scorer::{ScoreError, Scoring};
+use crate::store::{Epoch, StoreError};
+
+/// What the engine and connections ask of a session's task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Attach a client (replacing any other), replaying after `last_seq`.
+    Attach {
+        user_id: String,
+        last_seq: Option<u64>,
+        reply: oneshot::Sender<Result<Connection, EngineError>>,
+    },
+    /// A client message from connection `connection`.
+    Client { connection: u64, message: ClientMessage },
+    /// Connection `connection` went away.
+    Detach { connection: u64 },
+    /// Persist, tell the client to reconnect, and stop.
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// The attached connection's end of the queues.
+struct Subscriber {
+    id: u64,
+    deliveries: mpsc::Sender<Delivery>,
+    abort: oneshot::Sender<CloseCode>,
+}
+
+type ScoreFuture = BoxFuture<'static, (u32, Result<Scoring, ScoreError>)>;
+
+/// One session's task.
+pub(crate) struct Actor {
+    engine: Arc<Inner>,
+    session_id: String,
+    /// Registry generation of this task, so it removes only its own entry.
+    generation: u64,
+    commands: mpsc::Receiver<Command>,
+    /// Kept to hand to connections.
+    commands_tx: mpsc::Sender<Command>,
+    subscriber: Option<Subscriber>,
+    next_connection: u64,
+    /// The interviewer's turn in flight; dropping it cancels the turn.
+    turn: Option<(u32, BoxStream<'static, InterviewerEvent>)>,
+    scores: FuturesUnordered<ScoreFuture>,
+    /// Events persisted since the last snapshot.
+    since_snapshot: u64,
+}
+
+/// Why the task stops.
+enum Stop {
+    /// Nothing left to do (ended, or idle with no client).
+    Done,
+    /// The session could not be kept running.
+    Failed(CloseCode),
+}
+
+impl Actor {
+    pub(crate) fn new(
+        engine: Arc<Inner>,
+        session_id: String,
+        generation: u64,
+        commands: mpsc::Receiver<Command>,
+        commands_tx: mpsc::Sender<Command>,
+    ) -> Self {
+        Self {
+            engine,
+            session_id,
+            generation,
+            commands,
+            commands_tx,
+            subscriber: None,
+            next_connection: 0,
+            turn: None,
+            scores: FuturesUnordered::new(),
+            since_snapshot: 0,
+        }
+    }
+
+    /// Loads the session, then drives it until it ends, idles out, or the engine stops.
+    pub(crate) async fn run(mut self) {
+        match self.load().await {
+            Ok((session, epoch)) => {
+                let stop = self.drive(session, epoch).await;
+                if let Stop::Failed(code) = stop {
+                    self.close(code, true);
+                }
+            }
+            Err(error) => {
+                tracing::error!(session = %self.session_id, %error, "cannot load session");
+                // Fail whoever is waiting to attach; later attaches spawn a fresh task.
+                self.commands.close();
+                while let Ok(command) = self.commands.try_recv() {
+                    if let Command::Attach { reply, .. } = command {
+                        let _ = reply.send(Err(EngineError::from(error.clone())));
+                    }
+                }
+            }
+        }
+        self.engine
+            .sessions
+            .remove_if(&self.session_id, |_, handle| handle.generation == self.generation);
+    }
+
+    async fn load(&mut self) -> Result<(Session, Epoch), StoreError> {
+        let store = &self.engine.store;
+        let loaded = store
+            .load(&self.session_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(self.session_id.clone()))?;
+        let epoch = store.acquire(&self.session_id).await?;
+        let plan = self
+            .engine
+            .plans
+            .get(&loaded.meta.plan_id)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("session names unknown plan `{}`", loaded.meta.plan_id)))?;
+        let params = SessionParams {
+            session_id: self.session_id.clone(),
+            plan,
+            candidate: loaded.meta.candidate.clone(),
+            time_limit_ms: loaded.meta.time_limit_ms,
+            scorer: self.engine.scorer.name().to_owned(),
+            config: self.engine.config.core.clone(),
+        };
+        let mut session = Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail);
+        session.recover(self.engine.clock.now());
+        Ok((session, epoch))
+    }
+
+    async fn drive(&mut self, mut session: Session, epoch: Epoch) -> Stop {
+        let idle = Duration::from_millis(self.engine.config.idle_unload_ms);
+        let mut idle_since = tokio::time::Instant::now();
+        loop {
+            if let Err(stop) = self.flush(&mut session, epoch).await {
+                return stop;
+            }
+            let busy = self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty();
+            if busy {
+                idle_since = tokio::time::Instant::now();
+            } else if session.is_ended() {
+                return Stop::Done;
+            }
+            let clock = self.engine.clock;
+            let wake = session.poll_timeout().map(|at| clock.instant_at(at));
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(command) = command else { return Stop::Done };
+                    match command {
+                        Command::Attach { user_id, last_seq, reply } => {
+                            let result = self.attach(&session, epoch, &user_id, last_seq).await;
+                            let _ = reply.send(result);
+                        }
+                        Command::Client { connection, message } => {
+                            if self.subscriber.as_ref().is_some_and(|s| s.id == connection) {
+                                session.handle_client(message, clock.now());
+                            }
+                        }
+                        Command::Detach { connection } => {
+                            if self.subscriber.as_ref().is_some_and(|s| s.id == connection) {
+                                self.subscriber = None;
+                            }
+                        }
+                        Command::Shutdown { done } => {
+                            let saved = self.engine.store.save_snapshot(&self.session_id, epoch, session.state()).await;
+                            if let Err(error) = saved {
+                                tracing::warn!(session = %self.session_id, %error, "snapshot at shutdown failed");
+                            }
+                            self.close(CloseCode::GoingAway, false);
+                            let _ = done.send(());
+                            return Stop::Done;
+                        }
+                    }
+                }
+                event = next_turn_event(&mut self.turn) => {
+                    let (turn_id, event) = event;
+                    if matches!(event, InterviewerEvent::Done | InterviewerEvent::Failed(_)) {
+                        self.turn = None;
+                    }
+                    session.handle_interviewer(turn_id, event, clock.now());
+                }
+                Some((answer_id, result)) = self.scores.next(), if !self.scores.is_empty() => {
+                    session.handle_score(answer_id, result, clock.now());
+                }
+                () = sleep_until(wake) => session.handle_timeout(clock.now()),
+                () = tokio::time::sleep_until(idle_since + idle), if !busy => {
+                    // Nobody is here and nothing is in flight: free the memory; the next
+                    // connect restores the session from the store.
+                    let saved = self.engine.store.save_snapshot(&self.session_id, epoch, session.state()).await;
+                    if saved.is_ok() {
+                        return Stop::Done;
+                    }
+                    idle_since = tokio::time::Instant::now();
+                }
+            }
+        }
+    }
+
+    /// Carries out the session's outputs: durable events are stored (one append per batch)
+    /// before anything of the batch is delivered.
+    async fn flush(&mut self, session: &mut Session, epoch: Epoch) -> Result<(), Stop> {
+        let mut persist = Vec::new();
+        let mut deliver = Vec::new();
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Persist(entry) => {
+                    deliver.push(entry.to_message(&self.session_id));
+                    persist.push(entry);
+                }
+                Output::Send(message) => deliver.push(message),
+                Output::StartTurn(request) => {
+                    let turn_id = request.turn_id;
+                    self.turn = Some((turn_id, self.engine.interviewer.stream_turn(*request)));
+                }
+                Output::CancelTurn { turn_id } => {
+                    if self.turn.as_ref().is_some_and(|(id, _)| *id == turn_id) {
+                        self.turn = None;
+                    }
+                }
+                Output::Score(request) => {
+                    let scorer = Arc::clone(&self.engine.scorer);
+                    let timeout = Duration::from_millis(self.engine.config.score_timeout_ms);
+                    let answer_id = request.answer_id;
+                    self.scores.push(
+                        async move {
+                            let result = tokio::time::timeout(timeout, scorer.score(*request)).await;
+                            let result = result.unwrap_or_else(|_| Err(ScoreError::Provider("timed out".into())));
+                            (answer_id, result)
+                        }
+                        .boxed(),
+                    );
+                }
+            }
+        }
+        if !persist.is_empty() {
+            let store = &self.engine.store;
+            if let Err(error) = store.append(&self.session_id, epoch, &persist).await {
+                tracing::error!(session = %self.session_id, %error, "append failed; stopping the session");
+                let code = match error {
+                    StoreError::Fenced { .. } => CloseCode::Moved,
+                    _ => CloseCode::InternalError,
+                };
+                return Err(Stop::Failed(code));
+            }
+            self.since_snapshot += persist.len() as u64;
+            if self.since_snapshot >= self.engine.config.snapshot_every {
+                match store.save_snapshot(&self.session_id, epoch, session.state()).await {
+                    Ok(()) => self.since_snapshot = 0,
+                    Err(error) => tracing::warn!(session = %self.session_id, %error, "snapshot failed"),
+                }
+            }
+        }
+        for message in deliver {
+            self.deliver(message);
+        }
+        if session.is_ended() {
+            self.close(CloseCode::Normal, false);
+        }
+        Ok(())
+    }
+
+    async fn attach(
+        &mut self,
+        session: &Session,
+        epoch: Epoch,
+        user_id: &str,
+        last_seq: Option<u64>,
+    ) -> Result<Connection, EngineError> {
+        if self
+            .engine
+            .store
+            .meta(&self.session_id)
+            .await?
+            .is_none_or(|m| m.user_id != user_id)
+        {
+            return Err(EngineError::NotFound);
+        }
+        let head = session.head();
+        let replay = match last_seq {
+            Some(after) if after <= head => self.engine.store.read_log(&self.session_id, after).await?,
+            _ => None,
+        };
+        let resumed = replay.is_some();
+        let replay = replay
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.to_message(&self.session_id))
+            .collect();
+        self.close(CloseCode::Replaced, true);
+        let (deliveries_tx, deliveries) = mpsc::channel(self.engine.config.outbound_queue);
+        let (abort_tx, abort) = oneshot::channel();
+        self.next_connection += 1;
+        let id = self.next_connection;
+        self.subscriber = Some(Subscriber {
+            id,
+            deliveries: deliveries_tx,
+            abort: abort_tx,
+        });
+        let ready = SessionReady {
+            session_id: self.session_id.clone(),
+            epoch,
+            resumed,
+            seq: head,
+            last_seq: head,
+            state: session.wire_state(self.engine.clock.now()),
+        };
+        if session.is_ended() {
+            self.close(CloseCode::Normal, false);
+        }
+        Ok(Connection {
+            ready,
+            replay,
+            id,
+            deliveries,
+            abort,
+            commands: self.commands_tx.clone(),
+        })
+    }
+
+    /// Sends to the attached connection; one that cannot keep up is disconnected.
+    fn deliver(&mut self, message: ServerMessage) {
+        let Some(subscriber) = &self.subscriber else { return };
+        match subscriber.deliveries.try_send(Delivery::Message(message)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(session = %self.session_id, "slow consumer disconnected");
+                self.close(CloseCode::SlowConsumer, true);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.subscriber = None,
+        }
+    }
+
+    /// Detaches the connection, telling it to close with `code`: at once when `abrupt`,
+    /// otherwise after what is already queued.
+    fn close(&mut self, code: CloseCode, abrupt: bool) {
+        let Some(subscriber) = self.subscriber.take() else {
+            return;
+        };
+        if abrupt || subscriber.deliveries.try_send(Delivery::Close(code)).is_err() {
+            let _ = subscriber.abort.send(code);
+        }
+    }
+}
+
+/// The next event of the turn in flight; pending forever when there is none. A stream that
+/// ends without saying `Done` or `Failed` failed.
+async fn next_turn_event(turn: &mut Option<(u32, BoxStream<'static, InterviewerEvent>)>) -> (u32, InterviewerEvent) {
+    match turn {
+        Some((turn_id, stream)) => {
+            let event = stream
+                .next()
+                .await
+                .unwrap_or_else(|| InterviewerEvent::Failed("stream ended early".into()));
+            (*turn_id, event)
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

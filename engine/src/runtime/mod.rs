@@ -1,0 +1,367 @@
+//! The engine: a registry of live sessions, each driven by its own task (see `actor`), and
+//! the library API that drivers (the gateway, embedders) call.
+
+mod actor;
+mod connection;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+use viva_protocol::rest::{Candidate, MySessions, PlanSummary, Report, SessionSummary, SessionView};
+
+pub use connection::{Connection, Next};
+
+use self::actor::{Actor, Command};
+use crate::EngineError;
+use crate::core::{CoreConfig, Session, SessionParams};
+use crate::interviewer::{Interviewer, ScriptedInterviewer};
+use crate::plan::{Plan, PlanCatalog};
+use crate::scorer::{HeuristicScorer, Scorer};
+use crate::store::{MemoryStore, SessionMeta, Store};
+use crate::time::Clock;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Tunables of every session's core.
+    pub core: CoreConfig,
+    /// Events queued for one connection before it counts as a slow consumer.
+    pub outbound_queue: usize,
+    /// Client messages queued for one session.
+    pub command_queue: usize,
+    /// A session with no client and nothing in flight is unloaded after this long.
+    pub idle_unload_ms: u64,
+    /// A snapshot is written after this many durable events.
+    pub snapshot_every: u64,
+    /// A score that takes longer than this fails (and is retried).
+    pub score_timeout_ms: u64,
+    /// Largest résumé accepted at session creation, in bytes.
+    pub max_resume_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            core: CoreConfig::default(),
+            outbound_queue: 1024,
+            command_queue: 64,
+            idle_unload_ms: 120_000,
+            snapshot_every: 50,
+            score_timeout_ms: 60_000,
+            max_resume_bytes: 32 * 1024,
+        }
+    }
+}
+
+/// Builds an [`Engine`]; every provider defaults to its embedded implementation.
+pub struct EngineBuilder {
+    config: EngineConfig,
+    plans: PlanCatalog,
+    store: Arc<dyn Store>,
+    interviewer: Arc<dyn Interviewer>,
+    scorer: Arc<dyn Scorer>,
+}
+
+impl EngineBuilder {
+    /// Tunables.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The plans offered.
+    pub fn plans(mut self, plans: PlanCatalog) -> Self {
+        self.plans = plans;
+        self
+    }
+
+    /// Where sessions are stored.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Who speaks the interviewer's turns.
+    pub fn interviewer(mut self, interviewer: Arc<dyn Interviewer>) -> Self {
+        self.interviewer = interviewer;
+        self
+    }
+
+    /// Who scores answers.
+    pub fn scorer(mut self, scorer: Arc<dyn Scorer>) -> Self {
+        self.scorer = scorer;
+        self
+    }
+
+    /// The engine. Must be called inside a tokio runtime.
+    pub fn build(self) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                config: self.config,
+                plans: self.plans,
+                store: self.store,
+                interviewer: self.interviewer,
+                scorer: self.scorer,
+                clock: Clock::new(),
+                sessions: DashMap::new(),
+                generations: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+/// The session engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: EngineConfig,
+    plans: PlanCatalog,
+    store: Arc<dyn Store>,
+    interviewer: Arc<dyn Interviewer>,
+    scorer: Arc<dyn Scorer>,
+    clock: Clock,
+    /// Live sessions: each handle reaches one session's task.
+    sessions: DashMap<String, SessionHandle>,
+    /// Source of task generations.
+    generations: AtomicU64,
+}
+
+#[derive(Clone)]
+struct SessionHandle {
+    commands: mpsc::Sender<Command>,
+    /// Tells this task's entry from a successor's.
+    generation: u64,
+}
+
+impl Engine {
+    /// A builder with the embedded defaults: shipped plans, in-memory store, scripted
+    /// interviewer at 25 ms a word, heuristic scorer.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder {
+            config: EngineConfig::default(),
+            plans: PlanCatalog::shipped(),
+            store: Arc::new(MemoryStore::new()),
+            interviewer: Arc::new(ScriptedInterviewer::new(Duration::from_millis(25))),
+            scorer: Arc::new(HeuristicScorer),
+        }
+    }
+
+    /// The plans offered.
+    pub fn plans(&self) -> &PlanCatalog {
+        &self.inner.plans
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Number of sessions with a running task.
+    pub fn live_sessions(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// Creates a session for `user_id` on plan `plan_id`.
+    pub async fn create_session(
+        &self,
+        user_id: &str,
+        plan_id: &str,
+        candidate: Candidate,
+    ) -> Result<SessionMeta, EngineError> {
+        let plan = self
+            .inner
+            .plans
+            .get(plan_id)
+            .ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
+        let resume = candidate.resume_text.as_deref().map_or(0, str::len);
+        if resume > self.inner.config.max_resume_bytes {
+            let limit = self.inner.config.max_resume_bytes;
+            return Err(EngineError::BadRequest(format!(
+                "resume_text of {resume} bytes is over {limit} bytes"
+            )));
+        }
+        let meta = SessionMeta {
+            session_id: format!("ses_{}", uuid::Uuid::new_v4().simple()),
+            user_id: user_id.to_owned(),
+            plan_id: plan.id.clone(),
+            candidate,
+            created_at: self.inner.clock.now(),
+            time_limit_ms: plan.duration_s * 1000,
+        };
+        self.inner.store.create(&meta).await?;
+        Ok(meta)
+    }
+
+    /// Attaches a client of `user_id` to a session, loading it if needed. With `last_seq`, the
+    /// connection replays every durable event after it. Another user's session is `NotFound`.
+    pub async fn connect(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        last_seq: Option<u64>,
+    ) -> Result<Connection, EngineError> {
+        self.owned_meta(user_id, session_id).await?;
+        // A task that is stopping refuses the command; the next try spawns a fresh one.
+        for _ in 0..3 {
+            let handle = self.handle(session_id);
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Attach {
+                user_id: user_id.to_owned(),
+                last_seq,
+                reply,
+            };
+            if handle.commands.send(command).await.is_err() {
+                self.inner
+                    .sessions
+                    .remove_if(session_id, |_, h| h.generation == handle.generation);
+                continue;
+            }
+            if let Ok(result) = answer.await {
+                return result;
+            }
+        }
+        Err(EngineError::Unavailable("the session could not be loaded".into()))
+    }
+
+    /// The session as its owner sees it: transcript with every answer, scores, status.
+    pub async fn view(&self, user_id: &str, session_id: &str) -> Result<SessionView, EngineError> {
+        let session = self.restore(user_id, session_id).await?;
+        let meta_created = session.1;
+        let session = session.0;
+        let state = session.wire_state(self.inner.clock.now());
+        Ok(SessionView {
+            session_id: session_id.to_owned(),
+            plan_id: session.params().plan.id.clone(),
+            status: state.status,
+            created_at: meta_created,
+            last_seq: session.head(),
+            transcript: state.transcript,
+            scores: state.scores,
+            ended_reason: state.ended_reason,
+            report_ready: state.report_ready,
+        })
+    }
+
+    /// The report, once `report.ready` was sent.
+    pub async fn report(&self, user_id: &str, session_id: &str) -> Result<Report, EngineError> {
+        let (session, _) = self.restore(user_id, session_id).await?;
+        session.state().report.clone().ok_or(EngineError::NotReady)
+    }
+
+    /// Every session of a user, newest first.
+    pub async fn sessions_of(&self, user_id: &str) -> Result<MySessions, EngineError> {
+        let metas = self.inner.store.user_sessions(user_id).await?;
+        let mut sessions = Vec::with_capacity(metas.len());
+        for meta in metas {
+            let (session, created_at) = self.restore(user_id, &meta.session_id).await?;
+            let state = session.wire_state(self.inner.clock.now());
+            let answers = session.state().answers as usize;
+            sessions.push(SessionSummary {
+                session_id: meta.session_id,
+                plan_id: meta.plan_id,
+                status: state.status,
+                created_at,
+                overall: state.scores.overall,
+                answers,
+            });
+        }
+        Ok(MySessions { sessions })
+    }
+
+    /// Asks every live session to persist, tell its client to reconnect, and stop; waits at
+    /// most `grace` for them.
+    pub async fn shutdown(&self, grace: Duration) {
+        let handles: Vec<SessionHandle> = self.inner.sessions.iter().map(|e| e.value().clone()).collect();
+        let mut waits = Vec::with_capacity(handles.len());
+        for handle in handles {
+            let (done, finished) = oneshot::channel();
+            if handle.commands.try_send(Command::Shutdown { done }).is_ok() {
+                waits.push(finished);
+            }
+        }
+        let all = futures::future::join_all(waits);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("some sessions did not stop within the grace period");
+        }
+    }
+
+    async fn owned_meta(&self, user_id: &str, session_id: &str) -> Result<SessionMeta, EngineError> {
+        let meta = self.inner.store.meta(session_id).await?;
+        meta.filter(|m| m.user_id == user_id).ok_or(EngineError::NotFound)
+    }
+
+    /// The session rebuilt from the store (every durable event is there before it is sent,
+    /// so this is what its clients have seen).
+    async fn restore(&self, user_id: &str, session_id: &str) -> Result<(Session, u64), EngineError> {
+        let loaded = self.inner.store.load(session_id).await?.ok_or(EngineError::NotFound)?;
+        if loaded.meta.user_id != user_id {
+            return Err(EngineError::NotFound);
+        }
+        let plan = self.plan_of(&loaded.meta)?;
+        let params = SessionParams {
+            session_id: session_id.to_owned(),
+            plan,
+            candidate: loaded.meta.candidate.clone(),
+            time_limit_ms: loaded.meta.time_limit_ms,
+            scorer: self.inner.scorer.name().to_owned(),
+            config: self.inner.config.core.clone(),
+        };
+        let created_at = loaded.meta.created_at.0;
+        Ok((
+            Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail),
+            created_at,
+        ))
+    }
+
+    fn plan_of(&self, meta: &SessionMeta) -> Result<Arc<Plan>, EngineError> {
+        self.inner
+            .plans
+            .get(&meta.plan_id)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownPlan(meta.plan_id.clone()))
+    }
+
+    /// The handle of a session's task, spawning the task if there is none.
+    fn handle(&self, session_id: &str) -> SessionHandle {
+        self.inner
+            .sessions
+            .entry(session_id.to_owned())
+            .or_insert_with(|| {
+                let generation = self.inner.generations.fetch_add(1, Ordering::Relaxed);
+                let (tx, rx) = mpsc::channel(self.inner.config.command_queue);
+                let actor = Actor::new(
+                    Arc::clone(&self.inner),
+                    session_id.to_owned(),
+                    generation,
+                    rx,
+                    tx.clone(),
+                );
+                tokio::spawn(actor.run());
+                SessionHandle {
+                    commands: tx,
+                    generation,
+                }
+            })
+            .clone()
+    }
+}
+
+/// A plan as `GET /v1/plans` lists it.
+pub fn plan_summary(plan: &Plan) -> PlanSummary {
+    PlanSummary {
+        id: plan.id.clone(),
+        version: plan.version,
+        title: plan.title.clone(),
+        role: plan.role.clone(),
+        level: plan.level.clone(),
+        duration_s: plan.duration_s,
+        questions: plan.questions.len(),
+        dimensions: plan.dimensions.iter().map(|d| d.name.clone()).collect(),
+    }
+}

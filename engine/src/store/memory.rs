@@ -1,0 +1,161 @@
+//! The embedded store: everything in process memory, nothing installed. Sessions are lost when
+//! the process exits; use Redis for durability.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
+use crate::core::{LogEntry, State};
+
+/// Sessions in a map behind a mutex.
+///
+/// A `std` mutex is right here: no `.await` happens while it is held, and every critical
+/// section is a few map operations.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<String, Stored>,
+    /// User id → session ids, oldest first.
+    by_user: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    meta: SessionMeta,
+    epoch: Epoch,
+    snapshot: Option<State>,
+    log: Vec<LogEntry>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        // A panic while holding the lock cannot leave the maps half-updated in a way later
+        // calls would misread, so a poisoned lock is taken over.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn session<'a>(inner: &'a mut Inner, id: &str) -> Result<&'a mut Stored, StoreError> {
+    inner
+        .sessions
+        .get_mut(id)
+        .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+}
+
+fn check_epoch(stored: &Stored, epoch: Epoch) -> Result<(), StoreError> {
+    if epoch == stored.epoch {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced {
+            epoch,
+            current: stored.epoch,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
+        self.with(|inner| {
+            inner
+                .by_user
+                .entry(meta.user_id.clone())
+                .or_default()
+                .push(meta.session_id.clone());
+            let stored = Stored {
+                meta: meta.clone(),
+                epoch: 0,
+                snapshot: None,
+                log: Vec::new(),
+            };
+            inner.sessions.insert(meta.session_id.clone(), stored);
+        });
+        Ok(())
+    }
+
+    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
+        Ok(self.with(|inner| inner.sessions.get(session_id).map(|s| s.meta.clone())))
+    }
+
+    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.with(|inner| {
+            inner.sessions.get(session_id).map(|s| {
+                let after = s.snapshot.as_ref().map_or(0, |snap| snap.head);
+                Loaded {
+                    meta: s.meta.clone(),
+                    snapshot: s.snapshot.clone(),
+                    tail: s.log.iter().filter(|e| e.seq > after).cloned().collect(),
+                }
+            })
+        }))
+    }
+
+    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
+        self.with(|inner| {
+            let stored = session(inner, session_id)?;
+            stored.epoch += 1;
+            Ok(stored.epoch)
+        })
+    }
+
+    async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+        self.with(|inner| {
+            let stored = session(inner, session_id)?;
+            check_epoch(stored, epoch)?;
+            let head = stored.log.last().map_or(0, |e| e.seq);
+            if let Some(first) = entries.first() {
+                if first.seq != head + 1 {
+                    return Err(StoreError::OutOfOrder { head, got: first.seq });
+                }
+            }
+            stored.log.extend_from_slice(entries);
+            Ok(())
+        })
+    }
+
+    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
+        self.with(|inner| {
+            let stored = session(inner, session_id)?;
+            check_epoch(stored, epoch)?;
+            stored.snapshot = Some(state.clone());
+            Ok(())
+        })
+    }
+
+    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
+        self.with(|inner| {
+            let stored = session(inner, session_id)?;
+            Ok(Some(stored.log.iter().filter(|e| e.seq > after).cloned().collect()))
+        })
+    }
+
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
+        Ok(self.with(|inner| {
+            let ids = inner.by_user.get(user_id).map(Vec::as_slice).unwrap_or_default();
+            ids.iter()
+                .rev()
+                .filter_map(|id| inner.sessions.get(id).map(|s| s.meta.clone()))
+                .collect()
+        }))
+    }
+}

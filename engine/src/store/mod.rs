@@ -1,0 +1,112 @@
+//! Where sessions live beyond memory: metadata, a snapshot, an append-only event log, and a
+//! per-user index (so export and deletion can find everything a user owns).
+//!
+//! Ownership of a session is fenced: every load takes a new epoch from [`Store::acquire`], and
+//! appends or snapshots carrying an older epoch are refused. Two drivers (in one process or
+//! on two nodes sharing a store) can therefore never both write one session.
+
+mod memory;
+
+use async_trait::async_trait;
+use viva_protocol::rest::Candidate;
+
+use crate::core::{LogEntry, State};
+use crate::time::Timestamp;
+
+pub use memory::MemoryStore;
+
+/// A fencing epoch: grows on every load of a session.
+pub type Epoch = u64;
+
+/// What a session is, fixed at creation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionMeta {
+    /// The session id.
+    pub session_id: String,
+    /// Its owner.
+    pub user_id: String,
+    /// The plan it follows.
+    pub plan_id: String,
+    /// Who the candidate is.
+    pub candidate: Candidate,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Time budget from `session.start`, in milliseconds.
+    pub time_limit_ms: u64,
+}
+
+/// Everything needed to rebuild a session.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// What the session is.
+    pub meta: SessionMeta,
+    /// The latest snapshot, if any.
+    pub snapshot: Option<State>,
+    /// Log entries after the snapshot.
+    pub tail: Vec<LogEntry>,
+}
+
+/// Why the store refused or failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached; retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A newer load owns the session.
+    #[error("stale epoch {epoch}: the session is owned by epoch {current}")]
+    Fenced {
+        /// The epoch of the refused write.
+        epoch: Epoch,
+        /// The epoch that owns the session.
+        current: Epoch,
+    },
+    /// An append that does not continue the log.
+    #[error("append of seq {got} does not follow the head {head}")]
+    OutOfOrder {
+        /// The log's head.
+        head: u64,
+        /// The first seq appended.
+        got: u64,
+    },
+    /// No such session.
+    #[error("no session `{0}`")]
+    NotFound(String),
+    /// Stored data that cannot be read back.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Session storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and `/readyz` (`memory`, `redis`).
+    fn name(&self) -> &str;
+
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Records a new session and indexes it under its user.
+    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError>;
+
+    /// The metadata of a session.
+    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError>;
+
+    /// Metadata, latest snapshot and log tail of a session.
+    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError>;
+
+    /// Takes ownership for one load: returns an epoch greater than every earlier one; from
+    /// now on writes with an older epoch are refused.
+    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError>;
+
+    /// Appends durable events, in order, continuing the log's head, in one step.
+    async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError>;
+
+    /// Stores a snapshot of the state (its `head` says which entries it covers).
+    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError>;
+
+    /// Log entries with `seq > after`, or `None` when some of them are no longer kept.
+    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError>;
+
+    /// Every session of a user, newest first.
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError>;
+}

@@ -1,0 +1,90 @@
+//! Who is calling: `Authorization: Bearer <token>` on REST and on the WebSocket handshake.
+//!
+//! `--auth dev` takes `dev:<user>` tokens (user: 1–64 of `[A-Za-z0-9_-]`); it is for local
+//! development and tests only, so the gateway refuses to listen on a non-loopback address
+//! with it (see `config`).
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// How tokens are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `dev:<user>` tokens, loopback only.
+    Dev,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User(pub String);
+
+impl AuthMode {
+    /// The user a bearer token names, if the token is valid.
+    pub fn verify(self, token: &str) -> Option<User> {
+        match self {
+            Self::Dev => {
+                let user = token.strip_prefix("dev:")?;
+                valid_user_id(user).then(|| User(user.to_owned()))
+            }
+        }
+    }
+}
+
+/// 1–64 characters of `[A-Za-z0-9_-]`.
+pub fn valid_user_id(user: &str) -> bool {
+    (1..=64).contains(&user.len())
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AppError::Unauthorized("missing bearer token"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(AppError::Unauthorized("expected `Authorization: Bearer <token>`"))?;
+        state
+            .auth
+            .verify(token.trim())
+            .ok_or(AppError::Unauthorized("invalid token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_tokens() {
+        let cases = [
+            ("dev:alice", Some("alice")),
+            ("dev:a-b_C9", Some("a-b_C9")),
+            ("dev:", None),
+            ("alice", None),
+            ("dev:al ice", None),
+            ("dev:al/ice", None),
+            ("dev:ålice", None),
+        ];
+        for (token, user) in cases {
+            assert_eq!(
+                AuthMode::Dev.verify(token).map(|u| u.0),
+                user.map(str::to_owned),
+                "{token}"
+            );
+        }
+        assert!(AuthMode::Dev.verify(&format!("dev:{}", "a".repeat(64))).is_some());
+        assert!(AuthMode::Dev.verify(&format!("dev:{}", "a".repeat(65))).is_none());
+    }
+}

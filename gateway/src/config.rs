@@ -1,0 +1,200 @@
+//! Configuration: flags, each also a `VIVA_*` environment variable. Every value is checked
+//! and every problem reported at once; the binary exits 64 (EX_USAGE) on any.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::auth::AuthMode;
+use crate::ws::SocketLimits;
+
+/// Command-line flags and their `VIVA_*` variables, as given.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "viva-gateway", version, about = "Viva's real-time interview gateway")]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "VIVA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Where sessions are stored: `memory` (Redis, `redis://...`, comes with its own issue).
+    #[arg(long, env = "VIVA_STORE", default_value = "memory")]
+    pub store: String,
+    /// Who speaks the interviewer's turns: `scripted`.
+    #[arg(long, env = "VIVA_INTERVIEWER", default_value = "scripted")]
+    pub interviewer: String,
+    /// Who scores answers: `heuristic`.
+    #[arg(long, env = "VIVA_SCORER", default_value = "heuristic")]
+    pub scorer: String,
+    /// How callers authenticate: `dev` (tokens `dev:<user>`, loopback only).
+    #[arg(long, env = "VIVA_AUTH", default_value = "dev")]
+    pub auth: String,
+    /// Delay between the scripted interviewer's words, in milliseconds (0 in tests).
+    #[arg(long, env = "VIVA_SCRIPTED_PACE_MS", default_value = "25")]
+    pub scripted_pace_ms: String,
+    /// How long a graceful shutdown waits for sessions to persist, in seconds.
+    #[arg(long, env = "VIVA_SHUTDOWN_GRACE_S", default_value = "10")]
+    pub shutdown_grace_s: String,
+    /// Client messages per second one socket may send on average.
+    #[arg(long, env = "VIVA_RATE_LIMIT_PER_S", default_value = "10")]
+    pub rate_limit_per_s: String,
+    /// Client messages one socket may send in a burst.
+    #[arg(long, env = "VIVA_RATE_LIMIT_BURST", default_value = "30")]
+    pub rate_limit_burst: String,
+    /// Log filter, e.g. `info` or `viva_gateway=debug,info`.
+    #[arg(long, env = "VIVA_LOG", default_value = "info")]
+    pub log: String,
+    /// Log format: `plain` or `json`.
+    #[arg(long, env = "VIVA_LOG_FORMAT", default_value = "plain")]
+    pub log_format: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Checked configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Authentication.
+    pub auth: AuthMode,
+    /// Delay between scripted words.
+    pub scripted_pace: Duration,
+    /// Graceful shutdown bound.
+    pub shutdown_grace: Duration,
+    /// Per-socket limits.
+    pub socket: SocketLimits,
+    /// Log filter.
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// Checks every value; all problems at once.
+    pub fn validate(&self) -> Result<Settings, Vec<String>> {
+        let mut errors = Vec::new();
+        let listen = self
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                errors.push(format!(
+                    "--listen `{}` is not an address like 127.0.0.1:8080",
+                    self.listen
+                ))
+            })
+            .ok();
+        if self.store != "memory" {
+            errors.push(format!(
+                "--store `{}` is not available: this build has the in-memory store only (`memory`)",
+                self.store
+            ));
+        }
+        if self.interviewer != "scripted" {
+            errors.push(format!(
+                "--interviewer `{}` is not available: this build has `scripted`",
+                self.interviewer
+            ));
+        }
+        if self.scorer != "heuristic" {
+            errors.push(format!(
+                "--scorer `{}` is not available: this build has `heuristic`",
+                self.scorer
+            ));
+        }
+        let auth = match self.auth.as_str() {
+            "dev" => Some(AuthMode::Dev),
+            other => {
+                errors.push(format!("--auth `{other}` is not available: this build has `dev`"));
+                None
+            }
+        };
+        if let (Some(AuthMode::Dev), Some(addr)) = (auth, listen) {
+            if !addr.ip().is_loopback() {
+                errors.push(format!(
+                    "--auth dev accepts anyone; it listens on loopback only, not {addr}"
+                ));
+            }
+        }
+        let mut number = |name: &str, value: &str, min: u64, max: u64| -> u64 {
+            match value.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errors.push(format!("--{name} `{value}` is not a whole number from {min} to {max}"));
+                    min
+                }
+            }
+        };
+        let pace_ms = number("scripted-pace-ms", &self.scripted_pace_ms, 0, 10_000);
+        let grace_s = number("shutdown-grace-s", &self.shutdown_grace_s, 0, 3_600);
+        let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
+        let burst = number("rate-limit-burst", &self.rate_limit_burst, 1, 100_000);
+        let log_format = match self.log_format.as_str() {
+            "plain" => LogFormat::Plain,
+            "json" => LogFormat::Json,
+            other => {
+                errors.push(format!("--log-format `{other}` is not `plain` or `json`"));
+                LogFormat::Plain
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            errors.push(format!("--log `{}` is not a valid filter", self.log));
+        }
+        match (listen, auth) {
+            (Some(listen), Some(auth)) if errors.is_empty() => Ok(Settings {
+                listen,
+                auth,
+                scripted_pace: Duration::from_millis(pace_ms),
+                shutdown_grace: Duration::from_secs(grace_s),
+                socket: SocketLimits {
+                    rate_per_s: per_s as f64,
+                    burst: burst as f64,
+                    ..SocketLimits::default()
+                },
+                log: self.log.clone(),
+                log_format,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(args: &[&str]) -> Vec<String> {
+        let args = Args::try_parse_from(std::iter::once("viva-gateway").chain(args.iter().copied())).unwrap();
+        args.validate().err().unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(errors(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let found = errors(&[
+            "--listen",
+            "0.0.0.0:80",
+            "--scripted-pace-ms",
+            "fast",
+            "--log-format",
+            "xml",
+            "--store",
+            "sqlite://x",
+        ]);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].contains("sqlite"));
+        assert!(found[1].contains("loopback"));
+        assert!(found[2].contains("scripted-pace-ms"));
+        assert!(found[3].contains("log-format"));
+    }
+}

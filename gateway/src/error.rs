@@ -1,0 +1,90 @@
+//! The one place where failures become HTTP responses: `{"error": {"code", "message"}}` with
+//! the right status. Internal details go to the logs, never to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use viva_engine::EngineError;
+use viva_engine::store::StoreError;
+use viva_protocol::ErrorCode;
+use viva_protocol::rest::{ApiError, ApiErrorBody};
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Missing or bad credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No such resource, or not the caller's.
+    #[error("not found")]
+    NotFound,
+    /// A malformed request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Not ready yet.
+    #[error("{0}")]
+    NotReady(&'static str),
+    /// Cannot serve it right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a broken dependency; the message is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    fn parts(&self) -> (StatusCode, ErrorCode, String) {
+        match self {
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, (*m).to_owned()),
+            Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "not found".to_owned()),
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m.clone()),
+            Self::NotReady(m) => (StatusCode::CONFLICT, ErrorCode::NotReady, (*m).to_owned()),
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m.clone()),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error; see the server logs".to_owned(),
+            ),
+        }
+    }
+}
+
+impl From<EngineError> for AppError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::NotFound => Self::NotFound,
+            EngineError::UnknownPlan(plan) => Self::BadRequest(format!("unknown plan `{plan}`; see GET /v1/plans")),
+            EngineError::BadRequest(message) => Self::BadRequest(message),
+            EngineError::NotReady => Self::NotReady("the report is not ready yet; wait for report.ready"),
+            EngineError::Store(StoreError::NotFound(_)) => Self::NotFound,
+            EngineError::Store(StoreError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "store unavailable");
+                Self::Unavailable("the store is unavailable; retry shortly".to_owned())
+            }
+            EngineError::Store(e) => Self::Internal(e.to_string()),
+            EngineError::Unavailable(message) => Self::Unavailable(message),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let (status, code, message) = self.parts();
+        let mut response = (
+            status,
+            Json(ApiError {
+                error: ApiErrorBody { code, message },
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,112 @@
+//! Viva's gateway: the session engine served over WebSockets (JSON or MessagePack) and REST.
+//!
+//! The gateway is a driver: it authenticates, decodes frames into protocol messages, hands
+//! them to the [`viva_engine::Engine`] and writes the events back. No interview logic lives
+//! here.
+//!
+//! - [`config`]: flags and `VIVA_*` variables, checked all at once.
+//! - [`auth`]: bearer tokens.
+//! - [`rest`] and [`ws`]: the endpoints.
+//! - [`error`]: the one place failures become responses.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod rest;
+pub mod ws;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_util::task::TaskTracker;
+use viva_engine::Engine;
+
+use crate::auth::AuthMode;
+use crate::ws::SocketLimits;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The session engine.
+    pub engine: Engine,
+    /// How callers authenticate.
+    pub auth: AuthMode,
+    /// Per-socket limits.
+    pub socket: SocketLimits,
+    /// Every upgraded socket's task, so shutdown can wait for them.
+    pub sockets: TaskTracker,
+}
+
+impl AppState {
+    /// State for `engine` with the given auth and default socket limits.
+    pub fn new(engine: Engine, auth: AuthMode) -> Self {
+        Self {
+            engine,
+            auth,
+            socket: SocketLimits::default(),
+            sockets: TaskTracker::new(),
+        }
+    }
+}
+
+/// Largest REST request body (a résumé fits easily).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The gateway's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/sessions", post(rest::create_session))
+        .route("/v1/sessions/{id}", get(rest::session))
+        .route("/v1/sessions/{id}/report", get(rest::report))
+        .route("/v1/sessions/{id}/ws", get(ws::upgrade))
+        .route("/v1/plans", get(rest::plans))
+        .route("/v1/me/sessions", get(rest::my_sessions))
+        .route("/healthz", get(rest::healthz))
+        .route("/readyz", get(rest::readyz))
+        .fallback(rest::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Binds `addr` with a large accept backlog, so a burst of connects does not overflow it
+/// (tokio's `TcpListener::bind` uses 128; overflows show up as 1 s SYN-retransmit tails).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Serves until `shutdown` completes, then shuts down gracefully: stops accepting, asks every
+/// live session to persist and tell its client to reconnect (close 4000), and waits at most
+/// `grace` for the sockets to close.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> io::Result<()> {
+    let engine = state.engine.clone();
+    let sockets = state.sockets.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!(sessions = engine.live_sessions(), "shutting down");
+    engine.shutdown(grace).await;
+    sockets.close();
+    if tokio::time::timeout(grace, sockets.wait()).await.is_err() {
+        tracing::warn!(open = sockets.len(), "sockets still open after the grace period");
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The `viva-gateway` binary: configuration, logging, signals, then [`viva_gateway::run`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use viva_engine::Engine;
+use viva_engine::interviewer::ScriptedInterviewer;
+use viva_gateway::config::{Args, LogFormat, Settings};
+use viva_gateway::{AppState, bind, run};
+
+/// EX_USAGE: bad configuration.
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            let usage = error.use_stderr();
+            let _ = error.print();
+            return if usage {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let settings = match args.validate() {
+        Ok(settings) => settings,
+        Err(errors) => {
+            eprintln!("viva-gateway: bad configuration:");
+            for error in errors {
+                eprintln!("  - {error}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_tracing(&settings);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("viva-gateway: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("viva-gateway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let engine = Engine::builder()
+        .interviewer(Arc::new(ScriptedInterviewer::new(settings.scripted_pace)))
+        .build();
+    let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, store = "memory", interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");
+    println!("viva-gateway listening on http://{addr} (try: curl http://{addr}/v1/plans)");
+    let mut state = AppState::new(engine, settings.auth);
+    state.socket = settings.socket.clone();
+    run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or ctrl-c.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::new(&settings.log);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,94 @@
+//! The REST endpoints: thin translations between HTTP and engine calls.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use viva_protocol::rest::{CreateSession, MySessions, Plans, Report, SessionCreated, SessionView};
+
+use crate::AppState;
+use crate::auth::User;
+use crate::error::AppError;
+
+/// `POST /v1/sessions` → 201.
+pub async fn create_session(
+    State(state): State<AppState>,
+    user: User,
+    body: Result<Json<CreateSession>, JsonRejection>,
+) -> Result<(StatusCode, Json<SessionCreated>), AppError> {
+    let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let meta = state
+        .engine
+        .create_session(&user.0, &body.plan, body.candidate.unwrap_or_default())
+        .await?;
+    let plan = state
+        .engine
+        .plans()
+        .get(&meta.plan_id)
+        .ok_or(AppError::Internal("plan vanished".into()))?;
+    let created = SessionCreated {
+        ws_path: format!("/v1/sessions/{}/ws", meta.session_id),
+        session_id: meta.session_id,
+        plan: viva_engine::plan_summary(plan),
+        created_at: meta.created_at.0,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `GET /v1/sessions/{id}`: status, transcript with every answer's text, scores.
+pub async fn session(
+    State(state): State<AppState>,
+    user: User,
+    Path(session_id): Path<String>,
+) -> Result<Json<SessionView>, AppError> {
+    Ok(Json(state.engine.view(&user.0, &session_id).await?))
+}
+
+/// `GET /v1/sessions/{id}/report`: 200 from `report.ready` on, 409 before.
+pub async fn report(
+    State(state): State<AppState>,
+    user: User,
+    Path(session_id): Path<String>,
+) -> Result<Json<Report>, AppError> {
+    Ok(Json(state.engine.report(&user.0, &session_id).await?))
+}
+
+/// `GET /v1/plans`.
+pub async fn plans(State(state): State<AppState>) -> Json<Plans> {
+    Json(Plans {
+        plans: state
+            .engine
+            .plans()
+            .iter()
+            .map(|p| viva_engine::plan_summary(p))
+            .collect(),
+    })
+}
+
+/// `GET /v1/me/sessions`: the caller's sessions, newest first.
+pub async fn my_sessions(State(state): State<AppState>, user: User) -> Result<Json<MySessions>, AppError> {
+    Ok(Json(state.engine.sessions_of(&user.0).await?))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the process can serve (its store answers).
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let store = state.engine.store();
+    match store.ping().await {
+        Ok(()) => Ok(Json(json!({ "status": "ready", "store": store.name() }))),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            Err(AppError::Unavailable(format!("store `{}` unavailable", store.name())))
+        }
+    }
+}
+
+/// Any other path.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,268 @@
+//! `GET /v1/sessions/{id}/ws`: the WebSocket of one session.
+//!
+//! The handshake authenticates, negotiates the encoding (`viva.v1.json` or `viva.v1.msgpack`)
+//! and attaches to the session before upgrading, so refusals are plain HTTP errors. After it,
+//! this module only moves frames: it decodes client frames into protocol messages for the
+//! engine and encodes the engine's events, feeding a batch of frames before each flush.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite;
+use viva_engine::{Connection, Next};
+use viva_protocol::server::ErrorEvent;
+use viva_protocol::{CloseCode, DecodeError, Encoding, ErrorCode, Limits, ServerMessage};
+
+use crate::AppState;
+use crate::auth::User;
+use crate::error::AppError;
+
+/// Per-socket limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketLimits {
+    /// Largest client frame; a larger one closes the socket with 1009.
+    pub max_frame_bytes: usize,
+    /// Read buffer per socket (tungstenite allocates it up front).
+    pub read_buffer: usize,
+    /// Bytes buffered before a write goes to the socket.
+    pub write_buffer: usize,
+    /// Most bytes a socket may have waiting to be written (backpressure past it).
+    pub max_write_buffer: usize,
+    /// Average client messages per second.
+    pub rate_per_s: f64,
+    /// Burst of client messages allowed.
+    pub burst: f64,
+    /// Messages refused in a row for the rate after which the socket is closed (4029).
+    pub flood_close_after: u32,
+    /// Most queued events written before one flush.
+    pub batch: usize,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: Limits::default().max_frame_bytes,
+            read_buffer: 4 * 1024,
+            write_buffer: 8 * 1024,
+            max_write_buffer: 512 * 1024,
+            rate_per_s: 10.0,
+            burst: 30.0,
+            flood_close_after: 200,
+            batch: 64,
+        }
+    }
+}
+
+/// The query of the socket URL.
+#[derive(Debug, Deserialize)]
+pub struct SocketQuery {
+    /// Replay every durable event after this seq.
+    last_seq: Option<u64>,
+}
+
+/// The handshake.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    user: User,
+    query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
+    let offered = headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let chosen = Encoding::negotiate(offered).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let encoding = chosen.unwrap_or(Encoding::Json);
+    let connection = state.engine.connect(&user.0, &session_id, query.last_seq).await?;
+    let limits = state.socket.clone();
+    let ws = match chosen {
+        Some(encoding) => ws.protocols([encoding.subprotocol()]),
+        None => ws,
+    };
+    let sockets = state.sockets.clone();
+    Ok(ws
+        .read_buffer_size(limits.read_buffer)
+        .write_buffer_size(limits.write_buffer)
+        .max_write_buffer_size(limits.max_write_buffer)
+        .max_message_size(limits.max_frame_bytes)
+        .max_frame_size(limits.max_frame_bytes)
+        .on_upgrade(move |socket| sockets.track_future(serve(socket, connection, encoding, limits))))
+}
+
+/// Moves frames between one socket and its session until either side closes.
+async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding, limits: SocketLimits) {
+    let (mut sink, mut stream) = socket.split();
+    let mut socket = Socket {
+        encoding,
+        limits,
+        bucket: None,
+        refused_in_a_row: 0,
+    };
+    let ready = ServerMessage::SessionReady(Box::new(connection.ready.clone()));
+    let replay = std::mem::take(&mut connection.replay);
+    for message in std::iter::once(ready).chain(replay) {
+        if sink.feed(socket.frame(&message)).await.is_err() {
+            return;
+        }
+    }
+    if sink.flush().await.is_err() {
+        return;
+    }
+    loop {
+        let close = tokio::select! {
+            next = connection.next() => {
+                let mut next = Some(next);
+                let mut fed = 0;
+                let mut close = None;
+                while let Some(item) = next.take() {
+                    match item {
+                        Next::Message(message) => {
+                            if sink.feed(socket.frame(&message)).await.is_err() {
+                                return;
+                            }
+                            fed += 1;
+                            if fed < socket.limits.batch {
+                                next = connection.try_next();
+                            }
+                        }
+                        Next::Close(code) => close = Some(code),
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+                close
+            }
+            frame = stream.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                Some(Ok(Message::Text(text))) => socket.receive(text.as_bytes(), false, &connection, &mut sink).await,
+                Some(Ok(Message::Binary(bytes))) => socket.receive(&bytes, true, &connection, &mut sink).await,
+                Some(Err(error)) => {
+                    let too_big = matches!(
+                        error.into_inner().downcast_ref::<tungstenite::Error>(),
+                        Some(tungstenite::Error::Capacity(_))
+                    );
+                    if too_big { Some(CloseCode::TooBig) } else { return }
+                }
+            },
+        };
+        if let Some(code) = close {
+            let frame = CloseFrame {
+                code: code.code(),
+                reason: code.reason().into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    }
+}
+
+/// Per-socket state of the reading side.
+struct Socket {
+    encoding: Encoding,
+    limits: SocketLimits,
+    /// Rate-limit tokens and when they were counted (created on the first message).
+    bucket: Option<(f64, tokio::time::Instant)>,
+    refused_in_a_row: u32,
+}
+
+type Sink = futures::stream::SplitSink<WebSocket, Message>;
+
+impl Socket {
+    /// Handles one client frame; returns a close code when the socket must close.
+    async fn receive(
+        &mut self,
+        bytes: &[u8],
+        binary: bool,
+        connection: &Connection,
+        sink: &mut Sink,
+    ) -> Option<CloseCode> {
+        if !self.take_token() {
+            self.refused_in_a_row += 1;
+            if self.refused_in_a_row >= self.limits.flood_close_after {
+                return Some(CloseCode::RateLimited);
+            }
+            let message = "too many messages; slow down and re-send with the same id";
+            return self.error(sink, ErrorCode::RateLimited, message.to_owned()).await;
+        }
+        self.refused_in_a_row = 0;
+        if binary != self.encoding.is_binary() {
+            let expected = if self.encoding.is_binary() { "binary" } else { "text" };
+            let message = format!(
+                "this socket speaks {}: send {expected} frames",
+                self.encoding.subprotocol()
+            );
+            return self.error(sink, ErrorCode::WrongFrameType, message).await;
+        }
+        let limits = Limits {
+            max_frame_bytes: self.limits.max_frame_bytes,
+            ..Limits::default()
+        };
+        match self.encoding.decode_client(bytes, &limits) {
+            Ok(message) => match connection.send(message).await {
+                Ok(()) => None,
+                Err(_) => Some(CloseCode::InternalError),
+            },
+            Err(error @ DecodeError::TooLarge { .. }) => {
+                tracing::debug!(%error, "frame too large");
+                Some(CloseCode::TooBig)
+            }
+            Err(error) => self.error(sink, error.code(), error.to_string()).await,
+        }
+    }
+
+    async fn error(&self, sink: &mut Sink, code: ErrorCode, message: String) -> Option<CloseCode> {
+        let event = ServerMessage::Error(ErrorEvent {
+            code,
+            message,
+            fatal: false,
+            reference: None,
+        });
+        match sink.send(self.frame(&event)).await {
+            Ok(()) => None,
+            Err(_) => Some(CloseCode::InternalError),
+        }
+    }
+
+    /// A token bucket: `burst` messages at once, `rate_per_s` on average.
+    fn take_token(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let (tokens, at) = self.bucket.get_or_insert((self.limits.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.limits.rate_per_s).min(self.limits.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn frame(&self, message: &ServerMessage) -> Message {
+        frame(self.encoding, message)
+    }
+}
+
+/// A message as a frame of the socket's encoding.
+fn frame(encoding: Encoding, message: &ServerMessage) -> Message {
+    // The protocol's own types always encode (the round-trip tests prove it); were one not
+    // to, the client gets an empty frame it reports as malformed, and the log says why.
+    let bytes = encoding.encode(message).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot encode {}", message.type_name());
+        Vec::new()
+    });
+    match encoding {
+        Encoding::Json => Message::Text(String::from_utf8(bytes).unwrap_or_default().into()),
+        Encoding::MsgPack => Message::Binary(bytes.into()),
+    }
+}
