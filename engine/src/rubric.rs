@@ -267,70 +267,13 @@ pub struct Specificity {
     pub complexity: u32,
 }
 
-/// Words that make a number concrete when they follow it (or are glued to it: `10ms`).
-const UNITS: &[&str] = &[
-    "ns",
-    "us",
-    "µs",
-    "ms",
-    "s",
-    "sec",
-    "secs",
-    "second",
-    "seconds",
-    "min",
-    "mins",
-    "minute",
-    "minutes",
-    "h",
-    "hr",
-    "hrs",
-    "hour",
-    "hours",
-    "day",
-    "days",
-    "week",
-    "weeks",
-    "b",
-    "kb",
-    "mb",
-    "gb",
-    "tb",
-    "pb",
-    "kib",
-    "mib",
-    "gib",
-    "tib",
-    "byte",
-    "bytes",
-    "kbps",
-    "mbps",
-    "gbps",
-    "rps",
-    "qps",
-    "tps",
-    "rpm",
-    "ops",
-    "req",
-    "reqs",
-    "requests",
-    "percent",
-    "k",
-    "m",
-    "x",
-    "users",
-    "nodes",
-    "servers",
-    "instances",
-    "replicas",
-    "shards",
-    "partitions",
-    "regions",
-    "engineers",
-    "people",
-    "customers",
-    "fps",
-];
+/// Words that make a number concrete when they follow it (or are glued to it: `10ms`),
+/// separated by whitespace.
+const UNITS: &str = "\
+    ns us µs ms s sec secs second seconds min mins minute minutes h hr hrs hour hours day days \
+    week weeks b kb mb gb tb pb kib mib gib tib byte bytes kbps mbps gbps rps qps tps rpm ops \
+    req reqs requests percent k m x users nodes servers instances replicas shards partitions \
+    regions engineers people customers fps";
 
 /// Phrases that name a trade-off, matched as whole words.
 const TRADEOFFS: &[&str] = &[
@@ -416,7 +359,7 @@ pub(crate) fn specificity_in(text: &str, words: &Words) -> Specificity {
 
 /// Whether `word` is a unit (case-insensitive).
 fn unit(word: &str) -> bool {
-    UNITS.iter().any(|u| u.eq_ignore_ascii_case(word))
+    UNITS.split_whitespace().any(|u| u.eq_ignore_ascii_case(word))
 }
 
 /// Whether a word starting with digits ends in a unit: `10ms`, `5GB`, `10k`.
@@ -643,47 +586,11 @@ const RESULT: &[&str] = &[
     "resolved",
 ];
 
-/// Irregular past-tense verbs that tell an action after "I" or "we".
-const IRREGULAR_PAST: &[&str] = &[
-    "led",
-    "wrote",
-    "rewrote",
-    "set",
-    "ran",
-    "built",
-    "rebuilt",
-    "made",
-    "took",
-    "met",
-    "spoke",
-    "sat",
-    "got",
-    "brought",
-    "told",
-    "gave",
-    "went",
-    "found",
-    "chose",
-    "drove",
-    "put",
-    "kept",
-    "sent",
-    "began",
-    "did",
-    "dug",
-    "cut",
-    "split",
-    "shut",
-    "broke",
-    "won",
-    "paid",
-    "held",
-    "sought",
-    "taught",
-    "undid",
-    "understood",
-    "read",
-];
+/// Irregular past-tense verbs that tell an action after "I" or "we", separated by whitespace.
+const IRREGULAR_PAST: &str = "\
+    led wrote rewrote set ran built rebuilt made took met spoke sat got brought told gave went \
+    found chose drove put kept sent began did dug cut split shut broke won paid held sought \
+    taught undid understood read";
 
 /// Words ending in `ed` that are not past tenses.
 const NOT_PAST: &[&str] = &[
@@ -735,7 +642,8 @@ fn is_year(word: &str) -> bool {
 
 /// Whether a (lowercase) word looks like a past-tense verb.
 fn is_past_tense(word: &str) -> bool {
-    IRREGULAR_PAST.contains(&word) || (word.len() >= 4 && word.ends_with("ed") && !NOT_PAST.contains(&word))
+    IRREGULAR_PAST.split_whitespace().any(|v| v == word)
+        || (word.len() >= 4 && word.ends_with("ed") && !NOT_PAST.contains(&word))
 }
 
 /// The edge cases a piece of code visibly guards.

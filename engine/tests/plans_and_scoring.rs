@@ -482,8 +482,7 @@ Finally, clients get HTTP 429 Too Many Requests with a Retry-After header, plus 
 headers, so well-behaved clients can back off.";
 
 const RATE_LIMITER_WEAK: &str = "\
-I would put a rate limiter in front of the API that counts requests and blocks clients that send \
-too many. It should be fast and scale with the servers.";
+I'd use a token bucket for each user and keep the counts in Redis so that it's fast.";
 
 const INCIDENT_STRONG: &str = "\
 Last year I was the on-call engineer when we got paged at 2 am: the checkout error rate had \
@@ -499,8 +498,8 @@ action items. As a result, checkout errors went from 30% to under 0.1%, and we h
 lock-related outage since.";
 
 const INCIDENT_WEAK: &str = "\
-We had an outage once and the site was down for a while. We fixed it and it worked out fine in \
-the end.";
+We had an outage once and the site was down for a while. We rolled back and it worked out fine \
+in the end.";
 
 const LRU_STRONG: &str = r#"from collections import OrderedDict
 
@@ -578,7 +577,10 @@ export function debounce<T extends (...args: any[]) => void>(fn: T, wait: number
 
 const DEBOUNCE_WEAK: &str = "\
 function debounce(fn, wait) {
-  setTimeout(fn, wait);
+  let timer;
+  return function () {
+    timer = setTimeout(fn, wait);
+  };
 }
 ";
 
@@ -644,18 +646,19 @@ fn scores_order_strong_over_weak_over_empty() {
     }
     expect![[r#"
         senior-backend/rate-limiter strong: overall Some(10.0) [system_design 10, technical_depth 10, communication 10]
-        senior-backend/rate-limiter weak: overall Some(0.2) [system_design 0.1, technical_depth 0.1, communication 0.4]
+        senior-backend/rate-limiter weak: overall Some(2.2) [system_design 2.5, technical_depth 2.5, communication 1.6]
         senior-backend/rate-limiter empty: overall Some(0.0) [system_design 0, technical_depth 0, communication 0]
         senior-backend/incident strong: overall Some(8.5) [ownership 8.3, communication 8.6]
-        senior-backend/incident weak: overall Some(1.0) [ownership 0.8, communication 1.1]
+        senior-backend/incident weak: overall Some(2.1) [ownership 1.9, communication 2.2]
         senior-backend/incident empty: overall Some(0.0) [ownership 0, communication 0]
         coding-python/lru-cache strong: overall Some(9.7) [problem_solving 9.4, code_quality 10, testing 9.6]
         coding-python/lru-cache weak: overall Some(1.7) [problem_solving 1.7, code_quality 2.9, testing 0.5]
         coding-python/lru-cache empty: overall Some(0.0) [problem_solving 0, code_quality 0, testing 0]
         frontend/debounce strong: overall Some(9.3) [code_quality 10, web_platform 8.5]
-        frontend/debounce weak: overall Some(0.9) [code_quality 1.4, web_platform 0.4]
+        frontend/debounce weak: overall Some(2.3) [code_quality 2.9, web_platform 1.7]
         frontend/debounce empty: overall Some(0.0) [code_quality 0, web_platform 0]
-    "#]].assert_eq(&board);
+    "#]]
+    .assert_eq(&board);
 
     for triple in scored.chunks(3) {
         let [(strong_case, strong), (_, weak), (_, empty)] = triple else {
@@ -675,7 +678,7 @@ fn scores_order_strong_over_weak_over_empty() {
             "{at}: strong scores {:?}",
             strong.overall()
         );
-        assert!(weak.overall().unwrap() <= 4.0, "{at}: weak scores {:?}", weak.overall());
+        assert!(weak.overall().unwrap() <= 5.0, "{at}: weak scores {:?}", weak.overall());
     }
 }
 
@@ -727,78 +730,93 @@ fn scoring_of_a_strong_technical_answer() {
 
 #[test]
 fn scoring_of_a_weak_behavioural_answer() {
-    check_scoring("senior-backend", "incident", text(INCIDENT_WEAK), expect![[r#"
-        Scoring {
-            dimensions: [
-                DimensionScore {
-                    name: "ownership",
-                    score: 0.8,
-                },
-                DimensionScore {
-                    name: "communication",
-                    score: 1.1,
-                },
-            ],
-            key_points_hit: [],
-            key_points_missed: [
-                "detection",
-                "mitigation",
-                "coordination",
-                "root_cause",
-                "follow_through",
-            ],
-            notes: [
-                "Named none of the 5 key points; missed: detection, mitigation, coordination, root cause, follow through.",
-                "STAR story with situation, action and result; no clear task.",
-                "Actions are told as \"we\"; say what you did yourself.",
-                "No numbers or trade-offs named.",
-            ],
-            scored_by: "heuristic/1",
-        }
-    "#]]);
+    check_scoring(
+        "senior-backend",
+        "incident",
+        text(INCIDENT_WEAK),
+        expect![[r#"
+            Scoring {
+                dimensions: [
+                    DimensionScore {
+                        name: "ownership",
+                        score: 1.9,
+                    },
+                    DimensionScore {
+                        name: "communication",
+                        score: 2.2,
+                    },
+                ],
+                key_points_hit: [
+                    "mitigation",
+                ],
+                key_points_missed: [
+                    "detection",
+                    "coordination",
+                    "root_cause",
+                    "follow_through",
+                ],
+                notes: [
+                    "Named 1 of 5 key points; missed: detection, coordination, root cause, follow through.",
+                    "STAR story with situation, action and result; no clear task.",
+                    "Actions are told as \"we\"; say what you did yourself.",
+                    "No numbers or trade-offs named.",
+                ],
+                scored_by: "heuristic/1",
+            }
+        "#]],
+    );
 }
 
 #[test]
 fn scoring_of_weak_code() {
-    check_scoring("coding-python", "lru-cache", code("python", LRU_WEAK), expect![[r#"
-        Scoring {
-            dimensions: [
-                DimensionScore {
-                    name: "problem_solving",
-                    score: 1.7,
-                },
-                DimensionScore {
-                    name: "code_quality",
-                    score: 2.9,
-                },
-                DimensionScore {
-                    name: "testing",
-                    score: 0.5,
-                },
-            ],
-            key_points_hit: [
-                "eviction",
-            ],
-            key_points_missed: [
-                "ordered_structure",
-                "o1_operations",
-                "recency_update",
-                "missing_key",
-            ],
-            notes: [
-                "Named 1 of 5 key points; missed: ordered structure, o1 operations, recency update, missing key.",
-                "12 lines of code, no comments.",
-                "No complexity or trade-offs stated.",
-                "Defines `Cache`, `get` and `put`; no edge cases handled; no tests.",
-            ],
-            scored_by: "heuristic/1",
-        }
-    "#]]);
+    check_scoring(
+        "coding-python",
+        "lru-cache",
+        code("python", LRU_WEAK),
+        expect![[r#"
+            Scoring {
+                dimensions: [
+                    DimensionScore {
+                        name: "problem_solving",
+                        score: 1.7,
+                    },
+                    DimensionScore {
+                        name: "code_quality",
+                        score: 2.9,
+                    },
+                    DimensionScore {
+                        name: "testing",
+                        score: 0.5,
+                    },
+                ],
+                key_points_hit: [
+                    "eviction",
+                ],
+                key_points_missed: [
+                    "ordered_structure",
+                    "constant_time",
+                    "recency_update",
+                    "missing_key",
+                ],
+                notes: [
+                    "Named 1 of 5 key points; missed: ordered structure, constant time, recency update, missing key.",
+                    "12 lines of code, no comments.",
+                    "No complexity or trade-offs stated.",
+                    "Defines `Cache`, `get` and `put`; no edge cases handled; no tests.",
+                ],
+                scored_by: "heuristic/1",
+            }
+        "#]],
+    );
 }
 
 #[test]
 fn scoring_of_an_empty_answer() {
-    check_scoring("frontend", "pushing-back", text(" \n "), expect![[r#"
+    check_scoring(
+        "frontend",
+        "pushing-back",
+        text(" \n "),
+        expect![[r#"
         Scoring {
             dimensions: [
                 DimensionScore {
@@ -822,7 +840,8 @@ fn scoring_of_an_empty_answer() {
             ],
             scored_by: "heuristic/1",
         }
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -830,7 +849,11 @@ fn prose_to_a_coding_question_and_code_to_a_prose_question_are_scored() {
     let prose = "Sort by start, then walk the list and extend the last end with max when the next \
                  interval starts before it ends. That's O(n log n) for the sort; if not intervals, \
                  return an empty list.";
-    check_scoring("coding-python", "merge-intervals", text(prose), expect![[r#"
+    check_scoring(
+        "coding-python",
+        "merge-intervals",
+        text(prose),
+        expect![[r#"
         Scoring {
             dimensions: [
                 DimensionScore {
@@ -861,12 +884,17 @@ fn prose_to_a_coding_question_and_code_to_a_prose_question_are_scored() {
             ],
             scored_by: "heuristic/1",
         }
-    "#]]);
+    "#]],
+    );
     let source = "import heapq\nfrom collections import Counter\n\ndef top_k(path, k):\n    \
                   # Stream line by line: O(n log k) time, O(u) memory.\n    counts = Counter()\n    \
                   with open(path) as f:\n        for line in f:\n            counts.update(line.split())\n    \
                   return heapq.nlargest(k, counts.items(), key=lambda kv: kv[1])\n";
-    check_scoring("coding-python", "top-k-words", code("python", source), expect![[r#"
+    check_scoring(
+        "coding-python",
+        "top-k-words",
+        code("python", source),
+        expect![[r#"
         Scoring {
             dimensions: [
                 DimensionScore {
@@ -893,7 +921,31 @@ fn prose_to_a_coding_question_and_code_to_a_prose_question_are_scored() {
             ],
             scored_by: "heuristic/1",
         }
-    "#]]);
+    "#]],
+    );
+}
+
+#[test]
+fn off_topic_or_nonsense_answers_score_near_zero() {
+    let off_topic = "First, I bring a large pot of salted water to the boil, which takes about \
+        10 minutes. Then I add the pasta and stir it so that it doesn't stick.\n\nNext, I make \
+        the sauce: garlic, olive oil and chilli, warmed gently instead of fried. However, the \
+        timing matters more than the recipe.\n\nFinally, I drain the pasta, keep a cup of the \
+        water, and toss everything together for 1 minute before serving.";
+    let nonsense = "asdf qwerty ".repeat(80);
+    for (plan_id, question) in [
+        ("senior-backend", "rate-limiter"),
+        ("senior-backend", "incident"),
+        ("frontend", "debounce"),
+    ] {
+        for answer in [text(off_topic), text(&nonsense), code("python", &nonsense)] {
+            let scoring = HeuristicScorer.score_now(&plan(plan_id), question, &answer).unwrap();
+            assert!(scoring.key_points_hit.is_empty(), "{question}: {scoring:?}");
+            for d in &scoring.dimensions {
+                assert!(d.score <= 2.5, "{question} {}: {} for {answer:?}", d.name, d.score);
+            }
+        }
+    }
 }
 
 #[test]

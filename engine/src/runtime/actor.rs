@@ -331,7 +331,7 @@ impl Actor {
             replay,
             id,
             deliveries,
-            abort,
+            abort: Some(abort),
             commands: self.commands_tx.clone(),
         })
     }

@@ -36,8 +36,9 @@ pub struct Connection {
     pub replay: Vec<ServerMessage>,
     pub(crate) id: u64,
     pub(crate) deliveries: mpsc::Receiver<Delivery>,
-    /// Fires when the connection must close at once, skipping what is queued.
-    pub(crate) abort: oneshot::Receiver<CloseCode>,
+    /// Fires when the connection must close at once, skipping what is queued; `None` once
+    /// the session let go of it without firing (an orderly close follows in `deliveries`).
+    pub(crate) abort: Option<oneshot::Receiver<CloseCode>>,
     pub(crate) commands: mpsc::Sender<Command>,
 }
 
@@ -58,7 +59,7 @@ impl Connection {
     pub async fn next(&mut self) -> Next {
         tokio::select! {
             biased;
-            code = &mut self.abort => Next::Close(code.unwrap_or(CloseCode::InternalError)),
+            code = aborted(&mut self.abort) => Next::Close(code),
             delivery = self.deliveries.recv() => match delivery {
                 Some(Delivery::Message(message)) => Next::Message(message),
                 Some(Delivery::Close(code)) => Next::Close(code),
@@ -69,8 +70,12 @@ impl Connection {
 
     /// A message already queued, without waiting (to batch writes before a flush).
     pub fn try_next(&mut self) -> Option<Next> {
-        if let Ok(code) = self.abort.try_recv() {
-            return Some(Next::Close(code));
+        if let Some(abort) = &mut self.abort {
+            match abort.try_recv() {
+                Ok(code) => return Some(Next::Close(code)),
+                Err(oneshot::error::TryRecvError::Closed) => self.abort = None,
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
         }
         match self.deliveries.try_recv() {
             Ok(Delivery::Message(message)) => Some(Next::Message(message)),
@@ -78,6 +83,17 @@ impl Connection {
             Err(_) => None,
         }
     }
+}
+
+/// The abort code, once the session sends one; pending forever if it never will.
+async fn aborted(abort: &mut Option<oneshot::Receiver<CloseCode>>) -> CloseCode {
+    if let Some(receiver) = abort {
+        if let Ok(code) = receiver.await {
+            return code;
+        }
+        *abort = None;
+    }
+    std::future::pending().await
 }
 
 impl Drop for Connection {

@@ -1,0 +1,387 @@
+//! Test harness: the real router on 127.0.0.1:0 and real clients (tokio-tungstenite for the
+//! socket, reqwest for REST). Time is real but nothing waits on it: the scripted interviewer
+//! runs at pace 0.
+
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::{Engine, EngineConfig};
+use viva_gateway::AppState;
+use viva_gateway::auth::AuthMode;
+use viva_protocol::rest::SessionCreated;
+use viva_protocol::{ClientMessage, Encoding, ServerMessage};
+
+/// How long a test waits for any one event before failing (a hang is a failure, not a pass).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A gateway serving on a free loopback port.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(EngineConfig::default(), |_| {}).await
+    }
+
+    pub async fn start_with(config: EngineConfig, tune: impl FnOnce(&mut AppState)) -> Self {
+        let engine = Engine::builder()
+            .config(config)
+            .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+            .build();
+        Self::start_on(engine, tune).await
+    }
+
+    /// A gateway in front of an existing engine (e.g. one a stopped gateway served).
+    pub async fn start_on(engine: Engine, tune: impl FnOnce(&mut AppState)) -> Self {
+        let mut state = AppState::new(engine.clone(), AuthMode::Dev);
+        tune(&mut state);
+        let listener = viva_gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let task = tokio::spawn(viva_gateway::run(listener, state, shutdown, Duration::from_secs(5)));
+        Self {
+            addr,
+            engine,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `POST /v1/sessions` as `user`; the new session's id.
+    pub async fn create(&self, user: &str, plan: &str) -> String {
+        let response = http()
+            .post(self.url("/v1/sessions"))
+            .bearer_auth(format!("dev:{user}"))
+            .json(&serde_json::json!({ "plan": plan, "candidate": { "role": "backend", "level": "senior" } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<SessionCreated>().await.unwrap().session_id
+    }
+
+    /// GET `path` as `user` (no token when `None`): status and JSON body.
+    pub async fn get(&self, user: Option<&str>, path: &str) -> (u16, serde_json::Value) {
+        let mut request = http().get(self.url(path));
+        if let Some(user) = user {
+            request = request.bearer_auth(format!("dev:{user}"));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Opens a socket; `Err(status)` when the handshake is refused.
+    pub async fn connect(&self, session: &str, options: Connect<'_>) -> Result<Client, u16> {
+        let query = options.last_seq.map(|n| format!("?last_seq={n}")).unwrap_or_default();
+        let url = format!("ws://{}/v1/sessions/{session}/ws{query}", self.addr);
+        let mut request = url.into_client_request().unwrap();
+        if let Some(token) = options.token {
+            request.headers_mut().insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            );
+        }
+        if let Some(protocols) = options.protocols {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_str(protocols).unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, response)) => {
+                let encoding = response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| Encoding::from_subprotocol(v.to_str().unwrap()))
+                    .unwrap_or(Encoding::Json);
+                Ok(Client { socket, encoding })
+            }
+            Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("connect failed: {other}"),
+        }
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Options of a socket connect.
+#[derive(Clone, Copy)]
+pub struct Connect<'a> {
+    pub token: Option<&'a str>,
+    pub protocols: Option<&'a str>,
+    pub last_seq: Option<u64>,
+}
+
+impl<'a> Connect<'a> {
+    pub fn user(token: &'a str) -> Self {
+        Self {
+            token: Some(token),
+            protocols: None,
+            last_seq: None,
+        }
+    }
+
+    pub fn protocols(mut self, protocols: &'a str) -> Self {
+        self.protocols = Some(protocols);
+        self
+    }
+
+    pub fn last_seq(mut self, seq: u64) -> Self {
+        self.last_seq = Some(seq);
+        self
+    }
+}
+
+/// What a client reads next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Message(ServerMessage),
+    Closed(Option<u16>),
+}
+
+/// A real WebSocket client speaking the protocol.
+pub struct Client {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub encoding: Encoding,
+}
+
+impl Client {
+    pub async fn send(&mut self, message: &ClientMessage) {
+        let bytes = self.encoding.encode(message).unwrap();
+        self.send_raw(bytes, self.encoding.is_binary()).await;
+    }
+
+    pub async fn send_json(&mut self, json: &str) {
+        self.socket.send(Message::text(json)).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>, binary: bool) {
+        let frame = if binary {
+            Message::binary(bytes)
+        } else {
+            Message::text(String::from_utf8(bytes).unwrap())
+        };
+        self.socket.send(frame).await.unwrap();
+    }
+
+    /// The next message or the close, skipping `clock` (it comes whenever time passes).
+    pub async fn next(&mut self) -> Event {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("no event in time");
+            let message = match frame {
+                None => return Event::Closed(None),
+                Some(Err(_)) => return Event::Closed(None),
+                Some(Ok(Message::Close(frame))) => return Event::Closed(frame.map(|f: CloseFrame| u16::from(f.code))),
+                Some(Ok(Message::Text(text))) => {
+                    assert_eq!(
+                        self.encoding,
+                        Encoding::Json,
+                        "text frame on a {:?} socket",
+                        self.encoding
+                    );
+                    Encoding::Json.decode::<ServerMessage>(text.as_bytes()).unwrap()
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    assert_eq!(self.encoding, Encoding::MsgPack, "binary frame on a JSON socket");
+                    Encoding::MsgPack.decode::<ServerMessage>(&bytes).unwrap()
+                }
+                Some(Ok(_)) => continue,
+            };
+            if !matches!(message, ServerMessage::Clock(_)) {
+                return Event::Message(message);
+            }
+        }
+    }
+
+    /// The next message; panics on a close.
+    pub async fn message(&mut self) -> ServerMessage {
+        match self.next().await {
+            Event::Message(message) => message,
+            Event::Closed(code) => panic!("socket closed ({code:?}) while a message was expected"),
+        }
+    }
+
+    /// Messages until one matches `stop` (included).
+    pub async fn until(&mut self, stop: impl Fn(&ServerMessage) -> bool) -> Vec<ServerMessage> {
+        let mut seen = Vec::new();
+        loop {
+            let message = self.message().await;
+            let done = stop(&message);
+            seen.push(message);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// The close code, skipping any messages before it.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            if let Event::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+}
+
+/// An answer that names the question's key points (code when code is expected).
+pub fn answer_for(plan: &viva_engine::plan::Plan, question_id: &str, id: String) -> ClientMessage {
+    use viva_engine::plan::Expected;
+    let question = plan.question(question_id).unwrap();
+    let words: Vec<&str> = question
+        .key_points
+        .iter()
+        .filter_map(|k| k.keywords.first().map(String::as_str))
+        .collect();
+    let prose = format!(
+        "First, I would consider {}. For example at 10k requests per second the p99 latency stays under 50 ms; \
+         the trade-off is memory versus speed.",
+        words.join(", then ")
+    );
+    match &question.expects {
+        Expected::Text => ClientMessage::AnswerSubmit {
+            id: Some(id),
+            text: prose,
+        },
+        Expected::Code { language } => ClientMessage::CodeSubmit {
+            id: Some(id),
+            language: language.clone(),
+            source: format!(
+                "# {prose}\ndef solve(items):\n    if not items:\n        return []\n    return sorted(items)\n"
+            ),
+        },
+    }
+}
+
+/// Plays an interview to its end: answers whenever the interviewer waits. Returns every
+/// message after the ones already seen, and the close code.
+pub async fn play(client: &mut Client, plan: &viva_engine::plan::Plan) -> (Vec<ServerMessage>, Option<u16>) {
+    let mut seen = Vec::new();
+    let mut open: std::collections::HashMap<u32, (viva_protocol::TurnKind, Option<String>)> = Default::default();
+    let mut answers = 0;
+    loop {
+        match client.next().await {
+            Event::Closed(code) => return (seen, code),
+            Event::Message(message) => {
+                match &message {
+                    ServerMessage::TurnStarted(t) => {
+                        open.insert(t.turn_id, (t.kind, t.question_id.clone()));
+                    }
+                    ServerMessage::TurnDone(done) if done.status != viva_protocol::TurnStatus::Failed => {
+                        if let Some((kind, Some(question))) = open.get(&done.turn_id) {
+                            if kind.awaits_answer() {
+                                answers += 1;
+                                client
+                                    .send(&answer_for(plan, question, format!("answer-{answers}")))
+                                    .await;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                seen.push(message);
+            }
+        }
+    }
+}
+
+/// The protocol's invariants over every message a client saw of one session, from seq 1.
+pub fn check_invariants(messages: &[ServerMessage]) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut next_seq = 1;
+    let mut started = BTreeMap::new();
+    let mut done = BTreeSet::new();
+    let mut deltas: BTreeMap<u32, String> = BTreeMap::new();
+    let mut answered = BTreeSet::new();
+    let mut scored = BTreeSet::new();
+    let mut report_at = None;
+    let mut ended_at = None;
+    for message in messages {
+        if let Some(seq) = message.seq() {
+            if seq < next_seq {
+                // Only an acknowledgement is ever sent again.
+                assert!(
+                    matches!(message, ServerMessage::AnswerReceived(_)),
+                    "seq {seq} repeated: {message:?}"
+                );
+                continue;
+            }
+            assert_eq!(seq, next_seq, "seq gap before {message:?}");
+            next_seq += 1;
+        }
+        match message {
+            ServerMessage::TurnStarted(t) => {
+                assert!(
+                    started.insert(t.turn_id, t.kind).is_none(),
+                    "turn {} started twice",
+                    t.turn_id
+                );
+            }
+            ServerMessage::TurnDelta(d) => {
+                assert!(
+                    started.contains_key(&d.turn_id) && !done.contains(&d.turn_id),
+                    "delta outside its turn"
+                );
+                deltas.entry(d.turn_id).or_default().push_str(&d.text);
+            }
+            ServerMessage::TurnDone(t) => {
+                assert!(
+                    started.contains_key(&t.turn_id),
+                    "turn {} done before started",
+                    t.turn_id
+                );
+                assert!(done.insert(t.turn_id), "turn {} done twice", t.turn_id);
+                let said = deltas.get(&t.turn_id).map_or("", String::as_str);
+                assert!(
+                    t.text.starts_with(said) || said.starts_with(&t.text),
+                    "turn text differs from its deltas"
+                );
+            }
+            ServerMessage::AnswerReceived(a) => {
+                answered.insert(a.answer_id);
+            }
+            ServerMessage::ScoreUpdated(s) => {
+                assert!(answered.contains(&s.answer_id), "score before answer.received");
+                scored.insert(s.answer_id);
+            }
+            ServerMessage::ReportReady(r) => report_at = Some(r.seq),
+            ServerMessage::SessionEnded(e) => ended_at = Some(e.seq),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        started.keys().collect::<Vec<_>>(),
+        done.iter().collect::<Vec<_>>(),
+        "every turn closed once"
+    );
+    assert_eq!(answered, scored, "every answer scored");
+    let (report_at, ended_at) = (report_at.expect("report.ready"), ended_at.expect("session.ended"));
+    assert_eq!(ended_at, report_at + 1, "session.ended right after report.ready");
+    assert_eq!(ended_at, next_seq - 1, "session.ended is the last durable event");
+}
