@@ -195,7 +195,7 @@ impl Sim {
                     line
                 }
             };
-            writeln!(out, "{:>5} {line}", format!("+{}s", t / 1000)).unwrap();
+            writeln!(out, "{:<5} {line}", format!("+{}s", t / 1000)).unwrap();
         }
     }
 }
@@ -226,35 +226,35 @@ fn a_whole_interview() {
     check(
         vec![START, Speak, Speak, GOOD, Scores, Speak, CODE, Scores, Speak, Speak],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 3 Question Some("sum") point=None attempt=1
-              +0s persist {"type":"score.updated","seq":7,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
-              +0s send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
-              +0s persist {"type":"turn.done","seq":8,"turn_id":3,"text":"Write sum.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":9,"id":"a2","answer_id":2}
-              +0s score   answer 2
-              +0s persist {"type":"turn.started","seq":10,"turn_id":4,"kind":"feedback","question_id":"sum","expects":null}
-              +0s ask     turn 4 Feedback Some("sum") point=None attempt=1
-              +0s persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":6.8},{"name":"code","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"code","score":6.8}],"overall":6.8}}
-              +0s send    {"type":"turn.delta","turn_id":4,"index":0,"text":"Thanks for the python code. I can see it covers: Iterates over the input. Let's keep going."}
-              +0s persist {"type":"turn.done","seq":12,"turn_id":4,"text":"Thanks for the python code. I can see it covers: Iterates over the input. Let's keep going.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":13,"turn_id":5,"kind":"closing","question_id":null,"expects":null}
-              +0s ask     turn 5 Closing None point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":5,"index":0,"text":"Bye now."}
-              +0s persist {"type":"turn.done","seq":14,"turn_id":5,"text":"Bye now.","status":"completed"}
-              +0s persist {"type":"report.ready","seq":15,"session_id":"s1"}
-              +0s persist {"type":"session.ended","seq":16,"reason":"completed"}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   persist {"type":"score.updated","seq":7,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+            +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
+            +0s   persist {"type":"turn.done","seq":8,"turn_id":3,"text":"Write sum.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":9,"id":"a2","answer_id":2}
+            +0s   score   answer 2
+            +0s   persist {"type":"turn.started","seq":10,"turn_id":4,"kind":"feedback","question_id":"sum","expects":null}
+            +0s   ask     turn 4 Feedback Some("sum") point=None attempt=1
+            +0s   persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":6.8},{"name":"code","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"code","score":6.8}],"overall":6.8}}
+            +0s   send    {"type":"turn.delta","turn_id":4,"index":0,"text":"Thanks for the python code. I can see it covers: Iterates over the input. Let's keep going."}
+            +0s   persist {"type":"turn.done","seq":12,"turn_id":4,"text":"Thanks for the python code. I can see it covers: Iterates over the input. Let's keep going.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":13,"turn_id":5,"kind":"closing","question_id":null,"expects":null}
+            +0s   ask     turn 5 Closing None point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":5,"index":0,"text":"Bye now."}
+            +0s   persist {"type":"turn.done","seq":14,"turn_id":5,"text":"Bye now.","status":"completed"}
+            +0s   persist {"type":"report.ready","seq":15,"session_id":"s1"}
+            +0s   persist {"type":"session.ended","seq":16,"reason":"completed"}
         "#]],
     );
 }
@@ -265,27 +265,27 @@ fn a_missing_key_point_gets_one_follow_up() {
     check(
         vec![START, Speak, Speak, PARTIAL, Speak, again, Scores],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 3 FollowUp Some("cache") point=Some("ttl") attempt=1
-              +0s send    {"type":"turn.delta","turn_id":3,"index":0,"text":"When do entries expire?"}
-              +0s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"When do entries expire?","status":"completed"}
-              +0s persist {"type":"answer.received","seq":8,"id":"a3","answer_id":2}
-              +0s score   answer 2
-              +0s persist {"type":"turn.started","seq":9,"turn_id":4,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 4 Question Some("sum") point=None attempt=1
-              +0s persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
-              +0s persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.4}],"overall":3.4}}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 3 FollowUp Some("cache") point=Some("ttl") attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"When do entries expire?"}
+            +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"When do entries expire?","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":8,"id":"a3","answer_id":2}
+            +0s   score   answer 2
+            +0s   persist {"type":"turn.started","seq":9,"turn_id":4,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 4 Question Some("sum") point=None attempt=1
+            +0s   persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
+            +0s   persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.4}],"overall":3.4}}
         "#]],
     );
 }
@@ -306,22 +306,22 @@ fn barge_in_closes_the_turn_with_what_was_said() {
             GOOD,
         ],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello "}
-              +0s cancel  turn 1
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello ","status":"interrupted"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"late words "}
-              +0s send    {"type":"turn.delta","turn_id":2,"index":1,"text":"Design "}
-              +0s cancel  turn 2
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"late words Design ","status":"interrupted"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello "}
+            +0s   cancel  turn 1
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello ","status":"interrupted"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"late words "}
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":1,"text":"Design "}
+            +0s   cancel  turn 2
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"late words Design ","status":"interrupted"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
         "#]],
     );
 }
@@ -346,22 +346,22 @@ fn bad_client_messages_get_errors_and_change_nothing() {
             Client(r#"{"type":"answer.submit","text":"after the end"}"#),
         ],
         expect![[r#"
-              +0s send    {"type":"error","code":"not_started","message":"send session.start first","fatal":false,"ref":null}
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"error","code":"not_awaiting_answer","message":"the interviewer is not waiting for an answer; wait for a question","fatal":false,"ref":null}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s cancel  turn 2
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"","status":"interrupted"}
-              +0s send    {"type":"error","code":"invalid_message","message":"the answer is empty","fatal":false,"ref":null}
-              +0s send    {"type":"pong","id":"p1"}
-              +0s persist {"type":"report.ready","seq":5,"session_id":"s1"}
-              +0s persist {"type":"session.ended","seq":6,"reason":"ended_by_candidate"}
-              +0s send    {"type":"error","code":"session_ended","message":"the session has ended","fatal":false,"ref":null}
+            +0s   send    {"type":"error","code":"not_started","message":"send session.start first","fatal":false,"ref":null}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"error","code":"not_awaiting_answer","message":"the interviewer is not waiting for an answer; wait for a question","fatal":false,"ref":null}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   cancel  turn 2
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"","status":"interrupted"}
+            +0s   send    {"type":"error","code":"invalid_message","message":"the answer is empty","fatal":false,"ref":null}
+            +0s   send    {"type":"pong","id":"p1"}
+            +0s   persist {"type":"report.ready","seq":5,"session_id":"s1"}
+            +0s   persist {"type":"session.ended","seq":6,"reason":"ended_by_candidate"}
+            +0s   send    {"type":"error","code":"session_ended","message":"the session has ended","fatal":false,"ref":null}
         "#]],
     );
 }
@@ -384,21 +384,21 @@ fn oversized_answers_are_refused() {
             Client(r#"{"type":"answer.submit","id":"ok","text":"ten bytes!"}"#),
         ],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s send    {"type":"error","code":"answer_too_large","message":"answer of 11 bytes is over the limit of 10 bytes","fatal":false,"ref":"big"}
-              +0s send    {"type":"error","code":"answer_too_large","message":"code of 13 bytes is over the limit of 12 bytes","fatal":false,"ref":null}
-              +0s persist {"type":"answer.received","seq":5,"id":"ok","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 3 FollowUp Some("cache") point=Some("eviction") attempt=1
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   send    {"type":"error","code":"answer_too_large","message":"answer of 11 bytes is over the limit of 10 bytes","fatal":false,"ref":"big"}
+            +0s   send    {"type":"error","code":"answer_too_large","message":"code of 13 bytes is over the limit of 12 bytes","fatal":false,"ref":null}
+            +0s   persist {"type":"answer.received","seq":5,"id":"ok","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 3 FollowUp Some("cache") point=Some("eviction") attempt=1
         "#]],
     );
 }
@@ -416,20 +416,20 @@ fn a_resent_message_is_applied_once_and_acknowledged_again() {
             Client(r#"{"type":"session.start"}"#),
         ],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 3 Question Some("sum") point=None attempt=1
-              +0s send    {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   send    {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
         "#]],
     );
 }
@@ -444,21 +444,21 @@ fn the_clock_ticks_and_time_runs_out() {
         config,
         vec![START, Speak, Speak, Wait(599_000), Delta("x"), Wait(1_000), GOOD],
         expect![[r#"
-          +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-          +0s ask     turn 1 Intro None point=None attempt=1
-          +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-          +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-          +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-          +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-          +0s ask     turn 2 Question Some("cache") point=None attempt=1
-          +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-          +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-        +200s send    {"type":"clock","elapsed_s":200,"remaining_s":400}
-        +400s send    {"type":"clock","elapsed_s":400,"remaining_s":200}
-        +600s persist {"type":"report.ready","seq":5,"session_id":"s1"}
-        +600s persist {"type":"session.ended","seq":6,"reason":"time_up"}
-        +600s send    {"type":"error","code":"session_ended","message":"the session has ended","fatal":false,"ref":"a1"}
-    "#]],
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +200s send    {"type":"clock","elapsed_s":200,"remaining_s":400}
+            +400s send    {"type":"clock","elapsed_s":400,"remaining_s":200}
+            +600s persist {"type":"report.ready","seq":5,"session_id":"s1"}
+            +600s persist {"type":"session.ended","seq":6,"reason":"time_up"}
+            +600s send    {"type":"error","code":"session_ended","message":"the session has ended","fatal":false,"ref":"a1"}
+        "#]],
     );
 }
 
@@ -467,23 +467,23 @@ fn a_failed_turn_is_asked_again_and_repeated_failures_end_the_session() {
     check(
         vec![START, Speak, Delta("Design a "), Fail, Fail, Fail],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a "}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a ","status":"failed"}
-              +0s persist {"type":"turn.started","seq":5,"turn_id":3,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 3 Question Some("cache") point=None attempt=2
-              +0s persist {"type":"turn.done","seq":6,"turn_id":3,"text":"","status":"failed"}
-              +0s persist {"type":"turn.started","seq":7,"turn_id":4,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 4 Question Some("cache") point=None attempt=3
-              +0s persist {"type":"turn.done","seq":8,"turn_id":4,"text":"","status":"failed"}
-              +0s persist {"type":"report.ready","seq":9,"session_id":"s1"}
-              +0s persist {"type":"session.ended","seq":10,"reason":"interviewer_failed"}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a "}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a ","status":"failed"}
+            +0s   persist {"type":"turn.started","seq":5,"turn_id":3,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 3 Question Some("cache") point=None attempt=2
+            +0s   persist {"type":"turn.done","seq":6,"turn_id":3,"text":"","status":"failed"}
+            +0s   persist {"type":"turn.started","seq":7,"turn_id":4,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 4 Question Some("cache") point=None attempt=3
+            +0s   persist {"type":"turn.done","seq":8,"turn_id":4,"text":"","status":"failed"}
+            +0s   persist {"type":"report.ready","seq":9,"session_id":"s1"}
+            +0s   persist {"type":"session.ended","seq":10,"reason":"interviewer_failed"}
         "#]],
     );
 }
@@ -493,26 +493,26 @@ fn a_silent_interviewer_fails_the_turn() {
     check(
         vec![START, Delta("Hel"), Wait(29_000), Delta("lo"), Wait(30_000)],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hel"}
-              +5s send    {"type":"clock","elapsed_s":5,"remaining_s":595}
-             +10s send    {"type":"clock","elapsed_s":10,"remaining_s":590}
-             +15s send    {"type":"clock","elapsed_s":15,"remaining_s":585}
-             +20s send    {"type":"clock","elapsed_s":20,"remaining_s":580}
-             +25s send    {"type":"clock","elapsed_s":25,"remaining_s":575}
-             +29s send    {"type":"turn.delta","turn_id":1,"index":1,"text":"lo"}
-             +30s send    {"type":"clock","elapsed_s":30,"remaining_s":570}
-             +35s send    {"type":"clock","elapsed_s":35,"remaining_s":565}
-             +40s send    {"type":"clock","elapsed_s":40,"remaining_s":560}
-             +45s send    {"type":"clock","elapsed_s":45,"remaining_s":555}
-             +50s send    {"type":"clock","elapsed_s":50,"remaining_s":550}
-             +55s send    {"type":"clock","elapsed_s":55,"remaining_s":545}
-             +59s cancel  turn 1
-             +59s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello","status":"failed"}
-             +59s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"intro","question_id":null,"expects":null}
-             +59s ask     turn 2 Intro None point=None attempt=2
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hel"}
+            +5s   send    {"type":"clock","elapsed_s":5,"remaining_s":595}
+            +10s  send    {"type":"clock","elapsed_s":10,"remaining_s":590}
+            +15s  send    {"type":"clock","elapsed_s":15,"remaining_s":585}
+            +20s  send    {"type":"clock","elapsed_s":20,"remaining_s":580}
+            +25s  send    {"type":"clock","elapsed_s":25,"remaining_s":575}
+            +29s  send    {"type":"turn.delta","turn_id":1,"index":1,"text":"lo"}
+            +30s  send    {"type":"clock","elapsed_s":30,"remaining_s":570}
+            +35s  send    {"type":"clock","elapsed_s":35,"remaining_s":565}
+            +40s  send    {"type":"clock","elapsed_s":40,"remaining_s":560}
+            +45s  send    {"type":"clock","elapsed_s":45,"remaining_s":555}
+            +50s  send    {"type":"clock","elapsed_s":50,"remaining_s":550}
+            +55s  send    {"type":"clock","elapsed_s":55,"remaining_s":545}
+            +59s  cancel  turn 1
+            +59s  persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello","status":"failed"}
+            +59s  persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"intro","question_id":null,"expects":null}
+            +59s  ask     turn 2 Intro None point=None attempt=2
         "#]],
     );
 }
@@ -524,24 +524,24 @@ fn the_end_waits_for_scores_but_not_forever() {
     check(
         vec![START, Speak, Speak, GOOD, Speak, end, Scores],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 3 Question Some("sum") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
-              +0s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"Write sum.","status":"completed"}
-              +0s persist {"type":"score.updated","seq":8,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
-              +0s persist {"type":"report.ready","seq":9,"session_id":"s1"}
-              +0s persist {"type":"session.ended","seq":10,"reason":"ended_by_candidate"}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
+            +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"Write sum.","status":"completed"}
+            +0s   persist {"type":"score.updated","seq":8,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+            +0s   persist {"type":"report.ready","seq":9,"session_id":"s1"}
+            +0s   persist {"type":"session.ended","seq":10,"reason":"ended_by_candidate"}
         "#]],
     );
 }
@@ -552,23 +552,23 @@ fn the_end_does_not_wait_forever_for_a_score() {
     check(
         vec![START, Speak, Speak, GOOD, end, Wait(29_000), Wait(1_000), Scores],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 3 Question Some("sum") point=None attempt=1
-              +0s cancel  turn 3
-              +0s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"interrupted"}
-             +30s persist {"type":"report.ready","seq":8,"session_id":"s1"}
-             +30s persist {"type":"session.ended","seq":9,"reason":"ended_by_candidate"}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   cancel  turn 3
+            +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"interrupted"}
+            +30s  persist {"type":"report.ready","seq":8,"session_id":"s1"}
+            +30s  persist {"type":"session.ended","seq":9,"reason":"ended_by_candidate"}
         "#]],
     );
 }
@@ -578,21 +578,21 @@ fn a_failing_scorer_is_retried_then_the_answer_is_marked_unscored() {
     check(
         vec![START, Speak, Speak, GOOD, ScoresFail, ScoresFail],
         expect![[r#"
-              +0s persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
-              +0s ask     turn 1 Intro None point=None attempt=1
-              +0s send    {"type":"clock","elapsed_s":0,"remaining_s":600}
-              +0s send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
-              +0s persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
-              +0s persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
-              +0s ask     turn 2 Question Some("cache") point=None attempt=1
-              +0s send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
-              +0s persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
-              +0s persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-              +0s score   answer 1
-              +0s persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
-              +0s ask     turn 3 Question Some("sum") point=None attempt=1
-              +0s score   answer 1
-              +0s persist {"type":"score.updated","seq":7,"answer_id":1,"dimensions":[],"overall":null,"answer":{"dimensions":[],"overall":null}}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   score   answer 1
+            +0s   persist {"type":"score.updated","seq":7,"answer_id":1,"dimensions":[],"overall":null,"answer":{"dimensions":[],"overall":null}}
         "#]],
     );
 }
@@ -626,15 +626,15 @@ fn snapshot_plus_tail_equals_the_live_state_and_recovery_goes_on() {
     restored.drain(&mut out);
     out.push_str(&restored.run(vec![Speak, GOOD, Scores]));
     expect![[r#"
-          +5s persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"failed"}
-          +5s score   answer 1
-          +5s send    {"type":"clock","elapsed_s":5,"remaining_s":595}
-          +5s persist {"type":"turn.started","seq":8,"turn_id":4,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
-          +5s ask     turn 4 FollowUp Some("cache") point=Some("ttl") attempt=2
-          +5s send    {"type":"turn.delta","turn_id":4,"index":0,"text":"Sorry, let me say that again. When do entries expire?"}
-          +5s persist {"type":"turn.done","seq":9,"turn_id":4,"text":"Sorry, let me say that again. When do entries expire?","status":"completed"}
-          +5s send    {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
-          +5s persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
+        +5s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"failed"}
+        +5s   score   answer 1
+        +5s   send    {"type":"clock","elapsed_s":5,"remaining_s":595}
+        +5s   persist {"type":"turn.started","seq":8,"turn_id":4,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+        +5s   ask     turn 4 FollowUp Some("cache") point=Some("ttl") attempt=2
+        +5s   send    {"type":"turn.delta","turn_id":4,"index":0,"text":"Sorry, let me say that again. When do entries expire?"}
+        +5s   persist {"type":"turn.done","seq":9,"turn_id":4,"text":"Sorry, let me say that again. When do entries expire?","status":"completed"}
+        +5s   send    {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+        +5s   persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
     "#]].assert_eq(&out);
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct Actor {
     session_id: String,
     /// Registry generation of this task, so it removes only its own entry.
     generation: u64,
+    /// The user who owns the session (known once loaded).
+    owner: String,
     commands: mpsc::Receiver<Command>,
     /// Kept to hand to connections.
     commands_tx: mpsc::Sender<Command>,
@@ -86,6 +88,7 @@ impl Actor {
             engine,
             session_id,
             generation,
+            owner: String::new(),
             commands,
             commands_tx,
             subscriber: None,
@@ -128,6 +131,7 @@ impl Actor {
             .await?
             .ok_or_else(|| StoreError::NotFound(self.session_id.clone()))?;
         let epoch = store.acquire(&self.session_id).await?;
+        self.owner.clone_from(&loaded.meta.user_id);
         let plan = self
             .engine
             .plans
@@ -285,13 +289,7 @@ impl Actor {
         user_id: &str,
         last_seq: Option<u64>,
     ) -> Result<Connection, EngineError> {
-        if self
-            .engine
-            .store
-            .meta(&self.session_id)
-            .await?
-            .is_none_or(|m| m.user_id != user_id)
-        {
+        if user_id != self.owner {
             return Err(EngineError::NotFound);
         }
         let head = session.head();

@@ -278,15 +278,16 @@ impl Engine {
     /// most `grace` for them.
     pub async fn shutdown(&self, grace: Duration) {
         let handles: Vec<SessionHandle> = self.inner.sessions.iter().map(|e| e.value().clone()).collect();
-        let mut waits = Vec::with_capacity(handles.len());
-        for handle in handles {
+        let stops = handles.into_iter().map(|handle| async move {
             let (done, finished) = oneshot::channel();
-            if handle.commands.try_send(Command::Shutdown { done }).is_ok() {
-                waits.push(finished);
+            if handle.commands.send(Command::Shutdown { done }).await.is_ok() {
+                let _ = finished.await;
             }
-        }
-        let all = futures::future::join_all(waits);
-        if tokio::time::timeout(grace, all).await.is_err() {
+        });
+        if tokio::time::timeout(grace, futures::future::join_all(stops))
+            .await
+            .is_err()
+        {
             tracing::warn!("some sessions did not stop within the grace period");
         }
     }
