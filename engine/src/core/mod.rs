@@ -362,8 +362,9 @@ impl Session {
                 }
             }
         };
-        let plan = Arc::clone(&self.params.plan);
-        let (running, overall) = state::running_scores(&plan, self.state.scores.values().chain([&scoring]));
+        let mut scores = self.state.scores.clone();
+        scores.insert(answer_id, scoring.clone());
+        let (running, overall) = state::running_scores(&self.params.plan, &self.state.transcript, &scores);
         self.commit(
             Record::ScoreUpdated {
                 answer_id,
@@ -622,15 +623,24 @@ impl Session {
     }
 
     fn request_score(&mut self, answer_id: u32) {
-        let Some((_, question_id, answer)) = self.state.unscored().find(|(id, ..)| *id == answer_id) else {
+        let Some(question_id) = self
+            .state
+            .unscored()
+            .find(|(id, ..)| *id == answer_id)
+            .map(|(_, q, _)| q.to_owned())
+        else {
+            return;
+        };
+        // A follow-up answer is scored together with the answer it follows up.
+        let Some(answer) = self.state.answer_so_far(&question_id, answer_id) else {
             return;
         };
         let request = ScoreRequest {
             session_id: self.params.session_id.clone(),
             answer_id,
             plan: Arc::clone(&self.params.plan),
-            question_id: question_id.to_owned(),
-            answer: answer.clone(),
+            question_id,
+            answer,
             candidate: self.params.candidate.clone(),
         };
         *self.score_attempts.entry(answer_id).or_default() += 1;

@@ -4,7 +4,7 @@ use viva_protocol::EndReason;
 use viva_protocol::rest::{AnswerEvidence, Report, Stamp};
 
 use super::SessionParams;
-use super::state::{Entry, State, running_scores};
+use super::state::{Entry, State, best_per_question, running_scores};
 use crate::time::Timestamp;
 
 /// A dimension at or above this is a strength.
@@ -15,7 +15,19 @@ const WEAK: f32 = 5.5;
 /// Builds the report of a session that ends for `reason`.
 pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Timestamp) -> Report {
     let plan = &params.plan;
-    let (dimensions, overall) = running_scores(plan, state.scores.values());
+    let (dimensions, overall) = running_scores(plan, &state.transcript, &state.scores);
+    // Key points by description, without a closing full stop (they are joined with "; ").
+    let describe = |question_id: &str, ids: &[String]| -> Vec<String> {
+        let question = plan.question(question_id);
+        ids.iter()
+            .map(|id| {
+                let point = question.and_then(|q| q.key_points.iter().find(|k| &k.id == id));
+                point
+                    .map_or(id.as_str(), |k| k.description.trim_end_matches('.'))
+                    .to_owned()
+            })
+            .collect()
+    };
     let answers: Vec<AnswerEvidence> = state
         .transcript
         .iter()
@@ -26,25 +38,19 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
             else {
                 return None;
             };
-            let question = plan.question(question_id);
-            let describe = |ids: &[String]| -> Vec<String> {
-                ids.iter()
-                    .map(|id| {
-                        question
-                            .and_then(|q| q.key_points.iter().find(|k| &k.id == id))
-                            .map_or_else(|| id.clone(), |k| k.description.clone())
-                    })
-                    .collect()
-            };
             let scoring = state.scores.get(answer_id);
             Some(AnswerEvidence {
                 answer_id: *answer_id,
                 question_id: question_id.clone(),
-                question: question.map(|q| q.prompt.clone()).unwrap_or_default(),
+                question: plan.question(question_id).map(|q| q.prompt.clone()).unwrap_or_default(),
                 dimensions: scoring.map(|s| s.dimensions.clone()).unwrap_or_default(),
                 overall: scoring.and_then(|s| s.overall()),
-                key_points_hit: scoring.map(|s| describe(&s.key_points_hit)).unwrap_or_default(),
-                key_points_missed: scoring.map(|s| describe(&s.key_points_missed)).unwrap_or_default(),
+                key_points_hit: scoring
+                    .map(|s| describe(question_id, &s.key_points_hit))
+                    .unwrap_or_default(),
+                key_points_missed: scoring
+                    .map(|s| describe(question_id, &s.key_points_missed))
+                    .unwrap_or_default(),
                 notes: scoring.map_or_else(
                     || vec!["Not scored before the session ended.".to_owned()],
                     |s| s.notes.clone(),
@@ -55,35 +61,24 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         .collect();
 
     let describe_dimension = |name: &str| {
-        plan.dimensions
-            .iter()
-            .find(|d| d.name == name)
-            .map_or_else(|| name.to_owned(), |d| d.description.clone())
+        let dimension = plan.dimensions.iter().find(|d| d.name == name);
+        dimension
+            .map_or(name, |d| d.description.trim_end_matches('.'))
+            .to_owned()
     };
-    let mut strengths: Vec<String> = dimensions
-        .iter()
-        .filter(|d| d.score >= STRONG)
-        .map(|d| format!("{} ({}/10): {}", d.name, d.score, describe_dimension(&d.name)))
-        .collect();
-    let mut practise: Vec<String> = dimensions
-        .iter()
-        .filter(|d| d.score < WEAK)
-        .map(|d| format!("{} ({}/10): {}", d.name, d.score, describe_dimension(&d.name)))
-        .collect();
-    for answer in &answers {
-        if answer.overall.is_some_and(|o| o >= STRONG) && !answer.key_points_hit.is_empty() {
-            strengths.push(format!(
-                "{}: covered {}",
-                answer.question_id,
-                answer.key_points_hit.join("; ")
-            ));
+    let line =
+        |d: &viva_protocol::DimensionScore| format!("{} ({}/10): {}", d.name, d.score, describe_dimension(&d.name));
+    let mut strengths: Vec<String> = dimensions.iter().filter(|d| d.score >= STRONG).map(line).collect();
+    let mut practise: Vec<String> = dimensions.iter().filter(|d| d.score < WEAK).map(line).collect();
+    // Per question, what its best answer (with any follow-up) covered and missed.
+    for (question_id, scoring) in best_per_question(&state.transcript, &state.scores) {
+        let hit = describe(question_id, &scoring.key_points_hit);
+        if scoring.overall().is_some_and(|o| o >= STRONG) && !hit.is_empty() {
+            strengths.push(format!("{question_id}: covered {}", hit.join("; ")));
         }
-        if !answer.key_points_missed.is_empty() {
-            practise.push(format!(
-                "{}: cover {}",
-                answer.question_id,
-                answer.key_points_missed.join("; ")
-            ));
+        let missed = describe(question_id, &scoring.key_points_missed);
+        if !missed.is_empty() {
+            practise.push(format!("{question_id}: cover {}", missed.join("; ")));
         }
     }
     let answered = |id: &str| answers.iter().any(|a| a.question_id == id);

@@ -205,6 +205,58 @@ impl State {
         }
     }
 
+    /// What the candidate has said on `question_id` up to and including `answer_id`: one
+    /// answer as it is, or an answer and its follow-up answers joined when they share a format.
+    pub fn answer_so_far(&self, question_id: &str, answer_id: u32) -> Option<AnswerContent> {
+        let parts: Vec<&AnswerContent> = self
+            .transcript
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Answer {
+                    answer_id: id,
+                    question_id: q,
+                    answer,
+                } if q == question_id && *id <= answer_id => Some(answer),
+                _ => None,
+            })
+            .collect();
+        let (last, earlier) = parts.split_last()?;
+        let joined = match last {
+            AnswerContent::Text { text } => {
+                let texts: Option<Vec<&str>> = earlier
+                    .iter()
+                    .map(|p| match p {
+                        AnswerContent::Text { text } => Some(text.as_str()),
+                        AnswerContent::Code { .. } => None,
+                    })
+                    .collect();
+                texts.map(|mut texts| {
+                    texts.push(text);
+                    AnswerContent::Text {
+                        text: texts.join("\n\n"),
+                    }
+                })
+            }
+            AnswerContent::Code { language, source } => {
+                let sources: Option<Vec<&str>> = earlier
+                    .iter()
+                    .map(|p| match p {
+                        AnswerContent::Code { source, .. } => Some(source.as_str()),
+                        AnswerContent::Text { .. } => None,
+                    })
+                    .collect();
+                sources.map(|mut sources| {
+                    sources.push(source);
+                    AnswerContent::Code {
+                        language: language.clone(),
+                        source: sources.join("\n\n"),
+                    }
+                })
+            }
+        };
+        Some(joined.unwrap_or_else(|| (*last).clone()))
+    }
+
     /// Answers without a score yet.
     pub fn unscored(&self) -> impl Iterator<Item = (u32, &str, &AnswerContent)> {
         self.transcript.iter().filter_map(|e| match e {
@@ -227,7 +279,7 @@ impl State {
 
     /// The wire form of the state at `now`.
     pub fn to_wire(&self, plan: &Plan, time_limit_ms: u64, now: Timestamp) -> wire::SessionState {
-        let (dimensions, overall) = running_scores(plan, self.scores.values());
+        let (dimensions, overall) = running_scores(plan, &self.transcript, &self.scores);
         wire::SessionState {
             status: self.wire_status(),
             plan_id: plan.id.clone(),
@@ -309,18 +361,23 @@ impl Default for State {
     }
 }
 
-/// Running score per plan dimension (mean over scored answers that measure it, in the plan's
-/// order) and the overall (mean of those).
-pub fn running_scores<'a>(
+/// Running score per plan dimension (mean over the questions that measure it, each counted
+/// once by its best-scored answer, in the plan's order) and the overall (mean of those).
+///
+/// Counting a question once keeps a follow-up answer (scored together with the answer it
+/// follows up) from dragging the question down twice.
+pub fn running_scores(
     plan: &Plan,
-    scorings: impl Iterator<Item = &'a Scoring> + Clone,
+    transcript: &[Entry],
+    scores: &BTreeMap<u32, Scoring>,
 ) -> (Vec<DimensionScore>, Option<f32>) {
+    let best = best_per_question(transcript, scores);
     let dimensions: Vec<DimensionScore> = plan
         .dimensions
         .iter()
         .filter_map(|d| {
-            let scores = scorings
-                .clone()
+            let scores = best
+                .values()
                 .flat_map(|s| &s.dimensions)
                 .filter(|x| x.name == d.name)
                 .map(|x| x.score);
@@ -332,4 +389,30 @@ pub fn running_scores<'a>(
         .collect();
     let overall = mean(dimensions.iter().map(|d| d.score));
     (dimensions, overall)
+}
+
+/// For each answered question, the scoring of its best-scored answer.
+pub fn best_per_question<'a>(
+    transcript: &'a [Entry],
+    scores: &'a BTreeMap<u32, Scoring>,
+) -> BTreeMap<&'a str, &'a Scoring> {
+    let mut best: BTreeMap<&str, &Scoring> = BTreeMap::new();
+    for entry in transcript {
+        let Entry::Answer {
+            answer_id, question_id, ..
+        } = entry
+        else {
+            continue;
+        };
+        let Some(scoring) = scores.get(answer_id).filter(|s| s.overall().is_some()) else {
+            continue;
+        };
+        let better = best
+            .get(question_id.as_str())
+            .is_none_or(|b| scoring.overall() >= b.overall());
+        if better {
+            best.insert(question_id, scoring);
+        }
+    }
+    best
 }

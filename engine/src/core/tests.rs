@@ -285,7 +285,7 @@ fn a_missing_key_point_gets_one_follow_up() {
             +0s   persist {"type":"turn.started","seq":9,"turn_id":4,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
             +0s   ask     turn 4 Question Some("sum") point=None attempt=1
             +0s   persist {"type":"score.updated","seq":10,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
-            +0s   persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.4}],"overall":3.4}}
+            +0s   persist {"type":"score.updated","seq":11,"answer_id":2,"dimensions":[{"name":"design","score":3.8}],"overall":3.8,"answer":{"dimensions":[{"name":"design","score":3.8}],"overall":3.8}}
         "#]],
     );
 }
@@ -696,11 +696,11 @@ fn the_report_has_scores_evidence_and_advice() {
           },
           "generated_at": 1000000,
           "ended_reason": "completed",
-          "overall": 5.3,
+          "overall": 7.2,
           "dimensions": [
             {
               "name": "design",
-              "score": 3.7
+              "score": 7.6
             },
             {
               "name": "code",
@@ -739,19 +739,18 @@ fn the_report_has_scores_evidence_and_advice() {
               "dimensions": [
                 {
                   "name": "design",
-                  "score": 3.9
+                  "score": 7.6
                 }
               ],
-              "overall": 3.9,
+              "overall": 7.6,
               "key_points_hit": [
+                "Names an eviction policy",
                 "Expires stale entries"
               ],
-              "key_points_missed": [
-                "Names an eviction policy"
-              ],
+              "key_points_missed": [],
               "notes": [
-                "Named 1 of 2 key points; missed: eviction.",
-                "Very short answer (8 words): too short to show depth.",
+                "Named all 2 key points.",
+                "Very short answer (18 words): too short to show depth.",
                 "Named 1 number (1 with units)."
               ],
               "scored_by": "heuristic/1"
@@ -780,12 +779,11 @@ fn the_report_has_scores_evidence_and_advice() {
               "scored_by": "heuristic/1"
             }
           ],
-          "strengths": [],
-          "practise": [
-            "design (3.7/10): Designs systems",
-            "cache: cover Expires stale entries",
-            "cache: cover Names an eviction policy"
-          ]
+          "strengths": [
+            "design (7.6/10): Designs systems",
+            "cache: covered Names an eviction policy; Expires stale entries"
+          ],
+          "practise": []
         }"#]]
     .assert_eq(&serde_json::to_string_pretty(&report).unwrap());
 }

@@ -69,8 +69,16 @@ fn feedback(request: &TurnRequest) -> String {
         AnswerContent::Code { language, .. } => format!("Thanks for the {language} code. "),
         AnswerContent::Text { .. } => "Thanks. ".to_owned(),
     };
-    let hit: Vec<&str> = coverage.hit.iter().map(|k| k.description.as_str()).collect();
-    let missed: Vec<&str> = coverage.missed.iter().map(|k| k.description.as_str()).collect();
+    let hit: Vec<&str> = coverage
+        .hit
+        .iter()
+        .map(|k| k.description.trim_end_matches('.'))
+        .collect();
+    let missed: Vec<&str> = coverage
+        .missed
+        .iter()
+        .map(|k| k.description.trim_end_matches('.'))
+        .collect();
     if !hit.is_empty() {
         text.push_str(&format!("I can see it covers: {}. ", hit.join("; ")));
     }
