@@ -99,6 +99,12 @@ pub async fn run(
 ) -> io::Result<()> {
     let engine = state.engine.clone();
     let sockets = state.sockets.clone();
+    // Nagle would hold small event frames back behind delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;

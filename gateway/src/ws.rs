@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
 use viva_engine::{Connection, Next};
 use viva_protocol::server::ErrorEvent;
-use viva_protocol::{CloseCode, DecodeError, Encoding, ErrorCode, Limits, ServerMessage};
+use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
 use crate::AppState;
 use crate::auth::User;
@@ -187,46 +187,61 @@ impl Socket {
         connection: &Connection,
         sink: &mut Sink,
     ) -> Option<CloseCode> {
-        if !self.take_token() {
-            self.refused_in_a_row += 1;
-            if self.refused_in_a_row >= self.limits.flood_close_after {
-                return Some(CloseCode::RateLimited);
-            }
-            let message = "too many messages; slow down and re-send with the same id";
-            return self.error(sink, ErrorCode::RateLimited, message.to_owned()).await;
-        }
-        self.refused_in_a_row = 0;
-        if binary != self.encoding.is_binary() {
+        let limits = Limits {
+            max_frame_bytes: self.limits.max_frame_bytes,
+            ..Limits::default()
+        };
+        let decoded = if binary == self.encoding.is_binary() {
+            self.encoding
+                .decode_client(bytes, &limits)
+                .map_err(|error| (error.code(), error.to_string()))
+        } else {
             let expected = if self.encoding.is_binary() { "binary" } else { "text" };
             let message = format!(
                 "this socket speaks {}: send {expected} frames",
                 self.encoding.subprotocol()
             );
-            return self.error(sink, ErrorCode::WrongFrameType, message).await;
-        }
-        let limits = Limits {
-            max_frame_bytes: self.limits.max_frame_bytes,
-            ..Limits::default()
+            Err((ErrorCode::WrongFrameType, message))
         };
-        match self.encoding.decode_client(bytes, &limits) {
+        // Every frame counts against the rate, garbage included; a refused message is named
+        // by its id so the client knows what to re-send.
+        if !self.take_token() {
+            self.refused_in_a_row += 1;
+            if self.refused_in_a_row >= self.limits.flood_close_after {
+                return Some(CloseCode::RateLimited);
+            }
+            let reference = decoded.ok().and_then(|m| m.id().map(str::to_owned));
+            let message = "too many messages; slow down and re-send with the same id";
+            return self
+                .error(sink, ErrorCode::RateLimited, message.to_owned(), reference)
+                .await;
+        }
+        self.refused_in_a_row = 0;
+        match decoded {
             Ok(message) => match connection.send(message).await {
                 Ok(()) => None,
                 Err(_) => Some(CloseCode::InternalError),
             },
-            Err(error @ DecodeError::TooLarge { .. }) => {
-                tracing::debug!(%error, "frame too large");
+            Err((code, message)) if bytes.len() > limits.max_frame_bytes => {
+                tracing::debug!(%code, %message, "frame too large");
                 Some(CloseCode::TooBig)
             }
-            Err(error) => self.error(sink, error.code(), error.to_string()).await,
+            Err((code, message)) => self.error(sink, code, message, None).await,
         }
     }
 
-    async fn error(&self, sink: &mut Sink, code: ErrorCode, message: String) -> Option<CloseCode> {
+    async fn error(
+        &self,
+        sink: &mut Sink,
+        code: ErrorCode,
+        message: String,
+        reference: Option<String>,
+    ) -> Option<CloseCode> {
         let event = ServerMessage::Error(ErrorEvent {
             code,
             message,
             fatal: false,
-            reference: None,
+            reference,
         });
         match sink.send(self.frame(&event)).await {
             Ok(()) => None,

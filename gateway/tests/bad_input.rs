@@ -161,7 +161,14 @@ async fn a_flood_is_rate_limited_then_closed_and_others_carry_on() {
     let close = loop {
         match flooder.next().await {
             Event::Message(ServerMessage::Pong(_)) => pongs += 1,
-            Event::Message(ServerMessage::Error(e)) if e.code == ErrorCode::RateLimited => limited += 1,
+            Event::Message(ServerMessage::Error(e)) if e.code == ErrorCode::RateLimited => {
+                assert_eq!(
+                    e.reference,
+                    Some(format!("p{}", 5 + limited)),
+                    "names the refused message"
+                );
+                limited += 1;
+            }
             Event::Message(other) => panic!("unexpected {other:?}"),
             Event::Closed(code) => break code,
         }
