@@ -25,9 +25,9 @@ use viva_protocol::{ClientMessage, Encoding, ServerMessage};
 /// How long a test waits for any one event before failing (a hang is a failure, not a pass).
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A gateway serving on a free loopback port.
+/// A gateway serving on a free loopback port, in this process.
 pub struct Gateway {
-    pub addr: SocketAddr,
+    pub remote: Remote,
     pub engine: Engine,
     pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -58,13 +58,28 @@ impl Gateway {
         };
         let task = tokio::spawn(viva_gateway::run(listener, state, shutdown, Duration::from_secs(5)));
         Self {
-            addr,
+            remote: Remote { addr },
             engine,
             shutdown: Some(tx),
             task,
         }
     }
+}
 
+impl std::ops::Deref for Gateway {
+    type Target = Remote;
+
+    fn deref(&self) -> &Remote {
+        &self.remote
+    }
+}
+
+/// A gateway reached over the network: REST and socket clients.
+pub struct Remote {
+    pub addr: SocketAddr,
+}
+
+impl Remote {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
