@@ -66,7 +66,27 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
         idle_unload_ms: 1_000,
         ..EngineConfig::default()
     });
-    let plan = engine.plans().get("senior-backend").unwrap().clone();
+    let session = engine
+        .create_session("bob", "senior-backend", Default::default())
+        .await
+        .unwrap();
+    drop(engine.connect("bob", &session.session_id, None).await.unwrap());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(engine.live_sessions(), 0, "unloaded");
+
+    let mut connection = engine.connect("bob", &session.session_id, Some(0)).await.unwrap();
+    assert!(connection.ready.resumed);
+    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
+    assert_eq!(seen.last().unwrap().seq(), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
+    let engine = engine(EngineConfig {
+        idle_unload_ms: 1_000,
+        ..EngineConfig::default()
+    });
     let session = engine
         .create_session("bob", "senior-backend", Default::default())
         .await
@@ -80,23 +100,41 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
     .await;
     let head = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
     drop(connection);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(engine.live_sessions(), 0, "unloaded");
+    tokio::time::sleep(Duration::from_secs(2_700 + 1)).await;
 
+    let view = engine.view("bob", &session.session_id).await.unwrap();
+    assert_eq!(
+        view.ended_reason,
+        Some(EndReason::TimeUp),
+        "time ran out with nobody connected"
+    );
+    assert!(engine.report("bob", &session.session_id).await.is_ok());
+    // Long after the end, a reconnect still gets everything it missed, then the close.
     let mut connection = engine.connect("bob", &session.session_id, Some(head)).await.unwrap();
     assert!(connection.ready.resumed);
-    assert_eq!(connection.ready.seq, head, "nothing happened while unloaded");
-    assert_eq!(
-        connection.ready.state.awaiting_answer.as_ref().unwrap().question_id,
-        plan.questions[0].id
-    );
-    let answer = ClientMessage::AnswerSubmit {
-        id: Some("a1".into()),
-        text: "A token bucket in Redis.".into(),
-    };
-    connection.send(answer).await.unwrap();
-    let seen = until(&mut connection, |m| matches!(m, ServerMessage::AnswerReceived(_))).await;
-    assert_eq!(seen.last().unwrap().seq(), Some(head + 1), "seq continues with no gap");
+    let replayed: Vec<&str> = connection.replay.iter().map(ServerMessage::type_name).collect();
+    assert_eq!(replayed, ["report.ready", "session.ended"]);
+    assert_eq!(connection.next().await, Next::Close(CloseCode::Normal));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_racing_the_end_is_served() {
+    let engine = engine(EngineConfig::default());
+    let session = engine
+        .create_session("dan", "senior-backend", Default::default())
+        .await
+        .unwrap();
+    let mut connection = engine.connect("dan", &session.session_id, None).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
+    for wait_ms in [0, 10_000] {
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        let mut late = engine.connect("dan", &session.session_id, Some(0)).await.unwrap();
+        assert!(late.ready.resumed);
+        assert_eq!(late.replay.last().map(ServerMessage::type_name), Some("session.ended"));
+        assert_eq!(late.next().await, Next::Close(CloseCode::Normal));
+    }
 }
 
 #[tokio::test(start_paused = true)]

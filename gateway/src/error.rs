@@ -21,6 +21,9 @@ pub enum AppError {
     /// A malformed request.
     #[error("{0}")]
     BadRequest(String),
+    /// A known path with the wrong method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Not ready yet.
     #[error("{0}")]
     NotReady(&'static str),
@@ -38,6 +41,11 @@ impl AppError {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, (*m).to_owned()),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "not found".to_owned()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m.clone()),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::BadRequest,
+                "method not allowed on this path".to_owned(),
+            ),
             Self::NotReady(m) => (StatusCode::CONFLICT, ErrorCode::NotReady, (*m).to_owned()),
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m.clone()),
             Self::Internal(_) => (

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .fallback(rest::not_found)
+        .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -92,3 +92,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
 pub async fn not_found() -> AppError {
     AppError::NotFound
 }
+
+/// A known path with the wrong method.
+pub async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}

@@ -5,6 +5,7 @@
 //! this module only moves frames: it decodes client frames into protocol messages for the
 //! engine and encodes the engine's events, feeding a batch of frames before each flush.
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -12,7 +13,8 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
-use viva_engine::{Connection, Next};
+use viva_engine::store::StoreError;
+use viva_engine::{Connection, EngineError, Next};
 use viva_protocol::server::ErrorEvent;
 use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
@@ -70,8 +72,9 @@ pub async fn upgrade(
     user: User,
     query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    let ws = ws.map_err(|e| AppError::BadRequest(format!("expected a WebSocket upgrade: {}", e.body_text())))?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
     let offered = headers
         .get_all("sec-websocket-protocol")
@@ -82,8 +85,11 @@ pub async fn upgrade(
         .filter(|p| !p.is_empty());
     let chosen = Encoding::negotiate(offered).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let encoding = chosen.unwrap_or(Encoding::Json);
-    let connection = state.engine.connect(&user.0, &session_id, query.last_seq).await?;
+    // Refuse strangers here, as plain HTTP; attach only once upgraded, so that a handshake
+    // that fails never displaces the session's current socket.
+    state.engine.authorize(&user.0, &session_id).await?;
     let limits = state.socket.clone();
+    let engine = state.engine.clone();
     let ws = match chosen {
         Some(encoding) => ws.protocols([encoding.subprotocol()]),
         None => ws,
@@ -95,7 +101,38 @@ pub async fn upgrade(
         .max_write_buffer_size(limits.max_write_buffer)
         .max_message_size(limits.max_frame_bytes)
         .max_frame_size(limits.max_frame_bytes)
-        .on_upgrade(move |socket| sockets.track_future(serve(socket, connection, encoding, limits))))
+        .on_upgrade(move |socket| {
+            sockets.track_future(async move {
+                match engine.connect(&user.0, &session_id, query.last_seq).await {
+                    Ok(connection) => serve(socket, connection, encoding, limits).await,
+                    Err(error) => refuse(socket, encoding, error).await,
+                }
+            })
+        }))
+}
+
+/// Tells an upgraded client why its session cannot be attached, then closes.
+async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError) {
+    tracing::warn!(%error, "attach failed after the upgrade");
+    let (code, close) = match error {
+        EngineError::NotFound => (ErrorCode::NotFound, CloseCode::Deleted),
+        EngineError::Store(StoreError::Unavailable(_)) => (ErrorCode::StoreUnavailable, CloseCode::InternalError),
+        _ => (ErrorCode::Unavailable, CloseCode::InternalError),
+    };
+    let message = "the session cannot be attached right now; reconnect with last_seq".to_owned();
+    let event = ServerMessage::Error(ErrorEvent {
+        code,
+        message,
+        fatal: true,
+        reference: None,
+    });
+    let _ = socket.send(frame(encoding, &event)).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: close.code(),
+            reason: close.reason().into(),
+        })))
+        .await;
 }
 
 /// Moves frames between one socket and its session until either side closes.

@@ -261,6 +261,17 @@ async fn bad_rest_requests_get_json_errors() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
+    let session = gateway.create("alice", "senior-backend").await;
+    let (status, body) = gateway.get(Some("alice"), &format!("/v1/sessions/{session}/ws")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "a plain GET on the socket"
+    );
+    let response = common::http().delete(gateway.url("/v1/plans")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "bad_request");
     assert_eq!(gateway.get(None, "/v1/plans").await.0, 200);
     assert_eq!(gateway.get(None, "/healthz").await.0, 200);
     assert_eq!(gateway.get(None, "/readyz").await.0, 200);

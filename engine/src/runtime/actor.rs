@@ -17,7 +17,7 @@ use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
 use super::Inner;
 use super::connection::{Connection, Delivery};
 use crate::EngineError;
-use crate::core::{Output, Session, SessionParams};
+use crate::core::{Output, Session, SessionParams, Status};
 use crate::interviewer::InterviewerEvent;
 use crate::scorer::{ScoreError, Scoring};
 use crate::store::{Epoch, StoreError};
@@ -152,17 +152,25 @@ impl Actor {
     }
 
     async fn drive(&mut self, mut session: Session, epoch: Epoch) -> Stop {
-        let idle = Duration::from_millis(self.engine.config.idle_unload_ms);
+        let config = &self.engine.config;
+        let (unload_after, linger_after) = (config.idle_unload_ms, config.linger_after_end_ms);
         let mut idle_since = tokio::time::Instant::now();
         loop {
             if let Err(stop) = self.flush(&mut session, epoch).await {
                 return stop;
             }
+            // A running interview keeps its task: its clock must run out even with nobody
+            // connected. Otherwise the task stops once idle; an ended session lingers briefly
+            // so that a connect racing with its end is served here, not by a new task.
             let busy = self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty();
+            let idle = match session.state().status {
+                Status::Live | Status::Ending { .. } => None,
+                Status::Created => Some(unload_after),
+                Status::Ended(_) => Some(linger_after),
+            };
+            let unload_at = idle.filter(|_| !busy).map(|ms| idle_since + Duration::from_millis(ms));
             if busy {
                 idle_since = tokio::time::Instant::now();
-            } else if session.is_ended() {
-                return Stop::Done;
             }
             let clock = self.engine.clock;
             let wake = session.poll_timeout().map(|at| clock.instant_at(at));
@@ -206,7 +214,7 @@ impl Actor {
                     session.handle_score(answer_id, result, clock.now());
                 }
                 () = sleep_until(wake) => session.handle_timeout(clock.now()),
-                () = tokio::time::sleep_until(idle_since + idle), if !busy => {
+                () = sleep_until(unload_at) => {
                     // Nobody is here and nothing is in flight: free the memory; the next
                     // connect restores the session from the store.
                     let saved = self.engine.store.save_snapshot(&self.session_id, epoch, session.state()).await;

@@ -32,8 +32,10 @@ pub struct EngineConfig {
     pub outbound_queue: usize,
     /// Client messages queued for one session.
     pub command_queue: usize,
-    /// A session with no client and nothing in flight is unloaded after this long.
+    /// A session not started, with no client, is unloaded after this long.
     pub idle_unload_ms: u64,
+    /// An ended session's task lingers this long for late connects before it stops.
+    pub linger_after_end_ms: u64,
     /// A snapshot is written after this many durable events.
     pub snapshot_every: u64,
     /// A score that takes longer than this fails (and is retried).
@@ -49,6 +51,7 @@ impl Default for EngineConfig {
             outbound_queue: 1024,
             command_queue: 64,
             idle_unload_ms: 120_000,
+            linger_after_end_ms: 5_000,
             snapshot_every: 50,
             score_timeout_ms: 60_000,
             max_resume_bytes: 32 * 1024,
@@ -290,6 +293,11 @@ impl Engine {
         {
             tracing::warn!("some sessions did not stop within the grace period");
         }
+    }
+
+    /// Whether `user_id` may use the session: `NotFound` when it does not exist or is not theirs.
+    pub async fn authorize(&self, user_id: &str, session_id: &str) -> Result<(), EngineError> {
+        self.owned_meta(user_id, session_id).await.map(drop)
     }
 
     async fn owned_meta(&self, user_id: &str, session_id: &str) -> Result<SessionMeta, EngineError> {
