@@ -276,3 +276,49 @@ async fn bad_rest_requests_get_json_errors() {
     assert_eq!(gateway.get(None, "/healthz").await.0, 200);
     assert_eq!(gateway.get(None, "/readyz").await.0, 200);
 }
+
+#[tokio::test]
+async fn an_answer_while_the_interviewer_speaks_is_refused_and_barge_in_lets_it_through() {
+    // 50 ms a word: every turn of the plan takes well over a second to say.
+    let gateway = Gateway::start_paced(std::time::Duration::from_millis(50)).await;
+    let session = gateway.create("alice", "senior-backend").await;
+    let mut client = gateway.connect(&session, Connect::user("dev:alice")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await;
+    client
+        .send(&ClientMessage::AnswerSubmit {
+            id: Some("early".into()),
+            text: "Hello!".into(),
+        })
+        .await;
+    let refused = client.until(|m| matches!(m, ServerMessage::Error(_))).await;
+    let ServerMessage::Error(error) = refused.last().unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(
+        (error.code, error.reference.as_deref()),
+        (ErrorCode::NotAwaitingAnswer, Some("early"))
+    );
+
+    // Barge in on the intro, then on the first question: the answer is taken.
+    for kind in [viva_protocol::TurnKind::Intro, viva_protocol::TurnKind::Question] {
+        client.send(&ClientMessage::TurnInterrupt { id: None }).await;
+        let seen = client.until(|m| matches!(m, ServerMessage::TurnDone(_))).await;
+        let ServerMessage::TurnDone(done) = seen.last().unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(done.status, viva_protocol::TurnStatus::Interrupted, "{kind:?}");
+        if kind == viva_protocol::TurnKind::Intro {
+            client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await;
+        }
+    }
+    client
+        .send(&ClientMessage::AnswerSubmit {
+            id: Some("a1".into()),
+            text: "A token bucket per user.".into(),
+        })
+        .await;
+    let acked = client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+    assert!(matches!(acked.last(), Some(ServerMessage::AnswerReceived(a)) if a.id.as_deref() == Some("a1")));
+}

@@ -46,6 +46,15 @@ impl Gateway {
         Self::start_on(engine, tune).await
     }
 
+    /// A gateway whose scripted interviewer speaks a word every `pace`, so a test can act
+    /// while a turn is still streaming.
+    pub async fn start_paced(pace: Duration) -> Self {
+        let engine = Engine::builder()
+            .interviewer(Arc::new(ScriptedInterviewer::new(pace)))
+            .build();
+        Self::start_on(engine, |_| {}).await
+    }
+
     /// A gateway in front of an existing engine (e.g. one a stopped gateway served).
     pub async fn start_on(engine: Engine, tune: impl FnOnce(&mut AppState)) -> Self {
         let mut state = AppState::new(engine.clone(), AuthMode::Dev);
