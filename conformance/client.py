@@ -621,7 +621,7 @@ class Interview:
         if ok:
             aids = [a.get("answer_id") for a in rep.get("answers", [])]
             ok = (aids == list(range(1, len(self.acks) + 1)) and rep.get("ended_reason") == "completed"
-                  and isinstance(rep.get("plan"), dict) and rep["plan"].get("name") == self.plan
+                  and isinstance(rep.get("plan"), dict) and rep["plan"].get("id") == self.plan and isinstance(rep["plan"].get("version"), int)
                   and (rep.get("overall") is None or is_score(rep.get("overall"))))
             detail = f"answers {aids}, overall {rep.get('overall')}, plan {rep.get('plan')}"
         R.check(f"{L} GET /v1/sessions/{{id}}/report -> 200 for the owner, one AnswerEvidence per answer", ok, detail)
@@ -781,11 +781,11 @@ async def scenario_bad_input(base: str, plan: str) -> None:
     await conn.ws.send("{not json")
     await expect_error(conn, L, "malformed JSON", "invalid_message", None, "p1")
     await conn.send({"type": "interview.explode", "id": "u1"})
-    await expect_error(conn, L, "unknown type", "unknown_type", None, "p2")
+    await expect_error(conn, L, "unknown type", "unknown_type", "u1", "p2")
     await conn.ws.send(json.dumps({"type": "ping", "id": "bin"}).encode())
-    await expect_error(conn, L, "binary frame on a JSON socket", "wrong_frame_type", None, "p3")
+    await expect_error(conn, L, "binary frame on a JSON socket", "wrong_frame_type", "bin", "p3")
     await conn.send({"type": "answer.submit", "id": "a0"})
-    await expect_error(conn, L, "answer.submit without text", "invalid_message", None, "p4")
+    await expect_error(conn, L, "answer.submit without text", "invalid_message", "a0", "p4")
     await conn.send({"type": "answer.submit", "id": "", "text": "hello"})
     await expect_error(conn, L, "empty id", "invalid_id", None, "p5")
     await conn.send({"type": "answer.submit", "id": "a1", "text": "too early"})

@@ -180,7 +180,12 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
                 close
             }
             frame = stream.next() => match frame {
-                None | Some(Ok(Message::Close(_))) => return,
+                None => return,
+                // Complete the closing handshake the client started.
+                Some(Ok(Message::Close(_))) => {
+                    let _ = sink.close().await;
+                    return;
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                 Some(Ok(Message::Text(text))) => socket.receive(text.as_bytes(), false, &connection, &mut sink).await,
                 Some(Ok(Message::Binary(bytes))) => socket.receive(&bytes, true, &connection, &mut sink).await,
@@ -263,7 +268,10 @@ impl Socket {
                 tracing::debug!(%code, %message, "frame too large");
                 Some(CloseCode::TooBig)
             }
-            Err((code, message)) => self.error(sink, code, message, None).await,
+            Err((code, message)) => {
+                let reference = self.encoding.message_id(bytes, &limits);
+                self.error(sink, code, message, reference).await
+            }
         }
     }
 

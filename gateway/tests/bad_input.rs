@@ -322,3 +322,39 @@ async fn an_answer_while_the_interviewer_speaks_is_refused_and_barge_in_lets_it_
     let acked = client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await;
     assert!(matches!(acked.last(), Some(ServerMessage::AnswerReceived(a)) if a.id.as_deref() == Some("a1")));
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_and_an_invalid_message_is_named_by_its_id() {
+    let gateway = Gateway::start().await;
+    let session = gateway.create("alice", "senior-backend").await;
+    let mut client = gateway.connect(&session, Connect::user("dev:alice")).await.unwrap();
+    client.message().await;
+    client.send_json(r#"{"type":"answer.submit","id":"x1"}"#).await;
+    match client.message().await {
+        ServerMessage::Error(e) => assert_eq!(
+            (e.code, e.reference.as_deref()),
+            (ErrorCode::InvalidMessage, Some("x1"))
+        ),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client
+        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
+        .await;
+    futures::SinkExt::close(&mut client.socket).await.unwrap();
+    // The server completes the closing handshake with a close frame of its own.
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match futures::StreamExt::next(&mut client.socket).await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => return true,
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return false,
+            }
+        }
+    });
+    assert_eq!(
+        reply.await.ok(),
+        Some(true),
+        "the server answered the close with a close frame"
+    );
+}

@@ -77,6 +77,20 @@ impl Encoding {
         }
     }
 
+    /// The `id` of a client frame that may be otherwise invalid, when it can be read and is
+    /// within `limits` (so an error about the frame can name it in `ref`).
+    pub fn message_id(self, bytes: &[u8], limits: &Limits) -> Option<String> {
+        #[derive(Deserialize)]
+        struct IdOnly {
+            id: Option<String>,
+        }
+        if bytes.len() > limits.max_frame_bytes || !self.starts_like_object(bytes) {
+            return None;
+        }
+        let id = self.decode::<IdOnly>(bytes).ok()?.id?;
+        (1..=limits.max_id_len).contains(&id.chars().count()).then_some(id)
+    }
+
     /// Decodes one client frame, enforcing `limits`.
     pub fn decode_client(self, bytes: &[u8], limits: &Limits) -> Result<ClientMessage, DecodeError> {
         if bytes.len() > limits.max_frame_bytes {

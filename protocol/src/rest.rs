@@ -123,7 +123,7 @@ pub struct Report {
     /// The session.
     pub session_id: String,
     /// Plan id and version the interview followed.
-    pub plan: Stamp,
+    pub plan: PlanStamp,
     /// Scorer name and version.
     pub scorer: Stamp,
     /// When it was built, milliseconds since the Unix epoch.
@@ -140,6 +140,15 @@ pub struct Report {
     pub strengths: Vec<String>,
     /// What to practise next.
     pub practise: Vec<String>,
+}
+
+/// Which plan, in which version (as in `PlanSummary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStamp {
+    /// Plan id.
+    pub id: String,
+    /// Plan version.
+    pub version: u32,
 }
 
 /// A name and a version.

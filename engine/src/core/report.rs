@@ -1,7 +1,7 @@
 //! The end-of-interview report, built from the plan, the transcript and the scores.
 
 use viva_protocol::EndReason;
-use viva_protocol::rest::{AnswerEvidence, Report, Stamp};
+use viva_protocol::rest::{AnswerEvidence, PlanStamp, Report, Stamp};
 
 use super::SessionParams;
 use super::state::{Entry, State, best_per_question, running_scores};
@@ -89,9 +89,9 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
     let (scorer_name, scorer_version) = params.scorer.split_once('/').unwrap_or((&params.scorer, ""));
     Report {
         session_id: params.session_id.clone(),
-        plan: Stamp {
-            name: plan.id.clone(),
-            version: plan.version.to_string(),
+        plan: PlanStamp {
+            id: plan.id.clone(),
+            version: plan.version,
         },
         scorer: Stamp {
             name: scorer_name.to_owned(),

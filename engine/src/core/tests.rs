@@ -687,8 +687,8 @@ fn the_report_has_scores_evidence_and_advice() {
         {
           "session_id": "s1",
           "plan": {
-            "name": "test",
-            "version": "3"
+            "id": "test",
+            "version": 3
           },
           "scorer": {
             "name": "heuristic",

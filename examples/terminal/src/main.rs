@@ -287,7 +287,7 @@ fn print_report(report: &Report) {
     println!("\n================ Report ================");
     println!(
         "Plan {} v{} · scored by {}/{} · ended: {:?}",
-        report.plan.name, report.plan.version, report.scorer.name, report.scorer.version, report.ended_reason
+        report.plan.id, report.plan.version, report.scorer.name, report.scorer.version, report.ended_reason
     );
     println!("Overall: {} / 10", fmt_score(report.overall));
     println!("Per dimension:");
