@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Tests that need Redis start their own redis-server (viva-testkit); install it once.
+if ! command -v redis-server >/dev/null 2>&1; then
+    step "installing redis-server (Debian package)"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

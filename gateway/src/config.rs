@@ -16,9 +16,12 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "VIVA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Where sessions are stored: `memory` (Redis, `redis://...`, comes with its own issue).
+    /// Where sessions are stored: `memory`, or `redis://host:port/db`.
     #[arg(long, env = "VIVA_STORE", default_value = "memory")]
     pub store: String,
+    /// How long one store command may take, in milliseconds, before it counts as failed.
+    #[arg(long, env = "VIVA_STORE_TIMEOUT_MS", default_value = "2000")]
+    pub store_timeout_ms: String,
     /// Who speaks the interviewer's turns: `scripted`.
     #[arg(long, env = "VIVA_INTERVIEWER", default_value = "scripted")]
     pub interviewer: String,
@@ -48,6 +51,15 @@ pub struct Args {
     pub log_format: String,
 }
 
+/// Where sessions are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// In process memory: lost with the process.
+    Memory,
+    /// Redis at this URL.
+    Redis(String),
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -62,6 +74,10 @@ pub enum LogFormat {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Where sessions are stored.
+    pub store: StoreKind,
+    /// How long one store command may take before it counts as failed.
+    pub store_timeout: Duration,
     /// Authentication.
     pub auth: AuthMode,
     /// Delay between scripted words.
@@ -90,12 +106,16 @@ impl Args {
                 ))
             })
             .ok();
-        if self.store != "memory" {
-            errors.push(format!(
-                "--store `{}` is not available: this build has the in-memory store only (`memory`)",
-                self.store
-            ));
-        }
+        let store = match self.store.as_str() {
+            "memory" => Some(StoreKind::Memory),
+            url if url.starts_with("redis://") => Some(StoreKind::Redis(url.to_owned())),
+            other => {
+                errors.push(format!(
+                    "--store `{other}` is not `memory` or a `redis://host:port/db` URL"
+                ));
+                None
+            }
+        };
         if self.interviewer != "scripted" {
             errors.push(format!(
                 "--interviewer `{}` is not available: this build has `scripted`",
@@ -133,6 +153,7 @@ impl Args {
         };
         let pace_ms = number("scripted-pace-ms", &self.scripted_pace_ms, 0, 10_000);
         let grace_s = number("shutdown-grace-s", &self.shutdown_grace_s, 0, 3_600);
+        let store_timeout_ms = number("store-timeout-ms", &self.store_timeout_ms, 10, 60_000);
         let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
         let burst = number("rate-limit-burst", &self.rate_limit_burst, 1, 100_000);
         let log_format = match self.log_format.as_str() {
@@ -146,9 +167,11 @@ impl Args {
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             errors.push(format!("--log `{}` is not a valid filter", self.log));
         }
-        match (listen, auth) {
-            (Some(listen), Some(auth)) if errors.is_empty() => Ok(Settings {
+        match (listen, auth, store) {
+            (Some(listen), Some(auth), Some(store)) if errors.is_empty() => Ok(Settings {
                 listen,
+                store,
+                store_timeout: Duration::from_millis(store_timeout_ms),
                 auth,
                 scripted_pace: Duration::from_millis(pace_ms),
                 shutdown_grace: Duration::from_secs(grace_s),

@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use viva_engine::Engine;
 use viva_engine::interviewer::ScriptedInterviewer;
-use viva_gateway::config::{Args, LogFormat, Settings};
+use viva_engine::store::{MemoryStore, RedisStore, Store};
+use viva_gateway::config::{Args, LogFormat, Settings, StoreKind};
 use viva_gateway::{AppState, bind, run};
 
 /// EX_USAGE: bad configuration.
@@ -55,12 +56,21 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = match &settings.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Redis(url) => {
+            let store = RedisStore::connect(url, settings.store_timeout).await;
+            Arc::new(store.with_context(|| format!("cannot reach Redis at {}", redacted(url)))?)
+        }
+    };
+    let store_name = store.name().to_owned();
     let engine = Engine::builder()
+        .store(store)
         .interviewer(Arc::new(ScriptedInterviewer::new(settings.scripted_pace)))
         .build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = "memory", interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");
+    tracing::info!(%addr, store = %store_name, interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");
     println!("viva-gateway listening on http://{addr} (try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, settings.auth);
     state.socket = settings.socket.clone();
@@ -106,5 +116,13 @@ fn init_tracing(settings: &Settings) {
     match settings.log_format {
         LogFormat::Plain => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A URL without its password, for logs and errors.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
     }
 }

@@ -6,6 +6,8 @@
 //! on two nodes sharing a store) can therefore never both write one session.
 
 mod memory;
+mod persisted;
+mod redis;
 
 use async_trait::async_trait;
 use viva_protocol::rest::Candidate;
@@ -14,6 +16,7 @@ use crate::core::{LogEntry, State};
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// A fencing epoch: grows on every load of a session.
 pub type Epoch = u64;

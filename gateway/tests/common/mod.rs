@@ -409,3 +409,74 @@ pub fn check_invariants(messages: &[ServerMessage]) {
     assert_eq!(ended_at, report_at + 1, "session.ended right after report.ready");
     assert_eq!(ended_at, next_seq - 1, "session.ended is the last durable event");
 }
+
+/// The `viva-gateway` binary as a command with a clean environment.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_viva-gateway"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+/// A running `viva-gateway` process listening on a free loopback port.
+pub struct Process {
+    pub child: std::process::Child,
+    pub remote: Remote,
+}
+
+impl Process {
+    /// Starts the binary with `args` (plus `--listen 127.0.0.1:0`) and waits for its banner.
+    pub fn spawn(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = binary()
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        let addr = banner
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next());
+        let addr = addr.unwrap_or_else(|| panic!("no address in the banner {banner:?}"));
+        Self {
+            child,
+            remote: Remote {
+                addr: addr.parse().unwrap(),
+            },
+        }
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let mut kill = std::process::Command::new("kill");
+        kill.args([format!("-{signal}"), self.child.id().to_string()]);
+        assert!(kill.status().unwrap().success(), "kill -{signal}");
+    }
+
+    /// Waits for the process to exit: its exit code and its log.
+    pub async fn wait(self) -> (Option<i32>, String) {
+        let output = tokio::task::spawn_blocking(move || self.child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl std::ops::Deref for Process {
+    type Target = Remote;
+
+    fn deref(&self) -> &Remote {
+        &self.remote
+    }
+}

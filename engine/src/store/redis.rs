@@ -1,0 +1,300 @@
+//! The Redis store: every session survives a process, a node or a Redis restart (with Redis
+//! persistence configured as `docs/durability.md` says).
+//!
+//! Key layout (all keys of a session share the hash tag `{<session>}`, so they sit in one
+//! Redis Cluster slot and one script may touch them all):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `viva:{<session>}:meta` | string | [`MetaBytes`]: owner, plan, candidate, time budget |
+//! | `viva:{<session>}:epoch` | string (int) | the fencing epoch of the current owner |
+//! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
+//! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
+//! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
+//!
+//! One batch of durable events is one script call (one round trip): the script checks the
+//! caller's epoch and that the batch continues the log, then appends it. Nothing is written
+//! per token.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::StreamRangeReply;
+use redis::{AsyncCommands, Script};
+
+use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
+use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
+use crate::core::{LogEntry, State};
+
+/// Appends a batch if the caller's epoch is current and the batch continues the log.
+/// KEYS: epoch, log. ARGV: epoch, first seq, encoded entries...
+const APPEND: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then
+  return redis.error_reply('FENCED ' .. current)
+end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local head = 0
+if #last > 0 then head = tonumber(string.match(last[1][1], '^(%d+)')) end
+if head + 1 ~= tonumber(ARGV[2]) then
+  return redis.error_reply('OUT_OF_ORDER ' .. head)
+end
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[2], (head + i - 2) .. '-0', 'e', ARGV[i])
+end
+return head + #ARGV - 2
+";
+
+/// Replaces the snapshot if the caller's epoch is current. KEYS: epoch, snap. ARGV: epoch, bytes.
+const SNAPSHOT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then
+  return redis.error_reply('FENCED ' .. current)
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+";
+
+/// Sessions in Redis.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    append: Script,
+    snapshot: Script,
+}
+
+/// The keys of one session.
+struct Keys {
+    meta: String,
+    epoch: String,
+    log: String,
+    snap: String,
+}
+
+impl Keys {
+    fn of(session_id: &str) -> Self {
+        Self {
+            meta: format!("viva:{{{session_id}}}:meta"),
+            epoch: format!("viva:{{{session_id}}}:epoch"),
+            log: format!("viva:{{{session_id}}}:log"),
+            snap: format!("viva:{{{session_id}}}:snap"),
+        }
+    }
+}
+
+fn user_index(user_id: &str) -> String {
+    format!("viva:{{u:{user_id}}}:sessions")
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`). The connection reconnects by itself; every
+    /// command gives up after `timeout`, so a Redis that hangs is an error, not a stall.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            connection,
+            append: Script::new(APPEND),
+            snapshot: Script::new(SNAPSHOT),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
+/// A Redis failure as a store error: script refusals are typed, everything else means Redis
+/// cannot serve right now.
+fn store_error(error: redis::RedisError) -> StoreError {
+    let detail = error.detail().unwrap_or_default().to_owned();
+    let code = error.code().unwrap_or_default();
+    let number = |text: &str| text.trim().parse::<u64>().unwrap_or(0);
+    match code {
+        "FENCED" => StoreError::Fenced {
+            epoch: 0,
+            current: number(&detail),
+        },
+        "OUT_OF_ORDER" => StoreError::OutOfOrder {
+            head: number(&detail),
+            got: 0,
+        },
+        "WRONGTYPE" => StoreError::Corrupt(error.to_string()),
+        _ => unavailable(error),
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn seq_of(id: &str) -> Result<u64, StoreError> {
+    id.split('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("stream id `{id}`")))
+}
+
+fn entries(reply: StreamRangeReply) -> Result<Vec<LogEntry>, StoreError> {
+    reply
+        .ids
+        .into_iter()
+        .map(|id| {
+            let seq = seq_of(&id.id)?;
+            let bytes: Vec<u8> = id
+                .get("e")
+                .ok_or_else(|| StoreError::Corrupt(format!("log entry {seq} has no `e`")))?;
+            let entry: LogEntry = persisted::decode::<EntryBytes>(&bytes)?.into();
+            if entry.seq != seq {
+                return Err(StoreError::Corrupt(format!(
+                    "log entry {} stored under id {seq}",
+                    entry.seq
+                )));
+            }
+            Ok(entry)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!("PING answered {pong}")))
+        }
+    }
+
+    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
+        let keys = Keys::of(&meta.session_id);
+        let bytes = persisted::encode(&MetaBytes::from_meta(meta))?;
+        // The index first: a session that exists is always found by its user's export/delete.
+        let _: () = self
+            .conn()
+            .zadd(user_index(&meta.user_id), &meta.session_id, meta.created_at.0)
+            .await
+            .map_err(store_error)?;
+        let _: () = self.conn().set(&keys.meta, bytes).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
+        let bytes: Option<Vec<u8>> = self.conn().get(Keys::of(session_id).meta).await.map_err(store_error)?;
+        bytes
+            .map(|b| Ok(persisted::decode::<MetaBytes>(&b)?.into_meta(session_id)))
+            .transpose()
+    }
+
+    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
+        let keys = Keys::of(session_id);
+        let (meta, snap): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
+            .get(&keys.meta)
+            .get(&keys.snap)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        let Some(meta) = meta else { return Ok(None) };
+        let meta = persisted::decode::<MetaBytes>(&meta)?.into_meta(session_id);
+        let snapshot: Option<State> = snap
+            .map(|b| persisted::decode::<SnapshotBytes>(&b))
+            .transpose()?
+            .map(Into::into);
+        let after = snapshot.as_ref().map_or(0, |s| s.head);
+        let reply: StreamRangeReply = self
+            .conn()
+            .xrange(&keys.log, format!("{}-0", after + 1), "+")
+            .await
+            .map_err(store_error)?;
+        Ok(Some(Loaded {
+            meta,
+            snapshot,
+            tail: entries(reply)?,
+        }))
+    }
+
+    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
+        self.conn()
+            .incr(Keys::of(session_id).epoch, 1)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn append(&self, session_id: &str, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {
+        let Some(first) = batch.first() else { return Ok(()) };
+        let keys = Keys::of(session_id);
+        let mut invocation = self.append.prepare_invoke();
+        invocation.key(&keys.epoch).key(&keys.log).arg(epoch).arg(first.seq);
+        for entry in batch {
+            invocation.arg(persisted::encode(&EntryBytes::from(entry))?);
+        }
+        let result: Result<u64, _> = invocation.invoke_async(&mut self.conn()).await;
+        result.map(drop).map_err(|e| match store_error(e) {
+            StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
+            StoreError::OutOfOrder { head, .. } => StoreError::OutOfOrder { head, got: first.seq },
+            other => other,
+        })
+    }
+
+    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
+        let keys = Keys::of(session_id);
+        let bytes = persisted::encode(&SnapshotBytes::from(state))?;
+        let result: Result<u64, _> = self
+            .snapshot
+            .key(&keys.epoch)
+            .key(&keys.snap)
+            .arg(epoch)
+            .arg(bytes)
+            .invoke_async(&mut self.conn())
+            .await;
+        result.map(drop).map_err(|e| match store_error(e) {
+            StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
+            other => other,
+        })
+    }
+
+    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
+        let keys = Keys::of(session_id);
+        let reply: StreamRangeReply = self
+            .conn()
+            .xrange(&keys.log, format!("{}-0", after + 1), "+")
+            .await
+            .map_err(store_error)?;
+        let entries = entries(reply)?;
+        // History after `after` is whole only if it starts right after it.
+        match entries.first() {
+            Some(first) if first.seq != after + 1 => Ok(None),
+            _ => Ok(Some(entries)),
+        }
+    }
+
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
+        let ids: Vec<String> = self
+            .conn()
+            .zrevrange(user_index(user_id), 0, -1)
+            .await
+            .map_err(store_error)?;
+        let mut metas = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(meta) = self.meta(&id).await? {
+                metas.push(meta);
+            }
+        }
+        Ok(metas)
+    }
+}

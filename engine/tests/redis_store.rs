@@ -1,0 +1,263 @@
+//! The Redis store against a real `redis-server`: the log, snapshots, fencing, the user
+//! index, and whole interviews that outlive the engine that ran them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use viva_engine::core::{CoreConfig, Session, SessionParams};
+use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::store::{RedisStore, SessionMeta, Store, StoreError};
+use viva_engine::time::Timestamp;
+use viva_engine::{Engine, EngineConfig, Next};
+use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
+use viva_testkit::RedisServer;
+
+async fn store(redis: &RedisServer) -> Arc<RedisStore> {
+    Arc::new(RedisStore::connect(&redis.url(), Duration::from_secs(2)).await.unwrap())
+}
+
+fn engine(store: Arc<RedisStore>) -> Engine {
+    Engine::builder()
+        .store(store)
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build()
+}
+
+fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
+    SessionMeta {
+        session_id: session.into(),
+        user_id: user.into(),
+        plan_id: "senior-backend".into(),
+        candidate: Default::default(),
+        created_at: Timestamp(at),
+        time_limit_ms: 60_000,
+    }
+}
+
+/// Plays an interview through an engine to its end, answering every question.
+async fn interview(engine: &Engine, user: &str, session: &str) -> Vec<ServerMessage> {
+    let plan = engine.plans().get("senior-backend").unwrap().clone();
+    let mut connection = engine.connect(user, session, Some(0)).await.unwrap();
+    let mut seen = connection.replay.clone();
+    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    let mut asked = std::collections::HashMap::new();
+    loop {
+        match connection.next().await {
+            Next::Message(message) => {
+                match &message {
+                    ServerMessage::TurnStarted(t) => {
+                        asked.insert(t.turn_id, (t.kind, t.question_id.clone()));
+                    }
+                    ServerMessage::TurnDone(d) => {
+                        if let Some((kind, Some(q))) = asked.get(&d.turn_id) {
+                            if kind.awaits_answer() {
+                                let question = plan.question(q).unwrap();
+                                let words: Vec<_> = question.key_points.iter().map(|k| k.keywords[0].clone()).collect();
+                                let text = format!("I would use {} and measure p99 at 20 ms.", words.join(" and "));
+                                let id = format!("a{}", d.turn_id);
+                                connection
+                                    .send(ClientMessage::AnswerSubmit { id: Some(id), text })
+                                    .await
+                                    .unwrap();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                seen.push(message);
+            }
+            Next::Close(code) => {
+                assert_eq!(code, CloseCode::Normal);
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_log_snapshots_and_fencing() {
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    assert_eq!(store.meta("s1").await.unwrap().unwrap().user_id, "alice");
+    assert!(store.meta("nope").await.unwrap().is_none());
+
+    // A recorded session: run the core with the scripted interviewer, no I/O.
+    let plan = viva_engine::plan::PlanCatalog::shipped()
+        .get("senior-backend")
+        .cloned()
+        .unwrap();
+    let params = SessionParams {
+        session_id: "s1".into(),
+        plan,
+        candidate: Default::default(),
+        time_limit_ms: 60_000,
+        scorer: "heuristic/1".into(),
+        config: CoreConfig::default(),
+    };
+    let mut session = Session::new(params.clone());
+    let now = Timestamp(1_000);
+    session.handle_client(ClientMessage::SessionStart { id: None }, now);
+    let mut log = Vec::new();
+    let mut turn = None;
+    while let Some(output) = session.poll_output() {
+        match output {
+            viva_engine::core::Output::Persist(entry) => log.push(entry),
+            viva_engine::core::Output::StartTurn(request) => turn = Some(*request),
+            _ => {}
+        }
+        if let Some(request) = turn.take() {
+            let text = ScriptedInterviewer::text(&request);
+            session.handle_interviewer(
+                request.turn_id,
+                viva_engine::interviewer::InterviewerEvent::Delta(text),
+                now,
+            );
+            session.handle_interviewer(request.turn_id, viva_engine::interviewer::InterviewerEvent::Done, now);
+        }
+    }
+    assert!(log.len() >= 4, "intro and first question");
+
+    let epoch = store.acquire("s1").await.unwrap();
+    store.append("s1", epoch, &log[..2]).await.unwrap();
+    store
+        .save_snapshot(
+            "s1",
+            epoch,
+            &Session::restore(params.clone(), Default::default(), log[..2].to_vec())
+                .state()
+                .clone(),
+        )
+        .await
+        .unwrap();
+    store.append("s1", epoch, &log[2..]).await.unwrap();
+    let loaded = store.load("s1").await.unwrap().unwrap();
+    assert_eq!(loaded.snapshot.as_ref().unwrap().head, 2);
+    assert_eq!(loaded.tail, log[2..]);
+    let restored = Session::restore(params.clone(), loaded.snapshot.unwrap(), loaded.tail);
+    assert_eq!(
+        restored.state(),
+        session.state(),
+        "snapshot + tail through Redis equals the live state"
+    );
+    assert_eq!(store.read_log("s1", 1).await.unwrap().unwrap(), log[1..]);
+
+    // Out of order, then fenced: a newer load owns the session.
+    let again = store.append("s1", epoch, &log[..1]).await.unwrap_err();
+    assert_eq!(
+        again,
+        StoreError::OutOfOrder {
+            head: log.len() as u64,
+            got: 1
+        }
+    );
+    let newer = store.acquire("s1").await.unwrap();
+    assert!(newer > epoch);
+    let next = viva_engine::core::LogEntry {
+        seq: log.len() as u64 + 1,
+        ..log[0].clone()
+    };
+    let fenced = store
+        .append("s1", epoch, std::slice::from_ref(&next))
+        .await
+        .unwrap_err();
+    assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
+    assert!(matches!(
+        store.save_snapshot("s1", epoch, session.state()).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    store.append("s1", newer, &[next]).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_user_index_lists_newest_first() {
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    for (id, at) in [("s1", 1), ("s3", 3), ("s2", 2)] {
+        store.create(&meta(id, "bob", at)).await.unwrap();
+    }
+    store.create(&meta("x", "carol", 5)).await.unwrap();
+    let ids: Vec<String> = store
+        .user_sessions("bob")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.session_id)
+        .collect();
+    assert_eq!(ids, ["s3", "s2", "s1"]);
+}
+
+#[tokio::test]
+async fn an_interview_outlives_the_engine_that_ran_it() {
+    let redis = RedisServer::start();
+    let first = engine(store(&redis).await);
+    let created = first
+        .create_session("dana", "senior-backend", Default::default())
+        .await
+        .unwrap();
+    let seen = interview(&first, "dana", &created.session_id).await;
+    let report = first.report("dana", &created.session_id).await.unwrap();
+
+    // Another engine (another process, another node) on the same Redis sees the same session.
+    let second = engine(store(&redis).await);
+    assert_eq!(second.report("dana", &created.session_id).await.unwrap(), report);
+    let view = second.view("dana", &created.session_id).await.unwrap();
+    assert_eq!(view.last_seq, seen.iter().filter_map(ServerMessage::seq).max().unwrap());
+    let mine = second.sessions_of("dana").await.unwrap();
+    assert_eq!(mine.sessions.len(), 1);
+    let mut late = second.connect("dana", &created.session_id, Some(0)).await.unwrap();
+    let replayed: Vec<_> = late.replay.iter().filter_map(ServerMessage::seq).collect();
+    assert_eq!(replayed, (1..=view.last_seq).collect::<Vec<_>>());
+    assert_eq!(late.next().await, Next::Close(CloseCode::Normal));
+}
+
+#[tokio::test]
+async fn two_engines_never_both_write_one_session() {
+    let redis = RedisServer::start();
+    let config = EngineConfig::default();
+    let a = Engine::builder()
+        .config(config.clone())
+        .store(store(&redis).await)
+        .build();
+    let b = engine(store(&redis).await);
+    let created = a
+        .create_session("erin", "senior-backend", Default::default())
+        .await
+        .unwrap();
+    let mut on_a = a.connect("erin", &created.session_id, None).await.unwrap();
+    // B loads the session: a new epoch. A's next write is refused by Redis, and A lets go.
+    let on_b = b.connect("erin", &created.session_id, Some(0)).await.unwrap();
+    assert!(on_b.ready.epoch > on_a.ready.epoch);
+    on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    assert_eq!(on_a.next().await, Next::Close(CloseCode::Moved));
+    let view = b.view("erin", &created.session_id).await.unwrap();
+    assert_eq!(
+        view.last_seq, 0,
+        "nothing A tried to write after losing the session is in the log"
+    );
+}
+
+#[tokio::test]
+async fn redis_going_away_is_an_error_and_coming_back_is_noticed() {
+    let mut redis = RedisServer::start();
+    let store = store(&redis).await;
+    store.ping().await.unwrap();
+    redis.kill();
+    assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        store.create(&meta("s9", "fay", 1)).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    redis.restart();
+    // The connection comes back by itself (a few attempts while Redis starts listening).
+    let mut back = false;
+    for _ in 0..50 {
+        if store.ping().await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "reconnected");
+    store.create(&meta("s9", "fay", 1)).await.unwrap();
+}

@@ -1,0 +1,111 @@
+//! Durability with a real `redis-server` and real gateway processes: a gateway killed with
+//! SIGKILL mid-interview and started again loses nothing the candidate was told was stored.
+
+mod common;
+
+use common::{Connect, Process, check_invariants, play};
+use viva_protocol::{ClientMessage, ServerMessage, TurnStatus};
+use viva_testkit::RedisServer;
+
+#[tokio::test]
+async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost() {
+    let redis = RedisServer::start();
+    let plan = viva_engine::plan::PlanCatalog::shipped()
+        .get("senior-backend")
+        .cloned()
+        .unwrap();
+    // 20 ms a word: the turn after the answer is still being spoken when the process dies.
+    let first = Process::spawn(&["--store", &redis.url(), "--scripted-pace-ms", "20"]);
+    let session = first.create("gina", "senior-backend").await;
+    let mut client = first.connect(&session, Connect::user("dev:gina")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    let mut seen = client
+        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
+        .await;
+    client
+        .send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into()))
+        .await;
+    seen.extend(client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await);
+    seen.extend(client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await);
+    let in_flight = seen
+        .iter()
+        .rev()
+        .find_map(|m| {
+            if let ServerMessage::TurnStarted(t) = m {
+                Some(t.turn_id)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    first.signal("KILL");
+    let _ = first.wait().await;
+    assert_eq!(client.closed().await, None, "the socket just drops");
+
+    let second = Process::spawn(&["--store", &redis.url(), "--scripted-pace-ms", "0"]);
+    let last = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
+    let mut client = second
+        .connect(&session, Connect::user("dev:gina").last_seq(last))
+        .await
+        .unwrap();
+    let ServerMessage::SessionReady(ready) = client.message().await else {
+        panic!("session.ready first")
+    };
+    assert!(ready.resumed);
+    assert!(ready.epoch >= 2, "a new load, a new epoch");
+    // The same answer re-sent after the crash is acknowledged again, never applied twice.
+    client
+        .send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into()))
+        .await;
+    let (rest, close) = play(&mut client, &plan).await;
+    assert_eq!(close, Some(1000));
+    seen.extend(rest);
+    check_invariants(&seen);
+    let closed = seen.iter().find_map(|m| match m {
+        ServerMessage::TurnDone(d) if d.turn_id == in_flight => Some(d.status),
+        _ => None,
+    });
+    assert_eq!(
+        closed,
+        Some(TurnStatus::Failed),
+        "the turn in flight at the crash is closed, then asked again"
+    );
+
+    let (status, view) = second.get(Some("gina"), &format!("/v1/sessions/{session}")).await;
+    assert_eq!(status, 200);
+    let answers: Vec<_> = view["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entry"] == "answer")
+        .collect();
+    assert_eq!(
+        answers[0]["answer"]["text"],
+        serde_json::to_value(seen_answer(&plan)).unwrap()
+    );
+    let acked: std::collections::BTreeSet<u32> = seen
+        .iter()
+        .filter_map(|m| {
+            if let ServerMessage::AnswerReceived(a) = m {
+                Some(a.answer_id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        acked.len(),
+        answers.len(),
+        "every acknowledged answer is in the transcript, once"
+    );
+    second.signal("TERM");
+    assert_eq!(second.wait().await.0, Some(0));
+}
+
+fn seen_answer(plan: &viva_engine::plan::Plan) -> String {
+    match common::answer_for(plan, &plan.questions[0].id, "a1".into()) {
+        ClientMessage::AnswerSubmit { text, .. } => text,
+        other => panic!("{other:?}"),
+    }
+}
