@@ -49,11 +49,13 @@ async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost()
         .connect(&session, Connect::user("dev:gina").last_seq(last))
         .await
         .unwrap();
-    let ServerMessage::SessionReady(ready) = client.message().await else {
+    let ready = client.message().await;
+    let ServerMessage::SessionReady(state) = &ready else {
         panic!("session.ready first")
     };
-    assert!(ready.resumed);
-    assert!(ready.epoch >= 2, "a new load, a new epoch");
+    assert!(state.resumed);
+    assert!(state.epoch >= 2, "a new load, a new epoch");
+    seen.push(ready);
     // The same answer re-sent after the crash is acknowledged again, never applied twice.
     client
         .send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into()))
@@ -108,4 +110,84 @@ fn seen_answer(plan: &viva_engine::plan::Plan) -> String {
         ClientMessage::AnswerSubmit { text, .. } => text,
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() {
+    let mut redis = RedisServer::start();
+    let store = viva_engine::store::RedisStore::connect(&redis.url(), std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    let engine = viva_engine::Engine::builder()
+        .store(std::sync::Arc::new(store))
+        .interviewer(std::sync::Arc::new(viva_engine::interviewer::ScriptedInterviewer::new(
+            std::time::Duration::ZERO,
+        )))
+        .build();
+    let gateway = common::Gateway::start_on(engine, |_| {}).await;
+    let plan = gateway.engine.plans().get("senior-backend").unwrap().clone();
+    let session = gateway.create("hana", "senior-backend").await;
+    let mut client = gateway.connect(&session, Connect::user("dev:hana")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    let mut seen = client
+        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
+        .await;
+
+    redis.kill();
+    assert_eq!(gateway.get(None, "/readyz").await.0, 503);
+    let answer = common::answer_for(&plan, &plan.questions[0].id, "a1".into());
+    client.send(&answer).await;
+    match client.message().await {
+        ServerMessage::Error(e) => {
+            assert_eq!(e.code, viva_protocol::ErrorCode::StoreUnavailable);
+            assert!(!e.fatal);
+        }
+        other => panic!("expected store_unavailable, got {other:?}"),
+    }
+    // Frozen: a re-send is refused too (named by its id), pings still answered.
+    client.send(&answer).await;
+    client.send(&ClientMessage::Ping { id: Some("p".into()) }).await;
+    let refused = client.until(|m| matches!(m, ServerMessage::Pong(_))).await;
+    assert!(
+        refused.iter().all(|m| !matches!(m, ServerMessage::AnswerReceived(_))),
+        "nothing acknowledged"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Error(e) if e.reference.as_deref() == Some("a1")))
+    );
+
+    redis.restart();
+    // The batch held back lands: the first submission is acknowledged once the store has it.
+    seen.extend(client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await);
+    assert_eq!(gateway.get(None, "/readyz").await.0, 200);
+    client.send(&answer).await;
+    let (rest, close) = play(&mut client, &plan).await;
+    assert_eq!(close, Some(1000));
+    seen.extend(rest);
+    check_invariants(&seen);
+    let (_, view) = gateway.get(Some("hana"), &format!("/v1/sessions/{session}")).await;
+    let stored = view["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entry"] == "answer")
+        .count();
+    let acked: std::collections::BTreeSet<u32> = seen
+        .iter()
+        .filter_map(|m| {
+            if let ServerMessage::AnswerReceived(a) = m {
+                Some(a.answer_id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        acked.len(),
+        "every acknowledged answer stored once, the refused ones not at all"
+    );
 }

@@ -11,13 +11,13 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, FuturesUnordered};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
-use viva_protocol::server::SessionReady;
-use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
+use viva_protocol::server::{ErrorEvent, Pong, SessionReady};
+use viva_protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 
 use super::Inner;
 use super::connection::{Connection, Delivery};
 use crate::EngineError;
-use crate::core::{Output, Session, SessionParams, Status};
+use crate::core::{LogEntry, Output, Session, SessionParams, Status};
 use crate::interviewer::InterviewerEvent;
 use crate::scorer::{ScoreError, Scoring};
 use crate::store::{Epoch, StoreError};
@@ -66,6 +66,13 @@ pub(crate) struct Actor {
     scores: FuturesUnordered<ScoreFuture>,
     /// Events persisted since the last snapshot.
     since_snapshot: u64,
+    /// Durable events the store has not taken yet because it was unavailable. While there are
+    /// any, the session takes no input (it is "frozen"), so this holds at most one batch.
+    unstored: Vec<LogEntry>,
+    /// Deliveries waiting for `unstored` to be stored, in order.
+    undelivered: Vec<ServerMessage>,
+    /// When to try the store again while `unstored` is not empty, and the current backoff.
+    retry: Option<(tokio::time::Instant, Duration)>,
 }
 
 /// Why the task stops.
@@ -96,6 +103,9 @@ impl Actor {
             turn: None,
             scores: FuturesUnordered::new(),
             since_snapshot: 0,
+            unstored: Vec::new(),
+            undelivered: Vec::new(),
+            retry: None,
         }
     }
 
@@ -162,7 +172,8 @@ impl Actor {
             // A running interview keeps its task: its clock must run out even with nobody
             // connected. Otherwise the task stops once idle; an ended session lingers briefly
             // so that a connect racing with its end is served here, not by a new task.
-            let busy = self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty();
+            let frozen = !self.unstored.is_empty();
+            let busy = self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty() || frozen;
             let idle = match session.state().status {
                 Status::Live | Status::Ending { .. } => None,
                 Status::Created => Some(unload_after),
@@ -175,6 +186,8 @@ impl Actor {
             let clock = self.engine.clock;
             let wake = session.poll_timeout().map(|at| clock.instant_at(at));
             tokio::select! {
+                // Clients first: an attach or an answer is never kept waiting behind a stream.
+                biased;
                 command = self.commands.recv() => {
                     let Some(command) = command else { return Stop::Done };
                     match command {
@@ -183,7 +196,11 @@ impl Actor {
                             let _ = reply.send(result);
                         }
                         Command::Client { connection, message } => {
-                            if self.subscriber.as_ref().is_some_and(|s| s.id == connection) {
+                            if self.subscriber.as_ref().is_none_or(|s| s.id != connection) {
+                                // A message from a connection that was replaced: its socket closes.
+                            } else if frozen {
+                                self.refuse_while_frozen(message);
+                            } else {
                                 session.handle_client(message, clock.now());
                             }
                         }
@@ -203,17 +220,19 @@ impl Actor {
                         }
                     }
                 }
-                event = next_turn_event(&mut self.turn) => {
+                event = next_turn_event(&mut self.turn), if !frozen => {
                     let (turn_id, event) = event;
                     if matches!(event, InterviewerEvent::Done | InterviewerEvent::Failed(_)) {
                         self.turn = None;
                     }
                     session.handle_interviewer(turn_id, event, clock.now());
                 }
-                Some((answer_id, result)) = self.scores.next(), if !self.scores.is_empty() => {
+                Some((answer_id, result)) = self.scores.next(), if !self.scores.is_empty() && !frozen => {
                     session.handle_score(answer_id, result, clock.now());
                 }
-                () = sleep_until(wake) => session.handle_timeout(clock.now()),
+                () = sleep_until(wake), if !frozen => session.handle_timeout(clock.now()),
+                // Try the store again (at the top of the loop).
+                () = sleep_until(self.retry.map(|(at, _)| at)) => {}
                 () = sleep_until(unload_at) => {
                     // Nobody is here and nothing is in flight: free the memory; the next
                     // connect restores the session from the store.
@@ -228,17 +247,16 @@ impl Actor {
     }
 
     /// Carries out the session's outputs: durable events are stored (one append per batch)
-    /// before anything of the batch is delivered.
+    /// before anything of the batch, or after it, is delivered. When the store is unavailable
+    /// the batch waits, the session freezes, and the store is tried again with backoff.
     async fn flush(&mut self, session: &mut Session, epoch: Epoch) -> Result<(), Stop> {
-        let mut persist = Vec::new();
-        let mut deliver = Vec::new();
         while let Some(output) = session.poll_output() {
             match output {
                 Output::Persist(entry) => {
-                    deliver.push(entry.to_message(&self.session_id));
-                    persist.push(entry);
+                    self.undelivered.push(entry.to_message(&self.session_id));
+                    self.unstored.push(entry);
                 }
-                Output::Send(message) => deliver.push(message),
+                Output::Send(message) => self.undelivered.push(message),
                 Output::StartTurn(request) => {
                     let turn_id = request.turn_id;
                     self.turn = Some((turn_id, self.engine.interviewer.stream_turn(*request)));
@@ -263,17 +281,31 @@ impl Actor {
                 }
             }
         }
-        if !persist.is_empty() {
+        if !self.unstored.is_empty() {
             let store = &self.engine.store;
-            if let Err(error) = store.append(&self.session_id, epoch, &persist).await {
-                tracing::error!(session = %self.session_id, %error, "append failed; stopping the session");
-                let code = match error {
-                    StoreError::Fenced { .. } => CloseCode::Moved,
-                    _ => CloseCode::InternalError,
-                };
-                return Err(Stop::Failed(code));
+            let last = self.unstored.last().map_or(0, |e| e.seq);
+            match store.append(&self.session_id, epoch, &self.unstored).await {
+                Ok(()) => {}
+                // A retry of a batch whose first try landed but whose answer was lost.
+                Err(StoreError::OutOfOrder { head, .. }) if head == last => {}
+                Err(StoreError::Unavailable(error)) => {
+                    self.freeze(&error);
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::error!(session = %self.session_id, %error, "append refused; stopping the session");
+                    let code = match error {
+                        StoreError::Fenced { .. } => CloseCode::Moved,
+                        _ => CloseCode::InternalError,
+                    };
+                    return Err(Stop::Failed(code));
+                }
             }
-            self.since_snapshot += persist.len() as u64;
+            if self.retry.take().is_some() {
+                tracing::info!(session = %self.session_id, "store back; the session goes on");
+            }
+            self.since_snapshot += self.unstored.len() as u64;
+            self.unstored.clear();
             if self.since_snapshot >= self.engine.config.snapshot_every {
                 match store.save_snapshot(&self.session_id, epoch, session.state()).await {
                     Ok(()) => self.since_snapshot = 0,
@@ -281,13 +313,36 @@ impl Actor {
                 }
             }
         }
-        for message in deliver {
+        for message in std::mem::take(&mut self.undelivered) {
             self.deliver(message);
         }
         if session.is_ended() {
             self.close(CloseCode::Normal, false);
         }
         Ok(())
+    }
+
+    /// The store did not take the batch: tell the client (once per outage) and try again later.
+    fn freeze(&mut self, error: &str) {
+        let backoff = match self.retry {
+            None => {
+                tracing::warn!(session = %self.session_id, %error, "store unavailable; the session waits for it");
+                self.deliver(store_unavailable(None));
+                Duration::from_millis(100)
+            }
+            Some((_, backoff)) => (backoff * 2).min(Duration::from_secs(2)),
+        };
+        self.retry = Some((tokio::time::Instant::now() + backoff, backoff));
+    }
+
+    /// While frozen nothing new may happen to the session: answers and other changes are
+    /// refused, so the client re-sends them (with their ids) once the store is back.
+    fn refuse_while_frozen(&mut self, message: ClientMessage) {
+        match message {
+            ClientMessage::Ping { id } => self.deliver(ServerMessage::Pong(Pong { id })),
+            ClientMessage::Ack { .. } => {}
+            other => self.deliver(store_unavailable(other.id().map(str::to_owned))),
+        }
     }
 
     async fn attach(
@@ -387,4 +442,17 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// The error a client gets while the store cannot take writes.
+fn store_unavailable(reference: Option<String>) -> ServerMessage {
+    let message = "storage is unavailable: nothing new is stored until it is back; re-send \
+                   unacknowledged answers with the same id"
+        .to_owned();
+    ServerMessage::Error(ErrorEvent {
+        code: ErrorCode::StoreUnavailable,
+        message,
+        fatal: false,
+        reference,
+    })
 }
