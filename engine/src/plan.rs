@@ -141,14 +141,7 @@ impl Plan {
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(PlanError {
-                plan: self.id.clone(),
-                problems,
-            })
-        }
+        if problems.is_empty() { Ok(()) } else { Err(PlanError { plan: self.id.clone(), problems }) }
     }
 }
 
@@ -195,10 +188,7 @@ impl PlanCatalog {
                     }
                     Err(e) => errors.push(e),
                 },
-                Err(e) => errors.push(PlanError {
-                    plan: name.to_owned(),
-                    problems: vec![e.to_string()],
-                }),
+                Err(e) => errors.push(PlanError { plan: name.to_owned(), problems: vec![e.to_string()] }),
             }
         }
         if errors.is_empty() { Ok(catalog) } else { Err(errors) }

@@ -56,10 +56,7 @@ pub fn coverage<'q>(question: &'q Question, answer: &AnswerContent) -> Coverage<
 
 /// [`coverage`] over words already split, for callers that need them for more than this.
 pub fn coverage_in<'q>(question: &'q Question, words: &Words) -> Coverage<'q> {
-    let (hit, missed) = question
-        .key_points
-        .iter()
-        .partition(|k| k.keywords.iter().any(|kw| words.contains(kw)));
+    let (hit, missed) = question.key_points.iter().partition(|k| k.keywords.iter().any(|kw| words.contains(kw)));
     Coverage { hit, missed }
 }
 
@@ -84,10 +81,7 @@ enum Mode {
 impl Words {
     /// Splits prose: words are runs of alphanumerics, `_`, `+` and `#`.
     pub fn of_text(text: &str) -> Self {
-        let mut words = Self {
-            buf: String::with_capacity(text.len()),
-            spans: Vec::new(),
-        };
+        let mut words = Self { buf: String::with_capacity(text.len()), spans: Vec::new() };
         let mut start = None;
         for c in text.chars() {
             if is_text_char(c) {
@@ -107,10 +101,7 @@ impl Words {
     /// parts split on `_` and camelCase when it has more than one (`HTTPServer`: `httpserver`,
     /// `http`, `server`).
     pub fn of_code(source: &str) -> Self {
-        let mut words = Self {
-            buf: String::with_capacity(source.len() * 2),
-            spans: Vec::new(),
-        };
+        let mut words = Self { buf: String::with_capacity(source.len() * 2), spans: Vec::new() };
         let mut start = None;
         for (i, c) in source.char_indices() {
             if is_ident_char(c) {
@@ -205,9 +196,7 @@ impl Words {
 
     /// How many times any of `phrases` starts at some word.
     fn count_any(&self, phrases: &[&str], mode: Mode) -> u32 {
-        (0..self.len())
-            .filter(|&i| phrases.iter().any(|p| self.matches_at(i, p, mode)))
-            .count() as u32
+        (0..self.len()).filter(|&i| phrases.iter().any(|p| self.matches_at(i, p, mode))).count() as u32
     }
 
     /// Whether any of `phrases` is found.
@@ -310,10 +299,7 @@ pub fn specificity(text: &str) -> Specificity {
 
 /// [`specificity`] with `text`'s words already split (prose or code).
 pub(crate) fn specificity_in(text: &str, words: &Words) -> Specificity {
-    let mut s = Specificity {
-        tradeoff_phrases: words.count_any(TRADEOFFS, Mode::Exact),
-        ..Specificity::default()
-    };
+    let mut s = Specificity { tradeoff_phrases: words.count_any(TRADEOFFS, Mode::Exact), ..Specificity::default() };
     let mut raw = RawWords::new(text).peekable();
     // End of the last number seen, so that `99.9` and `10,000` count once.
     let mut prev_number_end = None;
@@ -390,9 +376,7 @@ impl<'a> Iterator for RawWords<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let rest = &self.text[self.pos..];
         let start = self.pos + rest.find(is_text_char)?;
-        let len = self.text[start..]
-            .find(|c: char| !is_text_char(c))
-            .unwrap_or(self.text.len() - start);
+        let len = self.text[start..].find(|c: char| !is_text_char(c)).unwrap_or(self.text.len() - start);
         self.pos = start + len;
         Some((start, &self.text[start..start + len]))
     }
@@ -507,10 +491,7 @@ pub struct Star {
 impl Star {
     /// How many of the four parts are present.
     pub fn parts(&self) -> u32 {
-        [self.situation, self.task, self.action, self.result]
-            .iter()
-            .filter(|&&p| p)
-            .count() as u32
+        [self.situation, self.task, self.action, self.result].iter().filter(|&&p| p).count() as u32
     }
 }
 
@@ -594,9 +575,7 @@ const IRREGULAR_PAST: &str = "\
     taught undid understood read";
 
 /// Words ending in `ed` that are not past tenses.
-const NOT_PAST: &[&str] = &[
-    "need", "feed", "bleed", "breed", "speed", "proceed", "succeed", "exceed",
-];
+const NOT_PAST: &[&str] = &["need", "feed", "bleed", "breed", "speed", "proceed", "succeed", "exceed"];
 
 /// Small words allowed between "I" and its verb: "I then rolled back", "I quickly paged".
 const BETWEEN: &[&str] = &["then", "also", "first", "immediately", "personally", "just", "finally"];
@@ -663,10 +642,7 @@ pub struct EdgeCases {
 impl EdgeCases {
     /// How many kinds of edge case are guarded.
     pub fn count(&self) -> u32 {
-        [self.empty_input, self.missing_value, self.bounds, self.invalid_input]
-            .iter()
-            .filter(|&&x| x)
-            .count() as u32
+        [self.empty_input, self.missing_value, self.bounds, self.invalid_input].iter().filter(|&&x| x).count() as u32
     }
 }
 
@@ -762,10 +738,7 @@ pub(crate) fn code_shape_in<'a>(language: &str, source: &'a str, words: &Words) 
         ]
         .iter()
         .any(|p| contains_compact(source, p)),
-        invalid_input: words.has_any(
-            &["raise", "throw", "valueerror", "typeerror", "except", "catch"],
-            Mode::Exact,
-        ),
+        invalid_input: words.has_any(&["raise", "throw", "valueerror", "typeerror", "except", "catch"], Mode::Exact),
     };
     shape.has_tests = words.has_any(&["assert", "pytest", "unittest", "test_", "def test"], Mode::Prefix)
         || words.has_any(&["describe", "expect", "jest", "vitest"], Mode::Exact);
@@ -798,9 +771,7 @@ const MODIFIERS: &[&str] = &[
 ];
 
 /// Words that look like a method call or header but are not definitions.
-const NOT_METHODS: &[&str] = &[
-    "if", "for", "while", "switch", "catch", "return", "function", "else", "with", "elif",
-];
+const NOT_METHODS: &[&str] = &["if", "for", "while", "switch", "catch", "return", "function", "else", "with", "elif"];
 
 /// The name and kind of what a trimmed line defines, if it defines something.
 fn definition(line: &str) -> Option<(&str, Def)> {
@@ -848,9 +819,7 @@ fn definition(line: &str) -> Option<(&str, Def)> {
 
 /// The identifier `text` starts with, if it starts with one.
 fn ident_prefix(text: &str) -> Option<&str> {
-    let end = text
-        .find(|c: char| !(is_ident_char(c) || c == '$'))
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| !(is_ident_char(c) || c == '$')).unwrap_or(text.len());
     let name = &text[..end];
     (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit())).then_some(name)
 }
@@ -917,10 +886,7 @@ pub fn strip_comments(language: &str, source: &str) -> String {
     let mut rest = source;
     while !rest.is_empty() {
         let next = if python {
-            ["#", "\"\"\"", "'''"]
-                .iter()
-                .filter_map(|m| rest.find(m).map(|i| (i, *m)))
-                .min()
+            ["#", "\"\"\"", "'''"].iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min()
         } else {
             ["//", "/*"].iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min()
         };
@@ -958,19 +924,8 @@ fn detect_language(source: &str) -> Option<&'static str> {
         if t.is_empty() {
             continue;
         }
-        let header = [
-            "def ",
-            "async def ",
-            "class ",
-            "if ",
-            "elif ",
-            "else",
-            "for ",
-            "while ",
-            "try",
-            "except",
-            "with ",
-        ];
+        let header =
+            ["def ", "async def ", "class ", "if ", "elif ", "else", "for ", "while ", "try", "except", "with "];
         if t.ends_with(':') && header.iter().any(|h| t.starts_with(h)) {
             python += 2;
         }
@@ -1020,24 +975,14 @@ fn detect_language(source: &str) -> Option<&'static str> {
         ];
         typed |= annotations.iter().any(|a| t.contains(a));
     }
-    let scores = [
-        ("python", python),
-        ("javascript", js),
-        ("rust", rust),
-        ("go", go),
-        ("java", java),
-    ];
+    let scores = [("python", python), ("javascript", js), ("rust", rust), ("go", go), ("java", java)];
     let best = scores.iter().map(|&(_, s)| s).max().unwrap_or(0);
     let mut leaders = scores.iter().filter(|&&(_, s)| s == best);
     let (name, _) = *leaders.next()?;
     if best == 0 || leaders.next().is_some() {
         return None;
     }
-    Some(if name == "javascript" && typed {
-        "typescript"
-    } else {
-        name
-    })
+    Some(if name == "javascript" && typed { "typescript" } else { name })
 }
 
 #[cfg(test)]
@@ -1045,15 +990,9 @@ mod tests {
     #[test]
     fn comments_do_not_count_as_coverage() {
         let python = "def f(xs):  # lru eviction ttl\n    \"\"\"Uses an lru.\"\"\"\n    return xs // 2\n";
-        assert_eq!(
-            super::strip_comments("python", python),
-            "def f(xs):   \n     \n    return xs // 2\n"
-        );
+        assert_eq!(super::strip_comments("python", python), "def f(xs):   \n     \n    return xs // 2\n");
         let ts = "/* lru */ const cache = new Map(); // evict\nconst ttl = 5;";
-        assert_eq!(
-            super::strip_comments("typescript", ts),
-            "  const cache = new Map();  \nconst ttl = 5;"
-        );
+        assert_eq!(super::strip_comments("typescript", ts), "  const cache = new Map();  \nconst ttl = 5;");
     }
 
     use super::*;
@@ -1108,14 +1047,8 @@ mod tests {
             ("def get(self, key):", Some(("get", Def::Function))),
             ("async def fetch(url):", Some(("fetch", Def::Function))),
             ("class LRUCache:", Some(("LRUCache", Def::Class))),
-            (
-                "export function debounce<T>(fn: T) {",
-                Some(("debounce", Def::Function)),
-            ),
-            (
-                "export const debounce = <T,>(fn: T) => {",
-                Some(("debounce", Def::Function)),
-            ),
+            ("export function debounce<T>(fn: T) {", Some(("debounce", Def::Function))),
+            ("export const debounce = <T,>(fn: T) => {", Some(("debounce", Def::Function))),
             ("const limit = 10;", None),
             ("pub fn merge(v: &[i32]) {", Some(("merge", Def::Function))),
             ("func (c *Cache) Get(k string) int {", Some(("Get", Def::Function))),

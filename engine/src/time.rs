@@ -33,10 +33,7 @@ impl Clock {
     /// A clock starting now.
     pub fn new() -> Self {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        Self {
-            wall_at_start: Timestamp(wall.as_millis() as u64),
-            started: tokio::time::Instant::now(),
-        }
+        Self { wall_at_start: Timestamp(wall.as_millis() as u64), started: tokio::time::Instant::now() }
     }
 
     /// The current time.

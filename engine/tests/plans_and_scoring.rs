@@ -18,17 +18,11 @@ fn text(t: &str) -> AnswerContent {
 }
 
 fn code(language: &str, source: &str) -> AnswerContent {
-    AnswerContent::Code {
-        language: language.to_owned(),
-        source: source.to_owned(),
-    }
+    AnswerContent::Code { language: language.to_owned(), source: source.to_owned() }
 }
 
 fn plan(id: &str) -> Arc<Plan> {
-    PlanCatalog::shipped()
-        .get(id)
-        .unwrap_or_else(|| panic!("no plan `{id}`"))
-        .clone()
+    PlanCatalog::shipped().get(id).unwrap_or_else(|| panic!("no plan `{id}`")).clone()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -98,11 +92,7 @@ fn plans_have_the_required_mix() {
         plan.questions
             .iter()
             .filter(|q| {
-                q.style == QuestionStyle::Coding
-                    && q.expects
-                        == Expected::Code {
-                            language: language.to_owned(),
-                        }
+                q.style == QuestionStyle::Coding && q.expects == Expected::Code { language: language.to_owned() }
             })
             .count()
     };
@@ -127,11 +117,7 @@ fn plans_have_the_required_mix() {
     for plan in PlanCatalog::shipped().iter() {
         assert_eq!(plan.version, 1, "{}", plan.id);
         assert!((1800..=2700).contains(&plan.duration_s), "{}", plan.id);
-        assert!(
-            !plan.intro.trim().is_empty() && !plan.closing.trim().is_empty(),
-            "{}",
-            plan.id
-        );
+        assert!(!plan.intro.trim().is_empty() && !plan.closing.trim().is_empty(), "{}", plan.id);
         for d in &plan.dimensions {
             let used = plan.questions.iter().any(|q| q.dimensions.contains(&d.name));
             assert!(used, "{}: dimension `{}` is never measured", plan.id, d.name);
@@ -141,21 +127,14 @@ fn plans_have_the_required_mix() {
 
 /// Every question of every shipped plan, with its plan id.
 fn all_questions() -> Vec<(String, Question)> {
-    PlanCatalog::shipped()
-        .iter()
-        .flat_map(|p| p.questions.iter().map(|q| (p.id.clone(), q.clone())))
-        .collect()
+    PlanCatalog::shipped().iter().flat_map(|p| p.questions.iter().map(|q| (p.id.clone(), q.clone()))).collect()
 }
 
 #[test]
 fn key_points_are_well_formed() {
     for (plan, q) in all_questions() {
         let at = format!("{plan}.{}", q.id);
-        assert!(
-            (3..=5).contains(&q.key_points.len()),
-            "{at}: {} key points",
-            q.key_points.len()
-        );
+        assert!((3..=5).contains(&q.key_points.len()), "{at}: {} key points", q.key_points.len());
         assert!(q.prompt.trim().ends_with(['?', '.']), "{at}: prompt");
         let mut ids: Vec<&str> = q.key_points.iter().map(|k| k.id.as_str()).collect();
         ids.sort_unstable();
@@ -163,11 +142,7 @@ fn key_points_are_well_formed() {
         assert_eq!(ids.len(), q.key_points.len(), "{at}: duplicate key point ids");
         for k in &q.key_points {
             let at = format!("{at}.{}", k.id);
-            assert!(
-                (3..=8).contains(&k.keywords.len()),
-                "{at}: {} keywords",
-                k.keywords.len()
-            );
+            assert!((3..=8).contains(&k.keywords.len()), "{at}: {} keywords", k.keywords.len());
             assert!(k.follow_up.trim().ends_with('?'), "{at}: follow-up is not a question");
             for kw in &k.keywords {
                 assert_eq!(kw, &kw.trim().to_lowercase(), "{at}: keyword `{kw}`");
@@ -308,15 +283,7 @@ fn coverage_does_not_hit_across_or_inside_words() {
 #[test]
 fn coverage_splits_code_identifiers() {
     check_coverage(
-        &[
-            "move to end",
-            "move_to_end",
-            "ordered dict",
-            "ordereddict",
-            "http server",
-            "clear timeout",
-            "usememo",
-        ],
+        &["move to end", "move_to_end", "ordered dict", "ordereddict", "http server", "clear timeout", "usememo"],
         &[
             code("python", "self.entries.move_to_end(key)"),
             code("typescript", "cache.moveToEnd(key)"),
@@ -399,13 +366,7 @@ fn star_structure_and_layout() {
     ];
     let mut out = String::new();
     for t in cases {
-        writeln!(
-            out,
-            "{t:?}\n  {:?}\n  {:?}",
-            rubric::star_structure(t),
-            rubric::layout(t)
-        )
-        .unwrap();
+        writeln!(out, "{t:?}\n  {:?}\n  {:?}", rubric::star_structure(t), rubric::layout(t)).unwrap();
     }
     let steps = "First, measure.\nThen fix it.\n\n- one\n- two\n\nFinally, check again!";
     writeln!(out, "{steps:?}\n  {:?}", rubric::layout(steps)).unwrap();
@@ -593,12 +554,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let case = |plan, question, label, answer| Case {
-        plan,
-        question,
-        label,
-        answer,
-    };
+    let case = |plan, question, label, answer| Case { plan, question, label, answer };
     vec![
         case("senior-backend", "rate-limiter", "strong", text(RATE_LIMITER_STRONG)),
         case("senior-backend", "rate-limiter", "weak", text(RATE_LIMITER_WEAK)),
@@ -616,9 +572,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn score(case: &Case) -> Scoring {
-    HeuristicScorer
-        .score_now(&plan(case.plan), case.question, &case.answer)
-        .unwrap()
+    HeuristicScorer.score_now(&plan(case.plan), case.question, &case.answer).unwrap()
 }
 
 #[test]
@@ -661,23 +615,13 @@ fn scores_order_strong_over_weak_over_empty() {
     .assert_eq(&board);
 
     for triple in scored.chunks(3) {
-        let [(strong_case, strong), (_, weak), (_, empty)] = triple else {
-            panic!("cases come in threes")
-        };
+        let [(strong_case, strong), (_, weak), (_, empty)] = triple else { panic!("cases come in threes") };
         let at = format!("{}/{}", strong_case.plan, strong_case.question);
         for ((s, w), e) in strong.dimensions.iter().zip(&weak.dimensions).zip(&empty.dimensions) {
-            assert!(
-                s.score > w.score && w.score > e.score,
-                "{at} {}: {s:?} {w:?} {e:?}",
-                s.name
-            );
+            assert!(s.score > w.score && w.score > e.score, "{at} {}: {s:?} {w:?} {e:?}", s.name);
             assert_eq!(e.score, 0.0, "{at}: empty answers score 0");
         }
-        assert!(
-            strong.overall().unwrap() >= 8.0,
-            "{at}: strong scores {:?}",
-            strong.overall()
-        );
+        assert!(strong.overall().unwrap() >= 8.0, "{at}: strong scores {:?}", strong.overall());
         assert!(weak.overall().unwrap() <= 5.0, "{at}: weak scores {:?}", weak.overall());
     }
 }
@@ -934,11 +878,9 @@ fn off_topic_or_nonsense_answers_score_near_zero() {
         timing matters more than the recipe.\n\nFinally, I drain the pasta, keep a cup of the \
         water, and toss everything together for 1 minute before serving.";
     let nonsense = "asdf qwerty ".repeat(80);
-    for (plan_id, question) in [
-        ("senior-backend", "rate-limiter"),
-        ("senior-backend", "incident"),
-        ("frontend", "debounce"),
-    ] {
+    for (plan_id, question) in
+        [("senior-backend", "rate-limiter"), ("senior-backend", "incident"), ("frontend", "debounce")]
+    {
         for answer in [text(off_topic), text(&nonsense), code("python", &nonsense)] {
             let scoring = HeuristicScorer.score_now(&plan(plan_id), question, &answer).unwrap();
             assert!(scoring.key_points_hit.is_empty(), "{question}: {scoring:?}");
@@ -951,9 +893,7 @@ fn off_topic_or_nonsense_answers_score_near_zero() {
 
 #[test]
 fn unknown_question_is_an_error() {
-    let err = HeuristicScorer
-        .score_now(&plan("frontend"), "nope", &text("hi"))
-        .unwrap_err();
+    let err = HeuristicScorer.score_now(&plan("frontend"), "nope", &text("hi")).unwrap_err();
     assert_eq!(err, ScoreError::UnknownQuestion("nope".to_owned()));
 }
 
@@ -971,12 +911,6 @@ async fn the_async_scorer_matches_score_now() {
     };
     let now = scorer.score_now(&request.plan, "incident", &request.answer).unwrap();
     assert_eq!(scorer.score(request.clone()).await.unwrap(), now);
-    let unknown = ScoreRequest {
-        question_id: "nope".to_owned(),
-        ..request
-    };
-    assert_eq!(
-        scorer.score(unknown).await.unwrap_err(),
-        ScoreError::UnknownQuestion("nope".to_owned())
-    );
+    let unknown = ScoreRequest { question_id: "nope".to_owned(), ..request };
+    assert_eq!(scorer.score(unknown).await.unwrap_err(), ScoreError::UnknownQuestion("nope".to_owned()));
 }

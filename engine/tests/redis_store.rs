@@ -17,10 +17,7 @@ async fn store(redis: &RedisServer) -> Arc<RedisStore> {
 }
 
 fn engine(store: Arc<RedisStore>) -> Engine {
-    Engine::builder()
-        .store(store)
-        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-        .build()
+    Engine::builder().store(store).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build()
 }
 
 fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
@@ -55,10 +52,7 @@ async fn interview(engine: &Engine, user: &str, session: &str) -> Vec<ServerMess
                                 let words: Vec<_> = question.key_points.iter().map(|k| k.keywords[0].clone()).collect();
                                 let text = format!("I would use {} and measure p99 at 20 ms.", words.join(" and "));
                                 let id = format!("a{}", d.turn_id);
-                                connection
-                                    .send(ClientMessage::AnswerSubmit { id: Some(id), text })
-                                    .await
-                                    .unwrap();
+                                connection.send(ClientMessage::AnswerSubmit { id: Some(id), text }).await.unwrap();
                             }
                         }
                     }
@@ -83,10 +77,7 @@ async fn the_log_snapshots_and_fencing() {
     assert!(store.meta("nope").await.unwrap().is_none());
 
     // A recorded session: run the core with the scripted interviewer, no I/O.
-    let plan = viva_engine::plan::PlanCatalog::shipped()
-        .get("senior-backend")
-        .cloned()
-        .unwrap();
+    let plan = viva_engine::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
     let params = SessionParams {
         session_id: "s1".into(),
         plan,
@@ -108,11 +99,7 @@ async fn the_log_snapshots_and_fencing() {
         }
         if let Some(request) = turn.take() {
             let text = ScriptedInterviewer::text(&request);
-            session.handle_interviewer(
-                request.turn_id,
-                viva_engine::interviewer::InterviewerEvent::Delta(text),
-                now,
-            );
+            session.handle_interviewer(request.turn_id, viva_engine::interviewer::InterviewerEvent::Delta(text), now);
             session.handle_interviewer(request.turn_id, viva_engine::interviewer::InterviewerEvent::Done, now);
         }
     }
@@ -124,9 +111,7 @@ async fn the_log_snapshots_and_fencing() {
         .save_snapshot(
             "s1",
             epoch,
-            &Session::restore(params.clone(), Default::default(), log[..2].to_vec())
-                .state()
-                .clone(),
+            &Session::restore(params.clone(), Default::default(), log[..2].to_vec()).state().clone(),
         )
         .await
         .unwrap();
@@ -135,37 +120,18 @@ async fn the_log_snapshots_and_fencing() {
     assert_eq!(loaded.snapshot.as_ref().unwrap().head, 2);
     assert_eq!(loaded.tail, log[2..]);
     let restored = Session::restore(params.clone(), loaded.snapshot.unwrap(), loaded.tail);
-    assert_eq!(
-        restored.state(),
-        session.state(),
-        "snapshot + tail through Redis equals the live state"
-    );
+    assert_eq!(restored.state(), session.state(), "snapshot + tail through Redis equals the live state");
     assert_eq!(store.read_log("s1", 1).await.unwrap().unwrap(), log[1..]);
 
     // Out of order, then fenced: a newer load owns the session.
     let again = store.append("s1", epoch, &log[..1]).await.unwrap_err();
-    assert_eq!(
-        again,
-        StoreError::OutOfOrder {
-            head: log.len() as u64,
-            got: 1
-        }
-    );
+    assert_eq!(again, StoreError::OutOfOrder { head: log.len() as u64, got: 1 });
     let newer = store.acquire("s1").await.unwrap();
     assert!(newer > epoch);
-    let next = viva_engine::core::LogEntry {
-        seq: log.len() as u64 + 1,
-        ..log[0].clone()
-    };
-    let fenced = store
-        .append("s1", epoch, std::slice::from_ref(&next))
-        .await
-        .unwrap_err();
+    let next = viva_engine::core::LogEntry { seq: log.len() as u64 + 1, ..log[0].clone() };
+    let fenced = store.append("s1", epoch, std::slice::from_ref(&next)).await.unwrap_err();
     assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
-    assert!(matches!(
-        store.save_snapshot("s1", epoch, session.state()).await,
-        Err(StoreError::Fenced { .. })
-    ));
+    assert!(matches!(store.save_snapshot("s1", epoch, session.state()).await, Err(StoreError::Fenced { .. })));
     store.append("s1", newer, &[next]).await.unwrap();
 }
 
@@ -177,13 +143,7 @@ async fn the_user_index_lists_newest_first() {
         store.create(&meta(id, "bob", at)).await.unwrap();
     }
     store.create(&meta("x", "carol", 5)).await.unwrap();
-    let ids: Vec<String> = store
-        .user_sessions("bob")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.session_id)
-        .collect();
+    let ids: Vec<String> = store.user_sessions("bob").await.unwrap().into_iter().map(|m| m.session_id).collect();
     assert_eq!(ids, ["s3", "s2", "s1"]);
 }
 
@@ -191,10 +151,7 @@ async fn the_user_index_lists_newest_first() {
 async fn an_interview_outlives_the_engine_that_ran_it() {
     let redis = RedisServer::start();
     let first = engine(store(&redis).await);
-    let created = first
-        .create_session("dana", "senior-backend", Default::default())
-        .await
-        .unwrap();
+    let created = first.create_session("dana", "senior-backend", Default::default()).await.unwrap();
     let seen = interview(&first, "dana", &created.session_id).await;
     let report = first.report("dana", &created.session_id).await.unwrap();
 
@@ -215,15 +172,9 @@ async fn an_interview_outlives_the_engine_that_ran_it() {
 async fn two_engines_never_both_write_one_session() {
     let redis = RedisServer::start();
     let config = EngineConfig::default();
-    let a = Engine::builder()
-        .config(config.clone())
-        .store(store(&redis).await)
-        .build();
+    let a = Engine::builder().config(config.clone()).store(store(&redis).await).build();
     let b = engine(store(&redis).await);
-    let created = a
-        .create_session("erin", "senior-backend", Default::default())
-        .await
-        .unwrap();
+    let created = a.create_session("erin", "senior-backend", Default::default()).await.unwrap();
     let mut on_a = a.connect("erin", &created.session_id, None).await.unwrap();
     // B loads the session: a new epoch. A's next write is refused by Redis, and A lets go.
     let on_b = b.connect("erin", &created.session_id, Some(0)).await.unwrap();
@@ -231,10 +182,7 @@ async fn two_engines_never_both_write_one_session() {
     on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     assert_eq!(on_a.next().await, Next::Close(CloseCode::Moved));
     let view = b.view("erin", &created.session_id).await.unwrap();
-    assert_eq!(
-        view.last_seq, 0,
-        "nothing A tried to write after losing the session is in the log"
-    );
+    assert_eq!(view.last_seq, 0, "nothing A tried to write after losing the session is in the log");
 }
 
 #[tokio::test]
@@ -244,10 +192,7 @@ async fn redis_going_away_is_an_error_and_coming_back_is_noticed() {
     store.ping().await.unwrap();
     redis.kill();
     assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
-    assert!(matches!(
-        store.create(&meta("s9", "fay", 1)).await,
-        Err(StoreError::Unavailable(_))
-    ));
+    assert!(matches!(store.create(&meta("s9", "fay", 1)).await, Err(StoreError::Unavailable(_))));
     redis.restart();
     // The connection comes back by itself (a few attempts while Redis starts listening).
     let mut back = false;

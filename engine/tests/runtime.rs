@@ -9,10 +9,7 @@ use viva_engine::{Connection, Engine, EngineConfig, Next};
 use viva_protocol::{ClientMessage, CloseCode, EndReason, ServerMessage};
 
 fn engine(config: EngineConfig) -> Engine {
-    Engine::builder()
-        .config(config)
-        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-        .build()
+    Engine::builder().config(config).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build()
 }
 
 /// Messages until one matches `stop` (included), skipping clocks.
@@ -35,14 +32,8 @@ async fn until(connection: &mut Connection, stop: impl Fn(&ServerMessage) -> boo
 
 #[tokio::test(start_paused = true)]
 async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
-    let engine = engine(EngineConfig {
-        outbound_queue: 4,
-        ..EngineConfig::default()
-    });
-    let session = engine
-        .create_session("alice", "senior-backend", Default::default())
-        .await
-        .unwrap();
+    let engine = engine(EngineConfig { outbound_queue: 4, ..EngineConfig::default() });
+    let session = engine.create_session("alice", "senior-backend", Default::default()).await.unwrap();
     let mut slow = engine.connect("alice", &session.session_id, None).await.unwrap();
     slow.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -50,10 +41,7 @@ async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
 
     let mut again = engine.connect("alice", &session.session_id, Some(0)).await.unwrap();
     assert!(again.ready.resumed);
-    assert!(
-        again.ready.state.awaiting_answer.is_some(),
-        "the interview went on without the client"
-    );
+    assert!(again.ready.state.awaiting_answer.is_some(), "the interview went on without the client");
     let replayed: Vec<u64> = again.replay.iter().filter_map(ServerMessage::seq).collect();
     assert_eq!(replayed, (1..=again.ready.seq).collect::<Vec<_>>());
     again.send(ClientMessage::Ping { id: None }).await.unwrap();
@@ -62,14 +50,8 @@ async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
-    let engine = engine(EngineConfig {
-        idle_unload_ms: 1_000,
-        ..EngineConfig::default()
-    });
-    let session = engine
-        .create_session("bob", "senior-backend", Default::default())
-        .await
-        .unwrap();
+    let engine = engine(EngineConfig { idle_unload_ms: 1_000, ..EngineConfig::default() });
+    let session = engine.create_session("bob", "senior-backend", Default::default()).await.unwrap();
     drop(engine.connect("bob", &session.session_id, None).await.unwrap());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(engine.live_sessions(), 0, "unloaded");
@@ -83,31 +65,17 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
 
 #[tokio::test(start_paused = true)]
 async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
-    let engine = engine(EngineConfig {
-        idle_unload_ms: 1_000,
-        ..EngineConfig::default()
-    });
-    let session = engine
-        .create_session("bob", "senior-backend", Default::default())
-        .await
-        .unwrap();
+    let engine = engine(EngineConfig { idle_unload_ms: 1_000, ..EngineConfig::default() });
+    let session = engine.create_session("bob", "senior-backend", Default::default()).await.unwrap();
     let mut connection = engine.connect("bob", &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
-    let seen = until(
-        &mut connection,
-        |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2),
-    )
-    .await;
+    let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     let head = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
     drop(connection);
     tokio::time::sleep(Duration::from_secs(2_700 + 1)).await;
 
     let view = engine.view("bob", &session.session_id).await.unwrap();
-    assert_eq!(
-        view.ended_reason,
-        Some(EndReason::TimeUp),
-        "time ran out with nobody connected"
-    );
+    assert_eq!(view.ended_reason, Some(EndReason::TimeUp), "time ran out with nobody connected");
     assert!(engine.report("bob", &session.session_id).await.is_ok());
     // Long after the end, a reconnect still gets everything it missed, then the close.
     let mut connection = engine.connect("bob", &session.session_id, Some(head)).await.unwrap();
@@ -120,10 +88,7 @@ async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
 #[tokio::test(start_paused = true)]
 async fn a_connect_racing_the_end_is_served() {
     let engine = engine(EngineConfig::default());
-    let session = engine
-        .create_session("dan", "senior-backend", Default::default())
-        .await
-        .unwrap();
+    let session = engine.create_session("dan", "senior-backend", Default::default()).await.unwrap();
     let mut connection = engine.connect("dan", &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
@@ -140,10 +105,7 @@ async fn a_connect_racing_the_end_is_served() {
 #[tokio::test(start_paused = true)]
 async fn the_time_limit_ends_the_session_with_a_report() {
     let engine = engine(EngineConfig::default());
-    let session = engine
-        .create_session("carol", "frontend", Default::default())
-        .await
-        .unwrap();
+    let session = engine.create_session("carol", "frontend", Default::default()).await.unwrap();
     let mut connection = engine.connect("carol", &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;

@@ -36,29 +36,20 @@ impl AuthMode {
 
 /// 1–64 characters of `[A-Za-z0-9_-]`.
 pub fn valid_user_id(user: &str) -> bool {
-    (1..=64).contains(&user.len())
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl FromRequestParts<AppState> for User {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(AppError::Unauthorized("missing bearer token"))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or(AppError::Unauthorized("missing bearer token"))?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or(AppError::Unauthorized("expected `Authorization: Bearer <token>`"))?;
-        state
-            .auth
-            .verify(token.trim())
-            .ok_or(AppError::Unauthorized("invalid token"))
+        state.auth.verify(token.trim()).ok_or(AppError::Unauthorized("invalid token"))
     }
 }
 
@@ -78,11 +69,7 @@ mod tests {
             ("dev:ålice", None),
         ];
         for (token, user) in cases {
-            assert_eq!(
-                AuthMode::Dev.verify(token).map(|u| u.0),
-                user.map(str::to_owned),
-                "{token}"
-            );
+            assert_eq!(AuthMode::Dev.verify(token).map(|u| u.0), user.map(str::to_owned), "{token}");
         }
         assert!(AuthMode::Dev.verify(&format!("dev:{}", "a".repeat(64))).is_some());
         assert!(AuthMode::Dev.verify(&format!("dev:{}", "a".repeat(65))).is_none());

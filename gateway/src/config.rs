@@ -99,34 +99,21 @@ impl Args {
         let listen = self
             .listen
             .parse::<SocketAddr>()
-            .map_err(|_| {
-                errors.push(format!(
-                    "--listen `{}` is not an address like 127.0.0.1:8080",
-                    self.listen
-                ))
-            })
+            .map_err(|_| errors.push(format!("--listen `{}` is not an address like 127.0.0.1:8080", self.listen)))
             .ok();
         let store = match self.store.as_str() {
             "memory" => Some(StoreKind::Memory),
             url if url.starts_with("redis://") => Some(StoreKind::Redis(url.to_owned())),
             other => {
-                errors.push(format!(
-                    "--store `{other}` is not `memory` or a `redis://host:port/db` URL"
-                ));
+                errors.push(format!("--store `{other}` is not `memory` or a `redis://host:port/db` URL"));
                 None
             }
         };
         if self.interviewer != "scripted" {
-            errors.push(format!(
-                "--interviewer `{}` is not available: this build has `scripted`",
-                self.interviewer
-            ));
+            errors.push(format!("--interviewer `{}` is not available: this build has `scripted`", self.interviewer));
         }
         if self.scorer != "heuristic" {
-            errors.push(format!(
-                "--scorer `{}` is not available: this build has `heuristic`",
-                self.scorer
-            ));
+            errors.push(format!("--scorer `{}` is not available: this build has `heuristic`", self.scorer));
         }
         let auth = match self.auth.as_str() {
             "dev" => Some(AuthMode::Dev),
@@ -137,9 +124,7 @@ impl Args {
         };
         if let (Some(AuthMode::Dev), Some(addr)) = (auth, listen) {
             if !addr.ip().is_loopback() {
-                errors.push(format!(
-                    "--auth dev accepts anyone; it listens on loopback only, not {addr}"
-                ));
+                errors.push(format!("--auth dev accepts anyone; it listens on loopback only, not {addr}"));
             }
         }
         let mut number = |name: &str, value: &str, min: u64, max: u64| -> u64 {
@@ -175,11 +160,7 @@ impl Args {
                 auth,
                 scripted_pace: Duration::from_millis(pace_ms),
                 shutdown_grace: Duration::from_secs(grace_s),
-                socket: SocketLimits {
-                    rate_per_s: per_s as f64,
-                    burst: burst as f64,
-                    ..SocketLimits::default()
-                },
+                socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
                 log: self.log.clone(),
                 log_format,
             }),

@@ -41,11 +41,9 @@ impl AppError {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, (*m).to_owned()),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "not found".to_owned()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m.clone()),
-            Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::BadRequest,
-                "method not allowed on this path".to_owned(),
-            ),
+            Self::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed on this path".to_owned())
+            }
             Self::NotReady(m) => (StatusCode::CONFLICT, ErrorCode::NotReady, (*m).to_owned()),
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m.clone()),
             Self::Internal(_) => (
@@ -81,17 +79,9 @@ impl IntoResponse for AppError {
             tracing::error!(%detail, "request failed");
         }
         let (status, code, message) = self.parts();
-        let mut response = (
-            status,
-            Json(ApiError {
-                error: ApiErrorBody { code, message },
-            }),
-        )
-            .into_response();
+        let mut response = (status, Json(ApiError { error: ApiErrorBody { code, message } })).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -47,12 +47,7 @@ pub struct AppState {
 impl AppState {
     /// State for `engine` with the given auth and default socket limits.
     pub fn new(engine: Engine, auth: AuthMode) -> Self {
-        Self {
-            engine,
-            auth,
-            socket: SocketLimits::default(),
-            sockets: TaskTracker::new(),
-        }
+        Self { engine, auth, socket: SocketLimits::default(), sockets: TaskTracker::new() }
     }
 }
 
@@ -79,11 +74,7 @@ pub fn router(state: AppState) -> Router {
 /// Binds `addr` with a large accept backlog, so a burst of connects does not overflow it
 /// (tokio's `TcpListener::bind` uses 128; overflows show up as 1 s SYN-retransmit tails).
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
@@ -106,9 +97,7 @@ pub async fn run(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
     tracing::info!(sessions = engine.live_sessions(), "shutting down");
     engine.shutdown(grace).await;
     sockets.close();

@@ -20,11 +20,7 @@ fn main() -> ExitCode {
         Err(error) => {
             let usage = error.use_stderr();
             let _ = error.print();
-            return if usage {
-                ExitCode::from(EXIT_CONFIG)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if usage { ExitCode::from(EXIT_CONFIG) } else { ExitCode::SUCCESS };
         }
     };
     let settings = match args.validate() {
@@ -64,10 +60,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let store_name = store.name().to_owned();
-    let engine = Engine::builder()
-        .store(store)
-        .interviewer(Arc::new(ScriptedInterviewer::new(settings.scripted_pace)))
-        .build();
+    let engine =
+        Engine::builder().store(store).interviewer(Arc::new(ScriptedInterviewer::new(settings.scripted_pace))).build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %store_name, interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");
@@ -110,9 +104,7 @@ async fn shutdown_signal() {
 
 fn init_tracing(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::new(&settings.log);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Plain => builder.init(),
         LogFormat::Json => builder.json().init(),

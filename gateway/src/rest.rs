@@ -18,15 +18,8 @@ pub async fn create_session(
     body: Result<Json<CreateSession>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), AppError> {
     let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let meta = state
-        .engine
-        .create_session(&user.0, &body.plan, body.candidate.unwrap_or_default())
-        .await?;
-    let plan = state
-        .engine
-        .plans()
-        .get(&meta.plan_id)
-        .ok_or(AppError::Internal("plan vanished".into()))?;
+    let meta = state.engine.create_session(&user.0, &body.plan, body.candidate.unwrap_or_default()).await?;
+    let plan = state.engine.plans().get(&meta.plan_id).ok_or(AppError::Internal("plan vanished".into()))?;
     let created = SessionCreated {
         ws_path: format!("/v1/sessions/{}/ws", meta.session_id),
         session_id: meta.session_id,
@@ -56,14 +49,7 @@ pub async fn report(
 
 /// `GET /v1/plans`.
 pub async fn plans(State(state): State<AppState>) -> Json<Plans> {
-    Json(Plans {
-        plans: state
-            .engine
-            .plans()
-            .iter()
-            .map(|p| viva_engine::plan_summary(p))
-            .collect(),
-    })
+    Json(Plans { plans: state.engine.plans().iter().map(|p| viva_engine::plan_summary(p)).collect() })
 }
 
 /// `GET /v1/me/sessions`: the caller's sessions, newest first.

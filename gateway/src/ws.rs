@@ -120,30 +120,15 @@ async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError) {
         _ => (ErrorCode::Unavailable, CloseCode::InternalError),
     };
     let message = "the session cannot be attached right now; reconnect with last_seq".to_owned();
-    let event = ServerMessage::Error(ErrorEvent {
-        code,
-        message,
-        fatal: true,
-        reference: None,
-    });
+    let event = ServerMessage::Error(ErrorEvent { code, message, fatal: true, reference: None });
     let _ = socket.send(frame(encoding, &event)).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: close.code(),
-            reason: close.reason().into(),
-        })))
-        .await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code: close.code(), reason: close.reason().into() }))).await;
 }
 
 /// Moves frames between one socket and its session until either side closes.
 async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding, limits: SocketLimits) {
     let (mut sink, mut stream) = socket.split();
-    let mut socket = Socket {
-        encoding,
-        limits,
-        bucket: None,
-        refused_in_a_row: 0,
-    };
+    let mut socket = Socket { encoding, limits, bucket: None, refused_in_a_row: 0 };
     let ready = ServerMessage::SessionReady(Box::new(connection.ready.clone()));
     let replay = std::mem::take(&mut connection.replay);
     for message in std::iter::once(ready).chain(replay) {
@@ -199,10 +184,7 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
             },
         };
         if let Some(code) = close {
-            let frame = CloseFrame {
-                code: code.code(),
-                reason: code.reason().into(),
-            };
+            let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
             let _ = sink.send(Message::Close(Some(frame))).await;
             return;
         }
@@ -229,20 +211,12 @@ impl Socket {
         connection: &Connection,
         sink: &mut Sink,
     ) -> Option<CloseCode> {
-        let limits = Limits {
-            max_frame_bytes: self.limits.max_frame_bytes,
-            ..Limits::default()
-        };
+        let limits = Limits { max_frame_bytes: self.limits.max_frame_bytes, ..Limits::default() };
         let decoded = if binary == self.encoding.is_binary() {
-            self.encoding
-                .decode_client(bytes, &limits)
-                .map_err(|error| (error.code(), error.to_string()))
+            self.encoding.decode_client(bytes, &limits).map_err(|error| (error.code(), error.to_string()))
         } else {
             let expected = if self.encoding.is_binary() { "binary" } else { "text" };
-            let message = format!(
-                "this socket speaks {}: send {expected} frames",
-                self.encoding.subprotocol()
-            );
+            let message = format!("this socket speaks {}: send {expected} frames", self.encoding.subprotocol());
             Err((ErrorCode::WrongFrameType, message))
         };
         // Every frame counts against the rate, garbage included; a refused message is named
@@ -254,9 +228,7 @@ impl Socket {
             }
             let reference = decoded.ok().and_then(|m| m.id().map(str::to_owned));
             let message = "too many messages; slow down and re-send with the same id";
-            return self
-                .error(sink, ErrorCode::RateLimited, message.to_owned(), reference)
-                .await;
+            return self.error(sink, ErrorCode::RateLimited, message.to_owned(), reference).await;
         }
         self.refused_in_a_row = 0;
         match decoded {
@@ -282,12 +254,7 @@ impl Socket {
         message: String,
         reference: Option<String>,
     ) -> Option<CloseCode> {
-        let event = ServerMessage::Error(ErrorEvent {
-            code,
-            message,
-            fatal: false,
-            reference,
-        });
+        let event = ServerMessage::Error(ErrorEvent { code, message, fatal: false, reference });
         match sink.send(self.frame(&event)).await {
             Ok(()) => None,
             Err(_) => Some(CloseCode::InternalError),

@@ -19,11 +19,7 @@ async fn error_code(client: &mut common::Client) -> ErrorCode {
 
 /// The session still answers.
 async fn still_alive(client: &mut common::Client) {
-    client
-        .send(&ClientMessage::Ping {
-            id: Some("alive".into()),
-        })
-        .await;
+    client.send(&ClientMessage::Ping { id: Some("alive".into()) }).await;
     assert!(matches!(client.message().await, ServerMessage::Pong(p) if p.id.as_deref() == Some("alive")));
 }
 
@@ -41,10 +37,7 @@ async fn malformed_frames_get_errors_and_the_session_carries_on() {
         (r#"{"type":"answer.submit"}"#, ErrorCode::InvalidMessage),
         (r#"{"type":"ack","seq":"three"}"#, ErrorCode::InvalidMessage),
         (r#"{"type":"ping","id":""}"#, ErrorCode::InvalidId),
-        (
-            r#"{"type":"answer.submit","text":"before start"}"#,
-            ErrorCode::NotStarted,
-        ),
+        (r#"{"type":"answer.submit","text":"before start"}"#, ErrorCode::NotStarted),
     ];
     for (frame, code) in cases {
         client.send_json(frame).await;
@@ -59,10 +52,7 @@ async fn malformed_frames_get_errors_and_the_session_carries_on() {
 async fn a_text_frame_on_a_msgpack_socket_is_refused_and_msgpack_garbage_too() {
     let gateway = Gateway::start().await;
     let session = gateway.create("alice", "senior-backend").await;
-    let mut client = gateway
-        .connect(&session, Connect::user("dev:alice").protocols("viva.v1.msgpack"))
-        .await
-        .unwrap();
+    let mut client = gateway.connect(&session, Connect::user("dev:alice").protocols("viva.v1.msgpack")).await.unwrap();
     assert!(matches!(client.message().await, ServerMessage::SessionReady(_)));
     client.send_json(r#"{"type":"ping"}"#).await;
     assert_eq!(error_code(&mut client).await, ErrorCode::WrongFrameType);
@@ -82,45 +72,25 @@ async fn answers_out_of_turn_or_too_large_are_refused_and_nothing_acknowledged_i
     let mut client = gateway.connect(&session, Connect::user("dev:alice")).await.unwrap();
     client.message().await;
     client.send(&ClientMessage::SessionStart { id: None }).await;
-    client
-        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
-        .await;
-    let huge = ClientMessage::AnswerSubmit {
-        id: Some("huge".into()),
-        text: "x".repeat(20 * 1024),
-    };
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    let huge = ClientMessage::AnswerSubmit { id: Some("huge".into()), text: "x".repeat(20 * 1024) };
     client.send(&huge).await;
     assert_eq!(error_code(&mut client).await, ErrorCode::AnswerTooLarge);
-    client
-        .send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into()))
-        .await;
+    client.send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into())).await;
     assert!(matches!(client.message().await, ServerMessage::AnswerReceived(a) if a.id.as_deref() == Some("a1")));
     // The next turn is streaming or done: a second answer now is out of turn unless the
     // interviewer already waits again, so wait for the next question to be asked first.
     client.until(|m| matches!(m, ServerMessage::TurnStarted(_))).await;
-    client
-        .send(&ClientMessage::TurnInterrupt { id: Some("i1".into()) })
-        .await;
+    client.send(&ClientMessage::TurnInterrupt { id: Some("i1".into()) }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(_))).await;
-    client
-        .send(&ClientMessage::TurnInterrupt { id: Some("i2".into()) })
-        .await;
+    client.send(&ClientMessage::TurnInterrupt { id: Some("i2".into()) }).await;
     // Scores of the first answer may arrive in between.
     let error = client.until(|m| matches!(m, ServerMessage::Error(_))).await;
     assert!(matches!(error.last(), Some(ServerMessage::Error(e)) if e.code == ErrorCode::NothingToInterrupt));
     let (status, view) = gateway.get(Some("alice"), &format!("/v1/sessions/{session}")).await;
     assert_eq!(status, 200);
-    let answers: Vec<_> = view["transcript"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["entry"] == "answer")
-        .collect();
-    assert_eq!(
-        answers.len(),
-        1,
-        "the acknowledged answer is kept, the refused one is not"
-    );
+    let answers: Vec<_> = view["transcript"].as_array().unwrap().iter().filter(|e| e["entry"] == "answer").collect();
+    assert_eq!(answers.len(), 1, "the acknowledged answer is kept, the refused one is not");
 }
 
 #[tokio::test]
@@ -152,11 +122,7 @@ async fn a_flood_is_rate_limited_then_closed_and_others_carry_on() {
     flooder.message().await;
     bystander.message().await;
     for i in 0..30 {
-        flooder
-            .send(&ClientMessage::Ping {
-                id: Some(format!("p{i}")),
-            })
-            .await;
+        flooder.send(&ClientMessage::Ping { id: Some(format!("p{i}")) }).await;
     }
     let mut pongs = 0;
     let mut limited = 0;
@@ -164,11 +130,7 @@ async fn a_flood_is_rate_limited_then_closed_and_others_carry_on() {
         match flooder.next().await {
             Event::Message(ServerMessage::Pong(_)) => pongs += 1,
             Event::Message(ServerMessage::Error(e)) if e.code == ErrorCode::RateLimited => {
-                assert_eq!(
-                    e.reference,
-                    Some(format!("p{}", 5 + limited)),
-                    "names the refused message"
-                );
+                assert_eq!(e.reference, Some(format!("p{}", 5 + limited)), "names the refused message");
                 limited += 1;
             }
             Event::Message(other) => panic!("unexpected {other:?}"),
@@ -187,10 +149,7 @@ async fn a_flood_is_rate_limited_then_closed_and_others_carry_on() {
 async fn unknown_and_foreign_sessions_are_404_and_bad_tokens_401() {
     let gateway = Gateway::start().await;
     let session = gateway.create("alice", "senior-backend").await;
-    let paths = [
-        format!("/v1/sessions/{session}"),
-        format!("/v1/sessions/{session}/report"),
-    ];
+    let paths = [format!("/v1/sessions/{session}"), format!("/v1/sessions/{session}/report")];
     for path in &paths {
         assert_eq!(gateway.get(Some("mallory"), path).await.0, 404, "{path}");
         assert_eq!(gateway.get(None, path).await.0, 401, "{path}");
@@ -199,36 +158,17 @@ async fn unknown_and_foreign_sessions_are_404_and_bad_tokens_401() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");
     assert_eq!(gateway.get(Some("alice"), "/v1/nothing/here").await.0, 404);
-    assert_eq!(
-        gateway
-            .get(Some("alice"), &format!("/v1/sessions/{session}/report"))
-            .await
-            .0,
-        409
-    );
+    assert_eq!(gateway.get(Some("alice"), &format!("/v1/sessions/{session}/report")).await.0, 409);
 
     let connect = |token| Connect::user(token);
     assert_eq!(gateway.connect(&session, connect("dev:mallory")).await.err(), Some(404));
     assert_eq!(gateway.connect("ses_nope", connect("dev:alice")).await.err(), Some(404));
     assert_eq!(gateway.connect(&session, connect("dev:")).await.err(), Some(401));
     assert_eq!(gateway.connect(&session, connect("alice")).await.err(), Some(401));
-    let no_token = Connect {
-        token: None,
-        protocols: None,
-        last_seq: None,
-    };
+    let no_token = Connect { token: None, protocols: None, last_seq: None };
     assert_eq!(gateway.connect(&session, no_token).await.err(), Some(401));
-    assert_eq!(
-        gateway
-            .connect(&session, connect("dev:alice").protocols("chat, mqtt"))
-            .await
-            .err(),
-        Some(400)
-    );
-    let mut fine = gateway
-        .connect(&session, connect("dev:alice").protocols("chat, viva.v1.msgpack"))
-        .await
-        .unwrap();
+    assert_eq!(gateway.connect(&session, connect("dev:alice").protocols("chat, mqtt")).await.err(), Some(400));
+    let mut fine = gateway.connect(&session, connect("dev:alice").protocols("chat, viva.v1.msgpack")).await.unwrap();
     assert!(matches!(fine.message().await, ServerMessage::SessionReady(_)));
 }
 
@@ -243,12 +183,7 @@ async fn bad_rest_requests_get_json_errors() {
             .body(body)
             .send()
     };
-    for (body, status) in [
-        ("{", 400),
-        (r#"{"plan":"no-such-plan"}"#, 400),
-        (r#"{"plan":7}"#, 400),
-        ("{}", 400),
-    ] {
+    for (body, status) in [("{", 400), (r#"{"plan":"no-such-plan"}"#, 400), (r#"{"plan":7}"#, 400), ("{}", 400)] {
         let response = post(body).await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{body}");
         let error: serde_json::Value = response.json().await.unwrap();
@@ -265,11 +200,7 @@ async fn bad_rest_requests_get_json_errors() {
     assert_eq!(response.status().as_u16(), 400);
     let session = gateway.create("alice", "senior-backend").await;
     let (status, body) = gateway.get(Some("alice"), &format!("/v1/sessions/{session}/ws")).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("bad_request")),
-        "a plain GET on the socket"
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "a plain GET on the socket");
     let response = common::http().delete(gateway.url("/v1/plans")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
     let error: serde_json::Value = response.json().await.unwrap();
@@ -288,39 +219,22 @@ async fn an_answer_while_the_interviewer_speaks_is_refused_and_barge_in_lets_it_
     client.message().await;
     client.send(&ClientMessage::SessionStart { id: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await;
-    client
-        .send(&ClientMessage::AnswerSubmit {
-            id: Some("early".into()),
-            text: "Hello!".into(),
-        })
-        .await;
+    client.send(&ClientMessage::AnswerSubmit { id: Some("early".into()), text: "Hello!".into() }).await;
     let refused = client.until(|m| matches!(m, ServerMessage::Error(_))).await;
-    let ServerMessage::Error(error) = refused.last().unwrap() else {
-        unreachable!()
-    };
-    assert_eq!(
-        (error.code, error.reference.as_deref()),
-        (ErrorCode::NotAwaitingAnswer, Some("early"))
-    );
+    let ServerMessage::Error(error) = refused.last().unwrap() else { unreachable!() };
+    assert_eq!((error.code, error.reference.as_deref()), (ErrorCode::NotAwaitingAnswer, Some("early")));
 
     // Barge in on the intro, then on the first question: the answer is taken.
     for kind in [viva_protocol::TurnKind::Intro, viva_protocol::TurnKind::Question] {
         client.send(&ClientMessage::TurnInterrupt { id: None }).await;
         let seen = client.until(|m| matches!(m, ServerMessage::TurnDone(_))).await;
-        let ServerMessage::TurnDone(done) = seen.last().unwrap() else {
-            unreachable!()
-        };
+        let ServerMessage::TurnDone(done) = seen.last().unwrap() else { unreachable!() };
         assert_eq!(done.status, viva_protocol::TurnStatus::Interrupted, "{kind:?}");
         if kind == viva_protocol::TurnKind::Intro {
             client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await;
         }
     }
-    client
-        .send(&ClientMessage::AnswerSubmit {
-            id: Some("a1".into()),
-            text: "A token bucket per user.".into(),
-        })
-        .await;
+    client.send(&ClientMessage::AnswerSubmit { id: Some("a1".into()), text: "A token bucket per user.".into() }).await;
     let acked = client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await;
     assert!(matches!(acked.last(), Some(ServerMessage::AnswerReceived(a)) if a.id.as_deref() == Some("a1")));
 }
@@ -333,16 +247,13 @@ async fn a_client_close_is_answered_and_an_invalid_message_is_named_by_its_id() 
     client.message().await;
     client.send_json(r#"{"type":"answer.submit","id":"x1"}"#).await;
     match client.message().await {
-        ServerMessage::Error(e) => assert_eq!(
-            (e.code, e.reference.as_deref()),
-            (ErrorCode::InvalidMessage, Some("x1"))
-        ),
+        ServerMessage::Error(e) => {
+            assert_eq!((e.code, e.reference.as_deref()), (ErrorCode::InvalidMessage, Some("x1")))
+        }
         other => panic!("expected an error, got {other:?}"),
     }
     client.send(&ClientMessage::SessionStart { id: None }).await;
-    client
-        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
-        .await;
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     futures::SinkExt::close(&mut client.socket).await.unwrap();
     // The server completes the closing handshake with a close frame of its own.
     let reply = tokio::time::timeout(std::time::Duration::from_secs(5), async {
@@ -354,9 +265,5 @@ async fn a_client_close_is_answered_and_an_invalid_message_is_named_by_its_id() 
             }
         }
     });
-    assert_eq!(
-        reply.await.ok(),
-        Some(true),
-        "the server answered the close with a close frame"
-    );
+    assert_eq!(reply.await.ok(), Some(true), "the server answered the close with a close frame");
 }

@@ -22,11 +22,7 @@ fn bad_configuration_exits_64_listing_every_problem() {
     assert_eq!(unknown.status.code(), Some(64));
     let help = common::binary().arg("--help").output().unwrap();
     assert_eq!(help.status.code(), Some(0));
-    assert!(
-        String::from_utf8(help.stdout)
-            .unwrap()
-            .contains("VIVA_SCRIPTED_PACE_MS")
-    );
+    assert!(String::from_utf8(help.stdout).unwrap().contains("VIVA_SCRIPTED_PACE_MS"));
 }
 
 #[tokio::test]
@@ -36,9 +32,7 @@ async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     let mut client = gateway.connect(&session, Connect::user("dev:erin")).await.unwrap();
     client.message().await;
     client.send(&ClientMessage::SessionStart { id: None }).await;
-    client
-        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
-        .await;
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 
     gateway.signal("TERM");
     assert_eq!(client.closed().await, Some(4000));

@@ -10,34 +10,21 @@ use viva_testkit::RedisServer;
 #[tokio::test]
 async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost() {
     let redis = RedisServer::start();
-    let plan = viva_engine::plan::PlanCatalog::shipped()
-        .get("senior-backend")
-        .cloned()
-        .unwrap();
+    let plan = viva_engine::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
     // 20 ms a word: the turn after the answer is still being spoken when the process dies.
     let first = Process::spawn(&["--store", &redis.url(), "--scripted-pace-ms", "20"]);
     let session = first.create("gina", "senior-backend").await;
     let mut client = first.connect(&session, Connect::user("dev:gina")).await.unwrap();
     client.message().await;
     client.send(&ClientMessage::SessionStart { id: None }).await;
-    let mut seen = client
-        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
-        .await;
-    client
-        .send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into()))
-        .await;
+    let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    client.send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into())).await;
     seen.extend(client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await);
     seen.extend(client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await);
     let in_flight = seen
         .iter()
         .rev()
-        .find_map(|m| {
-            if let ServerMessage::TurnStarted(t) = m {
-                Some(t.turn_id)
-            } else {
-                None
-            }
-        })
+        .find_map(|m| if let ServerMessage::TurnStarted(t) = m { Some(t.turn_id) } else { None })
         .unwrap();
     first.signal("KILL");
     let _ = first.wait().await;
@@ -45,21 +32,14 @@ async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost()
 
     let second = Process::spawn(&["--store", &redis.url(), "--scripted-pace-ms", "0"]);
     let last = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
-    let mut client = second
-        .connect(&session, Connect::user("dev:gina").last_seq(last))
-        .await
-        .unwrap();
+    let mut client = second.connect(&session, Connect::user("dev:gina").last_seq(last)).await.unwrap();
     let ready = client.message().await;
-    let ServerMessage::SessionReady(state) = &ready else {
-        panic!("session.ready first")
-    };
+    let ServerMessage::SessionReady(state) = &ready else { panic!("session.ready first") };
     assert!(state.resumed);
     assert!(state.epoch >= 2, "a new load, a new epoch");
     seen.push(ready);
     // The same answer re-sent after the crash is acknowledged again, never applied twice.
-    client
-        .send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into()))
-        .await;
+    client.send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into())).await;
     let (rest, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     seen.extend(rest);
@@ -68,39 +48,17 @@ async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost()
         ServerMessage::TurnDone(d) if d.turn_id == in_flight => Some(d.status),
         _ => None,
     });
-    assert_eq!(
-        closed,
-        Some(TurnStatus::Failed),
-        "the turn in flight at the crash is closed, then asked again"
-    );
+    assert_eq!(closed, Some(TurnStatus::Failed), "the turn in flight at the crash is closed, then asked again");
 
     let (status, view) = second.get(Some("gina"), &format!("/v1/sessions/{session}")).await;
     assert_eq!(status, 200);
-    let answers: Vec<_> = view["transcript"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["entry"] == "answer")
-        .collect();
-    assert_eq!(
-        answers[0]["answer"]["text"],
-        serde_json::to_value(seen_answer(&plan)).unwrap()
-    );
+    let answers: Vec<_> = view["transcript"].as_array().unwrap().iter().filter(|e| e["entry"] == "answer").collect();
+    assert_eq!(answers[0]["answer"]["text"], serde_json::to_value(seen_answer(&plan)).unwrap());
     let acked: std::collections::BTreeSet<u32> = seen
         .iter()
-        .filter_map(|m| {
-            if let ServerMessage::AnswerReceived(a) = m {
-                Some(a.answer_id)
-            } else {
-                None
-            }
-        })
+        .filter_map(|m| if let ServerMessage::AnswerReceived(a) = m { Some(a.answer_id) } else { None })
         .collect();
-    assert_eq!(
-        acked.len(),
-        answers.len(),
-        "every acknowledged answer is in the transcript, once"
-    );
+    assert_eq!(acked.len(), answers.len(), "every acknowledged answer is in the transcript, once");
     second.signal("TERM");
     assert_eq!(second.wait().await.0, Some(0));
 }
@@ -115,14 +73,10 @@ fn seen_answer(plan: &viva_engine::plan::Plan) -> String {
 #[tokio::test]
 async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() {
     let mut redis = RedisServer::start();
-    let store = viva_engine::store::RedisStore::connect(&redis.url(), std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let store = viva_engine::store::RedisStore::connect(&redis.url(), std::time::Duration::from_secs(1)).await.unwrap();
     let engine = viva_engine::Engine::builder()
         .store(std::sync::Arc::new(store))
-        .interviewer(std::sync::Arc::new(viva_engine::interviewer::ScriptedInterviewer::new(
-            std::time::Duration::ZERO,
-        )))
+        .interviewer(std::sync::Arc::new(viva_engine::interviewer::ScriptedInterviewer::new(std::time::Duration::ZERO)))
         .build();
     let gateway = common::Gateway::start_on(engine, |_| {}).await;
     let plan = gateway.engine.plans().get("senior-backend").unwrap().clone();
@@ -130,9 +84,7 @@ async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() 
     let mut client = gateway.connect(&session, Connect::user("dev:hana")).await.unwrap();
     client.message().await;
     client.send(&ClientMessage::SessionStart { id: None }).await;
-    let mut seen = client
-        .until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2))
-        .await;
+    let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 
     redis.kill();
     assert_eq!(gateway.get(None, "/readyz").await.0, 503);
@@ -149,15 +101,8 @@ async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() 
     client.send(&answer).await;
     client.send(&ClientMessage::Ping { id: Some("p".into()) }).await;
     let refused = client.until(|m| matches!(m, ServerMessage::Pong(_))).await;
-    assert!(
-        refused.iter().all(|m| !matches!(m, ServerMessage::AnswerReceived(_))),
-        "nothing acknowledged"
-    );
-    assert!(
-        refused
-            .iter()
-            .any(|m| matches!(m, ServerMessage::Error(e) if e.reference.as_deref() == Some("a1")))
-    );
+    assert!(refused.iter().all(|m| !matches!(m, ServerMessage::AnswerReceived(_))), "nothing acknowledged");
+    assert!(refused.iter().any(|m| matches!(m, ServerMessage::Error(e) if e.reference.as_deref() == Some("a1"))));
 
     redis.restart();
     // The batch held back lands: the first submission is acknowledged once the store has it.
@@ -169,25 +114,10 @@ async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() 
     seen.extend(rest);
     check_invariants(&seen);
     let (_, view) = gateway.get(Some("hana"), &format!("/v1/sessions/{session}")).await;
-    let stored = view["transcript"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["entry"] == "answer")
-        .count();
+    let stored = view["transcript"].as_array().unwrap().iter().filter(|e| e["entry"] == "answer").count();
     let acked: std::collections::BTreeSet<u32> = seen
         .iter()
-        .filter_map(|m| {
-            if let ServerMessage::AnswerReceived(a) = m {
-                Some(a.answer_id)
-            } else {
-                None
-            }
-        })
+        .filter_map(|m| if let ServerMessage::AnswerReceived(a) = m { Some(a.answer_id) } else { None })
         .collect();
-    assert_eq!(
-        stored,
-        acked.len(),
-        "every acknowledged answer stored once, the refused ones not at all"
-    );
+    assert_eq!(stored, acked.len(), "every acknowledged answer stored once, the refused ones not at all");
 }

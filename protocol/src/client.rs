@@ -97,15 +97,8 @@ impl ClientMessage {
     }
 
     /// Every `type` a client may send.
-    pub const TYPES: &'static [&'static str] = &[
-        "session.start",
-        "answer.submit",
-        "code.submit",
-        "turn.interrupt",
-        "ack",
-        "session.end",
-        "ping",
-    ];
+    pub const TYPES: &'static [&'static str] =
+        &["session.start", "answer.submit", "code.submit", "turn.interrupt", "ack", "session.end", "ping"];
 }
 
 /// A candidate's answer, as it appears in transcripts and exports.

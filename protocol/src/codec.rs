@@ -94,10 +94,7 @@ impl Encoding {
     /// Decodes one client frame, enforcing `limits`.
     pub fn decode_client(self, bytes: &[u8], limits: &Limits) -> Result<ClientMessage, DecodeError> {
         if bytes.len() > limits.max_frame_bytes {
-            return Err(DecodeError::TooLarge {
-                size: bytes.len(),
-                limit: limits.max_frame_bytes,
-            });
+            return Err(DecodeError::TooLarge { size: bytes.len(), limit: limits.max_frame_bytes });
         }
         // A message is an object (JSON) or a map (MessagePack), never an array or a scalar.
         if !self.starts_like_object(bytes) {
@@ -116,10 +113,7 @@ impl Encoding {
         if let Some(id) = message.id() {
             let len = id.chars().count();
             if len == 0 || len > limits.max_id_len {
-                return Err(DecodeError::InvalidId {
-                    len,
-                    max: limits.max_id_len,
-                });
+                return Err(DecodeError::InvalidId { len, max: limits.max_id_len });
             }
         }
         Ok(message)
@@ -162,10 +156,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_frame_bytes: 128 * 1024,
-            max_id_len: 64,
-        }
+        Self { max_frame_bytes: 128 * 1024, max_id_len: 64 }
     }
 }
 

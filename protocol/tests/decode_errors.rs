@@ -12,10 +12,7 @@ use viva_protocol::{
 };
 
 /// The limits of every case: small frames, so "too large" is cheap to build; default ids.
-const LIMITS: Limits = Limits {
-    max_frame_bytes: 1024,
-    max_id_len: 64,
-};
+const LIMITS: Limits = Limits { max_frame_bytes: 1024, max_id_len: 64 };
 
 /// Decodes `input` as one client frame and compares `Ok(<Debug>)` or `Err(<code>: <Display>)`.
 fn check(encoding: Encoding, input: &[u8], expect: Expect) {
@@ -36,11 +33,7 @@ fn msgpack(value: serde_json::Value) -> Vec<u8> {
 #[test]
 fn valid_json_of_each_client_type() {
     use Encoding::Json;
-    check(
-        Json,
-        br#"{"type":"session.start","id":"c1"}"#,
-        expect![[r#"Ok(SessionStart { id: Some("c1") })"#]],
-    );
+    check(Json, br#"{"type":"session.start","id":"c1"}"#, expect![[r#"Ok(SessionStart { id: Some("c1") })"#]]);
     check(
         Json,
         r#"{"type":"answer.submit","id":"c2","text":"Use a B-tree ✓"}"#.as_bytes(),
@@ -51,21 +44,13 @@ fn valid_json_of_each_client_type() {
         br#"{"type":"code.submit","language":"python","source":"def f():\n    return 1\n"}"#,
         expect![[r#"Ok(CodeSubmit { id: None, language: "python", source: "def f():\n    return 1\n" })"#]],
     );
-    check(
-        Json,
-        br#"{"type":"turn.interrupt"}"#,
-        expect![["Ok(TurnInterrupt { id: None })"]],
-    );
+    check(Json, br#"{"type":"turn.interrupt"}"#, expect![["Ok(TurnInterrupt { id: None })"]]);
     check(
         Json,
         br#"{"type":"ack","seq":18446744073709551615}"#,
         expect![["Ok(Ack { id: None, seq: 18446744073709551615 })"]],
     );
-    check(
-        Json,
-        br#"{"type":"session.end","id":"bye"}"#,
-        expect![[r#"Ok(SessionEnd { id: Some("bye") })"#]],
-    );
+    check(Json, br#"{"type":"session.end","id":"bye"}"#, expect![[r#"Ok(SessionEnd { id: Some("bye") })"#]]);
     check(Json, br#"{"type":"ping"}"#, expect![["Ok(Ping { id: None })"]]);
 }
 
@@ -79,11 +64,7 @@ fn valid_json_variations() {
         expect![[r#"Ok(AnswerSubmit { id: None, text: "x" })"#]],
     );
     // Whitespace around the object.
-    check(
-        Json,
-        b" \n{ \"type\" : \"ping\" }\n",
-        expect![["Ok(Ping { id: None })"]],
-    );
+    check(Json, b" \n{ \"type\" : \"ping\" }\n", expect![["Ok(Ping { id: None })"]]);
     // Ids are counted in characters, not bytes: 64 two-byte characters are fine.
     let id = "é".repeat(64);
     check(
@@ -113,11 +94,7 @@ fn valid_msgpack_frames() {
 #[test]
 fn malformed_json() {
     use Encoding::Json;
-    check(
-        Json,
-        b"",
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
+    check(Json, b"", expect!["Err(invalid_message: malformed message: a message must be an object)"]);
     check(
         Json,
         br#"{"type":"ping""#,
@@ -148,47 +125,19 @@ fn malformed_json() {
 #[test]
 fn non_object_json() {
     use Encoding::Json;
-    check(
-        Json,
-        b"[1,2]",
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
-    check(
-        Json,
-        b"42",
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
-    check(
-        Json,
-        br#""ping""#,
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
-    check(
-        Json,
-        b"null",
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
-    check(
-        Json,
-        b"true",
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
+    check(Json, b"[1,2]", expect!["Err(invalid_message: malformed message: a message must be an object)"]);
+    check(Json, b"42", expect!["Err(invalid_message: malformed message: a message must be an object)"]);
+    check(Json, br#""ping""#, expect!["Err(invalid_message: malformed message: a message must be an object)"]);
+    check(Json, b"null", expect!["Err(invalid_message: malformed message: a message must be an object)"]);
+    check(Json, b"true", expect!["Err(invalid_message: malformed message: a message must be an object)"]);
 }
 
 #[test]
 fn missing_or_mistyped_type() {
     use Encoding::Json;
     check(Json, b"{}", expect![["Err(invalid_message: message has no `type`)"]]);
-    check(
-        Json,
-        br#"{"id":"c1","text":"hi"}"#,
-        expect![["Err(invalid_message: message has no `type`)"]],
-    );
-    check(
-        Json,
-        br#"{"type":null}"#,
-        expect![["Err(invalid_message: message has no `type`)"]],
-    );
+    check(Json, br#"{"id":"c1","text":"hi"}"#, expect![["Err(invalid_message: message has no `type`)"]]);
+    check(Json, br#"{"type":null}"#, expect![["Err(invalid_message: message has no `type`)"]]);
     check(
         Json,
         br#"{"type":5}"#,
@@ -206,28 +155,12 @@ fn missing_or_mistyped_type() {
 #[test]
 fn unknown_type() {
     use Encoding::Json;
-    check(
-        Json,
-        br#"{"type":"session.resume"}"#,
-        expect![["Err(unknown_type: unknown message type `session.resume`)"]],
-    );
+    check(Json, br#"{"type":"session.resume"}"#, expect![["Err(unknown_type: unknown message type `session.resume`)"]]);
     // A server type is not one a client may send.
-    check(
-        Json,
-        br#"{"type":"pong"}"#,
-        expect![["Err(unknown_type: unknown message type `pong`)"]],
-    );
+    check(Json, br#"{"type":"pong"}"#, expect![["Err(unknown_type: unknown message type `pong`)"]]);
     // Types are case-sensitive.
-    check(
-        Json,
-        br#"{"type":"PING"}"#,
-        expect![["Err(unknown_type: unknown message type `PING`)"]],
-    );
-    check(
-        Json,
-        br#"{"type":""}"#,
-        expect![["Err(unknown_type: unknown message type ``)"]],
-    );
+    check(Json, br#"{"type":"PING"}"#, expect![["Err(unknown_type: unknown message type `PING`)"]]);
+    check(Json, br#"{"type":""}"#, expect![["Err(unknown_type: unknown message type ``)"]]);
 }
 
 #[test]
@@ -243,11 +176,7 @@ fn known_type_with_missing_field() {
         br#"{"type":"code.submit","language":"python"}"#,
         expect![["Err(invalid_message: invalid `code.submit`: missing field `source`)"]],
     );
-    check(
-        Json,
-        br#"{"type":"ack"}"#,
-        expect![["Err(invalid_message: invalid `ack`: missing field `seq`)"]],
-    );
+    check(Json, br#"{"type":"ack"}"#, expect![["Err(invalid_message: invalid `ack`: missing field `seq`)"]]);
 }
 
 #[test]
@@ -313,11 +242,7 @@ fn frame_size_limit() {
         frame
     };
     check(Json, &frame(1024), expect![["Ok(Ping { id: None })"]]);
-    check(
-        Json,
-        &frame(1025),
-        expect![["Err(invalid_message: frame of 1025 bytes is over the limit of 1024 bytes)"]],
-    );
+    check(Json, &frame(1025), expect![["Err(invalid_message: frame of 1025 bytes is over the limit of 1024 bytes)"]]);
     // The size is checked before anything else: garbage over the limit is "too large".
     check(
         Encoding::MsgPack,
@@ -336,11 +261,7 @@ fn msgpack_errors() {
         &msgpack(json!({"type": "session.resume"})),
         expect![["Err(unknown_type: unknown message type `session.resume`)"]],
     );
-    check(
-        MsgPack,
-        &msgpack(json!({"id": "c1"})),
-        expect![["Err(invalid_message: message has no `type`)"]],
-    );
+    check(MsgPack, &msgpack(json!({"id": "c1"})), expect![["Err(invalid_message: message has no `type`)"]]);
     check(
         MsgPack,
         &msgpack(json!({"type": "answer.submit", "text": 42})),
@@ -351,17 +272,9 @@ fn msgpack_errors() {
         &msgpack(json!([1, 2])),
         expect!["Err(invalid_message: malformed message: a message must be an object)"],
     );
-    check(
-        MsgPack,
-        b"",
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
+    check(MsgPack, b"", expect!["Err(invalid_message: malformed message: a message must be an object)"]);
     // 0xc1 is the one byte MessagePack never uses.
-    check(
-        MsgPack,
-        &[0xc1],
-        expect!["Err(invalid_message: malformed message: a message must be an object)"],
-    );
+    check(MsgPack, &[0xc1], expect!["Err(invalid_message: malformed message: a message must be an object)"]);
     check(
         MsgPack,
         &[0xff, 0x00, 0x13, 0x37],
@@ -406,11 +319,7 @@ fn deep_nesting() {
     frame.extend([0xa1, b'x']);
     frame.extend([0x91; 1000]);
     frame.push(0xc0);
-    check(
-        Encoding::MsgPack,
-        &frame,
-        expect![["Err(invalid_message: malformed message: depth limit exceeded)"]],
-    );
+    check(Encoding::MsgPack, &frame, expect![["Err(invalid_message: malformed message: depth limit exceeded)"]]);
 
     let json = format!(r#"{{"type":"ping","x":{}0{}}}"#, "[".repeat(200), "]".repeat(200));
     check(
@@ -455,19 +364,10 @@ fn check_json<T: serde::Serialize>(value: &T, expect: Expect) {
 #[test]
 fn client_message_shapes() {
     check_json(
-        &ClientMessage::AnswerSubmit {
-            id: None,
-            text: "hi".into(),
-        },
+        &ClientMessage::AnswerSubmit { id: None, text: "hi".into() },
         expect![[r#"{"type":"answer.submit","text":"hi"}"#]],
     );
-    check_json(
-        &ClientMessage::Ack {
-            id: Some("a".into()),
-            seq: 3,
-        },
-        expect![[r#"{"type":"ack","id":"a","seq":3}"#]],
-    );
+    check_json(&ClientMessage::Ack { id: Some("a".into()), seq: 3 }, expect![[r#"{"type":"ack","id":"a","seq":3}"#]]);
 }
 
 #[test]
@@ -478,9 +378,7 @@ fn server_message_shapes() {
             turn_id: 2,
             kind: TurnKind::Question,
             question_id: Some("q1".into()),
-            expects: Some(Expects::Code {
-                language: "python".into(),
-            }),
+            expects: Some(Expects::Code { language: "python".into() }),
         }),
         expect![[
             r#"{"type":"turn.started","seq":4,"turn_id":2,"kind":"question","question_id":"q1","expects":{"format":"code","language":"python"}}"#
@@ -497,12 +395,7 @@ fn server_message_shapes() {
         expect![[r#"{"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}"#]],
     );
     check_json(
-        &ServerMessage::TurnDone(TurnDone {
-            seq: 5,
-            turn_id: 2,
-            text: "Why?".into(),
-            status: TurnStatus::Interrupted,
-        }),
+        &ServerMessage::TurnDone(TurnDone { seq: 5, turn_id: 2, text: "Why?".into(), status: TurnStatus::Interrupted }),
         expect![[r#"{"type":"turn.done","seq":5,"turn_id":2,"text":"Why?","status":"interrupted"}"#]],
     );
     check_json(
@@ -526,24 +419,15 @@ fn server_message_shapes() {
         expect![[r#"{"type":"error","code":"invalid_message","message":"bad","fatal":true,"ref":null}"#]],
     );
     check_json(&ServerMessage::Pong(Pong { id: None }), expect![[r#"{"type":"pong"}"#]]);
-    check_json(
-        &ServerMessage::Pong(Pong { id: Some("p1".into()) }),
-        expect![[r#"{"type":"pong","id":"p1"}"#]],
-    );
+    check_json(&ServerMessage::Pong(Pong { id: Some("p1".into()) }), expect![[r#"{"type":"pong","id":"p1"}"#]]);
     check_json(
         &ServerMessage::ScoreUpdated(ScoreUpdated {
             seq: 9,
             answer_id: 1,
-            dimensions: vec![DimensionScore {
-                name: "system_design".into(),
-                score: 7.5,
-            }],
+            dimensions: vec![DimensionScore { name: "system_design".into(), score: 7.5 }],
             overall: Some(7.5),
             answer: AnswerScore {
-                dimensions: vec![DimensionScore {
-                    name: "system_design".into(),
-                    score: 0.1,
-                }],
+                dimensions: vec![DimensionScore { name: "system_design".into(), score: 0.1 }],
                 overall: Some(0.1),
             },
         }),
@@ -552,17 +436,11 @@ fn server_message_shapes() {
         ]],
     );
     check_json(
-        &ServerMessage::SessionEnded(SessionEnded {
-            seq: 12,
-            reason: EndReason::EndedByCandidate,
-        }),
+        &ServerMessage::SessionEnded(SessionEnded { seq: 12, reason: EndReason::EndedByCandidate }),
         expect![[r#"{"type":"session.ended","seq":12,"reason":"ended_by_candidate"}"#]],
     );
     check_json(
-        &ServerMessage::Clock(Clock {
-            elapsed_s: 60,
-            remaining_s: 1740,
-        }),
+        &ServerMessage::Clock(Clock { elapsed_s: 60, remaining_s: 1740 }),
         expect![[r#"{"type":"clock","elapsed_s":60,"remaining_s":1740}"#]],
     );
 }
@@ -583,10 +461,7 @@ fn session_state_shape() {
             TranscriptEntry::Answer {
                 answer_id: 1,
                 question_id: "q1".into(),
-                answer: AnswerContent::Code {
-                    language: "python".into(),
-                    source: "pass".into(),
-                },
+                answer: AnswerContent::Code { language: "python".into(), source: "pass".into() },
                 score: None,
             },
         ],
@@ -598,15 +473,9 @@ fn session_state_shape() {
             text: "And eviction".into(),
             next_index: 3,
         }),
-        awaiting_answer: Some(AwaitingAnswer {
-            question_id: "q1".into(),
-            expects: Expects::Text,
-        }),
+        awaiting_answer: Some(AwaitingAnswer { question_id: "q1".into(), expects: Expects::Text }),
         scores: Scores::default(),
-        clock: Clock {
-            elapsed_s: 0,
-            remaining_s: 1800,
-        },
+        clock: Clock { elapsed_s: 0, remaining_s: 1800 },
         ended_reason: None,
         report_ready: false,
     };

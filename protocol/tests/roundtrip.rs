@@ -22,10 +22,7 @@ const ENCODINGS: [Encoding; 2] = [Encoding::Json, Encoding::MsgPack];
 
 /// Limits that never reject a generated frame for its size.
 fn roomy() -> Limits {
-    Limits {
-        max_frame_bytes: usize::MAX,
-        ..Limits::default()
-    }
+    Limits { max_frame_bytes: usize::MAX, ..Limits::default() }
 }
 
 // ---- leaves -------------------------------------------------------------------------------
@@ -51,13 +48,7 @@ fn score() -> impl Strategy<Value = f32> {
 }
 
 fn turn_kind() -> impl Strategy<Value = TurnKind> {
-    select(vec![
-        TurnKind::Intro,
-        TurnKind::Question,
-        TurnKind::FollowUp,
-        TurnKind::Feedback,
-        TurnKind::Closing,
-    ])
+    select(vec![TurnKind::Intro, TurnKind::Question, TurnKind::FollowUp, TurnKind::Feedback, TurnKind::Closing])
 }
 
 fn turn_status() -> impl Strategy<Value = TurnStatus> {
@@ -65,12 +56,7 @@ fn turn_status() -> impl Strategy<Value = TurnStatus> {
 }
 
 fn end_reason() -> impl Strategy<Value = EndReason> {
-    select(vec![
-        EndReason::Completed,
-        EndReason::TimeUp,
-        EndReason::EndedByCandidate,
-        EndReason::InterviewerFailed,
-    ])
+    select(vec![EndReason::Completed, EndReason::TimeUp, EndReason::EndedByCandidate, EndReason::InterviewerFailed])
 }
 
 fn session_status() -> impl Strategy<Value = SessionStatus> {
@@ -100,10 +86,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 }
 
 fn expects() -> impl Strategy<Value = Expects> {
-    prop_oneof![
-        Just(Expects::Text),
-        text().prop_map(|language| Expects::Code { language }),
-    ]
+    prop_oneof![Just(Expects::Text), text().prop_map(|language| Expects::Code { language }),]
 }
 
 fn answer_content() -> impl Strategy<Value = AnswerContent> {
@@ -139,45 +122,28 @@ fn transcript_entry() -> impl Strategy<Value = TranscriptEntry> {
     prop_oneof![
         (any::<u32>(), turn_kind(), option::of(text()), text(), turn_status()).prop_map(
             |(turn_id, kind, question_id, text, status)| {
-                TranscriptEntry::Turn {
-                    turn_id,
-                    kind,
-                    question_id,
-                    text,
-                    status,
-                }
+                TranscriptEntry::Turn { turn_id, kind, question_id, text, status }
             }
         ),
         (any::<u32>(), text(), answer_content(), option::of(answer_score())).prop_map(
             |(answer_id, question_id, answer, score)| {
-                TranscriptEntry::Answer {
-                    answer_id,
-                    question_id,
-                    answer,
-                    score,
-                }
+                TranscriptEntry::Answer { answer_id, question_id, answer, score }
             }
         ),
     ]
 }
 
 fn open_turn() -> impl Strategy<Value = OpenTurn> {
-    (
-        any::<u32>(),
-        turn_kind(),
-        option::of(text()),
-        option::of(expects()),
-        text(),
-        any::<u32>(),
-    )
-        .prop_map(|(turn_id, kind, question_id, expects, text, next_index)| OpenTurn {
+    (any::<u32>(), turn_kind(), option::of(text()), option::of(expects()), text(), any::<u32>()).prop_map(
+        |(turn_id, kind, question_id, expects, text, next_index)| OpenTurn {
             turn_id,
             kind,
             question_id,
             expects,
             text,
             next_index,
-        })
+        },
+    )
 }
 
 fn awaiting_answer() -> impl Strategy<Value = AwaitingAnswer> {
@@ -235,80 +201,35 @@ where
 /// Every server message variant.
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     prop_oneof![
-        (
-            text(),
-            any::<u64>(),
-            any::<bool>(),
-            any::<u64>(),
-            any::<u64>(),
-            session_state()
-        )
-            .prop_map(|(session_id, epoch, resumed, seq, last_seq, state)| {
-                ServerMessage::SessionReady(Box::new(SessionReady {
-                    session_id,
-                    epoch,
-                    resumed,
-                    seq,
-                    last_seq,
-                    state,
-                }))
-            }),
-        (
-            any::<u64>(),
-            any::<u32>(),
-            turn_kind(),
-            option::of(text()),
-            option::of(expects())
-        )
-            .prop_map(|(seq, turn_id, kind, question_id, expects)| {
-                ServerMessage::TurnStarted(TurnStarted {
-                    seq,
-                    turn_id,
-                    kind,
-                    question_id,
-                    expects,
-                })
-            }),
+        (text(), any::<u64>(), any::<bool>(), any::<u64>(), any::<u64>(), session_state()).prop_map(
+            |(session_id, epoch, resumed, seq, last_seq, state)| {
+                ServerMessage::SessionReady(Box::new(SessionReady { session_id, epoch, resumed, seq, last_seq, state }))
+            }
+        ),
+        (any::<u64>(), any::<u32>(), turn_kind(), option::of(text()), option::of(expects())).prop_map(
+            |(seq, turn_id, kind, question_id, expects)| {
+                ServerMessage::TurnStarted(TurnStarted { seq, turn_id, kind, question_id, expects })
+            }
+        ),
         (any::<u32>(), any::<u32>(), text())
             .prop_map(|(turn_id, index, text)| { ServerMessage::TurnDelta(TurnDelta { turn_id, index, text }) }),
         (any::<u64>(), any::<u32>(), text(), turn_status()).prop_map(|(seq, turn_id, text, status)| {
-            ServerMessage::TurnDone(TurnDone {
-                seq,
-                turn_id,
-                text,
-                status,
-            })
+            ServerMessage::TurnDone(TurnDone { seq, turn_id, text, status })
         }),
         (any::<u64>(), any_id(), any::<u32>())
             .prop_map(|(seq, id, answer_id)| { ServerMessage::AnswerReceived(AnswerReceived { seq, id, answer_id }) }),
-        (
-            any::<u64>(),
-            any::<u32>(),
-            dimensions(),
-            option::of(score()),
-            answer_score()
-        )
-            .prop_map(|(seq, answer_id, dimensions, overall, answer)| {
-                ServerMessage::ScoreUpdated(ScoreUpdated {
-                    seq,
-                    answer_id,
-                    dimensions,
-                    overall,
-                    answer,
-                })
-            }),
+        (any::<u64>(), any::<u32>(), dimensions(), option::of(score()), answer_score()).prop_map(
+            |(seq, answer_id, dimensions, overall, answer)| {
+                ServerMessage::ScoreUpdated(ScoreUpdated { seq, answer_id, dimensions, overall, answer })
+            }
+        ),
         (any::<u64>(), text())
             .prop_map(|(seq, session_id)| { ServerMessage::ReportReady(ReportReady { seq, session_id }) }),
         (any::<u64>(), end_reason())
             .prop_map(|(seq, reason)| ServerMessage::SessionEnded(SessionEnded { seq, reason })),
         clock().prop_map(ServerMessage::Clock),
         (error_code(), text(), any::<bool>(), any_id()).prop_map(|(code, message, fatal, reference)| {
-            ServerMessage::Error(ErrorEvent {
-                code,
-                message,
-                fatal,
-                reference,
-            })
+            ServerMessage::Error(ErrorEvent { code, message, fatal, reference })
         }),
         any_id().prop_map(|id| ServerMessage::Pong(Pong { id })),
     ]
@@ -422,26 +343,16 @@ fn every_score_roundtrips_exactly() {
         let message = ServerMessage::ScoreUpdated(ScoreUpdated {
             seq: 1,
             answer_id: 1,
-            dimensions: vec![DimensionScore {
-                name: "depth".into(),
-                score,
-            }],
+            dimensions: vec![DimensionScore { name: "depth".into(), score }],
             overall: Some(score),
-            answer: AnswerScore {
-                dimensions: vec![],
-                overall: Some(score),
-            },
+            answer: AnswerScore { dimensions: vec![], overall: Some(score) },
         });
         for encoding in ENCODINGS {
             let decoded: ServerMessage = encoding.decode(&encoding.encode(&message).unwrap()).unwrap();
             let ServerMessage::ScoreUpdated(decoded) = decoded else {
                 panic!("{encoding:?}: decoded as another type");
             };
-            assert_eq!(
-                decoded.overall.map(f32::to_bits),
-                Some(score.to_bits()),
-                "{encoding:?} {k}"
-            );
+            assert_eq!(decoded.overall.map(f32::to_bits), Some(score.to_bits()), "{encoding:?} {k}");
             assert_eq!(decoded.dimensions[0].score.to_bits(), score.to_bits());
         }
     }

@@ -172,14 +172,7 @@ impl Session {
     pub fn recover(&mut self, now: Timestamp) {
         if let Some(open) = &self.state.open_turn {
             let (turn_id, text) = (open.turn.turn_id, open.turn.text.clone());
-            self.commit(
-                Record::TurnDone {
-                    turn_id,
-                    text,
-                    status: TurnStatus::Failed,
-                },
-                now,
-            );
+            self.commit(Record::TurnDone { turn_id, text, status: TurnStatus::Failed }, now);
         }
         let unscored: Vec<u32> = self.state.unscored().map(|(id, ..)| id).collect();
         for answer_id in unscored {
@@ -291,12 +284,7 @@ impl Session {
     /// What the interviewer said for `turn_id`. Events for a turn no longer open are ignored
     /// (a stream cancelled by barge-in may still have had chunks in flight).
     pub fn handle_interviewer(&mut self, turn_id: u32, event: InterviewerEvent, now: Timestamp) {
-        let Some(open) = self
-            .state
-            .open_turn
-            .as_mut()
-            .filter(|open| open.turn.turn_id == turn_id)
-        else {
+        let Some(open) = self.state.open_turn.as_mut().filter(|open| open.turn.turn_id == turn_id) else {
             return;
         };
         open.last_activity = now;
@@ -312,27 +300,13 @@ impl Session {
             }
             InterviewerEvent::Done => {
                 let text = std::mem::take(&mut open.turn.text);
-                self.commit(
-                    Record::TurnDone {
-                        turn_id,
-                        text,
-                        status: TurnStatus::Completed,
-                    },
-                    now,
-                );
+                self.commit(Record::TurnDone { turn_id, text, status: TurnStatus::Completed }, now);
                 self.advance(now);
             }
             InterviewerEvent::Failed(reason) => {
                 tracing::warn!(session = %self.params.session_id, turn_id, %reason, "interviewer turn failed");
                 let text = std::mem::take(&mut open.turn.text);
-                self.commit(
-                    Record::TurnDone {
-                        turn_id,
-                        text,
-                        status: TurnStatus::Failed,
-                    },
-                    now,
-                );
+                self.commit(Record::TurnDone { turn_id, text, status: TurnStatus::Failed }, now);
                 self.advance(now);
             }
         }
@@ -365,15 +339,7 @@ impl Session {
         let mut scores = self.state.scores.clone();
         scores.insert(answer_id, scoring.clone());
         let (running, overall) = state::running_scores(&self.params.plan, &self.state.transcript, &scores);
-        self.commit(
-            Record::ScoreUpdated {
-                answer_id,
-                scoring,
-                running,
-                overall,
-            },
-            now,
-        );
+        self.commit(Record::ScoreUpdated { answer_id, scoring, running, overall }, now);
         self.try_finish(now);
     }
 
@@ -406,11 +372,7 @@ impl Session {
     fn submit(&mut self, id: Option<String>, answer: AnswerContent, now: Timestamp) {
         // A re-sent answer is acknowledged again with its original event, never applied twice.
         if let Some((seq, answer_id)) = id.as_ref().and_then(|id| self.state.answer_ids.get(id)) {
-            let ack = AnswerReceived {
-                seq: *seq,
-                id: id.clone(),
-                answer_id: *answer_id,
-            };
+            let ack = AnswerReceived { seq: *seq, id: id.clone(), answer_id: *answer_id };
             return self.send(ServerMessage::AnswerReceived(ack));
         }
         let rejection = match self.state.status {
@@ -441,15 +403,7 @@ impl Session {
             return self.error(ErrorCode::NotAwaitingAnswer, message, id);
         };
         let answer_id = self.state.answers + 1;
-        self.commit(
-            Record::AnswerReceived {
-                answer_id,
-                client_id: id,
-                question_id,
-                answer,
-            },
-            now,
-        );
+        self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer }, now);
         self.request_score(answer_id);
         self.advance(now);
     }
@@ -470,11 +424,9 @@ impl Session {
         let turn_id = self.state.turns + 1;
         let plan = &self.params.plan;
         let expects = match spec.kind {
-            TurnKind::Question | TurnKind::FollowUp => spec
-                .question_id
-                .as_deref()
-                .and_then(|q| plan.question(q))
-                .map(|q| wire_expects(&q.expects)),
+            TurnKind::Question | TurnKind::FollowUp => {
+                spec.question_id.as_deref().and_then(|q| plan.question(q)).map(|q| wire_expects(&q.expects))
+            }
             _ => None,
         };
         let record = Record::TurnStarted {
@@ -508,15 +460,11 @@ impl Session {
             return Step::Turn(TurnSpec::new(TurnKind::Intro, None));
         };
         let after_answer = |answer_at: usize| -> Step {
-            let Some(Entry::Answer {
-                question_id, answer, ..
-            }) = transcript.get(answer_at)
-            else {
+            let Some(Entry::Answer { question_id, answer, .. }) = transcript.get(answer_at) else {
                 return Step::Wait;
             };
-            let reviewed = transcript[answer_at + 1..]
-                .iter()
-                .any(|e| matches!(e, Entry::Turn(t) if t.kind == TurnKind::Feedback));
+            let reviewed =
+                transcript[answer_at + 1..].iter().any(|e| matches!(e, Entry::Turn(t) if t.kind == TurnKind::Feedback));
             if matches!(answer, AnswerContent::Code { .. }) && !reviewed {
                 let mut spec = TurnSpec::new(TurnKind::Feedback, Some(question_id.clone()));
                 spec.answer = Some(answer.clone());
@@ -602,32 +550,18 @@ impl Session {
             return;
         }
         let report = report::build(&self.params, &self.state, reason, now);
-        self.commit(
-            Record::ReportReady {
-                report: Box::new(report),
-            },
-            now,
-        );
+        self.commit(Record::ReportReady { report: Box::new(report) }, now);
         self.commit(Record::SessionEnded { reason }, now);
     }
 
     fn close_open_turn(&mut self, turn_id: u32, status: TurnStatus, now: Timestamp) {
         self.outputs.push_back(Output::CancelTurn { turn_id });
-        let text = self
-            .state
-            .open_turn
-            .as_mut()
-            .map(|open| std::mem::take(&mut open.turn.text))
-            .unwrap_or_default();
+        let text = self.state.open_turn.as_mut().map(|open| std::mem::take(&mut open.turn.text)).unwrap_or_default();
         self.commit(Record::TurnDone { turn_id, text, status }, now);
     }
 
     fn request_score(&mut self, answer_id: u32) {
-        let Some(question_id) = self
-            .state
-            .unscored()
-            .find(|(id, ..)| *id == answer_id)
-            .map(|(_, q, _)| q.to_owned())
+        let Some(question_id) = self.state.unscored().find(|(id, ..)| *id == answer_id).map(|(_, q, _)| q.to_owned())
         else {
             return;
         };
@@ -649,11 +583,7 @@ impl Session {
 
     /// The one way a durable event comes to be.
     fn commit(&mut self, record: Record, now: Timestamp) {
-        let entry = LogEntry {
-            seq: self.state.head + 1,
-            at: now,
-            record,
-        };
+        let entry = LogEntry { seq: self.state.head + 1, at: now, record };
         self.state.apply(&entry);
         self.outputs.push_back(Output::Persist(entry));
     }
@@ -663,12 +593,7 @@ impl Session {
     }
 
     fn error(&mut self, code: ErrorCode, message: &str, reference: Option<String>) {
-        let event = ErrorEvent {
-            code,
-            message: message.to_owned(),
-            fatal: false,
-            reference,
-        };
+        let event = ErrorEvent { code, message: message.to_owned(), fatal: false, reference };
         self.send(ServerMessage::Error(event));
     }
 
@@ -685,21 +610,13 @@ impl Session {
     }
 
     fn time_up_at(&self) -> Option<Timestamp> {
-        self.state
-            .started_at
-            .map(|start| start.plus_ms(self.params.time_limit_ms))
+        self.state.started_at.map(|start| start.plus_ms(self.params.time_limit_ms))
     }
 }
 
 impl TurnSpec {
     fn new(kind: TurnKind, question_id: Option<String>) -> Self {
-        Self {
-            kind,
-            question_id,
-            key_point: None,
-            answer: None,
-            attempt: 1,
-        }
+        Self { kind, question_id, key_point: None, answer: None, attempt: 1 }
     }
 }
 
@@ -707,8 +624,6 @@ impl TurnSpec {
 fn wire_expects(expected: &Expected) -> Expects {
     match expected {
         Expected::Text => Expects::Text,
-        Expected::Code { language } => Expects::Code {
-            language: language.clone(),
-        },
+        Expected::Code { language } => Expects::Code { language: language.clone() },
     }
 }

@@ -88,51 +88,33 @@ impl LogEntry {
     pub fn to_message(&self, session_id: &str) -> ServerMessage {
         let seq = self.seq;
         match &self.record {
-            Record::TurnStarted {
-                turn_id,
-                kind,
-                question_id,
-                expects,
-                ..
-            } => ServerMessage::TurnStarted(TurnStarted {
-                seq,
-                turn_id: *turn_id,
-                kind: *kind,
-                question_id: question_id.clone(),
-                expects: expects.clone(),
-            }),
-            Record::TurnDone { turn_id, text, status } => ServerMessage::TurnDone(TurnDone {
-                seq,
-                turn_id: *turn_id,
-                text: text.clone(),
-                status: *status,
-            }),
-            Record::AnswerReceived {
-                answer_id, client_id, ..
-            } => ServerMessage::AnswerReceived(AnswerReceived {
-                seq,
-                id: client_id.clone(),
-                answer_id: *answer_id,
-            }),
-            Record::ScoreUpdated {
-                answer_id,
-                scoring,
-                running,
-                overall,
-            } => ServerMessage::ScoreUpdated(ScoreUpdated {
-                seq,
-                answer_id: *answer_id,
-                dimensions: running.clone(),
-                overall: *overall,
-                answer: AnswerScore {
-                    dimensions: scoring.dimensions.clone(),
-                    overall: scoring.overall(),
-                },
-            }),
-            Record::ReportReady { .. } => ServerMessage::ReportReady(ReportReady {
-                seq,
-                session_id: session_id.to_owned(),
-            }),
+            Record::TurnStarted { turn_id, kind, question_id, expects, .. } => {
+                ServerMessage::TurnStarted(TurnStarted {
+                    seq,
+                    turn_id: *turn_id,
+                    kind: *kind,
+                    question_id: question_id.clone(),
+                    expects: expects.clone(),
+                })
+            }
+            Record::TurnDone { turn_id, text, status } => {
+                ServerMessage::TurnDone(TurnDone { seq, turn_id: *turn_id, text: text.clone(), status: *status })
+            }
+            Record::AnswerReceived { answer_id, client_id, .. } => {
+                ServerMessage::AnswerReceived(AnswerReceived { seq, id: client_id.clone(), answer_id: *answer_id })
+            }
+            Record::ScoreUpdated { answer_id, scoring, running, overall } => {
+                ServerMessage::ScoreUpdated(ScoreUpdated {
+                    seq,
+                    answer_id: *answer_id,
+                    dimensions: running.clone(),
+                    overall: *overall,
+                    answer: AnswerScore { dimensions: scoring.dimensions.clone(), overall: scoring.overall() },
+                })
+            }
+            Record::ReportReady { .. } => {
+                ServerMessage::ReportReady(ReportReady { seq, session_id: session_id.to_owned() })
+            }
             Record::SessionEnded { reason } => ServerMessage::SessionEnded(SessionEnded { seq, reason: *reason }),
         }
     }

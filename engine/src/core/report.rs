@@ -22,9 +22,7 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         ids.iter()
             .map(|id| {
                 let point = question.and_then(|q| q.key_points.iter().find(|k| &k.id == id));
-                point
-                    .map_or(id.as_str(), |k| k.description.trim_end_matches('.'))
-                    .to_owned()
+                point.map_or(id.as_str(), |k| k.description.trim_end_matches('.')).to_owned()
             })
             .collect()
     };
@@ -32,10 +30,7 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         .transcript
         .iter()
         .filter_map(|entry| {
-            let Entry::Answer {
-                answer_id, question_id, ..
-            } = entry
-            else {
+            let Entry::Answer { answer_id, question_id, .. } = entry else {
                 return None;
             };
             let scoring = state.scores.get(answer_id);
@@ -45,16 +40,10 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
                 question: plan.question(question_id).map(|q| q.prompt.clone()).unwrap_or_default(),
                 dimensions: scoring.map(|s| s.dimensions.clone()).unwrap_or_default(),
                 overall: scoring.and_then(|s| s.overall()),
-                key_points_hit: scoring
-                    .map(|s| describe(question_id, &s.key_points_hit))
-                    .unwrap_or_default(),
-                key_points_missed: scoring
-                    .map(|s| describe(question_id, &s.key_points_missed))
-                    .unwrap_or_default(),
-                notes: scoring.map_or_else(
-                    || vec!["Not scored before the session ended.".to_owned()],
-                    |s| s.notes.clone(),
-                ),
+                key_points_hit: scoring.map(|s| describe(question_id, &s.key_points_hit)).unwrap_or_default(),
+                key_points_missed: scoring.map(|s| describe(question_id, &s.key_points_missed)).unwrap_or_default(),
+                notes: scoring
+                    .map_or_else(|| vec!["Not scored before the session ended.".to_owned()], |s| s.notes.clone()),
                 scored_by: scoring.map_or_else(|| "unscored".to_owned(), |s| s.scored_by.clone()),
             })
         })
@@ -62,9 +51,7 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
 
     let describe_dimension = |name: &str| {
         let dimension = plan.dimensions.iter().find(|d| d.name == name);
-        dimension
-            .map_or(name, |d| d.description.trim_end_matches('.'))
-            .to_owned()
+        dimension.map_or(name, |d| d.description.trim_end_matches('.')).to_owned()
     };
     let line =
         |d: &viva_protocol::DimensionScore| format!("{} ({}/10): {}", d.name, d.score, describe_dimension(&d.name));
@@ -89,14 +76,8 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
     let (scorer_name, scorer_version) = params.scorer.split_once('/').unwrap_or((&params.scorer, ""));
     Report {
         session_id: params.session_id.clone(),
-        plan: PlanStamp {
-            id: plan.id.clone(),
-            version: plan.version,
-        },
-        scorer: Stamp {
-            name: scorer_name.to_owned(),
-            version: scorer_version.to_owned(),
-        },
+        plan: PlanStamp { id: plan.id.clone(), version: plan.version },
+        scorer: Stamp { name: scorer_name.to_owned(), version: scorer_version.to_owned() },
         generated_at: now.0,
         ended_reason: reason,
         overall,

@@ -129,13 +129,7 @@ impl State {
         debug_assert_eq!(entry.seq, self.head + 1, "log entries apply in order");
         self.head = entry.seq;
         match &entry.record {
-            Record::TurnStarted {
-                turn_id,
-                kind,
-                question_id,
-                key_point,
-                expects,
-            } => {
+            Record::TurnStarted { turn_id, kind, question_id, key_point, expects } => {
                 if self.status == Status::Created {
                     self.status = Status::Live;
                     self.started_at = Some(entry.at);
@@ -150,11 +144,7 @@ impl State {
                     text: String::new(),
                     status: None,
                 };
-                self.open_turn = Some(OpenTurn {
-                    turn,
-                    next_index: 0,
-                    last_activity: entry.at,
-                });
+                self.open_turn = Some(OpenTurn { turn, next_index: 0, last_activity: entry.at });
             }
             Record::TurnDone { turn_id, text, status } => {
                 if let Some(OpenTurn { mut turn, .. }) = self.open_turn.take_if(|t| t.turn.turn_id == *turn_id) {
@@ -163,12 +153,7 @@ impl State {
                     self.transcript.push(Entry::Turn(turn));
                 }
             }
-            Record::AnswerReceived {
-                answer_id,
-                client_id,
-                question_id,
-                answer,
-            } => {
+            Record::AnswerReceived { answer_id, client_id, question_id, answer } => {
                 self.answers = self.answers.max(*answer_id);
                 if let Some(id) = client_id {
                     self.answer_ids.insert(id.clone(), (entry.seq, *answer_id));
@@ -212,11 +197,9 @@ impl State {
             .transcript
             .iter()
             .filter_map(|e| match e {
-                Entry::Answer {
-                    answer_id: id,
-                    question_id: q,
-                    answer,
-                } if q == question_id && *id <= answer_id => Some(answer),
+                Entry::Answer { answer_id: id, question_id: q, answer } if q == question_id && *id <= answer_id => {
+                    Some(answer)
+                }
                 _ => None,
             })
             .collect();
@@ -232,9 +215,7 @@ impl State {
                     .collect();
                 texts.map(|mut texts| {
                     texts.push(text);
-                    AnswerContent::Text {
-                        text: texts.join("\n\n"),
-                    }
+                    AnswerContent::Text { text: texts.join("\n\n") }
                 })
             }
             AnswerContent::Code { language, source } => {
@@ -247,10 +228,7 @@ impl State {
                     .collect();
                 sources.map(|mut sources| {
                     sources.push(source);
-                    AnswerContent::Code {
-                        language: language.clone(),
-                        source: sources.join("\n\n"),
-                    }
+                    AnswerContent::Code { language: language.clone(), source: sources.join("\n\n") }
                 })
             }
         };
@@ -260,11 +238,9 @@ impl State {
     /// Answers without a score yet.
     pub fn unscored(&self) -> impl Iterator<Item = (u32, &str, &AnswerContent)> {
         self.transcript.iter().filter_map(|e| match e {
-            Entry::Answer {
-                answer_id,
-                question_id,
-                answer,
-            } if !self.scores.contains_key(answer_id) => Some((*answer_id, question_id.as_str(), answer)),
+            Entry::Answer { answer_id, question_id, answer } if !self.scores.contains_key(answer_id) => {
+                Some((*answer_id, question_id.as_str(), answer))
+            }
             _ => None,
         })
     }
@@ -324,18 +300,14 @@ impl State {
                 text: t.text.clone(),
                 status: t.status.unwrap_or(TurnStatus::Interrupted),
             },
-            Entry::Answer {
-                answer_id,
-                question_id,
-                answer,
-            } => wire::TranscriptEntry::Answer {
+            Entry::Answer { answer_id, question_id, answer } => wire::TranscriptEntry::Answer {
                 answer_id: *answer_id,
                 question_id: question_id.clone(),
                 answer: answer.clone(),
-                score: self.scores.get(answer_id).map(|s| AnswerScore {
-                    dimensions: s.dimensions.clone(),
-                    overall: s.overall(),
-                }),
+                score: self
+                    .scores
+                    .get(answer_id)
+                    .map(|s| AnswerScore { dimensions: s.dimensions.clone(), overall: s.overall() }),
             },
         }
     }
@@ -376,15 +348,8 @@ pub fn running_scores(
         .dimensions
         .iter()
         .filter_map(|d| {
-            let scores = best
-                .values()
-                .flat_map(|s| &s.dimensions)
-                .filter(|x| x.name == d.name)
-                .map(|x| x.score);
-            Some(DimensionScore {
-                name: d.name.clone(),
-                score: mean(scores)?,
-            })
+            let scores = best.values().flat_map(|s| &s.dimensions).filter(|x| x.name == d.name).map(|x| x.score);
+            Some(DimensionScore { name: d.name.clone(), score: mean(scores)? })
         })
         .collect();
     let overall = mean(dimensions.iter().map(|d| d.score));
@@ -398,18 +363,13 @@ pub fn best_per_question<'a>(
 ) -> BTreeMap<&'a str, &'a Scoring> {
     let mut best: BTreeMap<&str, &Scoring> = BTreeMap::new();
     for entry in transcript {
-        let Entry::Answer {
-            answer_id, question_id, ..
-        } = entry
-        else {
+        let Entry::Answer { answer_id, question_id, .. } = entry else {
             continue;
         };
         let Some(scoring) = scores.get(answer_id).filter(|s| s.overall().is_some()) else {
             continue;
         };
-        let better = best
-            .get(question_id.as_str())
-            .is_none_or(|b| scoring.overall() >= b.overall());
+        let better = best.get(question_id.as_str()).is_none_or(|b| scoring.overall() >= b.overall());
         if better {
             best.insert(question_id, scoring);
         }

@@ -90,11 +90,7 @@ struct Sim {
 }
 
 fn params(config: CoreConfig) -> SessionParams {
-    let plan = PlanCatalog::from_toml([("test.toml", PLAN)])
-        .unwrap()
-        .get("test")
-        .cloned()
-        .unwrap();
+    let plan = PlanCatalog::from_toml([("test.toml", PLAN)]).unwrap().get("test").cloned().unwrap();
     SessionParams {
         session_id: "s1".into(),
         time_limit_ms: plan.duration_s * 1000,
@@ -127,20 +123,16 @@ impl Sim {
                 Speak => {
                     let request = self.turn.clone().expect("a turn is open");
                     let text = ScriptedInterviewer::text(&request);
-                    self.session
-                        .handle_interviewer(request.turn_id, InterviewerEvent::Delta(text), self.now);
-                    self.session
-                        .handle_interviewer(request.turn_id, InterviewerEvent::Done, self.now);
+                    self.session.handle_interviewer(request.turn_id, InterviewerEvent::Delta(text), self.now);
+                    self.session.handle_interviewer(request.turn_id, InterviewerEvent::Done, self.now);
                 }
                 Delta(text) => {
                     let turn_id = self.turn.as_ref().expect("a turn is open").turn_id;
-                    self.session
-                        .handle_interviewer(turn_id, InterviewerEvent::Delta(text.into()), self.now);
+                    self.session.handle_interviewer(turn_id, InterviewerEvent::Delta(text.into()), self.now);
                 }
                 Fail => {
                     let turn_id = self.turn.as_ref().expect("a turn is open").turn_id;
-                    self.session
-                        .handle_interviewer(turn_id, InterviewerEvent::Failed("test".into()), self.now);
+                    self.session.handle_interviewer(turn_id, InterviewerEvent::Failed("test".into()), self.now);
                 }
                 Scores => {
                     for request in std::mem::take(&mut self.scores) {
@@ -368,11 +360,7 @@ fn bad_client_messages_get_errors_and_change_nothing() {
 
 #[test]
 fn oversized_answers_are_refused() {
-    let config = CoreConfig {
-        max_answer_bytes: 10,
-        max_code_bytes: 12,
-        ..CoreConfig::default()
-    };
+    let config = CoreConfig { max_answer_bytes: 10, max_code_bytes: 12, ..CoreConfig::default() };
     check_with(
         config,
         vec![
@@ -406,15 +394,7 @@ fn oversized_answers_are_refused() {
 #[test]
 fn a_resent_message_is_applied_once_and_acknowledged_again() {
     check(
-        vec![
-            START,
-            START,
-            Speak,
-            Speak,
-            GOOD,
-            GOOD,
-            Client(r#"{"type":"session.start"}"#),
-        ],
+        vec![START, START, Speak, Speak, GOOD, GOOD, Client(r#"{"type":"session.start"}"#)],
         expect![[r#"
             +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
             +0s   ask     turn 1 Intro None point=None attempt=1
@@ -436,10 +416,7 @@ fn a_resent_message_is_applied_once_and_acknowledged_again() {
 
 #[test]
 fn the_clock_ticks_and_time_runs_out() {
-    let config = CoreConfig {
-        clock_interval_ms: 200_000,
-        ..CoreConfig::default()
-    };
+    let config = CoreConfig { clock_interval_ms: 200_000, ..CoreConfig::default() };
     check_with(
         config,
         vec![START, Speak, Speak, Wait(599_000), Delta("x"), Wait(1_000), GOOD],
@@ -659,10 +636,7 @@ fn replaying_inputs_is_deterministic() {
             Wait(10_000),
         ]
     };
-    assert_eq!(
-        Sim::new(CoreConfig::default()).run(script()),
-        Sim::new(CoreConfig::default()).run(script())
-    );
+    assert_eq!(Sim::new(CoreConfig::default()).run(script()), Sim::new(CoreConfig::default()).run(script()));
 }
 
 #[test]

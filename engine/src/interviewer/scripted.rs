@@ -38,9 +38,7 @@ impl ScriptedInterviewer {
                 let level = request.candidate.level.as_deref().filter(|l| !l.trim().is_empty());
                 if let Some(role) = role {
                     let level = level.map(|l| format!("{l} ")).unwrap_or_default();
-                    text.push_str(&format!(
-                        "Welcome! I understand you are preparing for a {level}{role} role. "
-                    ));
+                    text.push_str(&format!("Welcome! I understand you are preparing for a {level}{role} role. "));
                 }
                 text.push_str(&plan.intro);
             }
@@ -69,16 +67,8 @@ fn feedback(request: &TurnRequest) -> String {
         AnswerContent::Code { language, .. } => format!("Thanks for the {language} code. "),
         AnswerContent::Text { .. } => "Thanks. ".to_owned(),
     };
-    let hit: Vec<&str> = coverage
-        .hit
-        .iter()
-        .map(|k| k.description.trim_end_matches('.'))
-        .collect();
-    let missed: Vec<&str> = coverage
-        .missed
-        .iter()
-        .map(|k| k.description.trim_end_matches('.'))
-        .collect();
+    let hit: Vec<&str> = coverage.hit.iter().map(|k| k.description.trim_end_matches('.')).collect();
+    let missed: Vec<&str> = coverage.missed.iter().map(|k| k.description.trim_end_matches('.')).collect();
     if !hit.is_empty() {
         text.push_str(&format!("I can see it covers: {}. ", hit.join("; ")));
     }

@@ -26,11 +26,7 @@ use crate::store::{Epoch, StoreError};
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Attach a client (replacing any other), replaying after `last_seq`.
-    Attach {
-        user_id: String,
-        last_seq: Option<u64>,
-        reply: oneshot::Sender<Result<Connection, EngineError>>,
-    },
+    Attach { user_id: String, last_seq: Option<u64>, reply: oneshot::Sender<Result<Connection, EngineError>> },
     /// A client message from connection `connection`.
     Client { connection: u64, message: ClientMessage },
     /// Connection `connection` went away.
@@ -129,17 +125,13 @@ impl Actor {
                 }
             }
         }
-        self.engine
-            .sessions
-            .remove_if(&self.session_id, |_, handle| handle.generation == self.generation);
+        self.engine.sessions.remove_if(&self.session_id, |_, handle| handle.generation == self.generation);
     }
 
     async fn load(&mut self) -> Result<(Session, Epoch), StoreError> {
         let store = &self.engine.store;
-        let loaded = store
-            .load(&self.session_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(self.session_id.clone()))?;
+        let loaded =
+            store.load(&self.session_id).await?.ok_or_else(|| StoreError::NotFound(self.session_id.clone()))?;
         let epoch = store.acquire(&self.session_id).await?;
         self.owner.clone_from(&loaded.meta.user_id);
         let plan = self
@@ -361,21 +353,13 @@ impl Actor {
             _ => None,
         };
         let resumed = replay.is_some();
-        let replay = replay
-            .unwrap_or_default()
-            .iter()
-            .map(|e| e.to_message(&self.session_id))
-            .collect();
+        let replay = replay.unwrap_or_default().iter().map(|e| e.to_message(&self.session_id)).collect();
         self.close(CloseCode::Replaced, true);
         let (deliveries_tx, deliveries) = mpsc::channel(self.engine.config.outbound_queue);
         let (abort_tx, abort) = oneshot::channel();
         self.next_connection += 1;
         let id = self.next_connection;
-        self.subscriber = Some(Subscriber {
-            id,
-            deliveries: deliveries_tx,
-            abort: abort_tx,
-        });
+        self.subscriber = Some(Subscriber { id, deliveries: deliveries_tx, abort: abort_tx });
         let ready = SessionReady {
             session_id: self.session_id.clone(),
             epoch,
@@ -387,14 +371,7 @@ impl Actor {
         if session.is_ended() {
             self.close(CloseCode::Normal, false);
         }
-        Ok(Connection {
-            ready,
-            replay,
-            id,
-            deliveries,
-            abort: Some(abort),
-            commands: self.commands_tx.clone(),
-        })
+        Ok(Connection { ready, replay, id, deliveries, abort: Some(abort), commands: self.commands_tx.clone() })
     }
 
     /// Sends to the attached connection; one that cannot keep up is disconnected.
@@ -427,10 +404,7 @@ impl Actor {
 async fn next_turn_event(turn: &mut Option<(u32, BoxStream<'static, InterviewerEvent>)>) -> (u32, InterviewerEvent) {
     match turn {
         Some((turn_id, stream)) => {
-            let event = stream
-                .next()
-                .await
-                .unwrap_or_else(|| InterviewerEvent::Failed("stream ended early".into()));
+            let event = stream.next().await.unwrap_or_else(|| InterviewerEvent::Failed("stream ended early".into()));
             (*turn_id, event)
         }
         None => std::future::pending().await,
@@ -449,10 +423,5 @@ fn store_unavailable(reference: Option<String>) -> ServerMessage {
     let message = "storage is unavailable: nothing new is stored until it is back; re-send \
                    unacknowledged answers with the same id"
         .to_owned();
-    ServerMessage::Error(ErrorEvent {
-        code: ErrorCode::StoreUnavailable,
-        message,
-        fatal: false,
-        reference,
-    })
+    ServerMessage::Error(ErrorEvent { code: ErrorCode::StoreUnavailable, message, fatal: false, reference })
 }

@@ -45,14 +45,8 @@ pub struct Connection {
 impl Connection {
     /// Hands a client message to the session. Waits while the session's queue is full.
     pub async fn send(&self, message: ClientMessage) -> Result<(), EngineError> {
-        let command = Command::Client {
-            connection: self.id,
-            message,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| EngineError::Unavailable("the session stopped".into()))
+        let command = Command::Client { connection: self.id, message };
+        self.commands.send(command).await.map_err(|_| EngineError::Unavailable("the session stopped".into()))
     }
 
     /// The next thing to do: a message to send, or a close.

@@ -177,17 +177,11 @@ impl Engine {
         plan_id: &str,
         candidate: Candidate,
     ) -> Result<SessionMeta, EngineError> {
-        let plan = self
-            .inner
-            .plans
-            .get(plan_id)
-            .ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
+        let plan = self.inner.plans.get(plan_id).ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
         let resume = candidate.resume_text.as_deref().map_or(0, str::len);
         if resume > self.inner.config.max_resume_bytes {
             let limit = self.inner.config.max_resume_bytes;
-            return Err(EngineError::BadRequest(format!(
-                "resume_text of {resume} bytes is over {limit} bytes"
-            )));
+            return Err(EngineError::BadRequest(format!("resume_text of {resume} bytes is over {limit} bytes")));
         }
         let meta = SessionMeta {
             session_id: format!("ses_{}", uuid::Uuid::new_v4().simple()),
@@ -214,15 +208,9 @@ impl Engine {
         for _ in 0..3 {
             let handle = self.handle(session_id);
             let (reply, answer) = oneshot::channel();
-            let command = Command::Attach {
-                user_id: user_id.to_owned(),
-                last_seq,
-                reply,
-            };
+            let command = Command::Attach { user_id: user_id.to_owned(), last_seq, reply };
             if handle.commands.send(command).await.is_err() {
-                self.inner
-                    .sessions
-                    .remove_if(session_id, |_, h| h.generation == handle.generation);
+                self.inner.sessions.remove_if(session_id, |_, h| h.generation == handle.generation);
                 continue;
             }
             if let Ok(result) = answer.await {
@@ -287,10 +275,7 @@ impl Engine {
                 let _ = finished.await;
             }
         });
-        if tokio::time::timeout(grace, futures::future::join_all(stops))
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, futures::future::join_all(stops)).await.is_err() {
             tracing::warn!("some sessions did not stop within the grace period");
         }
     }
@@ -322,18 +307,11 @@ impl Engine {
             config: self.inner.config.core.clone(),
         };
         let created_at = loaded.meta.created_at.0;
-        Ok((
-            Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail),
-            created_at,
-        ))
+        Ok((Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail), created_at))
     }
 
     fn plan_of(&self, meta: &SessionMeta) -> Result<Arc<Plan>, EngineError> {
-        self.inner
-            .plans
-            .get(&meta.plan_id)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownPlan(meta.plan_id.clone()))
+        self.inner.plans.get(&meta.plan_id).cloned().ok_or_else(|| EngineError::UnknownPlan(meta.plan_id.clone()))
     }
 
     /// The handle of a session's task, spawning the task if there is none.
@@ -344,18 +322,9 @@ impl Engine {
             .or_insert_with(|| {
                 let generation = self.inner.generations.fetch_add(1, Ordering::Relaxed);
                 let (tx, rx) = mpsc::channel(self.inner.config.command_queue);
-                let actor = Actor::new(
-                    Arc::clone(&self.inner),
-                    session_id.to_owned(),
-                    generation,
-                    rx,
-                    tx.clone(),
-                );
+                let actor = Actor::new(Arc::clone(&self.inner), session_id.to_owned(), generation, rx, tx.clone());
                 tokio::spawn(actor.run());
-                SessionHandle {
-                    commands: tx,
-                    generation,
-                }
+                SessionHandle { commands: tx, generation }
             })
             .clone()
     }

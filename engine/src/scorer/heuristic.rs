@@ -51,9 +51,7 @@ impl HeuristicScorer {
 
     /// Scores `answer` to question `question_id` of `plan`, synchronously.
     pub fn score_now(&self, plan: &Plan, question_id: &str, answer: &AnswerContent) -> Result<Scoring, ScoreError> {
-        let question = plan
-            .question(question_id)
-            .ok_or_else(|| ScoreError::UnknownQuestion(question_id.to_owned()))?;
+        let question = plan.question(question_id).ok_or_else(|| ScoreError::UnknownQuestion(question_id.to_owned()))?;
         Ok(score_question(question, answer))
     }
 }
@@ -201,17 +199,9 @@ fn read_signals(
             notes.push(specificity_note(&spec, false));
             let code = (question.style == QuestionStyle::Coding).then(|| {
                 notes.push("No code submitted for a coding question.".to_owned());
-                CodeSignals {
-                    quality: 0.0,
-                    testing: 0.0,
-                }
+                CodeSignals { quality: 0.0, testing: 0.0 }
             });
-            Signals {
-                coverage,
-                structure,
-                specificity: text_specificity(&spec),
-                code,
-            }
+            Signals { coverage, structure, specificity: text_specificity(&spec), code }
         }
         AnswerContent::Code { language, source } => {
             let asked = match &question.expects {
@@ -283,11 +273,7 @@ fn layout_score(l: &Layout) -> f32 {
 /// (a rambling answer), never below 0.5.
 fn length(words: u32, full: f32) -> f32 {
     let w = words as f32;
-    if w <= 700.0 {
-        (w / full).min(1.0)
-    } else {
-        1.0 - ((w - 700.0) / 1400.0).min(0.5)
-    }
+    if w <= 700.0 { (w / full).min(1.0) } else { 1.0 - ((w - 700.0) / 1400.0).min(0.5) }
 }
 
 /// Specificity of prose: numbers (0.35, full at 3), numbers with units (0.25, full at 2),
@@ -317,12 +303,7 @@ fn label(id: &str) -> String {
 
 /// What the STAR reading of a story found.
 fn star_notes(star: &Star) -> Vec<String> {
-    let parts = [
-        ("situation", star.situation),
-        ("task", star.task),
-        ("action", star.action),
-        ("result", star.result),
-    ];
+    let parts = [("situation", star.situation), ("task", star.task), ("action", star.action), ("result", star.result)];
     let told: Vec<&str> = parts.iter().filter(|p| p.1).map(|p| p.0).collect();
     let untold: Vec<&str> = parts.iter().filter(|p| !p.1).map(|p| p.0).collect();
     let mut notes = vec![match told.len() {
@@ -339,24 +320,13 @@ fn star_notes(star: &Star) -> Vec<String> {
 /// What the layout of prose shows.
 fn layout_note(l: &Layout) -> String {
     if l.words < 25 {
-        return format!(
-            "Very short answer ({}): too short to show depth.",
-            plural(l.words, "word", "words")
-        );
+        return format!("Very short answer ({}): too short to show depth.", plural(l.words, "word", "words"));
     }
-    let mut note = format!(
-        "{} in {}",
-        plural(l.words, "word", "words"),
-        plural(l.sentences, "sentence", "sentences")
-    );
+    let mut note = format!("{} in {}", plural(l.words, "word", "words"), plural(l.sentences, "sentence", "sentences"));
     if l.paragraphs >= 2 {
         note += &format!(" and {} paragraphs", l.paragraphs);
     }
-    note += if l.sequence_words >= 2 {
-        ", taken in steps."
-    } else {
-        "; no sequence words (first, then, finally)."
-    };
+    note += if l.sequence_words >= 2 { ", taken in steps." } else { "; no sequence words (first, then, finally)." };
     note
 }
 
@@ -376,11 +346,7 @@ fn specificity_note(s: &Specificity, code: bool) -> String {
     }
     let mut named = Vec::new();
     if s.numbers > 0 {
-        named.push(format!(
-            "{} ({} with units)",
-            plural(s.numbers, "number", "numbers"),
-            s.units.min(s.numbers)
-        ));
+        named.push(format!("{} ({} with units)", plural(s.numbers, "number", "numbers"), s.units.min(s.numbers)));
     }
     if s.complexity > 0 {
         named.push(plural(s.complexity, "big-O bound", "big-O bounds"));
@@ -422,11 +388,8 @@ fn code_note(shape: &CodeShape<'_>) -> String {
     .filter(|g| g.1)
     .map(|g| g.0)
     .collect();
-    let edges = if guarded.is_empty() {
-        "no edge cases handled".to_owned()
-    } else {
-        format!("handles {}", and_list(&guarded))
-    };
+    let edges =
+        if guarded.is_empty() { "no edge cases handled".to_owned() } else { format!("handles {}", and_list(&guarded)) };
     let tests = if shape.has_tests { "has tests" } else { "no tests" };
     format!("{defines}; {edges}; {tests}.")
 }

@@ -48,21 +48,11 @@ impl MemoryStore {
 }
 
 fn session<'a>(inner: &'a mut Inner, id: &str) -> Result<&'a mut Stored, StoreError> {
-    inner
-        .sessions
-        .get_mut(id)
-        .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    inner.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.to_owned()))
 }
 
 fn check_epoch(stored: &Stored, epoch: Epoch) -> Result<(), StoreError> {
-    if epoch == stored.epoch {
-        Ok(())
-    } else {
-        Err(StoreError::Fenced {
-            epoch,
-            current: stored.epoch,
-        })
-    }
+    if epoch == stored.epoch { Ok(()) } else { Err(StoreError::Fenced { epoch, current: stored.epoch }) }
 }
 
 #[async_trait]
@@ -77,17 +67,8 @@ impl Store for MemoryStore {
 
     async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
         self.with(|inner| {
-            inner
-                .by_user
-                .entry(meta.user_id.clone())
-                .or_default()
-                .push(meta.session_id.clone());
-            let stored = Stored {
-                meta: meta.clone(),
-                epoch: 0,
-                snapshot: None,
-                log: Vec::new(),
-            };
+            inner.by_user.entry(meta.user_id.clone()).or_default().push(meta.session_id.clone());
+            let stored = Stored { meta: meta.clone(), epoch: 0, snapshot: None, log: Vec::new() };
             inner.sessions.insert(meta.session_id.clone(), stored);
         });
         Ok(())
@@ -152,10 +133,7 @@ impl Store for MemoryStore {
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
         Ok(self.with(|inner| {
             let ids = inner.by_user.get(user_id).map(Vec::as_slice).unwrap_or_default();
-            ids.iter()
-                .rev()
-                .filter_map(|id| inner.sessions.get(id).map(|s| s.meta.clone()))
-                .collect()
+            ids.iter().rev().filter_map(|id| inner.sessions.get(id).map(|s| s.meta.clone())).collect()
         }))
     }
 }

@@ -62,13 +62,7 @@ impl MetaBytes {
     /// Back to the engine's type.
     pub fn into_meta(self, session_id: &str) -> SessionMeta {
         match self {
-            Self::V1 {
-                user_id,
-                plan_id,
-                candidate,
-                created_at,
-                time_limit_ms,
-            } => SessionMeta {
+            Self::V1 { user_id, plan_id, candidate, created_at, time_limit_ms } => SessionMeta {
                 session_id: session_id.to_owned(),
                 user_id,
                 plan_id,
@@ -198,41 +192,23 @@ impl From<ScoringV1> for Scoring {
 impl From<&LogEntry> for EntryBytes {
     fn from(entry: &LogEntry) -> Self {
         let record = match &entry.record {
-            Record::TurnStarted {
-                turn_id,
-                kind,
-                question_id,
-                key_point,
-                expects,
-            } => RecordV1::TurnStarted {
+            Record::TurnStarted { turn_id, kind, question_id, key_point, expects } => RecordV1::TurnStarted {
                 turn_id: *turn_id,
                 kind: *kind,
                 question_id: question_id.clone(),
                 key_point: key_point.clone(),
                 expects: expects.clone(),
             },
-            Record::TurnDone { turn_id, text, status } => RecordV1::TurnDone {
-                turn_id: *turn_id,
-                text: text.clone(),
-                status: *status,
-            },
-            Record::AnswerReceived {
-                answer_id,
-                client_id,
-                question_id,
-                answer,
-            } => RecordV1::AnswerReceived {
+            Record::TurnDone { turn_id, text, status } => {
+                RecordV1::TurnDone { turn_id: *turn_id, text: text.clone(), status: *status }
+            }
+            Record::AnswerReceived { answer_id, client_id, question_id, answer } => RecordV1::AnswerReceived {
                 answer_id: *answer_id,
                 client_id: client_id.clone(),
                 question_id: question_id.clone(),
                 answer: answer.clone(),
             },
-            Record::ScoreUpdated {
-                answer_id,
-                scoring,
-                running,
-                overall,
-            } => RecordV1::ScoreUpdated {
+            Record::ScoreUpdated { answer_id, scoring, running, overall } => RecordV1::ScoreUpdated {
                 answer_id: *answer_id,
                 scoring: scoring.into(),
                 running: running.clone(),
@@ -241,11 +217,7 @@ impl From<&LogEntry> for EntryBytes {
             Record::ReportReady { report } => RecordV1::ReportReady { report: report.clone() },
             Record::SessionEnded { reason } => RecordV1::SessionEnded { reason: *reason },
         };
-        Self::V1 {
-            seq: entry.seq,
-            at: entry.at.0,
-            record,
-        }
+        Self::V1 { seq: entry.seq, at: entry.at.0, record }
     }
 }
 
@@ -253,50 +225,20 @@ impl From<EntryBytes> for LogEntry {
     fn from(bytes: EntryBytes) -> Self {
         let EntryBytes::V1 { seq, at, record } = bytes;
         let record = match record {
-            RecordV1::TurnStarted {
-                turn_id,
-                kind,
-                question_id,
-                key_point,
-                expects,
-            } => Record::TurnStarted {
-                turn_id,
-                kind,
-                question_id,
-                key_point,
-                expects,
-            },
+            RecordV1::TurnStarted { turn_id, kind, question_id, key_point, expects } => {
+                Record::TurnStarted { turn_id, kind, question_id, key_point, expects }
+            }
             RecordV1::TurnDone { turn_id, text, status } => Record::TurnDone { turn_id, text, status },
-            RecordV1::AnswerReceived {
-                answer_id,
-                client_id,
-                question_id,
-                answer,
-            } => Record::AnswerReceived {
-                answer_id,
-                client_id,
-                question_id,
-                answer,
-            },
-            RecordV1::ScoreUpdated {
-                answer_id,
-                scoring,
-                running,
-                overall,
-            } => Record::ScoreUpdated {
-                answer_id,
-                scoring: scoring.into(),
-                running,
-                overall,
-            },
+            RecordV1::AnswerReceived { answer_id, client_id, question_id, answer } => {
+                Record::AnswerReceived { answer_id, client_id, question_id, answer }
+            }
+            RecordV1::ScoreUpdated { answer_id, scoring, running, overall } => {
+                Record::ScoreUpdated { answer_id, scoring: scoring.into(), running, overall }
+            }
             RecordV1::ReportReady { report } => Record::ReportReady { report },
             RecordV1::SessionEnded { reason } => Record::SessionEnded { reason },
         };
-        LogEntry {
-            seq,
-            at: Timestamp(at),
-            record,
-        }
+        LogEntry { seq, at: Timestamp(at), record }
     }
 }
 
@@ -330,11 +272,7 @@ pub struct StateV1 {
 #[serde(tag = "k", rename_all = "snake_case")]
 enum EntryV1 {
     Turn(TurnV1),
-    Answer {
-        answer_id: u32,
-        question_id: String,
-        answer: AnswerContent,
-    },
+    Answer { answer_id: u32, question_id: String, answer: AnswerContent },
 }
 
 /// A turn, version 1.
@@ -397,11 +335,7 @@ impl From<&State> for SnapshotBytes {
                 .iter()
                 .map(|e| match e {
                     Entry::Turn(t) => EntryV1::Turn(turn_v1(t)),
-                    Entry::Answer {
-                        answer_id,
-                        question_id,
-                        answer,
-                    } => EntryV1::Answer {
+                    Entry::Answer { answer_id, question_id, answer } => EntryV1::Answer {
                         answer_id: *answer_id,
                         question_id: question_id.clone(),
                         answer: answer.clone(),
@@ -440,15 +374,9 @@ impl From<SnapshotBytes> for State {
                 .into_iter()
                 .map(|e| match e {
                     EntryV1::Turn(t) => Entry::Turn(turn(t)),
-                    EntryV1::Answer {
-                        answer_id,
-                        question_id,
-                        answer,
-                    } => Entry::Answer {
-                        answer_id,
-                        question_id,
-                        answer,
-                    },
+                    EntryV1::Answer { answer_id, question_id, answer } => {
+                        Entry::Answer { answer_id, question_id, answer }
+                    }
                 })
                 .collect(),
             open_turn: s.open_turn.map(|o| OpenTurn {

@@ -96,14 +96,8 @@ impl RedisStore {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
-        Ok(Self {
-            connection,
-            append: Script::new(APPEND),
-            snapshot: Script::new(SNAPSHOT),
-        })
+        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        Ok(Self { connection, append: Script::new(APPEND), snapshot: Script::new(SNAPSHOT) })
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -118,14 +112,8 @@ fn store_error(error: redis::RedisError) -> StoreError {
     let code = error.code().unwrap_or_default();
     let number = |text: &str| text.trim().parse::<u64>().unwrap_or(0);
     match code {
-        "FENCED" => StoreError::Fenced {
-            epoch: 0,
-            current: number(&detail),
-        },
-        "OUT_OF_ORDER" => StoreError::OutOfOrder {
-            head: number(&detail),
-            got: 0,
-        },
+        "FENCED" => StoreError::Fenced { epoch: 0, current: number(&detail) },
+        "OUT_OF_ORDER" => StoreError::OutOfOrder { head: number(&detail), got: 0 },
         "WRONGTYPE" => StoreError::Corrupt(error.to_string()),
         _ => unavailable(error),
     }
@@ -136,10 +124,7 @@ fn unavailable(error: redis::RedisError) -> StoreError {
 }
 
 fn seq_of(id: &str) -> Result<u64, StoreError> {
-    id.split('-')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("stream id `{id}`")))
+    id.split('-').next().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt(format!("stream id `{id}`")))
 }
 
 fn entries(reply: StreamRangeReply) -> Result<Vec<LogEntry>, StoreError> {
@@ -148,15 +133,11 @@ fn entries(reply: StreamRangeReply) -> Result<Vec<LogEntry>, StoreError> {
         .into_iter()
         .map(|id| {
             let seq = seq_of(&id.id)?;
-            let bytes: Vec<u8> = id
-                .get("e")
-                .ok_or_else(|| StoreError::Corrupt(format!("log entry {seq} has no `e`")))?;
+            let bytes: Vec<u8> =
+                id.get("e").ok_or_else(|| StoreError::Corrupt(format!("log entry {seq} has no `e`")))?;
             let entry: LogEntry = persisted::decode::<EntryBytes>(&bytes)?.into();
             if entry.seq != seq {
-                return Err(StoreError::Corrupt(format!(
-                    "log entry {} stored under id {seq}",
-                    entry.seq
-                )));
+                return Err(StoreError::Corrupt(format!("log entry {} stored under id {seq}", entry.seq)));
             }
             Ok(entry)
         })
@@ -170,15 +151,8 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let pong: String = redis::cmd("PING")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_error)?;
-        if pong == "PONG" {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(format!("PING answered {pong}")))
-        }
+        let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await.map_err(store_error)?;
+        if pong == "PONG" { Ok(()) } else { Err(StoreError::Unavailable(format!("PING answered {pong}"))) }
     }
 
     async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
@@ -196,43 +170,24 @@ impl Store for RedisStore {
 
     async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
         let bytes: Option<Vec<u8>> = self.conn().get(Keys::of(session_id).meta).await.map_err(store_error)?;
-        bytes
-            .map(|b| Ok(persisted::decode::<MetaBytes>(&b)?.into_meta(session_id)))
-            .transpose()
+        bytes.map(|b| Ok(persisted::decode::<MetaBytes>(&b)?.into_meta(session_id))).transpose()
     }
 
     async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
         let keys = Keys::of(session_id);
-        let (meta, snap): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
-            .get(&keys.meta)
-            .get(&keys.snap)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_error)?;
+        let (meta, snap): (Option<Vec<u8>>, Option<Vec<u8>>) =
+            redis::pipe().get(&keys.meta).get(&keys.snap).query_async(&mut self.conn()).await.map_err(store_error)?;
         let Some(meta) = meta else { return Ok(None) };
         let meta = persisted::decode::<MetaBytes>(&meta)?.into_meta(session_id);
-        let snapshot: Option<State> = snap
-            .map(|b| persisted::decode::<SnapshotBytes>(&b))
-            .transpose()?
-            .map(Into::into);
+        let snapshot: Option<State> = snap.map(|b| persisted::decode::<SnapshotBytes>(&b)).transpose()?.map(Into::into);
         let after = snapshot.as_ref().map_or(0, |s| s.head);
-        let reply: StreamRangeReply = self
-            .conn()
-            .xrange(&keys.log, format!("{}-0", after + 1), "+")
-            .await
-            .map_err(store_error)?;
-        Ok(Some(Loaded {
-            meta,
-            snapshot,
-            tail: entries(reply)?,
-        }))
+        let reply: StreamRangeReply =
+            self.conn().xrange(&keys.log, format!("{}-0", after + 1), "+").await.map_err(store_error)?;
+        Ok(Some(Loaded { meta, snapshot, tail: entries(reply)? }))
     }
 
     async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
-        self.conn()
-            .incr(Keys::of(session_id).epoch, 1)
-            .await
-            .map_err(store_error)
+        self.conn().incr(Keys::of(session_id).epoch, 1).await.map_err(store_error)
     }
 
     async fn append(&self, session_id: &str, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {
@@ -254,14 +209,8 @@ impl Store for RedisStore {
     async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         let keys = Keys::of(session_id);
         let bytes = persisted::encode(&SnapshotBytes::from(state))?;
-        let result: Result<u64, _> = self
-            .snapshot
-            .key(&keys.epoch)
-            .key(&keys.snap)
-            .arg(epoch)
-            .arg(bytes)
-            .invoke_async(&mut self.conn())
-            .await;
+        let result: Result<u64, _> =
+            self.snapshot.key(&keys.epoch).key(&keys.snap).arg(epoch).arg(bytes).invoke_async(&mut self.conn()).await;
         result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
             other => other,
@@ -270,11 +219,8 @@ impl Store for RedisStore {
 
     async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         let keys = Keys::of(session_id);
-        let reply: StreamRangeReply = self
-            .conn()
-            .xrange(&keys.log, format!("{}-0", after + 1), "+")
-            .await
-            .map_err(store_error)?;
+        let reply: StreamRangeReply =
+            self.conn().xrange(&keys.log, format!("{}-0", after + 1), "+").await.map_err(store_error)?;
         let entries = entries(reply)?;
         // History after `after` is whole only if it starts right after it.
         match entries.first() {
@@ -284,11 +230,7 @@ impl Store for RedisStore {
     }
 
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
-        let ids: Vec<String> = self
-            .conn()
-            .zrevrange(user_index(user_id), 0, -1)
-            .await
-            .map_err(store_error)?;
+        let ids: Vec<String> = self.conn().zrevrange(user_index(user_id), 0, -1).await.map_err(store_error)?;
         let mut metas = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(meta) = self.meta(&id).await? {

@@ -38,23 +38,16 @@ impl Candidate {
             // missed key point); answer exactly that, or everything if nothing was missed.
             (TurnKind::FollowUp, Some(previous)) => {
                 let missed = rubric::coverage(question, previous).missed;
-                if missed.is_empty() {
-                    question.key_points.iter().collect()
-                } else {
-                    missed
-                }
+                if missed.is_empty() { question.key_points.iter().collect() } else { missed }
             }
             _ => question.key_points.iter().collect(),
         };
         let keywords: Vec<&str> = points.iter().map(|k| first_keyword(k)).collect();
         let answer = match expects {
-            Some(Expects::Code { language }) => AnswerContent::Code {
-                language: language.clone(),
-                source: snippet(question, language, &keywords),
-            },
-            _ if kind == TurnKind::FollowUp => AnswerContent::Text {
-                text: follow_up_text(&points),
-            },
+            Some(Expects::Code { language }) => {
+                AnswerContent::Code { language: language.clone(), source: snippet(question, language, &keywords) }
+            }
+            _ if kind == TurnKind::FollowUp => AnswerContent::Text { text: follow_up_text(&points) },
             _ => AnswerContent::Text {
                 text: match question.style {
                     QuestionStyle::Behavioural => story(&keywords),
@@ -75,12 +68,7 @@ impl Candidate {
 
 /// The key point's first keyword that is not blank.
 fn first_keyword(point: &KeyPoint) -> &str {
-    point
-        .keywords
-        .iter()
-        .map(|k| k.trim())
-        .find(|k| !k.is_empty())
-        .unwrap_or(point.id.as_str())
+    point.keywords.iter().map(|k| k.trim()).find(|k| !k.is_empty()).unwrap_or(point.id.as_str())
 }
 
 /// A technical answer told in order, concrete and naming a trade-off.
@@ -214,10 +202,7 @@ fn cover_the_rest(question: &Question, points: &[&KeyPoint], answer: AnswerConte
             } else {
                 format!("export const ALSO = \"{extra}\";")
             };
-            AnswerContent::Code {
-                language,
-                source: format!("{also}\n{source}"),
-            }
+            AnswerContent::Code { language, source: format!("{also}\n{source}") }
         }
     }
 }
@@ -260,9 +245,7 @@ mod tests {
     fn expects(expected: &Expected) -> Expects {
         match expected {
             Expected::Text => Expects::Text,
-            Expected::Code { language } => Expects::Code {
-                language: language.clone(),
-            },
+            Expected::Code { language } => Expects::Code { language: language.clone() },
         }
     }
 
@@ -294,16 +277,11 @@ mod tests {
         let question = &plan.questions[0];
         let mut candidate = Candidate::new(Arc::clone(plan));
         // Pretend the first answer only named the first key point.
-        let first = AnswerContent::Text {
-            text: question.key_points[0].keywords[0].clone(),
-        };
+        let first = AnswerContent::Text { text: question.key_points[0].keywords[0].clone() };
         candidate.last.push((question.id.clone(), first));
         let answer = candidate.answer(TurnKind::FollowUp, Some(&question.id), Some(&Expects::Text));
         let coverage = rubric::coverage(question, &answer);
-        assert!(
-            !coverage.hit.iter().any(|k| k.id == question.key_points[0].id),
-            "{answer:?}"
-        );
+        assert!(!coverage.hit.iter().any(|k| k.id == question.key_points[0].id), "{answer:?}");
         assert_eq!(coverage.hit.len(), question.key_points.len() - 1, "{answer:?}");
     }
 }

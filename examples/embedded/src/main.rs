@@ -45,18 +45,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn interview(args: Args) -> anyhow::Result<()> {
-    let engine = Engine::builder()
-        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-        .build();
+    let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
     let Some(plan) = engine.plans().get(&args.plan).cloned() else {
         let known: Vec<&str> = engine.plans().iter().map(|p| p.id.as_str()).collect();
         bail!("no plan `{}`; the plans are: {}", args.plan, known.join(", "));
     };
-    let profile = Candidate {
-        role: Some(plan.role.clone()),
-        level: Some(plan.level.clone()),
-        resume_text: None,
-    };
+    let profile = Candidate { role: Some(plan.role.clone()), level: Some(plan.level.clone()), resume_text: None };
     let meta = engine.create_session(&args.user, &plan.id, profile).await?;
     let session_id = meta.session_id;
     println!(
@@ -89,11 +83,7 @@ async fn interview(args: Args) -> anyhow::Result<()> {
         };
         match message {
             ServerMessage::TurnStarted(turn) => {
-                let about = turn
-                    .question_id
-                    .as_deref()
-                    .map(|q| format!(" · {q}"))
-                    .unwrap_or_default();
+                let about = turn.question_id.as_deref().map(|q| format!(" · {q}")).unwrap_or_default();
                 println!("\n[interviewer · {:?}{about}]", turn.kind);
                 open = Some(turn);
             }
@@ -219,9 +209,5 @@ fn fmt_score(score: Option<f32>) -> String {
 }
 
 fn fmt_dimensions(dimensions: &[DimensionScore]) -> String {
-    dimensions
-        .iter()
-        .map(|d| format!("{} {:.1}", d.name, d.score))
-        .collect::<Vec<_>>()
-        .join(", ")
+    dimensions.iter().map(|d| format!("{} {:.1}", d.name, d.score)).collect::<Vec<_>>().join(", ")
 }

@@ -127,17 +127,9 @@ mod tests {
     fn lines_become_inputs() {
         let mut parser = Parser::default();
         let mut inputs = Vec::new();
-        for line in [
-            "",
-            "  my answer  ",
-            "/code python",
-            "def f(x):",
-            "    return x",
-            "/interrupt",
-            "/end",
-            "/end",
-            "/quit\r",
-        ] {
+        for line in
+            ["", "  my answer  ", "/code python", "def f(x):", "    return x", "/interrupt", "/end", "/end", "/quit\r"]
+        {
             if let Line::Input(input) = parser.line(line) {
                 inputs.push(input);
             }
@@ -147,10 +139,7 @@ mod tests {
             [
                 Input::Answer("my answer".into()),
                 Input::Interrupt,
-                Input::Code {
-                    language: "python".into(),
-                    source: "def f(x):\n    return x\n".into()
-                },
+                Input::Code { language: "python".into(), source: "def f(x):\n    return x\n".into() },
                 Input::End,
                 Input::Quit,
             ]

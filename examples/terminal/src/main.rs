@@ -67,11 +67,7 @@ async fn main() -> anyhow::Result<()> {
         created.plan.duration_s / 60,
         args.user
     );
-    let encoding = if args.msgpack {
-        Encoding::MsgPack
-    } else {
-        Encoding::Json
-    };
+    let encoding = if args.msgpack { Encoding::MsgPack } else { Encoding::Json };
     let mut client = Client::new(encoding, !std::io::stdin().is_terminal());
     let mut failures = 0;
     let outcome = loop {
@@ -92,10 +88,7 @@ async fn main() -> anyhow::Result<()> {
         if failures > MAX_RECONNECTS {
             bail!("connection lost ({reason}); gave up after {MAX_RECONNECTS} reconnects");
         }
-        let from = client
-            .last_seq()
-            .map(|s| format!(" with last_seq={s}"))
-            .unwrap_or_default();
+        let from = client.last_seq().map(|s| format!(" with last_seq={s}")).unwrap_or_default();
         println!("\n(connection lost: {reason}; reconnecting{from}, attempt {failures}/{MAX_RECONNECTS})");
         tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
     };
@@ -172,17 +165,11 @@ impl Api {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Self {
-            http: reqwest::Client::new(),
-            base,
-            token: format!("dev:{user}"),
-        }
+        Self { http: reqwest::Client::new(), base, token: format!("dev:{user}") }
     }
 
     fn endpoint(&self, path: &str) -> anyhow::Result<Url> {
-        self.base
-            .join(path.trim_start_matches('/'))
-            .with_context(|| format!("bad path {path}"))
+        self.base.join(path.trim_start_matches('/')).with_context(|| format!("bad path {path}"))
     }
 
     async fn plans(&self) -> anyhow::Result<Plans> {
@@ -192,29 +179,16 @@ impl Api {
     }
 
     async fn create_session(&self, plan: &str) -> anyhow::Result<SessionCreated> {
-        let request = CreateSession {
-            plan: plan.to_owned(),
-            candidate: None,
-        };
-        let response = self
-            .http
-            .post(self.endpoint("v1/sessions")?)
-            .bearer_auth(&self.token)
-            .json(&request)
-            .send()
-            .await;
+        let request = CreateSession { plan: plan.to_owned(), candidate: None };
+        let response =
+            self.http.post(self.endpoint("v1/sessions")?).bearer_auth(&self.token).json(&request).send().await;
         let body = check("POST /v1/sessions", response).await?;
         Ok(Encoding::Json.decode(&body)?)
     }
 
     async fn report(&self, session_id: &str) -> anyhow::Result<Report> {
         let path = format!("v1/sessions/{session_id}/report");
-        let response = self
-            .http
-            .get(self.endpoint(&path)?)
-            .bearer_auth(&self.token)
-            .send()
-            .await;
+        let response = self.http.get(self.endpoint(&path)?).bearer_auth(&self.token).send().await;
         let body = check(&format!("GET /{path}"), response).await?;
         Ok(Encoding::Json.decode(&body)?)
     }
@@ -224,23 +198,17 @@ impl Api {
         let fatal = |e: anyhow::Error| Connect::Fatal(e);
         let mut url = self.endpoint(ws_path).map_err(fatal)?;
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-        url.set_scheme(scheme)
-            .map_err(|()| fatal(anyhow!("cannot make a WebSocket URL of {url}")))?;
+        url.set_scheme(scheme).map_err(|()| fatal(anyhow!("cannot make a WebSocket URL of {url}")))?;
         if let Some(seq) = last_seq {
             url.query_pairs_mut().append_pair("last_seq", &seq.to_string());
         }
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| fatal(anyhow!("bad WebSocket URL {url}: {e}")))?;
+        let mut request =
+            url.as_str().into_client_request().map_err(|e| fatal(anyhow!("bad WebSocket URL {url}: {e}")))?;
         let headers = request.headers_mut();
         let bearer =
             HeaderValue::from_str(&format!("Bearer {}", self.token)).map_err(|e| fatal(anyhow!("bad token: {e}")))?;
         headers.insert(header::AUTHORIZATION, bearer);
-        headers.insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(encoding.subprotocol()),
-        );
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(encoding.subprotocol()));
         match tokio_tungstenite::connect_async(request).await {
             Ok((ws, _response)) => Ok(ws),
             Err(tungstenite::Error::Http(response)) => {
@@ -265,10 +233,7 @@ impl Api {
 async fn check(what: &str, response: reqwest::Result<reqwest::Response>) -> anyhow::Result<Vec<u8>> {
     let response = response.with_context(|| format!("{what} failed"))?;
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .with_context(|| format!("{what}: reading the body"))?;
+    let body = response.bytes().await.with_context(|| format!("{what}: reading the body"))?;
     if !status.is_success() {
         bail!("{what}: {}", describe(status, &body));
     }

@@ -173,9 +173,8 @@ impl Client {
             None => return Some(self.dropped("the connection closed without a close frame".into())),
             Some(Err(error)) => return Some(self.dropped(format!("socket error: {error}"))),
             Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame.map_or((None, String::new()), |f| {
-                    (Some(u16::from(f.code)), f.reason.as_str().to_owned())
-                });
+                let (code, reason) =
+                    frame.map_or((None, String::new()), |f| (Some(u16::from(f.code)), f.reason.as_str().to_owned()));
                 return Some(self.closed(code, &reason));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return None,
@@ -213,18 +212,9 @@ impl Client {
             return self.dropped("closed without a code".into());
         };
         let described = format!("closed with {code} ({reason})");
-        let reconnect = [
-            CloseCode::GoingAway,
-            CloseCode::SlowConsumer,
-            CloseCode::Moved,
-            CloseCode::InternalError,
-        ];
+        let reconnect = [CloseCode::GoingAway, CloseCode::SlowConsumer, CloseCode::Moved, CloseCode::InternalError];
         if code == CloseCode::Normal.code() {
-            if self.ended.is_some() {
-                Outcome::Ended
-            } else {
-                self.dropped(described)
-            }
+            if self.ended.is_some() { Outcome::Ended } else { self.dropped(described) }
         } else if reconnect.iter().any(|c| c.code() == code) {
             self.dropped(described)
         } else {
@@ -233,11 +223,7 @@ impl Client {
     }
 
     fn dropped(&self, reason: String) -> Outcome {
-        if self.ended.is_some() {
-            Outcome::Ended
-        } else {
-            Outcome::Dropped(reason)
-        }
+        if self.ended.is_some() { Outcome::Ended } else { Outcome::Dropped(reason) }
     }
 
     async fn on_message(&mut self, ws: &mut Socket, message: ServerMessage) -> Result<(), Outcome> {
@@ -252,11 +238,7 @@ impl Client {
             ServerMessage::SessionReady(ready) => self.on_ready(ws, *ready).await?,
             ServerMessage::TurnStarted(turn) => {
                 self.finish_line();
-                let about = turn
-                    .question_id
-                    .as_deref()
-                    .map(|q| format!(" · {q}"))
-                    .unwrap_or_default();
+                let about = turn.question_id.as_deref().map(|q| format!(" · {q}")).unwrap_or_default();
                 println!("\n[interviewer · {}{about}]", kind_name(turn.kind));
                 let mut view = Turn {
                     turn_id: turn.turn_id,
@@ -321,10 +303,7 @@ impl Client {
                 self.note(format!("  (answer #{} received)", received.answer_id));
             }
             ServerMessage::ScoreUpdated(score) => {
-                let running = Scores {
-                    dimensions: score.dimensions,
-                    overall: score.overall,
-                };
+                let running = Scores { dimensions: score.dimensions, overall: score.overall };
                 if self.shown.as_ref() != Some(&running) {
                     self.note(format!(
                         "  score: answer #{} {} · overall {} ({})",
@@ -375,11 +354,7 @@ impl Client {
             self.last_seq = Some(ready.seq);
             self.open = None;
             if let Some(open) = state.open_turn {
-                let about = open
-                    .question_id
-                    .as_deref()
-                    .map(|q| format!(" · {q}"))
-                    .unwrap_or_default();
+                let about = open.question_id.as_deref().map(|q| format!(" · {q}")).unwrap_or_default();
                 println!("\n[interviewer · {}{about}]", kind_name(open.kind));
                 print_flush(&open.text);
                 self.open = Some(Turn {
@@ -561,10 +536,7 @@ impl Client {
             Some(Expects::Code { language }) => format!("{language} code expected: /code {language}, then /end"),
             _ => "answer on one line".to_owned(),
         };
-        let left = self
-            .remaining_s
-            .map(|s| format!(" · {}:{:02} left", s / 60, s % 60))
-            .unwrap_or_default();
+        let left = self.remaining_s.map(|s| format!(" · {}:{:02} left", s / 60, s % 60)).unwrap_or_default();
         println!("\n[your turn{left}] {expects} (/help for commands)");
         if !self.helped {
             self.helped = true;
@@ -579,16 +551,12 @@ impl Client {
             .encode(message)
             .map_err(|e| Outcome::Fatal(format!("cannot encode {}: {e}", message.type_name())))?;
         let frame = match self.encoding {
-            Encoding::Json => Message::Text(
-                String::from_utf8(bytes)
-                    .map_err(|e| Outcome::Fatal(e.to_string()))?
-                    .into(),
-            ),
+            Encoding::Json => {
+                Message::Text(String::from_utf8(bytes).map_err(|e| Outcome::Fatal(e.to_string()))?.into())
+            }
             Encoding::MsgPack => Message::Binary(bytes.into()),
         };
-        ws.send(frame)
-            .await
-            .map_err(|e| self.dropped(format!("cannot send {}: {e}", message.type_name())))
+        ws.send(frame).await.map_err(|e| self.dropped(format!("cannot send {}: {e}", message.type_name())))
     }
 
     /// A fresh client message id (unique within the session: one client per session).
@@ -658,9 +626,5 @@ pub fn fmt_score(score: Option<f32>) -> String {
 }
 
 fn fmt_dimensions(dimensions: &[DimensionScore]) -> String {
-    dimensions
-        .iter()
-        .map(|d| format!("{} {:.1}", d.name, d.score))
-        .collect::<Vec<_>>()
-        .join(", ")
+    dimensions.iter().map(|d| format!("{} {:.1}", d.name, d.score)).collect::<Vec<_>>().join(", ")
 }

@@ -39,19 +39,15 @@ impl Gateway {
     }
 
     pub async fn start_with(config: EngineConfig, tune: impl FnOnce(&mut AppState)) -> Self {
-        let engine = Engine::builder()
-            .config(config)
-            .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-            .build();
+        let engine =
+            Engine::builder().config(config).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
         Self::start_on(engine, tune).await
     }
 
     /// A gateway whose scripted interviewer speaks a word every `pace`, so a test can act
     /// while a turn is still streaming.
     pub async fn start_paced(pace: Duration) -> Self {
-        let engine = Engine::builder()
-            .interviewer(Arc::new(ScriptedInterviewer::new(pace)))
-            .build();
+        let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(pace))).build();
         Self::start_on(engine, |_| {}).await
     }
 
@@ -66,12 +62,7 @@ impl Gateway {
             let _ = rx.await;
         };
         let task = tokio::spawn(viva_gateway::run(listener, state, shutdown, Duration::from_secs(5)));
-        Self {
-            remote: Remote { addr },
-            engine,
-            shutdown: Some(tx),
-            task,
-        }
+        Self { remote: Remote { addr }, engine, shutdown: Some(tx), task }
     }
 }
 
@@ -123,15 +114,10 @@ impl Remote {
         let url = format!("ws://{}/v1/sessions/{session}/ws{query}", self.addr);
         let mut request = url.into_client_request().unwrap();
         if let Some(token) = options.token {
-            request.headers_mut().insert(
-                "authorization",
-                HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-            );
+            request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
         }
         if let Some(protocols) = options.protocols {
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_str(protocols).unwrap());
+            request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(protocols).unwrap());
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((socket, response)) => {
@@ -162,11 +148,7 @@ pub struct Connect<'a> {
 
 impl<'a> Connect<'a> {
     pub fn user(token: &'a str) -> Self {
-        Self {
-            token: Some(token),
-            protocols: None,
-            last_seq: None,
-        }
+        Self { token: Some(token), protocols: None, last_seq: None }
     }
 
     pub fn protocols(mut self, protocols: &'a str) -> Self {
@@ -204,31 +186,20 @@ impl Client {
     }
 
     pub async fn send_raw(&mut self, bytes: Vec<u8>, binary: bool) {
-        let frame = if binary {
-            Message::binary(bytes)
-        } else {
-            Message::text(String::from_utf8(bytes).unwrap())
-        };
+        let frame = if binary { Message::binary(bytes) } else { Message::text(String::from_utf8(bytes).unwrap()) };
         self.socket.send(frame).await.unwrap();
     }
 
     /// The next message or the close, skipping `clock` (it comes whenever time passes).
     pub async fn next(&mut self) -> Event {
         loop {
-            let frame = tokio::time::timeout(PATIENCE, self.socket.next())
-                .await
-                .expect("no event in time");
+            let frame = tokio::time::timeout(PATIENCE, self.socket.next()).await.expect("no event in time");
             let message = match frame {
                 None => return Event::Closed(None),
                 Some(Err(_)) => return Event::Closed(None),
                 Some(Ok(Message::Close(frame))) => return Event::Closed(frame.map(|f: CloseFrame| u16::from(f.code))),
                 Some(Ok(Message::Text(text))) => {
-                    assert_eq!(
-                        self.encoding,
-                        Encoding::Json,
-                        "text frame on a {:?} socket",
-                        self.encoding
-                    );
+                    assert_eq!(self.encoding, Encoding::Json, "text frame on a {:?} socket", self.encoding);
                     Encoding::Json.decode::<ServerMessage>(text.as_bytes()).unwrap()
                 }
                 Some(Ok(Message::Binary(bytes))) => {
@@ -278,21 +249,14 @@ impl Client {
 pub fn answer_for(plan: &viva_engine::plan::Plan, question_id: &str, id: String) -> ClientMessage {
     use viva_engine::plan::Expected;
     let question = plan.question(question_id).unwrap();
-    let words: Vec<&str> = question
-        .key_points
-        .iter()
-        .filter_map(|k| k.keywords.first().map(String::as_str))
-        .collect();
+    let words: Vec<&str> = question.key_points.iter().filter_map(|k| k.keywords.first().map(String::as_str)).collect();
     let prose = format!(
         "First, I would consider {}. For example at 10k requests per second the p99 latency stays under 50 ms; \
          the trade-off is memory versus speed.",
         words.join(", then ")
     );
     match &question.expects {
-        Expected::Text => ClientMessage::AnswerSubmit {
-            id: Some(id),
-            text: prose,
-        },
+        Expected::Text => ClientMessage::AnswerSubmit { id: Some(id), text: prose },
         Expected::Code { language } => ClientMessage::CodeSubmit {
             id: Some(id),
             language: language.clone(),
@@ -321,9 +285,7 @@ pub async fn play(client: &mut Client, plan: &viva_engine::plan::Plan) -> (Vec<S
                         if let Some((kind, Some(question))) = open.get(&done.turn_id) {
                             if kind.awaits_answer() {
                                 answers += 1;
-                                client
-                                    .send(&answer_for(plan, question, format!("answer-{answers}")))
-                                    .await;
+                                client.send(&answer_for(plan, question, format!("answer-{answers}"))).await;
                             }
                         }
                     }
@@ -350,10 +312,7 @@ pub fn check_invariants(messages: &[ServerMessage]) {
         if let Some(seq) = message.seq() {
             if seq < next_seq {
                 // Only an acknowledgement is ever sent again.
-                assert!(
-                    matches!(message, ServerMessage::AnswerReceived(_)),
-                    "seq {seq} repeated: {message:?}"
-                );
+                assert!(matches!(message, ServerMessage::AnswerReceived(_)), "seq {seq} repeated: {message:?}");
                 continue;
             }
             assert_eq!(seq, next_seq, "seq gap before {message:?}");
@@ -368,33 +327,18 @@ pub fn check_invariants(messages: &[ServerMessage]) {
                 }
             }
             ServerMessage::TurnStarted(t) => {
-                assert!(
-                    started.insert(t.turn_id, t.kind).is_none(),
-                    "turn {} started twice",
-                    t.turn_id
-                );
+                assert!(started.insert(t.turn_id, t.kind).is_none(), "turn {} started twice", t.turn_id);
             }
             ServerMessage::TurnDelta(d) => {
-                assert!(
-                    started.contains_key(&d.turn_id) && !done.contains(&d.turn_id),
-                    "delta outside its turn"
-                );
+                assert!(started.contains_key(&d.turn_id) && !done.contains(&d.turn_id), "delta outside its turn");
                 deltas.entry(d.turn_id).or_default().push_str(&d.text);
             }
             ServerMessage::TurnDone(t) => {
-                assert!(
-                    started.contains_key(&t.turn_id),
-                    "turn {} done before started",
-                    t.turn_id
-                );
+                assert!(started.contains_key(&t.turn_id), "turn {} done before started", t.turn_id);
                 assert!(done.insert(t.turn_id), "turn {} done twice", t.turn_id);
                 let said = deltas.get(&t.turn_id).map_or("", String::as_str);
                 let consistent = t.text.starts_with(said) || said.starts_with(&t.text);
-                assert!(
-                    consistent,
-                    "turn {} text {:?} differs from its deltas {said:?}",
-                    t.turn_id, t.text
-                );
+                assert!(consistent, "turn {} text {:?} differs from its deltas {said:?}", t.turn_id, t.text);
             }
             ServerMessage::AnswerReceived(a) => {
                 answered.insert(a.answer_id);
@@ -408,11 +352,7 @@ pub fn check_invariants(messages: &[ServerMessage]) {
             _ => {}
         }
     }
-    assert_eq!(
-        started.keys().collect::<Vec<_>>(),
-        done.iter().collect::<Vec<_>>(),
-        "every turn closed once"
-    );
+    assert_eq!(started.keys().collect::<Vec<_>>(), done.iter().collect::<Vec<_>>(), "every turn closed once");
     assert_eq!(answered, scored, "every answer scored");
     let (report_at, ended_at) = (report_at.expect("report.ready"), ended_at.expect("session.ended"));
     assert_eq!(ended_at, report_at + 1, "session.ended right after report.ready");
@@ -422,9 +362,7 @@ pub fn check_invariants(messages: &[ServerMessage]) {
 /// The `viva-gateway` binary as a command with a clean environment.
 pub fn binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_viva-gateway"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -446,20 +384,10 @@ impl Process {
             .spawn()
             .unwrap();
         let mut banner = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut banner)
-            .unwrap();
-        let addr = banner
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next());
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+        let addr = banner.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
         let addr = addr.unwrap_or_else(|| panic!("no address in the banner {banner:?}"));
-        Self {
-            child,
-            remote: Remote {
-                addr: addr.parse().unwrap(),
-            },
-        }
+        Self { child, remote: Remote { addr: addr.parse().unwrap() } }
     }
 
     /// Sends a signal (`TERM`, `KILL`) to the process.
@@ -471,14 +399,8 @@ impl Process {
 
     /// Waits for the process to exit: its exit code and its log.
     pub async fn wait(self) -> (Option<i32>, String) {
-        let output = tokio::task::spawn_blocking(move || self.child.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let output = tokio::task::spawn_blocking(move || self.child.wait_with_output()).await.unwrap().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
     }
 }
 
