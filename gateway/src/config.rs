@@ -22,6 +22,9 @@ pub struct Args {
     /// How long one store command may take, in milliseconds, before it counts as failed.
     #[arg(long, env = "VIVA_STORE_TIMEOUT_MS", default_value = "2000")]
     pub store_timeout_ms: String,
+    /// Days a finished session is kept before all of it expires; 0 keeps it until deleted.
+    #[arg(long, env = "VIVA_RETENTION_DAYS", default_value = "0")]
+    pub retention_days: String,
     /// Who speaks the interviewer's turns: `scripted`.
     #[arg(long, env = "VIVA_INTERVIEWER", default_value = "scripted")]
     pub interviewer: String,
@@ -78,6 +81,8 @@ pub struct Settings {
     pub store: StoreKind,
     /// How long one store command may take before it counts as failed.
     pub store_timeout: Duration,
+    /// How long a finished session is kept.
+    pub retention: Option<Duration>,
     /// Authentication.
     pub auth: AuthMode,
     /// Delay between scripted words.
@@ -139,6 +144,7 @@ impl Args {
         let pace_ms = number("scripted-pace-ms", &self.scripted_pace_ms, 0, 10_000);
         let grace_s = number("shutdown-grace-s", &self.shutdown_grace_s, 0, 3_600);
         let store_timeout_ms = number("store-timeout-ms", &self.store_timeout_ms, 10, 60_000);
+        let retention_days = number("retention-days", &self.retention_days, 0, 36_500);
         let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
         let burst = number("rate-limit-burst", &self.rate_limit_burst, 1, 100_000);
         let log_format = match self.log_format.as_str() {
@@ -157,6 +163,7 @@ impl Args {
                 listen,
                 store,
                 store_timeout: Duration::from_millis(store_timeout_ms),
+                retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
                 auth,
                 scripted_pace: Duration::from_millis(pace_ms),
                 shutdown_grace: Duration::from_secs(grace_s),

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
@@ -62,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/report", get(rest::report))
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))
         .route("/v1/plans", get(rest::plans))
+        .route("/v1/sessions/{id}/events", get(rest::events))
         .route("/v1/me/sessions", get(rest::my_sessions))
+        .route("/v1/me/export", get(rest::export))
+        .route("/v1/me", delete(rest::delete_me))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .fallback(rest::not_found)

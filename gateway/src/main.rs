@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use viva_engine::Engine;
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{MemoryStore, RedisStore, Store};
+use viva_engine::{Engine, EngineConfig};
 use viva_gateway::config::{Args, LogFormat, Settings, StoreKind};
 use viva_gateway::{AppState, bind, run};
 
@@ -60,8 +60,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let store_name = store.name().to_owned();
-    let engine =
-        Engine::builder().store(store).interviewer(Arc::new(ScriptedInterviewer::new(settings.scripted_pace))).build();
+    let config = EngineConfig { retention: settings.retention, ..EngineConfig::default() };
+    let interviewer = Arc::new(ScriptedInterviewer::new(settings.scripted_pace));
+    let engine = Engine::builder().config(config).store(store).interviewer(interviewer).build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %store_name, interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");

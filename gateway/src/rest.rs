@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use viva_protocol::rest::{CreateSession, MySessions, Plans, Report, SessionCreated, SessionView};
+use viva_protocol::rest::{CreateSession, Events, Export, MySessions, Plans, Report, SessionCreated, SessionView};
 
 use crate::AppState;
 use crate::auth::User;
@@ -45,6 +45,28 @@ pub async fn report(
     Path(session_id): Path<String>,
 ) -> Result<Json<Report>, AppError> {
     Ok(Json(state.engine.report(&user.0, &session_id).await?))
+}
+
+/// `GET /v1/sessions/{id}/events`: the session's durable event log.
+pub async fn events(
+    State(state): State<AppState>,
+    user: User,
+    Path(session_id): Path<String>,
+) -> Result<Json<Events>, AppError> {
+    let events = state.engine.events(&user.0, &session_id).await?;
+    Ok(Json(Events { session_id, events }))
+}
+
+/// `GET /v1/me/export`: everything stored about the caller, as JSON.
+pub async fn export(State(state): State<AppState>, user: User) -> Result<Json<Export>, AppError> {
+    Ok(Json(state.engine.export(&user.0).await?))
+}
+
+/// `DELETE /v1/me`: deletes everything stored about the caller → 204.
+pub async fn delete_me(State(state): State<AppState>, user: User) -> Result<StatusCode, AppError> {
+    let deleted = state.engine.delete_user(&user.0).await?;
+    tracing::info!(sessions = deleted, "user data deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/plans`.

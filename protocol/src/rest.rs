@@ -198,3 +198,34 @@ pub struct ApiErrorBody {
     /// Human-readable explanation.
     pub message: String,
 }
+
+/// `GET /v1/me/export`: everything stored about the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    /// The user.
+    pub user_id: String,
+    /// When the export was made, milliseconds since the Unix epoch.
+    pub exported_at: u64,
+    /// Every session, newest first.
+    pub sessions: Vec<ExportedSession>,
+}
+
+/// One session in an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedSession {
+    /// Status, transcript with every answer and code, scores.
+    pub session: SessionView,
+    /// The profile given at creation (role, level, résumé).
+    pub candidate: Candidate,
+    /// The report, once built.
+    pub report: Option<Report>,
+}
+
+/// `GET /v1/sessions/{id}/events`: the session's durable events, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Events {
+    /// The session.
+    pub session_id: String,
+    /// Every durable event, as clients received it.
+    pub events: Vec<crate::ServerMessage>,
+}

@@ -17,10 +17,10 @@ use viva_protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 use super::Inner;
 use super::connection::{Connection, Delivery};
 use crate::EngineError;
-use crate::core::{LogEntry, Output, Session, SessionParams, Status};
+use crate::core::{LogEntry, Output, Record, Session, SessionParams, Status};
 use crate::interviewer::InterviewerEvent;
 use crate::scorer::{ScoreError, Scoring};
-use crate::store::{Epoch, StoreError};
+use crate::store::{Epoch, SessionMeta, StoreError};
 
 /// What the engine and connections ask of a session's task.
 #[derive(Debug)]
@@ -33,6 +33,8 @@ pub(crate) enum Command {
     Detach { connection: u64 },
     /// Persist, tell the client to reconnect, and stop.
     Shutdown { done: oneshot::Sender<()> },
+    /// The session is being deleted: close the client with 4010 and stop without writing.
+    Delete { done: oneshot::Sender<()> },
 }
 
 /// The attached connection's end of the queues.
@@ -50,8 +52,8 @@ pub(crate) struct Actor {
     session_id: String,
     /// Registry generation of this task, so it removes only its own entry.
     generation: u64,
-    /// The user who owns the session (known once loaded).
-    owner: String,
+    /// What the session is (known once loaded).
+    meta: Option<SessionMeta>,
     commands: mpsc::Receiver<Command>,
     /// Kept to hand to connections.
     commands_tx: mpsc::Sender<Command>,
@@ -91,7 +93,7 @@ impl Actor {
             engine,
             session_id,
             generation,
-            owner: String::new(),
+            meta: None,
             commands,
             commands_tx,
             subscriber: None,
@@ -133,7 +135,7 @@ impl Actor {
         let loaded =
             store.load(&self.session_id).await?.ok_or_else(|| StoreError::NotFound(self.session_id.clone()))?;
         let epoch = store.acquire(&self.session_id).await?;
-        self.owner.clone_from(&loaded.meta.user_id);
+        self.meta = Some(loaded.meta.clone());
         let plan = self
             .engine
             .plans
@@ -200,6 +202,11 @@ impl Actor {
                             if self.subscriber.as_ref().is_some_and(|s| s.id == connection) {
                                 self.subscriber = None;
                             }
+                        }
+                        Command::Delete { done } => {
+                            self.close(CloseCode::Deleted, true);
+                            let _ = done.send(());
+                            return Stop::Done;
                         }
                         Command::Shutdown { done } => {
                             let saved = self.engine.store.save_snapshot(&self.session_id, epoch, session.state()).await;
@@ -297,7 +304,14 @@ impl Actor {
                 tracing::info!(session = %self.session_id, "store back; the session goes on");
             }
             self.since_snapshot += self.unstored.len() as u64;
+            let ended = self.unstored.iter().any(|e| matches!(e.record, Record::SessionEnded { .. }));
             self.unstored.clear();
+            if let (true, Some(ttl), Some(meta)) = (ended, self.engine.config.retention, &self.meta) {
+                // A finished session is kept only as long as configured.
+                if let Err(error) = store.expire_session(meta, ttl).await {
+                    tracing::warn!(session = %self.session_id, %error, "cannot set a finished session's retention");
+                }
+            }
             if self.since_snapshot >= self.engine.config.snapshot_every {
                 match store.save_snapshot(&self.session_id, epoch, session.state()).await {
                     Ok(()) => self.since_snapshot = 0,
@@ -344,7 +358,7 @@ impl Actor {
         user_id: &str,
         last_seq: Option<u64>,
     ) -> Result<Connection, EngineError> {
-        if user_id != self.owner {
+        if self.meta.as_ref().is_none_or(|m| m.user_id != user_id) {
             return Err(EngineError::NotFound);
         }
         let head = session.head();

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot};
-use viva_protocol::rest::{Candidate, MySessions, PlanSummary, Report, SessionSummary, SessionView};
+use viva_protocol::ServerMessage;
+use viva_protocol::rest::{
+    Candidate, Export, ExportedSession, MySessions, PlanSummary, Report, SessionSummary, SessionView,
+};
 
 pub use connection::{Connection, Next};
 
@@ -36,6 +39,8 @@ pub struct EngineConfig {
     pub idle_unload_ms: u64,
     /// An ended session's task lingers this long for late connects before it stops.
     pub linger_after_end_ms: u64,
+    /// How long a finished session is kept (`None`: until its user deletes it).
+    pub retention: Option<Duration>,
     /// A snapshot is written after this many durable events.
     pub snapshot_every: u64,
     /// A score that takes longer than this fails (and is retried).
@@ -53,6 +58,7 @@ impl Default for EngineConfig {
             idle_unload_ms: 120_000,
             linger_after_end_ms: 5_000,
             snapshot_every: 50,
+            retention: None,
             score_timeout_ms: 60_000,
             max_resume_bytes: 32 * 1024,
         }
@@ -222,21 +228,8 @@ impl Engine {
 
     /// The session as its owner sees it: transcript with every answer, scores, status.
     pub async fn view(&self, user_id: &str, session_id: &str) -> Result<SessionView, EngineError> {
-        let session = self.restore(user_id, session_id).await?;
-        let meta_created = session.1;
-        let session = session.0;
-        let state = session.wire_state(self.inner.clock.now());
-        Ok(SessionView {
-            session_id: session_id.to_owned(),
-            plan_id: session.params().plan.id.clone(),
-            status: state.status,
-            created_at: meta_created,
-            last_seq: session.head(),
-            transcript: state.transcript,
-            scores: state.scores,
-            ended_reason: state.ended_reason,
-            report_ready: state.report_ready,
-        })
+        let (session, meta) = self.restore(user_id, session_id).await?;
+        Ok(self.view_of(&session, &meta))
     }
 
     /// The report, once `report.ready` was sent.
@@ -245,19 +238,64 @@ impl Engine {
         session.state().report.clone().ok_or(EngineError::NotReady)
     }
 
+    /// The session's durable event log, as its clients received it.
+    pub async fn events(&self, user_id: &str, session_id: &str) -> Result<Vec<ServerMessage>, EngineError> {
+        self.owned_meta(user_id, session_id).await?;
+        let log = self.inner.store.read_log(session_id, 0).await?.unwrap_or_default();
+        Ok(log.iter().map(|entry| entry.to_message(session_id)).collect())
+    }
+
+    /// Everything stored about a user, machine-readable: every session with its candidate
+    /// profile, transcript (answers and code), scores and report.
+    pub async fn export(&self, user_id: &str) -> Result<Export, EngineError> {
+        let metas = self.inner.store.user_sessions(user_id).await?;
+        let mut sessions = Vec::with_capacity(metas.len());
+        for meta in metas {
+            let (session, meta) = match self.restore(user_id, &meta.session_id).await {
+                Ok(found) => found,
+                // Gone in between (retention): nothing to export.
+                Err(EngineError::NotFound) => continue,
+                Err(error) => return Err(error),
+            };
+            sessions.push(ExportedSession {
+                session: self.view_of(&session, &meta),
+                candidate: meta.candidate,
+                report: session.state().report.clone(),
+            });
+        }
+        Ok(Export { user_id: user_id.to_owned(), exported_at: self.inner.clock.now().0, sessions })
+    }
+
+    /// Deletes everything stored about a user. Their live sessions stop first (their clients
+    /// are closed with 4010), so nothing is written after the deletion. Returns how many
+    /// sessions were deleted.
+    pub async fn delete_user(&self, user_id: &str) -> Result<usize, EngineError> {
+        let metas = self.inner.store.user_sessions(user_id).await?;
+        for meta in &metas {
+            let Some(handle) = self.inner.sessions.get(&meta.session_id).map(|h| h.value().clone()) else {
+                continue;
+            };
+            let (done, finished) = oneshot::channel();
+            if handle.commands.send(Command::Delete { done }).await.is_ok() {
+                let _ = finished.await;
+            }
+        }
+        Ok(self.inner.store.delete_user(user_id).await?.len())
+    }
+
     /// Every session of a user, newest first.
     pub async fn sessions_of(&self, user_id: &str) -> Result<MySessions, EngineError> {
         let metas = self.inner.store.user_sessions(user_id).await?;
         let mut sessions = Vec::with_capacity(metas.len());
         for meta in metas {
-            let (session, created_at) = self.restore(user_id, &meta.session_id).await?;
+            let (session, meta) = self.restore(user_id, &meta.session_id).await?;
             let state = session.wire_state(self.inner.clock.now());
             let answers = session.state().answers as usize;
             sessions.push(SessionSummary {
                 session_id: meta.session_id,
                 plan_id: meta.plan_id,
                 status: state.status,
-                created_at,
+                created_at: meta.created_at.0,
                 overall: state.scores.overall,
                 answers,
             });
@@ -291,23 +329,41 @@ impl Engine {
     }
 
     /// The session rebuilt from the store (every durable event is there before it is sent,
-    /// so this is what its clients have seen).
-    async fn restore(&self, user_id: &str, session_id: &str) -> Result<(Session, u64), EngineError> {
+    /// so this is what its clients have seen), with its metadata.
+    async fn restore(&self, user_id: &str, session_id: &str) -> Result<(Session, SessionMeta), EngineError> {
         let loaded = self.inner.store.load(session_id).await?.ok_or(EngineError::NotFound)?;
         if loaded.meta.user_id != user_id {
             return Err(EngineError::NotFound);
         }
-        let plan = self.plan_of(&loaded.meta)?;
-        let params = SessionParams {
-            session_id: session_id.to_owned(),
-            plan,
-            candidate: loaded.meta.candidate.clone(),
-            time_limit_ms: loaded.meta.time_limit_ms,
+        let params = self.params(&loaded.meta)?;
+        Ok((Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail), loaded.meta))
+    }
+
+    /// What a session's core needs, from its metadata.
+    fn params(&self, meta: &SessionMeta) -> Result<SessionParams, EngineError> {
+        Ok(SessionParams {
+            session_id: meta.session_id.clone(),
+            plan: self.plan_of(meta)?,
+            candidate: meta.candidate.clone(),
+            time_limit_ms: meta.time_limit_ms,
             scorer: self.inner.scorer.name().to_owned(),
             config: self.inner.config.core.clone(),
-        };
-        let created_at = loaded.meta.created_at.0;
-        Ok((Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail), created_at))
+        })
+    }
+
+    fn view_of(&self, session: &Session, meta: &SessionMeta) -> SessionView {
+        let state = session.wire_state(self.inner.clock.now());
+        SessionView {
+            session_id: meta.session_id.clone(),
+            plan_id: meta.plan_id.clone(),
+            status: state.status,
+            created_at: meta.created_at.0,
+            last_seq: session.head(),
+            transcript: state.transcript,
+            scores: state.scores,
+            ended_reason: state.ended_reason,
+            report_ready: state.report_ready,
+        }
     }
 
     fn plan_of(&self, meta: &SessionMeta) -> Result<Arc<Plan>, EngineError> {

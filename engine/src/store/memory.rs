@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -31,6 +32,28 @@ struct Stored {
     epoch: Epoch,
     snapshot: Option<State>,
     log: Vec<LogEntry>,
+    /// When retention removes it (tokio's clock, so paused-time tests see it).
+    expires_at: Option<tokio::time::Instant>,
+}
+
+impl Inner {
+    /// The session, unless it does not exist or its retention ran out (then it is removed).
+    fn session(&mut self, id: &str) -> Option<&mut Stored> {
+        let now = tokio::time::Instant::now();
+        if self.sessions.get(id)?.expires_at.is_some_and(|at| at <= now) {
+            if let Some(stored) = self.sessions.remove(id) {
+                if let Some(ids) = self.by_user.get_mut(&stored.meta.user_id) {
+                    ids.retain(|s| s != id);
+                }
+            }
+            return None;
+        }
+        self.sessions.get_mut(id)
+    }
+
+    fn existing(&mut self, id: &str) -> Result<&mut Stored, StoreError> {
+        self.session(id).ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
 }
 
 impl MemoryStore {
@@ -45,10 +68,6 @@ impl MemoryStore {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut guard)
     }
-}
-
-fn session<'a>(inner: &'a mut Inner, id: &str) -> Result<&'a mut Stored, StoreError> {
-    inner.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.to_owned()))
 }
 
 fn check_epoch(stored: &Stored, epoch: Epoch) -> Result<(), StoreError> {
@@ -68,19 +87,19 @@ impl Store for MemoryStore {
     async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
         self.with(|inner| {
             inner.by_user.entry(meta.user_id.clone()).or_default().push(meta.session_id.clone());
-            let stored = Stored { meta: meta.clone(), epoch: 0, snapshot: None, log: Vec::new() };
+            let stored = Stored { meta: meta.clone(), epoch: 0, snapshot: None, log: Vec::new(), expires_at: None };
             inner.sessions.insert(meta.session_id.clone(), stored);
         });
         Ok(())
     }
 
     async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
-        Ok(self.with(|inner| inner.sessions.get(session_id).map(|s| s.meta.clone())))
+        Ok(self.with(|inner| inner.session(session_id).map(|s| s.meta.clone())))
     }
 
     async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
         Ok(self.with(|inner| {
-            inner.sessions.get(session_id).map(|s| {
+            inner.session(session_id).map(|s| {
                 let after = s.snapshot.as_ref().map_or(0, |snap| snap.head);
                 Loaded {
                     meta: s.meta.clone(),
@@ -93,7 +112,7 @@ impl Store for MemoryStore {
 
     async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
         self.with(|inner| {
-            let stored = session(inner, session_id)?;
+            let stored = inner.existing(session_id)?;
             stored.epoch += 1;
             Ok(stored.epoch)
         })
@@ -101,7 +120,8 @@ impl Store for MemoryStore {
 
     async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
         self.with(|inner| {
-            let stored = session(inner, session_id)?;
+            // A deleted session refuses its old owner, as a stale epoch would.
+            let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
             check_epoch(stored, epoch)?;
             let head = stored.log.last().map_or(0, |e| e.seq);
             if let Some(first) = entries.first() {
@@ -116,7 +136,7 @@ impl Store for MemoryStore {
 
     async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         self.with(|inner| {
-            let stored = session(inner, session_id)?;
+            let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
             check_epoch(stored, epoch)?;
             stored.snapshot = Some(state.clone());
             Ok(())
@@ -125,15 +145,29 @@ impl Store for MemoryStore {
 
     async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         self.with(|inner| {
-            let stored = session(inner, session_id)?;
+            let stored = inner.existing(session_id)?;
             Ok(Some(stored.log.iter().filter(|e| e.seq > after).cloned().collect()))
         })
     }
 
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
         Ok(self.with(|inner| {
-            let ids = inner.by_user.get(user_id).map(Vec::as_slice).unwrap_or_default();
-            ids.iter().rev().filter_map(|id| inner.sessions.get(id).map(|s| s.meta.clone())).collect()
+            let ids = inner.by_user.get(user_id).cloned().unwrap_or_default();
+            ids.iter().rev().filter_map(|id| inner.session(id).map(|s| s.meta.clone())).collect()
         }))
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.with(|inner| {
+            let ids = inner.by_user.remove(user_id).unwrap_or_default();
+            ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
+        }))
+    }
+
+    async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
+        self.with(|inner| {
+            inner.existing(&meta.session_id)?.expires_at = Some(tokio::time::Instant::now() + ttl);
+            Ok(())
+        })
     }
 }

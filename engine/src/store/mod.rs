@@ -9,6 +9,8 @@ mod memory;
 mod persisted;
 mod redis;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use viva_protocol::rest::Candidate;
 
@@ -112,4 +114,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every session of a user, newest first.
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError>;
+
+    /// Removes everything stored for the user: every key of every session and the index.
+    /// Returns the ids of the sessions removed. Writes of a session's owner after this are
+    /// refused (its epoch is gone), so nothing comes back.
+    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Keeps a finished session only `ttl` longer: then every key of it, and its entry in
+    /// the user's index, are gone.
+    async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError>;
 }

@@ -16,7 +16,7 @@
 //! caller's epoch and that the batch continues the log, then appends it. Nothing is written
 //! per token.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -46,13 +46,30 @@ end
 return head + #ARGV - 2
 ";
 
-/// Replaces the snapshot if the caller's epoch is current. KEYS: epoch, snap. ARGV: epoch, bytes.
+/// Replaces the snapshot if the caller's epoch is current; a session under retention keeps
+/// its expiry. KEYS: epoch, snap, meta. ARGV: epoch, bytes.
 const SNAPSHOT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
   return redis.error_reply('FENCED ' .. current)
 end
 redis.call('SET', KEYS[2], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+";
+
+/// Adds a session to its user's index. Live sessions score +inf; a session under retention
+/// scores its expiry (ms), and the index itself expires with its last session.
+/// KEYS: index. ARGV: session id, score.
+const INDEX: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] == 'inf' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
 return 1
 ";
 
@@ -62,6 +79,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     append: Script,
     snapshot: Script,
+    index: Script,
 }
 
 /// The keys of one session.
@@ -97,12 +115,23 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2);
         let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
-        Ok(Self { connection, append: Script::new(APPEND), snapshot: Script::new(SNAPSHOT) })
+        Ok(Self { connection, append: Script::new(APPEND), snapshot: Script::new(SNAPSHOT), index: Script::new(INDEX) })
     }
 
     fn conn(&self) -> ConnectionManager {
         self.connection.clone()
     }
+
+    async fn index(&self, user_id: &str, session_id: &str, score: &str) -> Result<(), StoreError> {
+        let result: Result<u64, _> =
+            self.index.key(user_index(user_id)).arg(session_id).arg(score).invoke_async(&mut self.conn()).await;
+        result.map(drop).map_err(store_error)
+    }
+}
+
+/// Wall time in milliseconds (retention is wall time, like Redis's own expiry).
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A Redis failure as a store error: script refusals are typed, everything else means Redis
@@ -159,11 +188,7 @@ impl Store for RedisStore {
         let keys = Keys::of(&meta.session_id);
         let bytes = persisted::encode(&MetaBytes::from_meta(meta))?;
         // The index first: a session that exists is always found by its user's export/delete.
-        let _: () = self
-            .conn()
-            .zadd(user_index(&meta.user_id), &meta.session_id, meta.created_at.0)
-            .await
-            .map_err(store_error)?;
+        self.index(&meta.user_id, &meta.session_id, "+inf").await?;
         let _: () = self.conn().set(&keys.meta, bytes).await.map_err(store_error)?;
         Ok(())
     }
@@ -209,8 +234,9 @@ impl Store for RedisStore {
     async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         let keys = Keys::of(session_id);
         let bytes = persisted::encode(&SnapshotBytes::from(state))?;
-        let result: Result<u64, _> =
-            self.snapshot.key(&keys.epoch).key(&keys.snap).arg(epoch).arg(bytes).invoke_async(&mut self.conn()).await;
+        let mut result = self.snapshot.prepare_invoke();
+        result.key(&keys.epoch).key(&keys.snap).key(&keys.meta).arg(epoch).arg(bytes);
+        let result: Result<u64, _> = result.invoke_async(&mut self.conn()).await;
         result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
             other => other,
@@ -230,13 +256,49 @@ impl Store for RedisStore {
     }
 
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
-        let ids: Vec<String> = self.conn().zrevrange(user_index(user_id), 0, -1).await.map_err(store_error)?;
+        let index = user_index(user_id);
+        // Entries whose retention ran out go first; their keys expired with them.
+        let _: () = self.conn().zrembyscore(&index, "-inf", now_ms()).await.map_err(store_error)?;
+        let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
         let mut metas = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(meta) = self.meta(&id).await? {
                 metas.push(meta);
             }
         }
+        metas.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.session_id.cmp(&a.session_id)));
         Ok(metas)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let index = user_index(user_id);
+        let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            let keys = Keys::of(id);
+            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap]).ignore();
+        }
+        pipe.del(&index).ignore();
+        let _: () = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+        Ok(ids)
+    }
+
+    async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
+        let keys = Keys::of(&meta.session_id);
+        let ms = ttl.as_millis() as i64;
+        let _: () = redis::pipe()
+            .pexpire(&keys.meta, ms)
+            .ignore()
+            .pexpire(&keys.epoch, ms)
+            .ignore()
+            .pexpire(&keys.log, ms)
+            .ignore()
+            .pexpire(&keys.snap, ms)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        let expires_at = now_ms().saturating_add(ms as u64);
+        self.index(&meta.user_id, &meta.session_id, &expires_at.to_string()).await
     }
 }

@@ -1,0 +1,148 @@
+//! The products' privacy promises, against a real `redis-server`: export everything in a
+//! machine-readable form, delete everything (live sessions included), keep finished sessions
+//! only as long as configured, and review a session's event log.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Connect, Gateway, play};
+use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::store::RedisStore;
+use viva_engine::{Engine, EngineConfig};
+use viva_protocol::rest::{Events, Export};
+use viva_protocol::{ClientMessage, ServerMessage};
+use viva_testkit::RedisServer;
+
+async fn gateway(redis: &RedisServer, config: EngineConfig) -> Gateway {
+    let store = RedisStore::connect(&redis.url(), Duration::from_secs(2)).await.unwrap();
+    let engine = Engine::builder()
+        .config(config)
+        .store(Arc::new(store))
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build();
+    Gateway::start_on(engine, |_| {}).await
+}
+
+/// Runs a whole interview for `user`; every message the client saw.
+async fn finished_session(gateway: &Gateway, user: &str, plan_id: &str) -> (String, Vec<ServerMessage>) {
+    let plan = gateway.engine.plans().get(plan_id).unwrap().clone();
+    let session = gateway.create(user, plan_id).await;
+    let mut client = gateway.connect(&session, Connect::user(&format!("dev:{user}"))).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    let (seen, close) = play(&mut client, &plan).await;
+    assert_eq!(close, Some(1000));
+    (session, seen)
+}
+
+fn keys(redis: &RedisServer) -> Vec<String> {
+    redis.cli(&["--scan"]).lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn delete_removes_every_key_of_the_user_live_sessions_included() {
+    let redis = RedisServer::start();
+    let gateway = gateway(&redis, EngineConfig::default()).await;
+    let (done, _) = finished_session(&gateway, "ivy", "coding-python").await;
+    let live = gateway.create("ivy", "senior-backend").await;
+    let mut client = gateway.connect(&live, Connect::user("dev:ivy")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    let (other, _) = finished_session(&gateway, "jack", "frontend").await;
+    let before = keys(&redis);
+    assert!(before.iter().any(|k| k.contains(&done)) && before.iter().any(|k| k.contains(&live)));
+
+    let response = common::http().delete(gateway.url("/v1/me")).bearer_auth("dev:ivy").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(client.closed().await, Some(4010), "the live session's socket is closed");
+    let after = keys(&redis);
+    let left: Vec<_> = after.iter().filter(|k| k.contains("ivy") || k.contains(&done) || k.contains(&live)).collect();
+    assert!(left.is_empty(), "SCAN finds no key of the user: {left:?}");
+    assert!(after.iter().any(|k| k.contains(&other)), "another user's data stays");
+    for session in [&done, &live] {
+        assert_eq!(gateway.get(Some("ivy"), &format!("/v1/sessions/{session}")).await.0, 404);
+        assert_eq!(gateway.connect(session, Connect::user("dev:ivy")).await.err(), Some(404));
+    }
+    let (_, mine) = gateway.get(Some("ivy"), "/v1/me/sessions").await;
+    assert_eq!(mine["sessions"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn export_holds_every_session_with_answers_code_scores_and_reports() {
+    let redis = RedisServer::start();
+    let gateway = gateway(&redis, EngineConfig::default()).await;
+    let (first, seen) = finished_session(&gateway, "kim", "coding-python").await;
+    let second = gateway.create("kim", "frontend").await;
+    let (status, body) = gateway.get(Some("kim"), "/v1/me/export").await;
+    assert_eq!(status, 200);
+    let export: Export = serde_json::from_value(body).unwrap();
+    assert_eq!(export.user_id, "kim");
+    let ids: Vec<&str> = export.sessions.iter().map(|s| s.session.session_id.as_str()).collect();
+    assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
+    let finished = &export.sessions[1];
+    assert!(finished.report.is_some());
+    assert_eq!(finished.candidate.role.as_deref(), Some("backend"));
+    let acked = seen.iter().filter(|m| matches!(m, ServerMessage::AnswerReceived(_))).count();
+    let answers: Vec<_> = finished
+        .session
+        .transcript
+        .iter()
+        .filter_map(|e| match e {
+            viva_protocol::state::TranscriptEntry::Answer { answer, score, .. } => Some((answer, score)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers.len(), acked);
+    assert!(answers.iter().any(|(a, _)| matches!(a, viva_protocol::AnswerContent::Code { .. })), "code is exported");
+    assert!(answers.iter().all(|(_, score)| score.is_some()), "scores are exported");
+    assert_eq!(gateway.get(None, "/v1/me/export").await.0, 401);
+}
+
+#[tokio::test]
+async fn a_finished_session_expires_with_its_index_entry() {
+    let redis = RedisServer::start();
+    let retention = Duration::from_secs(3_600);
+    let gateway = gateway(&redis, EngineConfig { retention: Some(retention), ..EngineConfig::default() }).await;
+    let (done, _) = finished_session(&gateway, "lee", "frontend").await;
+    let live = gateway.create("lee", "senior-backend").await;
+    for key in keys(&redis).iter().filter(|k| k.contains(&done)) {
+        let ttl: i64 = redis.cli(&["pttl", key]).trim().parse().unwrap();
+        assert!(ttl > 0 && ttl <= retention.as_millis() as i64, "{key} expires ({ttl} ms)");
+    }
+    for key in keys(&redis).iter().filter(|k| k.contains(&live)) {
+        assert_eq!(redis.cli(&["pttl", key]).trim(), "-1", "{key} of a live session does not expire");
+    }
+    let index = "viva:{u:lee}:sessions";
+    assert_eq!(redis.cli(&["pttl", index]).trim(), "-1", "the index lives while a session does");
+    let score: f64 = redis.cli(&["zscore", index, &done]).trim().parse().unwrap();
+    assert!(score.is_finite(), "the finished session's index entry carries its expiry");
+}
+
+#[tokio::test]
+async fn the_event_log_is_what_the_client_received() {
+    let redis = RedisServer::start();
+    let gateway = gateway(&redis, EngineConfig::default()).await;
+    let (session, seen) = finished_session(&gateway, "max", "senior-backend").await;
+    let (status, body) = gateway.get(Some("max"), &format!("/v1/sessions/{session}/events")).await;
+    assert_eq!(status, 200);
+    let events: Events = serde_json::from_value(body).unwrap();
+    let durable: Vec<&ServerMessage> = seen.iter().filter(|m| m.seq().is_some()).collect();
+    assert_eq!(events.events.iter().collect::<Vec<_>>(), durable);
+    assert_eq!(gateway.get(Some("nora"), &format!("/v1/sessions/{session}/events")).await.0, 404);
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_same_promises() {
+    let gateway = Gateway::start().await;
+    let (session, _) = finished_session(&gateway, "olga", "coding-python").await;
+    let (_, export) = gateway.get(Some("olga"), "/v1/me/export").await;
+    assert_eq!(export["sessions"].as_array().unwrap().len(), 1);
+    let response = common::http().delete(gateway.url("/v1/me")).bearer_auth("dev:olga").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(gateway.get(Some("olga"), &format!("/v1/sessions/{session}")).await.0, 404);
+    let (_, export) = gateway.get(Some("olga"), "/v1/me/export").await;
+    assert_eq!(export["sessions"].as_array().unwrap().len(), 0);
+}
