@@ -121,3 +121,44 @@ async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() 
         .collect();
     assert_eq!(stored, acked.len(), "every acknowledged answer stored once, the refused ones not at all");
 }
+
+#[tokio::test]
+async fn sigterm_persists_every_session_and_a_new_gateway_resumes_them_all() {
+    let redis = RedisServer::start();
+    let plan = viva_engine::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
+    let first = Process::spawn(&["--store", &redis.url(), "--scripted-pace-ms", "0"]);
+    let mut live = Vec::new();
+    for user in ["pia", "quinn", "rui"] {
+        let session = first.create(user, "senior-backend").await;
+        let mut client = first.connect(&session, Connect::user(&format!("dev:{user}"))).await.unwrap();
+        client.message().await;
+        client.send(&ClientMessage::SessionStart { id: None }).await;
+        let seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+        live.push((user, session, client, seen));
+    }
+    first.signal("TERM");
+    for (_, _, client, _) in &mut live {
+        assert_eq!(client.closed().await, Some(4000), "told to reconnect");
+    }
+    assert_eq!(first.wait().await.0, Some(0));
+
+    let second = Process::spawn(&["--store", &redis.url(), "--scripted-pace-ms", "0"]);
+    for (user, session, _, mut seen) in live {
+        let last = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
+        let token = format!("dev:{user}");
+        let mut client = second.connect(&session, Connect::user(&token).last_seq(last)).await.unwrap();
+        let ready = client.message().await;
+        assert!(
+            matches!(&ready, ServerMessage::SessionReady(r) if r.resumed && r.seq == last),
+            "resumed where it was (after {last}): {ready:?}"
+        );
+        seen.push(ready);
+        client.send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into())).await;
+        let (rest, close) = play(&mut client, &plan).await;
+        assert_eq!(close, Some(1000));
+        seen.extend(rest);
+        check_invariants(&seen);
+    }
+    second.signal("TERM");
+    assert_eq!(second.wait().await.0, Some(0));
+}

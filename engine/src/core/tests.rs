@@ -62,6 +62,7 @@ follow_up = "How would you go over the list?"
 "#;
 
 /// One step of a test script.
+#[derive(Debug, Clone)]
 enum In {
     /// A client message, as JSON.
     Client(&'static str),
@@ -121,17 +122,17 @@ impl Sim {
                     self.session.handle_client(message, self.now);
                 }
                 Speak => {
-                    let request = self.turn.clone().expect("a turn is open");
+                    let Some(request) = self.turn.clone() else { continue };
                     let text = ScriptedInterviewer::text(&request);
                     self.session.handle_interviewer(request.turn_id, InterviewerEvent::Delta(text), self.now);
                     self.session.handle_interviewer(request.turn_id, InterviewerEvent::Done, self.now);
                 }
                 Delta(text) => {
-                    let turn_id = self.turn.as_ref().expect("a turn is open").turn_id;
+                    let Some(turn_id) = self.turn.as_ref().map(|t| t.turn_id) else { continue };
                     self.session.handle_interviewer(turn_id, InterviewerEvent::Delta(text.into()), self.now);
                 }
                 Fail => {
-                    let turn_id = self.turn.as_ref().expect("a turn is open").turn_id;
+                    let Some(turn_id) = self.turn.as_ref().map(|t| t.turn_id) else { continue };
                     self.session.handle_interviewer(turn_id, InterviewerEvent::Failed("test".into()), self.now);
                 }
                 Scores => {
@@ -581,19 +582,7 @@ fn a_failing_scorer_is_retried_then_the_answer_is_marked_unscored() {
 fn snapshot_plus_tail_equals_the_live_state_and_recovery_goes_on() {
     let mut sim = Sim::new(CoreConfig::default());
     sim.run(vec![START, Speak, Speak, PARTIAL, Delta("Half a fol")]);
-    for split in 0..=sim.log.len() {
-        let (head, tail) = sim.log.split_at(split);
-        let snapshot = Session::restore(params(CoreConfig::default()), State::new(), head.to_vec());
-        let restored = Session::restore(params(CoreConfig::default()), snapshot.state().clone(), tail.to_vec());
-        let mut live = sim.session.state().clone();
-        // The open turn's text is ephemeral: deltas are not logged.
-        if let Some(open) = &mut live.open_turn {
-            open.turn.text.clear();
-            open.next_index = 0;
-            open.last_activity = restored.state().open_turn.as_ref().unwrap().last_activity;
-        }
-        assert_eq!(restored.state(), &live, "split at {split}");
-    }
+    assert_restores(&sim);
 
     let mut restored = Sim::new(CoreConfig::default());
     restored.session = Session::restore(params(CoreConfig::default()), State::new(), sim.log.clone());
@@ -760,4 +749,72 @@ fn the_report_has_scores_evidence_and_advice() {
           "practise": []
         }"#]]
     .assert_eq(&serde_json::to_string_pretty(&report).unwrap());
+}
+
+/// Restoring the session from any prefix of its log as the snapshot, plus the rest of the log,
+/// gives the live state; and so does going through the stored (MessagePack) forms.
+fn assert_restores(sim: &Sim) {
+    use crate::store::persisted::{self, EntryBytes, SnapshotBytes};
+    let mut live = sim.session.state().clone();
+    // Deltas and the wait for scores at the end are not durable.
+    if let Some(open) = &mut live.open_turn {
+        open.turn.text.clear();
+        open.next_index = 0;
+    }
+    if matches!(live.status, Status::Ending { .. }) {
+        live.status = Status::Live;
+    }
+    for split in 0..=sim.log.len() {
+        let (head, tail) = sim.log.split_at(split);
+        let snapshot = Session::restore(params(CoreConfig::default()), State::new(), head.to_vec()).state().clone();
+        let stored = persisted::encode(&SnapshotBytes::from(&snapshot)).unwrap();
+        let snapshot: State = persisted::decode::<SnapshotBytes>(&stored).unwrap().into();
+        let tail: Vec<LogEntry> = tail
+            .iter()
+            .map(|e| persisted::decode::<EntryBytes>(&persisted::encode(&EntryBytes::from(e)).unwrap()).unwrap().into())
+            .collect();
+        assert_eq!(tail, sim.log[split..], "log entries survive their stored form");
+        let restored = Session::restore(params(CoreConfig::default()), snapshot, tail);
+        let mut restored = restored.state().clone();
+        if let (Some(open), Some(live_open)) = (&mut restored.open_turn, &live.open_turn) {
+            open.last_activity = live_open.last_activity;
+        }
+        assert_eq!(restored, live, "split at {split}");
+    }
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn input() -> impl Strategy<Value = In> {
+        prop_oneof![
+            1 => Just(START),
+            1 => Just(GOOD),
+            1 => Just(PARTIAL),
+            1 => Just(CODE),
+            1 => Just(Client(r#"{"type":"turn.interrupt"}"#)),
+            1 => Just(Client(r#"{"type":"session.end"}"#)),
+            4 => Just(Speak),
+            1 => Just(Delta("some words ")),
+            1 => Just(Fail),
+            2 => Just(Scores),
+            1 => Just(ScoresFail),
+            1 => Just(Wait(5_000)),
+            1 => Just(Wait(40_000)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Whatever happened, snapshot + tail equals the live state.
+        #[test]
+        fn snapshot_plus_tail_equals_the_live_state(script in proptest::collection::vec(input(), 0..40)) {
+            let mut sim = Sim::new(CoreConfig::default());
+            sim.run(script);
+            assert_restores(&sim);
+        }
+    }
 }

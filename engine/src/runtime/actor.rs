@@ -64,6 +64,8 @@ pub(crate) struct Actor {
     scores: FuturesUnordered<ScoreFuture>,
     /// Events persisted since the last snapshot.
     since_snapshot: u64,
+    /// When the last snapshot was written (or the session loaded).
+    snapshot_at: tokio::time::Instant,
     /// Durable events the store has not taken yet because it was unavailable. While there are
     /// any, the session takes no input (it is "frozen"), so this holds at most one batch.
     unstored: Vec<LogEntry>,
@@ -101,6 +103,7 @@ impl Actor {
             turn: None,
             scores: FuturesUnordered::new(),
             since_snapshot: 0,
+            snapshot_at: tokio::time::Instant::now(),
             unstored: Vec::new(),
             undelivered: Vec::new(),
             retry: None,
@@ -312,9 +315,14 @@ impl Actor {
                     tracing::warn!(session = %self.session_id, %error, "cannot set a finished session's retention");
                 }
             }
-            if self.since_snapshot >= self.engine.config.snapshot_every {
+            let config = &self.engine.config;
+            let stale = self.snapshot_at.elapsed() >= Duration::from_millis(config.snapshot_interval_ms);
+            if self.since_snapshot >= config.snapshot_every || stale {
                 match store.save_snapshot(&self.session_id, epoch, session.state()).await {
-                    Ok(()) => self.since_snapshot = 0,
+                    Ok(()) => {
+                        self.since_snapshot = 0;
+                        self.snapshot_at = tokio::time::Instant::now();
+                    }
                     Err(error) => tracing::warn!(session = %self.session_id, %error, "snapshot failed"),
                 }
             }

@@ -43,6 +43,8 @@ pub struct EngineConfig {
     pub retention: Option<Duration>,
     /// A snapshot is written after this many durable events.
     pub snapshot_every: u64,
+    /// ... or when the last one is older than this, whichever comes first.
+    pub snapshot_interval_ms: u64,
     /// A score that takes longer than this fails (and is retried).
     pub score_timeout_ms: u64,
     /// Largest résumé accepted at session creation, in bytes.
@@ -58,6 +60,7 @@ impl Default for EngineConfig {
             idle_unload_ms: 120_000,
             linger_after_end_ms: 5_000,
             snapshot_every: 50,
+            snapshot_interval_ms: 30_000,
             retention: None,
             score_timeout_ms: 60_000,
             max_resume_bytes: 32 * 1024,

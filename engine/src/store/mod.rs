@@ -6,7 +6,7 @@
 //! on two nodes sharing a store) can therefore never both write one session.
 
 mod memory;
-mod persisted;
+pub(crate) mod persisted;
 mod redis;
 
 use std::time::Duration;
