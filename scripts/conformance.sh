@@ -52,7 +52,7 @@ if [ -z "$base" ]; then
     show_log
     exit 1
 fi
-echo "conformance: gateway at $base (pid $gw_pid)"
+echo "conformance: gateway at $base (pid $gw_pid): $(head -n 1 "$tmp/stdout")"
 
 status=0
 timeout 120 python3 conformance/client.py --base "$base" || status=$?

@@ -24,7 +24,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-if [ -f scripts/conformance.sh ]; then
-    step "protocol conformance: an independent Python client against the gateway binary"
-    scripts/conformance.sh
-fi
+step "protocol conformance: an independent Python client against the gateway binary (memory)"
+scripts/conformance.sh
+
+step "protocol conformance again, on a real redis-server"
+redis_dir="$(mktemp -d)"
+redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
+    --dir "$redis_dir" >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+for _ in $(seq 100); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+VIVA_STORE="redis://127.0.0.1:$redis_port/0" scripts/conformance.sh

@@ -66,7 +66,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %store_name, interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");
-    println!("viva-gateway listening on http://{addr} (try: curl http://{addr}/v1/plans)");
+    println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, settings.auth);
     state.socket = settings.socket.clone();
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
