@@ -26,6 +26,7 @@
 
 pub mod core;
 pub mod interviewer;
+pub mod llm;
 pub mod plan;
 pub mod rubric;
 pub mod runtime;

@@ -61,6 +61,19 @@ pub struct Question {
     pub dimensions: Vec<String>,
     /// What a good answer covers.
     pub key_points: Vec<KeyPoint>,
+    /// Candidate levels the question suits (e.g. `["senior", "staff"]`); empty: every level.
+    #[serde(default)]
+    pub levels: Vec<String>,
+}
+
+impl Question {
+    /// Whether the question suits a candidate of `level` (any question suits an unknown level).
+    pub fn suits(&self, level: Option<&str>) -> bool {
+        match level.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(level) => self.levels.is_empty() || self.levels.iter().any(|l| l.eq_ignore_ascii_case(level)),
+            None => true,
+        }
+    }
 }
 
 /// How a good answer to a question is shaped.
@@ -107,6 +120,13 @@ impl Plan {
     /// The question with this id.
     pub fn question(&self, id: &str) -> Option<&Question> {
         self.questions.iter().find(|q| q.id == id)
+    }
+
+    /// The first question after the one at `after` (from the start when `None`) that suits a
+    /// candidate of `level`.
+    pub fn next_question(&self, after: Option<usize>, level: Option<&str>) -> Option<&Question> {
+        let start = after.map_or(0, |i| i + 1);
+        self.questions.iter().skip(start).find(|q| q.suits(level))
     }
 
     /// Checks the plan's internal references; every error at once.

@@ -192,6 +192,7 @@ fn question_with_keywords(keywords: &[&str]) -> Question {
         style: QuestionStyle::Technical,
         expects: Expected::Text,
         dimensions: vec!["d".to_owned()],
+        levels: Vec::new(),
         key_points: keywords
             .iter()
             .map(|kw| KeyPoint {

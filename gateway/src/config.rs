@@ -25,15 +25,24 @@ pub struct Args {
     /// Days a finished session is kept before all of it expires; 0 keeps it until deleted.
     #[arg(long, env = "VIVA_RETENTION_DAYS", default_value = "0")]
     pub retention_days: String,
-    /// Who speaks the interviewer's turns: `scripted`.
+    /// Who speaks the interviewer's turns: `scripted`, or `llm` (an OpenAI-compatible API).
     #[arg(long, env = "VIVA_INTERVIEWER", default_value = "scripted")]
     pub interviewer: String,
-    /// Who scores answers: `heuristic`.
+    /// Who scores answers: `heuristic`, or `llm`.
     #[arg(long, env = "VIVA_SCORER", default_value = "heuristic")]
     pub scorer: String,
     /// How callers authenticate: `dev` (tokens `dev:<user>`, loopback only).
     #[arg(long, env = "VIVA_AUTH", default_value = "dev")]
     pub auth: String,
+    /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
+    #[arg(long, env = "VIVA_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// API key for it (sent as a bearer token; never logged).
+    #[arg(long, env = "VIVA_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Model name, e.g. `gpt-4o-mini`.
+    #[arg(long, env = "VIVA_LLM_MODEL")]
+    pub llm_model: Option<String>,
     /// Delay between the scripted interviewer's words, in milliseconds (0 in tests).
     #[arg(long, env = "VIVA_SCRIPTED_PACE_MS", default_value = "25")]
     pub scripted_pace_ms: String,
@@ -52,6 +61,38 @@ pub struct Args {
     /// Log format: `plain` or `json`.
     #[arg(long, env = "VIVA_LOG_FORMAT", default_value = "plain")]
     pub log_format: String,
+}
+
+/// Which implementation of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The embedded one (scripted interviewer, heuristic scorer).
+    Builtin,
+    /// The OpenAI-compatible API.
+    Llm,
+}
+
+/// How to reach an OpenAI-compatible API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    /// Base URL.
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// Bearer token, if any.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for LlmSettings {
+    // The key stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = self.api_key.as_ref().map(|_| "***");
+        f.debug_struct("LlmSettings")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &key)
+            .finish()
+    }
 }
 
 /// Where sessions are stored.
@@ -83,6 +124,12 @@ pub struct Settings {
     pub store_timeout: Duration,
     /// How long a finished session is kept.
     pub retention: Option<Duration>,
+    /// Who speaks the turns.
+    pub interviewer: Provider,
+    /// Who scores.
+    pub scorer: Provider,
+    /// The OpenAI-compatible API, when configured.
+    pub llm: Option<LlmSettings>,
     /// Authentication.
     pub auth: AuthMode,
     /// Delay between scripted words.
@@ -114,11 +161,38 @@ impl Args {
                 None
             }
         };
-        if self.interviewer != "scripted" {
-            errors.push(format!("--interviewer `{}` is not available: this build has `scripted`", self.interviewer));
-        }
-        if self.scorer != "heuristic" {
-            errors.push(format!("--scorer `{}` is not available: this build has `heuristic`", self.scorer));
+        let interviewer = match self.interviewer.as_str() {
+            "scripted" => Some(Provider::Builtin),
+            "llm" => Some(Provider::Llm),
+            other => {
+                errors.push(format!("--interviewer `{other}` is not `scripted` or `llm`"));
+                None
+            }
+        };
+        let scorer = match self.scorer.as_str() {
+            "heuristic" => Some(Provider::Builtin),
+            "llm" => Some(Provider::Llm),
+            other => {
+                errors.push(format!("--scorer `{other}` is not `heuristic` or `llm`"));
+                None
+            }
+        };
+        let llm = match (&self.llm_base_url, &self.llm_model) {
+            (Some(base_url), Some(model)) if base_url.starts_with("http://") || base_url.starts_with("https://") => {
+                Some(LlmSettings {
+                    base_url: base_url.clone(),
+                    model: model.clone(),
+                    api_key: self.llm_api_key.clone(),
+                })
+            }
+            (Some(base_url), Some(_)) => {
+                errors.push(format!("--llm-base-url `{base_url}` is not an http:// or https:// URL"));
+                None
+            }
+            _ => None,
+        };
+        if llm.is_none() && (interviewer == Some(Provider::Llm) || scorer == Some(Provider::Llm)) {
+            errors.push("--interviewer llm and --scorer llm need --llm-base-url and --llm-model".to_owned());
         }
         let auth = match self.auth.as_str() {
             "dev" => Some(AuthMode::Dev),
@@ -158,19 +232,24 @@ impl Args {
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             errors.push(format!("--log `{}` is not a valid filter", self.log));
         }
-        match (listen, auth, store) {
-            (Some(listen), Some(auth), Some(store)) if errors.is_empty() => Ok(Settings {
-                listen,
-                store,
-                store_timeout: Duration::from_millis(store_timeout_ms),
-                retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
-                auth,
-                scripted_pace: Duration::from_millis(pace_ms),
-                shutdown_grace: Duration::from_secs(grace_s),
-                socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
-                log: self.log.clone(),
-                log_format,
-            }),
+        match (listen, auth, store, interviewer, scorer) {
+            (Some(listen), Some(auth), Some(store), Some(interviewer), Some(scorer)) if errors.is_empty() => {
+                Ok(Settings {
+                    listen,
+                    store,
+                    interviewer,
+                    scorer,
+                    llm,
+                    store_timeout: Duration::from_millis(store_timeout_ms),
+                    retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
+                    auth,
+                    scripted_pace: Duration::from_millis(pace_ms),
+                    shutdown_grace: Duration::from_secs(grace_s),
+                    socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
+                    log: self.log.clone(),
+                    log_format,
+                })
+            }
             _ => Err(errors),
         }
     }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::interviewer::{Interviewer, LlmInterviewer, ScriptedInterviewer};
+use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
+use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
 use viva_engine::store::{MemoryStore, RedisStore, Store};
 use viva_engine::{Engine, EngineConfig};
-use viva_gateway::config::{Args, LogFormat, Settings, StoreKind};
+use viva_gateway::config::{Args, LlmSettings, LogFormat, Provider, Settings, StoreKind};
 use viva_gateway::{AppState, bind, run};
 
 /// EX_USAGE: bad configuration.
@@ -61,17 +63,47 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let store_name = store.name().to_owned();
     let config = EngineConfig { retention: settings.retention, ..EngineConfig::default() };
-    let interviewer = Arc::new(ScriptedInterviewer::new(settings.scripted_pace));
-    let engine = Engine::builder().config(config).store(store).interviewer(interviewer).build();
+    let scripted = ScriptedInterviewer::new(settings.scripted_pace);
+    let llm = match &settings.llm {
+        Some(llm) => Some(llm_client(llm).await?),
+        None => None,
+    };
+    let interviewer: Arc<dyn Interviewer> = match (settings.interviewer, &llm) {
+        (Provider::Llm, Some(client)) => Arc::new(LlmInterviewer::new(client.clone(), scripted)),
+        _ => Arc::new(scripted),
+    };
+    let scorer: Arc<dyn Scorer> = match (settings.scorer, &llm) {
+        (Provider::Llm, Some(client)) => Arc::new(LlmScorer::new(client.clone())),
+        _ => Arc::new(HeuristicScorer),
+    };
+    let (interviewer_name, scorer_name) = (interviewer.name().to_owned(), scorer.name().to_owned());
+    let engine = Engine::builder().config(config).store(store).interviewer(interviewer).scorer(scorer).build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = %store_name, interviewer = "scripted", scorer = "heuristic", "viva-gateway listening");
+    tracing::info!(%addr, store = %store_name, interviewer = %interviewer_name, scorer = %scorer_name, "viva-gateway listening");
     println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, settings.auth);
     state.socket = settings.socket.clone();
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The provider client, checked once: a refused key stops the start with a clear error (no
+/// retry storm later); a provider that is merely down now is left to the fallbacks.
+async fn llm_client(settings: &LlmSettings) -> anyhow::Result<LlmClient> {
+    let config = LlmConfig::new(&settings.base_url, &settings.model, settings.api_key.clone());
+    let client = LlmClient::new(config).context("cannot set up the LLM client")?;
+    match client.check().await {
+        Ok(()) => tracing::info!(base_url = %settings.base_url, model = %settings.model, "LLM provider answers"),
+        Err(error @ LlmError::Unauthorized(_)) => {
+            anyhow::bail!("LLM provider at {} refused the API key: {error}", settings.base_url)
+        }
+        Err(error) => {
+            tracing::warn!(%error, base_url = %settings.base_url, "LLM provider check failed; fallbacks will be used")
+        }
+    }
+    Ok(client)
 }
 
 /// Completes on SIGTERM or ctrl-c.

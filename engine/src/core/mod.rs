@@ -455,6 +455,8 @@ impl Session {
     /// The interview's script, derived from the transcript alone.
     fn next_step(&self) -> Step {
         let plan = &self.params.plan;
+        // Questions that do not suit the candidate's level are skipped.
+        let level = self.params.candidate.level.as_deref();
         let transcript = &self.state.transcript;
         let Some(last) = transcript.last() else {
             return Step::Turn(TurnSpec::new(TurnKind::Intro, None));
@@ -484,7 +486,7 @@ impl Session {
                     return Step::Turn(spec);
                 }
             }
-            match plan.questions.get(index + 1) {
+            match plan.next_question(Some(index), level) {
                 Some(next) => Step::Turn(TurnSpec::new(TurnKind::Question, Some(next.id.clone()))),
                 None => Step::Turn(TurnSpec::new(TurnKind::Closing, None)),
             }
@@ -518,7 +520,7 @@ impl Session {
                 })
             }
             Entry::Turn(turn) => match turn.kind {
-                TurnKind::Intro => match plan.questions.first() {
+                TurnKind::Intro => match plan.next_question(None, level) {
                     Some(q) => Step::Turn(TurnSpec::new(TurnKind::Question, Some(q.id.clone()))),
                     None => Step::Turn(TurnSpec::new(TurnKind::Closing, None)),
                 },

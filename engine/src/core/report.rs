@@ -69,7 +69,8 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         }
     }
     let answered = |id: &str| answers.iter().any(|a| a.question_id == id);
-    for question in plan.questions.iter().filter(|q| !answered(&q.id)) {
+    let level = params.candidate.level.as_deref();
+    for question in plan.questions.iter().filter(|q| q.suits(level) && !answered(&q.id)) {
         practise.push(format!("{}: not answered: {}", question.id, question.prompt));
     }
 

@@ -34,6 +34,7 @@ id = "cache"
 prompt = "Design a cache."
 style = "technical"
 dimensions = ["design"]
+levels = ["senior", "staff"]
 
 [[questions.key_points]]
 id = "eviction"
@@ -250,6 +251,23 @@ fn a_whole_interview() {
             +0s   persist {"type":"session.ended","seq":16,"reason":"completed"}
         "#]],
     );
+}
+
+#[test]
+fn questions_that_do_not_suit_the_candidates_level_are_skipped() {
+    let mut params = params(CoreConfig::default());
+    params.candidate.level = Some("junior".into());
+    let mut sim = Sim::new(CoreConfig::default());
+    sim.session = Session::new(params);
+    expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+        +0s   ask     turn 2 Question Some("sum") point=None attempt=1
+    "#]].assert_eq(&sim.run(vec![START, Speak]));
 }
 
 #[test]

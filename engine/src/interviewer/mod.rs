@@ -5,6 +5,7 @@
 //! by the session's driver; dropping it cancels the turn (barge-in), which for a network
 //! provider closes the request.
 
+mod llm;
 mod scripted;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use viva_protocol::{AnswerContent, TurnKind};
 
 use crate::plan::Plan;
 
+pub use llm::LlmInterviewer;
 pub use scripted::ScriptedInterviewer;
 
 /// A turn to speak.

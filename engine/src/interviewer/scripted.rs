@@ -9,6 +9,7 @@ use futures::stream::{self, BoxStream};
 use viva_protocol::{AnswerContent, TurnKind};
 
 use super::{Interviewer, InterviewerEvent, TurnRequest};
+use crate::plan::QuestionStyle;
 use crate::rubric;
 
 /// Streams the plan's text at a fixed pace.
@@ -41,6 +42,13 @@ impl ScriptedInterviewer {
                     text.push_str(&format!("Welcome! I understand you are preparing for a {level}{role} role. "));
                 }
                 text.push_str(&plan.intro);
+                let skills = resume_skills(request);
+                if !skills.is_empty() {
+                    text.push_str(&format!(
+                        " I see from your résumé that you have worked with {}; feel free to draw on that.",
+                        skills.join(" and ")
+                    ));
+                }
             }
             TurnKind::Question => text.push_str(question.map_or("", |q| q.prompt.as_str())),
             TurnKind::FollowUp => {
@@ -54,6 +62,29 @@ impl ScriptedInterviewer {
         }
         text
     }
+}
+
+/// Up to two of the plan's key topics that the candidate's résumé mentions, in the résumé's
+/// own terms as the plan names them (e.g. `kafka`, `token bucket`).
+fn resume_skills(request: &TurnRequest) -> Vec<String> {
+    let Some(resume) = request.candidate.resume_text.as_deref().filter(|r| !r.trim().is_empty()) else {
+        return Vec::new();
+    };
+    let words = rubric::Words::of_text(resume);
+    let mut skills: Vec<String> = Vec::new();
+    // Behavioural questions' keywords (impact, users, ...) say nothing about skills; nor do
+    // very short words.
+    let technical = request.plan.questions.iter().filter(|q| q.style != QuestionStyle::Behavioural);
+    let keywords = technical.flat_map(|q| &q.key_points).flat_map(|k| &k.keywords).filter(|k| k.len() >= 4);
+    for keyword in keywords {
+        if words.contains(keyword) && !skills.iter().any(|s| s == keyword) {
+            skills.push(keyword.clone());
+            if skills.len() == 2 {
+                break;
+            }
+        }
+    }
+    skills
 }
 
 /// A short review of a submitted answer (used after code).
@@ -125,7 +156,34 @@ impl Interviewer for ScriptedInterviewer {
 
 #[cfg(test)]
 mod tests {
-    use super::words;
+    use super::*;
+
+    #[test]
+    fn the_intro_refers_to_the_resume() {
+        let plan = crate::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
+        let request = |resume: &str| TurnRequest {
+            session_id: "s".into(),
+            turn_id: 1,
+            kind: TurnKind::Intro,
+            plan: plan.clone(),
+            question_id: None,
+            key_point: None,
+            answer: None,
+            candidate: viva_protocol::rest::Candidate {
+                role: Some("backend".into()),
+                level: Some("senior".into()),
+                resume_text: Some(resume.into()),
+            },
+            transcript: Vec::new(),
+            attempt: 1,
+        };
+        let intro = ScriptedInterviewer::text(&request("Built Kafka pipelines; designed a token bucket limiter."));
+        assert!(intro.contains("I see from your résumé that you have worked with"), "{intro}");
+        assert!(intro.contains("token bucket") || intro.contains("kafka"), "{intro}");
+        assert!(intro.starts_with("Welcome! I understand you are preparing for a senior backend role."));
+        let plain = ScriptedInterviewer::text(&request("I like gardening."));
+        assert!(!plain.contains("résumé"), "{plain}");
+    }
 
     #[test]
     fn words_join_back_to_the_text() {

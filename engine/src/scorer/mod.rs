@@ -4,6 +4,7 @@
 //! core asks for a score and goes on; `score.updated` follows whenever the score arrives.
 
 mod heuristic;
+mod llm;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use viva_protocol::{AnswerContent, DimensionScore, rest::Candidate};
 use crate::plan::Plan;
 
 pub use heuristic::HeuristicScorer;
+pub use llm::LlmScorer;
 
 /// What to score.
 #[derive(Debug, Clone, PartialEq)]

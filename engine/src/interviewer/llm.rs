@@ -1,0 +1,142 @@
+//! The LLM interviewer: the model phrases each turn the session core decides on, streamed
+//! token by token; the scripted interviewer takes over a turn the model could not deliver.
+//!
+//! What the model is told (and nothing more, since the products promise that content goes
+//! to processors only to produce results): the plan's role and level, the turn to speak (its
+//! question, the key point a follow-up probes, the code a feedback turn reviews), the
+//! candidate's role, level and the first part of their résumé, and the recent transcript.
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use viva_protocol::state::TranscriptEntry;
+use viva_protocol::{AnswerContent, TurnKind};
+
+use super::{Interviewer, InterviewerEvent, ScriptedInterviewer, TurnRequest};
+use crate::llm::{ChatMessage, LlmClient, LlmEvent};
+use crate::rubric;
+
+/// Most of the résumé sent to the provider, in characters.
+const RESUME_CHARS: usize = 3_000;
+/// Most transcript entries sent as context.
+const CONTEXT_ENTRIES: usize = 12;
+
+/// Speaks turns through an OpenAI-compatible model, falling back to the script.
+#[derive(Debug, Clone)]
+pub struct LlmInterviewer {
+    client: LlmClient,
+    fallback: ScriptedInterviewer,
+    name: String,
+}
+
+impl LlmInterviewer {
+    /// An interviewer over `client`; `fallback` speaks turns the model cannot.
+    pub fn new(client: LlmClient, fallback: ScriptedInterviewer) -> Self {
+        let name = format!("llm/{}", client.model());
+        Self { client, fallback, name }
+    }
+}
+
+impl Interviewer for LlmInterviewer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn stream_turn(&self, request: TurnRequest) -> BoxStream<'static, InterviewerEvent> {
+        // The core asks again after a failed turn: the model gets one retry, then the script
+        // takes over that turn; while the provider keeps failing, the script speaks at once.
+        if request.attempt > 2 || self.client.circuit_open() {
+            tracing::info!(session = %request.session_id, turn = request.turn_id, "scripted interviewer takes the turn");
+            return self.fallback.stream_turn(request);
+        }
+        self.client
+            .stream_chat(messages(&request))
+            .map(|event| match event {
+                LlmEvent::Text(text) => InterviewerEvent::Delta(text),
+                LlmEvent::Done => InterviewerEvent::Done,
+                LlmEvent::Failed(error) => InterviewerEvent::Failed(error.to_string()),
+            })
+            .boxed()
+    }
+}
+
+/// The chat that makes the model speak this turn.
+pub fn messages(request: &TurnRequest) -> Vec<ChatMessage> {
+    let plan = &request.plan;
+    let candidate = &request.candidate;
+    let role = candidate.role.as_deref().unwrap_or(&plan.role);
+    let level = candidate.level.as_deref().unwrap_or(&plan.level);
+    let mut system = format!(
+        "You are the interviewer in a mock job interview: \"{}\" for a {level} {role} candidate. \
+         Speak as a friendly, professional human interviewer, in plain text (no markdown, no lists), \
+         at most 90 words per turn. Say only this turn's words. Never reveal scores, rubrics or model answers.",
+        plan.title
+    );
+    if let Some(resume) = candidate.resume_text.as_deref().filter(|r| !r.trim().is_empty()) {
+        let excerpt: String = resume.chars().take(RESUME_CHARS).collect();
+        system.push_str(&format!(
+            "\nThe candidate's résumé (refer to a skill or project from it when it fits, briefly):\n{excerpt}"
+        ));
+    }
+    let mut chat = vec![ChatMessage::system(system)];
+    let skip = request.transcript.len().saturating_sub(CONTEXT_ENTRIES);
+    for entry in &request.transcript[skip..] {
+        match entry {
+            TranscriptEntry::Turn { text, .. } if !text.is_empty() => chat.push(ChatMessage::assistant(text.clone())),
+            TranscriptEntry::Answer { answer, .. } => chat.push(ChatMessage::user(answer_text(answer))),
+            TranscriptEntry::Turn { .. } => {}
+        }
+    }
+    chat.push(ChatMessage::system(instruction(request)));
+    chat
+}
+
+/// What this turn must say.
+fn instruction(request: &TurnRequest) -> String {
+    let plan = &request.plan;
+    let question = request.question_id.as_deref().and_then(|id| plan.question(id));
+    match request.kind {
+        TurnKind::Intro => format!(
+            "Open the interview: greet the candidate and say what it covers, in your own words. Plan's opening: {}",
+            plan.intro
+        ),
+        TurnKind::Question => format!(
+            "Ask the next question. Keep its substance; you may rephrase it lightly: {}",
+            question.map_or("", |q| q.prompt.as_str())
+        ),
+        TurnKind::FollowUp => {
+            let point =
+                question.zip(request.key_point.as_deref()).and_then(|(q, id)| q.key_points.iter().find(|k| k.id == id));
+            match point {
+                Some(point) => format!(
+                    "The candidate's last answer did not cover: {}. Ask one short follow-up question that \
+                     probes it without giving it away. For example: {}",
+                    point.description, point.follow_up
+                ),
+                None => "Ask one short follow-up question about the candidate's last answer.".to_owned(),
+            }
+        }
+        TurnKind::Feedback => {
+            let coverage = question.zip(request.answer.as_ref()).map(|(q, a)| rubric::coverage(q, a));
+            let (hit, missed) = coverage.map_or((String::new(), String::new()), |c| {
+                let list = |points: &[&crate::plan::KeyPoint]| {
+                    points.iter().map(|k| k.description.trim_end_matches('.')).collect::<Vec<_>>().join("; ")
+                };
+                (list(&c.hit), list(&c.missed))
+            });
+            format!(
+                "Briefly review the code the candidate just submitted (2–3 sentences, no full solution). \
+                 It covers: {hit}. It misses: {missed}. Then say you will move on."
+            )
+        }
+        TurnKind::Closing => {
+            format!("Close the interview warmly and say what happens next. Plan's closing: {}", plan.closing)
+        }
+    }
+}
+
+fn answer_text(answer: &AnswerContent) -> String {
+    match answer {
+        AnswerContent::Text { text } => text.clone(),
+        AnswerContent::Code { language, source } => format!("```{language}\n{source}\n```"),
+    }
+}

@@ -1,0 +1,330 @@
+//! A client for OpenAI-compatible chat completion APIs (OpenAI, vLLM, llama.cpp's server,
+//! Ollama): streamed turns over server-sent events, JSON answers for scoring, and everything a
+//! provider can do wrong turned into an [`LlmError`] in bounded time.
+//!
+//! - Before the first token, connect errors, 429 (honouring `Retry-After`) and 5xx are retried
+//!   with exponential backoff and jitter; 401/403 are not (a wrong key is not fixed by asking
+//!   again).
+//! - Timeouts: connecting, the first token, and silence between chunks each have their own.
+//! - A semaphore bounds concurrent requests to the provider; a circuit breaker sends callers
+//!   to their fallback for a while after repeated failures.
+//! - Dropping a turn's stream drops the HTTP response at once (barge-in stops the billing).
+
+mod breaker;
+mod sse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
+
+pub use breaker::Breaker;
+
+/// How to reach the provider and how patient to be with it.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    /// Sent as a bearer token; never logged.
+    pub api_key: Option<String>,
+    /// e.g. `gpt-4o-mini`.
+    pub model: String,
+    /// To open the connection.
+    pub connect_timeout: Duration,
+    /// From the request to the response's first token (or whole body, for JSON).
+    pub first_token_timeout: Duration,
+    /// Longest silence between two chunks of a stream.
+    pub idle_timeout: Duration,
+    /// Retries before the first token.
+    pub max_retries: u32,
+    /// First backoff; doubled each retry, with jitter.
+    pub backoff: Duration,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Consecutive failures that open the circuit.
+    pub breaker_failures: u32,
+    /// How long the circuit stays open.
+    pub breaker_cooldown: Duration,
+}
+
+impl LlmConfig {
+    /// Defaults for `model` at `base_url`.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>, api_key: Option<String>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            api_key,
+            model: model.into(),
+            connect_timeout: Duration::from_secs(5),
+            first_token_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(10),
+            max_retries: 2,
+            backoff: Duration::from_millis(250),
+            max_concurrency: 64,
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What went wrong with the provider.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LlmError {
+    /// 401/403: the key is wrong or missing.
+    #[error("the provider refused the credentials ({0})")]
+    Unauthorized(u16),
+    /// 429 after every retry.
+    #[error("rate limited by the provider")]
+    RateLimited,
+    /// Another non-success status after every retry.
+    #[error("the provider answered {0}")]
+    Status(u16),
+    /// The connection failed.
+    #[error("cannot reach the provider: {0}")]
+    Connect(String),
+    /// A timeout: `connect`, `first token` or `idle`.
+    #[error("the provider timed out ({0})")]
+    Timeout(&'static str),
+    /// A body that is not what the API specifies.
+    #[error("the provider sent garbage: {0}")]
+    Malformed(String),
+    /// The stream ended before its `[DONE]`.
+    #[error("the stream was cut")]
+    Cut,
+    /// Too many recent failures; not even tried.
+    #[error("the provider is failing; using the fallback")]
+    CircuitOpen,
+}
+
+/// One message of a chat.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: &'static str,
+    /// Its text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: "system", content: content.into() }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: "user", content: content.into() }
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: "assistant", content: content.into() }
+    }
+}
+
+/// What a streamed completion yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlmEvent {
+    /// More text.
+    Text(String),
+    /// Complete.
+    Done,
+    /// Failed; nothing follows.
+    Failed(LlmError),
+}
+
+/// A provider, shared by every session.
+#[derive(Debug, Clone)]
+pub struct LlmClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    config: LlmConfig,
+    permits: Semaphore,
+    breaker: Breaker,
+}
+
+impl LlmClient {
+    /// A client for `config`.
+    pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        // reqwest is built without a default crypto provider; ring is ours (idempotent).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| LlmError::Connect(e.to_string()))?;
+        let permits = Semaphore::new(config.max_concurrency.max(1));
+        let breaker = Breaker::new(config.breaker_failures, config.breaker_cooldown);
+        Ok(Self { inner: Arc::new(Inner { http, config, permits, breaker }) })
+    }
+
+    /// The model name.
+    pub fn model(&self) -> &str {
+        &self.inner.config.model
+    }
+
+    /// Whether calls go to the fallback right now.
+    pub fn circuit_open(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    /// Checks the provider at startup: `GET /models`. A refused key is `Unauthorized`.
+    pub async fn check(&self) -> Result<(), LlmError> {
+        let config = &self.inner.config;
+        let mut request = self.inner.http.get(format!("{}/models", config.base_url));
+        if let Some(key) = &config.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = tokio::time::timeout(config.first_token_timeout, request.send())
+            .await
+            .map_err(|_| LlmError::Timeout("connect"))?
+            .map_err(|e| LlmError::Connect(e.without_url().to_string()))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            code @ (401 | 403) => Err(LlmError::Unauthorized(code)),
+            code => Err(LlmError::Status(code)),
+        }
+    }
+
+    /// Streams a chat completion. Dropping the stream cancels the request.
+    pub fn stream_chat(&self, messages: Vec<ChatMessage>) -> BoxStream<'static, LlmEvent> {
+        // A small channel: the reader waits for the session to take each chunk, so a slow
+        // consumer slows the provider's stream instead of growing memory.
+        let (tx, rx) = mpsc::channel(16);
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let body = inner.body(messages, true, None);
+            let result = tokio::select! {
+                result = inner.stream_into(body, &tx) => result,
+                // Nobody listens any more (barge-in, session gone): drop the HTTP stream now.
+                () = tx.closed() => return,
+            };
+            inner.breaker.record(result.is_ok());
+            let last = match result {
+                Ok(()) => LlmEvent::Done,
+                Err(error) => LlmEvent::Failed(error),
+            };
+            let _ = tx.send(last).await;
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) }).boxed()
+    }
+
+    /// A whole completion as one string, asking for JSON that follows `schema`.
+    pub async fn complete_json(&self, messages: Vec<ChatMessage>, schema: Value) -> Result<String, LlmError> {
+        let inner = &self.inner;
+        let body = inner.body(messages, false, Some(schema));
+        let result = inner.complete(body).await;
+        inner.breaker.record(result.is_ok());
+        result
+    }
+}
+
+impl Inner {
+    fn body(&self, messages: Vec<ChatMessage>, stream: bool, schema: Option<Value>) -> Value {
+        let mut body = json!({ "model": self.config.model, "messages": messages, "stream": stream });
+        if let Some(schema) = schema {
+            body["response_format"] =
+                json!({ "type": "json_schema", "json_schema": { "name": "result", "strict": true, "schema": schema } });
+        }
+        body
+    }
+
+    /// Sends `body` until the provider answers 2xx: retries connect errors, 429 and 5xx with
+    /// backoff; gives up at once on other statuses and when the circuit is open.
+    /// The permit bounds concurrency for as long as the response is read.
+    async fn send(&self, body: &Value) -> Result<(reqwest::Response, SemaphorePermit<'_>), LlmError> {
+        if !self.breaker.allow() {
+            return Err(LlmError::CircuitOpen);
+        }
+        let waited = tokio::time::Instant::now();
+        let permit = self.permits.acquire().await.map_err(|_| LlmError::CircuitOpen)?;
+        tracing::debug!(wait_ms = waited.elapsed().as_millis() as u64, "provider permit");
+        let mut attempt = 0;
+        loop {
+            let mut request = self.http.post(format!("{}/chat/completions", self.config.base_url)).json(body);
+            if let Some(key) = &self.config.api_key {
+                request = request.bearer_auth(key);
+            }
+            // What failed, and how long the provider asked us to wait before trying again.
+            let (error, wait) = match tokio::time::timeout(self.config.first_token_timeout, request.send()).await {
+                Err(_) => (LlmError::Timeout("first token"), None),
+                Ok(Err(e)) => (LlmError::Connect(e.without_url().to_string()), None),
+                Ok(Ok(response)) => match response.status().as_u16() {
+                    200..=299 => return Ok((response, permit)),
+                    code @ (401 | 403) => return Err(LlmError::Unauthorized(code)),
+                    429 => (LlmError::RateLimited, retry_after(&response)),
+                    code @ 500..=599 => (LlmError::Status(code), None),
+                    code => return Err(LlmError::Status(code)),
+                },
+            };
+            if attempt >= self.config.max_retries {
+                return Err(error);
+            }
+            let backoff = wait.unwrap_or_else(|| jittered(self.config.backoff * 2u32.pow(attempt)));
+            tracing::warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "provider request failed; retrying");
+            tokio::time::sleep(backoff.min(Duration::from_secs(30))).await;
+            attempt += 1;
+        }
+    }
+
+    /// Streams the answer's content deltas into `tx` until `[DONE]`.
+    async fn stream_into(&self, body: Value, tx: &mpsc::Sender<LlmEvent>) -> Result<(), LlmError> {
+        let (response, _permit) = self.send(&body).await?;
+        let mut chunks = response.bytes_stream();
+        let mut lines = sse::Lines::default();
+        let mut first = true;
+        loop {
+            let limit = if first { self.config.first_token_timeout } else { self.config.idle_timeout };
+            let chunk = match tokio::time::timeout(limit, chunks.next()).await {
+                Err(_) => return Err(LlmError::Timeout(if first { "first token" } else { "idle" })),
+                Ok(None) => return Err(LlmError::Cut),
+                Ok(Some(Err(e))) => return Err(LlmError::Malformed(e.without_url().to_string())),
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            first = false;
+            for data in lines.push(&chunk) {
+                match sse::delta(&data)? {
+                    sse::Data::Done => return Ok(()),
+                    sse::Data::Text(text) if text.is_empty() => {}
+                    sse::Data::Text(text) => {
+                        if tx.send(LlmEvent::Text(text)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A non-streamed completion's message content.
+    async fn complete(&self, body: Value) -> Result<String, LlmError> {
+        let (response, _permit) = self.send(&body).await?;
+        let body = tokio::time::timeout(self.config.first_token_timeout, response.bytes())
+            .await
+            .map_err(|_| LlmError::Timeout("first token"))?
+            .map_err(|e| LlmError::Malformed(e.without_url().to_string()))?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| LlmError::Malformed(e.to_string()))?;
+        value["choices"][0]["message"]["content"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| LlmError::Malformed("no choices[0].message.content".into()))
+    }
+}
+
+/// `Retry-After` in seconds, if the provider sent one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<f64>().ok().filter(|s| *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// `base` plus up to 50% random jitter, so many sessions do not retry in lockstep.
+fn jittered(base: Duration) -> Duration {
+    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    base + base * random / 2000
+}
