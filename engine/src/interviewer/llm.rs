@@ -46,6 +46,7 @@ impl Interviewer for LlmInterviewer {
         // takes over that turn; while the provider keeps failing, the script speaks at once.
         if request.attempt > 2 || self.client.circuit_open() {
             tracing::info!(session = %request.session_id, turn = request.turn_id, "scripted interviewer takes the turn");
+            metrics::counter!("viva_interviewer_fallbacks_total").increment(1);
             return self.fallback.stream_turn(request);
         }
         self.client

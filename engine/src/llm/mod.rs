@@ -99,6 +99,22 @@ pub enum LlmError {
     CircuitOpen,
 }
 
+impl LlmError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::RateLimited => "rate_limited",
+            Self::Status(_) => "status",
+            Self::Connect(_) => "connect",
+            Self::Timeout(_) => "timeout",
+            Self::Malformed(_) => "malformed",
+            Self::Cut => "cut",
+            Self::CircuitOpen => "circuit_open",
+        }
+    }
+}
+
 /// One message of a chat.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
@@ -205,7 +221,7 @@ impl LlmClient {
                 // Nobody listens any more (barge-in, session gone): drop the HTTP stream now.
                 () = tx.closed() => return,
             };
-            inner.breaker.record(result.is_ok());
+            inner.record(&result);
             let last = match result {
                 Ok(()) => LlmEvent::Done,
                 Err(error) => LlmEvent::Failed(error),
@@ -220,12 +236,20 @@ impl LlmClient {
         let inner = &self.inner;
         let body = inner.body(messages, false, Some(schema));
         let result = inner.complete(body).await;
-        inner.breaker.record(result.is_ok());
+        inner.record(&result);
         result
     }
 }
 
 impl Inner {
+    /// Feeds the breaker and the error counters.
+    fn record<T>(&self, result: &Result<T, LlmError>) {
+        self.breaker.record(result.is_ok());
+        if let Err(error) = result {
+            metrics::counter!("viva_llm_errors_total", "kind" => error.kind()).increment(1);
+        }
+    }
+
     fn body(&self, messages: Vec<ChatMessage>, stream: bool, schema: Option<Value>) -> Value {
         let mut body = json!({ "model": self.config.model, "messages": messages, "stream": stream });
         if let Some(schema) = schema {
@@ -244,7 +268,7 @@ impl Inner {
         }
         let waited = tokio::time::Instant::now();
         let permit = self.permits.acquire().await.map_err(|_| LlmError::CircuitOpen)?;
-        tracing::debug!(wait_ms = waited.elapsed().as_millis() as u64, "provider permit");
+        metrics::histogram!("viva_llm_permit_wait_seconds").record(waited.elapsed());
         let mut attempt = 0;
         loop {
             let mut request = self.http.post(format!("{}/chat/completions", self.config.base_url)).json(body);
@@ -275,10 +299,13 @@ impl Inner {
 
     /// Streams the answer's content deltas into `tx` until `[DONE]`.
     async fn stream_into(&self, body: Value, tx: &mpsc::Sender<LlmEvent>) -> Result<(), LlmError> {
+        let started = tokio::time::Instant::now();
         let (response, _permit) = self.send(&body).await?;
         let mut chunks = response.bytes_stream();
         let mut lines = sse::Lines::default();
         let mut first = true;
+        // When the first text arrived and how many pieces followed, for the turn's metrics.
+        let mut texts: Option<(tokio::time::Instant, u32)> = None;
         loop {
             let limit = if first { self.config.first_token_timeout } else { self.config.idle_timeout };
             let chunk = match tokio::time::timeout(limit, chunks.next()).await {
@@ -290,9 +317,24 @@ impl Inner {
             first = false;
             for data in lines.push(&chunk) {
                 match sse::delta(&data)? {
-                    sse::Data::Done => return Ok(()),
+                    sse::Data::Done => {
+                        if let Some((at, count)) = texts {
+                            let seconds = at.elapsed().as_secs_f64();
+                            if seconds > 0.0 {
+                                metrics::histogram!("viva_llm_chunks_per_second").record(f64::from(count) / seconds);
+                            }
+                        }
+                        return Ok(());
+                    }
                     sse::Data::Text(text) if text.is_empty() => {}
                     sse::Data::Text(text) => {
+                        match &mut texts {
+                            None => {
+                                metrics::histogram!("viva_llm_first_token_seconds").record(started.elapsed());
+                                texts = Some((tokio::time::Instant::now(), 1));
+                            }
+                            Some((_, count)) => *count += 1,
+                        }
                         if tx.send(LlmEvent::Text(text)).await.is_err() {
                             return Ok(());
                         }

@@ -112,6 +112,7 @@ impl Actor {
 
     /// Loads the session, then drives it until it ends, idles out, or the engine stops.
     pub(crate) async fn run(mut self) {
+        metrics::gauge!("viva_live_sessions").increment(1.0);
         match self.load().await {
             Ok((session, epoch)) => {
                 let stop = self.drive(session, epoch).await;
@@ -131,6 +132,7 @@ impl Actor {
             }
         }
         self.engine.sessions.remove_if(&self.session_id, |_, handle| handle.generation == self.generation);
+        metrics::gauge!("viva_live_sessions").decrement(1.0);
     }
 
     async fn load(&mut self) -> Result<(Session, Epoch), StoreError> {
@@ -286,7 +288,10 @@ impl Actor {
         if !self.unstored.is_empty() {
             let store = &self.engine.store;
             let last = self.unstored.last().map_or(0, |e| e.seq);
-            match store.append(&self.session_id, epoch, &self.unstored).await {
+            let appending = tokio::time::Instant::now();
+            let appended = store.append(&self.session_id, epoch, &self.unstored).await;
+            metrics::histogram!("viva_store_append_seconds").record(appending.elapsed());
+            match appended {
                 Ok(()) => {}
                 // A retry of a batch whose first try landed but whose answer was lost.
                 Err(StoreError::OutOfOrder { head, .. }) if head == last => {}
@@ -400,7 +405,7 @@ impl Actor {
     fn deliver(&mut self, message: ServerMessage) {
         let Some(subscriber) = &self.subscriber else { return };
         match subscriber.deliveries.try_send(Delivery::Message(message)) {
-            Ok(()) => {}
+            Ok(()) => metrics::counter!("viva_events_sent_total").increment(1),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(session = %self.session_id, "slow consumer disconnected");
                 self.close(CloseCode::SlowConsumer, true);
