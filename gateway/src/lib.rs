@@ -24,6 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 use viva_engine::Engine;
@@ -42,12 +43,14 @@ pub struct AppState {
     pub socket: SocketLimits,
     /// Every upgraded socket's task, so shutdown can wait for them.
     pub sockets: TaskTracker,
+    /// Renders `/metrics`; `None` when no recorder is installed (an embedding or a test).
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
     /// State for `engine` with the given auth and default socket limits.
     pub fn new(engine: Engine, auth: AuthMode) -> Self {
-        Self { engine, auth, socket: SocketLimits::default(), sockets: TaskTracker::new() }
+        Self { engine, auth, socket: SocketLimits::default(), sockets: TaskTracker::new(), metrics: None }
     }
 }
 
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", delete(rest::delete_me))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
+        .route("/metrics", get(rest::metrics))
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

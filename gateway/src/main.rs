@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use viva_engine::interviewer::{Interviewer, LlmInterviewer, ScriptedInterviewer};
 use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
 use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
@@ -84,6 +85,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, settings.auth);
     state.socket = settings.socket.clone();
+    state.metrics = Some(metrics_recorder()?);
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())
@@ -104,6 +106,27 @@ async fn llm_client(settings: &LlmSettings) -> anyhow::Result<LlmClient> {
         }
     }
     Ok(client)
+}
+
+/// Installs the Prometheus recorder behind `/metrics`. Histograms are bucketed (bounded memory),
+/// and a task does the recorder's upkeep.
+fn metrics_recorder() -> anyhow::Result<PrometheusHandle> {
+    const SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+    const RATES: &[f64] = &[1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets(SECONDS)?
+        .set_buckets_for_metric(Matcher::Full("viva_llm_chunks_per_second".into()), RATES)?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// Completes on SIGTERM or ctrl-c.

@@ -96,6 +96,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
     }
 }
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<String, AppError> {
+    let handle = state.metrics.as_ref().ok_or(AppError::NotFound)?;
+    metrics::gauge!("viva_sockets_open").set(state.sockets.len() as f64);
+    Ok(handle.render())
+}
+
 /// Any other path.
 pub async fn not_found() -> AppError {
     AppError::NotFound

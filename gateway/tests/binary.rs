@@ -34,6 +34,13 @@ async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     client.send(&ClientMessage::SessionStart { id: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 
+    let metrics = common::http().get(gateway.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let metrics = metrics.text().await.unwrap();
+    for name in ["viva_live_sessions", "viva_events_sent_total", "viva_store_append_seconds_bucket"] {
+        assert!(metrics.contains(name), "{name} in /metrics:\n{metrics}");
+    }
+
     gateway.signal("TERM");
     assert_eq!(client.closed().await, Some(4000));
     let (code, logs) = gateway.wait().await;

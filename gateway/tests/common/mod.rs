@@ -135,6 +135,8 @@ impl Remote {
 }
 
 pub fn http() -> reqwest::Client {
+    // The workspace's reqwest has rustls without a default crypto provider (ring is ours).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
 
