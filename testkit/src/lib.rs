@@ -3,6 +3,11 @@
 //! [`RedisServer`] runs a real `redis-server` (installed by `scripts/test.sh`) on a free
 //! loopback port, in a directory of its own, and kills it when dropped. Tests can stop it and
 //! start it again on the same port to play a Redis restart.
+//!
+//! [`openai::FakeOpenAi`] is an OpenAI-compatible provider on a free loopback port whose
+//! every answer the test scripts, failures included.
+
+pub mod openai;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

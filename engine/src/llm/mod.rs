@@ -2,9 +2,11 @@
 //! Ollama): streamed turns over server-sent events, JSON answers for scoring, and everything a
 //! provider can do wrong turned into an [`LlmError`] in bounded time.
 //!
-//! - Before the first token, connect errors, 429 (honouring `Retry-After`) and 5xx are retried
-//!   with exponential backoff and jitter; 401/403 are not (a wrong key is not fixed by asking
-//!   again).
+//! - Before the first token, connect errors, a provider silent past the first-token timeout,
+//!   429 (honouring `Retry-After`) and 5xx are retried with exponential backoff and jitter;
+//!   401/403 are not (a wrong key is not fixed by asking again). The defaults keep the worst
+//!   case (3 × 8 s plus backoff) under the session core's 30 s turn timeout, so the client gives
+//!   up — and the circuit breaker learns of it — before the session does.
 //! - Timeouts: connecting, the first token, and silence between chunks each have their own.
 //! - A semaphore bounds concurrent requests to the provider; a circuit breaker sends callers
 //!   to their fallback for a while after repeated failures.
@@ -59,8 +61,8 @@ impl LlmConfig {
             api_key,
             model: model.into(),
             connect_timeout: Duration::from_secs(5),
-            first_token_timeout: Duration::from_secs(20),
-            idle_timeout: Duration::from_secs(10),
+            first_token_timeout: Duration::from_secs(8),
+            idle_timeout: Duration::from_secs(8),
             max_retries: 2,
             backoff: Duration::from_millis(250),
             max_concurrency: 64,
@@ -219,7 +221,7 @@ impl LlmClient {
             let result = tokio::select! {
                 result = inner.stream_into(body, &tx) => result,
                 // Nobody listens any more (barge-in, session gone): drop the HTTP stream now.
-                () = tx.closed() => return,
+                () = tx.closed() => return inner.breaker.abandon(),
             };
             inner.record(&result);
             let last = match result {
@@ -244,7 +246,10 @@ impl LlmClient {
 impl Inner {
     /// Feeds the breaker and the error counters.
     fn record<T>(&self, result: &Result<T, LlmError>) {
-        self.breaker.record(result.is_ok());
+        // A call refused by the open circuit says nothing new about the provider.
+        if !matches!(result, Err(LlmError::CircuitOpen)) {
+            self.breaker.record(result.is_ok());
+        }
         if let Err(error) = result {
             metrics::counter!("viva_llm_errors_total", "kind" => error.kind()).increment(1);
         }
@@ -311,7 +316,8 @@ impl Inner {
             let chunk = match tokio::time::timeout(limit, chunks.next()).await {
                 Err(_) => return Err(LlmError::Timeout(if first { "first token" } else { "idle" })),
                 Ok(None) => return Err(LlmError::Cut),
-                Ok(Some(Err(e))) => return Err(LlmError::Malformed(e.without_url().to_string())),
+                // The connection broke mid-stream.
+                Ok(Some(Err(_))) => return Err(LlmError::Cut),
                 Ok(Some(Ok(chunk))) => chunk,
             };
             first = false;
