@@ -63,7 +63,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let store_name = store.name().to_owned();
-    let config = EngineConfig { retention: settings.retention, ..EngineConfig::default() };
+    let mut config = EngineConfig { retention: settings.retention, ..EngineConfig::default() };
+    if settings.scorer == Provider::Llm {
+        // Let the model's reading of an answer choose the follow-up, if it is quick enough.
+        config.core.follow_up_wait_ms = 3_000;
+    }
     let scripted = ScriptedInterviewer::new(settings.scripted_pace);
     let llm = match &settings.llm {
         Some(llm) => Some(llm_client(llm).await?),

@@ -47,6 +47,10 @@ pub struct CoreConfig {
     pub turn_idle_timeout_ms: u64,
     /// How long the end waits for outstanding scores before building the report anyway.
     pub score_wait_ms: u64,
+    /// How long the choice between a follow-up and the next question waits for the answer's
+    /// score, so that the scorer's missing key points decide it (an LLM scorer reads an answer
+    /// better than keywords do). 0 decides at once from the rubric's keyword coverage.
+    pub follow_up_wait_ms: u64,
     /// Consecutive failed turns after which the session ends (`interviewer_failed`).
     pub max_turn_failures: u32,
     /// Attempts to score one answer before giving up on it.
@@ -63,6 +67,7 @@ impl Default for CoreConfig {
             clock_interval_ms: 5_000,
             turn_idle_timeout_ms: 30_000,
             score_wait_ms: 30_000,
+            follow_up_wait_ms: 0,
             max_turn_failures: 3,
             max_score_attempts: 2,
             control_ids_kept: 256,
@@ -139,6 +144,9 @@ pub struct Session {
     control_ids: VecDeque<String>,
     /// Scoring attempts per answer (not durable: a restart retries afresh).
     score_attempts: HashMap<u32, u32>,
+    /// An answer whose score the follow-up decision waits for, and until when (not durable:
+    /// a restored session decides from the rubric at once).
+    deciding: Option<(u32, Timestamp)>,
 }
 
 impl Session {
@@ -163,6 +171,7 @@ impl Session {
             next_clock: None,
             control_ids: VecDeque::new(),
             score_attempts: HashMap::new(),
+            deciding: None,
         }
     }
 
@@ -223,6 +232,7 @@ impl Session {
             Status::Live => {
                 deadlines.extend(self.next_clock);
                 deadlines.extend(self.time_up_at());
+                deadlines.extend(self.deciding.map(|(_, until)| until));
                 if let Some(open) = &self.state.open_turn {
                     deadlines.push(open.last_activity.plus_ms(config.turn_idle_timeout_ms));
                 }
@@ -340,11 +350,20 @@ impl Session {
         scores.insert(answer_id, scoring.clone());
         let (running, overall) = state::running_scores(&self.params.plan, &self.state.transcript, &scores);
         self.commit(Record::ScoreUpdated { answer_id, scoring, running, overall }, now);
+        if self.deciding.is_some_and(|(id, _)| id == answer_id) {
+            self.deciding = None;
+            self.advance(now);
+        }
         self.try_finish(now);
     }
 
     /// Time passed: clock ticks, the time limit, stalled turns, the wait for scores.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.deciding.is_some_and(|(_, until)| now >= until) {
+            // The score is late: decide from the rubric.
+            self.deciding = None;
+            self.advance(now);
+        }
         if self.state.status == Status::Live {
             if self.time_up_at().is_some_and(|at| now >= at) {
                 self.begin_end(EndReason::TimeUp, now);
@@ -405,6 +424,9 @@ impl Session {
         let answer_id = self.state.answers + 1;
         self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer }, now);
         self.request_score(answer_id);
+        if self.params.config.follow_up_wait_ms > 0 {
+            self.deciding = Some((answer_id, now.plus_ms(self.params.config.follow_up_wait_ms)));
+        }
         self.advance(now);
     }
 
@@ -462,7 +484,7 @@ impl Session {
             return Step::Turn(TurnSpec::new(TurnKind::Intro, None));
         };
         let after_answer = |answer_at: usize| -> Step {
-            let Some(Entry::Answer { question_id, answer, .. }) = transcript.get(answer_at) else {
+            let Some(Entry::Answer { answer_id, question_id, answer }) = transcript.get(answer_at) else {
                 return Step::Wait;
             };
             let reviewed =
@@ -480,9 +502,16 @@ impl Session {
                 |e| matches!(e, Entry::Turn(t) if t.kind == TurnKind::FollowUp && t.question_id.as_deref() == Some(&question.id)),
             );
             if !followed_up {
-                if let Some(point) = rubric::coverage(question, answer).missed.first() {
+                // What the answer lacks: the scorer's word when its score is in, else the rubric's.
+                let scored = self.state.scores.get(answer_id).filter(|s| !s.dimensions.is_empty());
+                let missing = match scored {
+                    Some(scoring) => scoring.key_points_missed.first().cloned(),
+                    None if self.deciding.is_some_and(|(id, _)| id == *answer_id) => return Step::Wait,
+                    None => rubric::coverage(question, answer).missed.first().map(|k| k.id.clone()),
+                };
+                if let Some(point) = missing {
                     let mut spec = TurnSpec::new(TurnKind::FollowUp, Some(question.id.clone()));
-                    spec.key_point = Some(point.id.clone());
+                    spec.key_point = Some(point);
                     return Step::Turn(spec);
                 }
             }

@@ -271,6 +271,52 @@ fn questions_that_do_not_suit_the_candidates_level_are_skipped() {
 }
 
 #[test]
+fn the_follow_up_can_wait_for_the_scorers_verdict() {
+    let config = CoreConfig { follow_up_wait_ms: 2_000, clock_interval_ms: 60_000, ..CoreConfig::default() };
+    // The score comes in time: the scorer's missing key point decides.
+    check_with(
+        config.clone(),
+        vec![START, Speak, Speak, PARTIAL, Scores],
+        expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+        +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+        +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+        +0s   score   answer 1
+        +0s   persist {"type":"score.updated","seq":6,"answer_id":1,"dimensions":[{"name":"design","score":3.5}],"overall":3.5,"answer":{"dimensions":[{"name":"design","score":3.5}],"overall":3.5}}
+        +0s   persist {"type":"turn.started","seq":7,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 3 FollowUp Some("cache") point=Some("ttl") attempt=1
+    "#]],
+    );
+    // The score is late: after the wait, the rubric decides.
+    check_with(
+        config,
+        vec![START, Speak, Speak, PARTIAL, Wait(2_000)],
+        expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+        +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+        +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+        +0s   score   answer 1
+        +2s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+        +2s   ask     turn 3 FollowUp Some("cache") point=Some("ttl") attempt=1
+    "#]],
+    );
+}
+
+#[test]
 fn a_missing_key_point_gets_one_follow_up() {
     let again = Client(r#"{"type":"answer.submit","id":"a3","text":"Still just the LRU."}"#);
     check(
