@@ -201,6 +201,7 @@ async fn redis_going_away_is_an_error_and_coming_back_is_noticed() {
             back = true;
             break;
         }
+        // Polls a real process coming back up (bounded: 50 tries); no timing is asserted.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(back, "reconnected");

@@ -1,4 +1,5 @@
-//! The engine's runtime driven through its library API on tokio's paused clock: slow
+//! The engine's runtime driven through its library API on tokio's paused clock (every
+//! `sleep` here moves virtual time at once; nothing waits on the wall clock): slow
 //! consumers, unloading idle sessions and loading them back, the time limit.
 
 use std::sync::Arc;
