@@ -3,9 +3,12 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
-use viva_protocol::rest::{CreateSession, Events, Export, MySessions, Plans, Report, SessionCreated, SessionView};
+use viva_protocol::rest::{
+    CreateSession, Events, Export, MySessions, Plans, Recording, Report, SessionCreated, SessionView,
+};
 
 use crate::AppState;
 use crate::auth::User;
@@ -55,6 +58,23 @@ pub async fn events(
 ) -> Result<Json<Events>, AppError> {
     let events = state.engine.events(&user.0, &session_id).await?;
     Ok(Json(Events { session_id, events }))
+}
+
+/// `GET /v1/sessions/{id}/recording`: what the candidate's client sent, with times, as JSON
+/// lines (`application/x-ndjson`, one `{"t_ms", "message"}` per line), ready to replay.
+pub async fn recording(
+    State(state): State<AppState>,
+    user: User,
+    Path(session_id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let messages = state.engine.recording(&user.0, &session_id).await?;
+    let mut body = Vec::with_capacity(messages.len() * 128);
+    for (t_ms, message) in messages {
+        serde_json::to_writer(&mut body, &Recording { t_ms, message })
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        body.push(b'\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
 }
 
 /// `GET /v1/me/export`: everything stored about the caller, as JSON.

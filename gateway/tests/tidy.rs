@@ -18,7 +18,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn workspace_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut files = Vec::new();
-    for crate_dir in ["protocol", "engine", "gateway", "examples"] {
+    for crate_dir in ["protocol", "engine", "gateway", "examples", "load-tests", "testkit"] {
         rust_files(&root.join(crate_dir), &mut files);
     }
     assert!(files.len() > 20, "found the workspace's files");

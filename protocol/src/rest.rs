@@ -229,3 +229,13 @@ pub struct Events {
     /// Every durable event, as clients received it.
     pub events: Vec<crate::ServerMessage>,
 }
+
+/// One line of a recording (`GET /v1/sessions/{id}/recording`, `application/x-ndjson`): a
+/// message the candidate's client sent, and when, in milliseconds after the session started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Milliseconds after the session started (`session.start` is at 0).
+    pub t_ms: u64,
+    /// What the client sent.
+    pub message: crate::ClientMessage,
+}

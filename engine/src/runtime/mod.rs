@@ -248,6 +248,83 @@ impl Engine {
         Ok(log.iter().map(|entry| entry.to_message(session_id)).collect())
     }
 
+    /// What the candidate's client sent, rebuilt from the session's durable log, with each
+    /// message's time in milliseconds after the session started (the first `turn.started`).
+    ///
+    /// Only messages that changed the session leave a record, so only they are here:
+    /// `session.start` at 0; an `answer.submit` / `code.submit` (with its client id) per
+    /// accepted answer; a `turn.interrupt` per turn that ended `interrupted` by a barge-in; and
+    /// `session.end` when the candidate ended the interview. The end closes the turn in flight
+    /// as `interrupted` too: that turn is the log's last one, and the end's own time is when it
+    /// closed. Pings, acks, refused messages and the ids of control messages are not stored.
+    pub async fn recording(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<(u64, viva_protocol::ClientMessage)>, EngineError> {
+        use viva_protocol::{AnswerContent, ClientMessage, EndReason, TurnStatus};
+
+        use crate::core::Record;
+
+        let meta = self.owned_meta(user_id, session_id).await?;
+        let log = self.inner.store.read_log(session_id, 0).await?.unwrap_or_default();
+        // `session.start` opens the intro at once; a session ended before it has no turn at all.
+        let started = log.iter().find(|e| matches!(e.record, Record::TurnStarted { .. })).map(|e| e.at);
+        let Some(zero) = started.or_else(|| log.first().map(|e| e.at)) else {
+            return Ok(Vec::new());
+        };
+        let ended = log.iter().find_map(|e| match e.record {
+            Record::SessionEnded { reason } => Some(reason),
+            _ => None,
+        });
+        // The turn the end interrupted, if it did: no turn starts after the end begins, so it
+        // is the last one to finish. A time limit ends turns at the limit or after; the
+        // interview's own end (`completed`, `interviewer_failed`) never interrupts a turn, but
+        // a candidate who barges in on the closing turn does.
+        let last_done = log.iter().rposition(|e| matches!(e.record, Record::TurnDone { .. }));
+        let interrupted =
+            |i: &usize| matches!(log[*i].record, Record::TurnDone { status: TurnStatus::Interrupted, .. });
+        let closed_by_end = match ended {
+            Some(EndReason::EndedByCandidate) => last_done.filter(interrupted),
+            Some(EndReason::TimeUp) => last_done
+                .filter(interrupted)
+                .filter(|i| started.is_some_and(|s| log[*i].at >= s.plus_ms(meta.time_limit_ms))),
+            Some(EndReason::Completed | EndReason::InterviewerFailed) | None => None,
+        };
+        let mut messages = Vec::new();
+        if started.is_some() {
+            messages.push((0, ClientMessage::SessionStart { id: None }));
+        }
+        for (i, entry) in log.iter().enumerate() {
+            let t_ms = entry.at.ms_since(zero);
+            match &entry.record {
+                Record::AnswerReceived { client_id, answer, .. } => {
+                    let id = client_id.clone();
+                    messages.push((
+                        t_ms,
+                        match answer.clone() {
+                            AnswerContent::Text { text } => ClientMessage::AnswerSubmit { id, text },
+                            AnswerContent::Code { language, source } => {
+                                ClientMessage::CodeSubmit { id, language, source }
+                            }
+                        },
+                    ));
+                }
+                Record::TurnDone { status: TurnStatus::Interrupted, .. } if Some(i) != closed_by_end => {
+                    messages.push((t_ms, ClientMessage::TurnInterrupt { id: None }));
+                }
+                Record::SessionEnded { reason: EndReason::EndedByCandidate } => {
+                    // The end began when it closed the turn in flight, if there was one; the
+                    // report may have waited for scores since.
+                    let at = closed_by_end.map_or(entry.at, |i| log[i].at);
+                    messages.push((at.ms_since(zero), ClientMessage::SessionEnd { id: None }));
+                }
+                _ => {}
+            }
+        }
+        Ok(messages)
+    }
+
     /// Everything stored about a user, machine-readable: every session with its candidate
     /// profile, transcript (answers and code), scores and report.
     pub async fn export(&self, user_id: &str) -> Result<Export, EngineError> {

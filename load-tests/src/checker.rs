@@ -1,0 +1,668 @@
+//! The protocol's invariants (docs/protocol.md, sections 4–6) as a pure state machine over
+//! what one client sees of one session, from its first `session.ready` to the close.
+//!
+//! Feed it every server message ([`Checker::observe`]), every answer the client sends
+//! ([`Checker::sent`]), bad frames and the close; it keeps a list of [`Violation`]s. It is
+//! also the client's model of the interview: [`Checker::awaiting_answer`] says when the
+//! interviewer waits for an answer, derived from the events alone as the protocol defines it.
+//!
+//! Checked: durable `seq`s contiguous (a re-sent `answer.received` may repeat an old one);
+//! turns one at a time, numbered 1, 2, 3, …, each `turn.started` closed by exactly one
+//! `turn.done` whose text is its deltas; delta indexes 0, 1, 2, … within the turn; every
+//! answer sent acknowledged once (or refused with an `error`), `answer_id`s in order, scores
+//! only for acknowledged answers, once each and before the report; `report.ready`
+//! immediately followed by `session.ended`, nothing after it but the close, and that close
+//! 1000; no fatal error.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use viva_protocol::{ClientMessage, EndReason, ServerMessage, TurnKind, TurnStatus};
+
+/// What rule a violation broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// A message before `session.ready`, or a second `session.ready`.
+    ReadyNotFirst,
+    /// A durable `seq` skipped ahead.
+    SeqGap,
+    /// A durable `seq` came again (other than a re-sent `answer.received`).
+    SeqRepeated,
+    /// `turn.started` while another turn was open.
+    TurnOverlap,
+    /// A `turn_id` that is not the previous one plus one.
+    TurnIdOrder,
+    /// `turn.done` for a turn that is not open.
+    TurnDoneUnmatched,
+    /// A turn still open when the session ended.
+    TurnNotDone,
+    /// `turn.done.text` is not the concatenation of the turn's deltas.
+    TurnTextMismatch,
+    /// `turn.delta` for a turn that is not open.
+    DeltaOutsideTurn,
+    /// A delta `index` that is not the previous one plus one.
+    DeltaIndexGap,
+    /// A delta with empty text.
+    DeltaEmpty,
+    /// An answer sent that got neither `answer.received` nor an `error` by the end.
+    AnswerNotAcknowledged,
+    /// A second `answer.received` with a new `seq` for the same answer: applied twice.
+    AnswerAcknowledgedTwice,
+    /// `answer.received` for an id the client never sent.
+    AnswerUnknown,
+    /// An `answer_id` that is not the previous one plus one.
+    AnswerIdOrder,
+    /// `score.updated` for an answer not acknowledged.
+    ScoreUnknownAnswer,
+    /// A second `score.updated` for one answer.
+    ScoredTwice,
+    /// `score.updated` after `report.ready`.
+    ScoreAfterReport,
+    /// `report.ready` not immediately followed by `session.ended`, or `session.ended` not
+    /// immediately after `report.ready`.
+    EndOrder,
+    /// A message after `session.ended`.
+    AfterEnd,
+    /// The close after `session.ended` was not 1000, or 1000 came before it.
+    CloseCode,
+    /// An `error` with `fatal: true`.
+    FatalError,
+    /// A frame that is not a message of the socket's encoding.
+    BadFrame,
+}
+
+impl ViolationKind {
+    /// The name used in reports.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}
+
+/// One broken rule, with what showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule.
+    pub kind: ViolationKind,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// What happened to an answer the client sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Pending,
+    Acknowledged { seq: u64 },
+    Refused,
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    turn_id: u32,
+    kind: TurnKind,
+    next_index: u32,
+    text: String,
+}
+
+/// The invariants of one session as one client sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Checker {
+    ready: bool,
+    /// A message came before `session.ready` (reported once).
+    unready_seen: bool,
+    next_seq: u64,
+    open: Option<Open>,
+    last_turn_id: u32,
+    /// The last turn that ended, and whether an answer was accepted since.
+    last_done: Option<(TurnKind, TurnStatus)>,
+    answered_since: bool,
+    answers: HashMap<String, Fate>,
+    last_answer_id: u32,
+    scored: BTreeMap<u32, bool>,
+    report_seq: Option<u64>,
+    ended: Option<EndReason>,
+    closed: Option<Option<u16>>,
+    violations: Vec<Violation>,
+    errors: BTreeMap<String, u32>,
+}
+
+impl Checker {
+    /// A checker for a fresh connection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The client sent `message`: answers must be acknowledged.
+    pub fn sent(&mut self, message: &ClientMessage) {
+        if let ClientMessage::AnswerSubmit { id: Some(id), .. } | ClientMessage::CodeSubmit { id: Some(id), .. } =
+            message
+        {
+            // A re-send after a refusal is a new chance to be acknowledged.
+            let fate = self.answers.entry(id.clone()).or_insert(Fate::Pending);
+            if *fate == Fate::Refused {
+                *fate = Fate::Pending;
+            }
+        }
+    }
+
+    /// A frame that did not decode.
+    pub fn bad_frame(&mut self, detail: &str) {
+        self.violate(ViolationKind::BadFrame, detail.to_owned());
+    }
+
+    /// The socket closed (`None`: without a close frame).
+    pub fn closed(&mut self, code: Option<u16>) {
+        let ok = match self.ended {
+            Some(_) => code == Some(1000),
+            None => code != Some(1000),
+        };
+        if !ok {
+            let when = if self.ended.is_some() { "after" } else { "before" };
+            self.violate(ViolationKind::CloseCode, format!("close {code:?} {when} session.ended"));
+        }
+        self.closed = Some(code);
+    }
+
+    /// One server message.
+    pub fn observe(&mut self, message: &ServerMessage) {
+        if self.ended.is_some() {
+            self.violate(ViolationKind::AfterEnd, format!("{} after session.ended", message.type_name()));
+        }
+        if let ServerMessage::SessionReady(ready) = message {
+            if self.ready {
+                self.violate(ViolationKind::ReadyNotFirst, "a second session.ready".to_owned());
+            }
+            self.ready = true;
+            self.next_seq = ready.seq + 1;
+            self.resume_from(&ready.state);
+            return;
+        }
+        if !self.ready && !self.unready_seen {
+            self.violate(ViolationKind::ReadyNotFirst, format!("{} before session.ready", message.type_name()));
+            self.unready_seen = true;
+        }
+        if let Some(seq) = message.seq() {
+            if seq < self.next_seq {
+                match message {
+                    // A duplicate answer is acknowledged again with its original event.
+                    ServerMessage::AnswerReceived(a) if a.id.as_ref().is_some_and(|id| self.was_acked(id, seq)) => {}
+                    _ => self.violate(ViolationKind::SeqRepeated, format!("{} with seq {seq}", message.type_name())),
+                }
+                return;
+            }
+            if seq > self.next_seq {
+                let detail = format!("{} with seq {seq}, expected {}", message.type_name(), self.next_seq);
+                self.violate(ViolationKind::SeqGap, detail);
+            }
+            self.next_seq = seq + 1;
+            if self.report_seq.is_some() && !matches!(message, ServerMessage::SessionEnded(_)) {
+                self.violate(ViolationKind::EndOrder, format!("{} after report.ready", message.type_name()));
+            }
+        }
+        match message {
+            ServerMessage::SessionReady(_) => {}
+            ServerMessage::TurnStarted(t) => {
+                if let Some(open) = &self.open {
+                    let detail = format!("turn {} started while turn {} is open", t.turn_id, open.turn_id);
+                    self.violate(ViolationKind::TurnOverlap, detail);
+                }
+                if t.turn_id != self.last_turn_id + 1 {
+                    self.violate(ViolationKind::TurnIdOrder, format!("turn {} after {}", t.turn_id, self.last_turn_id));
+                }
+                self.last_turn_id = self.last_turn_id.max(t.turn_id);
+                self.open = Some(Open { turn_id: t.turn_id, kind: t.kind, next_index: 0, text: String::new() });
+            }
+            ServerMessage::TurnDelta(d) => {
+                let Some(open) = self.open.as_mut().filter(|o| o.turn_id == d.turn_id) else {
+                    return self.violate(ViolationKind::DeltaOutsideTurn, format!("delta of turn {}", d.turn_id));
+                };
+                let expected = open.next_index;
+                open.next_index = d.index + 1;
+                open.text.push_str(&d.text);
+                if d.index != expected {
+                    let detail = format!("turn {} delta {} after {expected} expected", d.turn_id, d.index);
+                    self.violate(ViolationKind::DeltaIndexGap, detail);
+                }
+                if d.text.is_empty() {
+                    self.violate(ViolationKind::DeltaEmpty, format!("turn {} delta {}", d.turn_id, d.index));
+                }
+            }
+            ServerMessage::TurnDone(t) => {
+                let Some(open) = self.open.take_if(|o| o.turn_id == t.turn_id) else {
+                    return self.violate(ViolationKind::TurnDoneUnmatched, format!("turn.done of turn {}", t.turn_id));
+                };
+                if open.text != t.text {
+                    let detail = format!("turn {}: done {:?}, deltas {:?}", t.turn_id, t.text, open.text);
+                    self.violate(ViolationKind::TurnTextMismatch, detail);
+                }
+                self.last_done = Some((open.kind, t.status));
+                self.answered_since = false;
+            }
+            ServerMessage::AnswerReceived(a) => {
+                match a.id.as_ref().map(|id| (id, self.answers.get(id).copied())) {
+                    Some((id, Some(Fate::Pending | Fate::Refused))) => {
+                        self.answers.insert(id.clone(), Fate::Acknowledged { seq: a.seq });
+                    }
+                    Some((id, Some(Fate::Acknowledged { seq }))) => {
+                        let detail = format!("answer {id:?} acknowledged at seq {seq} and again at {}", a.seq);
+                        self.violate(ViolationKind::AnswerAcknowledgedTwice, detail);
+                    }
+                    Some((_, None)) | None => {
+                        self.violate(ViolationKind::AnswerUnknown, format!("answer.received for id {:?}", a.id));
+                    }
+                }
+                if a.answer_id != self.last_answer_id + 1 {
+                    let detail = format!("answer {} after {}", a.answer_id, self.last_answer_id);
+                    self.violate(ViolationKind::AnswerIdOrder, detail);
+                }
+                self.last_answer_id = self.last_answer_id.max(a.answer_id);
+                self.scored.insert(a.answer_id, false);
+                self.answered_since = true;
+            }
+            ServerMessage::ScoreUpdated(s) => {
+                match self.scored.get_mut(&s.answer_id) {
+                    None => {
+                        self.violate(ViolationKind::ScoreUnknownAnswer, format!("score of answer {}", s.answer_id));
+                    }
+                    Some(true) => self.violate(ViolationKind::ScoredTwice, format!("answer {}", s.answer_id)),
+                    Some(scored) => *scored = true,
+                }
+                if self.report_seq.is_some() {
+                    self.violate(ViolationKind::ScoreAfterReport, format!("score of answer {}", s.answer_id));
+                }
+            }
+            ServerMessage::ReportReady(r) => {
+                if self.report_seq.is_some() {
+                    self.violate(ViolationKind::EndOrder, "a second report.ready".to_owned());
+                }
+                self.report_seq = Some(r.seq);
+            }
+            ServerMessage::SessionEnded(e) => {
+                if self.report_seq.is_none_or(|r| r + 1 != e.seq) {
+                    let detail = format!("session.ended at seq {} after report.ready at {:?}", e.seq, self.report_seq);
+                    self.violate(ViolationKind::EndOrder, detail);
+                }
+                if let Some(open) = &self.open {
+                    self.violate(ViolationKind::TurnNotDone, format!("turn {} open at the end", open.turn_id));
+                }
+                self.ended = Some(e.reason);
+            }
+            ServerMessage::Error(e) => {
+                *self.errors.entry(e.code.as_str().to_owned()).or_default() += 1;
+                if e.fatal {
+                    self.violate(ViolationKind::FatalError, format!("{}: {}", e.code, e.message));
+                }
+                if let Some(fate) = e.reference.as_ref().and_then(|id| self.answers.get_mut(id)) {
+                    if *fate == Fate::Pending {
+                        *fate = Fate::Refused;
+                    }
+                }
+            }
+            ServerMessage::Clock(_) | ServerMessage::Pong(_) => {}
+        }
+    }
+
+    /// Whether the interviewer waits for an answer: the last turn was a `question` or
+    /// `follow_up` that did not fail, no turn is open, no answer was accepted since, and the
+    /// session has not ended.
+    pub fn awaiting_answer(&self) -> bool {
+        self.open.is_none()
+            && !self.answered_since
+            && self.report_seq.is_none()
+            && self.last_done.is_some_and(|(kind, status)| kind.awaits_answer() && status != TurnStatus::Failed)
+    }
+
+    /// The turn in flight, if any.
+    pub fn open_turn(&self) -> Option<(u32, TurnKind)> {
+        self.open.as_ref().map(|o| (o.turn_id, o.kind))
+    }
+
+    /// Why the session ended, once `session.ended` came.
+    pub fn ended(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    /// Whether the answer with this id was refused (an `error` named it) and not accepted since.
+    pub fn refused(&self, id: &str) -> bool {
+        self.answers.get(id) == Some(&Fate::Refused)
+    }
+
+    /// Whether the session went the whole way: `session.ended`, then close 1000.
+    pub fn completed(&self) -> bool {
+        self.ended.is_some() && self.closed == Some(Some(1000))
+    }
+
+    /// Every violation, with the checks that can only be made at the end: when the session
+    /// ended, every answer sent was acknowledged or refused. Also the non-fatal errors
+    /// received, by code.
+    pub fn finish(mut self) -> (Vec<Violation>, BTreeMap<String, u32>) {
+        if self.ended.is_some() {
+            let mut pending: Vec<&String> =
+                self.answers.iter().filter(|(_, fate)| **fate == Fate::Pending).map(|(id, _)| id).collect();
+            pending.sort();
+            let details: Vec<String> = pending.iter().map(|id| format!("answer {id:?}")).collect();
+            for detail in details {
+                self.violate(ViolationKind::AnswerNotAcknowledged, detail);
+            }
+        }
+        (self.violations, self.errors)
+    }
+
+    /// The violations so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    fn was_acked(&self, id: &str, seq: u64) -> bool {
+        self.answers.get(id) == Some(&Fate::Acknowledged { seq })
+    }
+
+    /// Takes the state a (re)connect starts from.
+    fn resume_from(&mut self, state: &viva_protocol::SessionState) {
+        use viva_protocol::state::TranscriptEntry;
+        for entry in &state.transcript {
+            match entry {
+                TranscriptEntry::Turn { turn_id, kind, status, .. } => {
+                    self.last_turn_id = self.last_turn_id.max(*turn_id);
+                    self.last_done = Some((*kind, *status));
+                    self.answered_since = false;
+                }
+                TranscriptEntry::Answer { answer_id, score, .. } => {
+                    self.last_answer_id = self.last_answer_id.max(*answer_id);
+                    self.scored.insert(*answer_id, score.is_some());
+                    self.answered_since = true;
+                }
+            }
+        }
+        self.open = state.open_turn.as_ref().map(|o| {
+            self.last_turn_id = self.last_turn_id.max(o.turn_id);
+            Open { turn_id: o.turn_id, kind: o.kind, next_index: o.next_index, text: o.text.clone() }
+        });
+    }
+
+    fn violate(&mut self, kind: ViolationKind, detail: String) {
+        self.violations.push(Violation { kind, detail });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use viva_protocol::server::{
+        AnswerReceived, AnswerScore, ErrorEvent, ReportReady, ScoreUpdated, SessionEnded, SessionReady, TurnDelta,
+        TurnDone, TurnStarted,
+    };
+    use viva_protocol::state::{Scores, SessionStatus};
+    use viva_protocol::{Clock, ErrorCode, Expects, SessionState};
+
+    use super::*;
+
+    fn ready() -> ServerMessage {
+        ServerMessage::SessionReady(Box::new(SessionReady {
+            session_id: "ses_1".into(),
+            epoch: 1,
+            resumed: false,
+            seq: 0,
+            last_seq: 0,
+            state: SessionState {
+                status: SessionStatus::Created,
+                plan_id: "test".into(),
+                transcript: Vec::new(),
+                open_turn: None,
+                awaiting_answer: None,
+                scores: Scores { dimensions: Vec::new(), overall: None },
+                clock: Clock { elapsed_s: 0, remaining_s: 600 },
+                ended_reason: None,
+                report_ready: false,
+            },
+        }))
+    }
+
+    fn started(seq: u64, turn_id: u32, kind: TurnKind) -> ServerMessage {
+        let expects = kind.awaits_answer().then_some(Expects::Text);
+        let question_id = kind.awaits_answer().then(|| "q".to_owned());
+        ServerMessage::TurnStarted(TurnStarted { seq, turn_id, kind, question_id, expects })
+    }
+
+    fn delta(turn_id: u32, index: u32, text: &str) -> ServerMessage {
+        ServerMessage::TurnDelta(TurnDelta { turn_id, index, text: text.into() })
+    }
+
+    fn done(seq: u64, turn_id: u32, text: &str, status: TurnStatus) -> ServerMessage {
+        ServerMessage::TurnDone(TurnDone { seq, turn_id, text: text.into(), status })
+    }
+
+    fn received(seq: u64, id: &str, answer_id: u32) -> ServerMessage {
+        ServerMessage::AnswerReceived(AnswerReceived { seq, id: Some(id.into()), answer_id })
+    }
+
+    fn scored(seq: u64, answer_id: u32) -> ServerMessage {
+        let answer = AnswerScore { dimensions: Vec::new(), overall: None };
+        ServerMessage::ScoreUpdated(ScoreUpdated { seq, answer_id, dimensions: Vec::new(), overall: None, answer })
+    }
+
+    fn answer(id: &str) -> ClientMessage {
+        ClientMessage::AnswerSubmit { id: Some(id.into()), text: "An answer.".into() }
+    }
+
+    fn end(seq: u64) -> [ServerMessage; 2] {
+        [
+            ServerMessage::ReportReady(ReportReady { seq, session_id: "ses_1".into() }),
+            ServerMessage::SessionEnded(SessionEnded { seq: seq + 1, reason: EndReason::Completed }),
+        ]
+    }
+
+    /// The interview of docs/protocol.md's overview, shortened: intro, a question, its
+    /// answer (scored during the next turn), the closing, the end.
+    fn good_session() -> Vec<ServerMessage> {
+        let mut messages = vec![
+            ready(),
+            started(1, 1, TurnKind::Intro),
+            delta(1, 0, "Hello "),
+            delta(1, 1, "there."),
+            done(2, 1, "Hello there.", TurnStatus::Completed),
+            started(3, 2, TurnKind::Question),
+            delta(2, 0, "Design a cache."),
+            done(4, 2, "Design a cache.", TurnStatus::Completed),
+            received(5, "a1", 1),
+            started(6, 3, TurnKind::Closing),
+            scored(7, 1),
+            delta(3, 0, "Bye."),
+            ServerMessage::Clock(tick()),
+            done(8, 3, "Bye.", TurnStatus::Completed),
+        ];
+        messages.extend(end(9));
+        messages
+    }
+
+    /// Runs `messages` through a checker, sending answer `a1` when asked; the violations by
+    /// kind, and whether the session completed.
+    fn check(messages: &[ServerMessage], close: Option<u16>) -> (Vec<ViolationKind>, bool) {
+        let mut checker = Checker::new();
+        for message in messages {
+            checker.observe(message);
+            if checker.awaiting_answer() {
+                checker.sent(&answer("a1"));
+            }
+        }
+        checker.closed(close);
+        let completed = checker.completed();
+        (checker.finish().0.into_iter().map(|v| v.kind).collect(), completed)
+    }
+
+    #[test]
+    fn a_good_session_has_no_violation() {
+        assert_eq!(check(&good_session(), Some(1000)), (vec![], true));
+    }
+
+    #[test]
+    fn awaits_an_answer_only_after_a_question_that_did_not_fail() {
+        let mut checker = Checker::new();
+        let mut awaiting = Vec::new();
+        for message in &good_session()[..9] {
+            checker.observe(message);
+            awaiting.push(checker.awaiting_answer());
+        }
+        assert_eq!(awaiting, [false, false, false, false, false, false, false, true, false]);
+        let mut failed = Checker::new();
+        for message in [ready(), started(1, 1, TurnKind::Question), done(2, 1, "", TurnStatus::Failed)] {
+            failed.observe(&message);
+        }
+        assert!(!failed.awaiting_answer());
+        failed.observe(&started(3, 2, TurnKind::Question));
+        failed.observe(&done(4, 2, "", TurnStatus::Interrupted));
+        assert!(failed.awaiting_answer(), "a barge-in leaves the interviewer waiting");
+    }
+
+    /// A case: what to change in `good_session`, how the socket closes, what is expected.
+    struct Case {
+        name: &'static str,
+        messages: Vec<ServerMessage>,
+        close: Option<u16>,
+        expected: Vec<ViolationKind>,
+    }
+
+    fn case(name: &'static str, messages: Vec<ServerMessage>, expected: &[ViolationKind]) -> Case {
+        Case { name, messages, close: Some(1000), expected: expected.to_vec() }
+    }
+
+    #[test]
+    fn each_broken_rule_is_named() {
+        use ViolationKind::*;
+        let cases = [
+            case("seq gap", raw(|m| drop(m.remove(10))), &[SeqGap]),
+            case("seq repeated", raw(|m| m.insert(11, scored(7, 1))), &[SeqRepeated]),
+            case("ready not first", raw(|m| m.insert(0, ServerMessage::Clock(tick()))), &[ReadyNotFirst]),
+            case("delta index gap", raw(|m| drop(m.remove(2))), &[DeltaIndexGap, TurnTextMismatch]),
+            case("empty delta", raw(|m| m.insert(4, delta(1, 2, ""))), &[DeltaEmpty]),
+            case("delta after its turn", raw(|m| m.insert(5, delta(1, 2, "!"))), &[DeltaOutsideTurn]),
+            case("turns overlap", renumbered(|m| drop(m.remove(4))), &[TurnOverlap]),
+            case(
+                "turn done twice",
+                renumbered(|m| m.insert(5, done(0, 1, "Hello there.", TurnStatus::Completed))),
+                &[TurnDoneUnmatched],
+            ),
+            case(
+                "turn ids skip",
+                raw(|m| {
+                    m[9] = started(6, 4, TurnKind::Closing);
+                    m[11] = delta(4, 0, "Bye.");
+                    m[13] = done(8, 4, "Bye.", TurnStatus::Completed);
+                }),
+                &[TurnIdOrder],
+            ),
+            case("answer applied twice", renumbered(|m| m.insert(9, received(0, "a1", 2))), &[AnswerAcknowledgedTwice]),
+            case("unknown answer", raw(|m| m[8] = received(5, "zz", 1)), &[AnswerUnknown, AnswerNotAcknowledged]),
+            case("score of no answer", raw(|m| m[10] = scored(7, 2)), &[ScoreUnknownAnswer]),
+            case("scored twice", renumbered(|m| m.insert(11, scored(0, 1))), &[ScoredTwice]),
+            case(
+                "score after the report",
+                renumbered(|m| {
+                    m.remove(10);
+                    m.insert(14, scored(0, 1));
+                }),
+                &[EndOrder, ScoreAfterReport, EndOrder],
+            ),
+            case("end without report", renumbered(|m| drop(m.remove(14))), &[EndOrder]),
+            case("message after the end", raw(|m| m.push(ServerMessage::Clock(tick()))), &[AfterEnd]),
+            case("fatal error", raw(|m| m.insert(1, fatal())), &[FatalError]),
+            Case {
+                name: "close 4013 after the end",
+                messages: good_session(),
+                close: Some(4013),
+                expected: vec![CloseCode],
+            },
+            Case {
+                name: "no close frame after the end",
+                messages: good_session(),
+                close: None,
+                expected: vec![CloseCode],
+            },
+        ];
+        for Case { name, messages, close, expected } in cases {
+            assert_eq!(check(&messages, close).0, expected, "{name}");
+        }
+        let mut checker = Checker::new();
+        checker.bad_frame("binary frame on a viva.v1.json socket");
+        assert_eq!(checker.violations()[0].kind, BadFrame);
+    }
+
+    /// `good_session` changed by `change`, seqs as they are.
+    fn raw<R>(change: impl FnOnce(&mut Vec<ServerMessage>) -> R) -> Vec<ServerMessage> {
+        let mut messages = good_session();
+        change(&mut messages);
+        messages
+    }
+
+    /// `good_session` changed by `change`, durable seqs then numbered 1, 2, 3, …
+    fn renumbered<R>(change: impl FnOnce(&mut Vec<ServerMessage>) -> R) -> Vec<ServerMessage> {
+        let mut messages = raw(change);
+        let mut next = 0;
+        for message in &mut messages {
+            let seq = match message {
+                ServerMessage::TurnStarted(e) => &mut e.seq,
+                ServerMessage::TurnDone(e) => &mut e.seq,
+                ServerMessage::AnswerReceived(e) => &mut e.seq,
+                ServerMessage::ScoreUpdated(e) => &mut e.seq,
+                ServerMessage::ReportReady(e) => &mut e.seq,
+                ServerMessage::SessionEnded(e) => &mut e.seq,
+                _ => continue,
+            };
+            next += 1;
+            *seq = next;
+        }
+        messages
+    }
+
+    fn tick() -> Clock {
+        Clock { elapsed_s: 5, remaining_s: 595 }
+    }
+
+    #[test]
+    fn an_answer_must_be_acknowledged_or_refused() {
+        let unacknowledged = renumbered(|m| drop(m.remove(8)));
+        let kinds = check(&unacknowledged, Some(1000)).0;
+        assert!(kinds.contains(&ViolationKind::AnswerNotAcknowledged), "{kinds:?}");
+        let mut refused = good_session();
+        refused[8] = ServerMessage::Error(ErrorEvent {
+            code: ErrorCode::SessionEnded,
+            message: "the session has ended".into(),
+            fatal: false,
+            reference: Some("a1".into()),
+        });
+        let mut checker = Checker::new();
+        for message in &refused {
+            checker.observe(message);
+            if checker.awaiting_answer() && !checker.answers.contains_key("a1") {
+                checker.sent(&answer("a1"));
+            }
+        }
+        assert!(checker.refused("a1"));
+        let (violations, errors) = checker.finish();
+        let kinds: Vec<ViolationKind> = violations.iter().map(|v| v.kind).collect();
+        assert!(!kinds.contains(&ViolationKind::AnswerNotAcknowledged), "{kinds:?}");
+        assert_eq!(errors.get("session_ended"), Some(&1));
+    }
+
+    #[test]
+    fn a_session_that_stops_early_is_not_complete_but_not_wrong_either() {
+        let messages = &good_session()[..8];
+        assert_eq!(check(messages, Some(4013)), (vec![], false));
+        assert_eq!(check(messages, None), (vec![], false));
+        assert_eq!(check(messages, Some(1000)), (vec![ViolationKind::CloseCode], false));
+    }
+
+    fn fatal() -> ServerMessage {
+        ServerMessage::Error(ErrorEvent {
+            code: ErrorCode::Unavailable,
+            message: "x".into(),
+            fatal: true,
+            reference: None,
+        })
+    }
+
+    #[test]
+    fn violation_names_are_snake_case() {
+        assert_eq!(ViolationKind::SeqGap.name(), "seq_gap");
+        assert_eq!(ViolationKind::AnswerNotAcknowledged.name(), "answer_not_acknowledged");
+    }
+}

@@ -1,0 +1,313 @@
+//! The `viva-load` command line: `record` saves one session's recording; `replay` runs many
+//! sessions from recordings against a gateway, checks every event and reports latencies.
+//!
+//! Run with: `cargo run --release -p viva-load -- replay --url ws://127.0.0.1:8080
+//! --recordings load-tests/recordings --sessions 200 --concurrency 50 --speed 10`
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use viva_load::client::Api;
+use viva_load::recording::{self, Script};
+use viva_load::stats::{Metric, THRESHOLD_HELP};
+use viva_load::{ReplayConfig, Summary, Target, Threshold, Timeouts};
+use viva_protocol::{ClientMessage, Encoding};
+
+/// Load tester for Viva: records interviews and replays them at scale.
+#[derive(Debug, Parser)]
+#[command(name = "viva-load", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Save a session's recording (`GET /v1/sessions/{id}/recording`) to a file.
+    Record(RecordArgs),
+    /// Replay recordings as many sessions, check every event against the protocol, and report
+    /// latencies and throughput. Exits 1 when a session failed, the protocol was violated or
+    /// a threshold was missed; 2 when the run could not be made.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RecordArgs {
+    /// The gateway, `ws://host:port` or `http://host:port`.
+    #[arg(long)]
+    url: String,
+    /// The session to record.
+    #[arg(long)]
+    session: String,
+    /// Bearer token of the session's owner, e.g. `dev:alice`.
+    #[arg(long)]
+    token: String,
+    /// Where to save it: a file named `<plan>.<name>.jsonl`, or a directory (the file is then
+    /// `<plan>.<session>.jsonl`).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seconds a request may take.
+    #[arg(long, default_value_t = 10)]
+    timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EncodingArg {
+    /// `viva.v1.json`, text frames.
+    Json,
+    /// `viva.v1.msgpack`, binary frames.
+    Msgpack,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The gateway, `ws://host:port` or `http://host:port`.
+    #[arg(long)]
+    url: String,
+    /// A directory of `<plan>.<name>.jsonl` recordings (or one such file), replayed round-robin.
+    #[arg(long, default_value = "load-tests/recordings")]
+    recordings: PathBuf,
+    /// Sessions to run.
+    #[arg(long, default_value_t = 10)]
+    sessions: usize,
+    /// Sessions live at once.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Replay this many times faster than recorded (answers still wait for their question).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The sockets' encoding.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Json)]
+    encoding: EncodingArg,
+    /// Session n (1-based) belongs to the user of bearer token `<prefix><n>`.
+    #[arg(long, default_value = "dev:load-")]
+    token_prefix: String,
+    /// A condition the run must meet, like k6's: `METRIC<N`, `<=`, `>` or `>=`; repeatable.
+    #[arg(long = "threshold", value_name = "EXPR", long_help = THRESHOLD_HELP)]
+    thresholds: Vec<Threshold>,
+    /// Seconds a REST call or a WebSocket handshake may take.
+    #[arg(long, default_value_t = 10.0)]
+    connect_timeout_s: f64,
+    /// Seconds the gateway may stay silent while a session waits for it.
+    #[arg(long, default_value_t = 45.0)]
+    event_timeout_s: f64,
+    /// Seconds one session may take [default: the recording's length at --speed, plus 120].
+    #[arg(long)]
+    session_timeout_s: Option<f64>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(args) => record(args).await.map(|()| true),
+        Command::Replay(args) => replay(args).await,
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("viva-load: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let api = Api::new(Target::parse(&args.url)?, Duration::from_secs(args.timeout_s));
+    let view = api.session(&args.token, &args.session).await?;
+    let lines = api.recording(&args.token, &args.session).await?;
+    let out =
+        if args.out.is_dir() { args.out.join(format!("{}.{}.jsonl", view.plan_id, args.session)) } else { args.out };
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if recording::plan_of(&name) != Some(view.plan_id.as_str()) || !name.ends_with(".jsonl") {
+        bail!(
+            "the session is on plan `{0}`: name the file `{0}.<name>.jsonl` so a replay uses that plan",
+            view.plan_id
+        );
+    }
+    let text = recording::to_jsonl(&lines);
+    // Check it reads back as a replayable recording before saving it.
+    Script::parse(name.trim_end_matches(".jsonl"), &text)?;
+    std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+    let answers = lines.iter().filter(|l| recording::is_answer(&l.message)).count();
+    let ended = lines.iter().any(|l| matches!(l.message, ClientMessage::SessionEnd { .. }));
+    let seconds = lines.last().map_or(0.0, |l| l.t_ms as f64 / 1000.0);
+    let end = if ended { ", ended by the candidate" } else { "" };
+    println!("saved {} messages ({answers} answers{end}, {seconds:.1} s) to {}", lines.len(), out.display());
+    Ok(())
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
+    let scripts = Script::read_all(&args.recordings)?;
+    let seconds = |s: f64, flag: &str| {
+        if s.is_finite() && s > 0.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(anyhow::anyhow!("{flag} must be above 0"))
+        }
+    };
+    let timeouts = Timeouts {
+        connect: seconds(args.connect_timeout_s, "--connect-timeout-s")?,
+        event: seconds(args.event_timeout_s, "--event-timeout-s")?,
+        session: args.session_timeout_s.map(|s| seconds(s, "--session-timeout-s")).transpose()?,
+    };
+    let encoding = match args.encoding {
+        EncodingArg::Json => Encoding::Json,
+        EncodingArg::Msgpack => Encoding::MsgPack,
+    };
+    let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+    eprintln!(
+        "replaying {} recordings ({}) as {} sessions, {} at once, at {}x, {} encoding",
+        scripts.len(),
+        names.join(", "),
+        args.sessions,
+        args.concurrency,
+        args.speed,
+        encoding.subprotocol()
+    );
+    let config = ReplayConfig {
+        target: Target::parse(&args.url)?,
+        scripts,
+        sessions: args.sessions,
+        concurrency: args.concurrency,
+        speed: args.speed,
+        encoding,
+        token_prefix: args.token_prefix,
+        timeouts,
+    };
+    let progress = Progress::new(args.sessions as u64);
+    let reporter = progress.clone();
+    let mut summary = viva_load::replay::run(config, move |_, aggregate| {
+        let (done, completed) = aggregate.progress();
+        reporter.update(done, completed, aggregate.violation_count());
+    })
+    .await?;
+    progress.finish();
+    summary.check(&args.thresholds);
+    print!("{}", render(&summary));
+    if let Some(path) = &args.json {
+        write_json(path, &summary)?;
+    }
+    Ok(summary.passed())
+}
+
+fn write_json(path: &Path, summary: &Summary) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(summary)?;
+    std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// A progress bar on a terminal; a line every 10% (or 5 s) otherwise.
+#[derive(Clone)]
+enum Progress {
+    Bar(ProgressBar),
+    Lines { total: u64, last: std::sync::Arc<Mutex<(u64, Instant)>> },
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self::Lines { total, last: std::sync::Arc::new(Mutex::new((0, Instant::now()))) };
+        }
+        let bar = ProgressBar::new(total);
+        let style = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} sessions {msg}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Self::Bar(bar)
+    }
+
+    fn update(&self, done: u64, completed: u64, violations: u64) {
+        let failed = done - completed;
+        match self {
+            Self::Bar(bar) => {
+                bar.set_position(done);
+                bar.set_message(format!("({completed} completed, {failed} failed, {violations} violations)"));
+            }
+            Self::Lines { total, last } => {
+                let Ok(mut last) = last.lock() else { return };
+                let step = (*total / 10).max(1);
+                if done == *total || done >= last.0 + step || last.1.elapsed() >= Duration::from_secs(5) {
+                    *last = (done, Instant::now());
+                    eprintln!(
+                        "{done}/{total} sessions ({completed} completed, {failed} failed, {violations} violations)"
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Self::Bar(bar) = self {
+            bar.finish();
+        }
+    }
+}
+
+/// The summary as a report for people.
+fn render(summary: &Summary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let s = &summary.sessions;
+    let _ = writeln!(
+        out,
+        "\nsessions    {} run, {} completed, {} failed in {:.1} s",
+        s.total, s.completed, s.failed, summary.duration_s
+    );
+    for (kind, count) in &s.failures {
+        let _ = writeln!(out, "  failed    {kind}: {count}");
+    }
+    let _ = writeln!(out, "violations  {}", summary.violations.total);
+    for (kind, count) in &summary.violations.by_kind {
+        let _ = writeln!(out, "  {kind}: {count}");
+    }
+    if !summary.errors.is_empty() {
+        let errors: Vec<String> = summary.errors.iter().map(|(code, n)| format!("{code}: {n}")).collect();
+        let _ = writeln!(out, "errors      {}", errors.join(", "));
+    }
+    let _ = writeln!(out, "latency (ms)        count      p50      p90      p99      max");
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+    for metric in Metric::ALL {
+        let l = &summary.latency_ms[metric.name()];
+        let _ = writeln!(
+            out,
+            "  {:<17} {:>6} {:>8} {:>8} {:>8} {:>8}   {}",
+            metric.name(),
+            l.count,
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.max),
+            metric.description()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "throughput  {} events, {:.0} events/s; {:.1} KiB/s received; {} messages sent ({} answers, {} beyond the recordings)",
+        summary.events,
+        summary.events_per_s,
+        summary.bytes_per_s / 1024.0,
+        summary.messages_out,
+        summary.answers,
+        summary.extra_answers
+    );
+    for example in &summary.examples {
+        let _ = writeln!(out, "  e.g. {example}");
+    }
+    for t in &summary.thresholds {
+        let value = t.value.map_or_else(|| "no samples".to_owned(), |v| format!("{v}"));
+        let _ = writeln!(out, "threshold   {} = {value}: {}", t.threshold, if t.passed { "ok" } else { "MISSED" });
+    }
+    let _ = writeln!(out, "{}", if summary.passed() { "PASSED" } else { "FAILED" });
+    out
+}

@@ -1,0 +1,148 @@
+//! A replay run: N sessions, at most C live at once, each replaying one recording
+//! (round-robin over them) as its own user, summed up into a [`Summary`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use viva_protocol::Encoding;
+
+use crate::client::{Api, ClientError, Target};
+use crate::recording::Script;
+use crate::session::{self, SessionJob, SessionOutcome};
+use crate::stats::{Aggregate, Summary};
+
+/// Every wait of a run, bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A REST call or a WebSocket handshake.
+    pub connect: Duration,
+    /// Silence from the gateway while a session waits for it (clocks come every 5 s while a
+    /// session is live; the end may wait up to 30 s for scores).
+    pub event: Duration,
+    /// One whole session; `None`: the recording's length at the run's speed, plus two minutes.
+    pub session: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(10), event: Duration::from_secs(45), session: None }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// The gateway.
+    pub target: Target,
+    /// The recordings, replayed round-robin.
+    pub scripts: Vec<Script>,
+    /// Sessions to run.
+    pub sessions: usize,
+    /// Sessions live at once.
+    pub concurrency: usize,
+    /// Recordings' timing is divided by this.
+    pub speed: f64,
+    /// The sockets' encoding.
+    pub encoding: Encoding,
+    /// Session `n` (1-based) belongs to the user of token `<prefix><n>`.
+    pub token_prefix: String,
+    /// Bounds on every wait.
+    pub timeouts: Timeouts,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Nothing to run.
+    #[error("{0}")]
+    Config(String),
+    /// The gateway cannot be asked for its plans.
+    #[error("the gateway does not answer: {0}")]
+    Gateway(#[from] ClientError),
+}
+
+/// Runs the replay; `on_session` sees every session as it finishes, with the aggregate so far.
+pub async fn run(
+    config: ReplayConfig,
+    on_session: impl Fn(&SessionOutcome, &Aggregate) + Send + Sync + 'static,
+) -> Result<Summary, ReplayError> {
+    if config.scripts.is_empty() || config.sessions == 0 || config.concurrency == 0 {
+        return Err(ReplayError::Config("need recordings, sessions >= 1 and concurrency >= 1".to_owned()));
+    }
+    if config.speed.is_nan() || config.speed <= 0.0 {
+        return Err(ReplayError::Config(format!("speed must be above 0, not {}", config.speed)));
+    }
+    let api = Api::new(config.target.clone(), config.timeouts.connect);
+    let plans = api.plans().await?;
+    for script in &config.scripts {
+        if !plans.plans.iter().any(|p| p.id == script.plan) {
+            return Err(ReplayError::Config(format!(
+                "recording {}: the gateway has no plan `{}`",
+                script.name, script.plan
+            )));
+        }
+    }
+    let scripts: Vec<Arc<Script>> = config.scripts.into_iter().map(Arc::new).collect();
+    let started = Instant::now();
+    let mut aggregate = Aggregate::new();
+    let permits = Arc::new(Semaphore::new(config.concurrency));
+    let mut running = JoinSet::new();
+    let finish = |joined: Result<SessionOutcome, tokio::task::JoinError>, aggregate: &mut Aggregate| {
+        let outcome = joined.unwrap_or_else(|error| panicked(&error));
+        aggregate.add(&outcome);
+        on_session(&outcome, aggregate);
+    };
+    for index in 0..config.sessions {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+        let script = Arc::clone(&scripts[index % scripts.len()]);
+        let length = Duration::from_secs_f64(script.duration_ms() as f64 / 1000.0 / config.speed);
+        let job = SessionJob {
+            index,
+            token: format!("{}{}", config.token_prefix, index + 1),
+            encoding: config.encoding,
+            speed: config.speed,
+            connect_timeout: config.timeouts.connect,
+            event_timeout: config.timeouts.event,
+            session_timeout: config.timeouts.session.unwrap_or(length + Duration::from_secs(120)),
+        };
+        let api = api.clone();
+        running.spawn(async move {
+            let outcome = session::run(&api, &script, &job).await;
+            drop(permit);
+            outcome
+        });
+        while let Some(joined) = running.try_join_next() {
+            finish(joined, &mut aggregate);
+        }
+    }
+    while let Some(joined) = running.join_next().await {
+        finish(joined, &mut aggregate);
+    }
+    Ok(aggregate.summary(started.elapsed()))
+}
+
+/// The outcome of a session whose task panicked (a bug in this tool, counted, not hidden).
+fn panicked(error: &tokio::task::JoinError) -> SessionOutcome {
+    use std::collections::BTreeMap;
+
+    use crate::session::FailureKind;
+    SessionOutcome {
+        index: usize::MAX,
+        recording: String::new(),
+        session_id: None,
+        completed: false,
+        failure: Some((FailureKind::Panic, format!("the session's task failed: {error}"))),
+        violations: Vec::new(),
+        errors: BTreeMap::new(),
+        samples: Default::default(),
+        events: 0,
+        bytes_in: 0,
+        messages_out: 0,
+        bytes_out: 0,
+        answers: 0,
+        extra_answers: 0,
+    }
+}

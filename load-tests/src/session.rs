@@ -1,0 +1,445 @@
+//! One replayed session: create it, connect, send the recording's messages on its schedule,
+//! read and check every event until the close, and time what the candidate would feel.
+//!
+//! The schedule is the recording's `t_ms` divided by the speed, counted from `session.start`.
+//! Answers additionally wait until the interviewer waits for one (the [`Checker`] says when),
+//! and one at a time: each until its `answer.received` (or its refusal). A barge-in
+//! (`turn.interrupt`) is sent only while a turn is open, since that is what it meant; a turn
+//! that already ended has nothing left to interrupt. When the recording runs out of answers
+//! before the interview runs out of questions, its last answer is given again (with a new id),
+//! so that every session reaches its end.
+//!
+//! Every wait is bounded: the handshake and REST calls by the connect timeout, silence from
+//! the gateway by the event timeout, and the whole session by the session timeout.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use viva_protocol::{ClientMessage, Encoding, ErrorCode, ServerMessage};
+
+use crate::checker::{Checker, Violation};
+use crate::client::{Api, Incoming, Socket};
+use crate::recording::{Script, is_answer};
+use crate::stats::{Metric, Samples};
+
+/// How one session is replayed.
+#[derive(Debug, Clone)]
+pub struct SessionJob {
+    /// 0-based number of the session in the run.
+    pub index: usize,
+    /// The bearer token of its user.
+    pub token: String,
+    /// The encoding of its socket.
+    pub encoding: Encoding,
+    /// The recording's timing is divided by this.
+    pub speed: f64,
+    /// How long a REST call or the handshake may take.
+    pub connect_timeout: Duration,
+    /// How long the gateway may stay silent while the session waits for it.
+    pub event_timeout: Duration,
+    /// How long the whole session may take.
+    pub session_timeout: Duration,
+}
+
+/// Why a session did not reach its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// `POST /v1/sessions` failed.
+    Create,
+    /// The WebSocket handshake failed.
+    Connect,
+    /// The gateway stayed silent longer than the event timeout.
+    EventTimeout,
+    /// The session took longer than the session timeout.
+    SessionTimeout,
+    /// The socket closed before `session.ended`.
+    Closed,
+    /// Sending on the socket failed.
+    Send,
+    /// The session's task panicked (a bug in this tool).
+    Panic,
+}
+
+impl FailureKind {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Connect => "connect",
+            Self::EventTimeout => "event_timeout",
+            Self::SessionTimeout => "session_timeout",
+            Self::Closed => "closed_early",
+            Self::Send => "send",
+            Self::Panic => "panic",
+        }
+    }
+}
+
+/// What one session did.
+#[derive(Debug, Clone)]
+pub struct SessionOutcome {
+    /// Its number in the run.
+    pub index: usize,
+    /// The recording replayed.
+    pub recording: String,
+    /// The session, once created.
+    pub session_id: Option<String>,
+    /// `session.ended`, then close 1000.
+    pub completed: bool,
+    /// Why not, if not.
+    pub failure: Option<(FailureKind, String)>,
+    /// The protocol violations seen.
+    pub violations: Vec<Violation>,
+    /// The non-fatal errors received, by code.
+    pub errors: BTreeMap<String, u32>,
+    /// Latency samples.
+    pub samples: Samples,
+    /// Server messages received.
+    pub events: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+    /// Answers sent (first sends, not re-sends).
+    pub answers: u64,
+    /// Answers beyond the recording's (its last answer again).
+    pub extra_answers: u64,
+}
+
+/// Most answers given beyond the recording's before the session is ended instead.
+const MAX_EXTRA_ANSWERS: u64 = 50;
+/// How often one answer is re-sent after a refusal.
+const MAX_ANSWER_TRIES: u32 = 3;
+/// Wait before re-sending a message refused for the rate limit.
+const RATE_LIMITED_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Replays `script` as one new session.
+pub async fn run(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome {
+    let mut outcome = SessionOutcome {
+        index: job.index,
+        recording: script.name.clone(),
+        session_id: None,
+        completed: false,
+        failure: None,
+        violations: Vec::new(),
+        errors: BTreeMap::new(),
+        samples: Samples::default(),
+        events: 0,
+        bytes_in: 0,
+        messages_out: 0,
+        bytes_out: 0,
+        answers: 0,
+        extra_answers: 0,
+    };
+    let deadline = Instant::now() + job.session_timeout;
+    let created = match tokio::time::timeout_at(deadline, api.create_session(&job.token, &script.plan)).await {
+        Ok(Ok(created)) => created,
+        Ok(Err(error)) => return outcome.failed(FailureKind::Create, error.to_string()),
+        Err(_) => return outcome.failed(FailureKind::SessionTimeout, "creating the session".to_owned()),
+    };
+    outcome.session_id = Some(created.session_id.clone());
+    let connecting = Instant::now();
+    let connect = Socket::connect(api.target(), &job.token, &created.session_id, job.encoding, job.connect_timeout);
+    let mut socket = match connect.await {
+        Ok(socket) => socket,
+        Err(error) => return outcome.failed(FailureKind::Connect, error.to_string()),
+    };
+    outcome.samples.record(Metric::Connect, connecting.elapsed());
+    let mut driver = Driver::new(script, job, deadline);
+    let result = driver.drive(&mut socket).await;
+    outcome.events = driver.events;
+    outcome.answers = driver.answers;
+    outcome.extra_answers = driver.extra_answers;
+    outcome.samples = std::mem::take(&mut driver.samples).merged(outcome.samples);
+    outcome.bytes_in = socket.bytes_in;
+    outcome.bytes_out = socket.bytes_out;
+    outcome.messages_out = socket.messages_out;
+    outcome.completed = driver.checker.completed();
+    match result {
+        Err(failure) => {
+            outcome.failure = Some(failure);
+            outcome.completed = false;
+            socket.close(job.connect_timeout).await;
+        }
+        Ok(()) if !outcome.completed => {
+            outcome.failure = Some((FailureKind::Closed, "the close after session.ended was not 1000".to_owned()));
+        }
+        Ok(()) => {}
+    }
+    let (violations, errors) = driver.checker.finish();
+    outcome.violations = violations;
+    outcome.errors = errors;
+    outcome
+}
+
+impl SessionOutcome {
+    fn failed(mut self, kind: FailureKind, detail: String) -> Self {
+        self.failure = Some((kind, detail));
+        self
+    }
+}
+
+/// An answer sent and not yet acknowledged.
+struct Pending {
+    id: String,
+    message: ClientMessage,
+    sent_at: Instant,
+    tries: u32,
+    /// When to send it again after a rate-limit refusal.
+    resend_at: Option<Instant>,
+}
+
+/// The state of one session's replay.
+struct Driver<'a> {
+    script: &'a Script,
+    job: &'a SessionJob,
+    deadline: Instant,
+    /// The recording's messages not sent yet, with their scheduled offsets.
+    steps: VecDeque<(Duration, ClientMessage)>,
+    /// When `session.start` went out: the schedule's origin.
+    zero: Option<Instant>,
+    checker: Checker,
+    pending: Option<Pending>,
+    /// Tries of the answer at the front of `steps` (after refusals).
+    tries: u32,
+    ended_by_us: bool,
+    /// Answer sends by answer id, for the score latency.
+    sent_by_answer: HashMap<u32, Instant>,
+    /// After an answer is acknowledged: the next turn's first delta is timed from this send.
+    next_turn_from: Option<Instant>,
+    first_delta_of: Option<(u32, Instant)>,
+    start_sent: Option<Instant>,
+    samples: Samples,
+    events: u64,
+    answers: u64,
+    extra_answers: u64,
+}
+
+impl<'a> Driver<'a> {
+    fn new(script: &'a Script, job: &'a SessionJob, deadline: Instant) -> Self {
+        let steps = script
+            .lines
+            .iter()
+            .map(|line| (Duration::from_secs_f64(line.t_ms as f64 / 1000.0 / job.speed), line.message.clone()))
+            .collect();
+        Self {
+            script,
+            job,
+            deadline,
+            steps,
+            zero: None,
+            checker: Checker::new(),
+            pending: None,
+            tries: 0,
+            ended_by_us: false,
+            sent_by_answer: HashMap::new(),
+            next_turn_from: None,
+            first_delta_of: None,
+            start_sent: None,
+            samples: Samples::default(),
+            events: 0,
+            answers: 0,
+            extra_answers: 0,
+        }
+    }
+
+    /// Runs the session to its close; `Err` when it did not get there.
+    async fn drive(&mut self, socket: &mut Socket) -> Result<(), (FailureKind, String)> {
+        let mut last_activity = Instant::now();
+        let mut ready = false;
+        loop {
+            // Everything that may go out now goes out before the next read.
+            if ready {
+                while let Some(message) = self.next_to_send(Instant::now()) {
+                    self.checker.sent(&message);
+                    socket.send(&message).await.map_err(|e| (FailureKind::Send, e.to_string()))?;
+                    last_activity = Instant::now();
+                }
+            }
+            let wake = if ready { self.next_wake() } else { None };
+            let silence = last_activity + self.job.event_timeout;
+            let incoming = tokio::select! {
+                incoming = socket.next() => incoming,
+                () = sleep_until(wake), if wake.is_some() => continue,
+                () = tokio::time::sleep_until(silence.min(self.deadline)) => {
+                    return Err(if silence < self.deadline {
+                        let waiting = if self.checker.ended().is_some() { "the close" } else { "an event" };
+                        (FailureKind::EventTimeout, format!("no {waiting} for {:?}", self.job.event_timeout))
+                    } else {
+                        (FailureKind::SessionTimeout, format!("not finished after {:?}", self.job.session_timeout))
+                    });
+                }
+            };
+            last_activity = Instant::now();
+            match incoming {
+                Incoming::Message(message) => {
+                    self.events += 1;
+                    if matches!(message, ServerMessage::SessionReady(_)) {
+                        // The schedule starts now: `session.start` (t = 0) goes out at once.
+                        ready = true;
+                        self.zero.get_or_insert(last_activity);
+                    }
+                    self.checker.observe(&message);
+                    self.on_message(&message, last_activity);
+                }
+                Incoming::BadFrame(detail) => self.checker.bad_frame(&detail),
+                Incoming::Closed(code) => {
+                    self.checker.closed(code);
+                    return match self.checker.ended() {
+                        Some(_) => Ok(()),
+                        None => Err((FailureKind::Closed, format!("closed with {code:?} before session.ended"))),
+                    };
+                }
+            }
+        }
+    }
+
+    /// The next message due, if any, taking it off the schedule.
+    fn next_to_send(&mut self, now: Instant) -> Option<ClientMessage> {
+        if self.checker.ended().is_some() {
+            return None;
+        }
+        if let Some(pending) = self.pending.as_mut() {
+            // Only a re-send after a rate-limit refusal; everything else waits for the ack.
+            if pending.resend_at.is_some_and(|at| now >= at) {
+                pending.resend_at = None;
+                pending.sent_at = now;
+                return Some(pending.message.clone());
+            }
+            return None;
+        }
+        let Some((at, message)) = self.steps.front() else {
+            return self.extra_answer(now);
+        };
+        if self.zero.is_none_or(|zero| now < zero + *at) {
+            return None;
+        }
+        if is_answer(message) && !self.checker.awaiting_answer() {
+            return None;
+        }
+        let (_, message) = self.steps.pop_front()?;
+        match message {
+            ClientMessage::SessionStart { .. } => {
+                self.start_sent = Some(now);
+                Some(message)
+            }
+            ClientMessage::AnswerSubmit { .. } | ClientMessage::CodeSubmit { .. } => {
+                let id = message.id().map_or_else(|| format!("a{}", self.answers + 1), str::to_owned);
+                Some(self.send_answer(with_id(message, id), now))
+            }
+            ClientMessage::TurnInterrupt { .. } if self.checker.open_turn().is_none() => self.next_to_send(now),
+            ClientMessage::SessionEnd { .. } => {
+                self.ended_by_us = true;
+                Some(message)
+            }
+            other => Some(other),
+        }
+    }
+
+    /// The recording's last answer again, when the interviewer still asks after its answers.
+    fn extra_answer(&mut self, now: Instant) -> Option<ClientMessage> {
+        if self.ended_by_us || !self.checker.awaiting_answer() {
+            return None;
+        }
+        self.extra_answers += 1;
+        let last = self.script.answers().last().cloned();
+        if self.extra_answers > MAX_EXTRA_ANSWERS || last.is_none() {
+            // Cannot happen with the shipped plans; end rather than wait for the time limit.
+            self.ended_by_us = true;
+            return Some(ClientMessage::SessionEnd { id: Some("load-end".to_owned()) });
+        }
+        let id = format!("extra-{}", self.extra_answers);
+        last.map(|answer| self.send_answer(with_id(answer, id), now))
+    }
+
+    fn send_answer(&mut self, message: ClientMessage, now: Instant) -> ClientMessage {
+        let id = message.id().unwrap_or_default().to_owned();
+        self.answers += 1;
+        self.tries += 1;
+        self.pending = Some(Pending { id, message: message.clone(), sent_at: now, tries: self.tries, resend_at: None });
+        message
+    }
+
+    /// When the next scheduled message is due, if waiting for the clock is all that holds it.
+    fn next_wake(&self) -> Option<Instant> {
+        if let Some(pending) = &self.pending {
+            return pending.resend_at;
+        }
+        let (at, message) = self.steps.front()?;
+        if is_answer(message) && !self.checker.awaiting_answer() {
+            return None;
+        }
+        Some(self.zero? + *at)
+    }
+
+    fn on_message(&mut self, message: &ServerMessage, now: Instant) {
+        match message {
+            ServerMessage::TurnStarted(t) => {
+                if let Some(from) = self.next_turn_from.take() {
+                    self.first_delta_of = Some((t.turn_id, from));
+                }
+            }
+            ServerMessage::TurnDelta(d) => {
+                if let Some(start) = self.start_sent.take() {
+                    self.samples.record(Metric::StartFirstDelta, now - start);
+                }
+                if let Some((_, from)) = self.first_delta_of.take_if(|(turn, _)| *turn == d.turn_id) {
+                    self.samples.record(Metric::FirstDelta, now - from);
+                }
+            }
+            ServerMessage::AnswerReceived(a) => {
+                let Some(pending) = self.pending.take_if(|p| a.id.as_deref() == Some(p.id.as_str())) else {
+                    return;
+                };
+                self.tries = 0;
+                self.samples.record(Metric::Ack, now - pending.sent_at);
+                self.sent_by_answer.insert(a.answer_id, pending.sent_at);
+                self.next_turn_from = Some(pending.sent_at);
+            }
+            ServerMessage::ScoreUpdated(s) => {
+                if let Some(sent) = self.sent_by_answer.remove(&s.answer_id) {
+                    self.samples.record(Metric::Score, now - sent);
+                }
+            }
+            ServerMessage::Error(e) => {
+                let Some(pending) = self.pending.as_mut().filter(|p| e.reference.as_deref() == Some(p.id.as_str()))
+                else {
+                    return;
+                };
+                if e.code == ErrorCode::RateLimited {
+                    pending.resend_at = Some(now + RATE_LIMITED_BACKOFF);
+                    return;
+                }
+                // Refused (e.g. time up): try it again when asked, a few times, then move on.
+                let Some(pending) = self.pending.take() else { return };
+                if pending.tries < MAX_ANSWER_TRIES && e.code != ErrorCode::SessionEnded {
+                    self.answers -= 1;
+                    self.steps.push_front((Duration::ZERO, pending.message));
+                } else {
+                    self.tries = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn with_id(message: ClientMessage, id: String) -> ClientMessage {
+    match message {
+        ClientMessage::AnswerSubmit { text, .. } => ClientMessage::AnswerSubmit { id: Some(id), text },
+        ClientMessage::CodeSubmit { language, source, .. } => {
+            ClientMessage::CodeSubmit { id: Some(id), language, source }
+        }
+        other => other,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
