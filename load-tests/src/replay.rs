@@ -126,23 +126,7 @@ pub async fn run(
 
 /// The outcome of a session whose task panicked (a bug in this tool, counted, not hidden).
 fn panicked(error: &tokio::task::JoinError) -> SessionOutcome {
-    use std::collections::BTreeMap;
-
-    use crate::session::FailureKind;
-    SessionOutcome {
-        index: usize::MAX,
-        recording: String::new(),
-        session_id: None,
-        completed: false,
-        failure: Some((FailureKind::Panic, format!("the session's task failed: {error}"))),
-        violations: Vec::new(),
-        errors: BTreeMap::new(),
-        samples: Default::default(),
-        events: 0,
-        bytes_in: 0,
-        messages_out: 0,
-        bytes_out: 0,
-        answers: 0,
-        extra_answers: 0,
-    }
+    let mut outcome = SessionOutcome::new(usize::MAX, String::new());
+    outcome.failure = Some((crate::session::FailureKind::Panic, format!("the session's task failed: {error}")));
+    outcome
 }

@@ -116,24 +116,31 @@ const MAX_ANSWER_TRIES: u32 = 3;
 /// Wait before re-sending a message refused for the rate limit.
 const RATE_LIMITED_BACKOFF: Duration = Duration::from_secs(1);
 
+impl SessionOutcome {
+    /// Nothing happened yet to session `index`, replaying `recording`.
+    pub fn new(index: usize, recording: String) -> Self {
+        Self {
+            index,
+            recording,
+            session_id: None,
+            completed: false,
+            failure: None,
+            violations: Vec::new(),
+            errors: BTreeMap::new(),
+            samples: Samples::default(),
+            events: 0,
+            bytes_in: 0,
+            messages_out: 0,
+            bytes_out: 0,
+            answers: 0,
+            extra_answers: 0,
+        }
+    }
+}
+
 /// Replays `script` as one new session.
 pub async fn run(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome {
-    let mut outcome = SessionOutcome {
-        index: job.index,
-        recording: script.name.clone(),
-        session_id: None,
-        completed: false,
-        failure: None,
-        violations: Vec::new(),
-        errors: BTreeMap::new(),
-        samples: Samples::default(),
-        events: 0,
-        bytes_in: 0,
-        messages_out: 0,
-        bytes_out: 0,
-        answers: 0,
-        extra_answers: 0,
-    };
+    let mut outcome = SessionOutcome::new(job.index, script.name.clone());
     let deadline = Instant::now() + job.session_timeout;
     let created = match tokio::time::timeout_at(deadline, api.create_session(&job.token, &script.plan)).await {
         Ok(Ok(created)) => created,
