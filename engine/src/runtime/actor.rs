@@ -15,7 +15,8 @@ use viva_protocol::server::{ErrorEvent, Pong, SessionReady};
 use viva_protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 
 use super::Inner;
-use super::connection::{Connection, Delivery};
+use super::connection::Connection;
+use super::outbox::{Outbox, PushError, outbox};
 use crate::EngineError;
 use crate::core::{LogEntry, Output, Record, Session, SessionParams, Status};
 use crate::interviewer::InterviewerEvent;
@@ -40,8 +41,7 @@ pub(crate) enum Command {
 /// The attached connection's end of the queues.
 struct Subscriber {
     id: u64,
-    deliveries: mpsc::Sender<Delivery>,
-    abort: oneshot::Sender<CloseCode>,
+    outbox: Outbox,
 }
 
 type ScoreFuture = BoxFuture<'static, (u32, Result<Scoring, ScoreError>)>;
@@ -382,11 +382,10 @@ impl Actor {
         let resumed = replay.is_some();
         let replay = replay.unwrap_or_default().iter().map(|e| e.to_message(&self.session_id)).collect();
         self.close(CloseCode::Replaced, true);
-        let (deliveries_tx, deliveries) = mpsc::channel(self.engine.config.outbound_queue);
-        let (abort_tx, abort) = oneshot::channel();
+        let (outbox, inbox) = outbox(self.engine.config.outbound_queue);
         self.next_connection += 1;
         let id = self.next_connection;
-        self.subscriber = Some(Subscriber { id, deliveries: deliveries_tx, abort: abort_tx });
+        self.subscriber = Some(Subscriber { id, outbox });
         let ready = SessionReady {
             session_id: self.session_id.clone(),
             epoch,
@@ -398,19 +397,19 @@ impl Actor {
         if session.is_ended() {
             self.close(CloseCode::Normal, false);
         }
-        Ok(Connection { ready, replay, id, deliveries, abort: Some(abort), commands: self.commands_tx.clone() })
+        Ok(Connection { ready, replay, id, inbox, commands: self.commands_tx.clone() })
     }
 
     /// Sends to the attached connection; one that cannot keep up is disconnected.
     fn deliver(&mut self, message: ServerMessage) {
         let Some(subscriber) = &self.subscriber else { return };
-        match subscriber.deliveries.try_send(Delivery::Message(message)) {
+        match subscriber.outbox.push(message) {
             Ok(()) => metrics::counter!("viva_events_sent_total").increment(1),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 tracing::info!(session = %self.session_id, "slow consumer disconnected");
                 self.close(CloseCode::SlowConsumer, true);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.subscriber = None,
+            Err(PushError::Gone) => self.subscriber = None,
         }
     }
 
@@ -420,8 +419,10 @@ impl Actor {
         let Some(subscriber) = self.subscriber.take() else {
             return;
         };
-        if abrupt || subscriber.deliveries.try_send(Delivery::Close(code)).is_err() {
-            let _ = subscriber.abort.send(code);
+        if abrupt {
+            subscriber.outbox.abort(code);
+        } else {
+            subscriber.outbox.close(code);
         }
     }
 }

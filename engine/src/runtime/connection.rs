@@ -1,21 +1,13 @@
 //! A client's attachment to a live session: what a driver (the gateway's socket handler, an
 //! embedder's loop) holds while one client is connected.
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use viva_protocol::server::SessionReady;
 use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
 
 use super::actor::Command;
+use super::outbox::{Delivery, Inbox};
 use crate::EngineError;
-
-/// What the session sends a connection, in order.
-#[derive(Debug)]
-pub(crate) enum Delivery {
-    /// An event to send.
-    Message(ServerMessage),
-    /// Close after everything before it (session ended, server going away).
-    Close(CloseCode),
-}
 
 /// What a connection must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,10 +27,7 @@ pub struct Connection {
     /// Send next: the durable events after the client's `last_seq`.
     pub replay: Vec<ServerMessage>,
     pub(crate) id: u64,
-    pub(crate) deliveries: mpsc::Receiver<Delivery>,
-    /// Fires when the connection must close at once, skipping what is queued; `None` once
-    /// the session let go of it without firing (an orderly close follows in `deliveries`).
-    pub(crate) abort: Option<oneshot::Receiver<CloseCode>>,
+    pub(crate) inbox: Inbox,
     pub(crate) commands: mpsc::Sender<Command>,
 }
 
@@ -51,43 +40,22 @@ impl Connection {
 
     /// The next thing to do: a message to send, or a close.
     pub async fn next(&mut self) -> Next {
-        tokio::select! {
-            biased;
-            code = aborted(&mut self.abort) => Next::Close(code),
-            delivery = self.deliveries.recv() => match delivery {
-                Some(Delivery::Message(message)) => Next::Message(message),
-                Some(Delivery::Close(code)) => Next::Close(code),
-                None => Next::Close(CloseCode::InternalError),
-            },
-        }
+        self.inbox.next().await.into()
     }
 
     /// A message already queued, without waiting (to batch writes before a flush).
     pub fn try_next(&mut self) -> Option<Next> {
-        if let Some(abort) = &mut self.abort {
-            match abort.try_recv() {
-                Ok(code) => return Some(Next::Close(code)),
-                Err(oneshot::error::TryRecvError::Closed) => self.abort = None,
-                Err(oneshot::error::TryRecvError::Empty) => {}
-            }
-        }
-        match self.deliveries.try_recv() {
-            Ok(Delivery::Message(message)) => Some(Next::Message(message)),
-            Ok(Delivery::Close(code)) => Some(Next::Close(code)),
-            Err(_) => None,
-        }
+        self.inbox.try_next().map(Next::from)
     }
 }
 
-/// The abort code, once the session sends one; pending forever if it never will.
-async fn aborted(abort: &mut Option<oneshot::Receiver<CloseCode>>) -> CloseCode {
-    if let Some(receiver) = abort {
-        if let Ok(code) = receiver.await {
-            return code;
+impl From<Delivery> for Next {
+    fn from(delivery: Delivery) -> Self {
+        match delivery {
+            Delivery::Message(message) => Self::Message(message),
+            Delivery::Close(code) => Self::Close(code),
         }
-        *abort = None;
     }
-    std::future::pending().await
 }
 
 impl Drop for Connection {

@@ -3,6 +3,7 @@
 
 mod actor;
 mod connection;
+mod outbox;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
