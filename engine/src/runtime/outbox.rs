@@ -230,7 +230,10 @@ mod tests {
         let (outbox, mut inbox) = outbox(16);
         outbox.push(delta(1, 5, "end.")).unwrap();
         outbox.push(delta(2, 0, "Start")).unwrap();
-        assert_eq!(drain(&mut inbox), [Delivery::Message(delta(1, 5, "end.")), Delivery::Message(delta(2, 0, "Start"))]);
+        assert_eq!(
+            drain(&mut inbox),
+            [Delivery::Message(delta(1, 5, "end.")), Delivery::Message(delta(2, 0, "Start"))]
+        );
     }
 
     #[test]
