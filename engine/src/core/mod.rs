@@ -224,6 +224,14 @@ impl Session {
         self.outputs.pop_front()
     }
 
+    /// Gives back the output queue's buffer; a driver calls it when the session goes quiet,
+    /// so that thousands of idle sessions do not each keep the buffer of their last burst.
+    pub fn shrink_to_fit(&mut self) {
+        if self.outputs.is_empty() {
+            self.outputs.shrink_to_fit();
+        }
+    }
+
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let config = &self.params.config;

@@ -23,19 +23,28 @@ use crate::interviewer::InterviewerEvent;
 use crate::scorer::{ScoreError, Scoring};
 use crate::store::{Epoch, SessionMeta, StoreError};
 
-/// What the engine and connections ask of a session's task.
+/// What the engine and connections ask of a session's task. Kept small (the payloads are
+/// boxed): every session's command queue allocates its first block of slots up front.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Attach a client (replacing any other), replaying after `last_seq`.
-    Attach { user_id: String, last_seq: Option<u64>, reply: oneshot::Sender<Result<Connection, EngineError>> },
+    /// Attach a client (replacing any other).
+    Attach(Box<Attach>),
     /// A client message from connection `connection`.
-    Client { connection: u64, message: ClientMessage },
+    Client { connection: u64, message: Box<ClientMessage> },
     /// Connection `connection` went away.
     Detach { connection: u64 },
     /// Persist, tell the client to reconnect, and stop.
     Shutdown { done: oneshot::Sender<()> },
     /// The session is being deleted: close the client with 4010 and stop without writing.
     Delete { done: oneshot::Sender<()> },
+}
+
+/// Attach `user_id`'s client, replaying after `last_seq`.
+#[derive(Debug)]
+pub(crate) struct Attach {
+    pub(crate) user_id: String,
+    pub(crate) last_seq: Option<u64>,
+    pub(crate) reply: oneshot::Sender<Result<Connection, EngineError>>,
 }
 
 /// The attached connection's end of the queues.
@@ -125,8 +134,8 @@ impl Actor {
                 // Fail whoever is waiting to attach; later attaches spawn a fresh task.
                 self.commands.close();
                 while let Ok(command) = self.commands.try_recv() {
-                    if let Command::Attach { reply, .. } = command {
-                        let _ = reply.send(Err(EngineError::from(error.clone())));
+                    if let Command::Attach(attach) = command {
+                        let _ = attach.reply.send(Err(EngineError::from(error.clone())));
                     }
                 }
             }
@@ -168,6 +177,10 @@ impl Actor {
             if let Err(stop) = self.flush(&mut session, epoch).await {
                 return stop;
             }
+            if self.turn.is_none() {
+                // Between turns the session is quiet: waiting for the candidate, mostly.
+                session.shrink_to_fit();
+            }
             // A running interview keeps its task: its clock must run out even with nobody
             // connected. Otherwise the task stops once idle; an ended session lingers briefly
             // so that a connect racing with its end is served here, not by a new task.
@@ -190,17 +203,17 @@ impl Actor {
                 command = self.commands.recv() => {
                     let Some(command) = command else { return Stop::Done };
                     match command {
-                        Command::Attach { user_id, last_seq, reply } => {
-                            let result = self.attach(&session, epoch, &user_id, last_seq).await;
-                            let _ = reply.send(result);
+                        Command::Attach(attach) => {
+                            let result = self.attach(&session, epoch, &attach.user_id, attach.last_seq).await;
+                            let _ = attach.reply.send(result);
                         }
                         Command::Client { connection, message } => {
                             if self.subscriber.as_ref().is_none_or(|s| s.id != connection) {
                                 // A message from a connection that was replaced: its socket closes.
                             } else if frozen {
-                                self.refuse_while_frozen(message);
+                                self.refuse_while_frozen(*message);
                             } else {
-                                session.handle_client(message, clock.now());
+                                session.handle_client(*message, clock.now());
                             }
                         }
                         Command::Detach { connection } => {

@@ -34,7 +34,7 @@ pub struct Connection {
 impl Connection {
     /// Hands a client message to the session. Waits while the session's queue is full.
     pub async fn send(&self, message: ClientMessage) -> Result<(), EngineError> {
-        let command = Command::Client { connection: self.id, message };
+        let command = Command::Client { connection: self.id, message: Box::new(message) };
         self.commands.send(command).await.map_err(|_| EngineError::Unavailable("the session stopped".into()))
     }
 

@@ -218,7 +218,7 @@ impl Engine {
         for _ in 0..3 {
             let handle = self.handle(session_id);
             let (reply, answer) = oneshot::channel();
-            let command = Command::Attach { user_id: user_id.to_owned(), last_seq, reply };
+            let command = Command::Attach(Box::new(actor::Attach { user_id: user_id.to_owned(), last_seq, reply }));
             if handle.commands.send(command).await.is_err() {
                 self.inner.sessions.remove_if(session_id, |_, h| h.generation == handle.generation);
                 continue;

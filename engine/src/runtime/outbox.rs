@@ -20,9 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use viva_protocol::{CloseCode, ServerMessage};
 
-/// Capacity kept by an emptied queue; a larger buffer is released.
-const IDLE_CAPACITY: usize = 8;
-
 /// What a connection takes from its queue.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Delivery {
@@ -166,8 +163,10 @@ impl Inbox {
             return Some(Delivery::Close(code));
         }
         if let Some(message) = queue.items.pop_front() {
-            if queue.items.is_empty() && queue.items.capacity() > IDLE_CAPACITY {
-                queue.items.shrink_to(IDLE_CAPACITY);
+            // A drained queue keeps its buffer while a turn streams (no allocation per delta)
+            // and gives it back after anything else, such as the `turn.done` ending a turn.
+            if queue.items.is_empty() && !matches!(message, ServerMessage::TurnDelta(_)) {
+                queue.items.shrink_to_fit();
             }
             return Some(Delivery::Message(message));
         }
@@ -275,11 +274,13 @@ mod tests {
             outbox.push(clock(i)).unwrap();
         }
         assert_eq!(drain(&mut inbox).len(), 100);
-        drain(&mut inbox);
-        drain(&mut inbox);
-        drain(&mut inbox);
-        drain(&mut inbox);
-        assert!(inbox.shared.lock().items.capacity() <= IDLE_CAPACITY);
+        assert!(inbox.shared.lock().items.capacity() >= 400);
+        while inbox.try_next().is_some() {}
+        assert_eq!(inbox.shared.lock().items.capacity(), 0);
+        // While a turn streams the buffer is kept.
+        outbox.push(delta(1, 0, "a")).unwrap();
+        inbox.try_next().unwrap();
+        assert!(inbox.shared.lock().items.capacity() > 0);
     }
 
     #[tokio::test]
