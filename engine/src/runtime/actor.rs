@@ -180,6 +180,9 @@ impl Actor {
             if self.turn.is_none() {
                 // Between turns the session is quiet: waiting for the candidate, mostly.
                 session.shrink_to_fit();
+                if self.unstored.is_empty() {
+                    self.unstored.shrink_to_fit();
+                }
             }
             // A running interview keeps its task: its clock must run out even with nobody
             // connected. Otherwise the task stops once idle; an ended session lingers briefly
