@@ -39,3 +39,6 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 VIVA_STORE="redis://127.0.0.1:$redis_port/0" scripts/conformance.sh
+
+step "browser tests: the web console in Chromium against the gateway binary"
+scripts/browser.sh

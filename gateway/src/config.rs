@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::auth::AuthMode;
-use crate::ws::SocketLimits;
+use crate::auth::jwt::JwtConfig;
+use crate::ws::{SocketLimits, normalize_origin};
 
 /// Command-line flags and their `VIVA_*` variables, as given.
 #[derive(Debug, Clone, Parser)]
@@ -31,9 +31,23 @@ pub struct Args {
     /// Who scores answers: `heuristic`, or `llm`.
     #[arg(long, env = "VIVA_SCORER", default_value = "heuristic")]
     pub scorer: String,
-    /// How callers authenticate: `dev` (tokens `dev:<user>`, loopback only).
+    /// How callers authenticate: `dev` (tokens `dev:<user>`, loopback only), or `jwt` (an
+    /// identity provider's RS256/ES256 JWTs; needs `--jwks-url`).
     #[arg(long, env = "VIVA_AUTH", default_value = "dev")]
     pub auth: String,
+    /// With `--auth jwt`: the identity provider's JWKS URL (its public keys).
+    #[arg(long, env = "VIVA_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// With `--auth jwt`: the `iss` every token must carry.
+    #[arg(long, env = "VIVA_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// With `--auth jwt`: the `aud` every token must carry.
+    #[arg(long, env = "VIVA_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Web origins (`scheme://host[:port]`, comma-separated) whose pages may open WebSockets,
+    /// besides the gateway's own.
+    #[arg(long, env = "VIVA_ALLOWED_ORIGINS", default_value = "")]
+    pub allowed_origins: String,
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
     #[arg(long, env = "VIVA_LLM_BASE_URL")]
     pub llm_base_url: Option<String>,
@@ -104,6 +118,16 @@ pub enum StoreKind {
     Redis(String),
 }
 
+/// How callers authenticate, as configured (the JWT verifier is built at start: it fetches
+/// the keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// `dev:<user>` tokens, loopback only.
+    Dev,
+    /// JWTs verified against a JWKS.
+    Jwt(JwtConfig),
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -131,7 +155,9 @@ pub struct Settings {
     /// The OpenAI-compatible API, when configured.
     pub llm: Option<LlmSettings>,
     /// Authentication.
-    pub auth: AuthMode,
+    pub auth: AuthSettings,
+    /// Web origins allowed to open WebSockets besides the gateway's own, normalized.
+    pub allowed_origins: Vec<String>,
     /// Delay between scripted words.
     pub scripted_pace: Duration,
     /// Graceful shutdown bound.
@@ -194,16 +220,50 @@ impl Args {
         if llm.is_none() && (interviewer == Some(Provider::Llm) || scorer == Some(Provider::Llm)) {
             errors.push("--interviewer llm and --scorer llm need --llm-base-url and --llm-model".to_owned());
         }
-        let auth = match self.auth.as_str() {
-            "dev" => Some(AuthMode::Dev),
-            other => {
-                errors.push(format!("--auth `{other}` is not available: this build has `dev`"));
+        let auth = match (self.auth.as_str(), &self.jwks_url) {
+            ("dev", _) => Some(AuthSettings::Dev),
+            ("jwt", Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(AuthSettings::Jwt(JwtConfig {
+                    issuer: self.jwt_issuer.clone(),
+                    audience: self.jwt_audience.clone(),
+                    ..JwtConfig::new(url)
+                }))
+            }
+            ("jwt", Some(url)) => {
+                errors.push(format!("--jwks-url `{url}` is not an http:// or https:// URL"));
+                None
+            }
+            ("jwt", None) => {
+                errors.push("--auth jwt needs --jwks-url (the identity provider's public keys)".to_owned());
+                None
+            }
+            (other, _) => {
+                errors.push(format!("--auth `{other}` is not `dev` or `jwt`"));
                 None
             }
         };
-        if let (Some(AuthMode::Dev), Some(addr)) = (auth, listen) {
+        if self.auth != "jwt" {
+            // Set but unused would look like JWT auth is on when it is not.
+            let jwt_flags =
+                [("jwks-url", &self.jwks_url), ("jwt-issuer", &self.jwt_issuer), ("jwt-audience", &self.jwt_audience)];
+            for (flag, value) in jwt_flags {
+                if value.is_some() {
+                    errors.push(format!("--{flag} is only used with --auth jwt"));
+                }
+            }
+        }
+        if let (Some(AuthSettings::Dev), Some(addr)) = (&auth, listen) {
             if !addr.ip().is_loopback() {
                 errors.push(format!("--auth dev accepts anyone; it listens on loopback only, not {addr}"));
+            }
+        }
+        let mut allowed_origins = Vec::new();
+        for origin in self.allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            match normalize_origin(origin) {
+                Some(origin) => allowed_origins.push(origin),
+                None => errors.push(format!(
+                    "--allowed-origins `{origin}` is not an origin like https://app.example.com (scheme://host[:port], no path)"
+                )),
             }
         }
         let mut number = |name: &str, value: &str, min: u64, max: u64| -> u64 {
@@ -243,6 +303,7 @@ impl Args {
                     store_timeout: Duration::from_millis(store_timeout_ms),
                     retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
                     auth,
+                    allowed_origins,
                     scripted_pace: Duration::from_millis(pace_ms),
                     shutdown_grace: Duration::from_secs(grace_s),
                     socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
@@ -267,6 +328,32 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(errors(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn jwt_and_origins() {
+        assert_eq!(errors(&["--auth", "jwt"]), ["--auth jwt needs --jwks-url (the identity provider's public keys)"]);
+        let found = errors(&["--auth", "jwt", "--jwks-url", "ftp://x", "--allowed-origins", "https://a.example, *"]);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("ftp://x") && found[1].contains('*'));
+        assert!(errors(&["--jwks-url", "https://idp.example/jwks"])[0].contains("only used with --auth jwt"));
+        let args = [
+            "--listen",
+            "0.0.0.0:8080",
+            "--auth",
+            "jwt",
+            "--jwks-url",
+            "https://idp.example/.well-known/jwks.json",
+            "--jwt-issuer",
+            "https://idp.example",
+            "--allowed-origins",
+            "https://App.example.com:443,http://localhost:3000",
+        ];
+        let settings = Args::try_parse_from(std::iter::once("viva-gateway").chain(args)).unwrap().validate().unwrap();
+        let AuthSettings::Jwt(jwt) = settings.auth else { panic!("jwt expected") };
+        assert_eq!(jwt.issuer.as_deref(), Some("https://idp.example"));
+        assert_eq!(jwt.audience, None);
+        assert_eq!(settings.allowed_origins, ["https://app.example.com", "http://localhost:3000"]);
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub enum AppError {
     /// Not ready yet.
     #[error("{0}")]
     NotReady(&'static str),
+    /// Too many requests of this kind outstanding; retry later.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// Refused whoever the caller is (e.g. a WebSocket from a foreign web origin).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// Cannot serve it right now.
     #[error("{0}")]
     Unavailable(String),
@@ -45,6 +51,8 @@ impl AppError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed on this path".to_owned())
             }
             Self::NotReady(m) => (StatusCode::CONFLICT, ErrorCode::NotReady, (*m).to_owned()),
+            Self::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, m.clone()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, (*m).to_owned()),
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m.clone()),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -5,12 +5,14 @@
 //! here.
 //!
 //! - [`config`]: flags and `VIVA_*` variables, checked all at once.
-//! - [`auth`]: bearer tokens.
+//! - [`auth`]: bearer tokens (dev or JWT) and single-use socket tickets.
 //! - [`rest`] and [`ws`]: the endpoints.
+//! - [`console`]: the web interview console at `/`.
 //! - [`error`]: the one place failures become responses.
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod rest;
 pub mod ws;
@@ -18,18 +20,22 @@ pub mod ws;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
 use viva_engine::Engine;
 
 use crate::auth::AuthMode;
+use crate::auth::ticket::TicketStore;
 use crate::ws::SocketLimits;
 
 /// What every handler shares.
@@ -39,6 +45,10 @@ pub struct AppState {
     pub engine: Engine,
     /// How callers authenticate.
     pub auth: AuthMode,
+    /// Unused WebSocket tickets.
+    pub tickets: Arc<TicketStore>,
+    /// Web origins (normalized) whose pages may open WebSockets, besides the gateway's own.
+    pub allowed_origins: Arc<[String]>,
     /// Per-socket limits.
     pub socket: SocketLimits,
     /// Every upgraded socket's task, so shutdown can wait for them.
@@ -50,7 +60,15 @@ pub struct AppState {
 impl AppState {
     /// State for `engine` with the given auth and default socket limits.
     pub fn new(engine: Engine, auth: AuthMode) -> Self {
-        Self { engine, auth, socket: SocketLimits::default(), sockets: TaskTracker::new(), metrics: None }
+        Self {
+            engine,
+            auth,
+            tickets: Arc::default(),
+            allowed_origins: Arc::new([]),
+            socket: SocketLimits::default(),
+            sockets: TaskTracker::new(),
+            metrics: None,
+        }
     }
 }
 
@@ -59,11 +77,12 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/sessions", post(rest::create_session))
         .route("/v1/sessions/{id}", get(rest::session))
         .route("/v1/sessions/{id}/report", get(rest::report))
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))
+        .route("/v1/sessions/{id}/ticket", post(rest::ticket))
         .route("/v1/plans", get(rest::plans))
         .route("/v1/sessions/{id}/events", get(rest::events))
         .route("/v1/sessions/{id}/recording", get(rest::recording))
@@ -73,11 +92,30 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
+    })
 }
+
+/// The browser's security policy, on every response: no MIME sniffing, no referrer, no
+/// framing (clickjacking), and a CSP allowing only the gateway's own scripts, styles and images
+/// (no inline code) and sockets.
+pub const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+];
 
 /// Binds `addr` with a large accept backlog, so a burst of connects does not overflow it
 /// (tokio's `TcpListener::bind` uses 128; overflows show up as 1 s SYN-retransmit tails).

@@ -11,7 +11,9 @@ use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
 use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
 use viva_engine::store::{MemoryStore, RedisStore, Store};
 use viva_engine::{Engine, EngineConfig};
-use viva_gateway::config::{Args, LlmSettings, LogFormat, Provider, Settings, StoreKind};
+use viva_gateway::auth::AuthMode;
+use viva_gateway::auth::jwt::JwtVerifier;
+use viva_gateway::config::{Args, AuthSettings, LlmSettings, LogFormat, Provider, Settings, StoreKind};
 use viva_gateway::{AppState, bind, run};
 
 /// EX_USAGE: bad configuration.
@@ -55,6 +57,14 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // First: without the identity provider's keys nobody could sign in.
+    let auth = match &settings.auth {
+        AuthSettings::Dev => AuthMode::Dev,
+        AuthSettings::Jwt(config) => {
+            let verifier = JwtVerifier::new(config.clone()).await;
+            AuthMode::Jwt(verifier.with_context(|| format!("--auth jwt: cannot load the JWKS at {}", config.jwks_url))?)
+        }
+    };
     let store: Arc<dyn Store> = match &settings.store {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Redis(url) => {
@@ -87,8 +97,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %store_name, interviewer = %interviewer_name, scorer = %scorer_name, "viva-gateway listening");
     println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
-    let mut state = AppState::new(engine, settings.auth);
+    let mut state = AppState::new(engine, auth);
     state.socket = settings.socket.clone();
+    state.allowed_origins = settings.allowed_origins.clone().into();
     state.metrics = Some(metrics_recorder()?);
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use viva_protocol::rest::{
-    CreateSession, Events, Export, MySessions, Plans, Recording, Report, SessionCreated, SessionView,
+    CreateSession, Events, Export, MySessions, Plans, Recording, Report, SessionCreated, SessionView, SocketTicket,
 };
 
 use crate::AppState;
@@ -48,6 +48,20 @@ pub async fn report(
     Path(session_id): Path<String>,
 ) -> Result<Json<Report>, AppError> {
     Ok(Json(state.engine.report(&user.0, &session_id).await?))
+}
+
+/// `POST /v1/sessions/{id}/ticket`: a single-use credential for the session's WebSocket.
+pub async fn ticket(
+    State(state): State<AppState>,
+    user: User,
+    Path(session_id): Path<String>,
+) -> Result<Json<SocketTicket>, AppError> {
+    state.engine.authorize(&user.0, &session_id).await?;
+    let ticket = state
+        .tickets
+        .issue(&user.0, &session_id, tokio::time::Instant::now())
+        .map_err(|e| AppError::TooManyRequests(e.to_string()))?;
+    Ok(Json(SocketTicket { ticket, expires_in_s: state.tickets.ttl().as_secs() }))
 }
 
 /// `GET /v1/sessions/{id}/events`: the session's durable event log.

@@ -1,14 +1,18 @@
 //! `GET /v1/sessions/{id}/ws`: the WebSocket of one session.
 //!
-//! The handshake authenticates, negotiates the encoding (`viva.v1.json` or `viva.v1.msgpack`)
-//! and attaches to the session before upgrading, so refusals are plain HTTP errors. After it,
-//! this module only moves frames: it decodes client frames into protocol messages for the
-//! engine and encodes the engine's events, feeding a batch of frames before each flush.
+//! The handshake checks the web origin (a browser's page must be the gateway's own or an
+//! allowed one), authenticates (bearer token, or a single-use `?ticket=` for browsers),
+//! negotiates the encoding (`viva.v1.json` or `viva.v1.msgpack`) and attaches to the session
+//! before upgrading, so refusals are plain HTTP errors. After it, this module only moves
+//! frames: it decodes client frames into protocol messages for the engine and encodes the
+//! engine's events, feeding a batch of frames before each flush.
+
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -19,7 +23,7 @@ use viva_protocol::server::ErrorEvent;
 use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
 use crate::AppState;
-use crate::auth::User;
+use crate::auth;
 use crate::error::AppError;
 
 /// Per-socket limits.
@@ -41,19 +45,26 @@ pub struct SocketLimits {
     pub flood_close_after: u32,
     /// Most queued events written before one flush.
     pub batch: usize,
+    /// Longest a write may stay blocked (the client stopped reading) before the socket is
+    /// dropped: its queued events are durable and replayed when it reconnects.
+    pub write_timeout: Duration,
 }
 
 impl Default for SocketLimits {
     fn default() -> Self {
         Self {
             max_frame_bytes: Limits::default().max_frame_bytes,
-            read_buffer: 4 * 1024,
-            write_buffer: 8 * 1024,
+            // Small: an idle socket keeps both (tungstenite allocates the read buffer up
+            // front and never shrinks the write buffer); a batch above 2 KiB is written as it
+            // fills, and the flush after the batch writes the rest.
+            read_buffer: 1024,
+            write_buffer: 2 * 1024,
             max_write_buffer: 512 * 1024,
             rate_per_s: 10.0,
             burst: 30.0,
             flood_close_after: 200,
             batch: 64,
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -65,15 +76,32 @@ pub struct SocketQuery {
     last_seq: Option<u64>,
 }
 
+/// The credential part of the query, read on its own so that a bad `last_seq` does not hide
+/// an authentication failure.
+#[derive(Debug, Deserialize)]
+pub struct TicketQuery {
+    /// A ticket from `POST /v1/sessions/{id}/ticket`, instead of the `Authorization` header.
+    ticket: Option<String>,
+}
+
 /// The handshake.
 pub async fn upgrade(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-    user: User,
+    credential: Result<Query<TicketQuery>, axum::extract::rejection::QueryRejection>,
     query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    // Before the credential, so that a refused page does not use up a ticket.
+    check_origin(&headers, &state.allowed_origins)?;
+    let user = match credential.ok().and_then(|Query(q)| q.ticket) {
+        Some(ticket) => {
+            let now = tokio::time::Instant::now();
+            state.tickets.redeem(&ticket, &session_id, now).ok_or(auth::INVALID_TOKEN)?
+        }
+        None => auth::bearer(&headers, &state).await?,
+    };
     let ws = ws.map_err(|e| AppError::BadRequest(format!("expected a WebSocket upgrade: {}", e.body_text())))?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
     let offered = headers
@@ -111,6 +139,56 @@ pub async fn upgrade(
         }))
 }
 
+/// A browser's page may open a socket only from the gateway's own origin (`http://` + its
+/// `Host`, so the console it serves works) or an allowed one; the ticket or token alone does
+/// not prove the page is ours. Requests without `Origin` are not from a browser's page.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let refused = || AppError::Forbidden("this web origin may not open sessions here; see --allowed-origins");
+    let origin = origin.to_str().ok().and_then(normalize_origin).ok_or_else(refused)?;
+    let own = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| normalize_origin(&format!("http://{host}")));
+    if own.as_deref() == Some(origin.as_str()) || allowed.contains(&origin) { Ok(()) } else { Err(refused()) }
+}
+
+/// `scheme://host[:port]` as browsers send it in `Origin`: lowercase, without the scheme's
+/// default port; `None` for anything else (a path, credentials, another scheme, `null`).
+pub fn normalize_origin(origin: &str) -> Option<String> {
+    let origin = origin.to_ascii_lowercase();
+    let (scheme, authority) = origin.split_once("://")?;
+    let default_port = match scheme {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let host_end = if authority.starts_with('[') {
+        authority.find(']')? + 1
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, port) = authority.split_at(host_end);
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => !ipv6.is_empty() && ipv6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+        None => !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)),
+    };
+    if !host_ok {
+        return None;
+    }
+    match port.strip_prefix(':') {
+        None if port.is_empty() => Some(format!("{scheme}://{host}")),
+        Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) && port.bytes().all(|b| b.is_ascii_digit()) => {
+            if port == default_port {
+                Some(format!("{scheme}://{host}"))
+            } else {
+                Some(format!("{scheme}://{host}:{port}"))
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Tells an upgraded client why its session cannot be attached, then closes.
 async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError) {
     tracing::warn!(%error, "attach failed after the upgrade");
@@ -132,11 +210,11 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
     let ready = ServerMessage::SessionReady(Box::new(connection.ready.clone()));
     let replay = std::mem::take(&mut connection.replay);
     for message in std::iter::once(ready).chain(replay) {
-        if sink.feed(socket.frame(&message)).await.is_err() {
+        if !socket.write(sink.feed(socket.frame(&message))).await {
             return;
         }
     }
-    if sink.flush().await.is_err() {
+    if !socket.write(sink.flush()).await {
         return;
     }
     loop {
@@ -148,7 +226,7 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
                 while let Some(item) = next.take() {
                     match item {
                         Next::Message(message) => {
-                            if sink.feed(socket.frame(&message)).await.is_err() {
+                            if !socket.write(sink.feed(socket.frame(&message))).await {
                                 return;
                             }
                             fed += 1;
@@ -159,7 +237,7 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
                         Next::Close(code) => close = Some(code),
                     }
                 }
-                if sink.flush().await.is_err() {
+                if !socket.write(sink.flush()).await {
                     return;
                 }
                 close
@@ -278,6 +356,20 @@ impl Socket {
     fn frame(&self, message: &ServerMessage) -> Message {
         frame(self.encoding, message)
     }
+
+    /// Completes a write; false when the socket failed or stayed blocked too long.
+    async fn write<E>(&self, write: impl Future<Output = Result<(), E>>) -> bool {
+        match tokio::time::timeout(self.limits.write_timeout, write).await {
+            Ok(result) => result.is_ok(),
+            Err(_) => {
+                tracing::info!(
+                    "client not reading: a write was blocked for {:?}; socket dropped",
+                    self.limits.write_timeout
+                );
+                false
+            }
+        }
+    }
 }
 
 /// A message as a frame of the socket's encoding.
@@ -291,5 +383,38 @@ fn frame(encoding: Encoding, message: &ServerMessage) -> Message {
     match encoding {
         Encoding::Json => Message::Text(String::from_utf8(bytes).unwrap_or_default().into()),
         Encoding::MsgPack => Message::Binary(bytes.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalized_like_browsers_send_them() {
+        let cases = [
+            ("https://App.Example.com", Some("https://app.example.com")),
+            ("https://app.example.com:443", Some("https://app.example.com")),
+            ("http://localhost:80", Some("http://localhost")),
+            ("http://127.0.0.1:8080", Some("http://127.0.0.1:8080")),
+            ("http://[::1]:3000", Some("http://[::1]:3000")),
+            ("https://app.example.com:8443", Some("https://app.example.com:8443")),
+            ("https://app.example.com/", None),
+            ("https://app.example.com/console", None),
+            ("https://user@app.example.com", None),
+            ("https://app.example.com:0", None),
+            ("https://app.example.com:99999", None),
+            ("https://app.example.com:+1", None),
+            ("ftp://app.example.com", None),
+            ("null", None),
+            ("*", None),
+            ("https://", None),
+            ("https://a[b", None),
+            ("http://[::1", None),
+            ("http://[]", None),
+        ];
+        for (origin, expected) in cases {
+            assert_eq!(normalize_origin(origin).as_deref(), expected, "{origin}");
+        }
     }
 }

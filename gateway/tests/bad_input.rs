@@ -165,7 +165,7 @@ async fn unknown_and_foreign_sessions_are_404_and_bad_tokens_401() {
     assert_eq!(gateway.connect("ses_nope", connect("dev:alice")).await.err(), Some(404));
     assert_eq!(gateway.connect(&session, connect("dev:")).await.err(), Some(401));
     assert_eq!(gateway.connect(&session, connect("alice")).await.err(), Some(401));
-    let no_token = Connect { token: None, protocols: None, last_seq: None };
+    let no_token = Connect::anonymous();
     assert_eq!(gateway.connect(&session, no_token).await.err(), Some(401));
     assert_eq!(gateway.connect(&session, connect("dev:alice").protocols("chat, mqtt")).await.err(), Some(400));
     let mut fine = gateway.connect(&session, connect("dev:alice").protocols("chat, viva.v1.msgpack")).await.unwrap();

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// Missing or bad credentials.
     Unauthorized,
+    /// Refused whoever the caller is (a WebSocket handshake from a web origin not allowed).
+    Forbidden,
     /// No such session, plan or resource (or not yours).
     NotFound,
     /// A malformed REST request.
@@ -58,6 +60,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::StoreUnavailable => "store_unavailable",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::BadRequest => "bad_request",
             Self::NotReady => "not_ready",

@@ -42,6 +42,17 @@ pub struct SessionCreated {
     pub created_at: u64,
 }
 
+/// `POST /v1/sessions/{id}/ticket` answer: a credential for the session's WebSocket, for
+/// clients that cannot set headers on it (browsers). Open
+/// `GET /v1/sessions/{id}/ws?ticket=<ticket>` without an `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketTicket {
+    /// Opaque and URL-safe; single-use, for this session and its owner only.
+    pub ticket: String,
+    /// Seconds it stays valid (60).
+    pub expires_in_s: u64,
+}
+
 /// One interview plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanSummary {

@@ -503,6 +503,7 @@ fn error_codes_on_the_wire() {
         ErrorCode::RateLimited,
         ErrorCode::StoreUnavailable,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::BadRequest,
         ErrorCode::NotReady,

@@ -77,6 +77,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         ErrorCode::RateLimited,
         ErrorCode::StoreUnavailable,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::BadRequest,
         ErrorCode::NotReady,

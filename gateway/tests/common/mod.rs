@@ -110,11 +110,19 @@ impl Remote {
 
     /// Opens a socket; `Err(status)` when the handshake is refused.
     pub async fn connect(&self, session: &str, options: Connect<'_>) -> Result<Client, u16> {
-        let query = options.last_seq.map(|n| format!("?last_seq={n}")).unwrap_or_default();
+        let query: Vec<String> =
+            [options.last_seq.map(|n| format!("last_seq={n}")), options.ticket.map(|t| format!("ticket={t}"))]
+                .into_iter()
+                .flatten()
+                .collect();
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         let url = format!("ws://{}/v1/sessions/{session}/ws{query}", self.addr);
         let mut request = url.into_client_request().unwrap();
         if let Some(token) = options.token {
             request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        }
+        if let Some(origin) = options.origin {
+            request.headers_mut().insert("origin", HeaderValue::from_str(origin).unwrap());
         }
         if let Some(protocols) = options.protocols {
             request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(protocols).unwrap());
@@ -146,11 +154,31 @@ pub struct Connect<'a> {
     pub token: Option<&'a str>,
     pub protocols: Option<&'a str>,
     pub last_seq: Option<u64>,
+    /// Sent as `?ticket=` (a browser's credential).
+    pub ticket: Option<&'a str>,
+    /// Sent as the `Origin` header (browsers always send one).
+    pub origin: Option<&'a str>,
 }
 
 impl<'a> Connect<'a> {
+    /// With `Authorization: Bearer <token>`.
     pub fn user(token: &'a str) -> Self {
-        Self { token: Some(token), protocols: None, last_seq: None }
+        Self { token: Some(token), ..Self::anonymous() }
+    }
+
+    /// Without any credential.
+    pub fn anonymous() -> Self {
+        Self { token: None, protocols: None, last_seq: None, ticket: None, origin: None }
+    }
+
+    /// With `?ticket=` and no `Authorization` header.
+    pub fn ticket(ticket: &'a str) -> Self {
+        Self { ticket: Some(ticket), ..Self::anonymous() }
+    }
+
+    pub fn origin(mut self, origin: &'a str) -> Self {
+        self.origin = Some(origin);
+        self
     }
 
     pub fn protocols(mut self, protocols: &'a str) -> Self {

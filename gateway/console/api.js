@@ -1,0 +1,106 @@
+// The gateway's REST API, as the console uses it (docs/protocol.md, section 8).
+//
+// Every call that needs a caller sends `Authorization: Bearer <token>`; errors come back as
+// `ApiError` carrying the HTTP status and the body's `error.code`.
+
+/** A failed REST call. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status (0 when the request never got an answer)
+   * @param {string} code the body's `error.code`, or `network`
+   * @param {string} message human-readable
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * @typedef {{id: string, version: number, title: string, role: string, level: string,
+ *   duration_s: number, questions: number, dimensions: string[]}} PlanSummary
+ * @typedef {{session_id: string, plan_id: string, status: string, created_at: number,
+ *   overall: number|null, answers: number}} SessionSummary
+ */
+
+export class Api {
+  /** @param {() => string} token returns the current bearer token */
+  constructor(token) {
+    this.token = token;
+  }
+
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {{body?: unknown, auth?: boolean}} [options]
+   * @returns {Promise<any>} the parsed JSON body (null for 204)
+   */
+  async request(method, path, { body, auth = true } = {}) {
+    /** @type {Record<string, string>} */
+    const headers = { Accept: 'application/json' };
+    if (auth) headers.Authorization = `Bearer ${this.token()}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (error) {
+      throw new ApiError(0, 'network', `the gateway cannot be reached (${error})`);
+    }
+    if (response.status === 204) return null;
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // Not JSON: leave `data` null and report the status below.
+    }
+    if (!response.ok) {
+      const error = data && data.error ? data.error : { code: 'http', message: `HTTP ${response.status}` };
+      throw new ApiError(response.status, error.code, error.message);
+    }
+    return data;
+  }
+
+  /** @returns {Promise<PlanSummary[]>} */
+  async plans() {
+    return (await this.request('GET', '/v1/plans', { auth: false })).plans;
+  }
+
+  /**
+   * @param {string} plan
+   * @param {{role: string|null, level: string|null, resume_text: string|null}} candidate
+   */
+  createSession(plan, candidate) {
+    return this.request('POST', '/v1/sessions', { body: { plan, candidate } });
+  }
+
+  /**
+   * A single-use ticket for the session's socket (browsers cannot send headers on it).
+   * @param {string} sessionId
+   * @returns {Promise<{ticket: string, expires_in_s: number}>}
+   */
+  ticket(sessionId) {
+    return this.request('POST', `/v1/sessions/${encodeURIComponent(sessionId)}/ticket`);
+  }
+
+  /** @param {string} sessionId */
+  session(sessionId) {
+    return this.request('GET', `/v1/sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  /** @param {string} sessionId */
+  report(sessionId) {
+    return this.request('GET', `/v1/sessions/${encodeURIComponent(sessionId)}/report`);
+  }
+
+  /** @returns {Promise<SessionSummary[]>} newest first */
+  async mySessions() {
+    return (await this.request('GET', '/v1/me/sessions')).sessions;
+  }
+}

@@ -1,0 +1,98 @@
+//! The web interview console: a few static files (HTML, CSS, ES modules) embedded in the
+//! binary and served at `GET /` and `GET /console/{file}`.
+//!
+//! The console is a client of the public API like any other: it talks to the gateway only
+//! through the REST endpoints and the session socket (with a ticket, since browsers cannot set
+//! headers on a WebSocket), so nothing here knows about sessions. Only the files listed in
+//! `FILES` are served; any other name is a 404. Responses carry `Cache-Control: no-cache`
+//! (the browser revalidates, so a new binary's console is picked up at once). The page is
+//! written for the Content-Security-Policy the router puts on every response
+//! ([`crate::SECURITY_HEADERS`]): no inline script or style, nothing from another origin.
+
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+
+/// One embedded file.
+struct File {
+    /// Its name under `/console/`.
+    name: &'static str,
+    /// Its `Content-Type`.
+    content_type: &'static str,
+    /// Its bytes, as compiled in.
+    body: &'static str,
+}
+
+/// Every file the console consists of; `index.html` is also served at `/`.
+const FILES: &[File] = &[
+    File { name: "index.html", content_type: "text/html; charset=utf-8", body: include_str!("../console/index.html") },
+    File { name: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("../console/style.css") },
+    File { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../console/app.js") },
+    File {
+        name: "session.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../console/session.js"),
+    },
+    File { name: "api.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../console/api.js") },
+    File { name: "view.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../console/view.js") },
+    File {
+        name: "favicon.svg",
+        content_type: "image/svg+xml; charset=utf-8",
+        body: include_str!("../console/favicon.svg"),
+    },
+];
+
+/// `GET /`: the console's page.
+pub async fn index() -> Response {
+    serve(&FILES[0])
+}
+
+/// `GET /console/{file}`: one of the console's files; 404 for any other name.
+pub async fn asset(Path(name): Path<String>) -> Result<Response, AppError> {
+    FILES.iter().find(|f| f.name == name).map(serve).ok_or(AppError::NotFound)
+}
+
+fn serve(file: &File) -> Response {
+    ([(header::CONTENT_TYPE, file.content_type), (header::CACHE_CONTROL, "no-cache")], file.body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embedded(name: &str) -> bool {
+        FILES.iter().any(|f| f.name == name)
+    }
+
+    #[test]
+    fn files_have_plain_names_and_the_page_comes_first() {
+        for file in FILES {
+            assert!(!file.body.is_empty(), "{} is empty", file.name);
+            assert!(!file.name.contains('/'), "{} must be a plain name", file.name);
+        }
+        assert_eq!(FILES[0].name, "index.html");
+    }
+
+    #[test]
+    fn the_page_and_its_modules_reference_only_embedded_files() {
+        let html = FILES[0].body;
+        for reference in html.split('"').filter(|s| s.starts_with("/console/")) {
+            assert!(embedded(&reference["/console/".len()..]), "index.html references {reference}, not embedded");
+        }
+        for file in FILES.iter().filter(|f| f.name.ends_with(".js")) {
+            for import in file.body.split('\'').filter(|s| s.starts_with("./") && s.ends_with(".js")) {
+                assert!(embedded(&import[2..]), "{} imports {import}, not embedded", file.name);
+            }
+        }
+        // The CSP (`script-src 'self'; style-src 'self'`) refuses inline code and styles.
+        assert!(!html.contains("<script>"), "no inline scripts");
+        assert!(!html.contains(" style="), "no inline styles");
+        let handler = html.split(" on").skip(1).find(|rest| {
+            let name: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+            !name.is_empty() && rest[name.len()..].starts_with('=')
+        });
+        assert!(handler.is_none(), "no inline event handlers: on{}", handler.unwrap_or_default());
+    }
+}
