@@ -134,7 +134,19 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
 pub async fn metrics(State(state): State<AppState>) -> Result<String, AppError> {
     let handle = state.metrics.as_ref().ok_or(AppError::NotFound)?;
     metrics::gauge!("viva_sockets_open").set(state.sockets.len() as f64);
+    if let Some(bytes) = resident_memory_bytes() {
+        metrics::gauge!("process_resident_memory_bytes").set(bytes as f64);
+    }
     Ok(handle.render())
+}
+
+/// The process's resident memory (`VmRSS` in `/proc/self/status`; Linux only), so memory per
+/// session can be read off `/metrics` (`viva-load hold`).
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Any other path.

@@ -40,6 +40,11 @@ async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     for name in ["viva_live_sessions", "viva_events_sent_total", "viva_store_append_seconds_bucket"] {
         assert!(metrics.contains(name), "{name} in /metrics:\n{metrics}");
     }
+    let rss = metrics.lines().find_map(|line| line.strip_prefix("process_resident_memory_bytes "));
+    assert!(
+        rss.and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 1e6),
+        "resident memory in /metrics:\n{metrics}"
+    );
 
     gateway.signal("TERM");
     assert_eq!(client.closed().await, Some(4000));

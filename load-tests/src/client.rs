@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use viva_protocol::rest::{CreateSession, Plans, Recording, SessionCreated, SessionView};
 use viva_protocol::{ClientMessage, Encoding, ServerMessage};
 
@@ -69,6 +69,9 @@ pub enum ClientError {
         /// What failed.
         source: reqwest::Error,
     },
+    /// The TCP connection for a WebSocket could not be made.
+    #[error("TCP connect: {0}")]
+    Connect(#[source] std::io::Error),
     /// The WebSocket handshake was refused or failed.
     #[error("WebSocket handshake: {0}")]
     Handshake(String),
@@ -101,7 +104,9 @@ impl Api {
         // The workspace's reqwest has rustls without a default crypto provider; a client cannot
         // be built before one is installed, even for plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        // Few idle connections kept: each one left open costs the gateway a connection's buffers,
+        // which would count against the sessions being measured.
+        let http = reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(16).build().unwrap_or_default();
         Self { target, http }
     }
 
@@ -175,7 +180,7 @@ pub enum Incoming {
 
 /// One session's WebSocket, speaking one encoding, counting what it moves.
 pub struct Socket {
-    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    stream: WebSocketStream<TcpStream>,
     encoding: Encoding,
     /// Payload bytes received.
     pub bytes_in: u64,
@@ -186,7 +191,8 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens `GET /v1/sessions/{id}/ws` as the user of `token`, offering `encoding`.
+    /// Opens `GET /v1/sessions/{id}/ws` as the user of `token`, offering `encoding`, from a
+    /// source address of its own when the gateway is on loopback ([`crate::net`]).
     pub async fn connect(
         target: &Target,
         token: &str,
@@ -203,16 +209,24 @@ impl Socket {
         headers.insert("sec-websocket-protocol", HeaderValue::from_static(encoding.subprotocol()));
         // Small buffers: a run holds thousands of these.
         let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let connect = async {
+            let tcp = crate::net::connect(&host, port).await.map_err(ClientError::Connect)?;
+            Ok(tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await)
+        };
         let (stream, response) = match tokio::time::timeout(timeout, connect).await {
             Err(_) => return Err(ClientError::Timeout("WebSocket handshake")),
-            Ok(Err(tungstenite::Error::Http(response))) => {
-                let body = response.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
-                let status = response.status().as_u16();
-                return Err(ClientError::Handshake(format!("HTTP {status}: {}", body.unwrap_or_default())));
-            }
-            Ok(Err(error)) => return Err(ClientError::Handshake(error.to_string())),
-            Ok(Ok(connected)) => connected,
+            Ok(Err(error)) => return Err(error),
+            Ok(Ok(handshake)) => match handshake {
+                Err(tungstenite::Error::Http(response)) => {
+                    let body = response.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+                    let status = response.status().as_u16();
+                    return Err(ClientError::Handshake(format!("HTTP {status}: {}", body.unwrap_or_default())));
+                }
+                Err(error) => return Err(ClientError::Handshake(error.to_string())),
+                Ok(connected) => connected,
+            },
         };
         let chosen = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok());
         if chosen.and_then(Encoding::from_subprotocol) != Some(encoding) {

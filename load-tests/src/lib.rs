@@ -11,15 +11,31 @@
 //!   one client sees; it also tells the driver when the interviewer waits for an answer.
 //! - [`session`]: drives one replayed session: sends the recording's messages on its
 //!   schedule, answers only when asked, and times the answers.
+//! - [`series`]: the run's throughput per second (events, bytes, answers, live sessions),
+//!   counted by each session on its own and merged as sessions finish.
 //! - [`stats`]: HDR histograms of the latencies, the run's summary, and k6-style thresholds.
 //! - [`replay`]: runs N sessions, C at a time, and aggregates them into the summary.
+//! - [`hold`]: opens N sessions that wait for an answer and measures the gateway's memory
+//!   per idle session.
+//! - [`net`]: the client sockets' source addresses (spread over 127.0.0.0/8 for a loopback
+//!   target) and the open-file limit.
+//! - [`baseline`]: a bare WebSocket server sending Viva's frames on Viva's schedule with no
+//!   engine, the yardstick for the engine's cost.
+//! - [`report`]: the run as one self-contained HTML page and standalone SVG plots, drawn by
+//!   [`chart`] (hand-written SVG: axes, ticks, lines, bars).
 //!
 //! The binary (`src/main.rs`) is the command line around these.
 
+pub mod baseline;
+pub mod chart;
 pub mod checker;
 pub mod client;
+pub mod hold;
+pub mod net;
 pub mod recording;
 pub mod replay;
+pub mod report;
+pub mod series;
 pub mod session;
 pub mod stats;
 

@@ -35,6 +35,13 @@ enum Command {
     /// latencies and throughput. Exits 1 when a session failed, the protocol was violated or
     /// a threshold was missed; 2 when the run could not be made.
     Replay(ReplayArgs),
+    /// Open N sessions that start and then wait for an answer, hold them, and report the
+    /// gateway's resident memory per idle session. Exits 1 when a session failed to open or
+    /// was dropped, 2 when the run could not be made.
+    Hold(HoldArgs),
+    /// Serve a bare WebSocket server (no engine) that sends Viva's frames on Viva's schedule,
+    /// a target for `replay` and `hold` to compare Viva against.
+    BaselineServer(BaselineArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +92,14 @@ struct ReplayArgs {
     /// Also write the summary as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write a self-contained HTML report (parameters, results, latency histograms,
+    /// throughput over time; no script, nothing fetched) to this file.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Also write the report's plots as standalone SVG files into this directory (made if
+    /// missing): throughput.svg, latency-percentiles.svg, latency-<metric>.svg.
+    #[arg(long)]
+    svg_dir: Option<PathBuf>,
     /// The sockets' encoding.
     #[arg(long, value_enum, default_value_t = EncodingArg::Json)]
     encoding: EncodingArg,
@@ -103,14 +118,20 @@ struct ReplayArgs {
     /// Seconds one session may take [default: the recording's length at --speed, plus 120].
     #[arg(long)]
     session_timeout_s: Option<f64>,
+    /// Start at most this many sessions per second [default: as fast as --concurrency allows].
+    #[arg(long)]
+    ramp_per_s: Option<f64>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_file_limit();
     let result = match cli.command {
         Command::Record(args) => record(args).await.map(|()| true),
         Command::Replay(args) => replay(args).await,
+        Command::Hold(args) => hold(args).await,
+        Command::BaselineServer(args) => baseline_server(args).await.map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -175,6 +196,16 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         args.speed,
         encoding.subprotocol()
     );
+    let info = viva_load::report::RunInfo {
+        url: args.url.clone(),
+        recordings: names.iter().map(|name| (*name).to_owned()).collect(),
+        sessions: args.sessions,
+        concurrency: args.concurrency,
+        speed: args.speed,
+        encoding: encoding.subprotocol().to_owned(),
+        started_at: std::time::SystemTime::now(),
+        command: viva_load::report::command_line(std::env::args()),
+    };
     let config = ReplayConfig {
         target: Target::parse(&args.url)?,
         scripts,
@@ -184,6 +215,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         encoding,
         token_prefix: args.token_prefix,
         timeouts,
+        ramp_per_s: args.ramp_per_s,
     };
     let progress = Progress::new(args.sessions as u64);
     let reporter = progress.clone();
@@ -197,6 +229,14 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     print!("{}", render(&summary));
     if let Some(path) = &args.json {
         write_json(path, &summary)?;
+    }
+    if let Some(path) = &args.html {
+        let written = viva_load::report::write_html(path, &info, &summary);
+        written.with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &args.svg_dir {
+        let written = viva_load::report::write_svgs(dir, &summary);
+        written.with_context(|| format!("writing the plots into {}", dir.display()))?;
     }
     Ok(summary.passed())
 }
@@ -310,4 +350,178 @@ fn render(summary: &Summary) -> String {
     }
     let _ = writeln!(out, "{}", if summary.passed() { "PASSED" } else { "FAILED" });
     out
+}
+
+#[derive(Debug, clap::Args)]
+struct HoldArgs {
+    /// The gateway, `ws://host:port` or `http://host:port`.
+    #[arg(long)]
+    url: String,
+    /// Sessions to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    sessions: usize,
+    /// Seconds to hold them once all are open.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// The gateway's process id, to read its memory from /proc/<pid>/status [default: the
+    /// gateway's GET /metrics `process_resident_memory_bytes`, which viva-gateway does not have].
+    #[arg(long)]
+    gateway_pid: Option<u32>,
+    /// The sockets' encoding.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Json)]
+    encoding: EncodingArg,
+    /// Session n (1-based) belongs to the user of bearer token `<prefix><n>`.
+    #[arg(long, default_value = "dev:hold-")]
+    token_prefix: String,
+    /// The plan of the sessions [default: the gateway's first].
+    #[arg(long)]
+    plan: Option<String>,
+    /// Sessions being opened at once.
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    /// Start at most this many sessions per second [default: as fast as --concurrency allows].
+    #[arg(long)]
+    ramp_per_s: Option<f64>,
+    /// Seconds a REST call or a WebSocket handshake may take.
+    #[arg(long, default_value_t = 10.0)]
+    connect_timeout_s: f64,
+    /// Seconds to wait for a session's first question once connected.
+    #[arg(long, default_value_t = 30.0)]
+    event_timeout_s: f64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct BaselineArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: std::net::SocketAddr,
+    /// Send one `turn.delta` per word, as the scripted interviewer produces them [default: one
+    /// per turn, as Viva sends them at pace 0, its outbox merging deltas queued together].
+    #[arg(long)]
+    word_deltas: bool,
+}
+
+/// Lifts this process's open-file soft limit to its hard limit (a run holds a socket per
+/// session), and says so when that is still low.
+fn raise_file_limit() {
+    match viva_load::net::raise_file_limit() {
+        Ok((soft, _)) if soft < 4096 => eprintln!(
+            "viva-load: may open only {soft} files (its hard limit), so at most about {soft} sockets; \
+             raise it with `ulimit -Hn` as root or in /etc/security/limits.conf"
+        ),
+        Ok(_) => {}
+        Err(error) => eprintln!("viva-load: cannot raise the open-file limit: {error}"),
+    }
+}
+
+async fn hold(args: HoldArgs) -> anyhow::Result<bool> {
+    use viva_load::hold::{HoldConfig, MemorySource};
+    let seconds = |s: f64, flag: &str| {
+        if s.is_finite() && s >= 0.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(anyhow::anyhow!("{flag} must be 0 or more"))
+        }
+    };
+    let encoding = match args.encoding {
+        EncodingArg::Json => Encoding::Json,
+        EncodingArg::Msgpack => Encoding::MsgPack,
+    };
+    let config = HoldConfig {
+        target: Target::parse(&args.url)?,
+        sessions: args.sessions,
+        duration: seconds(args.duration_s, "--duration-s")?,
+        encoding,
+        token_prefix: args.token_prefix,
+        plan: args.plan,
+        concurrency: args.concurrency,
+        ramp_per_s: args.ramp_per_s,
+        connect_timeout: seconds(args.connect_timeout_s, "--connect-timeout-s")?,
+        event_timeout: seconds(args.event_timeout_s, "--event-timeout-s")?,
+        memory: args.gateway_pid.map_or(MemorySource::Metrics, MemorySource::Pid),
+    };
+    eprintln!(
+        "opening {} sessions ({} at once, {} encoding), then holding them for {:?}; memory from {}",
+        config.sessions,
+        config.concurrency,
+        encoding.subprotocol(),
+        config.duration,
+        config.memory.describe()
+    );
+    let total = config.sessions as u64;
+    let step = (total / 10).max(1);
+    let report = viva_load::hold::run(config, move |opened, failed| {
+        let done = opened + failed;
+        if done % step == 0 || done == total {
+            eprintln!("{done}/{total} sessions ({opened} open, {failed} failed)");
+        }
+    })
+    .await?;
+    print!("{}", render_hold(&report));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report.failed == 0 && report.dropped == 0)
+}
+
+/// A hold's report for people.
+fn render_hold(report: &viva_load::hold::HoldReport) -> String {
+    use std::fmt::Write;
+    let mib = |b: Option<u64>| b.map_or_else(|| "-".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+    let per = |b: Option<f64>| b.map_or_else(|| "-".to_owned(), |b| format!("{:.0} bytes ({:.1} KiB)", b, b / 1024.0));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nsessions    {} asked, {} open, {} failed (opened in {:.1} s), {} dropped while held {:.1} s",
+        report.sessions, report.opened, report.failed, report.open_s, report.dropped, report.hold_s
+    );
+    for (stage, count) in &report.failures {
+        let _ = writeln!(out, "  failed    {stage}: {count}");
+    }
+    for example in &report.examples {
+        let _ = writeln!(out, "  e.g. {example}");
+    }
+    let _ = writeln!(out, "violations  {}", report.violations);
+    let _ = writeln!(out, "memory      {} ({} session plan `{}`)", report.memory_source, report.encoding, report.plan);
+    let _ = writeln!(
+        out,
+        "  gateway   before {}, holding {}, after closing {}",
+        mib(report.rss_before_bytes),
+        mib(report.rss_hold_bytes),
+        mib(report.rss_after_bytes)
+    );
+    let _ = writeln!(out, "  per idle session {}", per(report.bytes_per_session));
+    let _ = writeln!(
+        out,
+        "  viva-load holding {}, per session {}",
+        mib(report.tester_rss_bytes),
+        per(report.tester_bytes_per_session)
+    );
+    if let Some(limit) = report.gateway_file_limit {
+        let _ = writeln!(out, "  gateway open-file limit {limit}");
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note        {note}");
+    }
+    let _ = writeln!(out, "{}", if report.failed == 0 && report.dropped == 0 { "PASSED" } else { "FAILED" });
+    out
+}
+
+async fn baseline_server(args: BaselineArgs) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use viva_load::baseline::{self, Baseline, Deltas};
+    let deltas = if args.word_deltas { Deltas::PerWord } else { Deltas::PerTurn };
+    let server = Arc::new(Baseline::shipped(deltas).map_err(|e| anyhow::anyhow!("the canned frames: {e}"))?);
+    let listener = baseline::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("viva-load baseline-server listening on http://{addr} (pid {})", std::process::id());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    baseline::serve(listener, server, shutdown).await?;
+    Ok(())
 }

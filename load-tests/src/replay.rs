@@ -51,6 +51,8 @@ pub struct ReplayConfig {
     pub token_prefix: String,
     /// Bounds on every wait.
     pub timeouts: Timeouts,
+    /// Start at most this many sessions per second (`None`: as fast as `concurrency` allows).
+    pub ramp_per_s: Option<f64>,
 }
 
 /// Why a run could not start.
@@ -75,6 +77,9 @@ pub async fn run(
     if config.speed.is_nan() || config.speed <= 0.0 {
         return Err(ReplayError::Config(format!("speed must be above 0, not {}", config.speed)));
     }
+    if let Some(ramp) = config.ramp_per_s.filter(|r| !r.is_finite() || *r <= 0.0) {
+        return Err(ReplayError::Config(format!("the ramp must be above 0 sessions/s, not {ramp}")));
+    }
     let api = Api::new(config.target.clone(), config.timeouts.connect);
     let plans = api.plans().await?;
     for script in &config.scripts {
@@ -96,6 +101,9 @@ pub async fn run(
         on_session(&outcome, aggregate);
     };
     for index in 0..config.sessions {
+        if let Some(ramp) = config.ramp_per_s {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(index as f64 / ramp)).await;
+        }
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
         let script = Arc::clone(&scripts[index % scripts.len()]);
         let length = Duration::from_secs_f64(script.duration_ms() as f64 / 1000.0 / config.speed);
@@ -107,6 +115,7 @@ pub async fn run(
             connect_timeout: config.timeouts.connect,
             event_timeout: config.timeouts.event,
             session_timeout: config.timeouts.session.unwrap_or(length + Duration::from_secs(120)),
+            run_start: started,
         };
         let api = api.clone();
         running.spawn(async move {

@@ -21,6 +21,7 @@ use viva_protocol::{ClientMessage, Encoding, ErrorCode, ServerMessage};
 use crate::checker::{Checker, Violation};
 use crate::client::{Api, Incoming, Socket};
 use crate::recording::{Script, is_answer};
+use crate::series::Timeline;
 use crate::stats::{Metric, Samples};
 
 /// How one session is replayed.
@@ -40,6 +41,8 @@ pub struct SessionJob {
     pub event_timeout: Duration,
     /// How long the whole session may take.
     pub session_timeout: Duration,
+    /// When the run started: the origin of the session's [`Timeline`].
+    pub run_start: Instant,
 }
 
 /// Why a session did not reach its end.
@@ -107,6 +110,8 @@ pub struct SessionOutcome {
     pub answers: u64,
     /// Answers beyond the recording's (its last answer again).
     pub extra_answers: u64,
+    /// Its activity per second of the run.
+    pub timeline: Timeline,
 }
 
 /// Most answers given beyond the recording's before the session is ended instead.
@@ -134,12 +139,19 @@ impl SessionOutcome {
             bytes_out: 0,
             answers: 0,
             extra_answers: 0,
+            timeline: Timeline::default(),
         }
     }
 }
 
 /// Replays `script` as one new session.
 pub async fn run(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome {
+    let mut outcome = replay(api, script, job).await;
+    outcome.timeline.finished(job.run_start.elapsed());
+    outcome
+}
+
+async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome {
     let mut outcome = SessionOutcome::new(job.index, script.name.clone());
     let deadline = Instant::now() + job.session_timeout;
     let created = match tokio::time::timeout_at(deadline, api.create_session(&job.token, &script.plan)).await {
@@ -155,12 +167,15 @@ pub async fn run(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome
         Err(error) => return outcome.failed(FailureKind::Connect, error.to_string()),
     };
     outcome.samples.record(Metric::Connect, connecting.elapsed());
+    let opened = job.run_start.elapsed();
     let mut driver = Driver::new(script, job, deadline);
     let result = driver.drive(&mut socket).await;
     outcome.events = driver.events;
     outcome.answers = driver.answers;
     outcome.extra_answers = driver.extra_answers;
     outcome.samples = std::mem::take(&mut driver.samples).merged(outcome.samples);
+    outcome.timeline = std::mem::take(&mut driver.timeline);
+    outcome.timeline.opened(opened);
     outcome.bytes_in = socket.bytes_in;
     outcome.bytes_out = socket.bytes_out;
     outcome.messages_out = socket.messages_out;
@@ -220,6 +235,8 @@ struct Driver<'a> {
     first_delta_of: Option<(u32, Instant)>,
     start_sent: Option<Instant>,
     samples: Samples,
+    /// Activity per second of the run.
+    timeline: Timeline,
     events: u64,
     answers: u64,
     extra_answers: u64,
@@ -247,6 +264,7 @@ impl<'a> Driver<'a> {
             first_delta_of: None,
             start_sent: None,
             samples: Samples::default(),
+            timeline: Timeline::default(),
             events: 0,
             answers: 0,
             extra_answers: 0,
@@ -268,6 +286,7 @@ impl<'a> Driver<'a> {
             }
             let wake = if ready { self.next_wake() } else { None };
             let silence = last_activity + self.job.event_timeout;
+            let bytes_before = socket.bytes_in;
             let incoming = tokio::select! {
                 incoming = socket.next() => incoming,
                 () = sleep_until(wake), if wake.is_some() => continue,
@@ -281,6 +300,9 @@ impl<'a> Driver<'a> {
                 }
             };
             last_activity = Instant::now();
+            let at = last_activity.saturating_duration_since(self.job.run_start);
+            let events = u32::from(matches!(incoming, Incoming::Message(_)));
+            self.timeline.received(at, events, socket.bytes_in - bytes_before);
             match incoming {
                 Incoming::Message(message) => {
                     self.events += 1;
@@ -366,6 +388,7 @@ impl<'a> Driver<'a> {
         let id = message.id().unwrap_or_default().to_owned();
         self.answers += 1;
         self.tries += 1;
+        self.timeline.answer(now.saturating_duration_since(self.job.run_start));
         self.pending = Some(Pending { id, message: message.clone(), sent_at: now, tries: self.tries, resend_at: None });
         message
     }

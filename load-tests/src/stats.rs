@@ -15,6 +15,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::series::{SeriesBuilder, SeriesPoint};
 use crate::session::SessionOutcome;
 
 /// A latency the replay measures.
@@ -108,6 +109,8 @@ pub struct Aggregate {
     extra_answers: u64,
     /// A few failures and violations, word for word, to show what went wrong.
     examples: Vec<String>,
+    /// Activity per second of the run.
+    series: SeriesBuilder,
 }
 
 /// How many failures and violations a summary quotes.
@@ -137,6 +140,7 @@ impl Aggregate {
             answers: 0,
             extra_answers: 0,
             examples: Vec::new(),
+            series: SeriesBuilder::default(),
         }
     }
 
@@ -169,6 +173,7 @@ impl Aggregate {
         self.messages_out += outcome.messages_out;
         self.answers += outcome.answers;
         self.extra_answers += outcome.extra_answers;
+        self.series.add(&outcome.timeline, outcome.completed);
     }
 
     fn example(&mut self, text: String) {
@@ -215,6 +220,11 @@ impl Aggregate {
             extra_answers: self.extra_answers,
             examples: self.examples.clone(),
             thresholds: Vec::new(),
+            series: self.series.points(elapsed),
+            distributions: Metric::ALL
+                .iter()
+                .map(|m| (m.name().to_owned(), Distribution::of(&self.histograms[m.index()])))
+                .collect(),
         }
     }
 }
@@ -252,6 +262,11 @@ pub struct Summary {
     pub examples: Vec<String>,
     /// The thresholds checked, if any.
     pub thresholds: Vec<ThresholdResult>,
+    /// Activity per second of the run, from its start.
+    pub series: Vec<SeriesPoint>,
+    /// Each latency's distribution, for plots (not in the JSON: its percentiles are).
+    #[serde(skip)]
+    pub distributions: BTreeMap<String, Distribution>,
 }
 
 /// Sessions of a run.
@@ -307,6 +322,82 @@ impl LatencySummary {
             mean: (count > 0).then(|| round3(histogram.mean() / 1000.0)),
         }
     }
+}
+
+/// Buckets per decade of a [`Distribution`]'s histogram.
+pub const BUCKETS_PER_DECADE: u32 = 5;
+
+/// The percentiles a [`Distribution`]'s curve goes through, where the samples resolve them.
+const CURVE_PERCENTILES: [f64; 28] = [
+    0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 96.0, 97.0, 97.5, 98.0, 98.5,
+    99.0, 99.25, 99.5, 99.75, 99.9, 99.95, 99.99, 99.995, 99.999,
+];
+
+/// One latency's samples as plots show them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Distribution {
+    /// Sample counts in buckets of equal width on a log scale ([`BUCKETS_PER_DECADE`] a
+    /// decade, from 1 ms), from the smallest sample's bucket to the largest's, empty ones
+    /// included; none without samples.
+    pub buckets: Vec<LatencyBucket>,
+    /// The percentile curve, `(percentile, ms)`: from the smallest sample (0) through the
+    /// percentiles the samples resolve (up to 100 · (1 − 1/count)) to the largest sample, put
+    /// at that last resolvable percentile, 100 · (1 − 1/count).
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+/// A bucket of a latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyBucket {
+    /// Its lower bound, in milliseconds.
+    pub from_ms: f64,
+    /// Its upper bound (excluded), in milliseconds.
+    pub to_ms: f64,
+    /// Samples in it.
+    pub count: u64,
+}
+
+impl Distribution {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        let count = histogram.len();
+        if count == 0 {
+            return Self::default();
+        }
+        let per_decade = f64::from(BUCKETS_PER_DECADE);
+        let bucket_of = |micros: u64| ((micros as f64 / 1000.0).log10() * per_decade + 1e-9).floor() as i64;
+        let bound = |bucket: i64| round_sig(10f64.powf(bucket as f64 / per_decade));
+        let recorded: Vec<(i64, u64)> = histogram
+            .iter_recorded()
+            .map(|v| (bucket_of(histogram.median_equivalent(v.value_iterated_to())), v.count_at_value()))
+            .collect();
+        let (Some(&(first, _)), Some(&(last, _))) = (recorded.first(), recorded.last()) else {
+            return Self::default();
+        };
+        let mut buckets: Vec<LatencyBucket> =
+            (first..=last).map(|b| LatencyBucket { from_ms: bound(b), to_ms: bound(b + 1), count: 0 }).collect();
+        for (bucket, n) in recorded {
+            if let Some(slot) = usize::try_from(bucket - first).ok().and_then(|i| buckets.get_mut(i)) {
+                slot.count += n;
+            }
+        }
+        let ms = |micros: u64| round3(micros as f64 / 1000.0);
+        // The largest sample stands for the percentile 100 · (1 − 1/count); the curve goes
+        // through the percentiles below it.
+        let top = 100.0 * (1.0 - 1.0 / count as f64);
+        let mut percentiles: Vec<(f64, f64)> = CURVE_PERCENTILES
+            .iter()
+            .filter(|&&p| p < top - 1e-6)
+            .map(|&p| (p, ms(histogram.value_at_quantile(p / 100.0))))
+            .collect();
+        percentiles.push((round3(top), ms(histogram.max())));
+        Self { buckets, percentiles }
+    }
+}
+
+/// `x` to 6 significant digits (bucket bounds print as 1.58489, not 1.5848931924611136).
+fn round_sig(x: f64) -> f64 {
+    let scale = 10f64.powi(5 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 fn round3(x: f64) -> f64 {
@@ -519,6 +610,7 @@ mod tests {
             bytes_out: 1_000,
             answers: 9,
             extra_answers: 0,
+            timeline: crate::series::Timeline::default(),
         };
         aggregate.add(&outcome);
         let mut summary = aggregate.summary(Duration::from_secs(2));
@@ -537,6 +629,34 @@ mod tests {
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["violations"]["total"], 0);
         assert_eq!(json["sessions"]["completed"], 1);
+        assert_eq!(json["series"].as_array().map(Vec::len), Some(2), "a point per second");
+        assert!(json.get("distributions").is_none());
+    }
+
+    #[test]
+    fn a_distribution_counts_log_buckets_and_draws_the_percentile_curve() {
+        let mut aggregate = Aggregate::new();
+        let mut samples = Samples::default();
+        for ms in 1..=100 {
+            samples.record(Metric::Ack, Duration::from_millis(ms));
+        }
+        let mut outcome = SessionOutcome::new(0, "test.x".into());
+        outcome.samples = samples;
+        aggregate.add(&outcome);
+        let summary = aggregate.summary(Duration::from_secs(1));
+        let ack = &summary.distributions["ack"];
+        // 1 ms to 100 ms: two decades of five buckets, and the one 100 ms starts.
+        assert_eq!(ack.buckets.len(), 11);
+        assert_eq!((ack.buckets[0].from_ms, ack.buckets[0].to_ms), (1.0, 1.58489));
+        assert_eq!(ack.buckets.iter().map(|b| b.count).sum::<u64>(), 100);
+        assert_eq!(ack.buckets[10].count, 1);
+        assert!(ack.buckets.windows(2).all(|w| w[0].to_ms == w[1].from_ms));
+        // 100 samples resolve percentiles below 99; the largest sample is put at 99.
+        assert_eq!(ack.percentiles.first(), Some(&(0.0, 1.0)));
+        assert_eq!(ack.percentiles.last(), Some(&(99.0, 100.031)));
+        assert!(ack.percentiles.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1), "{:?}", ack.percentiles);
+        assert_eq!(ack.percentiles.len(), 20, "0 to 98.5, and the largest");
+        assert_eq!(summary.distributions["score"], Distribution::default());
     }
 
     #[test]
