@@ -9,7 +9,7 @@
 //!
 //! Memory is the gateway's resident set (RSS): from `/proc/<pid>/status` (`VmRSS`) when the
 //! gateway's pid is known, else from its `GET /metrics` (`process_resident_memory_bytes`, which
-//! Viva's exporter does not have, the baseline server does). It is read before the first
+//! both viva-gateway and the baseline server report). It is read before the first
 //! session is opened, at the end of the hold, and a second after the sockets are closed; the
 //! figure per session is (RSS while holding − RSS before) / sessions open. The REST client
 //! used to open the sessions is dropped before the hold, so its idle keep-alive connections

@@ -364,7 +364,7 @@ struct HoldArgs {
     #[arg(long, default_value_t = 10.0)]
     duration_s: f64,
     /// The gateway's process id, to read its memory from /proc/<pid>/status [default: the
-    /// gateway's GET /metrics `process_resident_memory_bytes`, which viva-gateway does not have].
+    /// gateway's GET /metrics `process_resident_memory_bytes`].
     #[arg(long)]
     gateway_pid: Option<u32>,
     /// The sockets' encoding.
