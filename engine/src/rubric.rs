@@ -86,7 +86,7 @@ impl Words {
         for c in text.chars() {
             if is_text_char(c) {
                 start.get_or_insert(words.buf.len());
-                words.buf.extend(c.to_lowercase());
+                push_lowercase(&mut words.buf, c);
             } else if let Some(s) = start.take() {
                 words.spans.push((s, words.buf.len()));
             }
@@ -155,7 +155,7 @@ impl Words {
                 }
             }
             part.get_or_insert(self.buf.len());
-            self.buf.extend(c.to_lowercase());
+            push_lowercase(&mut self.buf, c);
             prev = Some(c);
         }
         if let Some(s) = part {
@@ -191,29 +191,81 @@ impl Words {
 
     /// Whether `keyword` is found under the keyword rule (see the [module docs](self)).
     pub fn contains(&self, keyword: &str) -> bool {
-        (0..self.len()).any(|i| self.matches_at(i, keyword, Mode::Prefix))
+        let phrase = Phrase::new(keyword, Mode::Prefix);
+        (0..self.len()).any(|i| self.matches_at(i, &phrase))
     }
 
     /// How many times any of `phrases` starts at some word.
     fn count_any(&self, phrases: &[&str], mode: Mode) -> u32 {
-        (0..self.len()).filter(|&i| phrases.iter().any(|p| self.matches_at(i, p, mode))).count() as u32
+        let phrases = Phrase::all(phrases, mode);
+        (0..self.len()).filter(|&i| phrases.iter().any(|p| self.matches_at(i, p))).count() as u32
     }
 
     /// Whether any of `phrases` is found.
     fn has_any(&self, phrases: &[&str], mode: Mode) -> bool {
-        (0..self.len()).any(|i| phrases.iter().any(|p| self.matches_at(i, p, mode)))
+        let phrases = Phrase::all(phrases, mode);
+        (0..self.len()).any(|i| phrases.iter().any(|p| self.matches_at(i, p)))
     }
 
     /// Whether `phrase`'s words start at word `i`. A phrase without words matches nothing.
-    fn matches_at(&self, i: usize, phrase: &str, mode: Mode) -> bool {
-        let mut n = 0;
-        for part in phrase.split(|c: char| !is_text_char(c)).filter(|w| !w.is_empty()) {
-            match self.get(i + n) {
-                Some(word) if word_matches(word, part, mode) => n += 1,
-                _ => return false,
-            }
+    fn matches_at(&self, i: usize, phrase: &Phrase) -> bool {
+        !phrase.parts.is_empty()
+            && phrase.parts.iter().enumerate().all(|(n, part)| self.get(i + n).is_some_and(|word| part.matches(word)))
+    }
+}
+
+/// A phrase split into its words and lowercased once, before it is looked for at every word
+/// of an answer (scoring is the engine's hottest loop).
+struct Phrase {
+    parts: Vec<PhraseWord>,
+}
+
+/// One word of a [`Phrase`].
+struct PhraseWord {
+    lower: String,
+    /// The answer's word must be this word, not merely start with it.
+    whole: bool,
+    /// All digits: `3` matches `3rd` but not `30`.
+    number: bool,
+}
+
+impl Phrase {
+    fn new(phrase: &str, mode: Mode) -> Self {
+        let parts = phrase
+            .split(|c: char| !is_text_char(c))
+            .filter(|w| !w.is_empty())
+            .map(|part| PhraseWord {
+                lower: part.chars().flat_map(char::to_lowercase).collect(),
+                whole: mode == Mode::Exact || part.chars().nth(1).is_none(),
+                number: part.chars().all(|c| c.is_ascii_digit()),
+            })
+            .collect();
+        Self { parts }
+    }
+
+    fn all(phrases: &[&str], mode: Mode) -> Vec<Self> {
+        phrases.iter().map(|p| Self::new(p, mode)).collect()
+    }
+}
+
+impl PhraseWord {
+    /// Whether the answer's (lowercase) `word` matches.
+    fn matches(&self, word: &str) -> bool {
+        let Some(rest) = word.strip_prefix(self.lower.as_str()) else { return false };
+        match rest.chars().next() {
+            None => true,
+            Some(_) if self.whole => false,
+            Some(c) => !(self.number && c.is_ascii_digit()),
         }
-        n > 0
+    }
+}
+
+/// Appends `c` lowercased (ASCII, the common case, without Unicode's tables).
+fn push_lowercase(buf: &mut String, c: char) {
+    if c.is_ascii() {
+        buf.push(c.to_ascii_lowercase());
+    } else {
+        buf.extend(c.to_lowercase());
     }
 }
 
@@ -225,23 +277,6 @@ fn is_text_char(c: char) -> bool {
 /// Whether `c` belongs to an identifier.
 fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
-}
-
-/// Whether the answer's (lowercase) `word` matches the phrase word `part`.
-fn word_matches(word: &str, part: &str, mode: Mode) -> bool {
-    let whole = mode == Mode::Exact || part.chars().nth(1).is_none();
-    let number = part.chars().all(|c| c.is_ascii_digit());
-    let mut rest = word.chars();
-    for p in part.chars().flat_map(char::to_lowercase) {
-        if rest.next() != Some(p) {
-            return false;
-        }
-    }
-    match rest.next() {
-        None => true,
-        Some(_) if whole => false,
-        Some(c) => !(number && c.is_ascii_digit()),
-    }
 }
 
 /// How concrete an answer is: numbers, units, complexity and trade-offs named.
