@@ -3,11 +3,11 @@
 // where the page offers it.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
+  browserPerFile,
   CODING_ANSWERS,
   assertTranscriptMatchesServer,
-  openBrowser,
   openConsole,
   recordStreaming,
   screenshot,
@@ -15,16 +15,8 @@ import {
   waitFor,
 } from './helpers.mjs';
 
-/** @type {Awaited<ReturnType<typeof openBrowser>>} */
-let browser;
-
-before(async () => {
-  browser = await openBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-});
+/** One Chromium for this file's tests. */
+const browser = browserPerFile();
 
 /**
  * Waits for a question turn after `afterTurnId` to be streaming with some text, and returns its

@@ -5,6 +5,7 @@
 // where screenshots go (default: <repo>/target/browser-artifacts); VIVA_CHROMIUM, the browser
 // (default: /usr/bin/chromium).
 
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +64,22 @@ export async function openBrowser({ viewport = DESKTOP } = {}) {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One browser for a test file: opened before its first test, closed after its last. Call it
+ * at the top level; destructure the result inside a test.
+ * @returns {Awaited<ReturnType<typeof openBrowser>>}
+ */
+export function browserPerFile() {
+  const shared = /** @type {Awaited<ReturnType<typeof openBrowser>>} */ ({});
+  before(async () => {
+    Object.assign(shared, await openBrowser());
+  });
+  after(async () => {
+    await shared.close?.();
+  });
+  return shared;
 }
 
 /**

@@ -3,15 +3,15 @@
 // phone widths go to target/browser-artifacts/.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
+  browserPerFile,
   CODING_ANSWERS,
   DESKTOP,
   PHONE,
   answerUntilTheEnd,
   assertTranscriptMatchesServer,
   consoleState,
-  openBrowser,
   openConsole,
   recordStreaming,
   screenshot,
@@ -20,16 +20,8 @@ import {
   waitFor,
 } from './helpers.mjs';
 
-/** @type {Awaited<ReturnType<typeof openBrowser>>} */
-let browser;
-
-before(async () => {
-  browser = await openBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-});
+/** One Chromium for this file's tests. */
+const browser = browserPerFile();
 
 /**
  * The page has no horizontal overflow at the current width.

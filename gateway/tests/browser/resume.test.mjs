@@ -4,14 +4,14 @@
 // the page (close 4009), which then stays disconnected.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
+  browserPerFile,
   CODING_ANSWERS,
   answerUntilTheEnd,
   assertTranscriptMatchesServer,
   consoleState,
   duplicatesSeen,
-  openBrowser,
   openConsole,
   screenshot,
   startInterview,
@@ -19,16 +19,8 @@ import {
   watchDuplicates,
 } from './helpers.mjs';
 
-/** @type {Awaited<ReturnType<typeof openBrowser>>} */
-let browser;
-
-before(async () => {
-  browser = await openBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-});
+/** One Chromium for this file's tests. */
+const browser = browserPerFile();
 
 /**
  * Drops the socket once the page is connected, and waits until it has connected again.
