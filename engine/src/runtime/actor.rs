@@ -122,9 +122,8 @@ impl Actor {
     /// Loads the session, then drives it until it ends, idles out, or the engine stops.
     pub(crate) async fn run(mut self) {
         metrics::gauge!("viva_live_sessions").increment(1.0);
-        match self.load().await {
-            Ok((session, epoch)) => {
-                let stop = self.drive(session, epoch).await;
+        match self.drive().await {
+            Ok(stop) => {
                 if let Stop::Failed(code) = stop {
                     self.close(code, true);
                 }
@@ -169,12 +168,20 @@ impl Actor {
         Ok((session, epoch))
     }
 
-    async fn drive(&mut self, mut session: Session, epoch: Epoch) -> Stop {
+    /// Loads the session and drives it. The session lives in this future and is only lent
+    /// from here: a value moved into a callee's future still takes its room in the caller's
+    /// state, and this state is what every idle session costs (docs/performance.md).
+    async fn drive(&mut self) -> Result<Stop, StoreError> {
+        let (mut session, epoch) = self.load().await?;
+        Ok(self.drive_loaded(&mut session, epoch).await)
+    }
+
+    async fn drive_loaded(&mut self, session: &mut Session, epoch: Epoch) -> Stop {
         let config = &self.engine.config;
         let (unload_after, linger_after) = (config.idle_unload_ms, config.linger_after_end_ms);
         let mut idle_since = tokio::time::Instant::now();
         loop {
-            if let Err(stop) = self.flush(&mut session, epoch).await {
+            if let Err(stop) = self.flush(session, epoch).await {
                 return stop;
             }
             if self.turn.is_none() {
@@ -207,7 +214,7 @@ impl Actor {
                     let Some(command) = command else { return Stop::Done };
                     match command {
                         Command::Attach(attach) => {
-                            let result = self.attach(&session, epoch, &attach.user_id, attach.last_seq).await;
+                            let result = self.attach(session, epoch, &attach.user_id, attach.last_seq).await;
                             let _ = attach.reply.send(result);
                         }
                         Command::Client { connection, message } => {
