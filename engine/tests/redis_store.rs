@@ -35,7 +35,8 @@ fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
 async fn interview(engine: &Engine, user: &str, session: &str) -> Vec<ServerMessage> {
     let plan = engine.plans().get("senior-backend").unwrap().clone();
     let mut connection = engine.connect(user, session, Some(0)).await.unwrap();
-    let mut seen = connection.replay.clone();
+    // The greeting (session.ready, then the replay) comes first through `next`, like the rest.
+    let mut seen = Vec::new();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     let mut asked = std::collections::HashMap::new();
     loop {
@@ -163,9 +164,17 @@ async fn an_interview_outlives_the_engine_that_ran_it() {
     let mine = second.sessions_of("dana").await.unwrap();
     assert_eq!(mine.sessions.len(), 1);
     let mut late = second.connect("dana", &created.session_id, Some(0)).await.unwrap();
-    let replayed: Vec<_> = late.replay.iter().filter_map(ServerMessage::seq).collect();
+    let mut greeting = Vec::new();
+    let close = loop {
+        match late.next().await {
+            Next::Message(message) => greeting.push(message),
+            Next::Close(code) => break code,
+        }
+    };
+    assert!(matches!(greeting.first(), Some(ServerMessage::SessionReady(ready)) if ready.resumed));
+    let replayed: Vec<_> = greeting.iter().filter_map(ServerMessage::seq).collect();
     assert_eq!(replayed, (1..=view.last_seq).collect::<Vec<_>>());
-    assert_eq!(late.next().await, Next::Close(CloseCode::Normal));
+    assert_eq!(close, CloseCode::Normal);
 }
 
 #[tokio::test]
@@ -177,8 +186,12 @@ async fn two_engines_never_both_write_one_session() {
     let created = a.create_session("erin", "senior-backend", Default::default()).await.unwrap();
     let mut on_a = a.connect("erin", &created.session_id, None).await.unwrap();
     // B loads the session: a new epoch. A's next write is refused by Redis, and A lets go.
-    let on_b = b.connect("erin", &created.session_id, Some(0)).await.unwrap();
-    assert!(on_b.ready.epoch > on_a.ready.epoch);
+    let mut on_b = b.connect("erin", &created.session_id, Some(0)).await.unwrap();
+    let epoch = |next| match next {
+        Next::Message(ServerMessage::SessionReady(ready)) => ready.epoch,
+        other => panic!("session.ready first, not {other:?}"),
+    };
+    assert!(epoch(on_b.next().await) > epoch(on_a.next().await));
     on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     assert_eq!(on_a.next().await, Next::Close(CloseCode::Moved));
     let view = b.view("erin", &created.session_id).await.unwrap();

@@ -7,10 +7,27 @@ use std::time::Duration;
 
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
+use viva_protocol::server::SessionReady;
 use viva_protocol::{ClientMessage, CloseCode, EndReason, ServerMessage};
 
 fn engine(config: EngineConfig) -> Engine {
     Engine::builder().config(config).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build()
+}
+
+/// What a connection made with `last_seq: after` gets first: `session.ready`, then the
+/// replayed durable events up to its `seq`.
+async fn greeting(connection: &mut Connection, after: Option<u64>) -> (Box<SessionReady>, Vec<ServerMessage>) {
+    let Next::Message(ServerMessage::SessionReady(ready)) = connection.next().await else {
+        panic!("session.ready first")
+    };
+    let mut replay = Vec::new();
+    let mut last = after.unwrap_or(ready.seq);
+    while ready.resumed && last < ready.seq {
+        let Next::Message(message) = connection.next().await else { panic!("the replay ends at {}", ready.seq) };
+        last = message.seq().expect("only durable events are replayed");
+        replay.push(message);
+    }
+    (ready, replay)
 }
 
 /// Messages until one matches `stop` (included), skipping clocks.
@@ -41,10 +58,11 @@ async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
     assert_eq!(slow.next().await, Next::Close(CloseCode::SlowConsumer));
 
     let mut again = engine.connect("alice", &session.session_id, Some(0)).await.unwrap();
-    assert!(again.ready.resumed);
-    assert!(again.ready.state.awaiting_answer.is_some(), "the interview went on without the client");
-    let replayed: Vec<u64> = again.replay.iter().filter_map(ServerMessage::seq).collect();
-    assert_eq!(replayed, (1..=again.ready.seq).collect::<Vec<_>>());
+    let (ready, replay) = greeting(&mut again, Some(0)).await;
+    assert!(ready.resumed);
+    assert!(ready.state.awaiting_answer.is_some(), "the interview went on without the client");
+    let replayed: Vec<u64> = replay.iter().filter_map(ServerMessage::seq).collect();
+    assert_eq!(replayed, (1..=ready.seq).collect::<Vec<_>>());
     again.send(ClientMessage::Ping { id: None }).await.unwrap();
     assert!(matches!(again.next().await, Next::Message(ServerMessage::Pong(_))));
 }
@@ -58,7 +76,7 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
     assert_eq!(engine.live_sessions(), 0, "unloaded");
 
     let mut connection = engine.connect("bob", &session.session_id, Some(0)).await.unwrap();
-    assert!(connection.ready.resumed);
+    assert!(greeting(&mut connection, Some(0)).await.0.resumed);
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
     assert_eq!(seen.last().unwrap().seq(), Some(1));
@@ -80,8 +98,9 @@ async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
     assert!(engine.report("bob", &session.session_id).await.is_ok());
     // Long after the end, a reconnect still gets everything it missed, then the close.
     let mut connection = engine.connect("bob", &session.session_id, Some(head)).await.unwrap();
-    assert!(connection.ready.resumed);
-    let replayed: Vec<&str> = connection.replay.iter().map(ServerMessage::type_name).collect();
+    let (ready, replay) = greeting(&mut connection, Some(head)).await;
+    assert!(ready.resumed);
+    let replayed: Vec<&str> = replay.iter().map(ServerMessage::type_name).collect();
     assert_eq!(replayed, ["report.ready", "session.ended"]);
     assert_eq!(connection.next().await, Next::Close(CloseCode::Normal));
 }
@@ -97,8 +116,9 @@ async fn a_connect_racing_the_end_is_served() {
     for wait_ms in [0, 10_000] {
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         let mut late = engine.connect("dan", &session.session_id, Some(0)).await.unwrap();
-        assert!(late.ready.resumed);
-        assert_eq!(late.replay.last().map(ServerMessage::type_name), Some("session.ended"));
+        let (ready, replay) = greeting(&mut late, Some(0)).await;
+        assert!(ready.resumed);
+        assert_eq!(replay.last().map(ServerMessage::type_name), Some("session.ended"));
         assert_eq!(late.next().await, Next::Close(CloseCode::Normal));
     }
 }

@@ -207,16 +207,6 @@ async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError) {
 async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding, limits: SocketLimits) {
     let (mut sink, mut stream) = socket.split();
     let mut socket = Socket { encoding, limits, bucket: None, refused_in_a_row: 0 };
-    let ready = ServerMessage::SessionReady(Box::new(connection.ready.clone()));
-    let replay = std::mem::take(&mut connection.replay);
-    for message in std::iter::once(ready).chain(replay) {
-        if !socket.write(sink.feed(socket.frame(&message))).await {
-            return;
-        }
-    }
-    if !socket.write(sink.flush()).await {
-        return;
-    }
     loop {
         let close = tokio::select! {
             next = connection.next() => {

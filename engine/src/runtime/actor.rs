@@ -402,25 +402,27 @@ impl Actor {
             Some(after) if after <= head => self.engine.store.read_log(&self.session_id, after).await?,
             _ => None,
         };
-        let resumed = replay.is_some();
-        let replay = replay.unwrap_or_default().iter().map(|e| e.to_message(&self.session_id)).collect();
-        self.close(CloseCode::Replaced, true);
-        let (outbox, inbox) = outbox(self.engine.config.outbound_queue);
-        self.next_connection += 1;
-        let id = self.next_connection;
-        self.subscriber = Some(Subscriber { id, outbox });
         let ready = SessionReady {
             session_id: self.session_id.clone(),
             epoch,
-            resumed,
+            resumed: replay.is_some(),
             seq: head,
             last_seq: head,
             state: session.wire_state(self.engine.clock.now()),
         };
+        let replay = replay.unwrap_or_default().into_iter().map(|e| e.to_message(&self.session_id));
+        // The greeting goes through the outbox like everything else, so nothing of it is kept
+        // once sent.
+        let (outbox, inbox) = outbox(self.engine.config.outbound_queue);
+        outbox.greet(std::iter::once(ServerMessage::SessionReady(Box::new(ready))).chain(replay));
+        self.close(CloseCode::Replaced, true);
+        self.next_connection += 1;
+        let id = self.next_connection;
+        self.subscriber = Some(Subscriber { id, outbox });
         if session.is_ended() {
             self.close(CloseCode::Normal, false);
         }
-        Ok(Connection { ready, replay, id, inbox, commands: self.commands_tx.clone() })
+        Ok(Connection { id, inbox, commands: self.commands_tx.clone() })
     }
 
     /// Sends to the attached connection; one that cannot keep up is disconnected.

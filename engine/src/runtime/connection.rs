@@ -2,7 +2,6 @@
 //! embedder's loop) holds while one client is connected.
 
 use tokio::sync::mpsc;
-use viva_protocol::server::SessionReady;
 use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
 
 use super::actor::Command;
@@ -18,14 +17,12 @@ pub enum Next {
     Close(CloseCode),
 }
 
-/// One client attached to one session. Only the newest connection of a session is served;
-/// an older one is told to close with [`CloseCode::Replaced`].
+/// One client attached to one session: [`Connection::next`] yields `session.ready` first,
+/// then the durable events after the client's `last_seq` (if it gave one the log still has),
+/// then live events. Only the newest connection of a session is served; an older one is told
+/// to close with [`CloseCode::Replaced`].
 #[derive(Debug)]
 pub struct Connection {
-    /// Send first: `session.ready`.
-    pub ready: SessionReady,
-    /// Send next: the durable events after the client's `last_seq`.
-    pub replay: Vec<ServerMessage>,
     pub(crate) id: u64,
     pub(crate) inbox: Inbox,
     pub(crate) commands: mpsc::Sender<Command>,

@@ -122,6 +122,13 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues a new connection's greeting (`session.ready` and the replay), however long:
+    /// the bound is for a client falling behind, not for what it asked to be sent.
+    pub(crate) fn greet(&self, messages: impl IntoIterator<Item = ServerMessage>) {
+        self.shared.lock().items.extend(messages);
+        self.shared.ready.notify_one();
+    }
+
     /// Closes with `code` once what is queued has been taken.
     pub(crate) fn close(self, code: CloseCode) {
         self.shared.lock().close = Some(code);

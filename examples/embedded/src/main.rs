@@ -61,10 +61,9 @@ async fn interview(args: Args) -> anyhow::Result<()> {
     );
 
     let mut connection = engine.connect(&args.user, &session_id, None).await?;
-    println!(
-        "Connected: epoch {}, status {:?}, head seq {}",
-        connection.ready.epoch, connection.ready.state.status, connection.ready.seq
-    );
+    if let Next::Message(ServerMessage::SessionReady(ready)) = connection.next().await {
+        println!("Connected: epoch {}, status {:?}, head seq {}", ready.epoch, ready.state.status, ready.seq);
+    }
     connection.send(ClientMessage::SessionStart { id: None }).await?;
 
     let mut candidate = answers::Candidate::new(Arc::clone(&plan));
