@@ -25,23 +25,22 @@ struct File {
     body: &'static str,
 }
 
+/// A file of `gateway/console/`, compiled in.
+macro_rules! file {
+    ($name:literal, $content_type:literal) => {
+        File { name: $name, content_type: $content_type, body: include_str!(concat!("../console/", $name)) }
+    };
+}
+
 /// Every file the console consists of; `index.html` is also served at `/`.
 const FILES: &[File] = &[
-    File { name: "index.html", content_type: "text/html; charset=utf-8", body: include_str!("../console/index.html") },
-    File { name: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("../console/style.css") },
-    File { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../console/app.js") },
-    File {
-        name: "session.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../console/session.js"),
-    },
-    File { name: "api.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../console/api.js") },
-    File { name: "view.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../console/view.js") },
-    File {
-        name: "favicon.svg",
-        content_type: "image/svg+xml; charset=utf-8",
-        body: include_str!("../console/favicon.svg"),
-    },
+    file!("index.html", "text/html; charset=utf-8"),
+    file!("style.css", "text/css; charset=utf-8"),
+    file!("app.js", "text/javascript; charset=utf-8"),
+    file!("session.js", "text/javascript; charset=utf-8"),
+    file!("api.js", "text/javascript; charset=utf-8"),
+    file!("view.js", "text/javascript; charset=utf-8"),
+    file!("favicon.svg", "image/svg+xml; charset=utf-8"),
 ];
 
 /// `GET /`: the console's page.

@@ -10,20 +10,21 @@
 //! run the tests again (the logs are compiled in).
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use viva_engine::interviewer::ScriptedInterviewer;
-use viva_engine::{Engine, EngineConfig};
-use viva_gateway::AppState;
-use viva_gateway::auth::AuthMode;
+use viva_engine::EngineConfig;
 use viva_load::baseline::{self, Baseline, Deltas};
 use viva_load::checker::Checker;
 use viva_load::client::{Api, Incoming, Socket};
 use viva_load::session::SessionOutcome;
 use viva_load::{ReplayConfig, Script, Summary, Target, Timeouts};
 use viva_protocol::{ClientMessage, Encoding, ServerMessage};
+
+mod common;
+
+use common::shipped;
 
 /// No clock but the one at the start, on either server, however slow the machine.
 const NO_CLOCKS: Duration = Duration::from_secs(3600);
@@ -40,23 +41,13 @@ async fn baseline_server() -> Target {
 async fn gateway() -> Target {
     let mut config = EngineConfig::default();
     config.core.clock_interval_ms = NO_CLOCKS.as_millis() as u64;
-    let interviewer = Arc::new(ScriptedInterviewer::new(Duration::ZERO));
-    let engine = Engine::builder().config(config).interviewer(interviewer).build();
-    let listener = viva_gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, AuthMode::Dev);
-    tokio::spawn(viva_gateway::run(listener, state, std::future::pending(), Duration::from_secs(1)));
-    Target::parse(&format!("ws://{addr}")).unwrap()
+    Target::parse(&format!("ws://{}", common::gateway(config))).unwrap()
 }
 
 /// A plain HTTP client (the workspace's reqwest needs a crypto provider installed first).
 fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
-}
-
-fn shipped() -> Vec<Script> {
-    Script::read_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings")).unwrap()
 }
 
 async fn replay(
@@ -77,19 +68,12 @@ async fn replay(
         timeouts: Timeouts::default(),
         ramp_per_s,
     };
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&outcomes);
-    let summary =
-        viva_load::replay::run(config, move |outcome, _| seen.lock().unwrap().push(outcome.clone())).await.unwrap();
-    let outcomes = outcomes.lock().unwrap().clone();
-    (summary, outcomes)
+    common::replay(config).await
 }
 
 fn assert_clean(summary: &Summary, sessions: u64) {
-    assert_eq!(summary.violations.total, 0, "violations: {:#?}", summary.examples);
-    assert_eq!((summary.sessions.completed, summary.sessions.failed), (sessions, 0), "{:#?}", summary.examples);
+    common::assert_clean(summary, sessions);
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    assert!(summary.passed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,22 +8,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use viva_engine::Engine;
-use viva_engine::interviewer::ScriptedInterviewer;
-use viva_gateway::AppState;
-use viva_gateway::auth::AuthMode;
 use viva_load::Target;
 use viva_load::baseline::{self, Baseline, Deltas};
 use viva_load::hold::{HoldConfig, HoldReport, MemorySource};
 use viva_protocol::Encoding;
 
+mod common;
+
 async fn gateway() -> Target {
-    let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
-    let listener = viva_gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, AuthMode::Dev);
-    tokio::spawn(viva_gateway::run(listener, state, std::future::pending(), Duration::from_secs(1)));
-    Target::parse(&format!("http://{addr}")).unwrap()
+    Target::parse(&format!("http://{}", common::gateway(Default::default()))).unwrap()
 }
 
 async fn baseline_server() -> Target {

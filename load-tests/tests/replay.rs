@@ -4,13 +4,9 @@
 //! asserts a timing; the replay runs at a speed that makes the recordings' pauses vanish.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use viva_engine::Engine;
-use viva_engine::interviewer::ScriptedInterviewer;
-use viva_gateway::AppState;
-use viva_gateway::auth::AuthMode;
+use viva_engine::EngineConfig;
 use viva_load::client::Api;
 use viva_load::recording::{self, Script};
 use viva_load::report::{self, RunInfo};
@@ -19,18 +15,13 @@ use viva_load::stats::Metric;
 use viva_load::{ReplayConfig, Summary, Target, Timeouts};
 use viva_protocol::{ClientMessage, Encoding};
 
+mod common;
+
+use common::shipped;
+
 /// A gateway with the scripted interviewer at pace 0, serving until the test ends.
 async fn gateway() -> Target {
-    let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
-    let listener = viva_gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, AuthMode::Dev);
-    tokio::spawn(viva_gateway::run(listener, state, std::future::pending(), Duration::from_secs(1)));
-    Target::parse(&format!("ws://{addr}")).unwrap()
-}
-
-fn shipped() -> Vec<Script> {
-    Script::read_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings")).unwrap()
+    Target::parse(&format!("ws://{}", common::gateway(EngineConfig::default()))).unwrap()
 }
 
 /// Replays the shipped recordings; the summary and every session's outcome.
@@ -46,18 +37,11 @@ async fn replay(target: Target, encoding: Encoding, sessions: usize) -> (Summary
         timeouts: Timeouts::default(),
         ramp_per_s: None,
     };
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&outcomes);
-    let summary =
-        viva_load::replay::run(config, move |outcome, _| seen.lock().unwrap().push(outcome.clone())).await.unwrap();
-    let outcomes = outcomes.lock().unwrap().clone();
-    (summary, outcomes)
+    common::replay(config).await
 }
 
 fn assert_clean(summary: &Summary, sessions: u64) {
-    assert_eq!(summary.violations.total, 0, "violations: {:#?}", summary.examples);
-    assert_eq!((summary.sessions.completed, summary.sessions.failed), (sessions, 0), "{:#?}", summary.examples);
-    assert!(summary.passed());
+    common::assert_clean(summary, sessions);
     for metric in ["ack", "first_delta", "score", "start_first_delta", "connect"] {
         assert!(summary.latency_ms[metric].count > 0, "{metric} measured");
     }
@@ -205,12 +189,9 @@ async fn a_replayed_session_records_what_was_replayed() {
     }
 }
 
-#[tokio::test]
-async fn a_gateway_that_is_not_there_fails_fast() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = Target::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    drop(listener);
-    let config = ReplayConfig {
+/// One session at recorded speed, giving up on connects after `connect`.
+fn one_session(target: Target, connect: Duration) -> ReplayConfig {
+    ReplayConfig {
         target,
         scripts: shipped(),
         sessions: 1,
@@ -218,9 +199,17 @@ async fn a_gateway_that_is_not_there_fails_fast() {
         speed: 1.0,
         encoding: Encoding::Json,
         token_prefix: "dev:nobody-".into(),
-        timeouts: Timeouts { connect: Duration::from_secs(2), ..Timeouts::default() },
+        timeouts: Timeouts { connect, ..Timeouts::default() },
         ramp_per_s: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_that_is_not_there_fails_fast() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = Target::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    drop(listener);
+    let config = one_session(target, Duration::from_secs(2));
     let error = viva_load::replay::run(config, |_, _| {}).await.unwrap_err();
     assert!(error.to_string().contains("the gateway does not answer"), "{error}");
 }
@@ -236,17 +225,7 @@ async fn a_gateway_that_never_answers_fails_within_the_timeout() {
             held.push(socket);
         }
     });
-    let config = ReplayConfig {
-        target,
-        scripts: shipped(),
-        sessions: 1,
-        concurrency: 1,
-        speed: 1.0,
-        encoding: Encoding::Json,
-        token_prefix: "dev:nobody-".into(),
-        timeouts: Timeouts { connect: Duration::from_millis(300), ..Timeouts::default() },
-        ramp_per_s: None,
-    };
+    let config = one_session(target, Duration::from_millis(300));
     let error = viva_load::replay::run(config, |_, _| {}).await.unwrap_err();
     assert!(error.to_string().contains("GET /v1/plans"), "{error}");
 }
