@@ -277,6 +277,8 @@ impl Checker {
                 }
                 self.report_seq = Some(r.seq);
             }
+            // The end is decided; only scores, a closing turn and the report follow it.
+            ServerMessage::SessionEnding(_) => {}
             ServerMessage::SessionEnded(e) => {
                 if self.report_seq.is_none_or(|r| r + 1 != e.seq) {
                     let detail = format!("session.ended at seq {} after report.ready at {:?}", e.seq, self.report_seq);

@@ -32,6 +32,10 @@ pub enum ServerMessage {
     /// The report can be fetched (durable).
     #[serde(rename = "report.ready")]
     ReportReady(ReportReady),
+    /// The end is decided and stored (durable): outstanding scores, a closing turn and the
+    /// report may follow before `session.ended`.
+    #[serde(rename = "session.ending")]
+    SessionEnding(SessionEnding),
     /// The interview is over (durable); the server then closes with 1000.
     #[serde(rename = "session.ended")]
     SessionEnded(SessionEnded),
@@ -55,6 +59,7 @@ impl ServerMessage {
             Self::AnswerReceived(e) => Some(e.seq),
             Self::ScoreUpdated(e) => Some(e.seq),
             Self::ReportReady(e) => Some(e.seq),
+            Self::SessionEnding(e) => Some(e.seq),
             Self::SessionEnded(e) => Some(e.seq),
             Self::SessionReady(_) | Self::TurnDelta(_) | Self::Clock(_) | Self::Error(_) | Self::Pong(_) => None,
         }
@@ -70,6 +75,7 @@ impl ServerMessage {
             Self::AnswerReceived(_) => "answer.received",
             Self::ScoreUpdated(_) => "score.updated",
             Self::ReportReady(_) => "report.ready",
+            Self::SessionEnding(_) => "session.ending",
             Self::SessionEnded(_) => "session.ended",
             Self::Clock(_) => "clock",
             Self::Error(_) => "error",
@@ -249,6 +255,19 @@ pub enum EndReason {
     EndedByCandidate,
     /// The interviewer failed repeatedly.
     InterviewerFailed,
+    /// The candidate's minutes ran out (metering).
+    OutOfMinutes,
+}
+
+/// `session.ending`: the interview is closing and a report is coming. Sent when the end has
+/// to wait for something (scores still outstanding, a closing turn); an end that completes at
+/// once goes straight to `report.ready` and `session.ended`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnding {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// Why the session ends.
+    pub reason: EndReason,
 }
 
 /// `session.ended`.

@@ -9,8 +9,8 @@ use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
 use viva_protocol::server::{
-    AnswerReceived, AnswerScore, Pong, ReportReady, ScoreUpdated, SessionEnded, SessionReady, TurnDelta, TurnDone,
-    TurnStarted,
+    AnswerReceived, AnswerScore, Pong, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, SessionReady, TurnDelta,
+    TurnDone, TurnStarted,
 };
 use viva_protocol::state::{AwaitingAnswer, OpenTurn, Scores, SessionStatus, TranscriptEntry};
 use viva_protocol::{
@@ -56,7 +56,13 @@ fn turn_status() -> impl Strategy<Value = TurnStatus> {
 }
 
 fn end_reason() -> impl Strategy<Value = EndReason> {
-    select(vec![EndReason::Completed, EndReason::TimeUp, EndReason::EndedByCandidate, EndReason::InterviewerFailed])
+    select(vec![
+        EndReason::Completed,
+        EndReason::TimeUp,
+        EndReason::EndedByCandidate,
+        EndReason::InterviewerFailed,
+        EndReason::OutOfMinutes,
+    ])
 }
 
 fn session_status() -> impl Strategy<Value = SessionStatus> {
@@ -226,6 +232,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         ),
         (any::<u64>(), text())
             .prop_map(|(seq, session_id)| { ServerMessage::ReportReady(ReportReady { seq, session_id }) }),
+        (any::<u64>(), end_reason())
+            .prop_map(|(seq, reason)| ServerMessage::SessionEnding(SessionEnding { seq, reason })),
         (any::<u64>(), end_reason())
             .prop_map(|(seq, reason)| ServerMessage::SessionEnded(SessionEnded { seq, reason })),
         clock().prop_map(ServerMessage::Clock),

@@ -290,7 +290,8 @@ impl Engine {
             Some(EndReason::TimeUp) => last_done
                 .filter(interrupted)
                 .filter(|i| started.is_some_and(|s| log[*i].at >= s.plus_ms(meta.time_limit_ms))),
-            Some(EndReason::Completed | EndReason::InterviewerFailed) | None => None,
+            // Out of minutes: a closing turn follows the cut, so the interrupted turn is not last.
+            Some(EndReason::Completed | EndReason::InterviewerFailed | EndReason::OutOfMinutes) | None => None,
         };
         let mut messages = Vec::new();
         if started.is_some() {

@@ -132,6 +132,9 @@ async fn interview(args: Args) -> anyhow::Result<()> {
                     println!("{line}");
                 }
             }
+            ServerMessage::SessionEnding(ending) => {
+                println!("\n(the interview is closing: {:?}; waiting for the report)", ending.reason);
+            }
             ServerMessage::ReportReady(ready) => {
                 let fetched = engine.report(&args.user, &ready.session_id).await?;
                 print_report(&fetched);

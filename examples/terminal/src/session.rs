@@ -315,6 +315,9 @@ impl Client {
                     self.shown = Some(running);
                 }
             }
+            ServerMessage::SessionEnding(ending) => {
+                self.note(format!("  (the interview is closing: {}; the report follows)", end_name(ending.reason)));
+            }
             ServerMessage::ReportReady(_) => self.note("  (report ready)".into()),
             ServerMessage::SessionEnded(end) => {
                 self.finish_line();
@@ -613,6 +616,7 @@ fn end_name(reason: EndReason) -> &'static str {
         EndReason::TimeUp => "time is up",
         EndReason::EndedByCandidate => "ended by you",
         EndReason::InterviewerFailed => "the interviewer failed",
+        EndReason::OutOfMinutes => "out of minutes",
     }
 }
 
