@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use viva_engine::core::Candidate;
 use viva_engine::core::{CoreConfig, Output, Session, SessionParams};
 use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::{Expected, Plan, PlanCatalog};
 use viva_engine::scorer::HeuristicScorer;
 use viva_engine::time::Timestamp;
 use viva_protocol::ClientMessage;
-use viva_protocol::rest::Candidate;
 
 /// An answer naming every key point of the question (code where code is expected), so each
 /// question is answered once, without a follow-up.

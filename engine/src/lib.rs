@@ -29,16 +29,17 @@ pub mod interviewer;
 pub mod llm;
 pub mod plan;
 pub mod rubric;
-pub mod runtime;
+mod runtime;
 pub mod scorer;
 pub mod store;
 pub mod time;
 
-pub use runtime::{Connection, Engine, EngineBuilder, EngineConfig, Next, plan_summary};
+pub use runtime::{Connection, Engine, EngineBuilder, EngineConfig, Next, SessionAccess, plan_summary};
 
 use store::StoreError;
 
-/// Why an engine call failed.
+/// Why an engine call failed, classified for drivers: each class maps to one HTTP status and
+/// one socket close (the gateway's `error.rs`); drivers never look at a store's own errors.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
     /// No such session, or not the caller's.
@@ -53,10 +54,27 @@ pub enum EngineError {
     /// Not there yet (e.g. the report before `report.ready`).
     #[error("not ready yet")]
     NotReady,
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The engine cannot serve this right now.
+    /// The store cannot be reached; retry shortly.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// The engine cannot serve this right now; retry shortly.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Another owner (a newer load, maybe on another node) took the session.
+    #[error("the session moved to another owner")]
+    Moved,
+    /// A bug or data that cannot be read; the detail is for the logs.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(detail) => Self::StoreUnavailable(detail),
+            StoreError::NotFound(_) => Self::NotFound,
+            StoreError::Fenced { .. } => Self::Moved,
+            StoreError::OutOfOrder { .. } | StoreError::Corrupt(_) => Self::Internal(error.to_string()),
+        }
+    }
 }

@@ -255,7 +255,7 @@ fn score_request(plan: &Arc<Plan>) -> ScoreRequest {
     let question = &plan.questions[0];
     ScoreRequest {
         session_id: "ses_test".into(),
-        answer_id: 1,
+        answer_id: viva_engine::core::AnswerId(1),
         plan: Arc::clone(plan),
         question_id: question.id.clone(),
         answer: AnswerContent::Text { text: "I would put a load balancer in front of stateless servers.".into() },
@@ -387,12 +387,13 @@ fn turn(kind: TurnKind, attempt: u32) -> TurnRequest {
     let question_id = (kind != TurnKind::Intro).then(|| plan.questions[0].id.clone());
     TurnRequest {
         session_id: "ses_test".into(),
-        turn_id: 2,
+        turn_id: viva_engine::core::TurnId(2),
         kind,
         plan,
         question_id,
         key_point: None,
         answer: None,
+        ending: None,
         candidate: Default::default(),
         transcript: Vec::new(),
         attempt,

@@ -1,13 +1,13 @@
-//! The one place where failures become HTTP responses: `{"error": {"code", "message"}}` with
-//! the right status. Internal details go to the logs, never to the client.
+//! The one place where failures become HTTP responses (`{"error": {"code", "message"}}` with
+//! the right status) and where the engine's errors become socket closes. Internal details go
+//! to the logs, never to the client.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use viva_engine::EngineError;
-use viva_engine::store::StoreError;
-use viva_protocol::ErrorCode;
 use viva_protocol::rest::{ApiError, ApiErrorBody};
+use viva_protocol::{CloseCode, ErrorCode};
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -70,14 +70,29 @@ impl From<EngineError> for AppError {
             EngineError::UnknownPlan(plan) => Self::BadRequest(format!("unknown plan `{plan}`; see GET /v1/plans")),
             EngineError::BadRequest(message) => Self::BadRequest(message),
             EngineError::NotReady => Self::NotReady("the report is not ready yet; wait for report.ready"),
-            EngineError::Store(StoreError::NotFound(_)) => Self::NotFound,
-            EngineError::Store(StoreError::Unavailable(e)) => {
+            EngineError::StoreUnavailable(e) => {
                 tracing::warn!(error = %e, "store unavailable");
                 Self::Unavailable("the store is unavailable; retry shortly".to_owned())
             }
-            EngineError::Store(e) => Self::Internal(e.to_string()),
             EngineError::Unavailable(message) => Self::Unavailable(message),
+            EngineError::Moved => Self::Unavailable("the session moved; retry shortly".to_owned()),
+            EngineError::Internal(detail) => Self::Internal(detail),
         }
+    }
+}
+
+/// How a socket that was upgraded but could not be attached is told so: the error it gets
+/// (fatal) and the close that follows.
+pub fn socket_refusal(error: &EngineError) -> (ErrorCode, CloseCode) {
+    match error {
+        EngineError::NotFound => (ErrorCode::NotFound, CloseCode::Deleted),
+        EngineError::StoreUnavailable(_) => (ErrorCode::StoreUnavailable, CloseCode::InternalError),
+        EngineError::Moved => (ErrorCode::Unavailable, CloseCode::Moved),
+        EngineError::UnknownPlan(_)
+        | EngineError::BadRequest(_)
+        | EngineError::NotReady
+        | EngineError::Unavailable(_)
+        | EngineError::Internal(_) => (ErrorCode::Unavailable, CloseCode::InternalError),
     }
 }
 

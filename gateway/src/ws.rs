@@ -17,14 +17,13 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
-use viva_engine::store::StoreError;
 use viva_engine::{Connection, EngineError, Next};
 use viva_protocol::server::ErrorEvent;
 use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
 use crate::AppState;
 use crate::auth;
-use crate::error::AppError;
+use crate::error::{AppError, socket_refusal};
 
 /// Per-socket limits.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,9 +112,9 @@ pub async fn upgrade(
         .filter(|p| !p.is_empty());
     let chosen = Encoding::negotiate(offered).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let encoding = chosen.unwrap_or(Encoding::Json);
-    // Refuse strangers here, as plain HTTP; attach only once upgraded, so that a handshake
-    // that fails never displaces the session's current socket.
-    state.engine.authorize(&user.0, &session_id).await?;
+    // Refuse strangers here, as plain HTTP (the one ownership check); attach only once
+    // upgraded, so that a handshake that fails never displaces the session's current socket.
+    let access = state.engine.authorize(&user.0, &session_id).await?;
     let limits = state.socket.clone();
     let engine = state.engine.clone();
     let ws = match chosen {
@@ -131,7 +130,7 @@ pub async fn upgrade(
         .max_frame_size(limits.max_frame_bytes)
         .on_upgrade(move |socket| {
             sockets.track_future(async move {
-                match engine.connect(&user.0, &session_id, query.last_seq).await {
+                match engine.attach(&access, query.last_seq).await {
                     Ok(connection) => serve(socket, connection, encoding, limits).await,
                     Err(error) => refuse(socket, encoding, error).await,
                 }
@@ -192,11 +191,7 @@ pub fn normalize_origin(origin: &str) -> Option<String> {
 /// Tells an upgraded client why its session cannot be attached, then closes.
 async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError) {
     tracing::warn!(%error, "attach failed after the upgrade");
-    let (code, close) = match error {
-        EngineError::NotFound => (ErrorCode::NotFound, CloseCode::Deleted),
-        EngineError::Store(StoreError::Unavailable(_)) => (ErrorCode::StoreUnavailable, CloseCode::InternalError),
-        _ => (ErrorCode::Unavailable, CloseCode::InternalError),
-    };
+    let (code, close) = socket_refusal(&error);
     let message = "the session cannot be attached right now; reconnect with last_seq".to_owned();
     let event = ServerMessage::Error(ErrorEvent { code, message, fatal: true, reference: None });
     let _ = socket.send(frame(encoding, &event)).await;

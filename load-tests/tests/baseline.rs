@@ -119,7 +119,9 @@ async fn conversation(target: &Target, script: &Script, encoding: Encoding) -> (
         checker.observe(&message);
         acked |= matches!(message, ServerMessage::AnswerReceived(_));
         let ready = matches!(message, ServerMessage::SessionReady(_));
-        if !matches!(message, ServerMessage::Clock(_)) {
+        // Like the clock's ticks, whether the end waits for a score (and says so with
+        // `session.ending`) depends on timing: a score slower than the closing turn.
+        if !matches!(message, ServerMessage::Clock(_) | ServerMessage::SessionEnding(_)) {
             received.push(message);
         }
         if ready || (acked && checker.awaiting_answer()) {

@@ -1,37 +1,51 @@
 //! The session core: one interview as a deterministic state machine, free of I/O.
 //!
 //! Like quinn-proto's `Connection`, a [`Session`] takes inputs with the current time passed
-//! in (`handle_client`, `handle_interviewer`, `handle_score`, `handle_timeout`) and yields what
-//! to do through [`Session::poll_output`] and [`Session::poll_timeout`]. It never reads a
-//! clock, spawns, or touches a socket or a store, so every behaviour of an interview is tested
-//! without tokio, and a recorded input log replays to the same outputs.
+//! in (`handle_client`, `handle_interviewer`, `handle_score`, `handle_budget`,
+//! `handle_timeout`) and yields what to do through [`Session::poll_output`] and
+//! [`Session::poll_timeout`]. It never reads a clock, spawns, or touches a socket or a store,
+//! so every behaviour of an interview is tested without tokio, and a recorded input log
+//! replays to the same outputs.
 //!
 //! Durable events are committed through one function (`commit`): it numbers the event, folds
 //! it into the [`State`] and queues [`Output::Persist`]. The driver must store every
-//! `Persist` before sending it or anything queued after it.
+//! `Persist` before sending it or anything queued after it. The state is the fold of the log
+//! and nothing else; what is not durable lives in the session's live part ([`Live`]).
+//!
+//! The core owns the types it takes in and gives out ([`TurnRequest`], [`InterviewerEvent`],
+//! [`ScoreRequest`], [`Scoring`], [`Report`], [`Candidate`]): providers and stores depend on
+//! this module, never the reverse.
 
+mod ids;
 mod record;
+pub mod recording;
 mod report;
+mod scoring;
+mod script;
 mod state;
 #[cfg(test)]
 mod tests;
+mod turn;
+mod wire;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use viva_protocol::rest::Candidate;
+use viva_protocol::rest;
 use viva_protocol::server::{AnswerReceived, ErrorEvent, Pong, TurnDelta};
 use viva_protocol::{
     AnswerContent, ClientMessage, EndReason, ErrorCode, Expects, ServerMessage, SessionState, TurnKind, TurnStatus,
 };
 
+pub use ids::{AnswerId, TurnId};
 pub use record::{LogEntry, Record};
-pub use state::{Entry, OpenTurn, State, Status, Turn};
+pub use report::{AnswerEvidence, Report};
+pub use scoring::{ScoreError, ScoreRequest, Scoring, mean, round1};
+pub use state::{Acknowledged, Entry, State, Status, Turn};
+pub use turn::{InterviewerEvent, TurnRequest};
 
-use crate::interviewer::{InterviewerEvent, TurnRequest};
+use self::script::{Step, TurnSpec};
 use crate::plan::{Expected, Plan};
-use crate::rubric;
-use crate::scorer::{ScoreError, ScoreRequest, Scoring};
 use crate::time::Timestamp;
 
 /// Tunables of the session core.
@@ -75,6 +89,30 @@ impl Default for CoreConfig {
     }
 }
 
+/// Who the candidate is, as given at the session's creation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Candidate {
+    /// The role practised for.
+    pub role: Option<String>,
+    /// Seniority (`junior`, `mid`, `senior`, `staff`): questions for other levels are skipped.
+    pub level: Option<String>,
+    /// Résumé text, for personalised questions.
+    pub resume_text: Option<String>,
+}
+
+impl From<rest::Candidate> for Candidate {
+    fn from(c: rest::Candidate) -> Self {
+        Self { role: c.role, level: c.level, resume_text: c.resume_text }
+    }
+}
+
+impl Candidate {
+    /// The profile as REST shows it.
+    pub fn to_rest(&self) -> rest::Candidate {
+        rest::Candidate { role: self.role.clone(), level: self.level.clone(), resume_text: self.resume_text.clone() }
+    }
+}
+
 /// What a session is about; fixed at creation.
 #[derive(Debug, Clone)]
 pub struct SessionParams {
@@ -84,7 +122,8 @@ pub struct SessionParams {
     pub plan: Arc<Plan>,
     /// Who the candidate is.
     pub candidate: Candidate,
-    /// Time budget from `session.start`, in milliseconds (the plan's duration unless metered).
+    /// The plan's time from `session.start`, in milliseconds. Minutes (a budget that can
+    /// change) come in through [`Session::handle_budget`].
     pub time_limit_ms: u64,
     /// `name/version` of the configured scorer, stamped on the report.
     pub scorer: String,
@@ -104,49 +143,67 @@ pub enum Output {
     /// Stop the interviewer's turn in flight.
     CancelTurn {
         /// The turn.
-        turn_id: u32,
+        turn_id: TurnId,
     },
     /// Score this answer; feed the result to `handle_score`.
     Score(Box<ScoreRequest>),
-}
-
-/// What the interviewer does next, derived from the state.
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    /// Start a turn.
-    Turn(TurnSpec),
-    /// Wait for the candidate (or for a turn in flight).
-    Wait,
-    /// End the session.
-    Finish(EndReason),
-}
-
-/// A turn to start.
-#[derive(Debug, Clone, PartialEq)]
-struct TurnSpec {
-    kind: TurnKind,
-    question_id: Option<String>,
-    key_point: Option<String>,
-    /// For feedback: the answer reviewed.
-    answer: Option<AnswerContent>,
-    attempt: u32,
 }
 
 /// One interview, sans I/O.
 #[derive(Debug, Clone)]
 pub struct Session {
     params: SessionParams,
+    /// The fold of the durable log.
     state: State,
+    /// What is not durable.
+    live: Live,
     outputs: VecDeque<Output>,
-    /// When the next `clock` event is due (not durable).
+}
+
+/// The part of a session that is not durable: lost on a restart, where `recover` re-decides
+/// it (an open turn is closed as failed and asked again, lost scores are asked again, the
+/// follow-up is decided from the rubric, the driver feeds the budget again).
+#[derive(Debug, Clone, Default)]
+struct Live {
+    /// What the interviewer has said of the open turn so far.
+    speaking: Option<Speaking>,
+    /// When the next `clock` event is due.
     next_clock: Option<Timestamp>,
     /// Ids of control messages already applied, oldest first (bounded).
     control_ids: VecDeque<String>,
-    /// Scoring attempts per answer (not durable: a restart retries afresh).
-    score_attempts: HashMap<u32, u32>,
-    /// An answer whose score the follow-up decision waits for, and until when (not durable:
-    /// a restored session decides from the rubric at once).
-    deciding: Option<(u32, Timestamp)>,
+    /// Scoring attempts per answer.
+    score_attempts: HashMap<AnswerId, u32>,
+    /// An answer whose score the follow-up decision waits for.
+    follow_up_wait: Option<FollowUpWait>,
+    /// The candidate's minutes, when metered.
+    budget: Option<Budget>,
+}
+
+/// The open turn as spoken so far.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Speaking {
+    turn_id: TurnId,
+    /// Text delivered so far.
+    text: String,
+    /// Index of the next delta.
+    next_index: u32,
+    /// Last time the interviewer sent something (for the idle timeout).
+    last_activity: Timestamp,
+}
+
+/// The follow-up decision waits for this answer's score until `until`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FollowUpWait {
+    answer_id: AnswerId,
+    until: Timestamp,
+}
+
+/// Minutes left to the candidate, as last told: `remaining_ms` at `at`. Live interview time
+/// spends it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Budget {
+    remaining_ms: u64,
+    at: Timestamp,
 }
 
 impl Session {
@@ -164,37 +221,37 @@ impl Session {
                 state.apply(&entry);
             }
         }
-        Self {
-            params,
-            state,
-            outputs: VecDeque::new(),
-            next_clock: None,
-            control_ids: VecDeque::new(),
-            score_attempts: HashMap::new(),
-            deciding: None,
-        }
+        Self { params, state, live: Live::default(), outputs: VecDeque::new() }
     }
 
     /// Picks a restored session up where it stopped: a turn that was in flight is closed as
     /// failed (so it is asked again), answers that lost their score are scored, and the
-    /// interview goes on (or ends, if its time ran out meanwhile).
+    /// interview goes on (or ends, if its time ran out meanwhile; an ending goes on ending).
     pub fn recover(&mut self, now: Timestamp) {
-        if let Some(open) = &self.state.open_turn {
-            let (turn_id, text) = (open.turn.turn_id, open.turn.text.clone());
-            self.commit(Record::TurnDone { turn_id, text, status: TurnStatus::Failed }, now);
+        if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
+            self.end_turn(turn_id, TurnStatus::Failed, now);
         }
-        let unscored: Vec<u32> = self.state.unscored().map(|(id, ..)| id).collect();
+        let unscored: Vec<AnswerId> = self.state.unscored().map(|(id, ..)| id).collect();
         for answer_id in unscored {
             self.request_score(answer_id);
         }
         if self.state.status == Status::Live {
-            self.next_clock = Some(now);
+            self.live.next_clock = Some(now);
         }
         self.handle_timeout(now);
         self.advance(now);
     }
 
-    /// The state, for snapshots.
+    /// The driver stops driving this session (shutdown): the turn in flight is closed as
+    /// failed with what was said of it, durably, so that whoever loads the session next asks
+    /// it again and the client's transcript keeps what it heard.
+    pub fn suspend(&mut self, now: Timestamp) {
+        if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
+            self.close_open_turn(turn_id, TurnStatus::Failed, now);
+        }
+    }
+
+    /// The durable state, for snapshots.
     pub fn state(&self) -> &State {
         &self.state
     }
@@ -216,7 +273,7 @@ impl Session {
 
     /// The whole state as clients see it at `now`.
     pub fn wire_state(&self, now: Timestamp) -> SessionState {
-        self.state.to_wire(&self.params.plan, self.params.time_limit_ms, now)
+        wire::session_state(&self.state, &self.params.plan, self.live.speaking.as_ref(), self.clock(now))
     }
 
     /// The next thing the driver must do.
@@ -235,17 +292,20 @@ impl Session {
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let config = &self.params.config;
-        let mut deadlines = Vec::with_capacity(4);
+        let idle = self.live.speaking.as_ref().map(|s| s.last_activity.plus_ms(config.turn_idle_timeout_ms));
+        let mut deadlines = Vec::with_capacity(5);
         match self.state.status {
             Status::Live => {
-                deadlines.extend(self.next_clock);
+                deadlines.extend(self.live.next_clock);
                 deadlines.extend(self.time_up_at());
-                deadlines.extend(self.deciding.map(|(_, until)| until));
-                if let Some(open) = &self.state.open_turn {
-                    deadlines.push(open.last_activity.plus_ms(config.turn_idle_timeout_ms));
-                }
+                deadlines.extend(self.out_of_minutes_at());
+                deadlines.extend(self.live.follow_up_wait.map(|w| w.until));
+                deadlines.extend(idle);
             }
-            Status::Ending { since, .. } => deadlines.push(since.plus_ms(config.score_wait_ms)),
+            Status::Ending { since, .. } => {
+                deadlines.push(since.plus_ms(config.score_wait_ms));
+                deadlines.extend(idle);
+            }
             Status::Created | Status::Ended(_) => {}
         }
         deadlines.into_iter().min()
@@ -261,14 +321,11 @@ impl Session {
                 if self.already_applied(&id) {
                     return;
                 }
-                match self.state.status {
-                    Status::Created => {
-                        self.next_clock = Some(now);
-                        self.start_turn(TurnSpec::new(TurnKind::Intro, None), now);
-                        self.handle_timeout(now);
-                    }
+                if self.state.status == Status::Created {
                     // Starting a started session is a no-op, not an error.
-                    Status::Live | Status::Ending { .. } | Status::Ended(_) => {}
+                    self.live.next_clock = Some(now);
+                    self.start_turn(TurnSpec::new(TurnKind::Intro, None), now);
+                    self.handle_timeout(now);
                 }
                 self.remember(id);
             }
@@ -280,7 +337,7 @@ impl Session {
                 if self.already_applied(&id) {
                     return;
                 }
-                let Some(turn_id) = self.state.open_turn.as_ref().map(|open| open.turn.turn_id) else {
+                let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) else {
                     return self.error(ErrorCode::NothingToInterrupt, "no interviewer turn is in flight", id);
                 };
                 self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
@@ -301,87 +358,95 @@ impl Session {
 
     /// What the interviewer said for `turn_id`. Events for a turn no longer open are ignored
     /// (a stream cancelled by barge-in may still have had chunks in flight).
-    pub fn handle_interviewer(&mut self, turn_id: u32, event: InterviewerEvent, now: Timestamp) {
-        let Some(open) = self.state.open_turn.as_mut().filter(|open| open.turn.turn_id == turn_id) else {
+    pub fn handle_interviewer(&mut self, turn_id: TurnId, event: InterviewerEvent, now: Timestamp) {
+        let Some(speaking) = self.live.speaking.as_mut().filter(|s| s.turn_id == turn_id) else {
             return;
         };
-        open.last_activity = now;
-        match event {
+        speaking.last_activity = now;
+        let status = match event {
             InterviewerEvent::Delta(text) => {
                 if text.is_empty() {
                     return;
                 }
-                let index = open.next_index;
-                open.next_index += 1;
-                open.turn.text.push_str(&text);
-                self.send(ServerMessage::TurnDelta(TurnDelta { turn_id, index, text }));
+                let index = speaking.next_index;
+                speaking.next_index += 1;
+                speaking.text.push_str(&text);
+                return self.send(ServerMessage::TurnDelta(TurnDelta { turn_id: turn_id.0, index, text }));
             }
-            InterviewerEvent::Done => {
-                let text = std::mem::take(&mut open.turn.text);
-                self.commit(Record::TurnDone { turn_id, text, status: TurnStatus::Completed }, now);
-                self.advance(now);
-            }
+            InterviewerEvent::Done => TurnStatus::Completed,
             InterviewerEvent::Failed(reason) => {
-                tracing::warn!(session = %self.params.session_id, turn_id, %reason, "interviewer turn failed");
-                let text = std::mem::take(&mut open.turn.text);
-                self.commit(Record::TurnDone { turn_id, text, status: TurnStatus::Failed }, now);
-                self.advance(now);
+                tracing::warn!(session = %self.params.session_id, %turn_id, %reason, "interviewer turn failed");
+                TurnStatus::Failed
             }
-        }
+        };
+        self.end_turn(turn_id, status, now);
+        self.advance(now);
     }
 
     /// The scorer's result for an answer.
-    pub fn handle_score(&mut self, answer_id: u32, result: Result<Scoring, ScoreError>, now: Timestamp) {
+    pub fn handle_score(&mut self, answer_id: AnswerId, result: Result<Scoring, ScoreError>, now: Timestamp) {
         if self.state.scores.contains_key(&answer_id) || self.is_ended() {
             return;
         }
         let scoring = match result {
             Ok(scoring) => scoring,
             Err(error) => {
-                let attempts = self.score_attempts.get(&answer_id).copied().unwrap_or(0);
+                let attempts = self.live.score_attempts.get(&answer_id).copied().unwrap_or(0);
                 if attempts < self.params.config.max_score_attempts {
-                    tracing::warn!(session = %self.params.session_id, answer_id, %error, "scoring failed, retrying");
+                    tracing::warn!(session = %self.params.session_id, %answer_id, %error, "scoring failed, retrying");
                     self.request_score(answer_id);
                     return;
                 }
-                tracing::warn!(session = %self.params.session_id, answer_id, %error, "scoring failed, giving up");
-                Scoring {
-                    dimensions: Vec::new(),
-                    key_points_hit: Vec::new(),
-                    key_points_missed: Vec::new(),
-                    notes: vec![format!("Could not be scored: {error}")],
-                    scored_by: "unscored".to_owned(),
-                }
+                tracing::warn!(session = %self.params.session_id, %answer_id, %error, "scoring failed, giving up");
+                Scoring::unscored(&error)
             }
         };
+        self.live.score_attempts.remove(&answer_id);
         let mut scores = self.state.scores.clone();
         scores.insert(answer_id, scoring.clone());
         let (running, overall) = state::running_scores(&self.params.plan, &self.state.transcript, &scores);
         self.commit(Record::ScoreUpdated { answer_id, scoring, running, overall }, now);
-        if self.deciding.is_some_and(|(id, _)| id == answer_id) {
-            self.deciding = None;
+        if self.live.follow_up_wait.is_some_and(|w| w.answer_id == answer_id) {
+            self.live.follow_up_wait = None;
             self.advance(now);
         }
         self.try_finish(now);
     }
 
-    /// Time passed: clock ticks, the time limit, stalled turns, the wait for scores.
+    /// The candidate's minutes changed (metering): `remaining_ms` are left as of `now`, and
+    /// live interview time spends them from here on. `clock.remaining_s` becomes the lesser of
+    /// the plan's time and the minutes; when the minutes run out the interviewer closes in a
+    /// short turn, the report is built and the session ends with `out_of_minutes`.
+    pub fn handle_budget(&mut self, remaining_ms: u64, now: Timestamp) {
+        self.live.budget = Some(Budget { remaining_ms, at: now });
+        if self.state.status == Status::Live {
+            self.send(ServerMessage::Clock(self.clock(now)));
+            self.handle_timeout(now);
+        }
+    }
+
+    /// Time passed: clock ticks, the time limit, the minutes, stalled turns, the waits for
+    /// scores.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.deciding.is_some_and(|(_, until)| now >= until) {
+        if self.live.follow_up_wait.is_some_and(|w| now >= w.until) {
             // The score is late: decide from the rubric.
-            self.deciding = None;
+            self.live.follow_up_wait = None;
             self.advance(now);
         }
         if self.state.status == Status::Live {
             if self.time_up_at().is_some_and(|at| now >= at) {
                 self.begin_end(EndReason::TimeUp, now);
-            } else if let Some(open) = &self.state.open_turn {
-                if now >= open.last_activity.plus_ms(self.params.config.turn_idle_timeout_ms) {
-                    let turn_id = open.turn.turn_id;
-                    tracing::warn!(session = %self.params.session_id, turn_id, "interviewer went silent");
-                    self.close_open_turn(turn_id, TurnStatus::Failed, now);
-                    self.advance(now);
-                }
+            } else if self.out_of_minutes_at().is_some_and(|at| now >= at) {
+                self.begin_end(EndReason::OutOfMinutes, now);
+            }
+        }
+        if matches!(self.state.status, Status::Live | Status::Ending { .. }) {
+            let idle = self.params.config.turn_idle_timeout_ms;
+            if let Some(speaking) = self.live.speaking.as_ref().filter(|s| now >= s.last_activity.plus_ms(idle)) {
+                let turn_id = speaking.turn_id;
+                tracing::warn!(session = %self.params.session_id, %turn_id, "interviewer went silent");
+                self.close_open_turn(turn_id, TurnStatus::Failed, now);
+                self.advance(now);
             }
         }
         if let Status::Ending { since, .. } = self.state.status {
@@ -389,17 +454,16 @@ impl Session {
                 self.try_finish(now);
             }
         }
-        if self.state.status == Status::Live && self.next_clock.is_some_and(|at| now >= at) {
-            let clock = self.state.clock(self.params.time_limit_ms, now);
-            self.send(ServerMessage::Clock(clock));
-            self.next_clock = Some(now.plus_ms(self.params.config.clock_interval_ms));
+        if self.state.status == Status::Live && self.live.next_clock.is_some_and(|at| now >= at) {
+            self.send(ServerMessage::Clock(self.clock(now)));
+            self.live.next_clock = Some(now.plus_ms(self.params.config.clock_interval_ms));
         }
     }
 
     fn submit(&mut self, id: Option<String>, answer: AnswerContent, now: Timestamp) {
         // A re-sent answer is acknowledged again with its original event, never applied twice.
-        if let Some((seq, answer_id)) = id.as_ref().and_then(|id| self.state.answer_ids.get(id)) {
-            let ack = AnswerReceived { seq: *seq, id: id.clone(), answer_id: *answer_id };
+        if let Some(acked) = id.as_ref().and_then(|id| self.state.answer_ids.get(id)) {
+            let ack = AnswerReceived { seq: acked.seq, id: id.clone(), answer_id: acked.answer_id.0 };
             return self.send(ServerMessage::AnswerReceived(ack));
         }
         let rejection = match self.state.status {
@@ -429,29 +493,35 @@ impl Session {
             let message = "the interviewer is not waiting for an answer; wait for a question";
             return self.error(ErrorCode::NotAwaitingAnswer, message, id);
         };
-        let answer_id = self.state.answers + 1;
+        let answer_id = self.state.last_answer.next();
         self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer }, now);
         self.request_score(answer_id);
         if self.params.config.follow_up_wait_ms > 0 {
-            self.deciding = Some((answer_id, now.plus_ms(self.params.config.follow_up_wait_ms)));
+            let until = now.plus_ms(self.params.config.follow_up_wait_ms);
+            self.live.follow_up_wait = Some(FollowUpWait { answer_id, until });
         }
         self.advance(now);
     }
 
-    /// Starts whatever comes next, if anything.
+    /// Starts whatever comes next, if anything: the script's next step while live, the
+    /// report once an ending has all it waits for.
     fn advance(&mut self, now: Timestamp) {
-        if self.state.status != Status::Live || self.state.open_turn.is_some() {
-            return;
-        }
-        match self.next_step() {
-            Step::Wait => {}
-            Step::Finish(reason) => self.begin_end(reason, now),
-            Step::Turn(spec) => self.start_turn(spec, now),
+        match self.state.status {
+            Status::Live if self.state.open_turn.is_none() => {
+                let deciding = self.live.follow_up_wait.map(|w| w.answer_id);
+                match script::next_step(&self.params, &self.state, deciding) {
+                    Step::Wait => {}
+                    Step::Finish(reason) => self.begin_end(reason, now),
+                    Step::Turn(spec) => self.start_turn(spec, now),
+                }
+            }
+            Status::Ending { .. } => self.try_finish(now),
+            Status::Created | Status::Live | Status::Ended(_) => {}
         }
     }
 
     fn start_turn(&mut self, spec: TurnSpec, now: Timestamp) {
-        let turn_id = self.state.turns + 1;
+        let turn_id = self.state.last_turn.next();
         let plan = &self.params.plan;
         let expects = match spec.kind {
             TurnKind::Question | TurnKind::FollowUp => {
@@ -467,6 +537,7 @@ impl Session {
             expects,
         };
         self.commit(record, now);
+        self.live.speaking = Some(Speaking { turn_id, text: String::new(), next_index: 0, last_activity: now });
         let request = TurnRequest {
             session_id: self.params.session_id.clone(),
             turn_id,
@@ -475,131 +546,69 @@ impl Session {
             question_id: spec.question_id,
             key_point: spec.key_point,
             answer: spec.answer,
+            ending: spec.ending,
             candidate: self.params.candidate.clone(),
-            transcript: self.state.transcript.iter().map(|e| self.state.wire_entry(e)).collect(),
+            transcript: self.state.transcript.iter().map(|e| wire::entry(&self.state, e)).collect(),
             attempt: spec.attempt,
         };
         self.outputs.push_back(Output::StartTurn(Box::new(request)));
     }
 
-    /// The interview's script, derived from the transcript alone.
-    fn next_step(&self) -> Step {
-        let plan = &self.params.plan;
-        // Questions that do not suit the candidate's level are skipped.
-        let level = self.params.candidate.level.as_deref();
-        let transcript = &self.state.transcript;
-        let Some(last) = transcript.last() else {
-            return Step::Turn(TurnSpec::new(TurnKind::Intro, None));
-        };
-        let after_answer = |answer_at: usize| -> Step {
-            let Some(Entry::Answer { answer_id, question_id, answer }) = transcript.get(answer_at) else {
-                return Step::Wait;
-            };
-            let reviewed =
-                transcript[answer_at + 1..].iter().any(|e| matches!(e, Entry::Turn(t) if t.kind == TurnKind::Feedback));
-            if matches!(answer, AnswerContent::Code { .. }) && !reviewed {
-                let mut spec = TurnSpec::new(TurnKind::Feedback, Some(question_id.clone()));
-                spec.answer = Some(answer.clone());
-                return Step::Turn(spec);
-            }
-            let Some(index) = plan.questions.iter().position(|q| &q.id == question_id) else {
-                return Step::Finish(EndReason::Completed);
-            };
-            let question = &plan.questions[index];
-            let followed_up = transcript.iter().any(
-                |e| matches!(e, Entry::Turn(t) if t.kind == TurnKind::FollowUp && t.question_id.as_deref() == Some(&question.id)),
-            );
-            if !followed_up {
-                // What the answer lacks: the scorer's word when its score is in, else the rubric's.
-                let scored = self.state.scores.get(answer_id).filter(|s| !s.dimensions.is_empty());
-                let missing = match scored {
-                    Some(scoring) => scoring.key_points_missed.first().cloned(),
-                    None if self.deciding.is_some_and(|(id, _)| id == *answer_id) => return Step::Wait,
-                    None => rubric::coverage(question, answer).missed.first().map(|k| k.id.clone()),
-                };
-                if let Some(point) = missing {
-                    let mut spec = TurnSpec::new(TurnKind::FollowUp, Some(question.id.clone()));
-                    spec.key_point = Some(point);
-                    return Step::Turn(spec);
-                }
-            }
-            match plan.next_question(Some(index), level) {
-                Some(next) => Step::Turn(TurnSpec::new(TurnKind::Question, Some(next.id.clone()))),
-                None => Step::Turn(TurnSpec::new(TurnKind::Closing, None)),
-            }
-        };
-        match last {
-            Entry::Answer { .. } => after_answer(transcript.len() - 1),
-            Entry::Turn(turn) if turn.status == Some(TurnStatus::Failed) => {
-                let failures = transcript
-                    .iter()
-                    .rev()
-                    .take_while(|e| matches!(e, Entry::Turn(t) if t.status == Some(TurnStatus::Failed)))
-                    .count() as u32;
-                if failures >= self.params.config.max_turn_failures {
-                    return Step::Finish(EndReason::InterviewerFailed);
-                }
-                // Ask again: the same turn, in a new turn.
-                let answer = (turn.kind == TurnKind::Feedback)
-                    .then(|| {
-                        transcript.iter().rev().find_map(|e| match e {
-                            Entry::Answer { answer, .. } => Some(answer.clone()),
-                            Entry::Turn(_) => None,
-                        })
-                    })
-                    .flatten();
-                Step::Turn(TurnSpec {
-                    kind: turn.kind,
-                    question_id: turn.question_id.clone(),
-                    key_point: turn.key_point.clone(),
-                    answer,
-                    attempt: failures + 1,
-                })
-            }
-            Entry::Turn(turn) => match turn.kind {
-                TurnKind::Intro => match plan.next_question(None, level) {
-                    Some(q) => Step::Turn(TurnSpec::new(TurnKind::Question, Some(q.id.clone()))),
-                    None => Step::Turn(TurnSpec::new(TurnKind::Closing, None)),
-                },
-                TurnKind::Question | TurnKind::FollowUp => Step::Wait,
-                TurnKind::Feedback => {
-                    let answer_at = transcript.iter().rposition(|e| matches!(e, Entry::Answer { .. }));
-                    answer_at.map_or(Step::Finish(EndReason::Completed), after_answer)
-                }
-                TurnKind::Closing => Step::Finish(EndReason::Completed),
-            },
-        }
-    }
-
+    /// The end is decided. A turn in flight is cut off. If nothing is left to wait for, the
+    /// report and the end follow at once; otherwise `session.ending` makes the decision
+    /// durable, and the report waits for outstanding scores (bounded) and, when the minutes
+    /// ran out, for a short closing turn.
     fn begin_end(&mut self, reason: EndReason, now: Timestamp) {
-        if let Some(turn_id) = self.state.open_turn.as_ref().map(|open| open.turn.turn_id) {
+        if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
             self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
         }
-        self.state.status = Status::Ending { reason, since: now };
+        let closing = reason == EndReason::OutOfMinutes;
+        if !closing && self.state.unscored().next().is_none() {
+            return self.finish(reason, now);
+        }
+        self.commit(Record::SessionEnding { reason }, now);
+        if closing {
+            let mut spec = TurnSpec::new(TurnKind::Closing, None);
+            spec.ending = Some(reason);
+            self.start_turn(spec, now);
+        }
         self.try_finish(now);
     }
 
-    /// Builds the report and ends, once every score is in or the wait for them is over.
+    /// Builds the report and ends, once no turn is open and every score is in (or the wait
+    /// for them is over).
     fn try_finish(&mut self, now: Timestamp) {
         let Status::Ending { reason, since } = self.state.status else {
             return;
         };
         let waited_enough = now >= since.plus_ms(self.params.config.score_wait_ms);
-        if self.state.unscored().next().is_some() && !waited_enough {
+        if self.state.open_turn.is_some() || (self.state.unscored().next().is_some() && !waited_enough) {
             return;
         }
+        self.finish(reason, now);
+    }
+
+    fn finish(&mut self, reason: EndReason, now: Timestamp) {
         let report = report::build(&self.params, &self.state, reason, now);
         self.commit(Record::ReportReady { report: Box::new(report) }, now);
         self.commit(Record::SessionEnded { reason }, now);
     }
 
-    fn close_open_turn(&mut self, turn_id: u32, status: TurnStatus, now: Timestamp) {
+    /// Cuts the open turn off: the interviewer stops, the turn ends with what was said of it.
+    fn close_open_turn(&mut self, turn_id: TurnId, status: TurnStatus, now: Timestamp) {
         self.outputs.push_back(Output::CancelTurn { turn_id });
-        let text = self.state.open_turn.as_mut().map(|open| std::mem::take(&mut open.turn.text)).unwrap_or_default();
+        self.end_turn(turn_id, status, now);
+    }
+
+    /// Ends the open turn with what was said of it (nothing, for a turn restored from the
+    /// store: what was said of it then is not durable).
+    fn end_turn(&mut self, turn_id: TurnId, status: TurnStatus, now: Timestamp) {
+        let said = self.live.speaking.take_if(|s| s.turn_id == turn_id);
+        let text = said.map(|s| s.text).unwrap_or_default();
         self.commit(Record::TurnDone { turn_id, text, status }, now);
     }
 
-    fn request_score(&mut self, answer_id: u32) {
+    fn request_score(&mut self, answer_id: AnswerId) {
         let Some(question_id) = self.state.unscored().find(|(id, ..)| *id == answer_id).map(|(_, q, _)| q.to_owned())
         else {
             return;
@@ -616,7 +625,7 @@ impl Session {
             answer,
             candidate: self.params.candidate.clone(),
         };
-        *self.score_attempts.entry(answer_id).or_default() += 1;
+        *self.live.score_attempts.entry(answer_id).or_default() += 1;
         self.outputs.push_back(Output::Score(Box::new(request)));
     }
 
@@ -637,25 +646,45 @@ impl Session {
     }
 
     fn already_applied(&self, id: &Option<String>) -> bool {
-        id.as_ref().is_some_and(|id| self.control_ids.contains(id))
+        id.as_ref().is_some_and(|id| self.live.control_ids.contains(id))
     }
 
     fn remember(&mut self, id: Option<String>) {
         let Some(id) = id else { return };
-        if self.control_ids.len() == self.params.config.control_ids_kept {
-            self.control_ids.pop_front();
+        if self.live.control_ids.len() == self.params.config.control_ids_kept {
+            self.live.control_ids.pop_front();
         }
-        self.control_ids.push_back(id);
+        self.live.control_ids.push_back(id);
     }
 
+    /// When the plan's time runs out.
     fn time_up_at(&self) -> Option<Timestamp> {
         self.state.started_at.map(|start| start.plus_ms(self.params.time_limit_ms))
     }
-}
 
-impl TurnSpec {
-    fn new(kind: TurnKind, question_id: Option<String>) -> Self {
-        Self { kind, question_id, key_point: None, answer: None, attempt: 1 }
+    /// When the candidate's minutes run out (never, unless metered). Minutes are spent only
+    /// while the interview runs: from the start, or from when they were last told.
+    fn out_of_minutes_at(&self) -> Option<Timestamp> {
+        let budget = self.live.budget?;
+        let start = self.state.started_at?;
+        Some(budget.at.max(start).plus_ms(budget.remaining_ms))
+    }
+
+    /// Time spent and left at `now`: what is left is the lesser of the plan's time and the
+    /// minutes.
+    fn clock(&self, now: Timestamp) -> viva_protocol::Clock {
+        let elapsed_ms = self.state.elapsed_ms(now);
+        let mut remaining_ms = self.params.time_limit_ms.saturating_sub(elapsed_ms);
+        if let Some(budget) = self.live.budget {
+            let spent = match self.state.started_at {
+                Some(start) if matches!(self.state.status, Status::Live | Status::Ending { .. }) => {
+                    now.ms_since(budget.at.max(start))
+                }
+                _ => 0,
+            };
+            remaining_ms = remaining_ms.min(budget.remaining_ms.saturating_sub(spent));
+        }
+        viva_protocol::Clock { elapsed_s: elapsed_ms / 1000, remaining_s: remaining_ms.div_ceil(1000) }
     }
 }
 

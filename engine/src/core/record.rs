@@ -4,13 +4,14 @@
 //! then sends its wire form ([`LogEntry::to_message`]). A session's state is the fold of its
 //! entries (see `State::apply`), which is what makes recovery (snapshot + tail) exact.
 
-use viva_protocol::rest::Report;
 use viva_protocol::server::{
-    AnswerReceived, AnswerScore, ReportReady, ScoreUpdated, SessionEnded, TurnDone, TurnStarted,
+    AnswerReceived, AnswerScore, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, TurnDone, TurnStarted,
 };
 use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, ServerMessage, TurnKind, TurnStatus};
 
-use crate::scorer::Scoring;
+use super::report::Report;
+use super::scoring::Scoring;
+use super::{AnswerId, TurnId};
 use crate::time::Timestamp;
 
 /// One durable event with its sequence number and time.
@@ -30,7 +31,7 @@ pub enum Record {
     /// The interviewer began a turn.
     TurnStarted {
         /// Turn id, 1, 2, 3, ...
-        turn_id: u32,
+        turn_id: TurnId,
         /// Its kind.
         kind: TurnKind,
         /// The plan question it is about.
@@ -43,7 +44,7 @@ pub enum Record {
     /// The turn ended.
     TurnDone {
         /// The turn.
-        turn_id: u32,
+        turn_id: TurnId,
         /// Its whole text as delivered.
         text: String,
         /// How it ended.
@@ -52,7 +53,7 @@ pub enum Record {
     /// An answer was accepted.
     AnswerReceived {
         /// Answer id, 1, 2, 3, ...
-        answer_id: u32,
+        answer_id: AnswerId,
         /// The client message id it came with.
         client_id: Option<String>,
         /// The question it answers.
@@ -63,13 +64,18 @@ pub enum Record {
     /// An answer was scored (or given up on: then `scoring.dimensions` is empty).
     ScoreUpdated {
         /// The answer.
-        answer_id: u32,
+        answer_id: AnswerId,
         /// Its scores and evidence.
         scoring: Scoring,
         /// Running scores per dimension after it.
         running: Vec<DimensionScore>,
         /// Running overall after it.
         overall: Option<f32>,
+    },
+    /// The end is decided; scores or a closing turn are awaited before the report.
+    SessionEnding {
+        /// Why it ends.
+        reason: EndReason,
     },
     /// The report was built.
     ReportReady {
@@ -91,27 +97,28 @@ impl LogEntry {
             Record::TurnStarted { turn_id, kind, question_id, expects, .. } => {
                 ServerMessage::TurnStarted(TurnStarted {
                     seq,
-                    turn_id: *turn_id,
+                    turn_id: turn_id.0,
                     kind: *kind,
                     question_id: question_id.clone(),
                     expects: expects.clone(),
                 })
             }
             Record::TurnDone { turn_id, text, status } => {
-                ServerMessage::TurnDone(TurnDone { seq, turn_id: *turn_id, text: text.clone(), status: *status })
+                ServerMessage::TurnDone(TurnDone { seq, turn_id: turn_id.0, text: text.clone(), status: *status })
             }
             Record::AnswerReceived { answer_id, client_id, .. } => {
-                ServerMessage::AnswerReceived(AnswerReceived { seq, id: client_id.clone(), answer_id: *answer_id })
+                ServerMessage::AnswerReceived(AnswerReceived { seq, id: client_id.clone(), answer_id: answer_id.0 })
             }
             Record::ScoreUpdated { answer_id, scoring, running, overall } => {
                 ServerMessage::ScoreUpdated(ScoreUpdated {
                     seq,
-                    answer_id: *answer_id,
+                    answer_id: answer_id.0,
                     dimensions: running.clone(),
                     overall: *overall,
                     answer: AnswerScore { dimensions: scoring.dimensions.clone(), overall: scoring.overall() },
                 })
             }
+            Record::SessionEnding { reason } => ServerMessage::SessionEnding(SessionEnding { seq, reason: *reason }),
             Record::ReportReady { .. } => {
                 ServerMessage::ReportReady(ReportReady { seq, session_id: session_id.to_owned() })
             }

@@ -1,11 +1,98 @@
 //! The end-of-interview report, built from the plan, the transcript and the scores.
+//!
+//! [`Report`] is the engine's own type: it is part of the state (and so of snapshots), and
+//! REST serves it through an explicit conversion ([`Report::to_rest`]), so that neither
+//! freezes the other's shape.
 
-use viva_protocol::EndReason;
-use viva_protocol::rest::{AnswerEvidence, PlanStamp, Report, Stamp};
+use viva_protocol::rest;
+use viva_protocol::{DimensionScore, EndReason};
 
-use super::SessionParams;
 use super::state::{Entry, State, best_per_question, running_scores};
+use super::{AnswerId, SessionParams};
 use crate::time::Timestamp;
+
+/// A finished interview's report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The session.
+    pub session_id: String,
+    /// Id of the plan the interview followed.
+    pub plan_id: String,
+    /// Its version.
+    pub plan_version: u32,
+    /// `name/version` of the scorer configured.
+    pub scorer: String,
+    /// When it was built.
+    pub generated_at: Timestamp,
+    /// Why the session ended.
+    pub ended_reason: EndReason,
+    /// Overall score, 0–10; `None` when nothing was scored.
+    pub overall: Option<f32>,
+    /// Per rubric dimension.
+    pub dimensions: Vec<DimensionScore>,
+    /// Per answer: scores and evidence.
+    pub answers: Vec<AnswerEvidence>,
+    /// What went well.
+    pub strengths: Vec<String>,
+    /// What to practise next.
+    pub practise: Vec<String>,
+}
+
+/// The evidence behind one answer's scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerEvidence {
+    /// The answer.
+    pub answer_id: AnswerId,
+    /// The question it answers.
+    pub question_id: String,
+    /// The question's prompt.
+    pub question: String,
+    /// Its scores per dimension.
+    pub dimensions: Vec<DimensionScore>,
+    /// Mean of those.
+    pub overall: Option<f32>,
+    /// Key points covered, by description.
+    pub key_points_hit: Vec<String>,
+    /// Key points missed, by description.
+    pub key_points_missed: Vec<String>,
+    /// Observations.
+    pub notes: Vec<String>,
+    /// `name/version` of the scorer, or `unscored`.
+    pub scored_by: String,
+}
+
+impl Report {
+    /// The report as `GET /v1/sessions/{id}/report` serves it.
+    pub fn to_rest(&self) -> rest::Report {
+        let (name, version) = self.scorer.split_once('/').unwrap_or((&self.scorer, ""));
+        rest::Report {
+            session_id: self.session_id.clone(),
+            plan: rest::PlanStamp { id: self.plan_id.clone(), version: self.plan_version },
+            scorer: rest::Stamp { name: name.to_owned(), version: version.to_owned() },
+            generated_at: self.generated_at.0,
+            ended_reason: self.ended_reason,
+            overall: self.overall,
+            dimensions: self.dimensions.clone(),
+            answers: self
+                .answers
+                .iter()
+                .map(|a| rest::AnswerEvidence {
+                    answer_id: a.answer_id.0,
+                    question_id: a.question_id.clone(),
+                    question: a.question.clone(),
+                    dimensions: a.dimensions.clone(),
+                    overall: a.overall,
+                    key_points_hit: a.key_points_hit.clone(),
+                    key_points_missed: a.key_points_missed.clone(),
+                    notes: a.notes.clone(),
+                    scored_by: a.scored_by.clone(),
+                })
+                .collect(),
+            strengths: self.strengths.clone(),
+            practise: self.practise.clone(),
+        }
+    }
+}
 
 /// A dimension at or above this is a strength.
 const STRONG: f32 = 7.0;
@@ -74,12 +161,12 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         practise.push(format!("{}: not answered: {}", question.id, question.prompt));
     }
 
-    let (scorer_name, scorer_version) = params.scorer.split_once('/').unwrap_or((&params.scorer, ""));
     Report {
         session_id: params.session_id.clone(),
-        plan: PlanStamp { id: plan.id.clone(), version: plan.version },
-        scorer: Stamp { name: scorer_name.to_owned(), version: scorer_version.to_owned() },
-        generated_at: now.0,
+        plan_id: plan.id.clone(),
+        plan_version: plan.version,
+        scorer: params.scorer.clone(),
+        generated_at: now,
         ended_reason: reason,
         overall,
         dimensions,

@@ -1,18 +1,19 @@
-//! The state of one session: the fold of its durable records, plus the open turn's text.
+//! The state of one session: exactly the fold of its durable records, nothing else.
 //!
-//! Everything the interview decides next is derived from this (see `Session::next_step`),
-//! so a state rebuilt from a snapshot and a log tail behaves exactly like the live one.
+//! Everything the interview decides next is derived from this (see `script`), so a state
+//! rebuilt from a snapshot and a log tail behaves exactly like the live one. What is not
+//! durable (the open turn's text so far, the follow-up wait, scoring attempts, the budget)
+//! lives beside it in the session (`Session::live`), and a restart re-decides it.
 
 use std::collections::{BTreeMap, HashMap};
 
-use viva_protocol::rest::Report;
-use viva_protocol::server::AnswerScore;
-use viva_protocol::state::{self as wire, SessionStatus};
 use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus};
 
 use super::record::{LogEntry, Record};
+use super::report::Report;
+use super::scoring::{Scoring, mean};
+use super::{AnswerId, TurnId};
 use crate::plan::Plan;
-use crate::scorer::{Scoring, mean};
 use crate::time::Timestamp;
 
 /// Where a session is in its life.
@@ -22,11 +23,12 @@ pub enum Status {
     Created,
     /// Interviewing.
     Live,
-    /// Ended; waiting for outstanding scores before the report (not durable).
+    /// The end is decided (`session.ending`); waiting for outstanding scores or a closing
+    /// turn before the report.
     Ending {
         /// Why it ends.
         reason: EndReason,
-        /// Since when it waits.
+        /// Since when.
         since: Timestamp,
     },
     /// Over.
@@ -41,7 +43,7 @@ pub enum Entry {
     /// A candidate's answer.
     Answer {
         /// Answer id.
-        answer_id: u32,
+        answer_id: AnswerId,
         /// The question answered.
         question_id: String,
         /// What was submitted.
@@ -53,7 +55,7 @@ pub enum Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     /// Turn id.
-    pub turn_id: u32,
+    pub turn_id: TurnId,
     /// Its kind.
     pub kind: TurnKind,
     /// The question it is about.
@@ -62,24 +64,13 @@ pub struct Turn {
     pub key_point: Option<String>,
     /// What answer it expects.
     pub expects: Option<Expects>,
-    /// Text delivered so far (the whole text once done).
+    /// Its whole text once done; empty while open (what was said so far is not durable).
     pub text: String,
     /// How it ended (`None` while open).
     pub status: Option<TurnStatus>,
 }
 
-/// The turn in flight, with what is not durable about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenTurn {
-    /// The turn; its `text` grows with every delta.
-    pub turn: Turn,
-    /// Index of the next delta.
-    pub next_index: u32,
-    /// Last time the interviewer sent something for it (for the idle timeout).
-    pub last_activity: Timestamp,
-}
-
-/// The whole state of a session.
+/// The whole durable state of a session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     /// Where the session is.
@@ -93,17 +84,26 @@ pub struct State {
     /// Finished turns and answers, in order.
     pub transcript: Vec<Entry>,
     /// The turn in flight.
-    pub open_turn: Option<OpenTurn>,
+    pub open_turn: Option<Turn>,
     /// Scores by answer id.
-    pub scores: BTreeMap<u32, Scoring>,
-    /// Client ids of accepted answers → (seq of `answer.received`, answer id).
-    pub answer_ids: HashMap<String, (u64, u32)>,
+    pub scores: BTreeMap<AnswerId, Scoring>,
+    /// Client ids of accepted answers → where they were acknowledged.
+    pub answer_ids: HashMap<String, Acknowledged>,
     /// The report, once built.
     pub report: Option<Report>,
-    /// Turns started so far.
-    pub turns: u32,
-    /// Answers accepted so far.
-    pub answers: u32,
+    /// The last turn started (0 before any).
+    pub last_turn: TurnId,
+    /// The last answer accepted (0 before any).
+    pub last_answer: AnswerId,
+}
+
+/// Where an answer with a client id was acknowledged, to acknowledge a re-send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Seq of its `answer.received`.
+    pub seq: u64,
+    /// The answer.
+    pub answer_id: AnswerId,
 }
 
 impl State {
@@ -119,9 +119,18 @@ impl State {
             scores: BTreeMap::new(),
             answer_ids: HashMap::new(),
             report: None,
-            turns: 0,
-            answers: 0,
+            last_turn: TurnId(0),
+            last_answer: AnswerId(0),
         }
+    }
+
+    /// The state of a log, folded from the start.
+    pub fn fold<'a>(log: impl IntoIterator<Item = &'a LogEntry>) -> Self {
+        let mut state = Self::new();
+        for entry in log {
+            state.apply(entry);
+        }
+        state
     }
 
     /// Folds one durable event into the state.
@@ -134,8 +143,8 @@ impl State {
                     self.status = Status::Live;
                     self.started_at = Some(entry.at);
                 }
-                self.turns = self.turns.max(*turn_id);
-                let turn = Turn {
+                self.last_turn = self.last_turn.max(*turn_id);
+                self.open_turn = Some(Turn {
                     turn_id: *turn_id,
                     kind: *kind,
                     question_id: question_id.clone(),
@@ -143,20 +152,19 @@ impl State {
                     expects: expects.clone(),
                     text: String::new(),
                     status: None,
-                };
-                self.open_turn = Some(OpenTurn { turn, next_index: 0, last_activity: entry.at });
+                });
             }
             Record::TurnDone { turn_id, text, status } => {
-                if let Some(OpenTurn { mut turn, .. }) = self.open_turn.take_if(|t| t.turn.turn_id == *turn_id) {
+                if let Some(mut turn) = self.open_turn.take_if(|t| t.turn_id == *turn_id) {
                     turn.text.clone_from(text);
                     turn.status = Some(*status);
                     self.transcript.push(Entry::Turn(turn));
                 }
             }
             Record::AnswerReceived { answer_id, client_id, question_id, answer } => {
-                self.answers = self.answers.max(*answer_id);
+                self.last_answer = self.last_answer.max(*answer_id);
                 if let Some(id) = client_id {
-                    self.answer_ids.insert(id.clone(), (entry.seq, *answer_id));
+                    self.answer_ids.insert(id.clone(), Acknowledged { seq: entry.seq, answer_id: *answer_id });
                 }
                 self.transcript.push(Entry::Answer {
                     answer_id: *answer_id,
@@ -167,6 +175,7 @@ impl State {
             Record::ScoreUpdated { answer_id, scoring, .. } => {
                 self.scores.insert(*answer_id, scoring.clone());
             }
+            Record::SessionEnding { reason } => self.status = Status::Ending { reason: *reason, since: entry.at },
             Record::ReportReady { report } => self.report = Some((**report).clone()),
             Record::SessionEnded { reason } => {
                 self.status = Status::Ended(*reason);
@@ -192,7 +201,7 @@ impl State {
 
     /// What the candidate has said on `question_id` up to and including `answer_id`: one
     /// answer as it is, or an answer and its follow-up answers joined when they share a format.
-    pub fn answer_so_far(&self, question_id: &str, answer_id: u32) -> Option<AnswerContent> {
+    pub fn answer_so_far(&self, question_id: &str, answer_id: AnswerId) -> Option<AnswerContent> {
         let parts: Vec<&AnswerContent> = self
             .transcript
             .iter()
@@ -236,7 +245,7 @@ impl State {
     }
 
     /// Answers without a score yet.
-    pub fn unscored(&self) -> impl Iterator<Item = (u32, &str, &AnswerContent)> {
+    pub fn unscored(&self) -> impl Iterator<Item = (AnswerId, &str, &AnswerContent)> {
         self.transcript.iter().filter_map(|e| match e {
             Entry::Answer { answer_id, question_id, answer } if !self.scores.contains_key(answer_id) => {
                 Some((*answer_id, question_id.as_str(), answer))
@@ -253,76 +262,12 @@ impl State {
         }
     }
 
-    /// The wire form of the state at `now`.
-    pub fn to_wire(&self, plan: &Plan, time_limit_ms: u64, now: Timestamp) -> wire::SessionState {
-        let (dimensions, overall) = running_scores(plan, &self.transcript, &self.scores);
-        wire::SessionState {
-            status: self.wire_status(),
-            plan_id: plan.id.clone(),
-            transcript: self.transcript.iter().map(|e| self.wire_entry(e)).collect(),
-            open_turn: self.open_turn.as_ref().map(|open| wire::OpenTurn {
-                turn_id: open.turn.turn_id,
-                kind: open.turn.kind,
-                question_id: open.turn.question_id.clone(),
-                expects: open.turn.expects.clone(),
-                text: open.turn.text.clone(),
-                next_index: open.next_index,
-            }),
-            awaiting_answer: self.awaiting().and_then(|t| {
-                Some(wire::AwaitingAnswer {
-                    question_id: t.question_id.clone()?,
-                    expects: t.expects.clone().unwrap_or(Expects::Text),
-                })
-            }),
-            scores: wire::Scores { dimensions, overall },
-            clock: self.clock(time_limit_ms, now),
-            ended_reason: self.end_reason().filter(|_| matches!(self.status, Status::Ended(_))),
-            report_ready: self.report.is_some(),
-        }
-    }
-
-    /// The status as clients see it.
-    pub fn wire_status(&self) -> SessionStatus {
-        match self.status {
-            Status::Created => SessionStatus::Created,
-            Status::Live | Status::Ending { .. } => SessionStatus::Live,
-            Status::Ended(_) => SessionStatus::Ended,
-        }
-    }
-
-    /// A transcript entry as clients see it.
-    pub fn wire_entry(&self, entry: &Entry) -> wire::TranscriptEntry {
-        match entry {
-            Entry::Turn(t) => wire::TranscriptEntry::Turn {
-                turn_id: t.turn_id,
-                kind: t.kind,
-                question_id: t.question_id.clone(),
-                text: t.text.clone(),
-                status: t.status.unwrap_or(TurnStatus::Interrupted),
-            },
-            Entry::Answer { answer_id, question_id, answer } => wire::TranscriptEntry::Answer {
-                answer_id: *answer_id,
-                question_id: question_id.clone(),
-                answer: answer.clone(),
-                score: self
-                    .scores
-                    .get(answer_id)
-                    .map(|s| AnswerScore { dimensions: s.dimensions.clone(), overall: s.overall() }),
-            },
-        }
-    }
-
-    /// Time spent and left at `now`.
-    pub fn clock(&self, time_limit_ms: u64, now: Timestamp) -> viva_protocol::Clock {
-        let elapsed_ms = match (self.started_at, self.status) {
+    /// Milliseconds of interview at `now`: from `session.start`, standing still at the end.
+    pub fn elapsed_ms(&self, now: Timestamp) -> u64 {
+        match (self.started_at, self.status) {
             (None, _) => 0,
-            // An ended session's clock stands still at its last event.
             (Some(start), Status::Ended(_)) => self.ended_at.unwrap_or(start).ms_since(start),
             (Some(start), _) => now.ms_since(start),
-        };
-        viva_protocol::Clock {
-            elapsed_s: elapsed_ms / 1000,
-            remaining_s: time_limit_ms.saturating_sub(elapsed_ms).div_ceil(1000),
         }
     }
 }
@@ -341,7 +286,7 @@ impl Default for State {
 pub fn running_scores(
     plan: &Plan,
     transcript: &[Entry],
-    scores: &BTreeMap<u32, Scoring>,
+    scores: &BTreeMap<AnswerId, Scoring>,
 ) -> (Vec<DimensionScore>, Option<f32>) {
     let best = best_per_question(transcript, scores);
     let dimensions: Vec<DimensionScore> = plan
@@ -359,7 +304,7 @@ pub fn running_scores(
 /// For each answered question, the scoring of its best-scored answer.
 pub fn best_per_question<'a>(
     transcript: &'a [Entry],
-    scores: &'a BTreeMap<u32, Scoring>,
+    scores: &'a BTreeMap<AnswerId, Scoring>,
 ) -> BTreeMap<&'a str, &'a Scoring> {
     let mut best: BTreeMap<&str, &Scoring> = BTreeMap::new();
     for entry in transcript {

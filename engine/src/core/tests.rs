@@ -79,6 +79,13 @@ enum In {
     ScoresFail,
     /// Time moves on by this many milliseconds; timeouts due by then fire.
     Wait(u64),
+    /// The candidate's minutes: this many milliseconds are left (metering).
+    Budget(u64),
+    /// The driver stops (shutdown): the session suspends.
+    Suspend,
+    /// A new driver loads the session from its log alone and recovers it (a restart, or a
+    /// crash: what was not stored is gone, interviewer streams and scores in flight too).
+    Restart,
 }
 use In::*;
 
@@ -148,6 +155,15 @@ impl Sim {
                         self.session.handle_score(request.answer_id, Err(error), self.now);
                     }
                 }
+                Budget(ms) => self.session.handle_budget(ms, self.now),
+                Suspend => self.session.suspend(self.now),
+                Restart => {
+                    self.session = Session::restore(self.session.params().clone(), State::new(), self.log.clone());
+                    self.turn = None;
+                    self.scores.clear();
+                    writeln!(out, "--- restart").unwrap();
+                    self.session.recover(self.now);
+                }
                 Wait(ms) => {
                     let until = self.now.plus_ms(ms);
                     while let Some(at) = self.session.poll_timeout().filter(|at| *at <= until) {
@@ -175,10 +191,13 @@ impl Sim {
                 }
                 Output::Send(message) => format!("send    {}", json(&message)),
                 Output::StartTurn(request) => {
-                    let line = format!(
+                    let mut line = format!(
                         "ask     turn {} {:?} {:?} point={:?} attempt={}",
                         request.turn_id, request.kind, request.question_id, request.key_point, request.attempt
                     );
+                    if let Some(reason) = request.ending {
+                        write!(line, " ending={reason:?}").unwrap();
+                    }
                     self.turn = Some(*request);
                     line
                 }
@@ -581,9 +600,10 @@ fn the_end_waits_for_scores_but_not_forever() {
             +0s   ask     turn 3 Question Some("sum") point=None attempt=1
             +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
             +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"Write sum.","status":"completed"}
-            +0s   persist {"type":"score.updated","seq":8,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
-            +0s   persist {"type":"report.ready","seq":9,"session_id":"s1"}
-            +0s   persist {"type":"session.ended","seq":10,"reason":"ended_by_candidate"}
+            +0s   persist {"type":"session.ending","seq":8,"reason":"ended_by_candidate"}
+            +0s   persist {"type":"score.updated","seq":9,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+            +0s   persist {"type":"report.ready","seq":10,"session_id":"s1"}
+            +0s   persist {"type":"session.ended","seq":11,"reason":"ended_by_candidate"}
         "#]],
     );
 }
@@ -609,8 +629,9 @@ fn the_end_does_not_wait_forever_for_a_score() {
             +0s   ask     turn 3 Question Some("sum") point=None attempt=1
             +0s   cancel  turn 3
             +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"interrupted"}
-            +30s  persist {"type":"report.ready","seq":8,"session_id":"s1"}
-            +30s  persist {"type":"session.ended","seq":9,"reason":"ended_by_candidate"}
+            +0s   persist {"type":"session.ending","seq":8,"reason":"ended_by_candidate"}
+            +30s  persist {"type":"report.ready","seq":9,"session_id":"s1"}
+            +30s  persist {"type":"session.ended","seq":10,"reason":"ended_by_candidate"}
         "#]],
     );
 }
@@ -812,22 +833,156 @@ fn the_report_has_scores_evidence_and_advice() {
           ],
           "practise": []
         }"#]]
-    .assert_eq(&serde_json::to_string_pretty(&report).unwrap());
+    .assert_eq(&serde_json::to_string_pretty(&report.to_rest()).unwrap());
+}
+
+#[test]
+fn the_minutes_are_an_input_and_running_out_closes_the_interview() {
+    // 20 s of minutes left while a question is being asked: the clock says the lesser of the
+    // plan's time and the minutes; at zero the turn is cut, a short closing turn is spoken,
+    // and the report waits for the outstanding score.
+    check(
+        vec![START, Speak, Speak, GOOD, Budget(20_000), Wait(25_000), Speak, Scores, Budget(60_000)],
+        expect![[r#"
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":20}
+            +5s   send    {"type":"clock","elapsed_s":5,"remaining_s":15}
+            +10s  send    {"type":"clock","elapsed_s":10,"remaining_s":10}
+            +15s  send    {"type":"clock","elapsed_s":15,"remaining_s":5}
+            +20s  cancel  turn 3
+            +20s  persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"interrupted"}
+            +20s  persist {"type":"session.ending","seq":8,"reason":"out_of_minutes"}
+            +20s  persist {"type":"turn.started","seq":9,"turn_id":4,"kind":"closing","question_id":null,"expects":null}
+            +20s  ask     turn 4 Closing None point=None attempt=1 ending=OutOfMinutes
+            +25s  send    {"type":"turn.delta","turn_id":4,"index":0,"text":"That's all the time your minutes allow today. Thank you: your report is on its way."}
+            +25s  persist {"type":"turn.done","seq":10,"turn_id":4,"text":"That's all the time your minutes allow today. Thank you: your report is on its way.","status":"completed"}
+            +25s  persist {"type":"score.updated","seq":11,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+            +25s  persist {"type":"report.ready","seq":12,"session_id":"s1"}
+            +25s  persist {"type":"session.ended","seq":13,"reason":"out_of_minutes"}
+        "#]],
+    );
+}
+
+#[test]
+fn no_minutes_left_closes_at_once() {
+    check(
+        vec![Budget(0), START, Speak],
+        expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   cancel  turn 1
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"","status":"interrupted"}
+        +0s   persist {"type":"session.ending","seq":3,"reason":"out_of_minutes"}
+        +0s   persist {"type":"turn.started","seq":4,"turn_id":2,"kind":"closing","question_id":null,"expects":null}
+        +0s   ask     turn 2 Closing None point=None attempt=1 ending=OutOfMinutes
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"That's all the time your minutes allow today. Thank you: your report is on its way."}
+        +0s   persist {"type":"turn.done","seq":5,"turn_id":2,"text":"That's all the time your minutes allow today. Thank you: your report is on its way.","status":"completed"}
+        +0s   persist {"type":"report.ready","seq":6,"session_id":"s1"}
+        +0s   persist {"type":"session.ended","seq":7,"reason":"out_of_minutes"}
+    "#]],
+    );
+}
+
+#[test]
+fn an_ending_survives_a_restart() {
+    // The end waits for a score; the process dies; the new one goes on ending (it asks for
+    // the lost score again and never starts another question).
+    let end = Client(r#"{"type":"session.end","id":"e1"}"#);
+    check(
+        vec![START, Speak, Speak, GOOD, Speak, end, Restart, Scores],
+        expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+        +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+        +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+        +0s   score   answer 1
+        +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+        +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+        +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
+        +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"Write sum.","status":"completed"}
+        +0s   persist {"type":"session.ending","seq":8,"reason":"ended_by_candidate"}
+        --- restart
+        +0s   score   answer 1
+        +0s   persist {"type":"score.updated","seq":9,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+        +0s   persist {"type":"report.ready","seq":10,"session_id":"s1"}
+        +0s   persist {"type":"session.ended","seq":11,"reason":"ended_by_candidate"}
+    "#]],
+    );
+}
+
+#[test]
+fn a_shutdown_ends_the_turn_in_flight_with_what_was_said() {
+    check(
+        vec![START, Delta("Hel"), Delta("lo"), Suspend, Restart, Speak],
+        expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hel"}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":1,"text":"lo"}
+        +0s   cancel  turn 1
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello","status":"failed"}
+        --- restart
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 2 Intro None point=None attempt=2
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Sorry, let me say that again. Hello there."}
+        +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Sorry, let me say that again. Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":5,"turn_id":3,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 3 Question Some("cache") point=None attempt=1
+    "#]],
+    );
+}
+
+#[test]
+fn a_crash_loses_only_what_was_being_said() {
+    check(
+        vec![START, Speak, Delta("Design "), Restart, Speak],
+        expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design "}
+        --- restart
+        +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"","status":"failed"}
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   persist {"type":"turn.started","seq":5,"turn_id":3,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 3 Question Some("cache") point=None attempt=2
+        +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Sorry, let me say that again. Design a cache."}
+        +0s   persist {"type":"turn.done","seq":6,"turn_id":3,"text":"Sorry, let me say that again. Design a cache.","status":"completed"}
+    "#]],
+    );
 }
 
 /// Restoring the session from any prefix of its log as the snapshot, plus the rest of the log,
-/// gives the live state; and so does going through the stored (MessagePack) forms.
+/// gives the live state exactly (the state is the fold of the log, nothing else); and so does
+/// going through the stored (MessagePack) forms.
 fn assert_restores(sim: &Sim) {
     use crate::store::persisted::{self, EntryBytes, SnapshotBytes};
-    let mut live = sim.session.state().clone();
-    // Deltas and the wait for scores at the end are not durable.
-    if let Some(open) = &mut live.open_turn {
-        open.turn.text.clear();
-        open.next_index = 0;
-    }
-    if matches!(live.status, Status::Ending { .. }) {
-        live.status = Status::Live;
-    }
+    let live = sim.session.state().clone();
+    assert_eq!(State::fold(&sim.log), live, "the state is the fold of the log");
     for split in 0..=sim.log.len() {
         let (head, tail) = sim.log.split_at(split);
         let snapshot = Session::restore(params(CoreConfig::default()), State::new(), head.to_vec()).state().clone();
@@ -839,11 +994,7 @@ fn assert_restores(sim: &Sim) {
             .collect();
         assert_eq!(tail, sim.log[split..], "log entries survive their stored form");
         let restored = Session::restore(params(CoreConfig::default()), snapshot, tail);
-        let mut restored = restored.state().clone();
-        if let (Some(open), Some(live_open)) = (&mut restored.open_turn, &live.open_turn) {
-            open.last_activity = live_open.last_activity;
-        }
-        assert_eq!(restored, live, "split at {split}");
+        assert_eq!(restored.state(), &live, "split at {split}");
     }
 }
 
@@ -867,6 +1018,8 @@ mod properties {
             1 => Just(ScoresFail),
             1 => Just(Wait(5_000)),
             1 => Just(Wait(40_000)),
+            1 => Just(Budget(30_000)),
+            1 => Just(Restart),
         ]
     }
 

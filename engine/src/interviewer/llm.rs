@@ -9,7 +9,7 @@
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use viva_protocol::state::TranscriptEntry;
-use viva_protocol::{AnswerContent, TurnKind};
+use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
 use super::{Interviewer, InterviewerEvent, ScriptedInterviewer, TurnRequest};
 use crate::llm::{ChatMessage, LlmClient, LlmEvent};
@@ -45,7 +45,7 @@ impl Interviewer for LlmInterviewer {
         // The core asks again after a failed turn: the model gets one retry, then the script
         // takes over that turn; while the provider keeps failing, the script speaks at once.
         if request.attempt > 2 || self.client.circuit_open() {
-            tracing::info!(session = %request.session_id, turn = request.turn_id, "scripted interviewer takes the turn");
+            tracing::info!(session = %request.session_id, turn = %request.turn_id, "scripted interviewer takes the turn");
             metrics::counter!("viva_interviewer_fallbacks_total").increment(1);
             return self.fallback.stream_turn(request);
         }
@@ -128,6 +128,11 @@ fn instruction(request: &TurnRequest) -> String {
                 "Briefly review the code the candidate just submitted (2–3 sentences, no full solution). \
                  It covers: {hit}. It misses: {missed}. Then say you will move on."
             )
+        }
+        TurnKind::Closing if request.ending == Some(EndReason::OutOfMinutes) => {
+            "The candidate's paid minutes have just run out. In one or two short sentences, thank them, \
+             say the interview ends here and that their report is on its way."
+                .to_owned()
         }
         TurnKind::Closing => {
             format!("Close the interview warmly and say what happens next. Plan's closing: {}", plan.closing)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use viva_protocol::{AnswerContent, TurnKind};
+use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
 use super::{Interviewer, InterviewerEvent, TurnRequest};
 use crate::plan::QuestionStyle;
@@ -58,6 +58,9 @@ impl ScriptedInterviewer {
                 text.push_str(point.map_or("Could you say more about that?", |k| k.follow_up.as_str()));
             }
             TurnKind::Feedback => text.push_str(&feedback(request)),
+            TurnKind::Closing if request.ending == Some(EndReason::OutOfMinutes) => {
+                text.push_str("That's all the time your minutes allow today. Thank you: your report is on its way.");
+            }
             TurnKind::Closing => text.push_str(&plan.closing),
         }
         text
@@ -163,13 +166,14 @@ mod tests {
         let plan = crate::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
         let request = |resume: &str| TurnRequest {
             session_id: "s".into(),
-            turn_id: 1,
+            turn_id: crate::core::TurnId(1),
             kind: TurnKind::Intro,
             plan: plan.clone(),
             question_id: None,
             key_point: None,
             answer: None,
-            candidate: viva_protocol::rest::Candidate {
+            ending: None,
+            candidate: crate::core::Candidate {
                 role: Some("backend".into()),
                 level: Some("senior".into()),
                 resume_text: Some(resume.into()),

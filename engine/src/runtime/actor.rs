@@ -10,42 +10,19 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, FuturesUnordered};
 use futures::{FutureExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use viva_protocol::server::{ErrorEvent, Pong, SessionReady};
 use viva_protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 
-use super::Inner;
+use super::command::Command;
 use super::connection::Connection;
+use super::context::Context;
 use super::outbox::{Outbox, PushError, outbox};
+use super::registry::{Registration, Spawn};
 use crate::EngineError;
-use crate::core::{LogEntry, Output, Record, Session, SessionParams, Status};
-use crate::interviewer::InterviewerEvent;
-use crate::scorer::{ScoreError, Scoring};
+use crate::core::{AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, Status, TurnId};
 use crate::store::{Epoch, SessionMeta, StoreError};
-
-/// What the engine and connections ask of a session's task. Kept small (the payloads are
-/// boxed): every session's command queue allocates its first block of slots up front.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Attach a client (replacing any other).
-    Attach(Box<Attach>),
-    /// A client message from connection `connection`.
-    Client { connection: u64, message: Box<ClientMessage> },
-    /// Connection `connection` went away.
-    Detach { connection: u64 },
-    /// Persist, tell the client to reconnect, and stop.
-    Shutdown { done: oneshot::Sender<()> },
-    /// The session is being deleted: close the client with 4010 and stop without writing.
-    Delete { done: oneshot::Sender<()> },
-}
-
-/// Attach `user_id`'s client, replaying after `last_seq`.
-#[derive(Debug)]
-pub(crate) struct Attach {
-    pub(crate) user_id: String,
-    pub(crate) last_seq: Option<u64>,
-    pub(crate) reply: oneshot::Sender<Result<Connection, EngineError>>,
-}
 
 /// The attached connection's end of the queues.
 struct Subscriber {
@@ -53,14 +30,31 @@ struct Subscriber {
     outbox: Outbox,
 }
 
-type ScoreFuture = BoxFuture<'static, (u32, Result<Scoring, ScoreError>)>;
+type ScoreFuture = BoxFuture<'static, (AnswerId, Result<Scoring, ScoreError>)>;
+
+/// The interviewer's turn in flight; dropping the stream cancels the turn.
+struct TurnInFlight {
+    turn_id: TurnId,
+    stream: BoxStream<'static, InterviewerEvent>,
+}
+
+/// When to try the store again, and the current backoff.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    at: Instant,
+    delay: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(2);
+}
 
 /// One session's task.
 pub(crate) struct Actor {
-    engine: Arc<Inner>,
-    session_id: String,
-    /// Registry generation of this task, so it removes only its own entry.
-    generation: u64,
+    ctx: Arc<Context>,
+    /// This task's entry in the registry, removed when the task ends.
+    registration: Registration,
     /// What the session is (known once loaded).
     meta: Option<SessionMeta>,
     commands: mpsc::Receiver<Command>,
@@ -68,20 +62,19 @@ pub(crate) struct Actor {
     commands_tx: mpsc::Sender<Command>,
     subscriber: Option<Subscriber>,
     next_connection: u64,
-    /// The interviewer's turn in flight; dropping it cancels the turn.
-    turn: Option<(u32, BoxStream<'static, InterviewerEvent>)>,
+    turn: Option<TurnInFlight>,
     scores: FuturesUnordered<ScoreFuture>,
     /// Events persisted since the last snapshot.
     since_snapshot: u64,
     /// When the last snapshot was written (or the session loaded).
-    snapshot_at: tokio::time::Instant,
+    snapshot_at: Instant,
     /// Durable events the store has not taken yet because it was unavailable. While there are
     /// any, the session takes no input (it is "frozen"), so this holds at most one batch.
     unstored: Vec<LogEntry>,
     /// Deliveries waiting for `unstored` to be stored, in order.
     undelivered: Vec<ServerMessage>,
-    /// When to try the store again while `unstored` is not empty, and the current backoff.
-    retry: Option<(tokio::time::Instant, Duration)>,
+    /// Set while `unstored` waits for the store: no append is tried before its time.
+    retry: Option<Backoff>,
 }
 
 /// Why the task stops.
@@ -93,17 +86,11 @@ enum Stop {
 }
 
 impl Actor {
-    pub(crate) fn new(
-        engine: Arc<Inner>,
-        session_id: String,
-        generation: u64,
-        commands: mpsc::Receiver<Command>,
-        commands_tx: mpsc::Sender<Command>,
-    ) -> Self {
+    pub(crate) fn new(ctx: Arc<Context>, spawn: Spawn) -> Self {
+        let Spawn { registration, commands, commands_tx } = spawn;
         Self {
-            engine,
-            session_id,
-            generation,
+            ctx,
+            registration,
             meta: None,
             commands,
             commands_tx,
@@ -112,74 +99,60 @@ impl Actor {
             turn: None,
             scores: FuturesUnordered::new(),
             since_snapshot: 0,
-            snapshot_at: tokio::time::Instant::now(),
+            snapshot_at: Instant::now(),
             unstored: Vec::new(),
             undelivered: Vec::new(),
             retry: None,
         }
     }
 
+    fn session_id(&self) -> &str {
+        self.registration.session_id()
+    }
+
     /// Loads the session, then drives it until it ends, idles out, or the engine stops.
+    /// The task's registration goes with it.
     pub(crate) async fn run(mut self) {
-        metrics::gauge!("viva_live_sessions").increment(1.0);
         match self.drive().await {
-            Ok(stop) => {
-                if let Stop::Failed(code) = stop {
-                    self.close(code, true);
-                }
-            }
+            Ok(Stop::Done) => {}
+            Ok(Stop::Failed(code)) => self.close(code, true),
             Err(error) => {
-                tracing::error!(session = %self.session_id, %error, "cannot load session");
-                // Fail whoever is waiting to attach; later attaches spawn a fresh task.
+                tracing::error!(session = %self.session_id(), %error, "cannot load session");
+                // Fail whoever is waiting to attach; later attaches start a fresh task.
                 self.commands.close();
                 while let Ok(command) = self.commands.try_recv() {
                     if let Command::Attach(attach) = command {
-                        let _ = attach.reply.send(Err(EngineError::from(error.clone())));
+                        let _ = attach.reply.send(Err(error.clone()));
                     }
                 }
             }
         }
-        self.engine.sessions.remove_if(&self.session_id, |_, handle| handle.generation == self.generation);
-        metrics::gauge!("viva_live_sessions").decrement(1.0);
     }
 
-    async fn load(&mut self) -> Result<(Session, Epoch), StoreError> {
-        let store = &self.engine.store;
-        let loaded =
-            store.load(&self.session_id).await?.ok_or_else(|| StoreError::NotFound(self.session_id.clone()))?;
-        let epoch = store.acquire(&self.session_id).await?;
-        self.meta = Some(loaded.meta.clone());
-        let plan = self
-            .engine
-            .plans
-            .get(&loaded.meta.plan_id)
-            .cloned()
-            .ok_or_else(|| StoreError::Corrupt(format!("session names unknown plan `{}`", loaded.meta.plan_id)))?;
-        let params = SessionParams {
-            session_id: self.session_id.clone(),
-            plan,
-            candidate: loaded.meta.candidate.clone(),
-            time_limit_ms: loaded.meta.time_limit_ms,
-            scorer: self.engine.scorer.name().to_owned(),
-            config: self.engine.config.core.clone(),
-        };
+    async fn load(&mut self) -> Result<(Session, Epoch), EngineError> {
+        let store = &self.ctx.store;
+        let session_id = self.registration.session_id();
+        let loaded = store.load(session_id).await?.ok_or(EngineError::NotFound)?;
+        let epoch = store.acquire(session_id).await?;
+        let params = self.ctx.session_params(&loaded.meta)?;
+        self.meta = Some(loaded.meta);
         let mut session = Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail);
-        session.recover(self.engine.clock.now());
+        session.recover(self.ctx.clock.now());
         Ok((session, epoch))
     }
 
     /// Loads the session and drives it. The session lives in this future and is only lent
     /// from here: a value moved into a callee's future still takes its room in the caller's
     /// state, and this state is what every idle session costs (docs/performance.md).
-    async fn drive(&mut self) -> Result<Stop, StoreError> {
+    async fn drive(&mut self) -> Result<Stop, EngineError> {
         let (mut session, epoch) = self.load().await?;
         Ok(self.drive_loaded(&mut session, epoch).await)
     }
 
     async fn drive_loaded(&mut self, session: &mut Session, epoch: Epoch) -> Stop {
-        let config = &self.engine.config;
+        let config = &self.ctx.config;
         let (unload_after, linger_after) = (config.idle_unload_ms, config.linger_after_end_ms);
-        let mut idle_since = tokio::time::Instant::now();
+        let mut idle_since = Instant::now();
         loop {
             if let Err(stop) = self.flush(session, epoch).await {
                 return stop;
@@ -203,9 +176,9 @@ impl Actor {
             };
             let unload_at = idle.filter(|_| !busy).map(|ms| idle_since + Duration::from_millis(ms));
             if busy {
-                idle_since = tokio::time::Instant::now();
+                idle_since = Instant::now();
             }
-            let clock = self.engine.clock;
+            let clock = self.ctx.clock;
             let wake = session.poll_timeout().map(|at| clock.instant_at(at));
             tokio::select! {
                 // Clients first: an attach or an answer is never kept waiting behind a stream.
@@ -214,7 +187,7 @@ impl Actor {
                     let Some(command) = command else { return Stop::Done };
                     match command {
                         Command::Attach(attach) => {
-                            let result = self.attach(session, epoch, &attach.user_id, attach.last_seq).await;
+                            let result = self.attach(session, epoch, attach.last_seq).await;
                             let _ = attach.reply.send(result);
                         }
                         Command::Client { connection, message } => {
@@ -237,9 +210,13 @@ impl Actor {
                             return Stop::Done;
                         }
                         Command::Shutdown { done } => {
-                            let saved = self.engine.store.save_snapshot(&self.session_id, epoch, session.state()).await;
-                            if let Err(error) = saved {
-                                tracing::warn!(session = %self.session_id, %error, "snapshot at shutdown failed");
+                            // The turn in flight ends here, durably, with what was said of it.
+                            session.suspend(clock.now());
+                            if self.flush(session, epoch).await.is_ok() {
+                                let saved = self.ctx.store.save_snapshot(self.session_id(), epoch, session.state()).await;
+                                if let Err(error) = saved {
+                                    tracing::warn!(session = %self.session_id(), %error, "snapshot at shutdown failed");
+                                }
                             }
                             self.close(CloseCode::GoingAway, false);
                             let _ = done.send(());
@@ -247,8 +224,7 @@ impl Actor {
                         }
                     }
                 }
-                event = next_turn_event(&mut self.turn), if !frozen => {
-                    let (turn_id, event) = event;
+                (turn_id, event) = next_turn_event(&mut self.turn), if !frozen => {
                     if matches!(event, InterviewerEvent::Done | InterviewerEvent::Failed(_)) {
                         self.turn = None;
                     }
@@ -259,15 +235,15 @@ impl Actor {
                 }
                 () = sleep_until(wake), if !frozen => session.handle_timeout(clock.now()),
                 // Try the store again (at the top of the loop).
-                () = sleep_until(self.retry.map(|(at, _)| at)) => {}
+                () = sleep_until(self.retry.map(|backoff| backoff.at)) => {}
                 () = sleep_until(unload_at) => {
                     // Nobody is here and nothing is in flight: free the memory; the next
                     // connect restores the session from the store.
-                    let saved = self.engine.store.save_snapshot(&self.session_id, epoch, session.state()).await;
+                    let saved = self.ctx.store.save_snapshot(self.session_id(), epoch, session.state()).await;
                     if saved.is_ok() {
                         return Stop::Done;
                     }
-                    idle_since = tokio::time::Instant::now();
+                    idle_since = Instant::now();
                 }
             }
         }
@@ -275,27 +251,28 @@ impl Actor {
 
     /// Carries out the session's outputs: durable events are stored (one append per batch)
     /// before anything of the batch, or after it, is delivered. When the store is unavailable
-    /// the batch waits, the session freezes, and the store is tried again with backoff.
+    /// the batch waits, the session freezes, and the store is tried again with backoff: not
+    /// before the backoff's time, however often a command wakes the task meanwhile.
     async fn flush(&mut self, session: &mut Session, epoch: Epoch) -> Result<(), Stop> {
         while let Some(output) = session.poll_output() {
             match output {
                 Output::Persist(entry) => {
-                    self.undelivered.push(entry.to_message(&self.session_id));
+                    self.undelivered.push(entry.to_message(self.registration.session_id()));
                     self.unstored.push(entry);
                 }
                 Output::Send(message) => self.undelivered.push(message),
                 Output::StartTurn(request) => {
                     let turn_id = request.turn_id;
-                    self.turn = Some((turn_id, self.engine.interviewer.stream_turn(*request)));
+                    self.turn = Some(TurnInFlight { turn_id, stream: self.ctx.interviewer.stream_turn(*request) });
                 }
                 Output::CancelTurn { turn_id } => {
-                    if self.turn.as_ref().is_some_and(|(id, _)| *id == turn_id) {
+                    if self.turn.as_ref().is_some_and(|turn| turn.turn_id == turn_id) {
                         self.turn = None;
                     }
                 }
                 Output::Score(request) => {
-                    let scorer = Arc::clone(&self.engine.scorer);
-                    let timeout = Duration::from_millis(self.engine.config.score_timeout_ms);
+                    let scorer = Arc::clone(&self.ctx.scorer);
+                    let timeout = Duration::from_millis(self.ctx.config.score_timeout_ms);
                     let answer_id = request.answer_id;
                     self.scores.push(
                         async move {
@@ -308,11 +285,16 @@ impl Actor {
                 }
             }
         }
+        if self.retry.is_some_and(|backoff| Instant::now() < backoff.at) {
+            // Frozen, and not yet time to try the store again.
+            return Ok(());
+        }
         if !self.unstored.is_empty() {
-            let store = &self.engine.store;
+            let store = &self.ctx.store;
+            let session_id = self.registration.session_id();
             let last = self.unstored.last().map_or(0, |e| e.seq);
-            let appending = tokio::time::Instant::now();
-            let appended = store.append(&self.session_id, epoch, &self.unstored).await;
+            let appending = Instant::now();
+            let appended = store.append(session_id, epoch, &self.unstored).await;
             metrics::histogram!("viva_store_append_seconds").record(appending.elapsed());
             match appended {
                 Ok(()) => {}
@@ -323,7 +305,7 @@ impl Actor {
                     return Ok(());
                 }
                 Err(error) => {
-                    tracing::error!(session = %self.session_id, %error, "append refused; stopping the session");
+                    tracing::error!(session = %session_id, %error, "append refused; stopping the session");
                     let code = match error {
                         StoreError::Fenced { .. } => CloseCode::Moved,
                         _ => CloseCode::InternalError,
@@ -332,26 +314,26 @@ impl Actor {
                 }
             }
             if self.retry.take().is_some() {
-                tracing::info!(session = %self.session_id, "store back; the session goes on");
+                tracing::info!(session = %session_id, "store back; the session goes on");
             }
             self.since_snapshot += self.unstored.len() as u64;
             let ended = self.unstored.iter().any(|e| matches!(e.record, Record::SessionEnded { .. }));
             self.unstored.clear();
-            if let (true, Some(ttl), Some(meta)) = (ended, self.engine.config.retention, &self.meta) {
+            if let (true, Some(ttl), Some(meta)) = (ended, self.ctx.config.retention, &self.meta) {
                 // A finished session is kept only as long as configured.
                 if let Err(error) = store.expire_session(meta, ttl).await {
-                    tracing::warn!(session = %self.session_id, %error, "cannot set a finished session's retention");
+                    tracing::warn!(session = %session_id, %error, "cannot set a finished session's retention");
                 }
             }
-            let config = &self.engine.config;
+            let config = &self.ctx.config;
             let stale = self.snapshot_at.elapsed() >= Duration::from_millis(config.snapshot_interval_ms);
             if self.since_snapshot >= config.snapshot_every || stale {
-                match store.save_snapshot(&self.session_id, epoch, session.state()).await {
+                match store.save_snapshot(session_id, epoch, session.state()).await {
                     Ok(()) => {
                         self.since_snapshot = 0;
-                        self.snapshot_at = tokio::time::Instant::now();
+                        self.snapshot_at = Instant::now();
                     }
-                    Err(error) => tracing::warn!(session = %self.session_id, %error, "snapshot failed"),
+                    Err(error) => tracing::warn!(session = %session_id, %error, "snapshot failed"),
                 }
             }
         }
@@ -366,15 +348,15 @@ impl Actor {
 
     /// The store did not take the batch: tell the client (once per outage) and try again later.
     fn freeze(&mut self, error: &str) {
-        let backoff = match self.retry {
+        let delay = match self.retry {
             None => {
-                tracing::warn!(session = %self.session_id, %error, "store unavailable; the session waits for it");
+                tracing::warn!(session = %self.session_id(), %error, "store unavailable; the session waits for it");
                 self.deliver(store_unavailable(None));
-                Duration::from_millis(100)
+                Backoff::FIRST
             }
-            Some((_, backoff)) => (backoff * 2).min(Duration::from_secs(2)),
+            Some(backoff) => (backoff.delay * 2).min(Backoff::MAX),
         };
-        self.retry = Some((tokio::time::Instant::now() + backoff, backoff));
+        self.retry = Some(Backoff { at: Instant::now() + delay, delay });
     }
 
     /// While frozen nothing new may happen to the session: answers and other changes are
@@ -387,33 +369,32 @@ impl Actor {
         }
     }
 
+    /// Attaches a client, replacing any other. Its ownership was checked by the engine
+    /// (`Engine::authorize`), once.
     async fn attach(
         &mut self,
         session: &Session,
         epoch: Epoch,
-        user_id: &str,
         last_seq: Option<u64>,
     ) -> Result<Connection, EngineError> {
-        if self.meta.as_ref().is_none_or(|m| m.user_id != user_id) {
-            return Err(EngineError::NotFound);
-        }
+        let session_id = self.registration.session_id();
         let head = session.head();
         let replay = match last_seq {
-            Some(after) if after <= head => self.engine.store.read_log(&self.session_id, after).await?,
+            Some(after) if after <= head => self.ctx.store.read_log(session_id, after).await?,
             _ => None,
         };
         let ready = SessionReady {
-            session_id: self.session_id.clone(),
+            session_id: session_id.to_owned(),
             epoch,
             resumed: replay.is_some(),
             seq: head,
             last_seq: head,
-            state: session.wire_state(self.engine.clock.now()),
+            state: session.wire_state(self.ctx.clock.now()),
         };
-        let replay = replay.unwrap_or_default().into_iter().map(|e| e.to_message(&self.session_id));
+        let replay = replay.unwrap_or_default().into_iter().map(|e| e.to_message(session_id));
         // The greeting goes through the outbox like everything else, so nothing of it is kept
         // once sent.
-        let (outbox, inbox) = outbox(self.engine.config.outbound_queue);
+        let (outbox, inbox) = outbox(self.ctx.config.outbound_queue);
         outbox.greet(std::iter::once(ServerMessage::SessionReady(Box::new(ready))).chain(replay));
         self.close(CloseCode::Replaced, true);
         self.next_connection += 1;
@@ -431,7 +412,7 @@ impl Actor {
         match subscriber.outbox.push(message) {
             Ok(()) => metrics::counter!("viva_events_sent_total").increment(1),
             Err(PushError::Full) => {
-                tracing::info!(session = %self.session_id, "slow consumer disconnected");
+                tracing::info!(session = %self.session_id(), "slow consumer disconnected");
                 self.close(CloseCode::SlowConsumer, true);
             }
             Err(PushError::Gone) => self.subscriber = None,
@@ -454,17 +435,18 @@ impl Actor {
 
 /// The next event of the turn in flight; pending forever when there is none. A stream that
 /// ends without saying `Done` or `Failed` failed.
-async fn next_turn_event(turn: &mut Option<(u32, BoxStream<'static, InterviewerEvent>)>) -> (u32, InterviewerEvent) {
+async fn next_turn_event(turn: &mut Option<TurnInFlight>) -> (TurnId, InterviewerEvent) {
     match turn {
-        Some((turn_id, stream)) => {
-            let event = stream.next().await.unwrap_or_else(|| InterviewerEvent::Failed("stream ended early".into()));
-            (*turn_id, event)
+        Some(turn) => {
+            let event =
+                turn.stream.next().await.unwrap_or_else(|| InterviewerEvent::Failed("stream ended early".into()));
+            (turn.turn_id, event)
         }
         None => std::future::pending().await,
     }
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
+async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -2,25 +2,18 @@
 //! embedder's loop) holds while one client is connected.
 
 use tokio::sync::mpsc;
-use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
+use viva_protocol::ClientMessage;
 
-use super::actor::Command;
-use super::outbox::{Delivery, Inbox};
+pub use super::outbox::Next;
+
+use super::command::Command;
+use super::outbox::Inbox;
 use crate::EngineError;
-
-/// What a connection must do next.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Next {
-    /// Send this to the client.
-    Message(ServerMessage),
-    /// Close the client's socket with this code.
-    Close(CloseCode),
-}
 
 /// One client attached to one session: [`Connection::next`] yields `session.ready` first,
 /// then the durable events after the client's `last_seq` (if it gave one the log still has),
 /// then live events. Only the newest connection of a session is served; an older one is told
-/// to close with [`CloseCode::Replaced`].
+/// to close with [`CloseCode::Replaced`](viva_protocol::CloseCode::Replaced).
 #[derive(Debug)]
 pub struct Connection {
     pub(crate) id: u64,
@@ -37,21 +30,12 @@ impl Connection {
 
     /// The next thing to do: a message to send, or a close.
     pub async fn next(&mut self) -> Next {
-        self.inbox.next().await.into()
+        self.inbox.next().await
     }
 
     /// A message already queued, without waiting (to batch writes before a flush).
     pub fn try_next(&mut self) -> Option<Next> {
-        self.inbox.try_next().map(Next::from)
-    }
-}
-
-impl From<Delivery> for Next {
-    fn from(delivery: Delivery) -> Self {
-        match delivery {
-            Delivery::Message(message) => Self::Message(message),
-            Delivery::Close(code) => Self::Close(code),
-        }
+        self.inbox.try_next()
     }
 }
 

@@ -2,25 +2,27 @@
 //! the library API that drivers (the gateway, embedders) call.
 
 mod actor;
+mod command;
 mod connection;
+mod context;
 mod outbox;
+mod registry;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
-use tokio::sync::{mpsc, oneshot};
-use viva_protocol::ServerMessage;
-use viva_protocol::rest::{
-    Candidate, Export, ExportedSession, MySessions, PlanSummary, Report, SessionSummary, SessionView,
-};
+use tokio::sync::oneshot;
+use viva_protocol::rest::{Export, ExportedSession, MySessions, PlanSummary, Report, SessionSummary, SessionView};
+use viva_protocol::{ClientMessage, ServerMessage};
 
 pub use connection::{Connection, Next};
 
-use self::actor::{Actor, Command};
+use self::actor::Actor;
+use self::command::{Attach, Command};
+use self::context::Context;
+use self::registry::Registry;
 use crate::EngineError;
-use crate::core::{CoreConfig, Session, SessionParams};
+use crate::core::{Candidate, CoreConfig, Session, recording};
 use crate::interviewer::{Interviewer, ScriptedInterviewer};
 use crate::plan::{Plan, PlanCatalog};
 use crate::scorer::{HeuristicScorer, Scorer};
@@ -111,45 +113,46 @@ impl EngineBuilder {
 
     /// The engine. Must be called inside a tokio runtime.
     pub fn build(self) -> Engine {
-        Engine {
-            inner: Arc::new(Inner {
-                config: self.config,
-                plans: self.plans,
-                store: self.store,
-                interviewer: self.interviewer,
-                scorer: self.scorer,
-                clock: Clock::new(),
-                sessions: DashMap::new(),
-                generations: AtomicU64::new(0),
-            }),
-        }
+        let registry = Arc::new(Registry::new(self.config.command_queue));
+        let ctx = Context {
+            config: self.config,
+            plans: self.plans,
+            store: self.store,
+            interviewer: self.interviewer,
+            scorer: self.scorer,
+            clock: Clock::new(),
+        };
+        Engine { ctx: Arc::new(ctx), registry }
     }
 }
 
 /// The session engine. Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    /// Configuration and providers, shared with every session's task.
+    ctx: Arc<Context>,
+    /// The sessions whose task runs in this process.
+    registry: Arc<Registry>,
 }
 
-pub(crate) struct Inner {
-    config: EngineConfig,
-    plans: PlanCatalog,
-    store: Arc<dyn Store>,
-    interviewer: Arc<dyn Interviewer>,
-    scorer: Arc<dyn Scorer>,
-    clock: Clock,
-    /// Live sessions: each handle reaches one session's task.
-    sessions: DashMap<String, SessionHandle>,
-    /// Source of task generations.
-    generations: AtomicU64,
+/// Proof that a user may use a session: made only by [`Engine::authorize`], which checks
+/// ownership once; [`Engine::attach`] takes it without checking again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAccess {
+    user_id: String,
+    session_id: String,
 }
 
-#[derive(Clone)]
-struct SessionHandle {
-    commands: mpsc::Sender<Command>,
-    /// Tells this task's entry from a successor's.
-    generation: u64,
+impl SessionAccess {
+    /// The session.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Its owner, who asked.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
 }
 
 impl Engine {
@@ -167,17 +170,17 @@ impl Engine {
 
     /// The plans offered.
     pub fn plans(&self) -> &PlanCatalog {
-        &self.inner.plans
+        &self.ctx.plans
     }
 
     /// The store (for readiness checks).
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+        &self.ctx.store
     }
 
     /// Number of sessions with a running task.
     pub fn live_sessions(&self) -> usize {
-        self.inner.sessions.len()
+        self.registry.len()
     }
 
     /// Creates a session for `user_id` on plan `plan_id`.
@@ -187,10 +190,10 @@ impl Engine {
         plan_id: &str,
         candidate: Candidate,
     ) -> Result<SessionMeta, EngineError> {
-        let plan = self.inner.plans.get(plan_id).ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
+        let plan = self.ctx.plans.get(plan_id).ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
         let resume = candidate.resume_text.as_deref().map_or(0, str::len);
-        if resume > self.inner.config.max_resume_bytes {
-            let limit = self.inner.config.max_resume_bytes;
+        if resume > self.ctx.config.max_resume_bytes {
+            let limit = self.ctx.config.max_resume_bytes;
             return Err(EngineError::BadRequest(format!("resume_text of {resume} bytes is over {limit} bytes")));
         }
         let meta = SessionMeta {
@@ -198,29 +201,32 @@ impl Engine {
             user_id: user_id.to_owned(),
             plan_id: plan.id.clone(),
             candidate,
-            created_at: self.inner.clock.now(),
+            created_at: self.ctx.clock.now(),
             time_limit_ms: plan.duration_s * 1000,
         };
-        self.inner.store.create(&meta).await?;
+        self.ctx.store.create(&meta).await?;
         Ok(meta)
     }
 
-    /// Attaches a client of `user_id` to a session, loading it if needed. With `last_seq`, the
-    /// connection replays every durable event after it. Another user's session is `NotFound`.
-    pub async fn connect(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        last_seq: Option<u64>,
-    ) -> Result<Connection, EngineError> {
-        self.owned_meta(user_id, session_id).await?;
-        // A task that is stopping refuses the command; the next try spawns a fresh one.
+    /// Whether `user_id` may use the session: the one ownership check. `NotFound` when it
+    /// does not exist or is not theirs (never a hint that it exists).
+    pub async fn authorize(&self, user_id: &str, session_id: &str) -> Result<SessionAccess, EngineError> {
+        let meta = self.owned_meta(user_id, session_id).await?;
+        Ok(SessionAccess { user_id: meta.user_id, session_id: meta.session_id })
+    }
+
+    /// Attaches a client to a session it may use, loading the session if needed. With
+    /// `last_seq`, the connection replays every durable event after it.
+    pub async fn attach(&self, access: &SessionAccess, last_seq: Option<u64>) -> Result<Connection, EngineError> {
+        let session_id = access.session_id();
+        // A task that is stopping refuses the command; the next try starts a fresh one.
         for _ in 0..3 {
-            let handle = self.handle(session_id);
+            let handle = self.registry.get_or_spawn(session_id, |spawn| {
+                tokio::spawn(Actor::new(Arc::clone(&self.ctx), spawn).run());
+            });
             let (reply, answer) = oneshot::channel();
-            let command = Command::Attach(Box::new(actor::Attach { user_id: user_id.to_owned(), last_seq, reply }));
-            if handle.commands.send(command).await.is_err() {
-                self.inner.sessions.remove_if(session_id, |_, h| h.generation == handle.generation);
+            if handle.commands.send(Command::Attach(Box::new(Attach { last_seq, reply }))).await.is_err() {
+                self.registry.forget(session_id, &handle);
                 continue;
             }
             if let Ok(result) = answer.await {
@@ -228,6 +234,17 @@ impl Engine {
             }
         }
         Err(EngineError::Unavailable("the session could not be loaded".into()))
+    }
+
+    /// [`authorize`](Self::authorize), then [`attach`](Self::attach).
+    pub async fn connect(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        last_seq: Option<u64>,
+    ) -> Result<Connection, EngineError> {
+        let access = self.authorize(user_id, session_id).await?;
+        self.attach(&access, last_seq).await
     }
 
     /// The session as its owner sees it: transcript with every answer, scores, status.
@@ -239,98 +256,29 @@ impl Engine {
     /// The report, once `report.ready` was sent.
     pub async fn report(&self, user_id: &str, session_id: &str) -> Result<Report, EngineError> {
         let (session, _) = self.restore(user_id, session_id).await?;
-        session.state().report.clone().ok_or(EngineError::NotReady)
+        session.state().report.as_ref().map(|r| r.to_rest()).ok_or(EngineError::NotReady)
     }
 
     /// The session's durable event log, as its clients received it.
     pub async fn events(&self, user_id: &str, session_id: &str) -> Result<Vec<ServerMessage>, EngineError> {
         self.owned_meta(user_id, session_id).await?;
-        let log = self.inner.store.read_log(session_id, 0).await?.unwrap_or_default();
+        let log = self.ctx.store.read_log(session_id, 0).await?.unwrap_or_default();
         Ok(log.iter().map(|entry| entry.to_message(session_id)).collect())
     }
 
     /// What the candidate's client sent, rebuilt from the session's durable log, with each
-    /// message's time in milliseconds after the session started (the first `turn.started`).
-    ///
-    /// Only messages that changed the session leave a record, so only they are here:
-    /// `session.start` at 0; an `answer.submit` / `code.submit` (with its client id) per
-    /// accepted answer; a `turn.interrupt` per turn that ended `interrupted` by a barge-in; and
-    /// `session.end` when the candidate ended the interview. The end closes the turn in flight
-    /// as `interrupted` too: that turn is the log's last one, and the end's own time is when it
-    /// closed. Pings, acks, refused messages and the ids of control messages are not stored.
-    pub async fn recording(
-        &self,
-        user_id: &str,
-        session_id: &str,
-    ) -> Result<Vec<(u64, viva_protocol::ClientMessage)>, EngineError> {
-        use viva_protocol::{AnswerContent, ClientMessage, EndReason, TurnStatus};
-
-        use crate::core::Record;
-
+    /// message's time in milliseconds after the session started (see
+    /// [`recording::client_messages`] for what a log can tell).
+    pub async fn recording(&self, user_id: &str, session_id: &str) -> Result<Vec<(u64, ClientMessage)>, EngineError> {
         let meta = self.owned_meta(user_id, session_id).await?;
-        let log = self.inner.store.read_log(session_id, 0).await?.unwrap_or_default();
-        // `session.start` opens the intro at once; a session ended before it has no turn at all.
-        let started = log.iter().find(|e| matches!(e.record, Record::TurnStarted { .. })).map(|e| e.at);
-        let Some(zero) = started.or_else(|| log.first().map(|e| e.at)) else {
-            return Ok(Vec::new());
-        };
-        let ended = log.iter().find_map(|e| match e.record {
-            Record::SessionEnded { reason } => Some(reason),
-            _ => None,
-        });
-        // The turn the end interrupted, if it did: no turn starts after the end begins, so it
-        // is the last one to finish. A time limit ends turns at the limit or after; the
-        // interview's own end (`completed`, `interviewer_failed`) never interrupts a turn, but
-        // a candidate who barges in on the closing turn does.
-        let last_done = log.iter().rposition(|e| matches!(e.record, Record::TurnDone { .. }));
-        let interrupted =
-            |i: &usize| matches!(log[*i].record, Record::TurnDone { status: TurnStatus::Interrupted, .. });
-        let closed_by_end = match ended {
-            Some(EndReason::EndedByCandidate) => last_done.filter(interrupted),
-            Some(EndReason::TimeUp) => last_done
-                .filter(interrupted)
-                .filter(|i| started.is_some_and(|s| log[*i].at >= s.plus_ms(meta.time_limit_ms))),
-            // Out of minutes: a closing turn follows the cut, so the interrupted turn is not last.
-            Some(EndReason::Completed | EndReason::InterviewerFailed | EndReason::OutOfMinutes) | None => None,
-        };
-        let mut messages = Vec::new();
-        if started.is_some() {
-            messages.push((0, ClientMessage::SessionStart { id: None }));
-        }
-        for (i, entry) in log.iter().enumerate() {
-            let t_ms = entry.at.ms_since(zero);
-            match &entry.record {
-                Record::AnswerReceived { client_id, answer, .. } => {
-                    let id = client_id.clone();
-                    messages.push((
-                        t_ms,
-                        match answer.clone() {
-                            AnswerContent::Text { text } => ClientMessage::AnswerSubmit { id, text },
-                            AnswerContent::Code { language, source } => {
-                                ClientMessage::CodeSubmit { id, language, source }
-                            }
-                        },
-                    ));
-                }
-                Record::TurnDone { status: TurnStatus::Interrupted, .. } if Some(i) != closed_by_end => {
-                    messages.push((t_ms, ClientMessage::TurnInterrupt { id: None }));
-                }
-                Record::SessionEnded { reason: EndReason::EndedByCandidate } => {
-                    // The end began when it closed the turn in flight, if there was one; the
-                    // report may have waited for scores since.
-                    let at = closed_by_end.map_or(entry.at, |i| log[i].at);
-                    messages.push((at.ms_since(zero), ClientMessage::SessionEnd { id: None }));
-                }
-                _ => {}
-            }
-        }
-        Ok(messages)
+        let log = self.ctx.store.read_log(session_id, 0).await?.unwrap_or_default();
+        Ok(recording::client_messages(&log, meta.time_limit_ms))
     }
 
     /// Everything stored about a user, machine-readable: every session with its candidate
     /// profile, transcript (answers and code), scores and report.
     pub async fn export(&self, user_id: &str) -> Result<Export, EngineError> {
-        let metas = self.inner.store.user_sessions(user_id).await?;
+        let metas = self.ctx.store.user_sessions(user_id).await?;
         let mut sessions = Vec::with_capacity(metas.len());
         for meta in metas {
             let (session, meta) = match self.restore(user_id, &meta.session_id).await {
@@ -341,20 +289,20 @@ impl Engine {
             };
             sessions.push(ExportedSession {
                 session: self.view_of(&session, &meta),
-                candidate: meta.candidate,
-                report: session.state().report.clone(),
+                candidate: meta.candidate.to_rest(),
+                report: session.state().report.as_ref().map(|r| r.to_rest()),
             });
         }
-        Ok(Export { user_id: user_id.to_owned(), exported_at: self.inner.clock.now().0, sessions })
+        Ok(Export { user_id: user_id.to_owned(), exported_at: self.ctx.clock.now().0, sessions })
     }
 
     /// Deletes everything stored about a user. Their live sessions stop first (their clients
     /// are closed with 4010), so nothing is written after the deletion. Returns how many
     /// sessions were deleted.
     pub async fn delete_user(&self, user_id: &str) -> Result<usize, EngineError> {
-        let metas = self.inner.store.user_sessions(user_id).await?;
+        let metas = self.ctx.store.user_sessions(user_id).await?;
         for meta in &metas {
-            let Some(handle) = self.inner.sessions.get(&meta.session_id).map(|h| h.value().clone()) else {
+            let Some(handle) = self.registry.get(&meta.session_id) else {
                 continue;
             };
             let (done, finished) = oneshot::channel();
@@ -362,17 +310,17 @@ impl Engine {
                 let _ = finished.await;
             }
         }
-        Ok(self.inner.store.delete_user(user_id).await?.len())
+        Ok(self.ctx.store.delete_user(user_id).await?.len())
     }
 
     /// Every session of a user, newest first.
     pub async fn sessions_of(&self, user_id: &str) -> Result<MySessions, EngineError> {
-        let metas = self.inner.store.user_sessions(user_id).await?;
+        let metas = self.ctx.store.user_sessions(user_id).await?;
         let mut sessions = Vec::with_capacity(metas.len());
         for meta in metas {
             let (session, meta) = self.restore(user_id, &meta.session_id).await?;
-            let state = session.wire_state(self.inner.clock.now());
-            let answers = session.state().answers as usize;
+            let state = session.wire_state(self.ctx.clock.now());
+            let answers = session.state().last_answer.0 as usize;
             sessions.push(SessionSummary {
                 session_id: meta.session_id,
                 plan_id: meta.plan_id,
@@ -388,8 +336,7 @@ impl Engine {
     /// Asks every live session to persist, tell its client to reconnect, and stop; waits at
     /// most `grace` for them.
     pub async fn shutdown(&self, grace: Duration) {
-        let handles: Vec<SessionHandle> = self.inner.sessions.iter().map(|e| e.value().clone()).collect();
-        let stops = handles.into_iter().map(|handle| async move {
+        let stops = self.registry.handles().into_iter().map(|handle| async move {
             let (done, finished) = oneshot::channel();
             if handle.commands.send(Command::Shutdown { done }).await.is_ok() {
                 let _ = finished.await;
@@ -400,41 +347,24 @@ impl Engine {
         }
     }
 
-    /// Whether `user_id` may use the session: `NotFound` when it does not exist or is not theirs.
-    pub async fn authorize(&self, user_id: &str, session_id: &str) -> Result<(), EngineError> {
-        self.owned_meta(user_id, session_id).await.map(drop)
-    }
-
     async fn owned_meta(&self, user_id: &str, session_id: &str) -> Result<SessionMeta, EngineError> {
-        let meta = self.inner.store.meta(session_id).await?;
+        let meta = self.ctx.store.meta(session_id).await?;
         meta.filter(|m| m.user_id == user_id).ok_or(EngineError::NotFound)
     }
 
     /// The session rebuilt from the store (every durable event is there before it is sent,
     /// so this is what its clients have seen), with its metadata.
     async fn restore(&self, user_id: &str, session_id: &str) -> Result<(Session, SessionMeta), EngineError> {
-        let loaded = self.inner.store.load(session_id).await?.ok_or(EngineError::NotFound)?;
+        let loaded = self.ctx.store.load(session_id).await?.ok_or(EngineError::NotFound)?;
         if loaded.meta.user_id != user_id {
             return Err(EngineError::NotFound);
         }
-        let params = self.params(&loaded.meta)?;
+        let params = self.ctx.session_params(&loaded.meta)?;
         Ok((Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail), loaded.meta))
     }
 
-    /// What a session's core needs, from its metadata.
-    fn params(&self, meta: &SessionMeta) -> Result<SessionParams, EngineError> {
-        Ok(SessionParams {
-            session_id: meta.session_id.clone(),
-            plan: self.plan_of(meta)?,
-            candidate: meta.candidate.clone(),
-            time_limit_ms: meta.time_limit_ms,
-            scorer: self.inner.scorer.name().to_owned(),
-            config: self.inner.config.core.clone(),
-        })
-    }
-
     fn view_of(&self, session: &Session, meta: &SessionMeta) -> SessionView {
-        let state = session.wire_state(self.inner.clock.now());
+        let state = session.wire_state(self.ctx.clock.now());
         SessionView {
             session_id: meta.session_id.clone(),
             plan_id: meta.plan_id.clone(),
@@ -446,25 +376,6 @@ impl Engine {
             ended_reason: state.ended_reason,
             report_ready: state.report_ready,
         }
-    }
-
-    fn plan_of(&self, meta: &SessionMeta) -> Result<Arc<Plan>, EngineError> {
-        self.inner.plans.get(&meta.plan_id).cloned().ok_or_else(|| EngineError::UnknownPlan(meta.plan_id.clone()))
-    }
-
-    /// The handle of a session's task, spawning the task if there is none.
-    fn handle(&self, session_id: &str) -> SessionHandle {
-        self.inner
-            .sessions
-            .entry(session_id.to_owned())
-            .or_insert_with(|| {
-                let generation = self.inner.generations.fetch_add(1, Ordering::Relaxed);
-                let (tx, rx) = mpsc::channel(self.inner.config.command_queue);
-                let actor = Actor::new(Arc::clone(&self.inner), session_id.to_owned(), generation, rx, tx.clone());
-                tokio::spawn(actor.run());
-                SessionHandle { commands: tx, generation }
-            })
-            .clone()
     }
 }
 

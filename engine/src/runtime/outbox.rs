@@ -20,12 +20,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use viva_protocol::{CloseCode, ServerMessage};
 
-/// What a connection takes from its queue.
+/// What a connection must do next, as it takes it from its queue.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Delivery {
-    /// An event to send.
+pub enum Next {
+    /// Send this to the client.
     Message(ServerMessage),
-    /// Close with this code (after everything queued before it, unless it was an abort).
+    /// Close the client's socket with this code (after everything queued before it, unless
+    /// it was an abort).
     Close(CloseCode),
 }
 
@@ -154,7 +155,7 @@ impl Drop for Outbox {
 
 impl Inbox {
     /// The next delivery, waiting for one.
-    pub(crate) async fn next(&mut self) -> Delivery {
+    pub(crate) async fn next(&mut self) -> Next {
         loop {
             if let Some(delivery) = self.try_next() {
                 return delivery;
@@ -164,10 +165,10 @@ impl Inbox {
     }
 
     /// The next delivery if there is one now.
-    pub(crate) fn try_next(&mut self) -> Option<Delivery> {
+    pub(crate) fn try_next(&mut self) -> Option<Next> {
         let mut queue = self.shared.lock();
         if let Some(code) = queue.abort {
-            return Some(Delivery::Close(code));
+            return Some(Next::Close(code));
         }
         if let Some(message) = queue.items.pop_front() {
             // A drained queue keeps its buffer while a turn streams (no allocation per delta)
@@ -175,13 +176,13 @@ impl Inbox {
             if queue.items.is_empty() && !matches!(message, ServerMessage::TurnDelta(_)) {
                 queue.items.shrink_to_fit();
             }
-            return Some(Delivery::Message(message));
+            return Some(Next::Message(message));
         }
         if let Some(code) = queue.close {
-            return Some(Delivery::Close(code));
+            return Some(Next::Close(code));
         }
         // The session let go without a word: it stopped abnormally.
-        queue.outbox_dropped.then_some(Delivery::Close(CloseCode::InternalError))
+        queue.outbox_dropped.then_some(Next::Close(CloseCode::InternalError))
     }
 }
 
@@ -205,7 +206,7 @@ mod tests {
         ServerMessage::Clock(Clock { elapsed_s: 0, remaining_s })
     }
 
-    fn drain(inbox: &mut Inbox) -> Vec<Delivery> {
+    fn drain(inbox: &mut Inbox) -> Vec<Next> {
         std::iter::from_fn(|| inbox.try_next()).take(100).collect()
     }
 
@@ -215,20 +216,17 @@ mod tests {
         for (index, word) in ["Design ", "a ", "cache."].into_iter().enumerate() {
             outbox.push(delta(2, index as u32, word)).unwrap();
         }
-        assert_eq!(drain(&mut inbox), [Delivery::Message(delta(2, 0, "Design a cache."))]);
+        assert_eq!(drain(&mut inbox), [Next::Message(delta(2, 0, "Design a cache."))]);
         // The writer caught up: the next delta is sent alone, numbered after the merged one.
         outbox.push(delta(2, 3, " Go.")).unwrap();
         outbox.push(clock(10)).unwrap();
         outbox.push(delta(2, 4, " Now.")).unwrap();
-        let expected = [
-            Delivery::Message(delta(2, 1, " Go.")),
-            Delivery::Message(clock(10)),
-            Delivery::Message(delta(2, 2, " Now.")),
-        ];
+        let expected =
+            [Next::Message(delta(2, 1, " Go.")), Next::Message(clock(10)), Next::Message(delta(2, 2, " Now."))];
         assert_eq!(drain(&mut inbox), expected);
         // A new turn starts its own numbering.
         outbox.push(delta(3, 0, "Next")).unwrap();
-        assert_eq!(drain(&mut inbox), [Delivery::Message(delta(3, 0, "Next"))]);
+        assert_eq!(drain(&mut inbox), [Next::Message(delta(3, 0, "Next"))]);
     }
 
     #[test]
@@ -236,10 +234,7 @@ mod tests {
         let (outbox, mut inbox) = outbox(16);
         outbox.push(delta(1, 5, "end.")).unwrap();
         outbox.push(delta(2, 0, "Start")).unwrap();
-        assert_eq!(
-            drain(&mut inbox),
-            [Delivery::Message(delta(1, 5, "end.")), Delivery::Message(delta(2, 0, "Start"))]
-        );
+        assert_eq!(drain(&mut inbox), [Next::Message(delta(1, 5, "end.")), Next::Message(delta(2, 0, "Start"))]);
     }
 
     #[test]
@@ -262,16 +257,16 @@ mod tests {
         let (outbox, mut inbox) = outbox(8);
         outbox.push(clock(1)).unwrap();
         outbox.close(CloseCode::Normal);
-        assert_eq!(drain(&mut inbox)[..2], [Delivery::Message(clock(1)), Delivery::Close(CloseCode::Normal)]);
+        assert_eq!(drain(&mut inbox)[..2], [Next::Message(clock(1)), Next::Close(CloseCode::Normal)]);
 
         let (outbox, mut inbox) = super::outbox(8);
         outbox.push(clock(1)).unwrap();
         outbox.abort(CloseCode::Replaced);
-        assert_eq!(inbox.try_next(), Some(Delivery::Close(CloseCode::Replaced)));
+        assert_eq!(inbox.try_next(), Some(Next::Close(CloseCode::Replaced)));
 
         let (outbox, mut inbox) = super::outbox(8);
         drop(outbox);
-        assert_eq!(inbox.try_next(), Some(Delivery::Close(CloseCode::InternalError)));
+        assert_eq!(inbox.try_next(), Some(Next::Close(CloseCode::InternalError)));
     }
 
     #[test]
@@ -296,6 +291,6 @@ mod tests {
         let waiter = tokio::spawn(async move { inbox.next().await });
         tokio::task::yield_now().await;
         outbox.push(clock(7)).unwrap();
-        assert_eq!(waiter.await.unwrap(), Delivery::Message(clock(7)));
+        assert_eq!(waiter.await.unwrap(), Next::Message(clock(7)));
     }
 }

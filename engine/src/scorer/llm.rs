@@ -62,7 +62,7 @@ impl Scorer for LlmScorer {
                     return Ok(scoring);
                 }
                 Err(error) => {
-                    tracing::warn!(session = %request.session_id, answer = request.answer_id, attempt, %error, "LLM scoring failed");
+                    tracing::warn!(session = %request.session_id, answer = %request.answer_id, attempt, %error, "LLM scoring failed");
                     problem = error;
                 }
             }

@@ -11,8 +11,8 @@ mod redis;
 
 use std::time::Duration;
 
+use crate::core::Candidate;
 use async_trait::async_trait;
-use viva_protocol::rest::Candidate;
 
 use crate::core::{LogEntry, State};
 use crate::time::Timestamp;

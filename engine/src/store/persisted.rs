@@ -2,19 +2,28 @@
 //! from and to the engine's types, encoded as MessagePack (maps with field names).
 //!
 //! Engine types change freely; these do not. A change of shape is a new version (`V2`) with a
-//! conversion from the old one, so that data written by an older build still loads. Leaf
-//! values that protocol v1 already freezes (turn kinds and statuses, end reasons, answer
-//! contents, expected formats, scores, the report) are stored in their v1 shapes.
+//! conversion from the old one, so that data written by an older build still loads (the
+//! fixtures in `fixtures/v1/` were written by such a build). Leaf values that protocol v1
+//! already freezes (turn kinds and statuses, end reasons, answer contents, expected formats,
+//! dimension scores) are stored in their v1 shapes; everything else has a type here.
+//!
+//! Versions:
+//! - snapshots: `V1` (until issue 11: kept the open turn's text, had no ending status) is read
+//!   and converted; `V2` is written (the state is the fold of the log: no text of the open
+//!   turn, the durable ending).
+//! - log entries: `V1`; the record kind `session_ending` was added (old data never has it).
+//! - metadata: `V1`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use viva_protocol::rest::{Candidate, Report};
 use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus};
 
 use super::{SessionMeta, StoreError};
-use crate::core::{Entry, LogEntry, OpenTurn, Record, State, Status, Turn};
-use crate::scorer::Scoring;
+use crate::core::{
+    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, State, Status, Turn,
+    TurnId,
+};
 use crate::time::Timestamp;
 
 /// Encodes a stored value.
@@ -38,8 +47,8 @@ pub enum MetaBytes {
         user_id: String,
         /// Plan id.
         plan_id: String,
-        /// Candidate profile (protocol v1 shape).
-        candidate: Candidate,
+        /// Candidate profile.
+        candidate: CandidateV1,
         /// Milliseconds since the epoch.
         created_at: u64,
         /// Time budget in milliseconds.
@@ -53,7 +62,11 @@ impl MetaBytes {
         Self::V1 {
             user_id: meta.user_id.clone(),
             plan_id: meta.plan_id.clone(),
-            candidate: meta.candidate.clone(),
+            candidate: CandidateV1 {
+                role: meta.candidate.role.clone(),
+                level: meta.candidate.level.clone(),
+                resume_text: meta.candidate.resume_text.clone(),
+            },
             created_at: meta.created_at.0,
             time_limit_ms: meta.time_limit_ms,
         }
@@ -66,12 +79,27 @@ impl MetaBytes {
                 session_id: session_id.to_owned(),
                 user_id,
                 plan_id,
-                candidate,
+                candidate: Candidate {
+                    role: candidate.role,
+                    level: candidate.level,
+                    resume_text: candidate.resume_text,
+                },
                 created_at: Timestamp(created_at),
                 time_limit_ms,
             },
         }
     }
+}
+
+/// A candidate profile, version 1 (the shape of protocol v1's `Candidate`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CandidateV1 {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    resume_text: Option<String>,
 }
 
 /// One log entry.
@@ -138,10 +166,15 @@ pub enum RecordV1 {
         /// Running overall after it.
         overall: Option<f32>,
     },
+    /// See [`Record::SessionEnding`].
+    SessionEnding {
+        /// Why.
+        reason: EndReason,
+    },
     /// See [`Record::ReportReady`].
     ReportReady {
-        /// The report (protocol v1 shape).
-        report: Box<Report>,
+        /// The report.
+        report: Box<ReportV1>,
     },
     /// See [`Record::SessionEnded`].
     SessionEnded {
@@ -193,28 +226,29 @@ impl From<&LogEntry> for EntryBytes {
     fn from(entry: &LogEntry) -> Self {
         let record = match &entry.record {
             Record::TurnStarted { turn_id, kind, question_id, key_point, expects } => RecordV1::TurnStarted {
-                turn_id: *turn_id,
+                turn_id: turn_id.0,
                 kind: *kind,
                 question_id: question_id.clone(),
                 key_point: key_point.clone(),
                 expects: expects.clone(),
             },
             Record::TurnDone { turn_id, text, status } => {
-                RecordV1::TurnDone { turn_id: *turn_id, text: text.clone(), status: *status }
+                RecordV1::TurnDone { turn_id: turn_id.0, text: text.clone(), status: *status }
             }
             Record::AnswerReceived { answer_id, client_id, question_id, answer } => RecordV1::AnswerReceived {
-                answer_id: *answer_id,
+                answer_id: answer_id.0,
                 client_id: client_id.clone(),
                 question_id: question_id.clone(),
                 answer: answer.clone(),
             },
             Record::ScoreUpdated { answer_id, scoring, running, overall } => RecordV1::ScoreUpdated {
-                answer_id: *answer_id,
+                answer_id: answer_id.0,
                 scoring: scoring.into(),
                 running: running.clone(),
                 overall: *overall,
             },
-            Record::ReportReady { report } => RecordV1::ReportReady { report: report.clone() },
+            Record::SessionEnding { reason } => RecordV1::SessionEnding { reason: *reason },
+            Record::ReportReady { report } => RecordV1::ReportReady { report: Box::new(report.as_ref().into()) },
             Record::SessionEnded { reason } => RecordV1::SessionEnded { reason: *reason },
         };
         Self::V1 { seq: entry.seq, at: entry.at.0, record }
@@ -226,19 +260,126 @@ impl From<EntryBytes> for LogEntry {
         let EntryBytes::V1 { seq, at, record } = bytes;
         let record = match record {
             RecordV1::TurnStarted { turn_id, kind, question_id, key_point, expects } => {
-                Record::TurnStarted { turn_id, kind, question_id, key_point, expects }
+                Record::TurnStarted { turn_id: TurnId(turn_id), kind, question_id, key_point, expects }
             }
-            RecordV1::TurnDone { turn_id, text, status } => Record::TurnDone { turn_id, text, status },
+            RecordV1::TurnDone { turn_id, text, status } => Record::TurnDone { turn_id: TurnId(turn_id), text, status },
             RecordV1::AnswerReceived { answer_id, client_id, question_id, answer } => {
-                Record::AnswerReceived { answer_id, client_id, question_id, answer }
+                Record::AnswerReceived { answer_id: AnswerId(answer_id), client_id, question_id, answer }
             }
             RecordV1::ScoreUpdated { answer_id, scoring, running, overall } => {
-                Record::ScoreUpdated { answer_id, scoring: scoring.into(), running, overall }
+                Record::ScoreUpdated { answer_id: AnswerId(answer_id), scoring: scoring.into(), running, overall }
             }
-            RecordV1::ReportReady { report } => Record::ReportReady { report },
+            RecordV1::SessionEnding { reason } => Record::SessionEnding { reason },
+            RecordV1::ReportReady { report } => Record::ReportReady { report: Box::new((*report).into()) },
             RecordV1::SessionEnded { reason } => Record::SessionEnded { reason },
         };
         LogEntry { seq, at: Timestamp(at), record }
+    }
+}
+
+/// A report, version 1 (the shape of protocol v1's `Report`, which it was stored as before).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportV1 {
+    session_id: String,
+    plan: PlanStampV1,
+    scorer: StampV1,
+    generated_at: u64,
+    ended_reason: EndReason,
+    overall: Option<f32>,
+    dimensions: Vec<DimensionScore>,
+    answers: Vec<AnswerEvidenceV1>,
+    strengths: Vec<String>,
+    practise: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PlanStampV1 {
+    id: String,
+    version: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StampV1 {
+    name: String,
+    version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AnswerEvidenceV1 {
+    answer_id: u32,
+    question_id: String,
+    question: String,
+    dimensions: Vec<DimensionScore>,
+    overall: Option<f32>,
+    key_points_hit: Vec<String>,
+    key_points_missed: Vec<String>,
+    notes: Vec<String>,
+    scored_by: String,
+}
+
+impl From<&Report> for ReportV1 {
+    fn from(r: &Report) -> Self {
+        let (name, version) = r.scorer.split_once('/').unwrap_or((&r.scorer, ""));
+        Self {
+            session_id: r.session_id.clone(),
+            plan: PlanStampV1 { id: r.plan_id.clone(), version: r.plan_version },
+            scorer: StampV1 { name: name.to_owned(), version: version.to_owned() },
+            generated_at: r.generated_at.0,
+            ended_reason: r.ended_reason,
+            overall: r.overall,
+            dimensions: r.dimensions.clone(),
+            answers: r
+                .answers
+                .iter()
+                .map(|a| AnswerEvidenceV1 {
+                    answer_id: a.answer_id.0,
+                    question_id: a.question_id.clone(),
+                    question: a.question.clone(),
+                    dimensions: a.dimensions.clone(),
+                    overall: a.overall,
+                    key_points_hit: a.key_points_hit.clone(),
+                    key_points_missed: a.key_points_missed.clone(),
+                    notes: a.notes.clone(),
+                    scored_by: a.scored_by.clone(),
+                })
+                .collect(),
+            strengths: r.strengths.clone(),
+            practise: r.practise.clone(),
+        }
+    }
+}
+
+impl From<ReportV1> for Report {
+    fn from(r: ReportV1) -> Self {
+        let scorer =
+            if r.scorer.version.is_empty() { r.scorer.name } else { format!("{}/{}", r.scorer.name, r.scorer.version) };
+        Self {
+            session_id: r.session_id,
+            plan_id: r.plan.id,
+            plan_version: r.plan.version,
+            scorer,
+            generated_at: Timestamp(r.generated_at),
+            ended_reason: r.ended_reason,
+            overall: r.overall,
+            dimensions: r.dimensions,
+            answers: r
+                .answers
+                .into_iter()
+                .map(|a| AnswerEvidence {
+                    answer_id: AnswerId(a.answer_id),
+                    question_id: a.question_id,
+                    question: a.question,
+                    dimensions: a.dimensions,
+                    overall: a.overall,
+                    key_points_hit: a.key_points_hit,
+                    key_points_missed: a.key_points_missed,
+                    notes: a.notes,
+                    scored_by: a.scored_by,
+                })
+                .collect(),
+            strengths: r.strengths,
+            practise: r.practise,
+        }
     }
 }
 
@@ -246,15 +387,18 @@ impl From<EntryBytes> for LogEntry {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "v")]
 pub enum SnapshotBytes {
-    /// Version 1.
+    /// Version 1: read, never written.
     #[serde(rename = "1")]
     V1(StateV1),
+    /// Version 2.
+    #[serde(rename = "2")]
+    V2(StateV2),
 }
 
-/// A session's state, version 1.
+/// A session's state, version 1: the open turn kept its text so far, and an ending session
+/// was stored as live (the ending was not durable).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StateV1 {
-    /// `None` until started, then whether ended and why.
     started_at: Option<u64>,
     ended: Option<(EndReason, u64)>,
     head: u64,
@@ -262,9 +406,37 @@ pub struct StateV1 {
     open_turn: Option<OpenTurnV1>,
     scores: BTreeMap<u32, ScoringV1>,
     answer_ids: HashMap<String, (u64, u32)>,
-    report: Option<Box<Report>>,
+    report: Option<Box<ReportV1>>,
     turns: u32,
     answers: u32,
+}
+
+/// The open turn, version 1.
+#[derive(Debug, Serialize, Deserialize)]
+struct OpenTurnV1 {
+    turn: TurnV1,
+    next_index: u32,
+    last_activity: u64,
+}
+
+/// A session's state, version 2: exactly the fold of its log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StateV2 {
+    started_at: Option<u64>,
+    /// Set once `session.ending` is stored: why, and when.
+    ending: Option<(EndReason, u64)>,
+    /// Set once `session.ended` is stored: why, and when.
+    ended: Option<(EndReason, u64)>,
+    head: u64,
+    transcript: Vec<EntryV1>,
+    /// The turn in flight (its text is empty: what was said so far is not durable).
+    open_turn: Option<TurnV1>,
+    scores: BTreeMap<u32, ScoringV1>,
+    /// Client id → (seq of `answer.received`, answer id).
+    answer_ids: HashMap<String, (u64, u32)>,
+    report: Option<Box<ReportV1>>,
+    last_turn: u32,
+    last_answer: u32,
 }
 
 /// A transcript entry, version 1.
@@ -287,108 +459,208 @@ struct TurnV1 {
     status: Option<TurnStatus>,
 }
 
-/// The open turn, version 1: its text so far is kept, so a recovered turn closes with it.
-#[derive(Debug, Serialize, Deserialize)]
-struct OpenTurnV1 {
-    turn: TurnV1,
-    next_index: u32,
-    last_activity: u64,
-}
-
-fn turn_v1(t: &Turn) -> TurnV1 {
-    TurnV1 {
-        turn_id: t.turn_id,
-        kind: t.kind,
-        question_id: t.question_id.clone(),
-        key_point: t.key_point.clone(),
-        expects: t.expects.clone(),
-        text: t.text.clone(),
-        status: t.status,
+impl From<&Turn> for TurnV1 {
+    fn from(t: &Turn) -> Self {
+        Self {
+            turn_id: t.turn_id.0,
+            kind: t.kind,
+            question_id: t.question_id.clone(),
+            key_point: t.key_point.clone(),
+            expects: t.expects.clone(),
+            text: t.text.clone(),
+            status: t.status,
+        }
     }
 }
 
-fn turn(t: TurnV1) -> Turn {
-    Turn {
-        turn_id: t.turn_id,
-        kind: t.kind,
-        question_id: t.question_id,
-        key_point: t.key_point,
-        expects: t.expects,
-        text: t.text,
-        status: t.status,
+impl From<TurnV1> for Turn {
+    fn from(t: TurnV1) -> Self {
+        Self {
+            turn_id: TurnId(t.turn_id),
+            kind: t.kind,
+            question_id: t.question_id,
+            key_point: t.key_point,
+            expects: t.expects,
+            text: t.text,
+            status: t.status,
+        }
+    }
+}
+
+impl From<&Entry> for EntryV1 {
+    fn from(entry: &Entry) -> Self {
+        match entry {
+            Entry::Turn(t) => Self::Turn(t.into()),
+            Entry::Answer { answer_id, question_id, answer } => {
+                Self::Answer { answer_id: answer_id.0, question_id: question_id.clone(), answer: answer.clone() }
+            }
+        }
+    }
+}
+
+impl From<EntryV1> for Entry {
+    fn from(entry: EntryV1) -> Self {
+        match entry {
+            EntryV1::Turn(t) => Self::Turn(t.into()),
+            EntryV1::Answer { answer_id, question_id, answer } => {
+                Self::Answer { answer_id: AnswerId(answer_id), question_id, answer }
+            }
+        }
     }
 }
 
 impl From<&State> for SnapshotBytes {
     fn from(state: &State) -> Self {
-        // Waiting for scores before the end is not durable: a snapshot taken then is live.
-        let ended = match state.status {
-            Status::Ended(reason) => Some((reason, state.ended_at.map_or(0, |t| t.0))),
-            Status::Created | Status::Live | Status::Ending { .. } => None,
+        let (ending, ended) = match state.status {
+            Status::Created | Status::Live => (None, None),
+            Status::Ending { reason, since } => (Some((reason, since.0)), None),
+            Status::Ended(reason) => (None, Some((reason, state.ended_at.map_or(0, |t| t.0)))),
         };
-        Self::V1(StateV1 {
+        Self::V2(StateV2 {
             started_at: state.started_at.map(|t| t.0),
+            ending,
             ended,
             head: state.head,
-            transcript: state
-                .transcript
-                .iter()
-                .map(|e| match e {
-                    Entry::Turn(t) => EntryV1::Turn(turn_v1(t)),
-                    Entry::Answer { answer_id, question_id, answer } => EntryV1::Answer {
-                        answer_id: *answer_id,
-                        question_id: question_id.clone(),
-                        answer: answer.clone(),
-                    },
-                })
-                .collect(),
-            open_turn: state.open_turn.as_ref().map(|o| OpenTurnV1 {
-                turn: turn_v1(&o.turn),
-                next_index: o.next_index,
-                last_activity: o.last_activity.0,
-            }),
-            scores: state.scores.iter().map(|(id, s)| (*id, s.into())).collect(),
-            answer_ids: state.answer_ids.clone(),
-            report: state.report.clone().map(Box::new),
-            turns: state.turns,
-            answers: state.answers,
+            transcript: state.transcript.iter().map(EntryV1::from).collect(),
+            open_turn: state.open_turn.as_ref().map(TurnV1::from),
+            scores: state.scores.iter().map(|(id, s)| (id.0, s.into())).collect(),
+            answer_ids: state.answer_ids.iter().map(|(id, a)| (id.clone(), (a.seq, a.answer_id.0))).collect(),
+            report: state.report.as_ref().map(|r| Box::new(r.into())),
+            last_turn: state.last_turn.0,
+            last_answer: state.last_answer.0,
         })
     }
 }
 
 impl From<SnapshotBytes> for State {
     fn from(bytes: SnapshotBytes) -> Self {
-        let SnapshotBytes::V1(s) = bytes;
-        let status = match (s.ended, s.started_at) {
-            (Some((reason, _)), _) => Status::Ended(reason),
-            (None, Some(_)) => Status::Live,
-            (None, None) => Status::Created,
+        let s = match bytes {
+            SnapshotBytes::V2(s) => s,
+            SnapshotBytes::V1(s) => s.into(),
         };
+        let status = match (s.ended, s.ending, s.started_at) {
+            (Some((reason, _)), ..) => Status::Ended(reason),
+            (None, Some((reason, since)), _) => Status::Ending { reason, since: Timestamp(since) },
+            (None, None, Some(_)) => Status::Live,
+            (None, None, None) => Status::Created,
+        };
+        let answer_id = |(seq, id): (u64, u32)| Acknowledged { seq, answer_id: AnswerId(id) };
         State {
             status,
             started_at: s.started_at.map(Timestamp),
             ended_at: s.ended.map(|(_, at)| Timestamp(at)),
             head: s.head,
-            transcript: s
-                .transcript
-                .into_iter()
-                .map(|e| match e {
-                    EntryV1::Turn(t) => Entry::Turn(turn(t)),
-                    EntryV1::Answer { answer_id, question_id, answer } => {
-                        Entry::Answer { answer_id, question_id, answer }
-                    }
-                })
-                .collect(),
-            open_turn: s.open_turn.map(|o| OpenTurn {
-                turn: turn(o.turn),
-                next_index: o.next_index,
-                last_activity: Timestamp(o.last_activity),
-            }),
-            scores: s.scores.into_iter().map(|(id, v)| (id, v.into())).collect(),
-            answer_ids: s.answer_ids,
-            report: s.report.map(|r| *r),
-            turns: s.turns,
-            answers: s.answers,
+            transcript: s.transcript.into_iter().map(Entry::from).collect(),
+            open_turn: s.open_turn.map(Turn::from),
+            scores: s.scores.into_iter().map(|(id, v)| (AnswerId(id), v.into())).collect(),
+            answer_ids: s.answer_ids.into_iter().map(|(id, a)| (id, answer_id(a))).collect(),
+            report: s.report.map(|r| (*r).into()),
+            last_turn: TurnId(s.last_turn),
+            last_answer: AnswerId(s.last_answer),
         }
+    }
+}
+
+/// Version 1 to 2: the open turn loses its text (a recovered turn closes without it, as after
+/// a crash), and there was no durable ending.
+impl From<StateV1> for StateV2 {
+    fn from(s: StateV1) -> Self {
+        Self {
+            started_at: s.started_at,
+            ending: None,
+            ended: s.ended,
+            head: s.head,
+            transcript: s.transcript,
+            open_turn: s.open_turn.map(|o| TurnV1 { text: String::new(), ..o.turn }),
+            scores: s.scores,
+            answer_ids: s.answer_ids,
+            report: s.report,
+            last_turn: s.turns,
+            last_answer: s.answers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Data written by the build before issue 11 (`fixtures/v1/`) loads into today's types.
+
+    use super::*;
+
+    fn log(bytes: &[u8]) -> Vec<LogEntry> {
+        let blobs: Vec<Vec<u8>> = rmp_serde::from_slice(bytes).unwrap();
+        blobs.iter().map(|b| LogEntry::from(decode::<EntryBytes>(b).unwrap())).collect()
+    }
+
+    fn snapshot(bytes: &[u8]) -> State {
+        State::from(decode::<SnapshotBytes>(bytes).unwrap())
+    }
+
+    #[test]
+    fn v1_metadata_loads() {
+        let meta = decode::<MetaBytes>(include_bytes!("fixtures/v1/meta.msgpack")).unwrap().into_meta("ses_fixture");
+        assert_eq!(meta.user_id, "alice");
+        assert_eq!(meta.plan_id, "test");
+        assert_eq!(meta.created_at, Timestamp(999_000));
+        assert_eq!(meta.time_limit_ms, 600_000);
+        let candidate = Candidate {
+            role: Some("backend".into()),
+            level: Some("senior".into()),
+            resume_text: Some("Rust, Redis, Kafka.".into()),
+        };
+        assert_eq!(meta.candidate, candidate);
+        assert_eq!(
+            decode::<MetaBytes>(&encode(&MetaBytes::from_meta(&meta)).unwrap()).unwrap().into_meta("ses_fixture"),
+            meta
+        );
+    }
+
+    #[test]
+    fn a_v1_snapshot_is_the_fold_of_the_v1_log() {
+        // Mid-interview: the open turn's text so far was in V1 snapshots; it is not durable now.
+        let live = log(include_bytes!("fixtures/v1/log-live.msgpack"));
+        let state = snapshot(include_bytes!("fixtures/v1/snapshot-live.msgpack"));
+        assert_eq!(state, State::fold(&live));
+        assert_eq!(state.status, Status::Live);
+        assert_eq!(state.open_turn.as_ref().map(|t| (t.kind, t.text.as_str())), Some((TurnKind::FollowUp, "")));
+        // Ended, with the report.
+        let ended = log(include_bytes!("fixtures/v1/log-ended.msgpack"));
+        let state = snapshot(include_bytes!("fixtures/v1/snapshot-ended.msgpack"));
+        assert_eq!(state, State::fold(&ended));
+        assert_eq!(state.status, Status::Ended(EndReason::EndedByCandidate));
+        let report = state.report.as_ref().unwrap();
+        assert_eq!((report.scorer.as_str(), report.plan_id.as_str()), ("heuristic/1", "test"));
+        assert_eq!(report.answers.len(), 2);
+        assert_eq!(state.answer_ids.len(), 2);
+    }
+
+    #[test]
+    fn a_v1_ending_snapshot_loads_as_live() {
+        // V1 had no durable ending: the session was stored as live, and recovers as such.
+        let state = snapshot(include_bytes!("fixtures/v1/snapshot-ending.msgpack"));
+        assert_eq!(state.status, Status::Live);
+        assert_eq!(state.last_answer, AnswerId(2));
+        assert!(state.unscored().next().is_some());
+    }
+
+    #[test]
+    fn today_s_forms_round_trip() {
+        let ended = log(include_bytes!("fixtures/v1/log-ended.msgpack"));
+        let again: Vec<LogEntry> = ended
+            .iter()
+            .map(|e| LogEntry::from(decode::<EntryBytes>(&encode(&EntryBytes::from(e)).unwrap()).unwrap()))
+            .collect();
+        assert_eq!(again, ended);
+        let mut state = State::fold(&ended[..ended.len() - 2]);
+        let ending = LogEntry {
+            seq: state.head + 1,
+            at: Timestamp(2_000_000),
+            record: Record::SessionEnding { reason: EndReason::EndedByCandidate },
+        };
+        state.apply(&ending);
+        let stored = encode(&SnapshotBytes::from(&state)).unwrap();
+        assert_eq!(snapshot(&stored), state);
+        let full = State::fold(&ended);
+        assert_eq!(snapshot(&encode(&SnapshotBytes::from(&full)).unwrap()), full);
     }
 }

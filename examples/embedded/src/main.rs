@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::{Engine, Next};
-use viva_protocol::rest::{Candidate, Report};
+use viva_protocol::rest::Report;
 use viva_protocol::server::{ScoreUpdated, TurnStarted};
 use viva_protocol::{AnswerContent, ClientMessage, CloseCode, DimensionScore, ServerMessage, TurnStatus};
 
@@ -50,7 +50,11 @@ async fn interview(args: Args) -> anyhow::Result<()> {
         let known: Vec<&str> = engine.plans().iter().map(|p| p.id.as_str()).collect();
         bail!("no plan `{}`; the plans are: {}", args.plan, known.join(", "));
     };
-    let profile = Candidate { role: Some(plan.role.clone()), level: Some(plan.level.clone()), resume_text: None };
+    let profile = viva_engine::core::Candidate {
+        role: Some(plan.role.clone()),
+        level: Some(plan.level.clone()),
+        resume_text: None,
+    };
     let meta = engine.create_session(&args.user, &plan.id, profile).await?;
     let session_id = meta.session_id;
     println!(

@@ -1,0 +1,105 @@
+//! The live sessions of an engine: one entry per session whose task runs in this process.
+//!
+//! A task holds a [`Registration`] for as long as it runs; dropping it removes the task's own
+//! entry (never a successor's: entries carry the generation of the task that made them).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use super::command::Command;
+
+/// Session id → the handle of its task.
+pub(crate) struct Registry {
+    sessions: DashMap<String, SessionHandle>,
+    /// Source of task generations.
+    generations: AtomicU64,
+    /// Bound of each task's command queue.
+    command_queue: usize,
+}
+
+/// How to reach a session's task.
+#[derive(Clone)]
+pub(crate) struct SessionHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    /// Tells this task's entry from a successor's.
+    generation: u64,
+}
+
+/// A running task's place in the registry; dropping it deregisters the task.
+pub(crate) struct Registration {
+    registry: Arc<Registry>,
+    session_id: String,
+    generation: u64,
+}
+
+/// What a new task is given: its registration and both ends of its command queue (the
+/// sender, to hand to the connections it attaches).
+pub(crate) struct Spawn {
+    pub(crate) registration: Registration,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) commands_tx: mpsc::Sender<Command>,
+}
+
+impl Registry {
+    pub(crate) fn new(command_queue: usize) -> Self {
+        Self { sessions: DashMap::new(), generations: AtomicU64::new(0), command_queue }
+    }
+
+    /// The handle of a session's task, starting one with `spawn` when there is none.
+    pub(crate) fn get_or_spawn(self: &Arc<Self>, session_id: &str, spawn: impl FnOnce(Spawn)) -> SessionHandle {
+        self.sessions
+            .entry(session_id.to_owned())
+            .or_insert_with(|| {
+                let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+                let (commands_tx, commands) = mpsc::channel(self.command_queue);
+                let registration =
+                    Registration { registry: Arc::clone(self), session_id: session_id.to_owned(), generation };
+                metrics::gauge!("viva_live_sessions").increment(1.0);
+                spawn(Spawn { registration, commands, commands_tx: commands_tx.clone() });
+                SessionHandle { commands: commands_tx, generation }
+            })
+            .clone()
+    }
+
+    /// The handle of a session's task, if one runs.
+    pub(crate) fn get(&self, session_id: &str) -> Option<SessionHandle> {
+        self.sessions.get(session_id).map(|h| h.value().clone())
+    }
+
+    /// Forgets `handle`, whose task refused a command (it is stopping), so that the next
+    /// call starts a fresh task.
+    pub(crate) fn forget(&self, session_id: &str, handle: &SessionHandle) {
+        self.remove(session_id, handle.generation);
+    }
+
+    /// Every running task's handle.
+    pub(crate) fn handles(&self) -> Vec<SessionHandle> {
+        self.sessions.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// Number of running tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn remove(&self, session_id: &str, generation: u64) {
+        self.sessions.remove_if(session_id, |_, handle| handle.generation == generation);
+    }
+}
+
+impl Registration {
+    /// The session this task drives.
+    pub(crate) fn session_id(&self) -> &str {
+        &self.session_id
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.remove(&self.session_id, self.generation);
+        metrics::gauge!("viva_live_sessions").decrement(1.0);
+    }
+}
