@@ -1,14 +1,18 @@
 //! The engine's runtime driven through its library API on tokio's paused clock (every
 //! `sleep` here moves virtual time at once; nothing waits on the wall clock): slow
-//! consumers, unloading idle sessions and loading them back, the time limit.
+//! consumers, unloading idle sessions and loading them back, the time limit, the store's
+//! backoff while it is down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use viva_engine::core::{LogEntry, State};
 use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError};
 use viva_engine::{Connection, Engine, EngineConfig, Next};
 use viva_protocol::server::SessionReady;
-use viva_protocol::{ClientMessage, CloseCode, EndReason, ServerMessage};
+use viva_protocol::{ClientMessage, CloseCode, EndReason, ErrorCode, ServerMessage};
 
 fn engine(config: EngineConfig) -> Engine {
     Engine::builder().config(config).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build()
@@ -138,4 +142,89 @@ async fn the_time_limit_ends_the_session_with_a_report() {
     assert_eq!(report.ended_reason, EndReason::TimeUp);
     assert!(report.practise.iter().any(|p| p.contains("not answered")));
     assert!(engine.report("mallory", &session.session_id).await.is_err());
+}
+
+/// A memory store whose appends fail while `down` is set, counting every append tried.
+struct FlakyStore {
+    inner: MemoryStore,
+    down: AtomicBool,
+    appends: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Store for FlakyStore {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
+        self.inner.create(meta).await
+    }
+    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
+        self.inner.meta(session_id).await
+    }
+    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
+        self.inner.load(session_id).await
+    }
+    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
+        self.inner.acquire(session_id).await
+    }
+    async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("down for the test".into()));
+        }
+        self.inner.append(session_id, epoch, entries).await
+    }
+    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
+        self.inner.save_snapshot(session_id, epoch, state).await
+    }
+    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
+        self.inner.read_log(session_id, after).await
+    }
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
+        self.inner.user_sessions(user_id).await
+    }
+    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.delete_user(user_id).await
+    }
+    async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
+        self.inner.expire_session(meta, ttl).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_session_tries_the_store_again_on_its_backoff_not_on_every_message() {
+    let store =
+        Arc::new(FlakyStore { inner: MemoryStore::new(), down: AtomicBool::new(false), appends: AtomicU32::new(0) });
+    let engine =
+        Engine::builder().store(store.clone()).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
+    let session = engine.create_session("alice", "senior-backend", Default::default()).await.unwrap();
+    let mut connection = engine.connect("alice", &session.session_id, None).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+
+    store.down.store(true, Ordering::SeqCst);
+    let before = store.appends.load(Ordering::SeqCst);
+    let answer =
+        ClientMessage::AnswerSubmit { id: Some("a1".into()), text: "Stateless servers behind a balancer.".into() };
+    connection.send(answer.clone()).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::Error(e) if e.code == ErrorCode::StoreUnavailable)).await;
+    // A second of pings, one every 10 ms: each wakes the session's task, none may make it
+    // try the store before its backoff (100, 200, 400, 800 ms) says so.
+    for _ in 0..100 {
+        connection.send(ClientMessage::Ping { id: None }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let tried = store.appends.load(Ordering::SeqCst) - before;
+    assert_eq!(tried, 4, "the first append, then retries after 100, 300 and 700 ms");
+
+    // Back: the next retry (at 1.5 s) stores the answer, and the session goes on.
+    store.down.store(false, Ordering::SeqCst);
+    let seen = until(&mut connection, |m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+    assert!(
+        matches!(seen.last(), Some(ServerMessage::AnswerReceived(a)) if a.answer_id == 1 && a.id.as_deref() == Some("a1"))
+    );
 }
