@@ -1,65 +1,9 @@
-//! Key-point coverage: which of a question's key points an answer names, and the words and
-//! keyword rule that decide it.
-//!
-//! Everything here is pure and deterministic: no regular expressions, no I/O, no clock. The
-//! session core calls [`coverage`] to pick follow-up questions, and the
-//! [heuristic scorer](crate::scorer::heuristic) scores coverage with it and reads its other
-//! signals (structure, specificity, code shape) from the same [`Words`].
-//!
-//! # Matching rules
-//!
-//! An answer is lowercased and split into [`Words`]: runs of alphanumerics, `_`, `+` and `#`
-//! (so `c++`, `c#` and `rate_limit` are single words). Code answers are split on identifier
-//! characters instead, and each identifier is also split on `_` and camelCase: `moveToEnd`
-//! yields `movetoend`, `move`, `to`, `end`.
-//!
-//! A keyword (possibly several words, split the same way as prose, so `trade-off` is `trade off`)
-//! is found when its words appear consecutively in the answer, each as the **prefix** of the
-//! answer's word: `shard` matches `sharding`, `token bucket` matches `Token buckets`, but `hash`
-//! does not match `rehash` and `tradeoff` does not match `trade off`. Two exceptions keep short
-//! keywords honest: a keyword word of a single character must match a whole word, and a number
-//! must not run on into more digits. So `o(1)` matches `O(1)` but not `of 10`, and `429`
-//! matches `429s` but not `4290`.
+//! [`Words`]: an answer split into lowercase words (prose and code each their own way), and
+//! the phrase matching that finds keywords in them.
 
 use viva_protocol::AnswerContent;
 
-use crate::plan::{KeyPoint, Question};
-
-/// Which key points of a question an answer covered.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Coverage<'q> {
-    /// Points covered, in the question's order.
-    pub hit: Vec<&'q KeyPoint>,
-    /// Points missed, in the question's order.
-    pub missed: Vec<&'q KeyPoint>,
-}
-
-impl Coverage<'_> {
-    /// How many key points the question has.
-    pub fn total(&self) -> usize {
-        self.hit.len() + self.missed.len()
-    }
-
-    /// The share of key points covered, 0–1 (0 for a question without key points).
-    pub fn fraction(&self) -> f32 {
-        match self.total() {
-            0 => 0.0,
-            n => self.hit.len() as f32 / n as f32,
-        }
-    }
-}
-
-/// Which of `question`'s key points `answer` covers: a point is covered when any of its
-/// keywords is found (see the [module docs](self) for the matching rules).
-pub fn coverage<'q>(question: &'q Question, answer: &AnswerContent) -> Coverage<'q> {
-    coverage_in(question, &Words::of_answer(answer))
-}
-
-/// [`coverage`] over words already split, for callers that need them for more than this.
-pub fn coverage_in<'q>(question: &'q Question, words: &Words) -> Coverage<'q> {
-    let (hit, missed) = question.key_points.iter().partition(|k| k.keywords.iter().any(|kw| words.contains(kw)));
-    Coverage { hit, missed }
-}
+use super::strip_comments;
 
 /// An answer split into lowercase words, ready for keyword matching.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,7 +17,8 @@ pub struct Words {
 /// How a phrase's words are compared with an answer's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Keyword rule: each phrase word is a prefix (see the module docs for the exceptions).
+    /// Keyword rule: each phrase word is a prefix (see the
+    /// [matching rules](crate::rubric#matching-rules) for the exceptions).
     Prefix,
     /// Every phrase word must equal the answer's word.
     Exact,
@@ -190,7 +135,7 @@ impl Words {
         self.spans.iter().map(|&(s, e)| &self.buf[s..e])
     }
 
-    /// Whether `keyword` is found under the keyword rule (see the [module docs](self)).
+    /// Whether `keyword` is found under the keyword rule (see the [matching rules](crate::rubric#matching-rules)).
     pub fn contains(&self, keyword: &str) -> bool {
         let phrase = Phrase::new(keyword, Mode::Prefix);
         (0..self.len()).any(|i| self.matches_at(i, &phrase))
@@ -284,74 +229,8 @@ pub(crate) fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// The canonical name of a language or one of its aliases (`py`, `ts`, `golang`, ...).
-pub fn canonical_language(name: &str) -> Option<&'static str> {
-    const ALIASES: &[(&str, &[&str])] = &[
-        ("python", &["python", "python3", "py"]),
-        ("typescript", &["typescript", "ts", "tsx"]),
-        ("javascript", &["javascript", "js", "jsx", "node", "nodejs"]),
-        ("rust", &["rust", "rs"]),
-        ("go", &["go", "golang"]),
-        ("java", &["java"]),
-    ];
-    let name = name.trim();
-    ALIASES
-        .iter()
-        .find(|(_, aliases)| aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
-        .map(|(canonical, _)| *canonical)
-}
-
-/// Source without its comments (and Python docstrings), each replaced by a space: `#` in
-/// Python, `//` and `/* */` elsewhere. String literals are not parsed; a comment marker inside
-/// a string ends that line early, which only makes coverage stricter.
-pub fn strip_comments(language: &str, source: &str) -> String {
-    let python = match canonical_language(language) {
-        Some(language) => language == "python",
-        None => !source.contains("//"),
-    };
-    let mut out = String::with_capacity(source.len());
-    let mut rest = source;
-    while !rest.is_empty() {
-        let next = if python {
-            ["#", "\"\"\"", "'''"].iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min()
-        } else {
-            ["//", "/*"].iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min()
-        };
-        let Some((at, marker)) = next else {
-            out.push_str(rest);
-            break;
-        };
-        out.push_str(&rest[..at]);
-        out.push(' ');
-        let after = &rest[at + marker.len()..];
-        let end = match marker {
-            "#" | "//" => after.find('\n').unwrap_or(after.len()),
-            "/*" => after.find("*/").map_or(after.len(), |i| i + 2),
-            quote => after.find(quote).map_or(after.len(), |i| i + quote.len()),
-        };
-        rest = &after[end..];
-    }
-    out
-}
-
-/// Whether two language names mean the same language (aliases and case ignored).
-pub fn same_language(a: &str, b: &str) -> bool {
-    match (canonical_language(a), canonical_language(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => a.trim().eq_ignore_ascii_case(b.trim()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn comments_do_not_count_as_coverage() {
-        let python = "def f(xs):  # lru eviction ttl\n    \"\"\"Uses an lru.\"\"\"\n    return xs // 2\n";
-        assert_eq!(super::strip_comments("python", python), "def f(xs):   \n     \n    return xs // 2\n");
-        let ts = "/* lru */ const cache = new Map(); // evict\nconst ttl = 5;";
-        assert_eq!(super::strip_comments("typescript", ts), "  const cache = new Map();  \nconst ttl = 5;");
-    }
-
     use super::*;
 
     fn words(w: &Words) -> Vec<&str> {
