@@ -135,7 +135,8 @@ impl Words {
         self.spans.iter().map(|&(s, e)| &self.buf[s..e])
     }
 
-    /// Whether `keyword` is found under the keyword rule (see the [matching rules](crate::rubric#matching-rules)).
+    /// Whether `keyword` is found under the keyword rule (see the
+    /// [matching rules](crate::rubric#matching-rules)).
     pub fn contains(&self, keyword: &str) -> bool {
         let phrase = Phrase::new(keyword, Mode::Prefix);
         (0..self.len()).any(|i| self.matches_at(i, &phrase))
