@@ -10,6 +10,7 @@ use std::sync::Arc;
 use expect_test::{Expect, expect};
 use viva_engine::plan::{Expected, KeyPoint, Plan, PlanCatalog, Question, QuestionStyle};
 use viva_engine::rubric::{self, Words};
+use viva_engine::scorer::heuristic;
 use viva_engine::scorer::{HeuristicScorer, ScoreError, ScoreRequest, Scorer, Scoring};
 use viva_protocol::AnswerContent;
 
@@ -338,7 +339,7 @@ fn specificity_counts_numbers_units_and_trade_offs() {
     ];
     let mut out = String::new();
     for t in cases {
-        writeln!(out, "{t:?}\n  {:?}", rubric::specificity(t)).unwrap();
+        writeln!(out, "{t:?}\n  {:?}", heuristic::specificity(t)).unwrap();
     }
     expect![[r#"
         ""
@@ -367,10 +368,10 @@ fn star_structure_and_layout() {
     ];
     let mut out = String::new();
     for t in cases {
-        writeln!(out, "{t:?}\n  {:?}\n  {:?}", rubric::star_structure(t), rubric::layout(t)).unwrap();
+        writeln!(out, "{t:?}\n  {:?}\n  {:?}", heuristic::star_structure(t), heuristic::layout(t)).unwrap();
     }
     let steps = "First, measure.\nThen fix it.\n\n- one\n- two\n\nFinally, check again!";
-    writeln!(out, "{steps:?}\n  {:?}", rubric::layout(steps)).unwrap();
+    writeln!(out, "{steps:?}\n  {:?}", heuristic::layout(steps)).unwrap();
     expect![[r#"
         "We fixed it."
           Star { situation: false, task: false, action: true, result: false, first_person_actions: 0 }
@@ -389,7 +390,7 @@ fn star_structure_and_layout() {
 
 #[test]
 fn code_shape_of_good_and_bad_code() {
-    let shape = rubric::code_shape("python", LRU_STRONG);
+    let shape = heuristic::code_shape("python", LRU_STRONG);
     expect![[r#"
         CodeShape {
             defined: [
@@ -417,7 +418,7 @@ fn code_shape_of_good_and_bad_code() {
         }
     "#]]
     .assert_debug_eq(&shape);
-    let shape = rubric::code_shape("python", "const f = (x) => x * 2;");
+    let shape = heuristic::code_shape("python", "const f = (x) => x * 2;");
     assert_eq!(shape.defined, ["f"]);
     assert_eq!(shape.detected_language, Some("javascript"));
     assert!(!shape.language_matches && !shape.handles_edge_cases() && !shape.has_tests);

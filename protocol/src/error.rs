@@ -45,6 +45,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, once each, in declaration order (a unit test checks it against an exhaustive
+    /// `match`, so a new variant cannot be left out).
+    pub const ALL: &[ErrorCode] = &[
+        Self::InvalidMessage,
+        Self::UnknownType,
+        Self::WrongFrameType,
+        Self::InvalidId,
+        Self::AnswerTooLarge,
+        Self::NotAwaitingAnswer,
+        Self::NothingToInterrupt,
+        Self::NotStarted,
+        Self::SessionEnded,
+        Self::RateLimited,
+        Self::StoreUnavailable,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::BadRequest,
+        Self::NotReady,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,5 +96,65 @@ impl ErrorCode {
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::ErrorCode;
+
+    /// Every variant, listed in an exhaustive `match`: a new variant does not compile until it
+    /// is listed here, and then [`all_is_every_code_in_declaration_order`] fails until
+    /// [`ErrorCode::ALL`] has it too.
+    fn every_code() -> Vec<ErrorCode> {
+        macro_rules! listed {
+            ($($variant:ident),* $(,)?) => {{
+                // No wildcard arm: the compiler checks that the list is complete.
+                let _exhaustive = |code: ErrorCode| match code {
+                    $(ErrorCode::$variant => ()),*
+                };
+                vec![$(ErrorCode::$variant),*]
+            }};
+        }
+        listed![
+            InvalidMessage,
+            UnknownType,
+            WrongFrameType,
+            InvalidId,
+            AnswerTooLarge,
+            NotAwaitingAnswer,
+            NothingToInterrupt,
+            NotStarted,
+            SessionEnded,
+            RateLimited,
+            StoreUnavailable,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            BadRequest,
+            NotReady,
+            Unavailable,
+            Internal,
+        ]
+    }
+
+    #[test]
+    fn all_is_every_code_in_declaration_order() {
+        assert_eq!(ErrorCode::ALL, every_code());
+        for (i, &code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code as usize, i, "{code:?} is out of declaration order");
+        }
+    }
+
+    #[test]
+    fn every_code_has_its_own_string_and_parses_back_from_it() {
+        let mut seen = HashSet::new();
+        for &code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code:?}: `{}` twice", code.as_str());
+            let parsed: ErrorCode = serde_json::from_value(serde_json::Value::from(code.as_str())).unwrap();
+            assert_eq!(parsed, code);
+        }
     }
 }

@@ -490,27 +490,7 @@ fn session_state_shape() {
 /// `ErrorCode::as_str` is exactly what serde puts on the wire.
 #[test]
 fn error_codes_on_the_wire() {
-    let codes = [
-        ErrorCode::InvalidMessage,
-        ErrorCode::UnknownType,
-        ErrorCode::WrongFrameType,
-        ErrorCode::InvalidId,
-        ErrorCode::AnswerTooLarge,
-        ErrorCode::NotAwaitingAnswer,
-        ErrorCode::NothingToInterrupt,
-        ErrorCode::NotStarted,
-        ErrorCode::SessionEnded,
-        ErrorCode::RateLimited,
-        ErrorCode::StoreUnavailable,
-        ErrorCode::Unauthorized,
-        ErrorCode::Forbidden,
-        ErrorCode::NotFound,
-        ErrorCode::BadRequest,
-        ErrorCode::NotReady,
-        ErrorCode::Unavailable,
-        ErrorCode::Internal,
-    ];
-    for code in codes {
+    for &code in ErrorCode::ALL {
         assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()), "{code:?}");
     }
 }

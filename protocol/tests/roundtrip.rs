@@ -70,26 +70,7 @@ fn session_status() -> impl Strategy<Value = SessionStatus> {
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
-    select(vec![
-        ErrorCode::InvalidMessage,
-        ErrorCode::UnknownType,
-        ErrorCode::WrongFrameType,
-        ErrorCode::InvalidId,
-        ErrorCode::AnswerTooLarge,
-        ErrorCode::NotAwaitingAnswer,
-        ErrorCode::NothingToInterrupt,
-        ErrorCode::NotStarted,
-        ErrorCode::SessionEnded,
-        ErrorCode::RateLimited,
-        ErrorCode::StoreUnavailable,
-        ErrorCode::Unauthorized,
-        ErrorCode::Forbidden,
-        ErrorCode::NotFound,
-        ErrorCode::BadRequest,
-        ErrorCode::NotReady,
-        ErrorCode::Unavailable,
-        ErrorCode::Internal,
-    ])
+    select(ErrorCode::ALL)
 }
 
 fn expects() -> impl Strategy<Value = Expects> {

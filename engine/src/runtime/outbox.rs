@@ -68,8 +68,18 @@ struct Queue {
     abort: Option<CloseCode>,
     outbox_dropped: bool,
     inbox_dropped: bool,
-    /// The turn whose deltas are being renumbered, and how many were merged into others.
-    merged: (u32, u32),
+    /// The deltas of the current turn merged so far, to renumber the ones queued after them.
+    merged: Merged,
+}
+
+/// How many of one turn's deltas were merged into a delta queued before them: each delta
+/// queued later has its `index` lowered by `count`, so the client sees no gaps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Merged {
+    /// The turn whose deltas these are (0, with nothing merged, before the first delta).
+    turn_id: u32,
+    /// How many of its deltas were appended to a queued one instead of queued.
+    count: u32,
 }
 
 /// A queue holding at most `bound` messages.
@@ -81,7 +91,7 @@ pub(crate) fn outbox(bound: usize) -> (Outbox, Inbox) {
         abort: None,
         outbox_dropped: false,
         inbox_dropped: false,
-        merged: (0, 0),
+        merged: Merged::default(),
     };
     let shared = Arc::new(Shared { queue: Mutex::new(queue), ready: Notify::new() });
     (Outbox { shared: shared.clone() }, Inbox { shared })
@@ -102,17 +112,17 @@ impl Outbox {
             return Err(PushError::Gone);
         }
         if let ServerMessage::TurnDelta(delta) = &mut message {
-            if queue.merged.0 != delta.turn_id {
-                queue.merged = (delta.turn_id, 0);
+            if queue.merged.turn_id != delta.turn_id {
+                queue.merged = Merged { turn_id: delta.turn_id, count: 0 };
             }
             if let Some(ServerMessage::TurnDelta(queued)) = queue.items.back_mut()
                 && queued.turn_id == delta.turn_id
             {
                 queued.text.push_str(&delta.text);
-                queue.merged.1 += 1;
+                queue.merged.count += 1;
                 return Ok(());
             }
-            delta.index -= queue.merged.1;
+            delta.index -= queue.merged.count;
         }
         if queue.items.len() >= queue.bound {
             return Err(PushError::Full);

@@ -3,7 +3,7 @@
 //! A [`Scorer`] scores one answer at a time, off the interview's critical path: the session
 //! core asks for a score and goes on; `score.updated` follows whenever the score arrives.
 
-mod heuristic;
+pub mod heuristic;
 mod llm;
 
 use async_trait::async_trait;

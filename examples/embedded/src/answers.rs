@@ -238,6 +238,7 @@ mod tests {
 
     use viva_engine::plan::{Expected, PlanCatalog};
     use viva_engine::rubric;
+    use viva_engine::scorer::heuristic;
     use viva_protocol::{AnswerContent, Expects, TurnKind};
 
     use super::Candidate;
@@ -261,7 +262,7 @@ mod tests {
                 match (&expects, &answer) {
                     (Expects::Code { language }, AnswerContent::Code { language: sent, source }) => {
                         assert_eq!(language, sent);
-                        assert!(rubric::code_shape(language, source).language_matches, "{source}");
+                        assert!(heuristic::code_shape(language, source).language_matches, "{source}");
                     }
                     (Expects::Text, AnswerContent::Text { .. }) => {}
                     _ => panic!("{}/{}: {answer:?} for {expects:?}", plan.id, question.id),

@@ -2,14 +2,25 @@
 //!
 //! It reads an answer the way a tired but fair interviewer skims one: did it name the key
 //! points, is it told in order, is it concrete, and (for code) does the code look finished.
-//! See [`HeuristicScorer`] for the formula. All signals come from [`crate::rubric`].
+//! See [`HeuristicScorer`] for the formula. Coverage comes from [`crate::rubric`], shared with
+//! the session core; the other signals are read here, each in a module of its own:
+//! [`layout`] and [`star_structure`] (structure), [`specificity`], and [`code_shape`].
+
+mod code_shape;
+mod language;
+mod specificity;
+mod structure;
 
 use async_trait::async_trait;
 use viva_protocol::{AnswerContent, DimensionScore};
 
 use super::{ScoreError, ScoreRequest, Scorer, Scoring, round1};
 use crate::plan::{Expected, KeyPoint, Plan, Question, QuestionStyle};
-use crate::rubric::{self, CodeShape, Coverage, Layout, Specificity, Star, Words};
+use crate::rubric::{self, Coverage, Words};
+
+pub use code_shape::{CodeShape, EdgeCases, code_shape};
+pub use specificity::{Specificity, specificity};
+pub use structure::{Layout, Star, layout, star_structure};
 
 /// Scores answers from plain-text signals, deterministically and without I/O.
 ///
@@ -187,15 +198,15 @@ fn read_signals(
     match answer {
         AnswerContent::Text { text } => {
             let structure = if question.style == QuestionStyle::Behavioural {
-                let star = rubric::star_in(words);
+                let star = structure::star_in(words);
                 notes.extend(star_notes(&star));
                 star_score(&star, words.len())
             } else {
-                let layout = rubric::layout_in(text, words);
+                let layout = structure::layout_in(text, words);
                 notes.push(layout_note(&layout));
                 layout_score(&layout)
             };
-            let spec = rubric::specificity_in(text, words);
+            let spec = specificity::specificity_in(text, words);
             notes.push(specificity_note(&spec, false));
             let code = (question.style == QuestionStyle::Coding).then(|| {
                 notes.push("No code submitted for a coding question.".to_owned());
@@ -208,7 +219,7 @@ fn read_signals(
                 Expected::Code { language } => language.as_str(),
                 Expected::Text => language.as_str(),
             };
-            let shape = rubric::code_shape_in(asked, source, words);
+            let shape = code_shape::code_shape_in(asked, source, words);
             let language_ok = match shape.detected_language {
                 Some(_) => shape.language_matches,
                 None => rubric::same_language(language, asked),
@@ -221,7 +232,7 @@ fn read_signals(
                     n => format!("{} of comments", plural(n, "line", "lines")),
                 }
             ));
-            let spec = rubric::specificity_in(source, words);
+            let spec = specificity::specificity_in(source, words);
             notes.push(specificity_note(&spec, true));
             notes.push(code_note(&shape));
             if !language_ok {
