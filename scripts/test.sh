@@ -40,5 +40,8 @@ for _ in $(seq 100); do
 done
 VIVA_STORE="redis://127.0.0.1:$redis_port/0" scripts/conformance.sh
 
+step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
+scripts/console.sh
+
 step "browser tests: the web console in Chromium against the gateway binary"
 scripts/browser.sh

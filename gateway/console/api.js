@@ -1,3 +1,4 @@
+// @ts-check
 // The gateway's REST API, as the console uses it (docs/protocol.md, section 8).
 //
 // Every call that needs a caller sends `Authorization: Bearer <token>`; errors come back as
@@ -21,8 +22,16 @@ export class ApiError extends Error {
 /**
  * @typedef {{id: string, version: number, title: string, role: string, level: string,
  *   duration_s: number, questions: number, dimensions: string[]}} PlanSummary
- * @typedef {{session_id: string, plan_id: string, status: string, created_at: number,
- *   overall: number|null, answers: number}} SessionSummary
+ * @typedef {{session_id: string, plan_id: string, status: import('./model.js').SessionStatus,
+ *   created_at: number, overall: number|null, answers: number}} SessionSummary
+ * @typedef {{session_id: string, plan: PlanSummary, ws_path: string, created_at: number}} SessionCreated
+ * @typedef {{answer_id: number, question_id: string, question: string,
+ *   dimensions: import('./model.js').DimensionScore[], overall: number|null, key_points_hit: string[],
+ *   key_points_missed: string[], notes: string[], scored_by: string}} AnswerEvidence
+ * @typedef {{session_id: string, plan: {id: string, version: number}, scorer: {name: string, version: string},
+ *   generated_at: number, ended_reason: import('./model.js').EndReason, overall: number|null,
+ *   dimensions: import('./model.js').DimensionScore[], answers: AnswerEvidence[], strengths: string[],
+ *   practise: string[]}} Report
  */
 
 export class Api {
@@ -75,6 +84,7 @@ export class Api {
   /**
    * @param {string} plan
    * @param {{role: string|null, level: string|null, resume_text: string|null}} candidate
+   * @returns {Promise<SessionCreated>}
    */
   createSession(plan, candidate) {
     return this.request('POST', '/v1/sessions', { body: { plan, candidate } });
@@ -89,12 +99,18 @@ export class Api {
     return this.request('POST', `/v1/sessions/${encodeURIComponent(sessionId)}/ticket`);
   }
 
-  /** @param {string} sessionId */
+  /**
+   * @param {string} sessionId
+   * @returns {Promise<unknown>} the stored session (`SessionView`)
+   */
   session(sessionId) {
     return this.request('GET', `/v1/sessions/${encodeURIComponent(sessionId)}`);
   }
 
-  /** @param {string} sessionId */
+  /**
+   * @param {string} sessionId
+   * @returns {Promise<Report>}
+   */
   report(sessionId) {
     return this.request('GET', `/v1/sessions/${encodeURIComponent(sessionId)}/report`);
   }

@@ -1,101 +1,505 @@
+// @ts-check
 // The interview console: sign-in, a new interview, the live interview, its report and the
-// history of past interviews. Wires the page to the REST API (api.js) and to the session's
-// socket (session.js); rendering lives in view.js.
+// history of past interviews. One controller owns everything that changes: the REST client
+// (api.js), the current interview's model (model.js) and socket (transport.js), and the view
+// (view.js). Every server message and every answer the candidate sends goes through
+// `dispatch`: the reducer makes the next model, the controller does what the change asks for
+// (send, reconnect, fetch the report) and the view draws the model.
 
 import { Api } from './api.js';
-import { SessionClient, endedText } from './session.js';
-import {
-  TranscriptView,
-  el,
-  formatDuration,
-  formatScore,
-  renderBars,
-  renderChart,
-  renderReport,
-} from './view.js';
+import { RETRY_ERRORS, canAnswer, initialModel, reduce } from './model.js';
+import { Transport } from './transport.js';
+import { InterviewView, byId, el, endedText, formatScore, renderChart, renderReport } from './view.js';
 
 const TOKEN_KEY = 'viva.token';
 
-/** @template {HTMLElement} T @param {string} id @returns {T} */
-const $ = (id) => /** @type {T} */ (document.getElementById(id));
+/**
+ * @typedef {import('./api.js').PlanSummary} PlanSummary
+ * @typedef {import('./api.js').SessionSummary} SessionSummary
+ * @typedef {import('./model.js').Model} Model
+ * @typedef {import('./model.js').Action} Action
+ * @typedef {import('./model.js').AnswerContent} AnswerContent
+ * @typedef {import('./model.js').PendingAnswer} PendingAnswer
+ * @typedef {import('./model.js').ErrorMessage} ErrorMessage
+ */
 
-const ui = {
-  connection: $('connection-status'),
-  signinForm: /** @type {HTMLFormElement} */ ($('signin-form')),
-  token: /** @type {HTMLInputElement} */ ($('token-input')),
-  setupForm: /** @type {HTMLFormElement} */ ($('setup-form')),
-  setupFields: /** @type {HTMLFieldSetElement} */ ($('setup-fields')),
-  setupStatus: $('setup-status'),
-  plan: /** @type {HTMLSelectElement} */ ($('plan-select')),
-  planInfo: $('plan-info'),
-  role: /** @type {HTMLInputElement} */ ($('role-input')),
-  level: /** @type {HTMLSelectElement} */ ($('level-select')),
-  resume: /** @type {HTMLTextAreaElement} */ ($('resume-input')),
-  setup: $('setup'),
-  interview: $('interview'),
-  interviewSub: $('interview-sub'),
-  transcript: $('transcript'),
-  clockElapsed: $('clock-elapsed'),
-  clockRemaining: $('clock-remaining'),
-  answerForm: /** @type {HTMLFormElement} */ ($('answer-form')),
-  formatText: /** @type {HTMLInputElement} */ ($('format-text')),
-  formatCode: /** @type {HTMLInputElement} */ ($('format-code')),
-  textField: $('text-field'),
-  codeField: $('code-field'),
-  answer: /** @type {HTMLTextAreaElement} */ ($('answer-input')),
-  code: /** @type {HTMLTextAreaElement} */ ($('code-input')),
-  language: /** @type {HTMLSelectElement} */ ($('code-language')),
-  answerHint: $('answer-hint'),
-  submit: /** @type {HTMLButtonElement} */ ($('submit-answer')),
-  interrupt: /** @type {HTMLButtonElement} */ ($('interrupt')),
-  end: /** @type {HTMLButtonElement} */ ($('end-session')),
-  reconnect: /** @type {HTMLButtonElement} */ ($('reconnect')),
-  newInterview: /** @type {HTMLButtonElement} */ ($('new-interview')),
-  overall: $('score-overall'),
-  bars: $('score-bars'),
-  report: $('report'),
-  reportBody: $('report-body'),
-  historyChart: $('history-chart'),
-  historyRows: $('history-rows'),
-  historyStatus: $('history-status'),
-  historyRefresh: /** @type {HTMLButtonElement} */ ($('history-refresh')),
-};
+/**
+ * The interview the page is connected to.
+ * @typedef {object} Session
+ * @property {string} id
+ * @property {PlanSummary|null} plan
+ * @property {Model} model
+ * @property {Transport} transport
+ * @property {() => string} newId a new client message id (unique per session, so a page reload never reuses one)
+ * @property {string} startId the id of our `session.start`, re-sent with the same id while the session is `created`
+ * @property {boolean} reportShown
+ */
 
-const api = new Api(() => ui.token.value.trim());
-const transcript = new TranscriptView(ui.transcript);
-
-/** @type {import('./api.js').PlanSummary[]} */
-let plans = [];
-/** @type {SessionClient|null} */
-let client = null;
-/** @type {import('./api.js').PlanSummary|null} the current interview's plan */
-let currentPlan = null;
-/** The question the answer format was last chosen for, so a new question picks its own. */
-let formatChosenFor = '';
-/** The role field was filled from the plan (and may be replaced when the plan changes). */
-let roleFromPlan = true;
-/** CSP violations seen (the tests assert there are none). */
-const cspViolations = /** @type {string[]} */ ([]);
-
-// ---- sign-in ------------------------------------------------------------------------------
-
-function guestToken() {
-  const bytes = crypto.getRandomValues(new Uint8Array(4));
-  return `dev:guest-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+/** @param {PendingAnswer} pending */
+function wireAnswer(pending) {
+  const a = pending.answer;
+  return a.format === 'code'
+    ? { type: 'code.submit', id: pending.id, language: a.language, source: a.source }
+    : { type: 'answer.submit', id: pending.id, text: a.text };
 }
 
-function loadToken() {
-  let token = null;
-  try {
-    token = localStorage.getItem(TOKEN_KEY);
-  } catch {
-    // Storage disabled: a fresh guest every visit.
+class ConsoleApp {
+  constructor() {
+    this.ui = {
+      signinForm: byId('signin-form', HTMLFormElement),
+      token: byId('token-input', HTMLInputElement),
+      setupForm: byId('setup-form', HTMLFormElement),
+      setupFields: byId('setup-fields', HTMLFieldSetElement),
+      setupStatus: byId('setup-status', HTMLElement),
+      plan: byId('plan-select', HTMLSelectElement),
+      planInfo: byId('plan-info', HTMLElement),
+      role: byId('role-input', HTMLInputElement),
+      level: byId('level-select', HTMLSelectElement),
+      resume: byId('resume-input', HTMLTextAreaElement),
+      setup: byId('setup', HTMLElement),
+      interview: byId('interview', HTMLElement),
+      answerForm: byId('answer-form', HTMLFormElement),
+      report: byId('report', HTMLElement),
+      reportBody: byId('report-body', HTMLElement),
+      historyChart: byId('history-chart', HTMLElement),
+      historyRows: byId('history-rows', HTMLElement),
+      historyStatus: byId('history-status', HTMLElement),
+      historyRefresh: byId('history-refresh', HTMLButtonElement),
+    };
+    this.api = new Api(() => this.ui.token.value.trim());
+    this.view = new InterviewView();
+    /** @type {PlanSummary[]} */
+    this.plans = [];
+    /** @type {Session|null} */
+    this.session = null;
+    /** The role field was filled from the plan (and may be replaced when the plan changes). */
+    this.roleFromPlan = true;
+    /** Numbers history requests, so only the latest one's answer is shown. */
+    this.historyRequest = 0;
+    /** @type {SessionSummary[]} what the history shows (the chart redraws on resize) */
+    this.historySessions = [];
+    /** What the history last showed of the current interview. */
+    this.historyKey = '';
+    this.chartWidth = 0;
+    /** @type {string[]} CSP violations seen (the tests assert there are none) */
+    this.cspViolations = [];
   }
-  if (!token) {
-    token = guestToken();
-    saveToken(token);
+
+  // ---- the live interview -----------------------------------------------------------------
+
+  /**
+   * Connects the page to a session (a new one, or one picked from the history).
+   * @param {string} sessionId
+   * @param {PlanSummary|null} plan
+   */
+  open(sessionId, plan) {
+    this.leave();
+    this.reset();
+    this.ui.setupFields.disabled = true;
+    this.ui.setup.hidden = true;
+    this.view.title(plan ? plan.title : 'Interview', sessionId);
+    const idPrefix = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    let nextId = 1;
+    const newId = () => `${idPrefix}-${nextId++}`;
+    /** @type {Session} */
+    const session = {
+      id: sessionId,
+      plan,
+      model: initialModel(),
+      transport: new Transport({
+        api: this.api,
+        sessionId,
+        lastSeq: () => session.model.seq,
+        onMessage: (message) => {
+          if (this.session === session) this.dispatch(message);
+        },
+        onState: (state, detail) => {
+          if (this.session === session) this.connectionChanged(state, detail);
+        },
+      }),
+      newId,
+      startId: newId(),
+      reportShown: false,
+    };
+    this.session = session;
+    session.transport.connect();
   }
-  ui.token.value = token;
+
+  leave() {
+    if (this.session) this.session.transport.close();
+    this.session = null;
+  }
+
+  /** Back to the new-interview form, with no interview shown. */
+  reset() {
+    this.ui.report.hidden = true;
+    this.ui.reportBody.replaceChildren();
+    this.ui.setupFields.disabled = false;
+    this.ui.setup.hidden = false;
+    this.view.reset(this.pickedPlan());
+  }
+
+  /**
+   * Applies a server message, or an answer the candidate sends, to the model, and does what the
+   * change calls for.
+   * @param {Action} action
+   */
+  dispatch(action) {
+    const session = this.session;
+    if (!session) return;
+    const before = session.model;
+    const model = reduce(before, action);
+    session.model = model;
+    const transport = session.transport;
+    if (action.type === 'session.ready' && model.status !== 'ended') {
+      if (model.status === 'created') transport.send({ type: 'session.start', id: session.startId });
+      // Re-send what was not acknowledged, with the same ids: the server applies each once.
+      for (const pending of model.pending) transport.send(wireAnswer(pending));
+    }
+    for (const refused of model.refused.slice(before.refused.length)) this.view.giveBack(refused);
+    if (action.type === 'error') this.serverError(session, before, action);
+    if (model.resync && !before.resync) transport.resync();
+    if (model.status === 'ended' && !transport.finished) transport.finish(endedText(model.endedReason));
+    if (model.reportReady && !session.reportShown) {
+      session.reportShown = true;
+      this.showReport(session.id, session.plan);
+    }
+    if (model !== before) this.render();
+  }
+
+  /**
+   * @param {Session} session
+   * @param {Model} before the model the error came to
+   * @param {ErrorMessage} m
+   */
+  serverError(session, before, m) {
+    const mine = before.pending.find((p) => p.id === m.ref);
+    if (mine && RETRY_ERRORS.has(m.code)) {
+      setTimeout(() => {
+        if (this.session === session && session.model.pending.some((p) => p.id === mine.id)) {
+          session.transport.send(wireAnswer(mine));
+        }
+      }, 1500);
+      this.view.say(`${m.message} (re-sending) (${m.code})`);
+      return;
+    }
+    // `nothing_to_interrupt` after an interrupt that raced the end of the turn is harmless.
+    if (m.code !== 'nothing_to_interrupt') this.view.say(`${m.message} (${m.code})`);
+  }
+
+  /**
+   * Sends an answer. While the question is still being spoken, interrupts it first
+   * (protocol.md: "Answering while the question is still being spoken"). Without a socket the
+   * answer stays pending and goes out on the next connect.
+   * @param {AnswerContent} answer
+   * @returns {boolean} whether it was taken
+   */
+  submit(answer) {
+    const session = this.session;
+    if (!session || !canAnswer(session.model)) return false;
+    const interrupting = !session.model.awaitingAnswer && !!session.model.openTurn;
+    const interruptId = interrupting ? session.newId() : '';
+    const id = session.newId();
+    this.dispatch({ type: 'local.submit', id, answer });
+    const pending = session.model.pending.find((p) => p.id === id);
+    if (!pending) return false;
+    if (interrupting) session.transport.send({ type: 'turn.interrupt', id: interruptId });
+    session.transport.send(wireAnswer(pending));
+    return true;
+  }
+
+  /** Barge-in: ends the interviewer's turn in flight. */
+  interrupt() {
+    const session = this.session;
+    if (session && session.model.openTurn) session.transport.send({ type: 'turn.interrupt', id: session.newId() });
+  }
+
+  /** Ends the interview early. */
+  end() {
+    const session = this.session;
+    if (session) session.transport.send({ type: 'session.end', id: session.newId() });
+  }
+
+  /**
+   * @param {import('./transport.js').ConnectionState} state
+   * @param {string} detail
+   */
+  connectionChanged(state, detail) {
+    const session = this.session;
+    const ended = !!session && session.model.status === 'ended';
+    this.view.showConnection(state, detail, state === 'stopped' && !!session && !ended, state === 'ended' || state === 'stopped');
+    this.render();
+  }
+
+  render() {
+    const session = this.session;
+    if (!session) {
+      this.view.render(null, this.pickedPlan());
+      return;
+    }
+    const model = session.model;
+    if (!session.plan) {
+      session.plan = this.plans.find((p) => p.id === model.planId) ?? null;
+      if (session.plan) this.view.title(session.plan.title, session.id);
+    }
+    const transport = session.transport;
+    this.view.render({ model, plan: session.plan, connected: transport.connected, stopped: transport.stopped }, session.plan);
+    // The history shows this interview's status and answers: refresh it when they change.
+    const answers = model.transcript.filter((e) => e.entry === 'answer').length;
+    const key = `${session.id}:${model.status}:${answers}:${model.scores.overall}`;
+    if (key !== this.historyKey) {
+      this.historyKey = key;
+      this.loadHistory();
+    }
+  }
+
+  /** Counts the clock on between ticks. */
+  tick() {
+    const session = this.session;
+    this.view.renderClock(session ? session.model : null, session ? session.plan : this.pickedPlan());
+  }
+
+  // ---- sign-in, plans and the new-interview form ----------------------------------------------
+
+  /** @returns {PlanSummary|null} the plan picked in the form */
+  pickedPlan() {
+    return this.plans.find((p) => p.id === this.ui.plan.value) ?? null;
+  }
+
+  loadToken() {
+    let token = null;
+    try {
+      token = localStorage.getItem(TOKEN_KEY);
+    } catch {
+      // Storage disabled: a fresh guest every visit.
+    }
+    if (!token) {
+      const bytes = crypto.getRandomValues(new Uint8Array(4));
+      token = `dev:guest-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+      saveToken(token);
+    }
+    this.ui.token.value = token;
+  }
+
+  async loadPlans() {
+    try {
+      this.plans = await this.api.plans();
+    } catch (error) {
+      this.ui.setupStatus.textContent = `Cannot load the plans: ${/** @type {Error} */ (error).message}`;
+      return;
+    }
+    this.ui.plan.replaceChildren(...this.plans.map((p) => el('option', { value: p.id, text: p.title })));
+    this.showPlan();
+  }
+
+  showPlan() {
+    const plan = this.pickedPlan();
+    if (!plan) return;
+    const ui = this.ui;
+    const minutes = Math.round(plan.duration_s / 60);
+    ui.planInfo.textContent = `${plan.questions} questions · ${minutes} minutes · ${plan.level} ${plan.role}`;
+    if (this.roleFromPlan || !ui.role.value.trim()) {
+      ui.role.value = plan.role;
+      this.roleFromPlan = true;
+    }
+    ui.level.value = plan.level;
+    if (!this.session) this.render();
+  }
+
+  async startInterview() {
+    const ui = this.ui;
+    const plan = this.pickedPlan();
+    if (!plan) return;
+    const text = (/** @type {string} */ value) => (value.trim() ? value.trim() : null);
+    ui.setupFields.disabled = true;
+    ui.setupStatus.textContent = 'Creating the interview…';
+    let created;
+    try {
+      created = await this.api.createSession(plan.id, {
+        role: text(ui.role.value),
+        level: text(ui.level.value),
+        resume_text: text(ui.resume.value),
+      });
+    } catch (error) {
+      ui.setupStatus.textContent = `Cannot start: ${/** @type {Error} */ (error).message}`;
+      ui.setupFields.disabled = false;
+      return;
+    }
+    ui.setupStatus.textContent = '';
+    this.open(created.session_id, plan);
+    ui.interview.focus();
+  }
+
+  // ---- the report and the history ---------------------------------------------------------
+
+  /**
+   * @param {string} sessionId
+   * @param {PlanSummary|null} plan
+   */
+  async showReport(sessionId, plan) {
+    const ui = this.ui;
+    ui.report.hidden = false;
+    ui.reportBody.replaceChildren(el('p', { class: 'hint', text: 'Loading the report…' }));
+    try {
+      const report = await this.api.report(sessionId);
+      const title = plan ? plan.title : (this.plans.find((p) => p.id === report.plan.id)?.title ?? report.plan.id);
+      renderReport(ui.reportBody, report, title);
+      ui.report.dataset.sessionId = sessionId;
+    } catch (error) {
+      ui.reportBody.replaceChildren(
+        el('p', { class: 'hint', text: `Cannot load the report: ${/** @type {Error} */ (error).message}` }),
+      );
+    }
+  }
+
+  async loadHistory() {
+    const ui = this.ui;
+    const request = ++this.historyRequest;
+    let sessions;
+    try {
+      sessions = await this.api.mySessions();
+    } catch (error) {
+      if (request === this.historyRequest) {
+        ui.historyStatus.textContent = `Cannot load your interviews: ${/** @type {Error} */ (error).message}`;
+      }
+      return;
+    }
+    if (request !== this.historyRequest) return;
+    ui.historyStatus.textContent = sessions.length ? '' : 'No interviews yet.';
+    this.historySessions = sessions;
+    renderChart(ui.historyChart, sessions);
+    ui.historyRows.replaceChildren(...sessions.map((s) => this.historyRow(s)));
+  }
+
+  /** @param {SessionSummary} s */
+  historyRow(s) {
+    const plan = this.plans.find((p) => p.id === s.plan_id) ?? null;
+    const action =
+      s.status === 'ended'
+        ? el('button', { type: 'button', class: 'small', 'data-action': 'report', text: 'Report' })
+        : el('button', { type: 'button', class: 'small', 'data-action': 'rejoin', text: 'Rejoin' });
+    action.setAttribute('aria-label', `${action.textContent} (${plan ? plan.title : s.plan_id}, ${when(s.created_at)})`);
+    action.addEventListener('click', () => {
+      if (s.status === 'ended') {
+        this.showReport(s.session_id, plan);
+        this.ui.report.scrollIntoView({ block: 'start' });
+      } else {
+        this.open(s.session_id, plan);
+        this.ui.interview.focus();
+      }
+    });
+    return el('tr', { 'data-testid': 'history-row', 'data-session-id': s.session_id, 'data-status': s.status }, [
+      el('td', { text: when(s.created_at) }),
+      el('td', { text: plan ? plan.title : s.plan_id }),
+      el('td', { 'data-label': 'Status', text: s.status }),
+      el('td', { class: 'num', 'data-label': 'Answers', text: String(s.answers) }),
+      el('td', { class: 'num', 'data-label': 'Overall', 'data-testid': 'history-overall', text: formatScore(s.overall) }),
+      el('td', {}, [action]),
+    ]);
+  }
+
+  resized() {
+    if (this.ui.historyChart.clientWidth !== this.chartWidth) {
+      this.chartWidth = this.ui.historyChart.clientWidth;
+      renderChart(this.ui.historyChart, this.historySessions);
+    }
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------
+
+  /** Connects the page's controls to the controller. */
+  listen() {
+    const ui = this.ui;
+    const view = this.view;
+    ui.signinForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const token = ui.token.value.trim();
+      if (!token) return;
+      saveToken(token);
+      this.leave();
+      this.reset();
+      this.loadHistory();
+    });
+    ui.plan.addEventListener('change', () => this.showPlan());
+    ui.role.addEventListener('input', () => {
+      this.roleFromPlan = false;
+    });
+    ui.setupForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.startInterview();
+    });
+    ui.answerForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (!this.session || !canAnswer(this.session.model)) return;
+      if (view.formatCode.checked) {
+        const source = view.code.value;
+        if (!source.trim()) {
+          view.say('The code box is empty.');
+          view.code.focus();
+          return;
+        }
+        if (this.submit({ format: 'code', language: view.language.value, source })) view.code.value = '';
+      } else {
+        const text = view.answer.value.trim();
+        if (!text) {
+          view.say('The answer box is empty.');
+          view.answer.focus();
+          return;
+        }
+        if (this.submit({ format: 'text', text })) view.answer.value = '';
+      }
+    });
+    for (const box of [view.answer, view.code]) {
+      box.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          ui.answerForm.requestSubmit();
+        }
+      });
+    }
+    tabIndents(view.code);
+    view.interrupt.addEventListener('click', () => this.interrupt());
+    view.end.addEventListener('click', () => {
+      if (this.session && window.confirm('End the interview now? Your report will be built from the answers so far.')) {
+        this.end();
+      }
+    });
+    view.reconnect.addEventListener('click', () => this.session?.transport.resume());
+    view.newInterview.addEventListener('click', () => {
+      this.leave();
+      this.reset();
+      ui.plan.focus();
+    });
+    window.addEventListener('online', () => this.session?.transport.reconnectNow());
+    window.addEventListener('resize', () => this.resized());
+    ui.historyRefresh.addEventListener('click', () => this.loadHistory());
+    document.addEventListener('securitypolicyviolation', (event) => {
+      this.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
+    });
+    setInterval(() => this.tick(), 1000);
+  }
+
+  /** Hooks for the browser tests (gateway/tests/browser) and for poking at the page by hand. */
+  hooks() {
+    return Object.freeze({
+      /** Closes the socket as a network failure would; the page reconnects by itself. */
+      dropSocket: () => this.session?.transport.drop(),
+      /** What the page's session client knows. */
+      state: () => {
+        const session = this.session;
+        return (
+          session && {
+            sessionId: session.id,
+            lastSeq: session.model.seq,
+            connections: session.transport.connections,
+            resumes: [...session.transport.resumes],
+            status: session.model.status,
+          }
+        );
+      },
+      cspViolations: () => [...this.cspViolations],
+    });
+  }
 }
 
 /** @param {string} token */
@@ -107,424 +511,30 @@ function saveToken(token) {
   }
 }
 
-ui.signinForm.addEventListener('submit', (event) => {
-  event.preventDefault();
-  const token = ui.token.value.trim();
-  if (!token) return;
-  saveToken(token);
-  leaveSession();
-  resetInterview();
-  loadHistory();
-});
-
-// ---- plans and the new-interview form -----------------------------------------------------
-
-async function loadPlans() {
-  try {
-    plans = await api.plans();
-  } catch (error) {
-    ui.setupStatus.textContent = `Cannot load the plans: ${/** @type {Error} */ (error).message}`;
-    return;
-  }
-  ui.plan.replaceChildren(...plans.map((p) => el('option', { value: p.id, text: p.title })));
-  showPlan();
-}
-
-function showPlan() {
-  const plan = plans.find((p) => p.id === ui.plan.value);
-  if (!plan) return;
-  const minutes = Math.round(plan.duration_s / 60);
-  ui.planInfo.textContent = `${plan.questions} questions · ${minutes} minutes · ${plan.level} ${plan.role}`;
-  if (roleFromPlan || !ui.role.value.trim()) {
-    ui.role.value = plan.role;
-    roleFromPlan = true;
-  }
-  ui.level.value = plan.level;
-  if (!client) renderBars(ui.bars, plan.dimensions, []);
-}
-
-ui.plan.addEventListener('change', showPlan);
-ui.role.addEventListener('input', () => {
-  roleFromPlan = false;
-});
-
-ui.setupForm.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const plan = plans.find((p) => p.id === ui.plan.value);
-  if (!plan) return;
-  const text = (/** @type {string} */ value) => (value.trim() ? value.trim() : null);
-  ui.setupFields.disabled = true;
-  ui.setupStatus.textContent = 'Creating the interview…';
-  let created;
-  try {
-    created = await api.createSession(plan.id, {
-      role: text(ui.role.value),
-      level: text(ui.level.value),
-      resume_text: text(ui.resume.value),
-    });
-  } catch (error) {
-    ui.setupStatus.textContent = `Cannot start: ${/** @type {Error} */ (error).message}`;
-    ui.setupFields.disabled = false;
-    return;
-  }
-  ui.setupStatus.textContent = '';
-  openSession(created.session_id, plan);
-  ui.interview.focus();
-});
-
-// ---- the live interview -------------------------------------------------------------------
-
 /**
- * Connects the page to a session (a new one, or one picked from the history).
- * @param {string} sessionId
- * @param {import('./api.js').PlanSummary|null} plan
- */
-function openSession(sessionId, plan) {
-  leaveSession();
-  resetInterview();
-  currentPlan = plan;
-  ui.setupFields.disabled = true;
-  ui.setup.hidden = true;
-  ui.interviewSub.textContent = `${plan ? plan.title : 'Interview'} · ${sessionId}`;
-  if (plan) renderBars(ui.bars, plan.dimensions, []);
-  barsShown = '';
-  client = new SessionClient({
-    api,
-    sessionId,
-    onChange: render,
-    onConnection: showConnection,
-    onError: (code, message) => {
-      ui.answerHint.textContent = `${message} (${code})`;
-    },
-    onAnswerRefused: (pending, code) => {
-      // Give the answer back so nothing typed is lost.
-      if (pending.answer.format === 'code') {
-        if (!ui.code.value.trim()) ui.code.value = pending.answer.source;
-      } else if (!ui.answer.value.trim()) {
-        ui.answer.value = pending.answer.text;
-      }
-      ui.answerHint.textContent = `Your answer was not accepted (${code}); it is back in the box.`;
-    },
-    onReportReady: () => {
-      if (client && client.sessionId === sessionId) showReport(sessionId, plan);
-    },
-  });
-  client.connect();
-}
-
-function leaveSession() {
-  if (client) client.close();
-  client = null;
-}
-
-function resetInterview() {
-  transcript.clear();
-  ui.answer.value = '';
-  ui.code.value = '';
-  ui.answerHint.textContent = '';
-  delete ui.answerHint.dataset.base;
-  ui.report.hidden = true;
-  ui.reportBody.replaceChildren();
-  ui.overall.textContent = '–';
-  ui.overall.classList.add('is-empty');
-  formatChosenFor = '';
-  currentPlan = null;
-  ui.setupFields.disabled = false;
-  ui.setup.hidden = false;
-  ui.interviewSub.textContent = '';
-  ui.reconnect.hidden = true;
-  ui.newInterview.hidden = true;
-  showConnection('idle', 'Not connected');
-  const plan = plans.find((p) => p.id === ui.plan.value);
-  renderBars(ui.bars, plan ? plan.dimensions : [], []);
-  updateControls();
-  renderClock();
-}
-
-/**
- * @param {import('./session.js').ConnectionState} state
- * @param {string} detail
- */
-function showConnection(state, detail) {
-  ui.connection.dataset.state = state;
-  ui.connection.textContent = detail;
-  ui.reconnect.hidden = state !== 'stopped' || !client || client.model.status === 'ended';
-  if (state === 'ended' || state === 'stopped') ui.newInterview.hidden = false;
-  if (client) transcript.render(client.model, isConnected());
-  updateControls();
-}
-
-function render() {
-  if (!client) return;
-  const model = client.model;
-  if (!currentPlan) {
-    currentPlan = plans.find((p) => p.id === model.planId) ?? null;
-    if (currentPlan) ui.interviewSub.textContent = `${currentPlan.title} · ${client.sessionId}`;
-  }
-  transcript.render(model, isConnected());
-  ui.overall.textContent = formatScore(model.scores.overall);
-  ui.overall.classList.toggle('is-empty', typeof model.scores.overall !== 'number');
-  const dimensions = currentPlan ? currentPlan.dimensions : [];
-  const bars = JSON.stringify([dimensions, model.scores.dimensions]);
-  if (bars !== barsShown) {
-    barsShown = bars;
-    renderBars(ui.bars, dimensions, model.scores.dimensions);
-  }
-  chooseFormat(model);
-  updateControls();
-  renderClock();
-  // The history shows this interview's status and answers: refresh it when they change.
-  const answers = model.transcript.filter((e) => e.entry === 'answer').length;
-  const key = `${client.sessionId}:${model.status}:${answers}:${model.scores.overall}`;
-  if (key !== historyKey) {
-    historyKey = key;
-    loadHistory();
-  }
-}
-
-/** What the history last showed of the current interview. */
-let historyKey = '';
-/** What the score bars show (they are redrawn only when it changes). */
-let barsShown = '';
-
-function isConnected() {
-  return !!client && !!client.ws && client.ws.readyState === WebSocket.OPEN;
-}
-
-/**
- * When a new question expects code, show the editor with its language (and text otherwise).
- * @param {import('./session.js').Model} model
- */
-function chooseFormat(model) {
-  const asking = model.awaitingAnswer ?? (model.openTurn && model.openTurn.expects ? model.openTurn : null);
-  if (!asking || !asking.expects) return;
-  // The turn that asks: the open one, or the last finished one while the answer is awaited.
-  const turns = model.transcript.filter((e) => e.entry === 'turn');
-  const turnId = model.openTurn ? model.openTurn.turn_id : turns.length ? turns[turns.length - 1].turn_id : 0;
-  const key = `${turnId}:${asking.question_id}`;
-  if (key === formatChosenFor) return;
-  formatChosenFor = key;
-  const code = asking.expects.format === 'code';
-  ui.formatCode.checked = code;
-  ui.formatText.checked = !code;
-  if (code && 'language' in asking.expects) {
-    const language = asking.expects.language;
-    if (![...ui.language.options].some((o) => o.value === language)) {
-      ui.language.append(el('option', { value: language, text: language }));
-    }
-    ui.language.value = language;
-  }
-  showFormat();
-}
-
-function showFormat() {
-  const code = ui.formatCode.checked;
-  ui.codeField.hidden = !code;
-  ui.textField.hidden = code;
-}
-
-ui.formatText.addEventListener('change', showFormat);
-ui.formatCode.addEventListener('change', showFormat);
-
-function updateControls() {
-  const model = client ? client.model : null;
-  const connected = isConnected();
-  const live = !!model && model.status !== 'ended';
-  const canAnswer = connected && !!client && client.canAnswer();
-  ui.submit.disabled = !canAnswer;
-  ui.interrupt.disabled = !(connected && model && model.openTurn);
-  ui.end.disabled = !(connected && live);
-  let hint = '';
-  if (!client) hint = '';
-  else if (model && model.status === 'ended') hint = endedText(model.endedReason);
-  else if (!connected && client.stopped) hint = 'Not connected. Press Reconnect to go on with the interview here.';
-  else if (!connected) hint = 'Waiting for the connection…';
-  else if (model && model.pending.length) hint = 'Sending your answer…';
-  else if (model && model.awaitingAnswer) hint = 'The interviewer is waiting for your answer.';
-  else if (model && model.openTurn && (model.openTurn.kind === 'question' || model.openTurn.kind === 'follow_up'))
-    hint = 'You can answer now: sending interrupts the question.';
-  else if (model && model.openTurn) hint = 'The interviewer is speaking.';
-  else if (model && model.status === 'created') hint = 'Starting…';
-  // Keep error messages visible until something changes what the candidate can do.
-  if (hint && ui.answerHint.dataset.base !== hint) {
-    ui.answerHint.dataset.base = hint;
-    ui.answerHint.textContent = hint;
-  }
-}
-
-ui.answerForm.addEventListener('submit', (event) => {
-  event.preventDefault();
-  if (!client || !client.canAnswer()) return;
-  if (ui.formatCode.checked) {
-    const source = ui.code.value;
-    if (!source.trim()) {
-      ui.answerHint.textContent = 'The code box is empty.';
-      ui.code.focus();
-      return;
-    }
-    client.submit({ format: 'code', language: ui.language.value, source });
-    ui.code.value = '';
-  } else {
-    const text = ui.answer.value.trim();
-    if (!text) {
-      ui.answerHint.textContent = 'The answer box is empty.';
-      ui.answer.focus();
-      return;
-    }
-    client.submit({ format: 'text', text });
-    ui.answer.value = '';
-  }
-});
-
-for (const box of [ui.answer, ui.code]) {
-  box.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
-      event.preventDefault();
-      ui.answerForm.requestSubmit();
-    }
-  });
-}
-
-// The code box: Tab inserts four spaces. Esc releases the next Tab so keyboard users can leave.
-let tabReleased = false;
-ui.code.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape') {
-    tabReleased = true;
-    return;
-  }
-  if (event.key === 'Tab' && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey && !tabReleased) {
-    event.preventDefault();
-    insertAtCursor(ui.code, '    ');
-    return;
-  }
-  tabReleased = false;
-});
-ui.code.addEventListener('blur', () => {
-  tabReleased = false;
-});
-
-/**
+ * The code box: Tab inserts four spaces. Esc releases the next Tab so keyboard users can leave.
  * @param {HTMLTextAreaElement} box
- * @param {string} text
  */
-function insertAtCursor(box, text) {
-  // execCommand keeps the browser's undo history; setRangeText is the fallback.
-  if (!document.execCommand || !document.execCommand('insertText', false, text)) {
-    box.setRangeText(text, box.selectionStart, box.selectionEnd, 'end');
-  }
-}
-
-ui.interrupt.addEventListener('click', () => client && client.interrupt());
-ui.end.addEventListener('click', () => {
-  if (client && window.confirm('End the interview now? Your report will be built from the answers so far.')) {
-    client.end();
-  }
-});
-ui.reconnect.addEventListener('click', () => client && client.resume());
-ui.newInterview.addEventListener('click', () => {
-  leaveSession();
-  resetInterview();
-  ui.plan.focus();
-});
-window.addEventListener('online', () => client && client.reconnectNow());
-
-// ---- the clock ----------------------------------------------------------------------------
-
-function renderClock() {
-  const model = client ? client.model : null;
-  if (!model || !model.clock) {
-    const plan = currentPlan ?? plans.find((p) => p.id === ui.plan.value);
-    ui.clockElapsed.textContent = formatDuration(0);
-    ui.clockRemaining.textContent = plan ? formatDuration(plan.duration_s) : '–';
-    return;
-  }
-  // Count locally from the last tick while the interview runs (protocol.md: `clock`).
-  const running = model.status === 'live';
-  const since = running ? (performance.now() - model.clock.at) / 1000 : 0;
-  ui.clockElapsed.textContent = formatDuration(model.clock.elapsed_s + since);
-  ui.clockRemaining.textContent = formatDuration(Math.max(0, model.clock.remaining_s - since));
-}
-
-setInterval(renderClock, 1000);
-
-// ---- the report ---------------------------------------------------------------------------
-
-/**
- * @param {string} sessionId
- * @param {import('./api.js').PlanSummary|null} plan
- */
-async function showReport(sessionId, plan) {
-  ui.report.hidden = false;
-  ui.reportBody.replaceChildren(el('p', { class: 'hint', text: 'Loading the report…' }));
-  try {
-    const report = await api.report(sessionId);
-    const title = plan ? plan.title : (plans.find((p) => p.id === report.plan.id)?.title ?? report.plan.id);
-    renderReport(ui.reportBody, report, title);
-    ui.report.dataset.sessionId = sessionId;
-  } catch (error) {
-    ui.reportBody.replaceChildren(
-      el('p', { class: 'hint', text: `Cannot load the report: ${/** @type {Error} */ (error).message}` }),
-    );
-  }
-}
-
-// ---- history ------------------------------------------------------------------------------
-
-/** Numbers history requests, so only the latest one's answer is shown. */
-let historyRequest = 0;
-/** @type {import('./api.js').SessionSummary[]} what the history shows (the chart redraws on resize) */
-let historySessions = [];
-let chartWidth = 0;
-
-window.addEventListener('resize', () => {
-  if (ui.historyChart.clientWidth !== chartWidth) {
-    chartWidth = ui.historyChart.clientWidth;
-    renderChart(ui.historyChart, historySessions);
-  }
-});
-
-async function loadHistory() {
-  const request = ++historyRequest;
-  let sessions;
-  try {
-    sessions = await api.mySessions();
-  } catch (error) {
-    if (request === historyRequest) {
-      ui.historyStatus.textContent = `Cannot load your interviews: ${/** @type {Error} */ (error).message}`;
+function tabIndents(box) {
+  let released = false;
+  box.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      released = true;
+      return;
     }
-    return;
-  }
-  if (request !== historyRequest) return;
-  ui.historyStatus.textContent = sessions.length ? '' : 'No interviews yet.';
-  historySessions = sessions;
-  renderChart(ui.historyChart, sessions);
-  ui.historyRows.replaceChildren(
-    ...sessions.map((s) => {
-      const plan = plans.find((p) => p.id === s.plan_id) ?? null;
-      const action =
-        s.status === 'ended'
-          ? el('button', { type: 'button', class: 'small', 'data-action': 'report', text: 'Report' })
-          : el('button', { type: 'button', class: 'small', 'data-action': 'rejoin', text: 'Rejoin' });
-      action.setAttribute('aria-label', `${action.textContent} (${plan ? plan.title : s.plan_id}, ${when(s.created_at)})`);
-      action.addEventListener('click', () => {
-        if (s.status === 'ended') {
-          showReport(s.session_id, plan);
-          ui.report.scrollIntoView({ block: 'start' });
-        } else {
-          openSession(s.session_id, plan);
-          ui.interview.focus();
-        }
-      });
-      return el('tr', { 'data-testid': 'history-row', 'data-session-id': s.session_id, 'data-status': s.status }, [
-        el('td', { text: when(s.created_at) }),
-        el('td', { text: plan ? plan.title : s.plan_id }),
-        el('td', { 'data-label': 'Status', text: s.status }),
-        el('td', { class: 'num', 'data-label': 'Answers', text: String(s.answers) }),
-        el('td', { class: 'num', 'data-label': 'Overall', 'data-testid': 'history-overall', text: formatScore(s.overall) }),
-        el('td', {}, [action]),
-      ]);
-    }),
-  );
+    if (event.key === 'Tab' && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey && !released) {
+      event.preventDefault();
+      // execCommand keeps the browser's undo history; setRangeText is the fallback.
+      if (!document.execCommand || !document.execCommand('insertText', false, '    ')) {
+        box.setRangeText('    ', box.selectionStart, box.selectionEnd, 'end');
+      }
+      return;
+    }
+    released = false;
+  });
+  box.addEventListener('blur', () => {
+    released = false;
+  });
 }
 
 /** @param {number} ms */
@@ -532,33 +542,12 @@ function when(ms) {
   return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-ui.historyRefresh.addEventListener('click', loadHistory);
-
 // ---- start --------------------------------------------------------------------------------
 
-document.addEventListener('securitypolicyviolation', (event) => {
-  cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
-});
-
-/** Hooks for the browser tests (gateway/tests/browser) and for poking at the page by hand. */
-Object.defineProperty(window, '__viva', {
-  value: Object.freeze({
-    /** Closes the socket as a network failure would; the page reconnects by itself. */
-    dropSocket: () => client?.drop(),
-    /** What the page's session client knows. */
-    state: () =>
-      client && {
-        sessionId: client.sessionId,
-        lastSeq: client.lastSeq,
-        connections: client.connections,
-        resumes: [...client.resumes],
-        status: client.model.status,
-      },
-    cspViolations: () => [...cspViolations],
-  }),
-});
-
-loadToken();
-resetInterview();
-await loadPlans();
-loadHistory();
+const app = new ConsoleApp();
+Object.defineProperty(window, '__viva', { value: app.hooks() });
+app.listen();
+app.loadToken();
+app.reset();
+await app.loadPlans();
+app.loadHistory();

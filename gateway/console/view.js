@@ -1,8 +1,23 @@
-// Rendering: the transcript (keyed by turn and answer, so re-rendering never duplicates an
-// entry), the score bars, the report, the history table and its chart. DOM APIs only; text
-// always goes in through textContent, never as HTML.
+// @ts-check
+// Rendering: the interview panel from the model (InterviewView: the transcript, the scores, the
+// clock, the controls and the status lines), the report, the history table and its chart. DOM
+// APIs only; text always goes in through textContent, never as HTML. The view reads the model
+// (model.js) and never changes it.
+
+import { askedQuestion, canAnswer } from './model.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * @typedef {import('./model.js').Model} Model
+ * @typedef {import('./model.js').TurnKind} TurnKind
+ * @typedef {import('./model.js').AnswerContent} AnswerContent
+ * @typedef {import('./model.js').Scores} Scores
+ * @typedef {import('./model.js').EndReason} EndReason
+ * @typedef {import('./model.js').RefusedAnswer} RefusedAnswer
+ * @typedef {import('./api.js').PlanSummary} PlanSummary
+ * @typedef {import('./transport.js').ConnectionState} ConnectionState
+ */
 
 /**
  * Creates an element.
@@ -46,24 +61,56 @@ export function humanize(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-const KIND_LABEL = /** @type {Record<string, string>} */ ({
+/** @type {Record<TurnKind, string>} */
+const KIND_LABEL = {
   intro: 'Introduction',
   question: 'Question',
   follow_up: 'Follow-up',
   feedback: 'Feedback',
   closing: 'Closing',
-});
+};
+
+/** Why an interview ended, as the status line says it. @type {Record<EndReason, string>} */
+const ENDED_WHY = {
+  completed: 'the interview is complete',
+  time_up: 'time is up',
+  ended_by_candidate: 'you ended it',
+  interviewer_failed: 'the interviewer failed',
+  out_of_minutes: 'your interview minutes ran out',
+};
+
+/** @param {EndReason|null} reason */
+export function endedText(reason) {
+  const why = reason ? ENDED_WHY[reason] : undefined;
+  return `Interview ended${why ? `: ${why}` : ''}.`;
+}
+
+/** @param {EndReason} reason the reason `session.ending` gave */
+export function endingText(reason) {
+  const why = ENDED_WHY[reason];
+  return `Closing…${why ? ` ${why[0].toUpperCase()}${why.slice(1)}.` : ''} Your report is on its way.`;
+}
+
+/**
+ * @typedef {{kind: 'turn', key: string, turnId: number, turnKind: TurnKind, text: string,
+ *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean}} TurnItem
+ * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null}} AnswerItem
+ * @typedef {{kind: 'pending', key: string, id: string, answer: AnswerContent}} PendingItem
+ * @typedef {TurnItem|AnswerItem|PendingItem} Item one entry of the transcript as shown
+ */
 
 /**
  * The transcript: one element per finished turn, accepted answer, pending answer and the open
- * turn, reconciled by key so an entry is created once and then only updated.
+ * turn, reconciled by key so an entry is created once and then only updated. The open turn's
+ * new words are appended as text nodes (inside `role=log`, a screen reader announces only
+ * them, not the whole turn again).
  */
 export class TranscriptView {
   /** @param {HTMLElement} root */
   constructor(root) {
     this.root = root;
-    /** @type {Map<string, {node: HTMLElement, sig: string}>} */
-    this.nodes = new Map();
+    /** @type {Map<string, {node: HTMLElement, item: Item}>} */
+    this.shown = new Map();
     this.empty = /** @type {HTMLElement|null} */ (root.querySelector('.empty'));
     /** Follow new entries, unless the reader scrolled up to read something earlier. */
     this.stick = true;
@@ -76,158 +123,416 @@ export class TranscriptView {
   }
 
   clear() {
-    for (const { node } of this.nodes.values()) node.remove();
-    this.nodes.clear();
+    for (const { node } of this.shown.values()) node.remove();
+    this.shown.clear();
     this.stick = true;
     if (this.empty) this.empty.hidden = false;
   }
 
   /**
-   * @param {import('./session.js').Model} model
+   * @param {Model} model
    * @param {boolean} connected whether the open turn is still arriving
    */
   render(model, connected) {
-    /** @type {{key: string, sig: string, build: () => HTMLElement}[]} */
-    const wanted = [];
+    /** @type {Item[]} */
+    const items = [];
     for (const e of model.transcript) {
-      if (e.entry === 'turn') {
-        wanted.push({
-          key: `turn-${e.turn_id}`,
-          sig: `${e.status}\u0000${e.text}`,
-          build: () => turnNode(e.turn_id, e.kind, e.text, e.status),
-        });
-      } else {
-        const score = e.score ? formatScore(e.score.overall) : '';
-        wanted.push({
-          key: `answer-${e.answer_id}`,
-          sig: `${score}`,
-          build: () => answerNode(e.answer, { answerId: e.answer_id, score: e.score }),
-        });
-      }
+      items.push(
+        e.entry === 'turn'
+          ? { kind: 'turn', key: `turn-${e.turn_id}`, turnId: e.turn_id, turnKind: e.kind, text: e.text, status: e.status, connected }
+          : { kind: 'answer', key: `answer-${e.answer_id}`, answerId: e.answer_id, answer: e.answer, score: e.score },
+      );
     }
     const open = model.openTurn;
     if (open) {
-      wanted.push({
+      items.push({
+        kind: 'turn',
         key: `turn-${open.turn_id}`,
-        sig: `streaming\u0000${connected}\u0000${open.text}`,
-        build: () => turnNode(open.turn_id, open.kind, open.text, 'streaming', connected),
+        turnId: open.turn_id,
+        turnKind: open.kind,
+        text: open.text,
+        status: 'streaming',
+        connected,
       });
     }
-    for (const p of model.pending) {
-      wanted.push({ key: `pending-${p.id}`, sig: 'pending', build: () => answerNode(p.answer, { pendingId: p.id }) });
-    }
+    for (const p of model.pending) items.push({ kind: 'pending', key: `pending-${p.id}`, id: p.id, answer: p.answer });
 
-    const keep = new Set(wanted.map((w) => w.key));
-    for (const [key, { node }] of this.nodes) {
+    const keep = new Set(items.map((item) => item.key));
+    for (const [key, { node }] of this.shown) {
       if (!keep.has(key)) {
         node.remove();
-        this.nodes.delete(key);
+        this.shown.delete(key);
       }
     }
     /** @type {Node|null} */
     let cursor = this.empty ? this.empty.nextSibling : this.root.firstChild;
-    for (const w of wanted) {
-      let entry = this.nodes.get(w.key);
+    for (const item of items) {
+      let entry = this.shown.get(item.key);
       if (!entry) {
-        entry = { node: w.build(), sig: w.sig };
-        this.nodes.set(w.key, entry);
-      } else if (entry.sig !== w.sig) {
-        updateNode(entry.node, w);
-        entry.sig = w.sig;
+        entry = { node: build(item), item };
+        this.shown.set(item.key, entry);
+      } else {
+        update(entry.node, entry.item, item);
+        entry.item = item;
       }
       if (entry.node !== cursor) this.root.insertBefore(entry.node, cursor);
       cursor = entry.node.nextSibling;
     }
-    if (this.empty) this.empty.hidden = wanted.length > 0;
+    if (this.empty) this.empty.hidden = items.length > 0;
     if (this.stick) this.root.scrollTop = this.root.scrollHeight;
   }
 }
 
+/** @param {Item} item */
+function build(item) {
+  switch (item.kind) {
+    case 'turn':
+      return turnNode(item);
+    case 'answer':
+      return answerNode(item.answer, answerBadge(item.score), { 'data-testid': 'answer', 'data-answer-id': item.answerId });
+    case 'pending':
+      return answerNode(item.answer, el('span', { class: 'badge', text: 'sending…' }), {
+        'data-testid': 'pending-answer',
+        'data-pending-id': item.id,
+        class: 'entry answer is-pending',
+      });
+  }
+}
+
 /**
- * Brings an existing node up to date with a newer version of its entry.
+ * Brings a shown entry up to date, touching only what changed.
  * @param {HTMLElement} node
- * @param {{build: () => HTMLElement}} wanted
+ * @param {Item} was
+ * @param {Item} now
  */
-function updateNode(node, wanted) {
-  const fresh = wanted.build();
-  // Keep the node itself (its place, focus and the reader's position); swap its content.
-  for (const name of node.getAttributeNames()) if (!fresh.hasAttribute(name)) node.removeAttribute(name);
-  for (const name of fresh.getAttributeNames()) node.setAttribute(name, /** @type {string} */ (fresh.getAttribute(name)));
-  node.replaceChildren(...fresh.childNodes);
+function update(node, was, now) {
+  if (was.kind === 'turn' && now.kind === 'turn') {
+    if (was.status !== now.status || was.connected !== now.connected) {
+      setTurnAttributes(node, now);
+      replaceBadge(node, turnBadge(now));
+    }
+    const text = /** @type {HTMLElement} */ (node.querySelector('[data-testid="turn-text"]'));
+    const before = turnText(was);
+    const after = turnText(now);
+    if (after === before) return;
+    // New words of the open turn: append them, leave what is shown alone.
+    if (after.startsWith(before)) text.append(document.createTextNode(after.slice(before.length)));
+    else text.textContent = after;
+  } else if (was.kind === 'answer' && now.kind === 'answer') {
+    if (formatScore(was.score?.overall) !== formatScore(now.score?.overall) || !was.score !== !now.score) {
+      replaceBadge(node, answerBadge(now.score));
+    }
+  }
+}
+
+/** @param {TurnItem} item */
+function turnText(item) {
+  return item.text || (item.status === 'streaming' ? '' : '(nothing said)');
 }
 
 /**
- * @param {number} turnId
- * @param {string} kind
- * @param {string} text
- * @param {string} status `completed`, `interrupted`, `failed`, or `streaming` for the open turn
- * @param {boolean} [connected] for the open turn: whether its words are still arriving
+ * @param {HTMLElement} node
+ * @param {HTMLElement|null} badge
  */
-function turnNode(turnId, kind, text, status, connected = true) {
+function replaceBadge(node, badge) {
+  const head = /** @type {HTMLElement} */ (node.querySelector('.entry-head'));
+  head.querySelector('.badge')?.remove();
+  if (badge) head.append(badge);
+}
+
+/** @param {TurnItem} item */
+function turnBadge({ status, connected }) {
+  if (status === 'interrupted') return el('span', { class: 'badge badge-warn', text: 'interrupted' });
+  if (status === 'failed') return el('span', { class: 'badge badge-bad', text: 'failed' });
+  if (status === 'streaming') {
+    return el('span', { class: connected ? 'badge badge-live' : 'badge', text: connected ? 'speaking…' : 'not connected' });
+  }
+  return null;
+}
+
+/**
+ * @param {HTMLElement} node
+ * @param {TurnItem} item
+ */
+function setTurnAttributes(node, { turnKind, status, connected }) {
   const streaming = status === 'streaming';
-  const badge =
-    status === 'interrupted'
-      ? el('span', { class: 'badge badge-warn', text: 'interrupted' })
-      : status === 'failed'
-        ? el('span', { class: 'badge badge-bad', text: 'failed' })
-        : streaming
-          ? el('span', { class: connected ? 'badge badge-live' : 'badge', text: connected ? 'speaking…' : 'not connected' })
-          : null;
-  return el(
-    'article',
-    {
-      class: `entry turn turn-${kind}${streaming && connected ? ' is-streaming' : ''}`,
-      'data-testid': 'turn',
-      'data-turn-id': turnId,
-      'data-kind': kind,
-      'data-status': status,
-      'aria-busy': streaming ? 'true' : 'false',
-    },
-    [
-      el('header', { class: 'entry-head' }, [
-        el('span', { class: 'who', text: 'Interviewer' }),
-        el('span', { class: 'kind', text: KIND_LABEL[kind] ?? kind }),
-        badge,
-      ]),
-      el('p', { class: 'entry-text', 'data-testid': 'turn-text', text: text || (streaming ? '' : '(nothing said)') }),
-    ],
-  );
+  node.className = `entry turn turn-${turnKind}${streaming && connected ? ' is-streaming' : ''}`;
+  node.dataset.status = status;
+  node.setAttribute('aria-busy', streaming ? 'true' : 'false');
+}
+
+/** @param {TurnItem} item */
+function turnNode(item) {
+  const node = el('article', { 'data-testid': 'turn', 'data-turn-id': item.turnId, 'data-kind': item.turnKind }, [
+    el('header', { class: 'entry-head' }, [
+      el('span', { class: 'who', text: 'Interviewer' }),
+      el('span', { class: 'kind', text: KIND_LABEL[item.turnKind] ?? item.turnKind }),
+      turnBadge(item),
+    ]),
+    el('p', { class: 'entry-text', 'data-testid': 'turn-text', text: turnText(item) }),
+  ]);
+  setTurnAttributes(node, item);
+  return node;
+}
+
+/** @param {Scores|null} score this answer's own scores, once scored */
+function answerBadge(score) {
+  if (score && typeof score.overall === 'number') {
+    return el('span', { class: 'badge badge-score', text: `${formatScore(score.overall)} / 10` });
+  }
+  return el('span', { class: 'badge', text: score ? 'not scored' : 'scoring…' });
 }
 
 /**
- * @param {import('./session.js').AnswerContent} answer
- * @param {{answerId?: number, pendingId?: string, score?: import('./session.js').Scores|null}} meta
+ * @param {AnswerContent} answer
+ * @param {HTMLElement} badge
+ * @param {Record<string, string|number>} attrs
  */
-function answerNode(answer, { answerId, pendingId, score }) {
+function answerNode(answer, badge, attrs) {
   const body =
     answer.format === 'code'
       ? el('pre', { class: 'entry-code' }, [el('code', { 'data-language': answer.language, text: answer.source })])
       : el('p', { class: 'entry-text', text: answer.text });
-  const status = pendingId
-    ? el('span', { class: 'badge', text: 'sending…' })
-    : score && typeof score.overall === 'number'
-      ? el('span', { class: 'badge badge-score', text: `${formatScore(score.overall)} / 10` })
-      : score
-        ? el('span', { class: 'badge', text: 'not scored' })
-        : el('span', { class: 'badge', text: 'scoring…' });
-  return el(
-    'article',
-    {
-      class: `entry answer${pendingId ? ' is-pending' : ''}`,
-      'data-testid': pendingId ? 'pending-answer' : 'answer',
-      'data-answer-id': answerId,
-      'data-pending-id': pendingId,
-      'data-format': answer.format,
-    },
-    [
-      el('header', { class: 'entry-head' }, [
-        el('span', { class: 'who', text: 'You' }),
-        el('span', { class: 'kind', text: answer.format === 'code' ? `Code · ${answer.language}` : 'Answer' }),
-        status,
-      ]),
-      body,
-    ],
-  );
+  return el('article', { class: 'entry answer', ...attrs, 'data-format': answer.format }, [
+    el('header', { class: 'entry-head' }, [
+      el('span', { class: 'who', text: 'You' }),
+      el('span', { class: 'kind', text: answer.format === 'code' ? `Code · ${answer.language}` : 'Answer' }),
+      badge,
+    ]),
+    body,
+  ]);
+}
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {new () => T} type
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const node = document.getElementById(id);
+  if (!(node instanceof type)) throw new Error(`#${id} is missing from the page`);
+  return node;
+}
+
+/**
+ * What the interview panel shows besides the model.
+ * @typedef {object} Shown
+ * @property {Model} model
+ * @property {PlanSummary|null} plan the interview's plan, once known
+ * @property {boolean} connected the socket is open
+ * @property {boolean} stopped the page does not reconnect by itself
+ */
+
+/**
+ * The interview panel: transcript, scores, clock, controls, the hint under the answer box, the
+ * "Closing…" line and the connection line. `render` draws it all from the model; the few
+ * things it remembers (what the bars and the hint last showed, which question the answer
+ * format was chosen for, when the last clock came) only save work or keep the candidate's
+ * own choices.
+ */
+export class InterviewView {
+  constructor() {
+    this.connection = byId('connection-status', HTMLElement);
+    this.sub = byId('interview-sub', HTMLElement);
+    this.phase = byId('session-phase', HTMLElement);
+    this.transcript = new TranscriptView(byId('transcript', HTMLElement));
+    this.clockElapsed = byId('clock-elapsed', HTMLElement);
+    this.clockRemaining = byId('clock-remaining', HTMLElement);
+    this.formatText = byId('format-text', HTMLInputElement);
+    this.formatCode = byId('format-code', HTMLInputElement);
+    this.textField = byId('text-field', HTMLElement);
+    this.codeField = byId('code-field', HTMLElement);
+    this.answer = byId('answer-input', HTMLTextAreaElement);
+    this.code = byId('code-input', HTMLTextAreaElement);
+    this.language = byId('code-language', HTMLSelectElement);
+    this.hint = byId('answer-hint', HTMLElement);
+    this.submit = byId('submit-answer', HTMLButtonElement);
+    this.interrupt = byId('interrupt', HTMLButtonElement);
+    this.end = byId('end-session', HTMLButtonElement);
+    this.reconnect = byId('reconnect', HTMLButtonElement);
+    this.newInterview = byId('new-interview', HTMLButtonElement);
+    this.overall = byId('score-overall', HTMLElement);
+    this.bars = byId('score-bars', HTMLElement);
+    /** What the score bars show (they are redrawn only when it changes). */
+    this.barsShown = '';
+    /** The hint the state of the interview calls for; an error replaces it until it changes. */
+    this.hintBase = '';
+    /** The question the answer format was last chosen for, so a new question picks its own. */
+    this.formatChosenFor = '';
+    /** @type {{clock: import('./model.js').Clock, at: number, stoppedAt: number|null}|null} the last clock and when it came */
+    this.tick = null;
+    this.formatText.addEventListener('change', () => this.showFormat());
+    this.formatCode.addEventListener('change', () => this.showFormat());
+  }
+
+  /**
+   * Back to no interview.
+   * @param {PlanSummary|null} plan the plan picked in the form, for its bars and duration
+   */
+  reset(plan) {
+    this.transcript.clear();
+    this.answer.value = '';
+    this.code.value = '';
+    this.hint.textContent = '';
+    this.hintBase = '';
+    this.formatChosenFor = '';
+    this.tick = null;
+    this.overall.textContent = '–';
+    this.overall.classList.add('is-empty');
+    this.sub.textContent = '';
+    this.phase.hidden = true;
+    this.phase.textContent = '';
+    this.barsShown = '';
+    this.showConnection('idle', 'Not connected', false, false);
+    this.render(null, plan);
+  }
+
+  /**
+   * @param {string} title
+   * @param {string} sessionId
+   */
+  title(title, sessionId) {
+    this.sub.textContent = `${title} · ${sessionId}`;
+  }
+
+  /**
+   * @param {ConnectionState} state
+   * @param {string} detail
+   * @param {boolean} canReconnect the candidate may ask for a reconnect
+   * @param {boolean} over the interview is over here (ended, or the page stopped)
+   */
+  showConnection(state, detail, canReconnect, over) {
+    this.connection.dataset.state = state;
+    this.connection.textContent = detail;
+    this.reconnect.hidden = !canReconnect;
+    this.newInterview.hidden = !over;
+  }
+
+  /**
+   * Draws the interview (or, with `shown` null, the empty panel for `plan`).
+   * @param {Shown|null} shown
+   * @param {PlanSummary|null} plan
+   */
+  render(shown, plan) {
+    const model = shown ? shown.model : null;
+    if (shown && model) this.transcript.render(model, shown.connected);
+    this.overall.textContent = formatScore(model?.scores.overall);
+    this.overall.classList.toggle('is-empty', typeof model?.scores.overall !== 'number');
+    const dimensions = plan ? plan.dimensions : [];
+    const scores = model ? model.scores.dimensions : [];
+    const bars = JSON.stringify([dimensions, scores]);
+    if (bars !== this.barsShown) {
+      this.barsShown = bars;
+      renderBars(this.bars, dimensions, scores);
+    }
+    const closing = !!model && model.status !== 'ended' && model.ending ? endingText(model.ending) : '';
+    if (this.phase.textContent !== closing) this.phase.textContent = closing;
+    this.phase.hidden = !closing;
+    if (model) this.chooseFormat(model);
+    this.renderControls(shown);
+    this.renderClock(model, plan);
+  }
+
+  /**
+   * When a new question expects code, show the editor with its language (and text otherwise).
+   * @param {Model} model
+   */
+  chooseFormat(model) {
+    const asked = askedQuestion(model);
+    if (!asked) return;
+    const key = `${asked.turnId}:${asked.question_id}`;
+    if (key === this.formatChosenFor) return;
+    this.formatChosenFor = key;
+    const expects = asked.expects;
+    this.formatCode.checked = expects.format === 'code';
+    this.formatText.checked = expects.format !== 'code';
+    if (expects.format === 'code') {
+      const language = expects.language;
+      if (![...this.language.options].some((o) => o.value === language)) {
+        this.language.append(el('option', { value: language, text: language }));
+      }
+      this.language.value = language;
+    }
+    this.showFormat();
+  }
+
+  showFormat() {
+    const code = this.formatCode.checked;
+    this.codeField.hidden = !code;
+    this.textField.hidden = code;
+  }
+
+  /** @param {Shown|null} shown */
+  renderControls(shown) {
+    const model = shown ? shown.model : null;
+    const connected = !!shown && shown.connected;
+    this.submit.disabled = !(connected && model && canAnswer(model));
+    this.interrupt.disabled = !(connected && model && model.openTurn);
+    this.end.disabled = !(connected && model && model.status !== 'ended' && !model.ending);
+    let hint = '';
+    const open = model?.openTurn;
+    if (!shown || !model) hint = '';
+    else if (model.status === 'ended') hint = endedText(model.endedReason);
+    else if (!connected && shown.stopped) hint = 'Not connected. Press Reconnect to go on with the interview here.';
+    else if (!connected) hint = 'Waiting for the connection…';
+    else if (model.pending.length) hint = 'Sending your answer…';
+    else if (model.ending) hint = 'The interview is closing: no more answers.';
+    else if (model.awaitingAnswer) hint = 'The interviewer is waiting for your answer.';
+    else if (open && (open.kind === 'question' || open.kind === 'follow_up')) hint = 'You can answer now: sending interrupts the question.';
+    else if (open) hint = 'The interviewer is speaking.';
+    else if (model.status === 'created') hint = 'Starting…';
+    // Keep error messages visible until something changes what the candidate can do.
+    if (hint && this.hintBase !== hint) {
+      this.hintBase = hint;
+      this.hint.textContent = hint;
+    }
+  }
+
+  /**
+   * A message for the candidate under the answer box, until the interview's state changes.
+   * @param {string} text
+   */
+  say(text) {
+    this.hint.textContent = text;
+  }
+
+  /**
+   * Gives a refused answer back, so nothing typed is lost.
+   * @param {RefusedAnswer} refused
+   */
+  giveBack(refused) {
+    const answer = refused.answer;
+    if (answer.format === 'code') {
+      if (!this.code.value.trim()) this.code.value = answer.source;
+    } else if (!this.answer.value.trim()) {
+      this.answer.value = answer.text;
+    }
+    this.say(`Your answer was not accepted (${refused.code}); it is back in the box.`);
+  }
+
+  /**
+   * The clock, counted locally from the last tick while the interview runs (protocol.md:
+   * `clock`), and frozen where it got to once it stops (ending or ended: no more ticks).
+   * @param {Model|null} model
+   * @param {PlanSummary|null} plan
+   */
+  renderClock(model, plan) {
+    if (!model || !model.clock) {
+      this.tick = null;
+      this.clockElapsed.textContent = formatDuration(0);
+      this.clockRemaining.textContent = plan ? formatDuration(plan.duration_s) : '–';
+      return;
+    }
+    const now = performance.now();
+    if (!this.tick || this.tick.clock !== model.clock) this.tick = { clock: model.clock, at: now, stoppedAt: null };
+    const running = model.status === 'live' && !model.ending;
+    if (running) this.tick.stoppedAt = null;
+    else this.tick.stoppedAt ??= now;
+    const since = ((this.tick.stoppedAt ?? now) - this.tick.at) / 1000;
+    this.clockElapsed.textContent = formatDuration(model.clock.elapsed_s + since);
+    this.clockRemaining.textContent = formatDuration(Math.max(0, model.clock.remaining_s - since));
+  }
 }
 
 /**
@@ -235,7 +540,7 @@ function answerNode(answer, { answerId, pendingId, score }) {
  * place, so a bar grows from its last value.
  * @param {HTMLElement} list
  * @param {string[]} dimensions the plan's dimensions
- * @param {import('./session.js').DimensionScore[]} scores
+ * @param {import('./model.js').DimensionScore[]} scores
  * @param {string} [testid] each row's `data-testid`
  */
 export function renderBars(list, dimensions, scores, testid = 'score-bar') {
@@ -276,14 +581,14 @@ export function renderBars(list, dimensions, scores, testid = 'score-bar') {
 /**
  * The report (protocol.md, `GET /v1/sessions/{id}/report`).
  * @param {HTMLElement} root
- * @param {any} report
+ * @param {import('./api.js').Report} report
  * @param {string} title the plan's title
  */
 export function renderReport(root, report, title) {
   const bars = el('ul', { class: 'bars', 'aria-label': 'Final score per rubric dimension' });
   renderBars(
     bars,
-    report.dimensions.map((/** @type {any} */ d) => d.name),
+    report.dimensions.map((d) => d.name),
     report.dimensions,
     'report-bar',
   );
@@ -295,7 +600,7 @@ export function renderReport(root, report, title) {
           items.map((t) => el('li', { text: t })),
         )
       : el('p', { class: 'hint', 'data-testid': testid, text: empty });
-  const answers = report.answers.map((/** @type {any} */ a) =>
+  const answers = report.answers.map((a) =>
     el('details', { class: 'evidence', 'data-testid': 'report-answer', 'data-answer-id': a.answer_id }, [
       el('summary', {}, [
         el('span', { class: 'evidence-score', text: formatScore(a.overall) }),
@@ -307,7 +612,7 @@ export function renderReport(root, report, title) {
             el(
               'ul',
               { class: 'plain-list hit' },
-              a.key_points_hit.map((/** @type {string} */ k) => el('li', { text: k })),
+              a.key_points_hit.map((k) => el('li', { text: k })),
             ),
           ])
         : null,
@@ -317,7 +622,7 @@ export function renderReport(root, report, title) {
             el(
               'ul',
               { class: 'plain-list missed' },
-              a.key_points_missed.map((/** @type {string} */ k) => el('li', { text: k })),
+              a.key_points_missed.map((k) => el('li', { text: k })),
             ),
           ])
         : null,
@@ -327,7 +632,7 @@ export function renderReport(root, report, title) {
             el(
               'ul',
               { class: 'plain-list' },
-              a.notes.map((/** @type {string} */ k) => el('li', { text: k })),
+              a.notes.map((k) => el('li', { text: k })),
             ),
           ])
         : null,
@@ -357,16 +662,18 @@ export function renderReport(root, report, title) {
   );
 }
 
-/** @param {string|null} reason */
+/** How the report names why an interview ended. @type {Record<EndReason, string>} */
+const REASON_TEXT = {
+  completed: 'completed',
+  time_up: 'time ran out',
+  ended_by_candidate: 'ended early',
+  interviewer_failed: 'interviewer failed',
+  out_of_minutes: 'out of minutes',
+};
+
+/** @param {EndReason|null} reason */
 export function reasonText(reason) {
-  return (
-    {
-      completed: 'completed',
-      time_up: 'time ran out',
-      ended_by_candidate: 'ended early',
-      interviewer_failed: 'interviewer failed',
-    }[reason ?? ''] ?? 'in progress'
-  );
+  return (reason && REASON_TEXT[reason]) ?? 'in progress';
 }
 
 /**

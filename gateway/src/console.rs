@@ -37,7 +37,8 @@ const FILES: &[File] = &[
     file!("index.html", "text/html; charset=utf-8"),
     file!("style.css", "text/css; charset=utf-8"),
     file!("app.js", "text/javascript; charset=utf-8"),
-    file!("session.js", "text/javascript; charset=utf-8"),
+    file!("model.js", "text/javascript; charset=utf-8"),
+    file!("transport.js", "text/javascript; charset=utf-8"),
     file!("api.js", "text/javascript; charset=utf-8"),
     file!("view.js", "text/javascript; charset=utf-8"),
     file!("favicon.svg", "image/svg+xml; charset=utf-8"),
@@ -72,6 +73,21 @@ mod tests {
             assert!(!file.name.contains('/'), "{} must be a plain name", file.name);
         }
         assert_eq!(FILES[0].name, "index.html");
+    }
+
+    #[test]
+    fn every_file_of_the_console_is_served_and_every_module_type_checked() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            // The type checker's settings (scripts/console.sh), not a part of the page.
+            if name != "jsconfig.json" {
+                assert!(embedded(&name), "console/{name} is not in FILES");
+            }
+        }
+        for file in FILES.iter().filter(|f| f.name.ends_with(".js")) {
+            assert!(file.body.starts_with("// @ts-check\n"), "{} must start with `// @ts-check`", file.name);
+        }
     }
 
     #[test]

@@ -29,7 +29,8 @@ async fn the_page_and_its_assets_are_served_and_nothing_else() {
     for (path, expected) in [
         ("/console/index.html", "text/html; charset=utf-8"),
         ("/console/app.js", "text/javascript; charset=utf-8"),
-        ("/console/session.js", "text/javascript; charset=utf-8"),
+        ("/console/model.js", "text/javascript; charset=utf-8"),
+        ("/console/transport.js", "text/javascript; charset=utf-8"),
         ("/console/api.js", "text/javascript; charset=utf-8"),
         ("/console/view.js", "text/javascript; charset=utf-8"),
         ("/console/style.css", "text/css; charset=utf-8"),
@@ -44,7 +45,15 @@ async fn the_page_and_its_assets_are_served_and_nothing_else() {
         assert!(!body.is_empty(), "{path}");
     }
 
-    for path in ["/console/", "/console/nope.js", "/console/..%2FCargo.toml", "/console/app.js/x", "/index.html"] {
+    for path in [
+        "/console/",
+        "/console/nope.js",
+        "/console/session.js",
+        "/console/jsconfig.json",
+        "/console/..%2FCargo.toml",
+        "/console/app.js/x",
+        "/index.html",
+    ] {
         let (status, content_type, _, body) = fetch(path).await;
         assert_eq!(status, 404, "{path}");
         assert_eq!(content_type.as_deref(), Some("application/json"), "{path}");
