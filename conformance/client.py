@@ -30,11 +30,11 @@ TIMEOUT = 20.0  # every single wait (one message, one handshake, one REST call)
 JSON = "viva.v1.json"
 MSGPACK = "viva.v1.msgpack"
 
-DURABLE = {"turn.started", "turn.done", "answer.received", "score.updated", "report.ready", "session.ended"}
+DURABLE = {"turn.started", "turn.done", "answer.received", "score.updated", "report.ready", "session.ending", "session.ended"}
 EPHEMERAL = {"turn.delta", "clock", "error", "pong"}
 TURN_KINDS = {"intro", "question", "follow_up", "feedback", "closing"}
 TURN_STATUSES = {"completed", "interrupted", "failed"}
-END_REASONS = {"completed", "time_up", "ended_by_candidate", "interviewer_failed"}
+END_REASONS = {"completed", "time_up", "ended_by_candidate", "interviewer_failed", "out_of_minutes"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +253,7 @@ class Interview:
         self.score_before_ack: list[int] = []
         self.prev_durable: str | None = None
         self.report_seq: int | None = None
+        self.ending: dict | None = None  # session.ending, when the end had to wait
         self.ended: dict | None = None
         self.after_end: list[str] = []
         self.n = 0
@@ -333,12 +334,29 @@ class Interview:
             self.last_seq = seq
             self.events[seq] = m
             self.conn_seqs.append(seq)
+            if self.ending is not None and t not in self.AFTER_ENDING:
+                self.p["end"].append(f"{t} after session.ending")
             if self.prev_durable == "report.ready" and t != "session.ended":
                 self.p["end"].append(f"report.ready followed by {t}, not session.ended")
             self.prev_durable = t
         getattr(self, "on_" + t.replace(".", "_"))(m)
 
+    # protocol.md, session.ending: "Nothing but score.updated, that closing turn, report.ready and
+    # session.ended follows it" (the closing turn only for out_of_minutes, checked below)
+    AFTER_ENDING = {"score.updated", "turn.started", "turn.done", "report.ready", "session.ended"}
+
+    def on_session_ending(self, m: dict) -> None:
+        if self.ending is not None:
+            self.p["end"].append("two session.ending")
+        if self.report_seq is not None:
+            self.p["end"].append("session.ending after report.ready")
+        if m.get("reason") not in END_REASONS:
+            self.p["end"].append(f"session.ending: unknown reason {m.get('reason')!r}")
+        self.ending = m
+
     def on_turn_started(self, m: dict) -> None:
+        if self.ending is not None and not (self.ending.get("reason") == "out_of_minutes" and m.get("kind") == "closing"):
+            self.p["end"].append(f"turn.started ({m.get('kind')}) after session.ending ({self.ending.get('reason')})")
         tid, kind = m.get("turn_id"), m.get("kind")
         if tid != self.max_tid + 1:
             self.p["turns"].append(f"turn.started turn_id {tid} after {self.max_tid}")
@@ -448,6 +466,8 @@ class Interview:
             self.p["end"].append(f"session.ended seq {m['seq']} not right after report.ready (seq {self.report_seq})")
         if m.get("reason") not in END_REASONS:
             self.p["end"].append(f"unknown end reason {m.get('reason')!r}")
+        if self.ending is not None and self.ending.get("reason") != m.get("reason"):
+            self.p["end"].append(f"session.ended reason {m.get('reason')!r} after session.ending {self.ending.get('reason')!r}")
         if self.open_tid is not None:
             self.p["end"].append(f"session ended with turn {self.open_tid} still open")
         self.ended = m
