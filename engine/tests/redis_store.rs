@@ -1,10 +1,11 @@
-//! The Redis store against a real `redis-server`: the log, snapshots, fencing, the user
-//! index, and whole interviews that outlive the engine that ran them.
+//! The Redis store against a real `redis-server`: whole interviews that outlive the engine that
+//! ran them, two engines on one session, Redis going away. The store's own contract (the log,
+//! snapshots, fencing, the user index, deletion, retention) is `store_contract.rs`, run
+//! against both stores.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use viva_engine::core::{CoreConfig, Session, SessionParams};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{RedisStore, SessionMeta, Store, StoreError};
 use viva_engine::time::Timestamp;
@@ -67,85 +68,6 @@ async fn interview(engine: &Engine, user: &str, session: &str) -> Vec<ServerMess
             }
         }
     }
-}
-
-#[tokio::test]
-async fn the_log_snapshots_and_fencing() {
-    let redis = RedisServer::start();
-    let store = store(&redis).await;
-    store.create(&meta("s1", "alice", 10)).await.unwrap();
-    assert_eq!(store.meta("s1").await.unwrap().unwrap().user_id, "alice");
-    assert!(store.meta("nope").await.unwrap().is_none());
-
-    // A recorded session: run the core with the scripted interviewer, no I/O.
-    let plan = viva_engine::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
-    let params = SessionParams {
-        session_id: "s1".into(),
-        plan,
-        candidate: Default::default(),
-        time_limit_ms: 60_000,
-        scorer: "heuristic/1".into(),
-        config: CoreConfig::default(),
-    };
-    let mut session = Session::new(params.clone());
-    let now = Timestamp(1_000);
-    session.handle_client(ClientMessage::SessionStart { id: None }, now);
-    let mut log = Vec::new();
-    let mut turn = None;
-    while let Some(output) = session.poll_output() {
-        match output {
-            viva_engine::core::Output::Persist(entry) => log.push(entry),
-            viva_engine::core::Output::StartTurn(request) => turn = Some(*request),
-            _ => {}
-        }
-        if let Some(request) = turn.take() {
-            let text = ScriptedInterviewer::text(&request);
-            session.handle_interviewer(request.turn_id, viva_engine::interviewer::InterviewerEvent::Delta(text), now);
-            session.handle_interviewer(request.turn_id, viva_engine::interviewer::InterviewerEvent::Done, now);
-        }
-    }
-    assert!(log.len() >= 4, "intro and first question");
-
-    let epoch = store.acquire("s1").await.unwrap();
-    store.append("s1", epoch, &log[..2]).await.unwrap();
-    store
-        .save_snapshot(
-            "s1",
-            epoch,
-            &Session::restore(params.clone(), Default::default(), log[..2].to_vec()).state().clone(),
-        )
-        .await
-        .unwrap();
-    store.append("s1", epoch, &log[2..]).await.unwrap();
-    let loaded = store.load("s1").await.unwrap().unwrap();
-    assert_eq!(loaded.snapshot.as_ref().unwrap().head, 2);
-    assert_eq!(loaded.tail, log[2..]);
-    let restored = Session::restore(params.clone(), loaded.snapshot.unwrap(), loaded.tail);
-    assert_eq!(restored.state(), session.state(), "snapshot + tail through Redis equals the live state");
-    assert_eq!(store.read_log("s1", 1).await.unwrap().unwrap(), log[1..]);
-
-    // Out of order, then fenced: a newer load owns the session.
-    let again = store.append("s1", epoch, &log[..1]).await.unwrap_err();
-    assert_eq!(again, StoreError::OutOfOrder { head: log.len() as u64, got: 1 });
-    let newer = store.acquire("s1").await.unwrap();
-    assert!(newer > epoch);
-    let next = viva_engine::core::LogEntry { seq: log.len() as u64 + 1, ..log[0].clone() };
-    let fenced = store.append("s1", epoch, std::slice::from_ref(&next)).await.unwrap_err();
-    assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
-    assert!(matches!(store.save_snapshot("s1", epoch, session.state()).await, Err(StoreError::Fenced { .. })));
-    store.append("s1", newer, &[next]).await.unwrap();
-}
-
-#[tokio::test]
-async fn the_user_index_lists_newest_first() {
-    let redis = RedisServer::start();
-    let store = store(&redis).await;
-    for (id, at) in [("s1", 1), ("s3", 3), ("s2", 2)] {
-        store.create(&meta(id, "bob", at)).await.unwrap();
-    }
-    store.create(&meta("x", "carol", 5)).await.unwrap();
-    let ids: Vec<String> = store.user_sessions("bob").await.unwrap().into_iter().map(|m| m.session_id).collect();
-    assert_eq!(ids, ["s3", "s2", "s1"]);
 }
 
 #[tokio::test]

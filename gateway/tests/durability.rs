@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Connect, Process, check_invariants, play};
+use common::{Connect, Process, assert_kept, play};
 use viva_protocol::{ClientMessage, ServerMessage, TurnStatus};
 use viva_testkit::RedisServer;
 
@@ -43,7 +43,7 @@ async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost()
     let (rest, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     seen.extend(rest);
-    check_invariants(&seen);
+    assert_kept(&seen);
     let closed = seen.iter().find_map(|m| match m {
         ServerMessage::TurnDone(d) if d.turn_id == in_flight => Some(d.status),
         _ => None,
@@ -112,7 +112,7 @@ async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() 
     let (rest, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     seen.extend(rest);
-    check_invariants(&seen);
+    assert_kept(&seen);
     let (_, view) = gateway.get(Some("hana"), &format!("/v1/sessions/{session}")).await;
     let stored = view["transcript"].as_array().unwrap().iter().filter(|e| e["entry"] == "answer").count();
     let acked: std::collections::BTreeSet<u32> = seen
@@ -157,7 +157,7 @@ async fn sigterm_persists_every_session_and_a_new_gateway_resumes_them_all() {
         let (rest, close) = play(&mut client, &plan).await;
         assert_eq!(close, Some(1000));
         seen.extend(rest);
-        check_invariants(&seen);
+        assert_kept(&seen);
     }
     second.signal("TERM");
     assert_eq!(second.wait().await.0, Some(0));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Connect, Gateway, check_invariants, play};
+use common::{Connect, Gateway, assert_kept, play};
 use viva_protocol::{ClientMessage, ServerMessage};
 
 async fn whole_interview(protocols: Option<&str>, plan_id: &str) {
@@ -20,7 +20,7 @@ async fn whole_interview(protocols: Option<&str>, plan_id: &str) {
     client.send(&ClientMessage::SessionStart { id: Some("start".into()) }).await;
     let (messages, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
-    check_invariants(&messages);
+    assert_kept(&messages);
     let answers = messages.iter().filter(|m| matches!(m, ServerMessage::AnswerReceived(_))).count();
     assert!(answers >= plan.questions.len(), "every question answered: {answers}");
 
@@ -77,7 +77,7 @@ async fn a_dropped_socket_resumes_with_nothing_lost() {
     let (rest, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     seen.extend(rest);
-    check_invariants(&seen);
+    assert_kept(&seen);
     let (_, view) = gateway.get(Some("bob"), &format!("/v1/sessions/{session}")).await;
     let first = view["transcript"].as_array().unwrap().iter().find(|e| e["entry"] == "answer").unwrap();
     assert_eq!(first["question_id"], plan.questions[0].id.as_str());
@@ -101,18 +101,18 @@ async fn a_second_socket_replaces_the_first() {
 
 #[tokio::test]
 async fn shutdown_tells_clients_to_reconnect_and_a_new_gateway_resumes() {
-    let mut gateway = Gateway::start().await;
+    let gateway = Gateway::start().await;
     let plan = gateway.engine.plans().get("senior-backend").unwrap().clone();
     let session = gateway.create("dave", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:dave")).await.unwrap();
     client.message().await;
     client.send(&ClientMessage::SessionStart { id: None }).await;
     let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
-    gateway.shutdown.take().unwrap().send(()).unwrap();
+    let engine = gateway.engine.clone();
+    gateway.stop().await.unwrap();
     assert_eq!(client.closed().await, Some(4000));
-    gateway.task.await.unwrap().unwrap();
 
-    let next = Gateway::start_on(gateway.engine.clone(), |_| {}).await;
+    let next = Gateway::start_on(engine, |_| {}).await;
     let last = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
     let mut client = next.connect(&session, Connect::user("dev:dave").last_seq(last)).await.unwrap();
     let ServerMessage::SessionReady(ready) = client.message().await else { panic!("session.ready first") };
@@ -122,5 +122,5 @@ async fn shutdown_tells_clients_to_reconnect_and_a_new_gateway_resumes() {
     let (rest, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     seen.extend(rest);
-    check_invariants(&seen);
+    assert_kept(&seen);
 }

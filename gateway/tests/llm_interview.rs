@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Connect, Gateway, Process, Remote, check_invariants, play};
+use common::{Connect, Gateway, Process, Remote, assert_kept, play};
 use viva_engine::interviewer::{LlmInterviewer, ScriptedInterviewer};
 use viva_engine::llm::{LlmClient, LlmConfig};
 use viva_engine::plan::PlanCatalog;
@@ -62,7 +62,7 @@ async fn interview(gateway: &Remote, user: &str, plan_id: &str) -> (Vec<ServerMe
         client.send(&ClientMessage::SessionStart { id: Some("start".into()) }).await;
         let (messages, close) = play(&mut client, &plan).await;
         assert_eq!(close, Some(1000), "{user}");
-        check_invariants(&messages);
+        assert_kept(&messages);
         let (status, report) = gateway.get(Some(user), &format!("/v1/sessions/{session}/report")).await;
         assert_eq!(status, 200, "{user}");
         assert_eq!(report["ended_reason"], "completed", "{user}");

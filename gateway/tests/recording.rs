@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Connect, Event, Gateway, Remote, answer_for, check_invariants, play};
+use common::{Connect, Event, Gateway, Remote, answer_for, assert_kept, play};
 use serde_json::Value;
 use viva_protocol::rest::Recording;
 use viva_protocol::{ClientMessage, ServerMessage, TurnKind, TurnStatus};
@@ -149,7 +149,7 @@ async fn a_recorded_interview_replays_to_the_same_transcript() {
 
     let (replayed, messages, close) = replay(&gateway, "bob", "coding-python", &lines).await;
     assert_eq!(close, Some(1000));
-    check_invariants(&messages[1..]);
+    assert_kept(&messages[1..]);
     assert_eq!(transcript(&gateway, "bob", &replayed).await, transcript(&gateway, "alice", &session).await);
     let (_, _, again) = recording(&gateway, Some("bob"), &replayed).await;
     assert_eq!(kinds(&again), kinds(&lines));
@@ -187,7 +187,7 @@ async fn barge_ins_and_an_early_end_are_recorded_and_replay_alike() {
 
     let (replayed, messages, close) = replay(&gateway, "dave", "senior-backend", &lines).await;
     assert_eq!(close, Some(1000));
-    check_invariants(&messages[1..]);
+    assert_kept(&messages[1..]);
     let original = transcript(&gateway, "carol", &session).await;
     assert_eq!(transcript(&gateway, "dave", &replayed).await, original);
     let statuses: Vec<&Value> = original.iter().filter(|e| e["entry"] == "turn").map(|e| &e["status"]).collect();

@@ -26,9 +26,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use viva_protocol::{ClientMessage, Encoding};
 
-use crate::checker::Checker;
 use crate::client::{Api, ClientError, Incoming, Socket, Target};
 use crate::net::Exhausted;
+use viva_protocol::checker::Checker;
 
 /// Where the gateway's resident memory is read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,9 @@
 //!   `GET /v1/sessions/{id}/recording` serves it) and reading a directory of them.
 //! - [`client`]: the transport to one gateway: REST calls and one session's WebSocket, with
 //!   every wait bounded.
-//! - [`checker`]: the protocol's invariants as a pure state machine over the server messages
-//!   one client sees; it also tells the driver when the interviewer waits for an answer.
+//! - the protocol checker is `viva_protocol::checker` (shared with the gateway's tests and the
+//!   examples): the invariants over what one client sees; it also tells the driver when the
+//!   interviewer waits for an answer.
 //! - [`session`]: drives one replayed session: sends the recording's messages on its
 //!   schedule, answers only when asked, and times the answers.
 //! - [`series`]: the run's throughput per second (events, bytes, answers, live sessions),
@@ -28,7 +29,6 @@
 
 pub mod baseline;
 pub mod chart;
-pub mod checker;
 pub mod client;
 pub mod hold;
 pub mod net;

@@ -18,11 +18,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use viva_protocol::{ClientMessage, Encoding, ErrorCode, ServerMessage};
 
-use crate::checker::{Checker, Violation};
 use crate::client::{Api, Incoming, Socket};
 use crate::recording::{Script, is_answer};
 use crate::series::Timeline;
 use crate::stats::{Metric, Samples};
+use viva_protocol::checker::{Checker, Violation};
 
 /// How one session is replayed.
 #[derive(Debug, Clone)]

@@ -288,7 +288,7 @@ pub struct Sessions {
 pub struct Violations {
     /// All of them.
     pub total: u64,
-    /// By kind (see `checker::ViolationKind`).
+    /// By kind (see `viva_protocol::checker::ViolationKind`).
     pub by_kind: BTreeMap<String, u64>,
 }
 

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use viva_engine::EngineConfig;
 use viva_load::baseline::{self, Baseline, Deltas};
-use viva_load::checker::Checker;
 use viva_load::client::{Api, Incoming, Socket};
 use viva_load::session::SessionOutcome;
 use viva_load::{ReplayConfig, Script, Summary, Target, Timeouts};
+use viva_protocol::checker::Checker;
 use viva_protocol::{ClientMessage, Encoding, ServerMessage};
 
 mod common;

@@ -8,6 +8,8 @@
 //!
 //! `docs/protocol.md` at the repository root documents the same contract for app developers.
 
+#[cfg(feature = "checker")]
+pub mod checker;
 pub mod client;
 pub mod close;
 pub mod codec;

@@ -6,7 +6,12 @@
 //!
 //! [`openai::FakeOpenAi`] is an OpenAI-compatible provider on a free loopback port whose
 //! every answer the test scripts, failures included.
+//!
+//! [`gateway::InProcessGateway`] (feature `gateway`) serves an engine on a free loopback port
+//! in the test's own process.
 
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod openai;
 
 use std::net::TcpListener;

@@ -22,7 +22,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<String, Stored>,
-    /// User id → session ids, oldest first.
+    /// User id → session ids, in creation order.
     by_user: HashMap<String, Vec<String>>,
 }
 
@@ -153,7 +153,11 @@ impl Store for MemoryStore {
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
         Ok(self.with(|inner| {
             let ids = inner.by_user.get(user_id).cloned().unwrap_or_default();
-            ids.iter().rev().filter_map(|id| inner.session(id).map(|s| s.meta.clone())).collect()
+            let mut metas: Vec<SessionMeta> =
+                ids.iter().filter_map(|id| inner.session(id).map(|s| s.meta.clone())).collect();
+            // Newest first, as the Redis store orders them (creation time, then id).
+            metas.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.session_id.cmp(&a.session_id)));
+            metas
         }))
     }
 

@@ -48,6 +48,15 @@ return head + #ARGV - 2
 
 /// Replaces the snapshot if the caller's epoch is current; a session under retention keeps
 /// its expiry. KEYS: epoch, snap, meta. ARGV: epoch, bytes.
+// A new epoch only for a session that exists: INCR alone would leave an `epoch` key behind
+// for a deleted or expired session, against complete deletion.
+const ACQUIRE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.error_reply('NOT_FOUND')
+end
+return redis.call('INCR', KEYS[2])
+";
+
 const SNAPSHOT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -78,6 +87,7 @@ return 1
 pub struct RedisStore {
     connection: ConnectionManager,
     append: Script,
+    acquire: Script,
     snapshot: Script,
     index: Script,
 }
@@ -115,7 +125,13 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2);
         let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
-        Ok(Self { connection, append: Script::new(APPEND), snapshot: Script::new(SNAPSHOT), index: Script::new(INDEX) })
+        Ok(Self {
+            connection,
+            append: Script::new(APPEND),
+            acquire: Script::new(ACQUIRE),
+            snapshot: Script::new(SNAPSHOT),
+            index: Script::new(INDEX),
+        })
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -144,6 +160,7 @@ fn store_error(error: redis::RedisError) -> StoreError {
         "FENCED" => StoreError::Fenced { epoch: 0, current: number(&detail) },
         "OUT_OF_ORDER" => StoreError::OutOfOrder { head: number(&detail), got: 0 },
         "WRONGTYPE" => StoreError::Corrupt(error.to_string()),
+        "NOT_FOUND" => StoreError::NotFound(String::new()),
         _ => unavailable(error),
     }
 }
@@ -212,7 +229,13 @@ impl Store for RedisStore {
     }
 
     async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
-        self.conn().incr(Keys::of(session_id).epoch, 1).await.map_err(store_error)
+        let keys = Keys::of(session_id);
+        let result: Result<Epoch, _> =
+            self.acquire.key(&keys.meta).key(&keys.epoch).invoke_async(&mut self.conn()).await;
+        result.map_err(|e| match store_error(e) {
+            StoreError::NotFound(_) => StoreError::NotFound(session_id.to_owned()),
+            other => other,
+        })
     }
 
     async fn append(&self, session_id: &str, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {

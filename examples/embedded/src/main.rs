@@ -6,7 +6,8 @@
 //! turns as they stream, answers every question with a canned answer built from the plan's
 //! key points (code in the expected language for code questions), prints the scores as they
 //! arrive, and at `report.ready` fetches the report with [`Engine::report`] and prints it.
-//! Exits 0 once the session has ended.
+//! Every message goes through the protocol's checker (`viva_protocol::checker`), as an app's
+//! own tests can do. Exits 0 once the session has ended with the protocol kept.
 
 mod answers;
 
@@ -18,6 +19,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::{Engine, Next};
+use viva_protocol::checker::Checker;
 use viva_protocol::rest::Report;
 use viva_protocol::server::{ScoreUpdated, TurnStarted};
 use viva_protocol::{AnswerContent, ClientMessage, CloseCode, DimensionScore, ServerMessage, TurnStatus};
@@ -64,9 +66,13 @@ async fn interview(args: Args) -> anyhow::Result<()> {
         plan.duration_s / 60
     );
 
+    let mut checker = Checker::new();
     let mut connection = engine.connect(&args.user, &session_id, None).await?;
-    if let Next::Message(ServerMessage::SessionReady(ready)) = connection.next().await {
-        println!("Connected: epoch {}, status {:?}, head seq {}", ready.epoch, ready.state.status, ready.seq);
+    if let Next::Message(message) = connection.next().await {
+        checker.observe(&message);
+        if let ServerMessage::SessionReady(ready) = message {
+            println!("Connected: epoch {}, status {:?}, head seq {}", ready.epoch, ready.state.status, ready.seq);
+        }
     }
     connection.send(ClientMessage::SessionStart { id: None }).await?;
 
@@ -81,9 +87,15 @@ async fn interview(args: Args) -> anyhow::Result<()> {
     loop {
         let message = match connection.next().await {
             Next::Message(message) => message,
-            Next::Close(CloseCode::Normal) if ended.is_some() => break,
-            Next::Close(code) => bail!("the session closed the connection: {} ({})", code.code(), code.reason()),
+            Next::Close(code) => {
+                checker.closed(Some(code.code()));
+                if code == CloseCode::Normal && ended.is_some() {
+                    break;
+                }
+                bail!("the session closed the connection: {} ({})", code.code(), code.reason())
+            }
         };
+        checker.observe(&message);
         match message {
             ServerMessage::TurnStarted(turn) => {
                 let about = turn.question_id.as_deref().map(|q| format!(" · {q}")).unwrap_or_default();
@@ -123,6 +135,7 @@ async fn interview(args: Args) -> anyhow::Result<()> {
                         ClientMessage::CodeSubmit { id, language, source }
                     }
                 };
+                checker.sent(&message);
                 connection.send(message).await?;
             }
             ServerMessage::AnswerReceived(received) => {
@@ -160,6 +173,11 @@ async fn interview(args: Args) -> anyhow::Result<()> {
     if report.is_none() {
         bail!("the session ended without a report");
     }
+    let (violations, _) = checker.finish();
+    if !violations.is_empty() {
+        bail!("the protocol was broken: {violations:#?}");
+    }
+    println!("Protocol kept: every invariant of docs/protocol.md held.");
     Ok(())
 }
 

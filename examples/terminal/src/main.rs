@@ -96,6 +96,10 @@ async fn main() -> anyhow::Result<()> {
         Outcome::Ended => {
             let report = api.report(&created.session_id).await?;
             print_report(&report);
+            let violations = client.protocol_violations();
+            if !violations.is_empty() {
+                bail!("the gateway broke the protocol:\n  {}", violations.join("\n  "));
+            }
             Ok(())
         }
         Outcome::Quit => {

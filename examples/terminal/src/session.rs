@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use viva_protocol::checker::Checker;
 use viva_protocol::server::SessionReady;
 use viva_protocol::state::{OpenTurn, Scores};
 use viva_protocol::{
@@ -93,6 +94,8 @@ pub struct Client {
     /// `session.end` was sent: wait for `session.ended`, ask for nothing more.
     ending: bool,
     ended: Option<EndReason>,
+    /// The protocol's invariants over every message, across sockets.
+    checker: Checker,
 }
 
 impl Client {
@@ -119,7 +122,15 @@ impl Client {
             next_id: 0,
             ending: false,
             ended: None,
+            checker: Checker::observer(),
         }
+    }
+
+    /// What broke the protocol, if anything did (checked over every message of every socket;
+    /// after a reconnect that lost the history, from that reconnect on).
+    pub fn protocol_violations(&self) -> Vec<String> {
+        let (violations, _) = self.checker.clone().finish();
+        violations.into_iter().map(|v| format!("{}: {}", v.kind.name(), v.detail)).collect()
     }
 
     /// The `last_seq` to resume from.
@@ -227,6 +238,13 @@ impl Client {
     }
 
     async fn on_message(&mut self, ws: &mut Socket, message: ServerMessage) -> Result<(), Outcome> {
+        if let ServerMessage::SessionReady(ready) = &message {
+            if self.last_seq.is_some() && !ready.resumed {
+                // Nothing replayed: what was missed is only in the state; check from here.
+                self.checker = Checker::observer();
+            }
+        }
+        self.checker.observe(&message);
         if let Some(seq) = message.seq() {
             // A durable event already processed (a replay overlapping what was seen).
             if self.last_seq.is_some_and(|last| seq <= last) {

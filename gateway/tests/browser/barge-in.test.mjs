@@ -32,7 +32,10 @@ async function nextQuestionStreaming(page, afterTurnId) {
         const open = document.querySelector(
           '[data-testid="transcript"] article[data-kind="question"][data-status="streaming"]',
         );
-        if (open && Number(open.getAttribute('data-turn-id')) > after && open.textContent) {
+        // Some words shown, not just the turn's heading: an interrupt before the first delta
+        // would cut nothing.
+        const shown = open?.querySelector('[data-testid="turn-text"]')?.textContent;
+        if (open && Number(open.getAttribute('data-turn-id')) > after && shown) {
           return { question: Number(open.getAttribute('data-turn-id')) };
         }
         const submit = /** @type {HTMLButtonElement} */ (document.querySelector('[data-testid="submit-answer"]'));
@@ -82,7 +85,7 @@ test('interrupting a question, answering while it is spoken, and ending early', 
     first,
   );
   const cut = (await firstTurn.getByTestId('turn-text').textContent()) ?? '';
-  const partial = await streamed(page, String(first));
+  const partial = (await streamed(page, String(first))).filter((text) => text !== '');
   assert.ok(partial.length >= 1 && cut.startsWith(partial[0]), 'the question was shown streaming before the cut');
   assert.equal(await interrupt.isDisabled(), true, 'nothing left to interrupt');
   await screenshot(page, 'barge-in-interrupted');

@@ -5,7 +5,6 @@
 #![allow(dead_code, missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -15,22 +14,21 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::{Engine, EngineConfig};
 use viva_gateway::AppState;
-use viva_gateway::auth::AuthMode;
+use viva_protocol::checker::Checker;
 use viva_protocol::rest::SessionCreated;
 use viva_protocol::{ClientMessage, Encoding, ServerMessage};
+use viva_testkit::gateway::{InProcessGateway, scripted_engine};
 
 /// How long a test waits for any one event before failing (a hang is a failure, not a pass).
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A gateway serving on a free loopback port, in this process.
+/// A gateway serving on a free loopback port, in this process (testkit's starter).
 pub struct Gateway {
     pub remote: Remote,
     pub engine: Engine,
-    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub server: InProcessGateway,
 }
 
 impl Gateway {
@@ -39,30 +37,24 @@ impl Gateway {
     }
 
     pub async fn start_with(config: EngineConfig, tune: impl FnOnce(&mut AppState)) -> Self {
-        let engine =
-            Engine::builder().config(config).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
-        Self::start_on(engine, tune).await
+        Self::start_on(scripted_engine(config, Duration::ZERO), tune).await
     }
 
     /// A gateway whose scripted interviewer speaks a word every `pace`, so a test can act
     /// while a turn is still streaming.
     pub async fn start_paced(pace: Duration) -> Self {
-        let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(pace))).build();
-        Self::start_on(engine, |_| {}).await
+        Self::start_on(scripted_engine(EngineConfig::default(), pace), |_| {}).await
     }
 
     /// A gateway in front of an existing engine (e.g. one a stopped gateway served).
     pub async fn start_on(engine: Engine, tune: impl FnOnce(&mut AppState)) -> Self {
-        let mut state = AppState::new(engine.clone(), AuthMode::Dev);
-        tune(&mut state);
-        let listener = viva_gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = rx.await;
-        };
-        let task = tokio::spawn(viva_gateway::run(listener, state, shutdown, Duration::from_secs(5)));
-        Self { remote: Remote { addr }, engine, shutdown: Some(tx), task }
+        let server = InProcessGateway::start(engine.clone(), tune);
+        Self { remote: Remote { addr: server.addr }, engine, server }
+    }
+
+    /// Stops it as a SIGTERM would and waits until it has stopped.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.server.stop().await
     }
 }
 
@@ -327,66 +319,18 @@ pub async fn play(client: &mut Client, plan: &viva_engine::plan::Plan) -> (Vec<S
     }
 }
 
-/// The protocol's invariants over every message a client saw of one session, from seq 1.
-pub fn check_invariants(messages: &[ServerMessage]) {
-    use std::collections::{BTreeMap, BTreeSet};
-    let mut next_seq = 1;
-    let mut started = BTreeMap::new();
-    let mut done = BTreeSet::new();
-    let mut deltas: BTreeMap<u32, String> = BTreeMap::new();
-    let mut answered = BTreeSet::new();
-    let mut scored = BTreeSet::new();
-    let mut report_at = None;
-    let mut ended_at = None;
+/// The protocol's invariants (viva_protocol's checker) over every message a client saw of one
+/// session from its start, over any number of resumes, to its completed end: no violation,
+/// every acknowledged answer scored, `session.ended` the last durable event.
+pub fn assert_kept(messages: &[ServerMessage]) {
+    let mut checker = Checker::observer().every_answer_scored();
     for message in messages {
-        if let Some(seq) = message.seq() {
-            if seq < next_seq {
-                // Only an acknowledgement is ever sent again.
-                assert!(matches!(message, ServerMessage::AnswerReceived(_)), "seq {seq} repeated: {message:?}");
-                continue;
-            }
-            assert_eq!(seq, next_seq, "seq gap before {message:?}");
-            next_seq += 1;
-        }
-        match message {
-            // A (re)connect: deltas sent while away are not replayed; the open turn's text so
-            // far is in the state, and deltas go on from there.
-            ServerMessage::SessionReady(ready) => {
-                if let Some(open) = &ready.state.open_turn {
-                    deltas.insert(open.turn_id, open.text.clone());
-                }
-            }
-            ServerMessage::TurnStarted(t) => {
-                assert!(started.insert(t.turn_id, t.kind).is_none(), "turn {} started twice", t.turn_id);
-            }
-            ServerMessage::TurnDelta(d) => {
-                assert!(started.contains_key(&d.turn_id) && !done.contains(&d.turn_id), "delta outside its turn");
-                deltas.entry(d.turn_id).or_default().push_str(&d.text);
-            }
-            ServerMessage::TurnDone(t) => {
-                assert!(started.contains_key(&t.turn_id), "turn {} done before started", t.turn_id);
-                assert!(done.insert(t.turn_id), "turn {} done twice", t.turn_id);
-                let said = deltas.get(&t.turn_id).map_or("", String::as_str);
-                let consistent = t.text.starts_with(said) || said.starts_with(&t.text);
-                assert!(consistent, "turn {} text {:?} differs from its deltas {said:?}", t.turn_id, t.text);
-            }
-            ServerMessage::AnswerReceived(a) => {
-                answered.insert(a.answer_id);
-            }
-            ServerMessage::ScoreUpdated(s) => {
-                assert!(answered.contains(&s.answer_id), "score before answer.received");
-                scored.insert(s.answer_id);
-            }
-            ServerMessage::ReportReady(r) => report_at = Some(r.seq),
-            ServerMessage::SessionEnded(e) => ended_at = Some(e.seq),
-            _ => {}
-        }
+        checker.observe(message);
     }
-    assert_eq!(started.keys().collect::<Vec<_>>(), done.iter().collect::<Vec<_>>(), "every turn closed once");
-    assert_eq!(answered, scored, "every answer scored");
-    let (report_at, ended_at) = (report_at.expect("report.ready"), ended_at.expect("session.ended"));
-    assert_eq!(ended_at, report_at + 1, "session.ended right after report.ready");
-    assert_eq!(ended_at, next_seq - 1, "session.ended is the last durable event");
+    checker.closed(Some(1000));
+    assert!(checker.ended().is_some(), "the session did not end: {:?}", checker.violations());
+    let (violations, _) = checker.finish();
+    assert!(violations.is_empty(), "{violations:#?}");
 }
 
 /// The `viva-gateway` binary as a command with a clean environment.

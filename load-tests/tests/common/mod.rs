@@ -6,24 +6,15 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use viva_engine::interviewer::ScriptedInterviewer;
-use viva_engine::{Engine, EngineConfig};
-use viva_gateway::AppState;
-use viva_gateway::auth::AuthMode;
+use viva_engine::EngineConfig;
 use viva_load::session::SessionOutcome;
 use viva_load::{ReplayConfig, Script, Summary};
+use viva_testkit::gateway::InProcessGateway;
 
 /// A gateway on 127.0.0.1 with the scripted interviewer at pace 0, serving until the test ends.
 pub fn gateway(config: EngineConfig) -> SocketAddr {
-    let interviewer = Arc::new(ScriptedInterviewer::new(Duration::ZERO));
-    let engine = Engine::builder().config(config).interviewer(interviewer).build();
-    let listener = viva_gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, AuthMode::Dev);
-    tokio::spawn(viva_gateway::run(listener, state, std::future::pending(), Duration::from_secs(1)));
-    addr
+    InProcessGateway::scripted(config).detach()
 }
 
 /// The recordings in `load-tests/recordings/`.

@@ -1,23 +1,33 @@
 //! The protocol's invariants (docs/protocol.md, sections 4–6) as a pure state machine over
-//! what one client sees of one session, from its first `session.ready` to the close.
+//! what a client sees of one session. The one checker of the project: the gateway's tests,
+//! viva-load and the examples all use it (feature `checker`).
 //!
-//! Feed it every server message ([`Checker::observe`]), every answer the client sends
-//! ([`Checker::sent`]), bad frames and the close; it keeps a list of [`Violation`]s. It is
-//! also the client's model of the interview: [`Checker::awaiting_answer`] says when the
-//! interviewer waits for an answer, derived from the events alone as the protocol defines it.
+//! Two ways to watch a session:
+//! - [`Checker::new`]: one client connection, from its `session.ready` to the close. Feed it
+//!   every server message ([`Checker::observe`]), every answer the client sends
+//!   ([`Checker::sent`]), bad frames and the close. It is also the client's model of the
+//!   interview: [`Checker::awaiting_answer`] says when the interviewer waits for an answer,
+//!   derived from the events alone as the protocol defines it.
+//! - [`Checker::observer`]: every server message of a session from its start, possibly over
+//!   several connections (each later `session.ready` is a resume), without the client's sends
+//!   (answers are known by their `answer.received`).
 //!
-//! Checked: durable `seq`s contiguous (a re-sent `answer.received` may repeat an old one);
-//! turns one at a time, numbered 1, 2, 3, …, each `turn.started` closed by exactly one
-//! `turn.done` whose text is its deltas; delta indexes 0, 1, 2, … within the turn; every
-//! answer sent acknowledged once (or refused with an `error`), `answer_id`s in order, scores
-//! only for acknowledged answers, once each and before the report; `report.ready`
-//! immediately followed by `session.ended`, nothing after it but the close, and that close
-//! 1000; no fatal error.
+//! Either keeps a list of [`Violation`]s. Checked: durable `seq`s contiguous (a re-sent
+//! `answer.received` may repeat an old one); turns one at a time, numbered 1, 2, 3, …, each
+//! `turn.started` closed by exactly one `turn.done` whose text is its deltas; delta indexes 0,
+//! 1, 2, … within the turn; every answer sent acknowledged once (or refused with an `error`),
+//! `answer_id`s in order, scores only for acknowledged answers, once each and before the
+//! report; at most one `session.ending`, followed only by scores, the `out_of_minutes` closing
+//! turn and the report, with the reason `session.ended` carries; `report.ready` immediately
+//! followed by `session.ended`, nothing after it but the close, and that close 1000; no fatal
+//! error. Opt in to [`Checker::every_answer_scored`] where no score may be missing (a report
+//! may be built without a score that never came, so the protocol does not promise it).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use viva_protocol::{ClientMessage, EndReason, ServerMessage, TurnKind, TurnStatus};
+
+use crate::{ClientMessage, EndReason, ServerMessage, SessionState, TurnKind, TurnStatus};
 
 /// What rule a violation broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -57,11 +67,21 @@ pub enum ViolationKind {
     ScoreUnknownAnswer,
     /// A second `score.updated` for one answer.
     ScoredTwice,
+    /// An acknowledged answer without a `score.updated` by the end (checked only when asked,
+    /// see [`Checker::every_answer_scored`]).
+    AnswerNotScored,
     /// `score.updated` after `report.ready`.
     ScoreAfterReport,
     /// `report.ready` not immediately followed by `session.ended`, or `session.ended` not
     /// immediately after `report.ready`.
     EndOrder,
+    /// A second `session.ending`, or one after `report.ready`.
+    EndingTwice,
+    /// After `session.ending`: a durable event other than a score, the `out_of_minutes`
+    /// closing turn and the report (an answer acknowledged, a new question).
+    AfterEnding,
+    /// `session.ended` with another reason than the `session.ending` before it.
+    EndReasonMismatch,
     /// A message after `session.ended`.
     AfterEnd,
     /// The close after `session.ended` was not 1000, or 1000 came before it.
@@ -102,11 +122,18 @@ struct Open {
     kind: TurnKind,
     next_index: u32,
     text: String,
+    /// Deltas of this turn were missed while away: its `turn.done` text need only start with
+    /// what was seen (or the turn failed: a server that crashed mid-turn closes it as failed).
+    partial: bool,
 }
 
-/// The invariants of one session as one client sees it.
+/// The invariants of one session as a client sees it.
 #[derive(Debug, Clone, Default)]
 pub struct Checker {
+    /// Watching every message of the session across connections, without the client's sends.
+    observer: bool,
+    /// Check that every acknowledged answer was scored by the end.
+    every_answer_scored: bool,
     ready: bool,
     /// A message came before `session.ready` (reported once).
     unready_seen: bool,
@@ -119,6 +146,11 @@ pub struct Checker {
     answers: HashMap<String, Fate>,
     last_answer_id: u32,
     scored: BTreeMap<u32, bool>,
+    /// The open turn of a resumed connection's state whose `turn.started` is in the replay.
+    resumed_open: Option<Open>,
+    /// An observer's resume replays up to the head: turns started there lost their deltas.
+    replay_head: u64,
+    ending: Option<EndReason>,
     report_seq: Option<u64>,
     ended: Option<EndReason>,
     closed: Option<Option<u16>>,
@@ -127,9 +159,22 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for a fresh connection.
+    /// A checker for one client connection.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A checker for every server message of one session from its start, over any number of
+    /// connections: a `session.ready` after the first is a resume, and a stream that does not
+    /// begin with `session.ready` begins at a new session's head (seq 0).
+    pub fn observer() -> Self {
+        Self { observer: true, ready: true, next_seq: 1, ..Self::default() }
+    }
+
+    /// Also check, once the session has ended, that every acknowledged answer was scored.
+    pub fn every_answer_scored(mut self) -> Self {
+        self.every_answer_scored = true;
+        self
     }
 
     /// The client sent `message`: answers must be acknowledged.
@@ -169,7 +214,12 @@ impl Checker {
             self.violate(ViolationKind::AfterEnd, format!("{} after session.ended", message.type_name()));
         }
         if let ServerMessage::SessionReady(ready) = message {
-            if self.ready {
+            if self.observer && self.seen_any() {
+                // A resume: the replay of what was missed follows, then the live stream.
+                self.resumed(ready.seq, &ready.state);
+                return;
+            }
+            if self.ready && !self.observer {
                 self.violate(ViolationKind::ReadyNotFirst, "a second session.ready".to_owned());
             }
             self.ready = true;
@@ -198,6 +248,21 @@ impl Checker {
             if self.report_seq.is_some() && !matches!(message, ServerMessage::SessionEnded(_)) {
                 self.violate(ViolationKind::EndOrder, format!("{} after report.ready", message.type_name()));
             }
+            if let Some(reason) = self.ending {
+                let allowed = match message {
+                    ServerMessage::ScoreUpdated(_) | ServerMessage::ReportReady(_) | ServerMessage::SessionEnded(_) => {
+                        true
+                    }
+                    ServerMessage::TurnStarted(t) => reason == EndReason::OutOfMinutes && t.kind == TurnKind::Closing,
+                    ServerMessage::TurnDone(_) => true, // of a turn allowed to start (checked there)
+                    ServerMessage::SessionEnding(_) => true, // a second one is `EndingTwice`
+                    _ => false,
+                };
+                if !allowed {
+                    let detail = format!("{} after session.ending ({reason:?})", message.type_name());
+                    self.violate(ViolationKind::AfterEnding, detail);
+                }
+            }
         }
         match message {
             ServerMessage::SessionReady(_) => {}
@@ -210,7 +275,14 @@ impl Checker {
                     self.violate(ViolationKind::TurnIdOrder, format!("turn {} after {}", t.turn_id, self.last_turn_id));
                 }
                 self.last_turn_id = self.last_turn_id.max(t.turn_id);
-                self.open = Some(Open { turn_id: t.turn_id, kind: t.kind, next_index: 0, text: String::new() });
+                let resumed = self.resumed_open.take_if(|o| o.turn_id == t.turn_id);
+                self.open = Some(resumed.unwrap_or(Open {
+                    turn_id: t.turn_id,
+                    kind: t.kind,
+                    next_index: 0,
+                    text: String::new(),
+                    partial: t.seq <= self.replay_head,
+                }));
             }
             ServerMessage::TurnDelta(d) => {
                 let Some(open) = self.open.as_mut().filter(|o| o.turn_id == d.turn_id) else {
@@ -231,7 +303,12 @@ impl Checker {
                 let Some(open) = self.open.take_if(|o| o.turn_id == t.turn_id) else {
                     return self.violate(ViolationKind::TurnDoneUnmatched, format!("turn.done of turn {}", t.turn_id));
                 };
-                if open.text != t.text {
+                let consistent = if open.partial {
+                    t.text.starts_with(&open.text) || t.status == TurnStatus::Failed
+                } else {
+                    open.text == t.text
+                };
+                if !consistent {
                     let detail = format!("turn {}: done {:?}, deltas {:?}", t.turn_id, t.text, open.text);
                     self.violate(ViolationKind::TurnTextMismatch, detail);
                 }
@@ -239,6 +316,12 @@ impl Checker {
                 self.answered_since = false;
             }
             ServerMessage::AnswerReceived(a) => {
+                if self.observer {
+                    // The sends are not seen: an answer is known by its acknowledgement.
+                    if let Some(id) = &a.id {
+                        self.answers.entry(id.clone()).or_insert(Fate::Pending);
+                    }
+                }
                 match a.id.as_ref().map(|id| (id, self.answers.get(id).copied())) {
                     Some((id, Some(Fate::Pending | Fate::Refused))) => {
                         self.answers.insert(id.clone(), Fate::Acknowledged { seq: a.seq });
@@ -278,8 +361,17 @@ impl Checker {
                 self.report_seq = Some(r.seq);
             }
             // The end is decided; only scores, a closing turn and the report follow it.
-            ServerMessage::SessionEnding(_) => {}
+            ServerMessage::SessionEnding(e) => {
+                if self.ending.is_some() || self.report_seq.is_some() {
+                    self.violate(ViolationKind::EndingTwice, format!("session.ending at seq {}", e.seq));
+                }
+                self.ending = Some(e.reason);
+            }
             ServerMessage::SessionEnded(e) => {
+                if let Some(reason) = self.ending.filter(|r| *r != e.reason) {
+                    let detail = format!("session.ended {:?} after session.ending {reason:?}", e.reason);
+                    self.violate(ViolationKind::EndReasonMismatch, detail);
+                }
                 if self.report_seq.is_none_or(|r| r + 1 != e.seq) {
                     let detail = format!("session.ended at seq {} after report.ready at {:?}", e.seq, self.report_seq);
                     self.violate(ViolationKind::EndOrder, detail);
@@ -310,6 +402,7 @@ impl Checker {
     pub fn awaiting_answer(&self) -> bool {
         self.open.is_none()
             && !self.answered_since
+            && self.ending.is_none()
             && self.report_seq.is_none()
             && self.last_done.is_some_and(|(kind, status)| kind.awaits_answer() && status != TurnStatus::Failed)
     }
@@ -346,6 +439,13 @@ impl Checker {
             for detail in details {
                 self.violate(ViolationKind::AnswerNotAcknowledged, detail);
             }
+            if self.every_answer_scored {
+                let unscored: Vec<u32> =
+                    self.scored.iter().filter(|(_, scored)| !**scored).map(|(id, _)| *id).collect();
+                for answer_id in unscored {
+                    self.violate(ViolationKind::AnswerNotScored, format!("answer {answer_id}"));
+                }
+            }
         }
         (self.violations, self.errors)
     }
@@ -359,9 +459,40 @@ impl Checker {
         self.answers.get(id) == Some(&Fate::Acknowledged { seq })
     }
 
+    /// Whether any message of the session was seen yet.
+    fn seen_any(&self) -> bool {
+        self.next_seq > 1 || self.open.is_some() || self.last_turn_id > 0
+    }
+
+    /// An observer's resume: the state is at the head; durable events after what was seen are
+    /// replayed, and checked as they come. Only the open turn needs the state: deltas sent while
+    /// away are not replayed.
+    fn resumed(&mut self, head: u64, state: &SessionState) {
+        self.replay_head = head;
+        let now = state.open_turn.as_ref().map(|o| Open {
+            turn_id: o.turn_id,
+            kind: o.kind,
+            next_index: o.next_index,
+            text: o.text.clone(),
+            partial: false,
+        });
+        match (&mut self.open, now) {
+            // Started before the drop: its deltas go on from the state's text.
+            (Some(seen), Some(now)) if seen.turn_id == now.turn_id => *seen = now,
+            (seen, now) => {
+                // A turn open before the drop ended while away: its `turn.done` is replayed.
+                if let Some(seen) = seen {
+                    seen.partial = true;
+                }
+                // The open turn's `turn.started` is in the replay.
+                self.resumed_open = now;
+            }
+        }
+    }
+
     /// Takes the state a (re)connect starts from.
-    fn resume_from(&mut self, state: &viva_protocol::SessionState) {
-        use viva_protocol::state::TranscriptEntry;
+    fn resume_from(&mut self, state: &SessionState) {
+        use crate::state::TranscriptEntry;
         for entry in &state.transcript {
             match entry {
                 TranscriptEntry::Turn { turn_id, kind, status, .. } => {
@@ -378,7 +509,7 @@ impl Checker {
         }
         self.open = state.open_turn.as_ref().map(|o| {
             self.last_turn_id = self.last_turn_id.max(o.turn_id);
-            Open { turn_id: o.turn_id, kind: o.kind, next_index: o.next_index, text: o.text.clone() }
+            Open { turn_id: o.turn_id, kind: o.kind, next_index: o.next_index, text: o.text.clone(), partial: false }
         });
     }
 
@@ -389,12 +520,12 @@ impl Checker {
 
 #[cfg(test)]
 mod tests {
-    use viva_protocol::server::{
-        AnswerReceived, AnswerScore, ErrorEvent, ReportReady, ScoreUpdated, SessionEnded, SessionReady, TurnDelta,
-        TurnDone, TurnStarted,
+    use crate::server::{
+        AnswerReceived, AnswerScore, ErrorEvent, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, SessionReady,
+        TurnDelta, TurnDone, TurnStarted,
     };
-    use viva_protocol::state::{Scores, SessionStatus};
-    use viva_protocol::{Clock, ErrorCode, Expects, SessionState};
+    use crate::state::{OpenTurn, Scores, SessionStatus, TranscriptEntry};
+    use crate::{Clock, ErrorCode, Expects, SessionState};
 
     use super::*;
 
@@ -597,7 +728,11 @@ mod tests {
 
     /// `good_session` changed by `change`, durable seqs then numbered 1, 2, 3, …
     fn renumbered<R>(change: impl FnOnce(&mut Vec<ServerMessage>) -> R) -> Vec<ServerMessage> {
-        let mut messages = raw(change);
+        renumber(raw(change))
+    }
+
+    /// `messages` with durable seqs numbered 1, 2, 3, …
+    fn renumber(mut messages: Vec<ServerMessage>) -> Vec<ServerMessage> {
         let mut next = 0;
         for message in &mut messages {
             let seq = match message {
@@ -606,6 +741,7 @@ mod tests {
                 ServerMessage::AnswerReceived(e) => &mut e.seq,
                 ServerMessage::ScoreUpdated(e) => &mut e.seq,
                 ServerMessage::ReportReady(e) => &mut e.seq,
+                ServerMessage::SessionEnding(e) => &mut e.seq,
                 ServerMessage::SessionEnded(e) => &mut e.seq,
                 _ => continue,
             };
@@ -651,6 +787,137 @@ mod tests {
         assert_eq!(check(messages, Some(4013)), (vec![], false));
         assert_eq!(check(messages, None), (vec![], false));
         assert_eq!(check(messages, Some(1000)), (vec![ViolationKind::CloseCode], false));
+    }
+
+    fn ending(seq: u64, reason: EndReason) -> ServerMessage {
+        ServerMessage::SessionEnding(SessionEnding { seq, reason })
+    }
+
+    /// `good_session` whose end is decided after the answer (seq 6), the closing turn after it
+    /// when `closing`; the report and `session.ended` carry `reason`.
+    fn ending_session(reason: EndReason, closing: bool) -> Vec<ServerMessage> {
+        let mut messages = good_session()[..9].to_vec();
+        messages.push(ending(6, reason));
+        messages.push(scored(7, 1));
+        let mut seq = 8;
+        if closing {
+            messages.extend([
+                started(8, 3, TurnKind::Closing),
+                delta(3, 0, "Time is up."),
+                done(9, 3, "Time is up.", TurnStatus::Completed),
+            ]);
+            seq = 10;
+        }
+        messages.push(ServerMessage::ReportReady(ReportReady { seq, session_id: "ses_1".into() }));
+        messages.push(ServerMessage::SessionEnded(SessionEnded { seq: seq + 1, reason }));
+        messages
+    }
+
+    #[test]
+    fn after_session_ending_only_scores_a_closing_turn_and_the_report_follow() {
+        use ViolationKind::*;
+        assert_eq!(check(&ending_session(EndReason::EndedByCandidate, false), Some(1000)), (vec![], true));
+        assert_eq!(check(&ending_session(EndReason::OutOfMinutes, true), Some(1000)), (vec![], true));
+        // Only the out-of-minutes cut has a closing turn after the end is decided.
+        let closing = ending_session(EndReason::EndedByCandidate, true);
+        assert_eq!(check(&closing, Some(1000)).0, [AfterEnding]);
+        let mut twice = ending_session(EndReason::EndedByCandidate, false);
+        twice.insert(10, ending(7, EndReason::EndedByCandidate));
+        let twice = renumber(twice);
+        assert_eq!(check(&twice, Some(1000)).0, [EndingTwice]);
+        let mut mismatch = ending_session(EndReason::EndedByCandidate, false);
+        let last = mismatch.len() - 1;
+        mismatch[last] = ServerMessage::SessionEnded(SessionEnded { seq: 9, reason: EndReason::Completed });
+        assert_eq!(check(&mismatch, Some(1000)).0, [EndReasonMismatch]);
+        let mut question = ending_session(EndReason::TimeUp, false);
+        question.insert(10, started(0, 3, TurnKind::Question));
+        question.insert(11, done(0, 3, "", TurnStatus::Failed));
+        assert_eq!(check(&renumber(question), Some(1000)).0, [AfterEnding]);
+    }
+
+    #[test]
+    fn nothing_is_awaited_once_the_end_is_decided() {
+        let mut checker = Checker::new();
+        for message in &good_session()[..8] {
+            checker.observe(message);
+        }
+        assert!(checker.awaiting_answer());
+        checker.observe(&ending(5, EndReason::TimeUp));
+        assert!(!checker.awaiting_answer());
+    }
+
+    #[test]
+    fn every_answer_scored_is_checked_only_when_asked_for() {
+        let unscored = renumbered(|m| drop(m.remove(10)));
+        assert_eq!(check(&unscored, Some(1000)).0, []);
+        let mut checker = Checker::new().every_answer_scored();
+        for message in &unscored {
+            checker.observe(message);
+            if checker.awaiting_answer() {
+                checker.sent(&answer("a1"));
+            }
+        }
+        checker.closed(Some(1000));
+        let kinds: Vec<ViolationKind> = checker.finish().0.into_iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, [ViolationKind::AnswerNotScored]);
+    }
+
+    /// A `session.ready` of a resume at `head`, with turn 1 done and `open` in flight.
+    fn resumed_ready(head: u64, open: Option<OpenTurn>) -> ServerMessage {
+        let ServerMessage::SessionReady(mut ready) = ready() else { unreachable!() };
+        ready.resumed = true;
+        ready.seq = head;
+        ready.last_seq = head;
+        ready.state.status = SessionStatus::Live;
+        ready.state.transcript.push(TranscriptEntry::Turn {
+            turn_id: 1,
+            kind: TurnKind::Intro,
+            question_id: None,
+            text: "Hello there.".into(),
+            status: TurnStatus::Completed,
+        });
+        ready.state.open_turn = open;
+        ServerMessage::SessionReady(ready)
+    }
+
+    fn observe_all(messages: &[ServerMessage]) -> Vec<ViolationKind> {
+        let mut checker = Checker::observer().every_answer_scored();
+        for message in messages {
+            checker.observe(message);
+        }
+        checker.closed(Some(1000));
+        checker.finish().0.into_iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn an_observer_follows_a_session_across_reconnects() {
+        let session = good_session();
+        // From the head, without session.ready; the answer's id is learnt from its receipt.
+        assert_eq!(observe_all(&session[1..]), []);
+        // Dropped mid-intro; the intro ended while away and is replayed without its deltas;
+        // the question is open at the resume and goes on from the state's text.
+        let open = OpenTurn {
+            turn_id: 2,
+            kind: TurnKind::Question,
+            question_id: Some("q".into()),
+            expects: Some(Expects::Text),
+            text: "Design ".into(),
+            next_index: 1,
+        };
+        let mut across = session[..3].to_vec();
+        across.push(resumed_ready(3, Some(open.clone())));
+        across.extend([done(2, 1, "Hello there.", TurnStatus::Completed), started(3, 2, TurnKind::Question)]);
+        across.extend([delta(2, 1, "a cache."), done(4, 2, "Design a cache.", TurnStatus::Completed)]);
+        across.extend(session[8..].iter().cloned());
+        assert_eq!(observe_all(&across), []);
+        // What was seen of a turn must begin what it ended with.
+        let mut wrong = across.clone();
+        wrong[4] = done(2, 1, "Goodbye.", TurnStatus::Completed);
+        assert_eq!(observe_all(&wrong), [ViolationKind::TurnTextMismatch]);
+        // A resumed open turn's text is the state's: deltas go on from its index.
+        let mut gap = across;
+        gap[6] = delta(2, 2, "a cache.");
+        assert_eq!(observe_all(&gap), [ViolationKind::DeltaIndexGap]);
     }
 
     fn fatal() -> ServerMessage {

@@ -1,0 +1,217 @@
+//! The `Store` contract: the same cases against both stores, the in-memory one and Redis (a
+//! real `redis-server` per case). What the engine relies on: fencing, appends that must continue
+//! the log, snapshot + tail equal to the live state, the user index newest first, complete
+//! deletion, and retention.
+
+use std::time::Duration;
+
+use viva_engine::core::{CoreConfig, LogEntry, Output, Session, SessionParams};
+use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
+use viva_engine::plan::PlanCatalog;
+use viva_engine::store::{RedisStore, SessionMeta, Store, StoreError};
+use viva_engine::time::Timestamp;
+use viva_protocol::ClientMessage;
+use viva_testkit::RedisServer;
+
+fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
+    SessionMeta {
+        session_id: session.into(),
+        user_id: user.into(),
+        plan_id: "senior-backend".into(),
+        candidate: Default::default(),
+        created_at: Timestamp(at),
+        time_limit_ms: 60_000,
+    }
+}
+
+fn params(session: &str) -> SessionParams {
+    SessionParams {
+        session_id: session.into(),
+        plan: PlanCatalog::shipped().get("senior-backend").cloned().unwrap(),
+        candidate: Default::default(),
+        time_limit_ms: 60_000,
+        scorer: "heuristic/1".into(),
+        config: CoreConfig::default(),
+    }
+}
+
+/// A recorded session: the core run with the scripted interviewer, no I/O, up to the first
+/// question. The live session and its durable log.
+fn recorded(session: &str) -> (Session, Vec<LogEntry>) {
+    let mut live = Session::new(params(session));
+    let now = Timestamp(1_000);
+    live.handle_client(ClientMessage::SessionStart { id: None }, now);
+    let mut log = Vec::new();
+    while let Some(output) = live.poll_output() {
+        match output {
+            Output::Persist(entry) => log.push(entry),
+            Output::StartTurn(request) => {
+                let text = ScriptedInterviewer::text(&request);
+                live.handle_interviewer(request.turn_id, InterviewerEvent::Delta(text), now);
+                live.handle_interviewer(request.turn_id, InterviewerEvent::Done, now);
+            }
+            _ => {}
+        }
+    }
+    assert!(log.len() >= 4, "intro and first question");
+    (live, log)
+}
+
+async fn creates_and_reads_metadata(store: &impl Store) {
+    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    assert_eq!(store.meta("s1").await.unwrap().unwrap(), meta("s1", "alice", 10));
+    assert!(store.meta("nope").await.unwrap().is_none());
+    assert!(store.load("nope").await.unwrap().is_none());
+    let loaded = store.load("s1").await.unwrap().unwrap();
+    assert_eq!((loaded.meta, loaded.snapshot, loaded.tail), (meta("s1", "alice", 10), None, vec![]));
+}
+
+async fn each_acquire_is_a_newer_epoch(store: &impl Store) {
+    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    let first = store.acquire("s1").await.unwrap();
+    let second = store.acquire("s1").await.unwrap();
+    assert!(second > first);
+    // No epoch for a session that is not there (nothing is left behind for it either).
+    assert_eq!(store.acquire("nope").await.unwrap_err(), StoreError::NotFound("nope".into()));
+}
+
+async fn an_append_must_continue_the_log(store: &impl Store) {
+    let (_, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    let epoch = store.acquire("s1").await.unwrap();
+    store.append("s1", epoch, &[]).await.unwrap();
+    let gap = store.append("s1", epoch, &log[1..2]).await.unwrap_err();
+    assert_eq!(gap, StoreError::OutOfOrder { head: 0, got: 2 });
+    store.append("s1", epoch, &log[..2]).await.unwrap();
+    store.append("s1", epoch, &log[2..]).await.unwrap();
+    let again = store.append("s1", epoch, &log[..1]).await.unwrap_err();
+    assert_eq!(again, StoreError::OutOfOrder { head: log.len() as u64, got: 1 });
+    assert_eq!(store.read_log("s1", 0).await.unwrap().unwrap(), log);
+    assert_eq!(store.read_log("s1", 1).await.unwrap().unwrap(), log[1..]);
+    assert_eq!(store.read_log("s1", log.len() as u64).await.unwrap().unwrap(), vec![]);
+}
+
+async fn snapshot_plus_tail_is_the_live_state(store: &impl Store) {
+    let (live, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    let epoch = store.acquire("s1").await.unwrap();
+    store.append("s1", epoch, &log[..2]).await.unwrap();
+    let snapshot = Session::restore(params("s1"), Default::default(), log[..2].to_vec()).state().clone();
+    store.save_snapshot("s1", epoch, &snapshot).await.unwrap();
+    store.append("s1", epoch, &log[2..]).await.unwrap();
+    let loaded = store.load("s1").await.unwrap().unwrap();
+    assert_eq!(loaded.snapshot.as_ref().unwrap().head, 2);
+    assert_eq!(loaded.tail, log[2..]);
+    let restored = Session::restore(params("s1"), loaded.snapshot.unwrap(), loaded.tail);
+    assert_eq!(restored.state(), live.state(), "snapshot + tail through the store equals the live state");
+}
+
+async fn an_older_epoch_is_fenced(store: &impl Store) {
+    let (live, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    let epoch = store.acquire("s1").await.unwrap();
+    store.append("s1", epoch, &log[..2]).await.unwrap();
+    let newer = store.acquire("s1").await.unwrap();
+    let fenced = store.append("s1", epoch, &log[2..3]).await.unwrap_err();
+    assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
+    let fenced = store.save_snapshot("s1", epoch, live.state()).await.unwrap_err();
+    assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
+    store.append("s1", newer, &log[2..]).await.unwrap();
+    assert_eq!(store.read_log("s1", 0).await.unwrap().unwrap(), log, "nothing of the fenced writer");
+}
+
+async fn the_user_index_lists_newest_first(store: &impl Store) {
+    for (id, at) in [("s1", 1), ("s3", 3), ("s2", 2)] {
+        store.create(&meta(id, "bob", at)).await.unwrap();
+    }
+    store.create(&meta("x", "carol", 5)).await.unwrap();
+    let ids: Vec<String> = store.user_sessions("bob").await.unwrap().into_iter().map(|m| m.session_id).collect();
+    assert_eq!(ids, ["s3", "s2", "s1"]);
+    assert!(store.user_sessions("nobody").await.unwrap().is_empty());
+}
+
+async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl Store) {
+    let (live, log) = recorded("s1");
+    store.create(&meta("s1", "dora", 1)).await.unwrap();
+    store.create(&meta("s2", "dora", 2)).await.unwrap();
+    store.create(&meta("k", "kept", 3)).await.unwrap();
+    let epoch = store.acquire("s1").await.unwrap();
+    store.append("s1", epoch, &log[..2]).await.unwrap();
+    store.save_snapshot("s1", epoch, live.state()).await.unwrap();
+
+    let mut removed = store.delete_user("dora").await.unwrap();
+    removed.sort();
+    assert_eq!(removed, ["s1", "s2"]);
+    for id in ["s1", "s2"] {
+        assert!(store.meta(id).await.unwrap().is_none());
+        assert!(store.load(id).await.unwrap().is_none());
+    }
+    assert!(store.user_sessions("dora").await.unwrap().is_empty());
+    // The owner still running the session cannot bring it back.
+    assert!(matches!(store.append("s1", epoch, &log[2..]).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(store.save_snapshot("s1", epoch, live.state()).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(store.acquire("s1").await, Err(StoreError::NotFound(_))));
+    assert!(store.meta("s1").await.unwrap().is_none(), "nothing came back");
+    assert_eq!(store.meta("k").await.unwrap().unwrap().user_id, "kept", "another user's session stays");
+    assert!(store.delete_user("dora").await.unwrap().is_empty(), "deleting again is a no-op");
+}
+
+async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
+    let (_, log) = recorded("s1");
+    store.create(&meta("s1", "erin", 1)).await.unwrap();
+    store.create(&meta("s2", "erin", 2)).await.unwrap();
+    let epoch = store.acquire("s1").await.unwrap();
+    store.append("s1", epoch, &log).await.unwrap();
+    store.expire_session(&meta("s1", "erin", 1), Duration::from_millis(200)).await.unwrap();
+    // Retention runs on the store's own clock (Redis keys' TTL): poll, bounded, no timing asserted.
+    let mut gone = false;
+    for _ in 0..100 {
+        if store.meta("s1").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "expired within 5 s");
+    assert!(store.load("s1").await.unwrap().is_none());
+    let ids: Vec<String> = store.user_sessions("erin").await.unwrap().into_iter().map(|m| m.session_id).collect();
+    assert_eq!(ids, ["s2"]);
+}
+
+async fn redis(server: &RedisServer) -> RedisStore {
+    RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
+}
+
+/// Each case once per store.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&viva_engine::store::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let server = viva_testkit::RedisServer::start();
+                    super::$case(&super::redis(&server).await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract![
+    creates_and_reads_metadata,
+    each_acquire_is_a_newer_epoch,
+    an_append_must_continue_the_log,
+    snapshot_plus_tail_is_the_live_state,
+    an_older_epoch_is_fenced,
+    the_user_index_lists_newest_first,
+    deleting_a_user_removes_everything_and_fences_its_writers,
+    an_expired_session_is_gone_with_its_index_entry,
+];
