@@ -43,7 +43,7 @@ fn answer(plan: &Plan, question_id: &str, n: u32) -> ClientMessage {
 /// Plays one whole interview through the core; returns the number of inputs it took.
 fn interview(plan: &Arc<Plan>) -> u64 {
     let params = SessionParams {
-        session_id: "ses_bench".to_owned(),
+        session_id: "ses_bench".into(),
         plan: Arc::clone(plan),
         candidate: Candidate { role: Some("backend".into()), level: Some("senior".into()), resume_text: None },
         time_limit_ms: plan.duration_s * 1000,

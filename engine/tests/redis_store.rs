@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use viva_engine::core::{SessionId, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{RedisStore, SessionMeta, Store, StoreError};
 use viva_engine::time::Timestamp;
@@ -33,7 +34,7 @@ fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
 }
 
 /// Plays an interview through an engine to its end, answering every question.
-async fn interview(engine: &Engine, user: &str, session: &str) -> Vec<ServerMessage> {
+async fn interview(engine: &Engine, user: &UserId, session: &SessionId) -> Vec<ServerMessage> {
     let plan = engine.plans().get("senior-backend").unwrap().clone();
     let mut connection = engine.connect(user, session, Some(0)).await.unwrap();
     // The greeting (session.ready, then the replay) comes first through `next`, like the rest.
@@ -74,18 +75,18 @@ async fn interview(engine: &Engine, user: &str, session: &str) -> Vec<ServerMess
 async fn an_interview_outlives_the_engine_that_ran_it() {
     let redis = RedisServer::start();
     let first = engine(store(&redis).await);
-    let created = first.create_session("dana", "senior-backend", Default::default()).await.unwrap();
-    let seen = interview(&first, "dana", &created.session_id).await;
-    let report = first.report("dana", &created.session_id).await.unwrap();
+    let created = first.create_session(&"dana".into(), "senior-backend", Default::default()).await.unwrap();
+    let seen = interview(&first, &"dana".into(), &created.session_id).await;
+    let report = first.report(&"dana".into(), &created.session_id).await.unwrap();
 
     // Another engine (another process, another node) on the same Redis sees the same session.
     let second = engine(store(&redis).await);
-    assert_eq!(second.report("dana", &created.session_id).await.unwrap(), report);
-    let view = second.view("dana", &created.session_id).await.unwrap();
+    assert_eq!(second.report(&"dana".into(), &created.session_id).await.unwrap(), report);
+    let view = second.view(&"dana".into(), &created.session_id).await.unwrap();
     assert_eq!(view.last_seq, seen.iter().filter_map(ServerMessage::seq).max().unwrap());
-    let mine = second.sessions_of("dana").await.unwrap();
+    let mine = second.sessions_of(&"dana".into()).await.unwrap();
     assert_eq!(mine.sessions.len(), 1);
-    let mut late = second.connect("dana", &created.session_id, Some(0)).await.unwrap();
+    let mut late = second.connect(&"dana".into(), &created.session_id, Some(0)).await.unwrap();
     let mut greeting = Vec::new();
     let close = loop {
         match late.next().await {
@@ -105,10 +106,10 @@ async fn two_engines_never_both_write_one_session() {
     let config = EngineConfig::default();
     let a = Engine::builder().config(config.clone()).store(store(&redis).await).build();
     let b = engine(store(&redis).await);
-    let created = a.create_session("erin", "senior-backend", Default::default()).await.unwrap();
-    let mut on_a = a.connect("erin", &created.session_id, None).await.unwrap();
+    let created = a.create_session(&"erin".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut on_a = a.connect(&"erin".into(), &created.session_id, None).await.unwrap();
     // B loads the session: a new epoch. A's next write is refused by Redis, and A lets go.
-    let mut on_b = b.connect("erin", &created.session_id, Some(0)).await.unwrap();
+    let mut on_b = b.connect(&"erin".into(), &created.session_id, Some(0)).await.unwrap();
     let epoch = |next| match next {
         Next::Message(ServerMessage::SessionReady(ready)) => ready.epoch,
         other => panic!("session.ready first, not {other:?}"),
@@ -116,7 +117,7 @@ async fn two_engines_never_both_write_one_session() {
     assert!(epoch(on_b.next().await) > epoch(on_a.next().await));
     on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     assert_eq!(on_a.next().await, Next::Close(CloseCode::Moved));
-    let view = b.view("erin", &created.session_id).await.unwrap();
+    let view = b.view(&"erin".into(), &created.session_id).await.unwrap();
     assert_eq!(view.last_seq, 0, "nothing A tried to write after losing the session is in the log");
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use viva_engine::core::{LogEntry, State};
+use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError};
 use viva_engine::{Connection, Engine, EngineConfig, Next};
@@ -55,13 +55,13 @@ async fn until(connection: &mut Connection, stop: impl Fn(&ServerMessage) -> boo
 #[tokio::test(start_paused = true)]
 async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
     let engine = engine(EngineConfig { outbound_queue: 4, ..EngineConfig::default() });
-    let session = engine.create_session("alice", "senior-backend", Default::default()).await.unwrap();
-    let mut slow = engine.connect("alice", &session.session_id, None).await.unwrap();
+    let session = engine.create_session(&"alice".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut slow = engine.connect(&"alice".into(), &session.session_id, None).await.unwrap();
     slow.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(slow.next().await, Next::Close(CloseCode::SlowConsumer));
 
-    let mut again = engine.connect("alice", &session.session_id, Some(0)).await.unwrap();
+    let mut again = engine.connect(&"alice".into(), &session.session_id, Some(0)).await.unwrap();
     let (ready, replay) = greeting(&mut again, Some(0)).await;
     assert!(ready.resumed);
     assert!(ready.state.awaiting_answer.is_some(), "the interview went on without the client");
@@ -74,12 +74,12 @@ async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
 #[tokio::test(start_paused = true)]
 async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
     let engine = engine(EngineConfig { idle_unload_ms: 1_000, ..EngineConfig::default() });
-    let session = engine.create_session("bob", "senior-backend", Default::default()).await.unwrap();
-    drop(engine.connect("bob", &session.session_id, None).await.unwrap());
+    let session = engine.create_session(&"bob".into(), "senior-backend", Default::default()).await.unwrap();
+    drop(engine.connect(&"bob".into(), &session.session_id, None).await.unwrap());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(engine.live_sessions(), 0, "unloaded");
 
-    let mut connection = engine.connect("bob", &session.session_id, Some(0)).await.unwrap();
+    let mut connection = engine.connect(&"bob".into(), &session.session_id, Some(0)).await.unwrap();
     assert!(greeting(&mut connection, Some(0)).await.0.resumed);
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
@@ -89,19 +89,19 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
 #[tokio::test(start_paused = true)]
 async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
     let engine = engine(EngineConfig { idle_unload_ms: 1_000, ..EngineConfig::default() });
-    let session = engine.create_session("bob", "senior-backend", Default::default()).await.unwrap();
-    let mut connection = engine.connect("bob", &session.session_id, None).await.unwrap();
+    let session = engine.create_session(&"bob".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&"bob".into(), &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     let head = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
     drop(connection);
     tokio::time::sleep(Duration::from_secs(2_700 + 1)).await;
 
-    let view = engine.view("bob", &session.session_id).await.unwrap();
+    let view = engine.view(&"bob".into(), &session.session_id).await.unwrap();
     assert_eq!(view.ended_reason, Some(EndReason::TimeUp), "time ran out with nobody connected");
-    assert!(engine.report("bob", &session.session_id).await.is_ok());
+    assert!(engine.report(&"bob".into(), &session.session_id).await.is_ok());
     // Long after the end, a reconnect still gets everything it missed, then the close.
-    let mut connection = engine.connect("bob", &session.session_id, Some(head)).await.unwrap();
+    let mut connection = engine.connect(&"bob".into(), &session.session_id, Some(head)).await.unwrap();
     let (ready, replay) = greeting(&mut connection, Some(head)).await;
     assert!(ready.resumed);
     let replayed: Vec<&str> = replay.iter().map(ServerMessage::type_name).collect();
@@ -112,14 +112,14 @@ async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
 #[tokio::test(start_paused = true)]
 async fn a_connect_racing_the_end_is_served() {
     let engine = engine(EngineConfig::default());
-    let session = engine.create_session("dan", "senior-backend", Default::default()).await.unwrap();
-    let mut connection = engine.connect("dan", &session.session_id, None).await.unwrap();
+    let session = engine.create_session(&"dan".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&"dan".into(), &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
     until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
     for wait_ms in [0, 10_000] {
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        let mut late = engine.connect("dan", &session.session_id, Some(0)).await.unwrap();
+        let mut late = engine.connect(&"dan".into(), &session.session_id, Some(0)).await.unwrap();
         let (ready, replay) = greeting(&mut late, Some(0)).await;
         assert!(ready.resumed);
         assert_eq!(replay.last().map(ServerMessage::type_name), Some("session.ended"));
@@ -130,18 +130,18 @@ async fn a_connect_racing_the_end_is_served() {
 #[tokio::test(start_paused = true)]
 async fn the_time_limit_ends_the_session_with_a_report() {
     let engine = engine(EngineConfig::default());
-    let session = engine.create_session("carol", "frontend", Default::default()).await.unwrap();
-    let mut connection = engine.connect("carol", &session.session_id, None).await.unwrap();
+    let session = engine.create_session(&"carol".into(), "frontend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&"carol".into(), &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
     let ended = seen.last().unwrap();
     assert!(matches!(ended, ServerMessage::SessionEnded(e) if e.reason == EndReason::TimeUp));
     assert!(matches!(seen[seen.len() - 2], ServerMessage::ReportReady(_)));
     assert_eq!(connection.next().await, Next::Close(CloseCode::Normal));
-    let report = engine.report("carol", &session.session_id).await.unwrap();
+    let report = engine.report(&"carol".into(), &session.session_id).await.unwrap();
     assert_eq!(report.ended_reason, EndReason::TimeUp);
     assert!(report.practise.iter().any(|p| p.contains("not answered")));
-    assert!(engine.report("mallory", &session.session_id).await.is_err());
+    assert!(engine.report(&"mallory".into(), &session.session_id).await.is_err());
 }
 
 /// A memory store whose appends fail while `down` is set, counting every append tried.
@@ -162,32 +162,32 @@ impl Store for FlakyStore {
     async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
         self.inner.create(meta).await
     }
-    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
+    async fn meta(&self, session_id: &SessionId) -> Result<Option<SessionMeta>, StoreError> {
         self.inner.meta(session_id).await
     }
-    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, session_id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         self.inner.load(session_id).await
     }
-    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
+    async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError> {
         self.inner.acquire(session_id).await
     }
-    async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
         self.appends.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("down for the test".into()));
         }
         self.inner.append(session_id, epoch, entries).await
     }
-    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
+    async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         self.inner.save_snapshot(session_id, epoch, state).await
     }
-    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
+    async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         self.inner.read_log(session_id, after).await
     }
-    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
+    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError> {
         self.inner.user_sessions(user_id).await
     }
-    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {
         self.inner.delete_user(user_id).await
     }
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
@@ -201,8 +201,8 @@ async fn a_frozen_session_tries_the_store_again_on_its_backoff_not_on_every_mess
         Arc::new(FlakyStore { inner: MemoryStore::new(), down: AtomicBool::new(false), appends: AtomicU32::new(0) });
     let engine =
         Engine::builder().store(store.clone()).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
-    let session = engine.create_session("alice", "senior-backend", Default::default()).await.unwrap();
-    let mut connection = engine.connect("alice", &session.session_id, None).await.unwrap();
+    let session = engine.create_session(&"alice".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&"alice".into(), &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
     until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 

@@ -59,47 +59,47 @@ fn recorded(session: &str) -> (Session, Vec<LogEntry>) {
 
 async fn creates_and_reads_metadata(store: &impl Store) {
     store.create(&meta("s1", "alice", 10)).await.unwrap();
-    assert_eq!(store.meta("s1").await.unwrap().unwrap(), meta("s1", "alice", 10));
-    assert!(store.meta("nope").await.unwrap().is_none());
-    assert!(store.load("nope").await.unwrap().is_none());
-    let loaded = store.load("s1").await.unwrap().unwrap();
+    assert_eq!(store.meta(&"s1".into()).await.unwrap().unwrap(), meta("s1", "alice", 10));
+    assert!(store.meta(&"nope".into()).await.unwrap().is_none());
+    assert!(store.load(&"nope".into()).await.unwrap().is_none());
+    let loaded = store.load(&"s1".into()).await.unwrap().unwrap();
     assert_eq!((loaded.meta, loaded.snapshot, loaded.tail), (meta("s1", "alice", 10), None, vec![]));
 }
 
 async fn each_acquire_is_a_newer_epoch(store: &impl Store) {
     store.create(&meta("s1", "alice", 10)).await.unwrap();
-    let first = store.acquire("s1").await.unwrap();
-    let second = store.acquire("s1").await.unwrap();
+    let first = store.acquire(&"s1".into()).await.unwrap();
+    let second = store.acquire(&"s1".into()).await.unwrap();
     assert!(second > first);
     // No epoch for a session that is not there (nothing is left behind for it either).
-    assert_eq!(store.acquire("nope").await.unwrap_err(), StoreError::NotFound("nope".into()));
+    assert_eq!(store.acquire(&"nope".into()).await.unwrap_err(), StoreError::NotFound("nope".into()));
 }
 
 async fn an_append_must_continue_the_log(store: &impl Store) {
     let (_, log) = recorded("s1");
     store.create(&meta("s1", "alice", 10)).await.unwrap();
-    let epoch = store.acquire("s1").await.unwrap();
-    store.append("s1", epoch, &[]).await.unwrap();
-    let gap = store.append("s1", epoch, &log[1..2]).await.unwrap_err();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    store.append(&"s1".into(), epoch, &[]).await.unwrap();
+    let gap = store.append(&"s1".into(), epoch, &log[1..2]).await.unwrap_err();
     assert_eq!(gap, StoreError::OutOfOrder { head: 0, got: 2 });
-    store.append("s1", epoch, &log[..2]).await.unwrap();
-    store.append("s1", epoch, &log[2..]).await.unwrap();
-    let again = store.append("s1", epoch, &log[..1]).await.unwrap_err();
+    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[2..]).await.unwrap();
+    let again = store.append(&"s1".into(), epoch, &log[..1]).await.unwrap_err();
     assert_eq!(again, StoreError::OutOfOrder { head: log.len() as u64, got: 1 });
-    assert_eq!(store.read_log("s1", 0).await.unwrap().unwrap(), log);
-    assert_eq!(store.read_log("s1", 1).await.unwrap().unwrap(), log[1..]);
-    assert_eq!(store.read_log("s1", log.len() as u64).await.unwrap().unwrap(), vec![]);
+    assert_eq!(store.read_log(&"s1".into(), 0).await.unwrap().unwrap(), log);
+    assert_eq!(store.read_log(&"s1".into(), 1).await.unwrap().unwrap(), log[1..]);
+    assert_eq!(store.read_log(&"s1".into(), log.len() as u64).await.unwrap().unwrap(), vec![]);
 }
 
 async fn snapshot_plus_tail_is_the_live_state(store: &impl Store) {
     let (live, log) = recorded("s1");
     store.create(&meta("s1", "alice", 10)).await.unwrap();
-    let epoch = store.acquire("s1").await.unwrap();
-    store.append("s1", epoch, &log[..2]).await.unwrap();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
     let snapshot = Session::restore(params("s1"), Default::default(), log[..2].to_vec()).state().clone();
-    store.save_snapshot("s1", epoch, &snapshot).await.unwrap();
-    store.append("s1", epoch, &log[2..]).await.unwrap();
-    let loaded = store.load("s1").await.unwrap().unwrap();
+    store.save_snapshot(&"s1".into(), epoch, &snapshot).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[2..]).await.unwrap();
+    let loaded = store.load(&"s1".into()).await.unwrap().unwrap();
     assert_eq!(loaded.snapshot.as_ref().unwrap().head, 2);
     assert_eq!(loaded.tail, log[2..]);
     let restored = Session::restore(params("s1"), loaded.snapshot.unwrap(), loaded.tail);
@@ -109,15 +109,15 @@ async fn snapshot_plus_tail_is_the_live_state(store: &impl Store) {
 async fn an_older_epoch_is_fenced(store: &impl Store) {
     let (live, log) = recorded("s1");
     store.create(&meta("s1", "alice", 10)).await.unwrap();
-    let epoch = store.acquire("s1").await.unwrap();
-    store.append("s1", epoch, &log[..2]).await.unwrap();
-    let newer = store.acquire("s1").await.unwrap();
-    let fenced = store.append("s1", epoch, &log[2..3]).await.unwrap_err();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
+    let newer = store.acquire(&"s1".into()).await.unwrap();
+    let fenced = store.append(&"s1".into(), epoch, &log[2..3]).await.unwrap_err();
     assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
-    let fenced = store.save_snapshot("s1", epoch, live.state()).await.unwrap_err();
+    let fenced = store.save_snapshot(&"s1".into(), epoch, live.state()).await.unwrap_err();
     assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
-    store.append("s1", newer, &log[2..]).await.unwrap();
-    assert_eq!(store.read_log("s1", 0).await.unwrap().unwrap(), log, "nothing of the fenced writer");
+    store.append(&"s1".into(), newer, &log[2..]).await.unwrap();
+    assert_eq!(store.read_log(&"s1".into(), 0).await.unwrap().unwrap(), log, "nothing of the fenced writer");
 }
 
 async fn the_user_index_lists_newest_first(store: &impl Store) {
@@ -125,9 +125,10 @@ async fn the_user_index_lists_newest_first(store: &impl Store) {
         store.create(&meta(id, "bob", at)).await.unwrap();
     }
     store.create(&meta("x", "carol", 5)).await.unwrap();
-    let ids: Vec<String> = store.user_sessions("bob").await.unwrap().into_iter().map(|m| m.session_id).collect();
+    let ids: Vec<String> =
+        store.user_sessions(&"bob".into()).await.unwrap().into_iter().map(|m| m.session_id.into_string()).collect();
     assert_eq!(ids, ["s3", "s2", "s1"]);
-    assert!(store.user_sessions("nobody").await.unwrap().is_empty());
+    assert!(store.user_sessions(&"nobody".into()).await.unwrap().is_empty());
 }
 
 async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl Store) {
@@ -135,46 +136,47 @@ async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl 
     store.create(&meta("s1", "dora", 1)).await.unwrap();
     store.create(&meta("s2", "dora", 2)).await.unwrap();
     store.create(&meta("k", "kept", 3)).await.unwrap();
-    let epoch = store.acquire("s1").await.unwrap();
-    store.append("s1", epoch, &log[..2]).await.unwrap();
-    store.save_snapshot("s1", epoch, live.state()).await.unwrap();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
+    store.save_snapshot(&"s1".into(), epoch, live.state()).await.unwrap();
 
-    let mut removed = store.delete_user("dora").await.unwrap();
+    let mut removed = store.delete_user(&"dora".into()).await.unwrap();
     removed.sort();
     assert_eq!(removed, ["s1", "s2"]);
     for id in ["s1", "s2"] {
-        assert!(store.meta(id).await.unwrap().is_none());
-        assert!(store.load(id).await.unwrap().is_none());
+        assert!(store.meta(&id.into()).await.unwrap().is_none());
+        assert!(store.load(&id.into()).await.unwrap().is_none());
     }
-    assert!(store.user_sessions("dora").await.unwrap().is_empty());
+    assert!(store.user_sessions(&"dora".into()).await.unwrap().is_empty());
     // The owner still running the session cannot bring it back.
-    assert!(matches!(store.append("s1", epoch, &log[2..]).await, Err(StoreError::Fenced { .. })));
-    assert!(matches!(store.save_snapshot("s1", epoch, live.state()).await, Err(StoreError::Fenced { .. })));
-    assert!(matches!(store.acquire("s1").await, Err(StoreError::NotFound(_))));
-    assert!(store.meta("s1").await.unwrap().is_none(), "nothing came back");
-    assert_eq!(store.meta("k").await.unwrap().unwrap().user_id, "kept", "another user's session stays");
-    assert!(store.delete_user("dora").await.unwrap().is_empty(), "deleting again is a no-op");
+    assert!(matches!(store.append(&"s1".into(), epoch, &log[2..]).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(store.save_snapshot(&"s1".into(), epoch, live.state()).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(store.acquire(&"s1".into()).await, Err(StoreError::NotFound(_))));
+    assert!(store.meta(&"s1".into()).await.unwrap().is_none(), "nothing came back");
+    assert_eq!(store.meta(&"k".into()).await.unwrap().unwrap().user_id, "kept", "another user's session stays");
+    assert!(store.delete_user(&"dora".into()).await.unwrap().is_empty(), "deleting again is a no-op");
 }
 
 async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
     let (_, log) = recorded("s1");
     store.create(&meta("s1", "erin", 1)).await.unwrap();
     store.create(&meta("s2", "erin", 2)).await.unwrap();
-    let epoch = store.acquire("s1").await.unwrap();
-    store.append("s1", epoch, &log).await.unwrap();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    store.append(&"s1".into(), epoch, &log).await.unwrap();
     store.expire_session(&meta("s1", "erin", 1), Duration::from_millis(200)).await.unwrap();
     // Retention runs on the store's own clock (Redis keys' TTL): poll, bounded, no timing asserted.
     let mut gone = false;
     for _ in 0..100 {
-        if store.meta("s1").await.unwrap().is_none() {
+        if store.meta(&"s1".into()).await.unwrap().is_none() {
             gone = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(gone, "expired within 5 s");
-    assert!(store.load("s1").await.unwrap().is_none());
-    let ids: Vec<String> = store.user_sessions("erin").await.unwrap().into_iter().map(|m| m.session_id).collect();
+    assert!(store.load(&"s1".into()).await.unwrap().is_none());
+    let ids: Vec<String> =
+        store.user_sessions(&"erin".into()).await.unwrap().into_iter().map(|m| m.session_id.into_string()).collect();
     assert_eq!(ids, ["s2"]);
 }
 

@@ -11,6 +11,8 @@ use viva_protocol::rest::{
 };
 
 use crate::AppState;
+use viva_engine::core::SessionId;
+
 use crate::auth::User;
 use crate::error::AppError;
 
@@ -25,7 +27,7 @@ pub async fn create_session(
     let plan = state.engine.plans().get(&meta.plan_id).ok_or(AppError::Internal("plan vanished".into()))?;
     let created = SessionCreated {
         ws_path: format!("/v1/sessions/{}/ws", meta.session_id),
-        session_id: meta.session_id,
+        session_id: meta.session_id.into_string(),
         plan: viva_engine::plan_summary(plan),
         created_at: meta.created_at.0,
     };
@@ -36,7 +38,7 @@ pub async fn create_session(
 pub async fn session(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<String>,
+    Path(session_id): Path<SessionId>,
 ) -> Result<Json<SessionView>, AppError> {
     Ok(Json(state.engine.view(&user.0, &session_id).await?))
 }
@@ -45,7 +47,7 @@ pub async fn session(
 pub async fn report(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<String>,
+    Path(session_id): Path<SessionId>,
 ) -> Result<Json<Report>, AppError> {
     Ok(Json(state.engine.report(&user.0, &session_id).await?))
 }
@@ -54,7 +56,7 @@ pub async fn report(
 pub async fn ticket(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<String>,
+    Path(session_id): Path<SessionId>,
 ) -> Result<Json<SocketTicket>, AppError> {
     state.engine.authorize(&user.0, &session_id).await?;
     let ticket = state
@@ -68,10 +70,10 @@ pub async fn ticket(
 pub async fn events(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<String>,
+    Path(session_id): Path<SessionId>,
 ) -> Result<Json<Events>, AppError> {
     let events = state.engine.events(&user.0, &session_id).await?;
-    Ok(Json(Events { session_id, events }))
+    Ok(Json(Events { session_id: session_id.into_string(), events }))
 }
 
 /// `GET /v1/sessions/{id}/recording`: what the candidate's client sent, with times, as JSON
@@ -79,7 +81,7 @@ pub async fn events(
 pub async fn recording(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<String>,
+    Path(session_id): Path<SessionId>,
 ) -> Result<impl IntoResponse, AppError> {
     let messages = state.engine.recording(&user.0, &session_id).await?;
     let mut body = Vec::with_capacity(messages.len() * 128);

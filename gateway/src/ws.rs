@@ -17,6 +17,7 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
+use viva_engine::core::SessionId;
 use viva_engine::{Connection, EngineError, Next};
 use viva_protocol::server::ErrorEvent;
 use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
@@ -86,7 +87,7 @@ pub struct TicketQuery {
 /// The handshake.
 pub async fn upgrade(
     State(state): State<AppState>,
-    Path(session_id): Path<String>,
+    Path(session_id): Path<SessionId>,
     credential: Result<Query<TicketQuery>, axum::extract::rejection::QueryRejection>,
     query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,

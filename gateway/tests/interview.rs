@@ -71,6 +71,8 @@ async fn a_dropped_socket_resumes_with_nothing_lost() {
     let mut client = gateway.connect(&session, Connect::user("dev:bob").last_seq(last)).await.unwrap();
     let ServerMessage::SessionReady(ready) = client.message().await else { panic!("session.ready first") };
     assert!(ready.resumed);
+    // The checker learns of the resume from it: replayed turns lost their deltas.
+    seen.push(ServerMessage::SessionReady(ready.clone()));
     assert!(ready.seq > last, "events happened while away");
     // The same answer re-sent after the reconnect is acknowledged again, not applied twice.
     client.send(&common::answer_for(&plan, plan.questions[0].id.as_str(), "q1".into())).await;
@@ -117,6 +119,8 @@ async fn shutdown_tells_clients_to_reconnect_and_a_new_gateway_resumes() {
     let mut client = next.connect(&session, Connect::user("dev:dave").last_seq(last)).await.unwrap();
     let ServerMessage::SessionReady(ready) = client.message().await else { panic!("session.ready first") };
     assert!(ready.resumed);
+    // The checker learns of the resume from it: replayed turns lost their deltas.
+    seen.push(ServerMessage::SessionReady(ready.clone()));
     let awaiting = ready.state.awaiting_answer.expect("still waiting for the first answer");
     client.send(&common::answer_for(&plan, &awaiting.question_id, "a1".into())).await;
     let (rest, close) = play(&mut client, &plan).await;

@@ -37,7 +37,7 @@ use viva_protocol::{
     AnswerContent, ClientMessage, EndReason, ErrorCode, Expects, ServerMessage, SessionState, TurnKind, TurnStatus,
 };
 
-pub use ids::{AnswerId, TurnId};
+pub use ids::{AnswerId, SessionId, TurnId, UserId};
 pub use record::{LogEntry, Record};
 pub use report::{AnswerEvidence, Report};
 pub use scoring::{ScoreError, ScoreRequest, Scoring, mean, round1};
@@ -117,7 +117,7 @@ impl Candidate {
 #[derive(Debug, Clone)]
 pub struct SessionParams {
     /// The session id.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The interview plan.
     pub plan: Arc<Plan>,
     /// Who the candidate is.

@@ -11,7 +11,7 @@ use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, ServerMes
 
 use super::report::Report;
 use super::scoring::Scoring;
-use super::{AnswerId, TurnId};
+use super::{AnswerId, SessionId, TurnId};
 use crate::time::Timestamp;
 
 /// One durable event with its sequence number and time.
@@ -91,7 +91,7 @@ pub enum Record {
 
 impl LogEntry {
     /// The wire form of this event.
-    pub fn to_message(&self, session_id: &str) -> ServerMessage {
+    pub fn to_message(&self, session_id: &SessionId) -> ServerMessage {
         let seq = self.seq;
         match &self.record {
             Record::TurnStarted { turn_id, kind, question_id, expects, .. } => {
@@ -120,7 +120,7 @@ impl LogEntry {
             }
             Record::SessionEnding { reason } => ServerMessage::SessionEnding(SessionEnding { seq, reason: *reason }),
             Record::ReportReady { .. } => {
-                ServerMessage::ReportReady(ReportReady { seq, session_id: session_id.to_owned() })
+                ServerMessage::ReportReady(ReportReady { seq, session_id: session_id.to_string() })
             }
             Record::SessionEnded { reason } => ServerMessage::SessionEnded(SessionEnded { seq, reason: *reason }),
         }

@@ -8,14 +8,14 @@ use viva_protocol::rest;
 use viva_protocol::{DimensionScore, EndReason};
 
 use super::state::{Entry, State, best_per_question, running_scores};
-use super::{AnswerId, SessionParams};
+use super::{AnswerId, SessionId, SessionParams};
 use crate::time::Timestamp;
 
 /// A finished interview's report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Id of the plan the interview followed.
     pub plan_id: String,
     /// Its version.
@@ -66,7 +66,7 @@ impl Report {
     pub fn to_rest(&self) -> rest::Report {
         let (name, version) = self.scorer.split_once('/').unwrap_or((&self.scorer, ""));
         rest::Report {
-            session_id: self.session_id.clone(),
+            session_id: self.session_id.to_string(),
             plan: rest::PlanStamp { id: self.plan_id.clone(), version: self.plan_version },
             scorer: rest::Stamp { name: name.to_owned(), version: version.to_owned() },
             generated_at: self.generated_at.0,

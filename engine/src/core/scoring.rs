@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use viva_protocol::{AnswerContent, DimensionScore};
 
-use super::{AnswerId, Candidate};
+use super::{AnswerId, Candidate, SessionId};
 use crate::plan::Plan;
 
 /// What to score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRequest {
     /// The session the answer belongs to (for logs and providers' request ids).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The answer.
     pub answer_id: AnswerId,
     /// The plan the question comes from.

@@ -185,7 +185,7 @@ impl Sim {
             let t = self.now.ms_since(Timestamp(1_000_000));
             let line = match output {
                 Output::Persist(entry) => {
-                    let line = format!("persist {}", json(&entry.to_message("s1")));
+                    let line = format!("persist {}", json(&entry.to_message(&"s1".into())));
                     self.log.push(entry);
                     line
                 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
-use super::{Candidate, TurnId};
+use super::{Candidate, SessionId, TurnId};
 use crate::plan::Plan;
 
 /// A turn to speak.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnRequest {
     /// The session (for logs and providers' request ids).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The turn.
     pub turn_id: TurnId,
     /// Its kind.

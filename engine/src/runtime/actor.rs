@@ -21,7 +21,9 @@ use super::context::Context;
 use super::outbox::{Outbox, PushError, outbox};
 use super::registry::{Registration, Spawn};
 use crate::EngineError;
-use crate::core::{AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, Status, TurnId};
+use crate::core::{
+    AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, SessionId, Status, TurnId,
+};
 use crate::store::{Epoch, SessionMeta, StoreError};
 
 /// The attached connection's end of the queues.
@@ -106,7 +108,7 @@ impl Actor {
         }
     }
 
-    fn session_id(&self) -> &str {
+    fn session_id(&self) -> &SessionId {
         self.registration.session_id()
     }
 
@@ -384,7 +386,7 @@ impl Actor {
             _ => None,
         };
         let ready = SessionReady {
-            session_id: session_id.to_owned(),
+            session_id: session_id.to_string(),
             epoch,
             resumed: replay.is_some(),
             seq: head,

@@ -22,7 +22,7 @@ use self::command::{Attach, Command};
 use self::context::Context;
 use self::registry::Registry;
 use crate::EngineError;
-use crate::core::{Candidate, CoreConfig, Session, recording};
+use crate::core::{Candidate, CoreConfig, Session, SessionId, UserId, recording};
 use crate::interviewer::{Interviewer, ScriptedInterviewer};
 use crate::plan::{Plan, PlanCatalog};
 use crate::scorer::{HeuristicScorer, Scorer};
@@ -139,18 +139,18 @@ pub struct Engine {
 /// ownership once; [`Engine::attach`] takes it without checking again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionAccess {
-    user_id: String,
-    session_id: String,
+    user_id: UserId,
+    session_id: SessionId,
 }
 
 impl SessionAccess {
     /// The session.
-    pub fn session_id(&self) -> &str {
+    pub fn session_id(&self) -> &SessionId {
         &self.session_id
     }
 
     /// Its owner, who asked.
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.user_id
     }
 }
@@ -186,7 +186,7 @@ impl Engine {
     /// Creates a session for `user_id` on plan `plan_id`.
     pub async fn create_session(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         plan_id: &str,
         candidate: Candidate,
     ) -> Result<SessionMeta, EngineError> {
@@ -197,8 +197,8 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("resume_text of {resume} bytes is over {limit} bytes")));
         }
         let meta = SessionMeta {
-            session_id: format!("ses_{}", uuid::Uuid::new_v4().simple()),
-            user_id: user_id.to_owned(),
+            session_id: SessionId::new(format!("ses_{}", uuid::Uuid::new_v4().simple())),
+            user_id: user_id.clone(),
             plan_id: plan.id.clone(),
             candidate,
             created_at: self.ctx.clock.now(),
@@ -210,7 +210,7 @@ impl Engine {
 
     /// Whether `user_id` may use the session: the one ownership check. `NotFound` when it
     /// does not exist or is not theirs (never a hint that it exists).
-    pub async fn authorize(&self, user_id: &str, session_id: &str) -> Result<SessionAccess, EngineError> {
+    pub async fn authorize(&self, user_id: &UserId, session_id: &SessionId) -> Result<SessionAccess, EngineError> {
         let meta = self.owned_meta(user_id, session_id).await?;
         Ok(SessionAccess { user_id: meta.user_id, session_id: meta.session_id })
     }
@@ -239,8 +239,8 @@ impl Engine {
     /// [`authorize`](Self::authorize), then [`attach`](Self::attach).
     pub async fn connect(
         &self,
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
         last_seq: Option<u64>,
     ) -> Result<Connection, EngineError> {
         let access = self.authorize(user_id, session_id).await?;
@@ -248,19 +248,19 @@ impl Engine {
     }
 
     /// The session as its owner sees it: transcript with every answer, scores, status.
-    pub async fn view(&self, user_id: &str, session_id: &str) -> Result<SessionView, EngineError> {
+    pub async fn view(&self, user_id: &UserId, session_id: &SessionId) -> Result<SessionView, EngineError> {
         let (session, meta) = self.restore(user_id, session_id).await?;
         Ok(self.view_of(&session, &meta))
     }
 
     /// The report, once `report.ready` was sent.
-    pub async fn report(&self, user_id: &str, session_id: &str) -> Result<Report, EngineError> {
+    pub async fn report(&self, user_id: &UserId, session_id: &SessionId) -> Result<Report, EngineError> {
         let (session, _) = self.restore(user_id, session_id).await?;
         session.state().report.as_ref().map(|r| r.to_rest()).ok_or(EngineError::NotReady)
     }
 
     /// The session's durable event log, as its clients received it.
-    pub async fn events(&self, user_id: &str, session_id: &str) -> Result<Vec<ServerMessage>, EngineError> {
+    pub async fn events(&self, user_id: &UserId, session_id: &SessionId) -> Result<Vec<ServerMessage>, EngineError> {
         self.owned_meta(user_id, session_id).await?;
         let log = self.ctx.store.read_log(session_id, 0).await?.unwrap_or_default();
         Ok(log.iter().map(|entry| entry.to_message(session_id)).collect())
@@ -269,7 +269,11 @@ impl Engine {
     /// What the candidate's client sent, rebuilt from the session's durable log, with each
     /// message's time in milliseconds after the session started (see
     /// [`recording::client_messages`] for what a log can tell).
-    pub async fn recording(&self, user_id: &str, session_id: &str) -> Result<Vec<(u64, ClientMessage)>, EngineError> {
+    pub async fn recording(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> Result<Vec<(u64, ClientMessage)>, EngineError> {
         let meta = self.owned_meta(user_id, session_id).await?;
         let log = self.ctx.store.read_log(session_id, 0).await?.unwrap_or_default();
         Ok(recording::client_messages(&log, meta.time_limit_ms))
@@ -277,7 +281,7 @@ impl Engine {
 
     /// Everything stored about a user, machine-readable: every session with its candidate
     /// profile, transcript (answers and code), scores and report.
-    pub async fn export(&self, user_id: &str) -> Result<Export, EngineError> {
+    pub async fn export(&self, user_id: &UserId) -> Result<Export, EngineError> {
         let metas = self.ctx.store.user_sessions(user_id).await?;
         let mut sessions = Vec::with_capacity(metas.len());
         for meta in metas {
@@ -293,13 +297,13 @@ impl Engine {
                 report: session.state().report.as_ref().map(|r| r.to_rest()),
             });
         }
-        Ok(Export { user_id: user_id.to_owned(), exported_at: self.ctx.clock.now().0, sessions })
+        Ok(Export { user_id: user_id.to_string(), exported_at: self.ctx.clock.now().0, sessions })
     }
 
     /// Deletes everything stored about a user. Their live sessions stop first (their clients
     /// are closed with 4010), so nothing is written after the deletion. Returns how many
     /// sessions were deleted.
-    pub async fn delete_user(&self, user_id: &str) -> Result<usize, EngineError> {
+    pub async fn delete_user(&self, user_id: &UserId) -> Result<usize, EngineError> {
         let metas = self.ctx.store.user_sessions(user_id).await?;
         for meta in &metas {
             let Some(handle) = self.registry.get(&meta.session_id) else {
@@ -314,7 +318,7 @@ impl Engine {
     }
 
     /// Every session of a user, newest first.
-    pub async fn sessions_of(&self, user_id: &str) -> Result<MySessions, EngineError> {
+    pub async fn sessions_of(&self, user_id: &UserId) -> Result<MySessions, EngineError> {
         let metas = self.ctx.store.user_sessions(user_id).await?;
         let mut sessions = Vec::with_capacity(metas.len());
         for meta in metas {
@@ -322,7 +326,7 @@ impl Engine {
             let state = session.wire_state(self.ctx.clock.now());
             let answers = session.state().last_answer.0 as usize;
             sessions.push(SessionSummary {
-                session_id: meta.session_id,
+                session_id: meta.session_id.into_string(),
                 plan_id: meta.plan_id,
                 status: state.status,
                 created_at: meta.created_at.0,
@@ -347,16 +351,16 @@ impl Engine {
         }
     }
 
-    async fn owned_meta(&self, user_id: &str, session_id: &str) -> Result<SessionMeta, EngineError> {
+    async fn owned_meta(&self, user_id: &UserId, session_id: &SessionId) -> Result<SessionMeta, EngineError> {
         let meta = self.ctx.store.meta(session_id).await?;
-        meta.filter(|m| m.user_id == user_id).ok_or(EngineError::NotFound)
+        meta.filter(|m| m.user_id == *user_id).ok_or(EngineError::NotFound)
     }
 
     /// The session rebuilt from the store (every durable event is there before it is sent,
     /// so this is what its clients have seen), with its metadata.
-    async fn restore(&self, user_id: &str, session_id: &str) -> Result<(Session, SessionMeta), EngineError> {
+    async fn restore(&self, user_id: &UserId, session_id: &SessionId) -> Result<(Session, SessionMeta), EngineError> {
         let loaded = self.ctx.store.load(session_id).await?.ok_or(EngineError::NotFound)?;
-        if loaded.meta.user_id != user_id {
+        if loaded.meta.user_id != *user_id {
             return Err(EngineError::NotFound);
         }
         let params = self.ctx.session_params(&loaded.meta)?;
@@ -366,7 +370,7 @@ impl Engine {
     fn view_of(&self, session: &Session, meta: &SessionMeta) -> SessionView {
         let state = session.wire_state(self.ctx.clock.now());
         SessionView {
-            session_id: meta.session_id.clone(),
+            session_id: meta.session_id.to_string(),
             plan_id: meta.plan_id.clone(),
             status: state.status,
             created_at: meta.created_at.0,

@@ -10,10 +10,11 @@ use dashmap::DashMap;
 use tokio::sync::mpsc;
 
 use super::command::Command;
+use crate::core::SessionId;
 
 /// Session id → the handle of its task.
 pub(crate) struct Registry {
-    sessions: DashMap<String, SessionHandle>,
+    sessions: DashMap<SessionId, SessionHandle>,
     /// Source of task generations.
     generations: AtomicU64,
     /// Bound of each task's command queue.
@@ -31,7 +32,7 @@ pub(crate) struct SessionHandle {
 /// A running task's place in the registry; dropping it deregisters the task.
 pub(crate) struct Registration {
     registry: Arc<Registry>,
-    session_id: String,
+    session_id: SessionId,
     generation: u64,
 }
 
@@ -49,14 +50,14 @@ impl Registry {
     }
 
     /// The handle of a session's task, starting one with `spawn` when there is none.
-    pub(crate) fn get_or_spawn(self: &Arc<Self>, session_id: &str, spawn: impl FnOnce(Spawn)) -> SessionHandle {
+    pub(crate) fn get_or_spawn(self: &Arc<Self>, session_id: &SessionId, spawn: impl FnOnce(Spawn)) -> SessionHandle {
         self.sessions
-            .entry(session_id.to_owned())
+            .entry(session_id.clone())
             .or_insert_with(|| {
                 let generation = self.generations.fetch_add(1, Ordering::Relaxed);
                 let (commands_tx, commands) = mpsc::channel(self.command_queue);
                 let registration =
-                    Registration { registry: Arc::clone(self), session_id: session_id.to_owned(), generation };
+                    Registration { registry: Arc::clone(self), session_id: session_id.clone(), generation };
                 metrics::gauge!("viva_live_sessions").increment(1.0);
                 spawn(Spawn { registration, commands, commands_tx: commands_tx.clone() });
                 SessionHandle { commands: commands_tx, generation }
@@ -65,13 +66,13 @@ impl Registry {
     }
 
     /// The handle of a session's task, if one runs.
-    pub(crate) fn get(&self, session_id: &str) -> Option<SessionHandle> {
+    pub(crate) fn get(&self, session_id: &SessionId) -> Option<SessionHandle> {
         self.sessions.get(session_id).map(|h| h.value().clone())
     }
 
     /// Forgets `handle`, whose task refused a command (it is stopping), so that the next
     /// call starts a fresh task.
-    pub(crate) fn forget(&self, session_id: &str, handle: &SessionHandle) {
+    pub(crate) fn forget(&self, session_id: &SessionId, handle: &SessionHandle) {
         self.remove(session_id, handle.generation);
     }
 
@@ -85,14 +86,14 @@ impl Registry {
         self.sessions.len()
     }
 
-    fn remove(&self, session_id: &str, generation: u64) {
+    fn remove(&self, session_id: &SessionId, generation: u64) {
         self.sessions.remove_if(session_id, |_, handle| handle.generation == generation);
     }
 }
 
 impl Registration {
     /// The session this task drives.
-    pub(crate) fn session_id(&self) -> &str {
+    pub(crate) fn session_id(&self) -> &SessionId {
         &self.session_id
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
-use crate::core::{LogEntry, State};
+use crate::core::{LogEntry, SessionId, State, UserId};
 
 /// Sessions in a map behind a mutex.
 ///
@@ -21,9 +21,9 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<String, Stored>,
+    sessions: HashMap<SessionId, Stored>,
     /// User id → session ids, in creation order.
-    by_user: HashMap<String, Vec<String>>,
+    by_user: HashMap<UserId, Vec<SessionId>>,
 }
 
 #[derive(Debug)]
@@ -38,7 +38,7 @@ struct Stored {
 
 impl Inner {
     /// The session, unless it does not exist or its retention ran out (then it is removed).
-    fn session(&mut self, id: &str) -> Option<&mut Stored> {
+    fn session(&mut self, id: &SessionId) -> Option<&mut Stored> {
         let now = tokio::time::Instant::now();
         if self.sessions.get(id)?.expires_at.is_some_and(|at| at <= now) {
             if let Some(stored) = self.sessions.remove(id) {
@@ -51,8 +51,8 @@ impl Inner {
         self.sessions.get_mut(id)
     }
 
-    fn existing(&mut self, id: &str) -> Result<&mut Stored, StoreError> {
-        self.session(id).ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    fn existing(&mut self, id: &SessionId) -> Result<&mut Stored, StoreError> {
+        self.session(id).ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 }
 
@@ -93,11 +93,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
+    async fn meta(&self, session_id: &SessionId) -> Result<Option<SessionMeta>, StoreError> {
         Ok(self.with(|inner| inner.session(session_id).map(|s| s.meta.clone())))
     }
 
-    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, session_id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         Ok(self.with(|inner| {
             inner.session(session_id).map(|s| {
                 let after = s.snapshot.as_ref().map_or(0, |snap| snap.head);
@@ -110,7 +110,7 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
+    async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError> {
         self.with(|inner| {
             let stored = inner.existing(session_id)?;
             stored.epoch += 1;
@@ -118,7 +118,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
         self.with(|inner| {
             // A deleted session refuses its old owner, as a stale epoch would.
             let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
@@ -134,7 +134,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
+    async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         self.with(|inner| {
             let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
             check_epoch(stored, epoch)?;
@@ -143,14 +143,14 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
+    async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         self.with(|inner| {
             let stored = inner.existing(session_id)?;
             Ok(Some(stored.log.iter().filter(|e| e.seq > after).cloned().collect()))
         })
     }
 
-    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
+    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError> {
         Ok(self.with(|inner| {
             let ids = inner.by_user.get(user_id).cloned().unwrap_or_default();
             let mut metas: Vec<SessionMeta> =
@@ -161,7 +161,7 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {
         Ok(self.with(|inner| {
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()

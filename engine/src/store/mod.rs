@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::core::Candidate;
 use async_trait::async_trait;
 
-use crate::core::{LogEntry, State};
+use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
@@ -27,9 +27,9 @@ pub type Epoch = u64;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionMeta {
     /// The session id.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Its owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The plan it follows.
     pub plan_id: String,
     /// Who the candidate is.
@@ -94,31 +94,31 @@ pub trait Store: Send + Sync + 'static {
     async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError>;
 
     /// The metadata of a session.
-    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError>;
+    async fn meta(&self, session_id: &SessionId) -> Result<Option<SessionMeta>, StoreError>;
 
     /// Metadata, latest snapshot and log tail of a session.
-    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError>;
+    async fn load(&self, session_id: &SessionId) -> Result<Option<Loaded>, StoreError>;
 
     /// Takes ownership for one load: returns an epoch greater than every earlier one; from
     /// now on writes with an older epoch are refused.
-    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError>;
+    async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError>;
 
     /// Appends durable events, in order, continuing the log's head, in one step.
-    async fn append(&self, session_id: &str, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError>;
+    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError>;
 
     /// Stores a snapshot of the state (its `head` says which entries it covers).
-    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError>;
+    async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError>;
 
     /// Log entries with `seq > after`, or `None` when some of them are no longer kept.
-    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError>;
+    async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError>;
 
     /// Every session of a user, newest first.
-    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError>;
+    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError>;
 
     /// Removes everything stored for the user: every key of every session and the index.
     /// Returns the ids of the sessions removed. Writes of a session's owner after this are
     /// refused (its epoch is gone), so nothing comes back.
-    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError>;
 
     /// Keeps a finished session only `ttl` longer: then every key of it, and its entry in
     /// the user's index, are gone.

@@ -21,8 +21,8 @@ use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind,
 
 use super::{SessionMeta, StoreError};
 use crate::core::{
-    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, State, Status, Turn,
-    TurnId,
+    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, SessionId, State,
+    Status, Turn, TurnId, UserId,
 };
 use crate::time::Timestamp;
 
@@ -60,7 +60,7 @@ impl MetaBytes {
     /// The stored form of `meta`.
     pub fn from_meta(meta: &SessionMeta) -> Self {
         Self::V1 {
-            user_id: meta.user_id.clone(),
+            user_id: meta.user_id.to_string(),
             plan_id: meta.plan_id.clone(),
             candidate: CandidateV1 {
                 role: meta.candidate.role.clone(),
@@ -73,11 +73,11 @@ impl MetaBytes {
     }
 
     /// Back to the engine's type.
-    pub fn into_meta(self, session_id: &str) -> SessionMeta {
+    pub fn into_meta(self, session_id: &SessionId) -> SessionMeta {
         match self {
             Self::V1 { user_id, plan_id, candidate, created_at, time_limit_ms } => SessionMeta {
-                session_id: session_id.to_owned(),
-                user_id,
+                session_id: session_id.clone(),
+                user_id: UserId::new(user_id),
                 plan_id,
                 candidate: Candidate {
                     role: candidate.role,
@@ -321,7 +321,7 @@ impl From<&Report> for ReportV1 {
     fn from(r: &Report) -> Self {
         let (name, version) = r.scorer.split_once('/').unwrap_or((&r.scorer, ""));
         Self {
-            session_id: r.session_id.clone(),
+            session_id: r.session_id.to_string(),
             plan: PlanStampV1 { id: r.plan_id.clone(), version: r.plan_version },
             scorer: StampV1 { name: name.to_owned(), version: version.to_owned() },
             generated_at: r.generated_at.0,
@@ -354,7 +354,7 @@ impl From<ReportV1> for Report {
         let scorer =
             if r.scorer.version.is_empty() { r.scorer.name } else { format!("{}/{}", r.scorer.name, r.scorer.version) };
         Self {
-            session_id: r.session_id,
+            session_id: SessionId::new(r.session_id),
             plan_id: r.plan.id,
             plan_version: r.plan.version,
             scorer,
@@ -598,7 +598,8 @@ mod tests {
 
     #[test]
     fn v1_metadata_loads() {
-        let meta = decode::<MetaBytes>(include_bytes!("fixtures/v1/meta.msgpack")).unwrap().into_meta("ses_fixture");
+        let meta =
+            decode::<MetaBytes>(include_bytes!("fixtures/v1/meta.msgpack")).unwrap().into_meta(&"ses_fixture".into());
         assert_eq!(meta.user_id, "alice");
         assert_eq!(meta.plan_id, "test");
         assert_eq!(meta.created_at, Timestamp(999_000));
@@ -610,7 +611,9 @@ mod tests {
         };
         assert_eq!(meta.candidate, candidate);
         assert_eq!(
-            decode::<MetaBytes>(&encode(&MetaBytes::from_meta(&meta)).unwrap()).unwrap().into_meta("ses_fixture"),
+            decode::<MetaBytes>(&encode(&MetaBytes::from_meta(&meta)).unwrap())
+                .unwrap()
+                .into_meta(&"ses_fixture".into()),
             meta
         );
     }

@@ -25,7 +25,7 @@ use redis::{AsyncCommands, Script};
 
 use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
-use crate::core::{LogEntry, State};
+use crate::core::{LogEntry, SessionId, State, UserId};
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log.
 /// KEYS: epoch, log. ARGV: epoch, first seq, encoded entries...
@@ -52,7 +52,8 @@ return head + #ARGV - 2
 // for a deleted or expired session, against complete deletion.
 const ACQUIRE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('NOT_FOUND')
+  -- A code with a detail: redis-rs reads a bare word as no code at all.
+  return redis.error_reply('NOT_FOUND ' .. KEYS[1])
 end
 return redis.call('INCR', KEYS[2])
 ";
@@ -101,7 +102,7 @@ struct Keys {
 }
 
 impl Keys {
-    fn of(session_id: &str) -> Self {
+    fn of(session_id: &SessionId) -> Self {
         Self {
             meta: format!("viva:{{{session_id}}}:meta"),
             epoch: format!("viva:{{{session_id}}}:epoch"),
@@ -111,7 +112,7 @@ impl Keys {
     }
 }
 
-fn user_index(user_id: &str) -> String {
+fn user_index(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:sessions")
 }
 
@@ -138,9 +139,14 @@ impl RedisStore {
         self.connection.clone()
     }
 
-    async fn index(&self, user_id: &str, session_id: &str, score: &str) -> Result<(), StoreError> {
-        let result: Result<u64, _> =
-            self.index.key(user_index(user_id)).arg(session_id).arg(score).invoke_async(&mut self.conn()).await;
+    async fn index(&self, user_id: &UserId, session_id: &SessionId, score: &str) -> Result<(), StoreError> {
+        let result: Result<u64, _> = self
+            .index
+            .key(user_index(user_id))
+            .arg(session_id.as_str())
+            .arg(score)
+            .invoke_async(&mut self.conn())
+            .await;
         result.map(drop).map_err(store_error)
     }
 }
@@ -210,12 +216,12 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn meta(&self, session_id: &str) -> Result<Option<SessionMeta>, StoreError> {
+    async fn meta(&self, session_id: &SessionId) -> Result<Option<SessionMeta>, StoreError> {
         let bytes: Option<Vec<u8>> = self.conn().get(Keys::of(session_id).meta).await.map_err(store_error)?;
         bytes.map(|b| Ok(persisted::decode::<MetaBytes>(&b)?.into_meta(session_id))).transpose()
     }
 
-    async fn load(&self, session_id: &str) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, session_id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         let keys = Keys::of(session_id);
         let (meta, snap): (Option<Vec<u8>>, Option<Vec<u8>>) =
             redis::pipe().get(&keys.meta).get(&keys.snap).query_async(&mut self.conn()).await.map_err(store_error)?;
@@ -228,17 +234,17 @@ impl Store for RedisStore {
         Ok(Some(Loaded { meta, snapshot, tail: entries(reply)? }))
     }
 
-    async fn acquire(&self, session_id: &str) -> Result<Epoch, StoreError> {
+    async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError> {
         let keys = Keys::of(session_id);
         let result: Result<Epoch, _> =
             self.acquire.key(&keys.meta).key(&keys.epoch).invoke_async(&mut self.conn()).await;
         result.map_err(|e| match store_error(e) {
-            StoreError::NotFound(_) => StoreError::NotFound(session_id.to_owned()),
+            StoreError::NotFound(_) => StoreError::NotFound(session_id.to_string()),
             other => other,
         })
     }
 
-    async fn append(&self, session_id: &str, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(&self, session_id: &SessionId, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {
         let Some(first) = batch.first() else { return Ok(()) };
         let keys = Keys::of(session_id);
         let mut invocation = self.append.prepare_invoke();
@@ -254,7 +260,7 @@ impl Store for RedisStore {
         })
     }
 
-    async fn save_snapshot(&self, session_id: &str, epoch: Epoch, state: &State) -> Result<(), StoreError> {
+    async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         let keys = Keys::of(session_id);
         let bytes = persisted::encode(&SnapshotBytes::from(state))?;
         let mut result = self.snapshot.prepare_invoke();
@@ -266,7 +272,7 @@ impl Store for RedisStore {
         })
     }
 
-    async fn read_log(&self, session_id: &str, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
+    async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         let keys = Keys::of(session_id);
         let reply: StreamRangeReply =
             self.conn().xrange(&keys.log, format!("{}-0", after + 1), "+").await.map_err(store_error)?;
@@ -278,13 +284,13 @@ impl Store for RedisStore {
         }
     }
 
-    async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionMeta>, StoreError> {
+    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError> {
         let index = user_index(user_id);
         // Entries whose retention ran out go first; their keys expired with them.
         let _: () = self.conn().zrembyscore(&index, "-inf", now_ms()).await.map_err(store_error)?;
         let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
         let mut metas = Vec::with_capacity(ids.len());
-        for id in ids {
+        for id in ids.into_iter().map(SessionId::from) {
             if let Some(meta) = self.meta(&id).await? {
                 metas.push(meta);
             }
@@ -293,9 +299,10 @@ impl Store for RedisStore {
         Ok(metas)
     }
 
-    async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {
         let index = user_index(user_id);
         let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
+        let ids: Vec<SessionId> = ids.into_iter().map(SessionId::from).collect();
         let mut pipe = redis::pipe();
         for id in &ids {
             let keys = Keys::of(id);

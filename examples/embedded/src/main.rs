@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use viva_engine::core::UserId;
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::{Engine, Next};
 use viva_protocol::checker::Checker;
@@ -57,7 +58,8 @@ async fn interview(args: Args) -> anyhow::Result<()> {
         level: Some(plan.level.clone()),
         resume_text: None,
     };
-    let meta = engine.create_session(&args.user, &plan.id, profile).await?;
+    let user = UserId::new(args.user);
+    let meta = engine.create_session(&user, &plan.id, profile).await?;
     let session_id = meta.session_id;
     println!(
         "Session {session_id}: \"{}\" ({} questions, {} min)",
@@ -67,7 +69,7 @@ async fn interview(args: Args) -> anyhow::Result<()> {
     );
 
     let mut checker = Checker::new();
-    let mut connection = engine.connect(&args.user, &session_id, None).await?;
+    let mut connection = engine.connect(&user, &session_id, None).await?;
     if let Next::Message(message) = connection.next().await {
         checker.observe(&message);
         if let ServerMessage::SessionReady(ready) = message {
@@ -152,8 +154,8 @@ async fn interview(args: Args) -> anyhow::Result<()> {
             ServerMessage::SessionEnding(ending) => {
                 println!("\n(the interview is closing: {:?}; waiting for the report)", ending.reason);
             }
-            ServerMessage::ReportReady(ready) => {
-                let fetched = engine.report(&args.user, &ready.session_id).await?;
+            ServerMessage::ReportReady(_) => {
+                let fetched = engine.report(&user, &session_id).await?;
                 print_report(&fetched);
                 report = Some(fetched);
             }

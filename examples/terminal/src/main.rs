@@ -52,6 +52,9 @@ const MAX_RECONNECTS: u32 = 5;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // reqwest is built with rustls but no crypto provider (see ARCHITECTURE.md): without one,
+    // the first client panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut lines = input::spawn_stdin();
     let api = Api::new(args.url, &args.user);
     let plan = match args.plan {

@@ -19,6 +19,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Validation};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use viva_engine::core::UserId;
+
 use super::{User, valid_user_id};
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
@@ -162,7 +164,7 @@ impl JwtVerifier {
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation(key.alg)).ok()?.claims;
         let sub = claims.sub?;
-        valid_user_id(&sub).then_some(User(sub))
+        valid_user_id(&sub).then(|| User(UserId::new(sub)))
     }
 
     /// JWKS fetches so far, successful or not.

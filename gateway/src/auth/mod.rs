@@ -14,6 +14,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
+use viva_engine::core::UserId;
+
 use crate::AppState;
 use crate::error::AppError;
 
@@ -28,7 +30,7 @@ pub enum AuthMode {
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User(pub String);
+pub struct User(pub UserId);
 
 impl AuthMode {
     /// The user a bearer token names, if the token is valid.
@@ -42,7 +44,7 @@ impl AuthMode {
 
 fn verify_dev(token: &str) -> Option<User> {
     let user = token.strip_prefix("dev:")?;
-    valid_user_id(user).then(|| User(user.to_owned()))
+    valid_user_id(user).then(|| User(UserId::new(user)))
 }
 
 /// 1–64 characters of `[A-Za-z0-9_-]`.
@@ -89,7 +91,7 @@ mod tests {
             ("dev:ålice", None),
         ];
         for (token, user) in cases {
-            assert_eq!(verify_dev(token).map(|u| u.0), user.map(str::to_owned), "{token}");
+            assert_eq!(verify_dev(token).map(|u| u.0), user.map(UserId::new), "{token}");
         }
         assert!(verify_dev(&format!("dev:{}", "a".repeat(64))).is_some());
         assert!(verify_dev(&format!("dev:{}", "a".repeat(65))).is_none());

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use viva_engine::core::{SessionId, UserId};
+
 use super::User;
 
 /// How long a ticket is valid.
@@ -41,7 +43,7 @@ pub struct TicketStore {
 struct Inner {
     tickets: HashMap<String, Ticket>,
     /// Unused tickets per user (no entry at zero).
-    per_user: HashMap<String, usize>,
+    per_user: HashMap<UserId, usize>,
     /// Tickets in the order issued, hence of expiry (the TTL is fixed). Redeemed tickets stay
     /// here until they expire or the queue is compacted.
     order: VecDeque<(Instant, String)>,
@@ -49,8 +51,8 @@ struct Inner {
 
 #[derive(Debug)]
 struct Ticket {
-    user: String,
-    session: String,
+    user: UserId,
+    session: SessionId,
     expires: Instant,
 }
 
@@ -73,7 +75,7 @@ impl TicketStore {
     }
 
     /// A new ticket for `user` on `session` (the caller has checked that it is theirs).
-    pub fn issue(&self, user: &str, session: &str, now: Instant) -> Result<String, TicketError> {
+    pub fn issue(&self, user: &UserId, session: &SessionId, now: Instant) -> Result<String, TicketError> {
         let ticket = random_ticket();
         let mut inner = self.lock();
         inner.purge(now);
@@ -84,8 +86,8 @@ impl TicketStore {
             return Err(TicketError::TooMany);
         }
         let expires = now + self.ttl;
-        inner.tickets.insert(ticket.clone(), Ticket { user: user.to_owned(), session: session.to_owned(), expires });
-        *inner.per_user.entry(user.to_owned()).or_default() += 1;
+        inner.tickets.insert(ticket.clone(), Ticket { user: user.clone(), session: session.clone(), expires });
+        *inner.per_user.entry(user.clone()).or_default() += 1;
         inner.order.push_back((expires, ticket.clone()));
         // Redeemed tickets linger in `order`; compacting at twice the live count keeps it
         // bounded at amortised O(1) per ticket.
@@ -98,12 +100,12 @@ impl TicketStore {
 
     /// The user a ticket was issued to, if it is unused, unexpired and for `session`. Any
     /// ticket presented is used up, whatever the outcome.
-    pub fn redeem(&self, ticket: &str, session: &str, now: Instant) -> Option<User> {
+    pub fn redeem(&self, ticket: &str, session: &SessionId, now: Instant) -> Option<User> {
         let mut inner = self.lock();
         inner.purge(now);
         let found = inner.tickets.remove(ticket)?;
         inner.release(&found.user);
-        (found.session == session && now < found.expires).then_some(User(found.user))
+        (found.session == *session && now < found.expires).then_some(User(found.user))
     }
 
     /// Unused, unexpired tickets (for tests and metrics).
@@ -134,7 +136,7 @@ impl Inner {
         }
     }
 
-    fn release(&mut self, user: &str) {
+    fn release(&mut self, user: &UserId) {
         if let Some(count) = self.per_user.get_mut(user) {
             *count -= 1;
             if *count == 0 {
@@ -163,8 +165,8 @@ mod tests {
     #[test]
     fn a_ticket_is_random_url_safe_and_long() {
         let (store, now) = store();
-        let a = store.issue("ann", "s1", now).unwrap();
-        let b = store.issue("ann", "s1", now).unwrap();
+        let a = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
+        let b = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
@@ -173,25 +175,25 @@ mod tests {
     #[test]
     fn a_ticket_is_used_once_for_its_session_only() {
         let (store, now) = store();
-        let ticket = store.issue("ann", "s1", now).unwrap();
-        assert_eq!(store.redeem(&ticket, "s1", now), Some(User("ann".into())));
-        assert_eq!(store.redeem(&ticket, "s1", now), None, "used twice");
-        let ticket = store.issue("ann", "s1", now).unwrap();
-        assert_eq!(store.redeem(&ticket, "s2", now), None, "another session");
-        assert_eq!(store.redeem(&ticket, "s1", now), None, "a wrong try uses it up");
-        assert_eq!(store.redeem("nonsense", "s1", now), None);
+        let ticket = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
+        assert_eq!(store.redeem(&ticket, &"s1".into(), now), Some(User("ann".into())));
+        assert_eq!(store.redeem(&ticket, &"s1".into(), now), None, "used twice");
+        let ticket = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
+        assert_eq!(store.redeem(&ticket, &"s2".into(), now), None, "another session");
+        assert_eq!(store.redeem(&ticket, &"s1".into(), now), None, "a wrong try uses it up");
+        assert_eq!(store.redeem("nonsense", &"s1".into(), now), None);
         assert_eq!(store.outstanding(now), 0);
     }
 
     #[test]
     fn a_ticket_expires_after_its_ttl() {
         let (store, now) = store();
-        let ticket = store.issue("ann", "s1", now).unwrap();
+        let ticket = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
         let last_moment = now + TICKET_TTL - Duration::from_millis(1);
-        assert_eq!(store.redeem(&ticket, "s1", last_moment), Some(User("ann".into())));
-        let ticket = store.issue("ann", "s1", now).unwrap();
-        assert_eq!(store.redeem(&ticket, "s1", now + TICKET_TTL), None);
-        store.issue("ann", "s1", now).unwrap();
+        assert_eq!(store.redeem(&ticket, &"s1".into(), last_moment), Some(User("ann".into())));
+        let ticket = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
+        assert_eq!(store.redeem(&ticket, &"s1".into(), now + TICKET_TTL), None);
+        store.issue(&"ann".into(), &"s1".into(), now).unwrap();
         assert_eq!(store.outstanding(now + TICKET_TTL), 0, "expired ones are purged");
     }
 
@@ -200,18 +202,18 @@ mod tests {
         let store = TicketStore::new(TICKET_TTL, 5, 3);
         let now = Instant::now();
         for _ in 0..3 {
-            store.issue("ann", "s1", now).unwrap();
+            store.issue(&"ann".into(), &"s1".into(), now).unwrap();
         }
-        assert_eq!(store.issue("ann", "s1", now), Err(TicketError::TooManyForUser));
-        let bob = store.issue("bob", "s2", now).unwrap();
-        store.issue("bob", "s2", now).unwrap();
-        assert_eq!(store.issue("cat", "s3", now), Err(TicketError::TooMany));
+        assert_eq!(store.issue(&"ann".into(), &"s1".into(), now), Err(TicketError::TooManyForUser));
+        let bob = store.issue(&"bob".into(), &"s2".into(), now).unwrap();
+        store.issue(&"bob".into(), &"s2".into(), now).unwrap();
+        assert_eq!(store.issue(&"cat".into(), &"s3".into(), now), Err(TicketError::TooMany));
         // Using one frees its place; so does expiry.
-        store.redeem(&bob, "s2", now).unwrap();
-        store.issue("cat", "s3", now).unwrap();
+        store.redeem(&bob, &"s2".into(), now).unwrap();
+        store.issue(&"cat".into(), &"s3".into(), now).unwrap();
         let later = now + TICKET_TTL;
         for _ in 0..3 {
-            store.issue("ann", "s1", later).unwrap();
+            store.issue(&"ann".into(), &"s1".into(), later).unwrap();
         }
         assert_eq!(store.outstanding(later), 3);
     }
@@ -221,8 +223,8 @@ mod tests {
         let store = TicketStore::new(TICKET_TTL, 10, 10);
         let now = Instant::now();
         for _ in 0..10_000 {
-            let ticket = store.issue("ann", "s1", now).unwrap();
-            store.redeem(&ticket, "s1", now).unwrap();
+            let ticket = store.issue(&"ann".into(), &"s1".into(), now).unwrap();
+            store.redeem(&ticket, &"s1".into(), now).unwrap();
         }
         assert!(store.lock().order.len() <= 2 * 1024 + 1);
     }
