@@ -10,12 +10,14 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), viva_engine::EngineError> {
+//! use viva_engine::core::UserId;
 //! use viva_engine::{Engine, Next};
 //! use viva_protocol::ClientMessage;
 //!
 //! let engine = Engine::builder().build();
-//! let session = engine.create_session("alice", "senior-backend", Default::default()).await?;
-//! let mut connection = engine.connect("alice", &session.session_id, None).await?;
+//! let alice = UserId::new("alice");
+//! let session = engine.create_session(&alice, "senior-backend", Default::default()).await?;
+//! let mut connection = engine.connect(&alice, &session.session_id, None).await?;
 //! connection.send(ClientMessage::SessionStart { id: None }).await?;
 //! while let Next::Message(event) = connection.next().await {
 //!     println!("{event:?}");
