@@ -69,6 +69,14 @@ pub struct Args {
     /// Client messages one socket may send in a burst.
     #[arg(long, env = "VIVA_RATE_LIMIT_BURST", default_value = "30")]
     pub rate_limit_burst: String,
+    /// Open HTTP connections at most, WebSockets included (`auto`: the file limit, raised to
+    /// its hard maximum at start, less 1,024 kept for the store, providers and logs).
+    #[arg(long, env = "VIVA_MAX_CONNECTIONS", default_value = "auto")]
+    pub max_connections: String,
+    /// Seconds a client has to send a request's headers; a keep-alive connection idle this
+    /// long is closed.
+    #[arg(long, env = "VIVA_HEADER_TIMEOUT_S", default_value = "10")]
+    pub header_timeout_s: String,
     /// Log filter, e.g. `info` or `viva_gateway=debug,info`.
     #[arg(long, env = "VIVA_LOG", default_value = "info")]
     pub log: String,
@@ -164,6 +172,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Per-socket limits.
     pub socket: SocketLimits,
+    /// Open connections at most (`None`: from the file limit).
+    pub max_connections: Option<usize>,
+    /// A request's head must arrive within this.
+    pub header_timeout: Duration,
     /// Log filter.
     pub log: String,
     /// Log format.
@@ -281,6 +293,11 @@ impl Args {
         let retention_days = number("retention-days", &self.retention_days, 0, 36_500);
         let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
         let burst = number("rate-limit-burst", &self.rate_limit_burst, 1, 100_000);
+        let header_timeout_s = number("header-timeout-s", &self.header_timeout_s, 1, 600);
+        let max_connections = match self.max_connections.as_str() {
+            "auto" => None,
+            value => Some(number("max-connections", value, 16, 10_000_000) as usize),
+        };
         let log_format = match self.log_format.as_str() {
             "plain" => LogFormat::Plain,
             "json" => LogFormat::Json,
@@ -307,6 +324,8 @@ impl Args {
                     scripted_pace: Duration::from_millis(pace_ms),
                     shutdown_grace: Duration::from_secs(grace_s),
                     socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
+                    max_connections,
+                    header_timeout: Duration::from_secs(header_timeout_s),
                     log: self.log.clone(),
                     log_format,
                 })
@@ -373,5 +392,19 @@ mod tests {
         assert!(found[1].contains("loopback"));
         assert!(found[2].contains("scripted-pace-ms"));
         assert!(found[3].contains("log-format"));
+    }
+
+    #[test]
+    fn connection_limits() {
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("viva-gateway").chain(args.iter().copied())).unwrap().validate()
+        };
+        let defaults = parse(&[]).unwrap();
+        assert_eq!((defaults.max_connections, defaults.header_timeout), (None, Duration::from_secs(10)));
+        let set = parse(&["--max-connections", "5000", "--header-timeout-s", "3"]).unwrap();
+        assert_eq!((set.max_connections, set.header_timeout), (Some(5000), Duration::from_secs(3)));
+        let found = errors(&["--max-connections", "many", "--header-timeout-s", "0"]);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("header-timeout-s") && found[1].contains("max-connections"));
     }
 }

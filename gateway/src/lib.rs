@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: flags and `VIVA_*` variables, checked all at once.
 //! - [`auth`]: bearer tokens (dev or JWT) and single-use socket tickets.
+//! - [`server`]: the accept loop, with the limits on connections before any login.
 //! - [`rest`] and [`ws`]: the endpoints.
 //! - [`console`]: the web interview console at `/`.
 //! - [`error`]: the one place failures become responses.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod rest;
+pub mod server;
 pub mod ws;
 
 use std::future::Future;
@@ -25,17 +27,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::routing::{delete, get, post};
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use viva_engine::Engine;
 
 use crate::auth::AuthMode;
 use crate::auth::ticket::TicketStore;
+use crate::server::ConnectionLimits;
 use crate::ws::SocketLimits;
 
 /// What every handler shares.
@@ -51,6 +54,8 @@ pub struct AppState {
     pub allowed_origins: Arc<[String]>,
     /// Per-socket limits.
     pub socket: SocketLimits,
+    /// Limits on HTTP connections (open at most, header timeout).
+    pub connections: ConnectionLimits,
     /// Every upgraded socket's task, so shutdown can wait for them.
     pub sockets: TaskTracker,
     /// Renders `/metrics`; `None` when no recorder is installed (an embedding or a test).
@@ -66,6 +71,7 @@ impl AppState {
             tickets: Arc::default(),
             allowed_origins: Arc::new([]),
             socket: SocketLimits::default(),
+            connections: ConnectionLimits::default(),
             sockets: TaskTracker::new(),
             metrics: None,
         }
@@ -77,6 +83,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
+    let request_timeout = state.connections.request_timeout;
     let router = Router::new()
         .route("/v1/sessions", post(rest::create_session))
         .route("/v1/sessions/{id}", get(rest::session))
@@ -97,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .with_state(state);
     SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
@@ -137,13 +145,8 @@ pub async fn run(
 ) -> io::Result<()> {
     let engine = state.engine.clone();
     let sockets = state.sockets.clone();
-    // Nagle would hold small event frames back behind delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    let limits = state.connections.clone();
+    server::serve(listener, router(state), limits, shutdown, grace).await;
     tracing::info!(sessions = engine.live_sessions(), "shutting down");
     engine.shutdown(grace).await;
     sockets.close();

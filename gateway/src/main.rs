@@ -57,6 +57,8 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Before any socket or file is opened.
+    let max_connections = settings.max_connections.unwrap_or_else(connections_from_file_limit);
     // First: without the identity provider's keys nobody could sign in.
     let auth = match &settings.auth {
         AuthSettings::Dev => AuthMode::Dev,
@@ -99,11 +101,31 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, auth);
     state.socket = settings.socket.clone();
+    state.connections.header_read_timeout = settings.header_timeout;
+    state.connections.max_connections = max_connections;
     state.allowed_origins = settings.allowed_origins.clone().into();
     state.metrics = Some(metrics_recorder()?);
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Files kept free of connections: the store's and providers' sockets, logs.
+const FILES_IN_RESERVE: u64 = 1_024;
+
+/// Raises the soft file limit to the hard one (a 1,024 soft limit would take the gateway
+/// offline at about 1,000 sockets), and leaves a reserve of it free of client connections.
+fn connections_from_file_limit() -> usize {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1_024, |(soft, _)| soft)
+        }
+    };
+    let connections = files.saturating_sub(FILES_IN_RESERVE).max(64);
+    tracing::info!(files, connections, "open connections at most (--max-connections)");
+    usize::try_from(connections).unwrap_or(usize::MAX)
 }
 
 /// The provider client, checked once: a refused key stops the start with a clear error (no

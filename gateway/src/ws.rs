@@ -133,7 +133,7 @@ pub async fn upgrade(
             sockets.track_future(async move {
                 match engine.attach(&access, query.last_seq).await {
                     Ok(connection) => serve(socket, connection, encoding, limits).await,
-                    Err(error) => refuse(socket, encoding, error).await,
+                    Err(error) => refuse(socket, encoding, error, &limits).await,
                 }
             })
         }))
@@ -189,14 +189,23 @@ pub fn normalize_origin(origin: &str) -> Option<String> {
     }
 }
 
-/// Tells an upgraded client why its session cannot be attached, then closes.
-async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError) {
+/// Tells an upgraded client why its session cannot be attached, then closes; a client that
+/// does not read is not waited for longer than any other write.
+async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError, limits: &SocketLimits) {
     tracing::warn!(%error, "attach failed after the upgrade");
     let (code, close) = socket_refusal(&error);
     let message = "the session cannot be attached right now; reconnect with last_seq".to_owned();
     let event = ServerMessage::Error(ErrorEvent { code, message, fatal: true, reference: None });
-    let _ = socket.send(frame(encoding, &event)).await;
-    let _ = socket.send(Message::Close(Some(CloseFrame { code: close.code(), reason: close.reason().into() }))).await;
+    let goodbye = async {
+        socket.feed(frame(encoding, &event)).await?;
+        socket.send(close_frame(close)).await
+    };
+    let _ = tokio::time::timeout(limits.write_timeout, goodbye).await;
+}
+
+/// The close frame of `code`.
+fn close_frame(code: CloseCode) -> Message {
+    Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))
 }
 
 /// Moves frames between one socket and its session until either side closes.
@@ -232,12 +241,20 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
                 None => return,
                 // Complete the closing handshake the client started.
                 Some(Ok(Message::Close(_))) => {
-                    let _ = sink.close().await;
+                    socket.write(sink.close()).await;
                     return;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                Some(Ok(Message::Text(text))) => socket.receive(text.as_bytes(), false, &connection, &mut sink).await,
-                Some(Ok(Message::Binary(bytes))) => socket.receive(&bytes, true, &connection, &mut sink).await,
+                Some(Ok(Message::Text(text))) => match socket.receive(text.as_bytes(), false, &connection, &mut sink).await {
+                    Then::Go => None,
+                    Then::Close(code) => Some(code),
+                    Then::Drop => return,
+                },
+                Some(Ok(Message::Binary(bytes))) => match socket.receive(&bytes, true, &connection, &mut sink).await {
+                    Then::Go => None,
+                    Then::Close(code) => Some(code),
+                    Then::Drop => return,
+                },
                 Some(Err(error)) => {
                     let too_big = matches!(
                         error.into_inner().downcast_ref::<tungstenite::Error>(),
@@ -248,11 +265,20 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
             },
         };
         if let Some(code) = close {
-            let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            socket.write(sink.send(close_frame(code))).await;
             return;
         }
     }
+}
+
+/// What a socket does after a frame from its client.
+enum Then {
+    /// Reads on.
+    Go,
+    /// Says why and closes.
+    Close(CloseCode),
+    /// Goes at once: a reply could not be written (the client stopped reading).
+    Drop,
 }
 
 /// Per-socket state of the reading side.
@@ -267,14 +293,8 @@ struct Socket {
 type Sink = futures::stream::SplitSink<WebSocket, Message>;
 
 impl Socket {
-    /// Handles one client frame; returns a close code when the socket must close.
-    async fn receive(
-        &mut self,
-        bytes: &[u8],
-        binary: bool,
-        connection: &Connection,
-        sink: &mut Sink,
-    ) -> Option<CloseCode> {
+    /// Handles one client frame.
+    async fn receive(&mut self, bytes: &[u8], binary: bool, connection: &Connection, sink: &mut Sink) -> Then {
         let limits = Limits { max_frame_bytes: self.limits.max_frame_bytes, ..Limits::default() };
         let decoded = if binary == self.encoding.is_binary() {
             self.encoding.decode_client(bytes, &limits).map_err(|error| (error.code(), error.to_string()))
@@ -288,7 +308,7 @@ impl Socket {
         if !self.take_token() {
             self.refused_in_a_row += 1;
             if self.refused_in_a_row >= self.limits.flood_close_after {
-                return Some(CloseCode::RateLimited);
+                return Then::Close(CloseCode::RateLimited);
             }
             let reference = decoded.ok().and_then(|m| m.id().map(str::to_owned));
             let message = "too many messages; slow down and re-send with the same id";
@@ -297,12 +317,12 @@ impl Socket {
         self.refused_in_a_row = 0;
         match decoded {
             Ok(message) => match connection.send(message).await {
-                Ok(()) => None,
-                Err(_) => Some(CloseCode::InternalError),
+                Ok(()) => Then::Go,
+                Err(_) => Then::Close(CloseCode::InternalError),
             },
             Err((code, message)) if bytes.len() > limits.max_frame_bytes => {
                 tracing::debug!(%code, %message, "frame too large");
-                Some(CloseCode::TooBig)
+                Then::Close(CloseCode::TooBig)
             }
             Err((code, message)) => {
                 let reference = self.encoding.message_id(bytes, &limits);
@@ -311,18 +331,10 @@ impl Socket {
         }
     }
 
-    async fn error(
-        &self,
-        sink: &mut Sink,
-        code: ErrorCode,
-        message: String,
-        reference: Option<String>,
-    ) -> Option<CloseCode> {
+    /// Replies with an error, bounded like every write.
+    async fn error(&self, sink: &mut Sink, code: ErrorCode, message: String, reference: Option<String>) -> Then {
         let event = ServerMessage::Error(ErrorEvent { code, message, fatal: false, reference });
-        match sink.send(self.frame(&event)).await {
-            Ok(()) => None,
-            Err(_) => Some(CloseCode::InternalError),
-        }
+        if self.write(sink.send(self.frame(&event))).await { Then::Go } else { Then::Drop }
     }
 
     /// A token bucket: `burst` messages at once, `rate_per_s` on average.

@@ -66,13 +66,13 @@ impl Encoding {
     /// Decodes any protocol value, without the checks of [`Encoding::decode_client`].
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, DecodeError> {
         match self {
-            Self::Json => serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string())),
+            Self::Json => serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(quoted(e.to_string()))),
             Self::MsgPack => {
                 // rmp-serde's default depth (1024) lets a ~1 KB frame of nested arrays overflow
                 // a 2 MiB thread stack in debug builds; cap it like serde_json (128).
                 let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
                 de.set_max_depth(MAX_DEPTH);
-                T::deserialize(&mut de).map_err(|e| DecodeError::Malformed(e.to_string()))
+                T::deserialize(&mut de).map_err(|e| DecodeError::Malformed(quoted(e.to_string())))
             }
         }
     }
@@ -104,7 +104,7 @@ impl Encoding {
         let envelope: Envelope = self.decode(bytes)?;
         let type_name = envelope.kind.ok_or(DecodeError::MissingType)?;
         if !ClientMessage::TYPES.contains(&type_name.as_str()) {
-            return Err(DecodeError::UnknownType(type_name));
+            return Err(DecodeError::UnknownType(quoted(type_name)));
         }
         let message: ClientMessage = self.decode(bytes).map_err(|e| match e {
             DecodeError::Malformed(reason) => DecodeError::InvalidFields { type_name, reason },
@@ -157,6 +157,18 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self { max_frame_bytes: 128 * 1024, max_id_len: 64 }
+    }
+}
+
+/// Longest text of a decode error, in characters: errors quote the client's input (a type
+/// name, serde's "unknown variant `...`"), and a reply must not echo a whole frame back.
+pub const MAX_ERROR_CHARS: usize = 160;
+
+/// `text` cut to [`MAX_ERROR_CHARS`], marked when cut.
+fn quoted(text: String) -> String {
+    match text.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
     }
 }
 

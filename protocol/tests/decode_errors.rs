@@ -164,6 +164,23 @@ fn unknown_type() {
 }
 
 #[test]
+fn an_error_never_echoes_a_whole_frame() {
+    // Up to the frame limit of the gateway: the reply quotes at most MAX_ERROR_CHARS of it.
+    let limits = Limits { max_frame_bytes: 64 * 1024, max_id_len: 64 };
+    let long = "é".repeat(30_000);
+    let frames = [
+        format!(r#"{{"type":"{long}"}}"#),
+        format!(r#"{{"type":"answer.submit","text":true,"id":"{long}"}}"#),
+        format!(r#"{{"type":"ack","seq":"{long}"}}"#),
+        format!(r#"{{"{long}"#),
+    ];
+    for frame in frames {
+        let error = Encoding::Json.decode_client(frame.as_bytes(), &limits).unwrap_err().to_string();
+        assert!(error.chars().count() < viva_protocol::codec::MAX_ERROR_CHARS + 80, "{} chars", error.len());
+    }
+}
+
+#[test]
 fn known_type_with_missing_field() {
     use Encoding::Json;
     check(
