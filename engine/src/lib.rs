@@ -62,6 +62,15 @@ pub enum EngineError {
     /// The engine cannot serve this right now; retry shortly.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A quota of the caller's is used up (e.g. sessions created per hour); retry after the
+    /// wait.
+    #[error("{message}")]
+    RateLimited {
+        /// What was refused and why.
+        message: String,
+        /// When a retry can succeed.
+        retry_after: std::time::Duration,
+    },
     /// Another owner (a newer load, maybe on another node) took the session.
     #[error("the session moved to another owner")]
     Moved,

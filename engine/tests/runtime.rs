@@ -10,6 +10,7 @@ use std::time::Duration;
 use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError};
+use viva_engine::time::Timestamp;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
 use viva_protocol::server::SessionReady;
 use viva_protocol::{ClientMessage, CloseCode, EndReason, ErrorCode, ServerMessage};
@@ -192,6 +193,16 @@ impl Store for FlakyStore {
     }
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
         self.inner.expire_session(meta, ttl).await
+    }
+    async fn admit_creation(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        now: Timestamp,
+        window: Duration,
+        limit: u32,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.inner.admit_creation(user_id, session_id, now, window, limit).await
     }
 }
 

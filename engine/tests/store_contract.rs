@@ -180,6 +180,25 @@ async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
     assert_eq!(ids, ["s2"]);
 }
 
+async fn creations_are_counted_in_a_sliding_window(store: &impl Store) {
+    let hour = Duration::from_secs(3_600);
+    let admit = |user: &'static str, session: &'static str, at: u64| async move {
+        store.admit_creation(&user.into(), &session.into(), Timestamp(at), hour, 3).await
+    };
+    let t0 = 1_000_000_000;
+    for (i, session) in ["a", "b", "c"].into_iter().enumerate() {
+        assert_eq!(admit("fay", session, t0 + i as u64 * 1_000).await.unwrap(), None);
+    }
+    // The fourth within the hour waits until the first leaves the window.
+    assert_eq!(admit("fay", "d", t0 + 10_000).await.unwrap(), Some(Duration::from_millis(3_590_000)));
+    assert_eq!(admit("gus", "e", t0 + 10_000).await.unwrap(), None, "another user's count is their own");
+    assert_eq!(admit("fay", "d", t0 + 3_600_000).await.unwrap(), None, "the first left the window");
+    assert!(admit("fay", "f", t0 + 3_600_001).await.unwrap().is_some(), "refusals are not counted, admissions are");
+    // Deleting the user forgets the count.
+    store.delete_user(&"fay".into()).await.unwrap();
+    assert_eq!(admit("fay", "g", t0 + 3_600_002).await.unwrap(), None);
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -216,4 +235,5 @@ contract![
     the_user_index_lists_newest_first,
     deleting_a_user_removes_everything_and_fences_its_writers,
     an_expired_session_is_gone_with_its_index_entry,
+    creations_are_counted_in_a_sliding_window,
 ];

@@ -69,6 +69,10 @@ pub struct Args {
     /// Client messages one socket may send in a burst.
     #[arg(long, env = "VIVA_RATE_LIMIT_BURST", default_value = "30")]
     pub rate_limit_burst: String,
+    /// Sessions one user may create in any hour (0: no limit); past it, 429 with
+    /// `Retry-After`.
+    #[arg(long, env = "VIVA_MAX_SESSIONS_PER_USER_PER_HOUR", default_value = "60")]
+    pub max_sessions_per_user_per_hour: String,
     /// Open HTTP connections at most, WebSockets included (`auto`: the file limit, raised to
     /// its hard maximum at start, less 1,024 kept for the store, providers and logs).
     #[arg(long, env = "VIVA_MAX_CONNECTIONS", default_value = "auto")]
@@ -172,6 +176,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Per-socket limits.
     pub socket: SocketLimits,
+    /// Sessions one user may create in any hour (`None`: no limit).
+    pub max_sessions_per_user_per_hour: Option<u32>,
     /// Open connections at most (`None`: from the file limit).
     pub max_connections: Option<usize>,
     /// A request's head must arrive within this.
@@ -293,6 +299,8 @@ impl Args {
         let retention_days = number("retention-days", &self.retention_days, 0, 36_500);
         let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
         let burst = number("rate-limit-burst", &self.rate_limit_burst, 1, 100_000);
+        let sessions_per_hour =
+            number("max-sessions-per-user-per-hour", &self.max_sessions_per_user_per_hour, 0, 1_000_000);
         let header_timeout_s = number("header-timeout-s", &self.header_timeout_s, 1, 600);
         let max_connections = match self.max_connections.as_str() {
             "auto" => None,
@@ -324,6 +332,7 @@ impl Args {
                     scripted_pace: Duration::from_millis(pace_ms),
                     shutdown_grace: Duration::from_secs(grace_s),
                     socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
+                    max_sessions_per_user_per_hour: (sessions_per_hour > 0).then_some(sessions_per_hour as u32),
                     max_connections,
                     header_timeout: Duration::from_secs(header_timeout_s),
                     log: self.log.clone(),
@@ -403,6 +412,8 @@ mod tests {
         assert_eq!((defaults.max_connections, defaults.header_timeout), (None, Duration::from_secs(10)));
         let set = parse(&["--max-connections", "5000", "--header-timeout-s", "3"]).unwrap();
         assert_eq!((set.max_connections, set.header_timeout), (Some(5000), Duration::from_secs(3)));
+        assert_eq!(defaults.max_sessions_per_user_per_hour, Some(60));
+        assert_eq!(parse(&["--max-sessions-per-user-per-hour", "0"]).unwrap().max_sessions_per_user_per_hour, None);
         let found = errors(&["--max-connections", "many", "--header-timeout-s", "0"]);
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("header-timeout-s") && found[1].contains("max-connections"));

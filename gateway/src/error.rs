@@ -27,9 +27,14 @@ pub enum AppError {
     /// Not ready yet.
     #[error("{0}")]
     NotReady(&'static str),
-    /// Too many requests of this kind outstanding; retry later.
-    #[error("{0}")]
-    TooManyRequests(String),
+    /// Too many requests of this kind; retry later (after `retry_after_s` when known).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Why.
+        message: String,
+        /// The `Retry-After` header, in seconds.
+        retry_after_s: Option<u64>,
+    },
     /// Refused whoever the caller is (e.g. a WebSocket from a foreign web origin).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -51,7 +56,9 @@ impl AppError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed on this path".to_owned())
             }
             Self::NotReady(m) => (StatusCode::CONFLICT, ErrorCode::NotReady, (*m).to_owned()),
-            Self::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, m.clone()),
+            Self::TooManyRequests { message, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message.clone())
+            }
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, (*m).to_owned()),
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m.clone()),
             Self::Internal(_) => (
@@ -76,6 +83,10 @@ impl From<EngineError> for AppError {
             }
             EngineError::Unavailable(message) => Self::Unavailable(message),
             EngineError::Moved => Self::Unavailable("the session moved; retry shortly".to_owned()),
+            EngineError::RateLimited { message, retry_after } => {
+                // Whole seconds, rounded up: a retry at the given time succeeds.
+                Self::TooManyRequests { message, retry_after_s: Some(retry_after.as_millis().div_ceil(1000) as u64) }
+            }
             EngineError::Internal(detail) => Self::Internal(detail),
         }
     }
@@ -91,6 +102,7 @@ pub fn socket_refusal(error: &EngineError) -> (ErrorCode, CloseCode) {
         EngineError::UnknownPlan(_)
         | EngineError::BadRequest(_)
         | EngineError::NotReady
+        | EngineError::RateLimited { .. }
         | EngineError::Unavailable(_)
         | EngineError::Internal(_) => (ErrorCode::Unavailable, CloseCode::InternalError),
     }
@@ -105,6 +117,9 @@ impl IntoResponse for AppError {
         let mut response = (status, Json(ApiError { error: ApiErrorBody { code, message } })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests { retry_after_s: Some(seconds), .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -75,7 +75,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let store_name = store.name().to_owned();
-    let mut config = EngineConfig { retention: settings.retention, ..EngineConfig::default() };
+    let mut config = EngineConfig {
+        retention: settings.retention,
+        max_sessions_per_user_per_hour: settings.max_sessions_per_user_per_hour,
+        ..EngineConfig::default()
+    };
     if settings.scorer == Provider::Llm {
         // Let the model's reading of an answer choose the follow-up, if it is quick enough.
         config.core.follow_up_wait_ms = 3_000;

@@ -62,7 +62,7 @@ pub async fn ticket(
     let ticket = state
         .tickets
         .issue(&user.0, &session_id, tokio::time::Instant::now())
-        .map_err(|e| AppError::TooManyRequests(e.to_string()))?;
+        .map_err(|e| AppError::TooManyRequests { message: e.to_string(), retry_after_s: None })?;
     Ok(Json(SocketTicket { ticket, expires_in_s: state.tickets.ttl().as_secs() }))
 }
 

@@ -29,6 +29,9 @@ use crate::scorer::{HeuristicScorer, Scorer};
 use crate::store::{MemoryStore, SessionMeta, Store};
 use crate::time::Clock;
 
+/// The window of `max_sessions_per_user_per_hour`.
+const HOUR: Duration = Duration::from_secs(3_600);
+
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -52,6 +55,9 @@ pub struct EngineConfig {
     pub score_timeout_ms: u64,
     /// Largest résumé accepted at session creation, in bytes.
     pub max_resume_bytes: usize,
+    /// Sessions one user may create in any hour (`None`: no limit). Counted in the store, so
+    /// across every engine on it.
+    pub max_sessions_per_user_per_hour: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +73,7 @@ impl Default for EngineConfig {
             retention: None,
             score_timeout_ms: 60_000,
             max_resume_bytes: 32 * 1024,
+            max_sessions_per_user_per_hour: Some(60),
         }
     }
 }
@@ -204,6 +211,15 @@ impl Engine {
             created_at: self.ctx.clock.now(),
             time_limit_ms: plan.duration_s * 1000,
         };
+        if let Some(limit) = self.ctx.config.max_sessions_per_user_per_hour {
+            let store = &self.ctx.store;
+            if let Some(wait) = store.admit_creation(user_id, &meta.session_id, meta.created_at, HOUR, limit).await? {
+                return Err(EngineError::RateLimited {
+                    message: format!("at most {limit} new sessions an hour; try again later"),
+                    retry_after: wait,
+                });
+            }
+        }
         self.ctx.store.create(&meta).await?;
         Ok(meta)
     }

@@ -1,7 +1,7 @@
 //! The embedded store: everything in process memory, nothing installed. Sessions are lost when
 //! the process exits; use Redis for durability.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::time::Timestamp;
 
 /// Sessions in a map behind a mutex.
 ///
@@ -24,6 +25,8 @@ struct Inner {
     sessions: HashMap<SessionId, Stored>,
     /// User id → session ids, in creation order.
     by_user: HashMap<UserId, Vec<SessionId>>,
+    /// User id → times of their recent session creations, oldest first (`admit_creation`).
+    created: HashMap<UserId, VecDeque<Timestamp>>,
 }
 
 #[derive(Debug)]
@@ -163,8 +166,32 @@ impl Store for MemoryStore {
 
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {
         Ok(self.with(|inner| {
+            inner.created.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
+        }))
+    }
+
+    async fn admit_creation(
+        &self,
+        user_id: &UserId,
+        _session_id: &SessionId,
+        now: Timestamp,
+        window: Duration,
+        limit: u32,
+    ) -> Result<Option<Duration>, StoreError> {
+        let window_ms = window.as_millis() as u64;
+        Ok(self.with(|inner| {
+            let times = inner.created.entry(user_id.clone()).or_default();
+            while times.front().is_some_and(|at| now.ms_since(*at) >= window_ms) {
+                times.pop_front();
+            }
+            if times.len() >= limit as usize {
+                let oldest = times.front().copied().unwrap_or(now);
+                return Some(Duration::from_millis(oldest.plus_ms(window_ms).ms_since(now).max(1)));
+            }
+            times.push_back(now);
+            None
         }))
     }
 

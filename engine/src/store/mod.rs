@@ -120,6 +120,19 @@ pub trait Store: Send + Sync + 'static {
     /// refused (its epoch is gone), so nothing comes back.
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError>;
 
+    /// Counts the creation of `session_id` by `user_id` at `now` against a sliding `window`
+    /// of at most `limit` creations: `None` when it is admitted (and counted), else how long
+    /// until the oldest creation leaves the window. Atomic, so concurrent creations (on any
+    /// node) never exceed the limit; deleting the user forgets the count.
+    async fn admit_creation(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        now: Timestamp,
+        window: Duration,
+        limit: u32,
+    ) -> Result<Option<Duration>, StoreError>;
+
     /// Keeps a finished session only `ttl` longer: then every key of it, and its entry in
     /// the user's index, are gone.
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError>;

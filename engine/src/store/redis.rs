@@ -26,6 +26,7 @@ use redis::{AsyncCommands, Script};
 use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::time::Timestamp;
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log.
 /// KEYS: epoch, log. ARGV: epoch, first seq, encoded entries...
@@ -46,10 +47,8 @@ end
 return head + #ARGV - 2
 ";
 
-/// Replaces the snapshot if the caller's epoch is current; a session under retention keeps
-/// its expiry. KEYS: epoch, snap, meta. ARGV: epoch, bytes.
-// A new epoch only for a session that exists: INCR alone would leave an `epoch` key behind
-// for a deleted or expired session, against complete deletion.
+/// A new epoch, only for a session that exists: INCR alone would leave an `epoch` key behind
+/// for a deleted or expired session, against complete deletion. KEYS: meta, epoch.
 const ACQUIRE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   -- A code with a detail: redis-rs reads a bare word as no code at all.
@@ -58,6 +57,24 @@ end
 return redis.call('INCR', KEYS[2])
 ";
 
+/// Counts a session creation in its user's sliding window (a sorted set of session ids by
+/// creation time, under the user's hash tag): -1 when admitted (and counted), else the
+/// milliseconds until the oldest creation leaves the window.
+/// KEYS: created. ARGV: now ms, window ms, limit, session id.
+const ADMIT: &str = r"
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return -1
+";
+
+/// Replaces the snapshot if the caller's epoch is current; a session under retention keeps
+/// its expiry. KEYS: epoch, snap, meta. ARGV: epoch, bytes.
 const SNAPSHOT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -91,6 +108,7 @@ pub struct RedisStore {
     acquire: Script,
     snapshot: Script,
     index: Script,
+    admit: Script,
 }
 
 /// The keys of one session.
@@ -116,6 +134,11 @@ fn user_index(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:sessions")
 }
 
+/// The user's recent session creations (same hash tag as the index).
+fn user_created(user_id: &UserId) -> String {
+    format!("viva:{{u:{user_id}}}:created")
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`). The connection reconnects by itself; every
     /// command gives up after `timeout`, so a Redis that hangs is an error, not a stall.
@@ -132,6 +155,7 @@ impl RedisStore {
             acquire: Script::new(ACQUIRE),
             snapshot: Script::new(SNAPSHOT),
             index: Script::new(INDEX),
+            admit: Script::new(ADMIT),
         })
     }
 
@@ -308,9 +332,30 @@ impl Store for RedisStore {
             let keys = Keys::of(id);
             pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap]).ignore();
         }
-        pipe.del(&index).ignore();
+        pipe.del(&index).ignore().del(user_created(user_id)).ignore();
         let _: () = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
         Ok(ids)
+    }
+
+    async fn admit_creation(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        now: Timestamp,
+        window: Duration,
+        limit: u32,
+    ) -> Result<Option<Duration>, StoreError> {
+        let wait_ms: i64 = self
+            .admit
+            .key(user_created(user_id))
+            .arg(now.0)
+            .arg(window.as_millis() as u64)
+            .arg(limit)
+            .arg(session_id.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        Ok(u64::try_from(wait_ms).ok().map(Duration::from_millis))
     }
 
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
