@@ -44,6 +44,7 @@ fn answer(plan: &Plan, question_id: &str, n: u32) -> ClientMessage {
 fn interview(plan: &Arc<Plan>) -> u64 {
     let params = SessionParams {
         session_id: "ses_bench".into(),
+        user_id: "user".into(),
         plan: Arc::clone(plan),
         candidate: Candidate { role: Some("backend".into()), level: Some("senior".into()), resume_text: None },
         time_limit_ms: plan.duration_s * 1000,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
+use viva_engine::core::UserId;
 use viva_engine::interviewer::{Interviewer, InterviewerEvent, LlmInterviewer, ScriptedInterviewer, TurnRequest};
 use viva_engine::llm::{ChatMessage, LlmClient, LlmConfig, LlmError, LlmEvent};
 use viva_engine::plan::{Plan, PlanCatalog};
@@ -38,6 +39,11 @@ fn config(fake: &FakeOpenAi) -> LlmConfig {
 
 fn client(config: LlmConfig) -> LlmClient {
     LlmClient::new(config).unwrap()
+}
+
+/// The user of calls whose user does not matter.
+fn anyone() -> UserId {
+    UserId::new("anyone")
 }
 
 fn chat() -> Vec<ChatMessage> {
@@ -73,14 +79,14 @@ async fn stream_case(replies: Vec<Reply>, tune: impl FnOnce(&mut LlmConfig)) -> 
     let fake = FakeOpenAi::replies(replies).await;
     let mut config = config(&fake);
     tune(&mut config);
-    let (text, end) = outcome(&events(client(config).stream_chat(chat())).await);
+    let (text, end) = outcome(&events(client(config).stream_chat(&anyone(), chat())).await);
     (text, end, fake.count())
 }
 
 #[tokio::test]
 async fn a_normal_stream_yields_the_text_then_done() {
     let fake = FakeOpenAi::replies([Reply::Text(TEXT.into())]).await;
-    let events = events(client(config(&fake)).stream_chat(chat())).await;
+    let events = events(client(config(&fake)).stream_chat(&anyone(), chat())).await;
     assert!(events.len() > 2, "streamed in pieces: {events:?}");
     assert_eq!(outcome(&events), (TEXT.to_owned(), LlmEvent::Done));
     let requests = fake.requests();
@@ -183,7 +189,7 @@ async fn slow_chunks_within_the_idle_timeout_arrive_whole() {
 async fn dropping_the_stream_closes_the_request() {
     let long = "word ".repeat(500);
     let fake = FakeOpenAi::replies([Reply::Slow(long, Duration::from_millis(20))]).await;
-    let mut stream = client(config(&fake)).stream_chat(chat());
+    let mut stream = client(config(&fake)).stream_chat(&anyone(), chat());
     let first = bounded("the first token", stream.next()).await;
     assert!(matches!(first, Some(LlmEvent::Text(_))), "{first:?}");
     drop(stream);
@@ -197,11 +203,11 @@ async fn repeated_failures_open_the_circuit_without_asking_the_provider() {
     let client = client(LlmConfig { max_retries: 0, breaker_failures: 3, ..config(&fake) });
     for n in 1..=3 {
         assert!(!client.circuit_open(), "closed before failure {n}");
-        assert_eq!(events(client.stream_chat(chat())).await, [LlmEvent::Failed(LlmError::Status(500))]);
+        assert_eq!(events(client.stream_chat(&anyone(), chat())).await, [LlmEvent::Failed(LlmError::Status(500))]);
     }
     assert!(client.circuit_open());
-    assert_eq!(events(client.stream_chat(chat())).await, [LlmEvent::Failed(LlmError::CircuitOpen)]);
-    let json = bounded("complete_json", client.complete_json(chat(), json!({}))).await;
+    assert_eq!(events(client.stream_chat(&anyone(), chat())).await, [LlmEvent::Failed(LlmError::CircuitOpen)]);
+    let json = bounded("complete_json", client.complete_json(&anyone(), chat(), json!({}))).await;
     assert_eq!(json, Err(LlmError::CircuitOpen));
     assert_eq!(fake.count(), 3, "no request while the circuit is open");
 }
@@ -213,7 +219,9 @@ async fn a_success_resets_the_failure_count() {
     let client = client(LlmConfig { max_retries: 0, breaker_failures: 3, ..config(&fake) });
     let ends: Vec<LlmEvent> = bounded(
         "five streams",
-        futures::stream::iter(0..5).then(|_| async { outcome(&events(client.stream_chat(chat())).await).1 }).collect(),
+        futures::stream::iter(0..5)
+            .then(|_| async { outcome(&events(client.stream_chat(&anyone(), chat())).await).1 })
+            .collect(),
     )
     .await;
     let failed = LlmEvent::Failed(LlmError::Status(500));
@@ -226,7 +234,7 @@ async fn concurrency_is_bounded_by_the_semaphore() {
     let fake = FakeOpenAi::replies([Reply::Slow("one two three four five".into(), Duration::from_millis(30))]).await;
     let client = client(LlmConfig { max_concurrency: 1, ..config(&fake) });
     let (a, b) = bounded("two streams", async {
-        futures::join!(events(client.stream_chat(chat())), events(client.stream_chat(chat())))
+        futures::join!(events(client.stream_chat(&anyone(), chat())), events(client.stream_chat(&anyone(), chat())))
     })
     .await;
     assert_eq!(outcome(&a), ("one two three four five".to_owned(), LlmEvent::Done));
@@ -239,12 +247,34 @@ async fn the_server_sees_concurrent_streams_when_allowed() {
     // The control of the test above: the fake does notice two streams at once.
     let fake = FakeOpenAi::replies([Reply::Stall(TEXT.into())]).await;
     let client = client(LlmConfig { max_concurrency: 2, ..config(&fake) });
-    let (mut a, mut b) = (client.stream_chat(chat()), client.stream_chat(chat()));
+    let (mut a, mut b) = (client.stream_chat(&anyone(), chat()), client.stream_chat(&anyone(), chat()));
     assert!(matches!(bounded("a's first token", a.next()).await, Some(LlmEvent::Text(_))));
     assert!(matches!(bounded("b's first token", b.next()).await, Some(LlmEvent::Text(_))));
     assert_eq!(fake.max_in_flight(), 2);
     drop((a, b));
     bounded("both closed", fake.until_dropped(2)).await;
+}
+
+#[tokio::test]
+async fn one_user_cannot_take_the_providers_whole_concurrency() {
+    let fake = FakeOpenAi::replies([Reply::Stall(TEXT.into())]).await;
+    let client = client(LlmConfig { max_concurrency: 8, max_concurrency_per_user: 2, ..config(&fake) });
+    let ann = UserId::new("ann");
+    let (mut a1, mut a2) = (client.stream_chat(&ann, chat()), client.stream_chat(&ann, chat()));
+    assert!(matches!(bounded("ann's first", a1.next()).await, Some(LlmEvent::Text(_))));
+    assert!(matches!(bounded("ann's second", a2.next()).await, Some(LlmEvent::Text(_))));
+    // Ann's third call waits for one of her own places ...
+    let mut a3 = client.stream_chat(&ann, chat());
+    assert!(tokio::time::timeout(Duration::from_millis(200), a3.next()).await.is_err(), "ann's third is sent");
+    // ... while Bob's is served.
+    let mut bob = client.stream_chat(&UserId::new("bob"), chat());
+    assert!(matches!(bounded("bob's first", bob.next()).await, Some(LlmEvent::Text(_))));
+    assert_eq!(fake.max_in_flight(), 3);
+    // One of Ann's ends: her third goes.
+    drop(a1);
+    assert!(matches!(bounded("ann's third", a3.next()).await, Some(LlmEvent::Text(_))));
+    drop((a2, a3, bob));
+    bounded("all closed", fake.until_dropped(4)).await;
 }
 
 fn plan() -> Arc<Plan> {
@@ -255,6 +285,7 @@ fn score_request(plan: &Arc<Plan>) -> ScoreRequest {
     let question = &plan.questions[0];
     ScoreRequest {
         session_id: "ses_test".into(),
+        user_id: "user".into(),
         answer_id: viva_engine::core::AnswerId(1),
         plan: Arc::clone(plan),
         question_id: question.id.clone(),
@@ -387,6 +418,7 @@ fn turn(kind: TurnKind, attempt: u32) -> TurnRequest {
     let question_id = (kind != TurnKind::Intro).then(|| plan.questions[0].id.clone());
     TurnRequest {
         session_id: "ses_test".into(),
+        user_id: "user".into(),
         turn_id: viva_engine::core::TurnId(2),
         kind,
         plan,

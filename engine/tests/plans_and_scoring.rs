@@ -905,6 +905,7 @@ async fn the_async_scorer_matches_score_now() {
     assert_eq!(scorer.name(), "heuristic/1");
     let request = ScoreRequest {
         session_id: "s1".into(),
+        user_id: "user".into(),
         answer_id: viva_engine::core::AnswerId(1),
         plan: plan("senior-backend"),
         question_id: "incident".to_owned(),

@@ -27,6 +27,7 @@ fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
 fn params(session: &str) -> SessionParams {
     SessionParams {
         session_id: session.into(),
+        user_id: "user".into(),
         plan: PlanCatalog::shipped().get("senior-backend").cloned().unwrap(),
         candidate: Default::default(),
         time_limit_ms: 60_000,

@@ -57,6 +57,10 @@ pub struct Args {
     /// Model name, e.g. `gpt-4o-mini`.
     #[arg(long, env = "VIVA_LLM_MODEL")]
     pub llm_model: Option<String>,
+    /// Provider calls in flight at once for any one user (their sessions' turns and scores),
+    /// so that one user cannot take the provider from everyone else.
+    #[arg(long, env = "VIVA_LLM_CONCURRENCY_PER_USER", default_value = "4")]
+    pub llm_concurrency_per_user: String,
     /// Delay between the scripted interviewer's words, in milliseconds (0 in tests).
     #[arg(long, env = "VIVA_SCRIPTED_PACE_MS", default_value = "25")]
     pub scripted_pace_ms: String,
@@ -107,6 +111,8 @@ pub struct LlmSettings {
     pub model: String,
     /// Bearer token, if any.
     pub api_key: Option<String>,
+    /// Calls in flight at once for any one user.
+    pub concurrency_per_user: usize,
 }
 
 impl std::fmt::Debug for LlmSettings {
@@ -117,6 +123,7 @@ impl std::fmt::Debug for LlmSettings {
             .field("base_url", &self.base_url)
             .field("model", &self.model)
             .field("api_key", &key)
+            .field("concurrency_per_user", &self.concurrency_per_user)
             .finish()
     }
 }
@@ -221,12 +228,18 @@ impl Args {
                 None
             }
         };
+        let llm_per_user = self.llm_concurrency_per_user.parse::<usize>().ok().filter(|n| (1..=1_000).contains(n));
+        if llm_per_user.is_none() {
+            let value = &self.llm_concurrency_per_user;
+            errors.push(format!("--llm-concurrency-per-user `{value}` is not a whole number from 1 to 1000"));
+        }
         let llm = match (&self.llm_base_url, &self.llm_model) {
             (Some(base_url), Some(model)) if base_url.starts_with("http://") || base_url.starts_with("https://") => {
                 Some(LlmSettings {
                     base_url: base_url.clone(),
                     model: model.clone(),
                     api_key: self.llm_api_key.clone(),
+                    concurrency_per_user: llm_per_user.unwrap_or(1),
                 })
             }
             (Some(base_url), Some(_)) => {

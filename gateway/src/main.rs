@@ -135,7 +135,10 @@ fn connections_from_file_limit() -> usize {
 /// The provider client, checked once: a refused key stops the start with a clear error (no
 /// retry storm later); a provider that is merely down now is left to the fallbacks.
 async fn llm_client(settings: &LlmSettings) -> anyhow::Result<LlmClient> {
-    let config = LlmConfig::new(&settings.base_url, &settings.model, settings.api_key.clone());
+    let config = LlmConfig {
+        max_concurrency_per_user: settings.concurrency_per_user,
+        ..LlmConfig::new(&settings.base_url, &settings.model, settings.api_key.clone())
+    };
     let client = LlmClient::new(config).context("cannot set up the LLM client")?;
     match client.check().await {
         Ok(()) => tracing::info!(base_url = %settings.base_url, model = %settings.model, "LLM provider answers"),

@@ -118,6 +118,8 @@ impl Candidate {
 pub struct SessionParams {
     /// The session id.
     pub session_id: SessionId,
+    /// Whose it is (providers bound their work per user).
+    pub user_id: UserId,
     /// The interview plan.
     pub plan: Arc<Plan>,
     /// Who the candidate is.
@@ -540,6 +542,7 @@ impl Session {
         self.live.speaking = Some(Speaking { turn_id, text: String::new(), next_index: 0, last_activity: now });
         let request = TurnRequest {
             session_id: self.params.session_id.clone(),
+            user_id: self.params.user_id.clone(),
             turn_id,
             kind: spec.kind,
             plan: Arc::clone(&self.params.plan),
@@ -619,6 +622,7 @@ impl Session {
         };
         let request = ScoreRequest {
             session_id: self.params.session_id.clone(),
+            user_id: self.params.user_id.clone(),
             answer_id,
             plan: Arc::clone(&self.params.plan),
             question_id,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use viva_protocol::{AnswerContent, DimensionScore};
 
-use super::{AnswerId, Candidate, SessionId};
+use super::{AnswerId, Candidate, SessionId, UserId};
 use crate::plan::Plan;
 
 /// What to score.
@@ -13,6 +13,8 @@ use crate::plan::Plan;
 pub struct ScoreRequest {
     /// The session the answer belongs to (for logs and providers' request ids).
     pub session_id: SessionId,
+    /// Whose session it is (providers bound their work per user).
+    pub user_id: UserId,
     /// The answer.
     pub answer_id: AnswerId,
     /// The plan the question comes from.

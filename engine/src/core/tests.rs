@@ -102,6 +102,7 @@ fn params(config: CoreConfig) -> SessionParams {
     let plan = PlanCatalog::from_toml([("test.toml", PLAN)]).unwrap().get("test").cloned().unwrap();
     SessionParams {
         session_id: "s1".into(),
+        user_id: "user".into(),
         time_limit_ms: plan.duration_s * 1000,
         plan,
         candidate: Default::default(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
-use super::{Candidate, SessionId, TurnId};
+use super::{Candidate, SessionId, TurnId, UserId};
 use crate::plan::Plan;
 
 /// A turn to speak.
@@ -14,6 +14,8 @@ use crate::plan::Plan;
 pub struct TurnRequest {
     /// The session (for logs and providers' request ids).
     pub session_id: SessionId,
+    /// Whose session it is (providers bound their work per user).
+    pub user_id: UserId,
     /// The turn.
     pub turn_id: TurnId,
     /// Its kind.

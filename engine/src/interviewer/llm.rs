@@ -50,7 +50,7 @@ impl Interviewer for LlmInterviewer {
             return self.fallback.stream_turn(request);
         }
         self.client
-            .stream_chat(messages(&request))
+            .stream_chat(&request.user_id, messages(&request))
             .map(|event| match event {
                 LlmEvent::Text(text) => InterviewerEvent::Delta(text),
                 LlmEvent::Done => InterviewerEvent::Done,

@@ -166,6 +166,7 @@ mod tests {
         let plan = crate::plan::PlanCatalog::shipped().get("senior-backend").cloned().unwrap();
         let request = |resume: &str| TurnRequest {
             session_id: "s".into(),
+            user_id: "user".into(),
             turn_id: crate::core::TurnId(1),
             kind: TurnKind::Intro,
             plan: plan.clone(),

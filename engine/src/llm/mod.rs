@@ -13,6 +13,7 @@
 //! - Dropping a turn's stream drops the HTTP response at once (barge-in stops the billing).
 
 mod breaker;
+mod per_user;
 mod sse;
 
 use std::sync::Arc;
@@ -25,6 +26,9 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
 
 pub use breaker::Breaker;
+
+use self::per_user::{PerUser, UserPermit};
+use crate::core::UserId;
 
 /// How to reach the provider and how patient to be with it.
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ pub struct LlmConfig {
     pub backoff: Duration,
     /// Requests in flight at once.
     pub max_concurrency: usize,
+    /// Requests in flight at once for any one user (their sessions' turns and scores).
+    pub max_concurrency_per_user: usize,
     /// Consecutive failures that open the circuit.
     pub breaker_failures: u32,
     /// How long the circuit stays open.
@@ -66,6 +72,7 @@ impl LlmConfig {
             max_retries: 2,
             backoff: Duration::from_millis(250),
             max_concurrency: 64,
+            max_concurrency_per_user: 4,
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
         }
@@ -165,6 +172,7 @@ struct Inner {
     http: reqwest::Client,
     config: LlmConfig,
     permits: Semaphore,
+    per_user: Arc<PerUser>,
     breaker: Breaker,
 }
 
@@ -178,8 +186,9 @@ impl LlmClient {
             .build()
             .map_err(|e| LlmError::Connect(e.to_string()))?;
         let permits = Semaphore::new(config.max_concurrency.max(1));
+        let per_user = PerUser::new(config.max_concurrency_per_user);
         let breaker = Breaker::new(config.breaker_failures, config.breaker_cooldown);
-        Ok(Self { inner: Arc::new(Inner { http, config, permits, breaker }) })
+        Ok(Self { inner: Arc::new(Inner { http, config, permits, per_user, breaker }) })
     }
 
     /// The model name.
@@ -210,16 +219,18 @@ impl LlmClient {
         }
     }
 
-    /// Streams a chat completion. Dropping the stream cancels the request.
-    pub fn stream_chat(&self, messages: Vec<ChatMessage>) -> BoxStream<'static, LlmEvent> {
+    /// Streams a chat completion for `user`'s session. Dropping the stream cancels the
+    /// request.
+    pub fn stream_chat(&self, user: &UserId, messages: Vec<ChatMessage>) -> BoxStream<'static, LlmEvent> {
         // A small channel: the reader waits for the session to take each chunk, so a slow
         // consumer slows the provider's stream instead of growing memory.
         let (tx, rx) = mpsc::channel(16);
         let inner = Arc::clone(&self.inner);
+        let user = user.clone();
         tokio::spawn(async move {
             let body = inner.body(messages, true, None);
             let result = tokio::select! {
-                result = inner.stream_into(body, &tx) => result,
+                result = inner.stream_into(&user, body, &tx) => result,
                 // Nobody listens any more (barge-in, session gone): drop the HTTP stream now.
                 () = tx.closed() => return inner.breaker.abandon(),
             };
@@ -233,11 +244,17 @@ impl LlmClient {
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) }).boxed()
     }
 
-    /// A whole completion as one string, asking for JSON that follows `schema`.
-    pub async fn complete_json(&self, messages: Vec<ChatMessage>, schema: Value) -> Result<String, LlmError> {
+    /// A whole completion as one string for `user`'s session, asking for JSON that follows
+    /// `schema`.
+    pub async fn complete_json(
+        &self,
+        user: &UserId,
+        messages: Vec<ChatMessage>,
+        schema: Value,
+    ) -> Result<String, LlmError> {
         let inner = &self.inner;
         let body = inner.body(messages, false, Some(schema));
-        let result = inner.complete(body).await;
+        let result = inner.complete(user, body).await;
         inner.record(&result);
         result
     }
@@ -266,13 +283,16 @@ impl Inner {
 
     /// Sends `body` until the provider answers 2xx: retries connect errors, 429 and 5xx with
     /// backoff; gives up at once on other statuses and when the circuit is open.
-    /// The permit bounds concurrency for as long as the response is read.
-    async fn send(&self, body: &Value) -> Result<(reqwest::Response, SemaphorePermit<'_>), LlmError> {
+    /// The permits (the user's, then the provider's) bound concurrency for as long as the
+    /// response is read.
+    async fn send(&self, user: &UserId, body: &Value) -> Result<(reqwest::Response, Permits<'_>), LlmError> {
         if !self.breaker.allow() {
             return Err(LlmError::CircuitOpen);
         }
         let waited = tokio::time::Instant::now();
+        let users = self.per_user.acquire(user).await;
         let permit = self.permits.acquire().await.map_err(|_| LlmError::CircuitOpen)?;
+        let permit = (users, permit);
         metrics::histogram!("viva_llm_permit_wait_seconds").record(waited.elapsed());
         let mut attempt = 0;
         loop {
@@ -303,9 +323,9 @@ impl Inner {
     }
 
     /// Streams the answer's content deltas into `tx` until `[DONE]`.
-    async fn stream_into(&self, body: Value, tx: &mpsc::Sender<LlmEvent>) -> Result<(), LlmError> {
+    async fn stream_into(&self, user: &UserId, body: Value, tx: &mpsc::Sender<LlmEvent>) -> Result<(), LlmError> {
         let started = tokio::time::Instant::now();
-        let (response, _permit) = self.send(&body).await?;
+        let (response, _permits) = self.send(user, &body).await?;
         let mut chunks = response.bytes_stream();
         let mut lines = sse::Lines::default();
         let mut first = true;
@@ -351,8 +371,8 @@ impl Inner {
     }
 
     /// A non-streamed completion's message content.
-    async fn complete(&self, body: Value) -> Result<String, LlmError> {
-        let (response, _permit) = self.send(&body).await?;
+    async fn complete(&self, user: &UserId, body: Value) -> Result<String, LlmError> {
+        let (response, _permits) = self.send(user, &body).await?;
         let body = tokio::time::timeout(self.config.first_token_timeout, response.bytes())
             .await
             .map_err(|_| LlmError::Timeout("first token"))?
@@ -364,6 +384,9 @@ impl Inner {
             .ok_or_else(|| LlmError::Malformed("no choices[0].message.content".into()))
     }
 }
+
+/// A call's places: its user's, then the provider's.
+type Permits<'a> = (UserPermit, SemaphorePermit<'a>);
 
 /// `Retry-After` in seconds, if the provider sent one.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {

@@ -30,6 +30,7 @@ impl Context {
         })?;
         Ok(SessionParams {
             session_id: meta.session_id.clone(),
+            user_id: meta.user_id.clone(),
             plan,
             candidate: meta.candidate.clone(),
             time_limit_ms: meta.time_limit_ms,

@@ -54,8 +54,10 @@ impl Scorer for LlmScorer {
             .ok_or_else(|| ScoreError::UnknownQuestion(request.question_id.clone()))?;
         let mut problem = String::new();
         for attempt in 1..=2 {
-            let reply =
-                self.client.complete_json(messages(question, &request.answer, &problem), schema(question)).await;
+            let reply = self
+                .client
+                .complete_json(&request.user_id, messages(question, &request.answer, &problem), schema(question))
+                .await;
             match reply.map_err(|e| e.to_string()).and_then(|text| validate(question, &text)) {
                 Ok(mut scoring) => {
                     scoring.scored_by.clone_from(&self.name);
