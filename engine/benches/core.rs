@@ -16,7 +16,7 @@ use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::{Expected, Plan, PlanCatalog};
 use viva_engine::scorer::HeuristicScorer;
 use viva_engine::time::Timestamp;
-use viva_protocol::ClientMessage;
+use viva_protocol::{AnswerContent, ClientMessage};
 
 /// An answer naming every key point of the question (code where code is expected), so each
 /// question is answered once, without a follow-up.
@@ -105,9 +105,27 @@ fn core(c: &mut Criterion) {
     group.finish();
 }
 
+/// Heuristic scoring of the largest code answers: a plain one, and one crafted to hit the
+/// comment stripper (a `#` on every line; 13 s before it became one pass).
+fn scoring(c: &mut Criterion) {
+    let catalog = PlanCatalog::shipped();
+    let plan = catalog.get("coding-python").expect("a shipped plan");
+    let question = plan.questions.iter().find(|q| matches!(q.expects, Expected::Code { .. })).expect("a code question");
+    let mut group = c.benchmark_group("scoring/64KiB-code");
+    let plain = "def solve(items):\n    return sorted(items)\n".repeat(64 * 1024 / 42);
+    let crafted = "#\n".repeat(32 * 1024);
+    for (name, source) in [("plain", plain), ("a-comment-per-line", crafted)] {
+        let answer = AnswerContent::Code { language: "python".into(), source };
+        group.bench_function(name, |b| {
+            b.iter(|| HeuristicScorer.score_now(plan, &question.id, black_box(&answer)).expect("scored"))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    targets = core
+    targets = core, scoring
 }
 criterion_main!(benches);
