@@ -27,7 +27,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
@@ -38,6 +41,7 @@ use viva_engine::Engine;
 
 use crate::auth::AuthMode;
 use crate::auth::ticket::TicketStore;
+use crate::error::AppError;
 use crate::server::ConnectionLimits;
 use crate::ws::SocketLimits;
 
@@ -84,6 +88,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.connections.request_timeout;
+    let dev_auth = matches!(state.auth, AuthMode::Dev);
     let router = Router::new()
         .route("/v1/sessions", post(rest::create_session))
         .route("/v1/sessions/{id}", get(rest::session))
@@ -106,9 +111,35 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .with_state(state);
+    let router = if dev_auth { router.layer(middleware::from_fn(loopback_host_only)) } else { router };
     SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
     })
+}
+
+/// With dev auth anyone is anyone, so only requests to a loopback host name are served: a web
+/// page whose name an attacker rebinds to 127.0.0.1 sends its own name as `Host` and is
+/// refused (DNS rebinding), whatever the embedder's listener.
+async fn loopback_host_only(request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|host| host.to_str().ok());
+    if host.is_some_and(is_loopback_host) {
+        next.run(request).await
+    } else {
+        AppError::Forbidden("--auth dev serves loopback host names only (localhost, 127.0.0.1, [::1])").into_response()
+    }
+}
+
+/// Whether a `Host` header names this machine: `localhost`, or a loopback address, with or
+/// without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        },
+        None => host.split_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The browser's security policy, on every response: no MIME sniffing, no referrer, no

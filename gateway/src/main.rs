@@ -61,7 +61,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let max_connections = settings.max_connections.unwrap_or_else(connections_from_file_limit);
     // First: without the identity provider's keys nobody could sign in.
     let auth = match &settings.auth {
-        AuthSettings::Dev => AuthMode::Dev,
+        AuthSettings::Dev => {
+            tracing::warn!(
+                "--auth dev: any `dev:<name>` token acts as that user; for development on this machine only \
+                 (loopback host names are served, nothing else)"
+            );
+            AuthMode::Dev
+        }
         AuthSettings::Jwt(config) => {
             let verifier = JwtVerifier::new(config.clone()).await;
             AuthMode::Jwt(verifier.with_context(|| format!("--auth jwt: cannot load the JWKS at {}", config.jwks_url))?)

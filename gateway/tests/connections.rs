@@ -217,3 +217,41 @@ async fn a_socket_that_stops_reading_is_dropped_even_when_only_errors_are_writte
     assert_eq!(left, 1, "the stuck socket is kept");
     drop(stuck);
 }
+
+/// The status line of `request` sent over raw TCP.
+async fn status_of(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.unwrap().unwrap();
+    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn dev_auth_serves_loopback_host_names_only() {
+    let gateway = Gateway::start().await;
+    let addr = gateway.remote.addr;
+    let port = addr.port();
+    let get = |host: String| {
+        format!(
+            "GET /v1/me/export HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer dev:alice\r\nConnection: close\r\n\r\n"
+        )
+    };
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "LOCALHOST".into(), format!("[::1]:{port}")]
+    {
+        assert_eq!(status_of(addr, &get(host.clone())).await, "HTTP/1.1 200 OK", "{host}");
+    }
+    // A page of rebind.evil whose name now resolves to 127.0.0.1 sends its own name.
+    for host in
+        [format!("rebind.evil:{port}"), "rebind.evil".into(), "localhost.evil".into(), "[::2]".into(), String::new()]
+    {
+        assert_eq!(status_of(addr, &get(host.clone())).await, "HTTP/1.1 403 Forbidden", "{host:?}");
+    }
+    let session = gateway.create("alice", "senior-backend").await;
+    let handshake = format!(
+        "GET /v1/sessions/{session}/ws HTTP/1.1\r\nHost: rebind.evil:{port}\r\nOrigin: http://rebind.evil:{port}\r\n\
+         Authorization: Bearer dev:alice\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    assert_eq!(status_of(addr, &handshake).await, "HTTP/1.1 403 Forbidden");
+}
