@@ -143,3 +143,64 @@ async fn redis_going_away_is_an_error_and_coming_back_is_noticed() {
     assert!(back, "reconnected");
     store.create(&meta("s9", "fay", 1)).await.unwrap();
 }
+
+/// Every key of Redis, but the ones no user owns.
+fn keys(redis: &RedisServer) -> Vec<String> {
+    redis.cli(&["--scan"]).lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn deleting_a_user_wins_every_race_with_a_reconnect_elsewhere() {
+    let redis = RedisServer::start();
+    // Two engines (two nodes) on one Redis: A runs the session and deletes the user while B
+    // loads the session for a reconnect and starts it.
+    let (a, b) = (engine(store(&redis).await), engine(store(&redis).await));
+    for trial in 0..30 {
+        let user = UserId::new(format!("racer-{trial}"));
+        let created = a.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+        let mut on_a = a.connect(&user, &created.session_id, None).await.unwrap();
+        on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+        let reconnect = async {
+            // Half the trials give the delete a head start, half the reconnect.
+            if trial % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+            let mut on_b = b.connect(&user, &created.session_id, Some(0)).await.ok()?;
+            // B's load writes (the turn A had in flight is closed and asked again); the pong
+            // comes after them, or B lets go (fenced: closed).
+            let _ = on_b.send(ClientMessage::Ping { id: Some("p".into()) }).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Next::Message(message) = on_b.next().await {
+                    if matches!(message, ServerMessage::Pong(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            Some(on_b)
+        };
+        let (deleted, on_b) = tokio::join!(a.delete_user(&user), reconnect);
+        deleted.unwrap();
+        // Whatever either engine still tries, nothing of the user comes back: B answers.
+        if let Some(mut on_b) = on_b {
+            let answer = ClientMessage::AnswerSubmit { id: Some("late".into()), text: "After the delete.".into() };
+            let _ = on_b.send(answer).await;
+            let _ = on_b.send(ClientMessage::SessionEnd { id: None }).await;
+            // Ending writes; refused, B lets go and closes (bounded: a hang fails the test).
+            let closed = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    if let Next::Close(code) = on_b.next().await {
+                        return code;
+                    }
+                }
+            });
+            assert_ne!(closed.await.expect("B lets go of the deleted session"), CloseCode::Normal, "trial {trial}");
+        }
+        drop(on_a);
+        let left: Vec<String> = keys(&redis)
+            .into_iter()
+            .filter(|k| k.contains(created.session_id.as_str()) || k.contains(user.as_str()))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "trial {trial}");
+    }
+}
