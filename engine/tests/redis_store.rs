@@ -158,7 +158,7 @@ async fn deleting_a_user_wins_every_race_with_a_reconnect_elsewhere() {
     for trial in 0..30 {
         let user = UserId::new(format!("racer-{trial}"));
         let created = a.create_session(&user, "senior-backend", Default::default()).await.unwrap();
-        let mut on_a = a.connect(&user, &created.session_id, None).await.unwrap();
+        let on_a = a.connect(&user, &created.session_id, None).await.unwrap();
         on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
         let reconnect = async {
             // Half the trials give the delete a head start, half the reconnect.
