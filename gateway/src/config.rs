@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long, env = "VIVA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Where sessions are stored: `memory`, or `redis://host:port/db`.
-    #[arg(long, env = "VIVA_STORE", default_value = "memory")]
+    #[arg(long, env = "VIVA_STORE", default_value = "memory", hide_env_values = true)]
     pub store: String,
     /// How long one store command may take, in milliseconds, before it counts as failed.
     #[arg(long, env = "VIVA_STORE_TIMEOUT_MS", default_value = "2000")]
@@ -208,7 +208,7 @@ impl Args {
             "memory" => Some(StoreKind::Memory),
             url if url.starts_with("redis://") => Some(StoreKind::Redis(url.to_owned())),
             other => {
-                errors.push(format!("--store `{other}` is not `memory` or a `redis://host:port/db` URL"));
+                errors.push(format!("--store `{}` is not `memory` or a `redis://host:port/db` URL", redacted(other)));
                 None
             }
         };
@@ -354,6 +354,14 @@ impl Args {
             }
             _ => Err(errors),
         }
+    }
+}
+
+/// A URL without its password, for logs and errors.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
     }
 }
 

@@ -21,6 +21,9 @@ pub enum AppError {
     /// A malformed request.
     #[error("{0}")]
     BadRequest(String),
+    /// A request body over the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A known path with the wrong method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -52,6 +55,7 @@ impl AppError {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, (*m).to_owned()),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "not found".to_owned()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m.clone()),
+            Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest, m.clone()),
             Self::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed on this path".to_owned())
             }

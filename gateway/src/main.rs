@@ -13,7 +13,7 @@ use viva_engine::store::{MemoryStore, RedisStore, Store};
 use viva_engine::{Engine, EngineConfig};
 use viva_gateway::auth::AuthMode;
 use viva_gateway::auth::jwt::JwtVerifier;
-use viva_gateway::config::{Args, AuthSettings, LlmSettings, LogFormat, Provider, Settings, StoreKind};
+use viva_gateway::config::{self, Args, AuthSettings, LlmSettings, LogFormat, Provider, Settings, StoreKind};
 use viva_gateway::{AppState, bind, run};
 
 /// EX_USAGE: bad configuration.
@@ -77,7 +77,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Redis(url) => {
             let store = RedisStore::connect(url, settings.store_timeout).await;
-            Arc::new(store.with_context(|| format!("cannot reach Redis at {}", redacted(url)))?)
+            Arc::new(store.with_context(|| format!("cannot reach Redis at {}", config::redacted(url)))?)
         }
     };
     let store_name = store.name().to_owned();
@@ -210,17 +210,11 @@ async fn shutdown_signal() {
 
 fn init_tracing(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::new(&settings.log);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal, never into a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match settings.log_format {
         LogFormat::Plain => builder.init(),
         LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// A URL without its password, for logs and errors.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }

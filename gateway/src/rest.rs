@@ -22,7 +22,10 @@ pub async fn create_session(
     user: User,
     body: Result<Json<CreateSession>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), AppError> {
-    let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Json(body) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(e.body_text()),
+        _ => AppError::BadRequest(e.body_text()),
+    })?;
     let meta = state.engine.create_session(&user.0, &body.plan, body.candidate.unwrap_or_default().into()).await?;
     let plan = state.engine.plans().get(&meta.plan_id).ok_or(AppError::Internal("plan vanished".into()))?;
     let created = SessionCreated {

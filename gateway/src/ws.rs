@@ -93,15 +93,9 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
-    // Before the credential, so that a refused page does not use up a ticket.
+    // Everything that can be refused without a credential comes first, so that a refused
+    // page, a plain GET or a bad `last_seq` does not use up a ticket.
     check_origin(&headers, &state.allowed_origins)?;
-    let user = match credential.ok().and_then(|Query(q)| q.ticket) {
-        Some(ticket) => {
-            let now = tokio::time::Instant::now();
-            state.tickets.redeem(&ticket, &session_id, now).ok_or(auth::INVALID_TOKEN)?
-        }
-        None => auth::bearer(&headers, &state).await?,
-    };
     let ws = ws.map_err(|e| AppError::BadRequest(format!("expected a WebSocket upgrade: {}", e.body_text())))?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
     let offered = headers
@@ -113,6 +107,13 @@ pub async fn upgrade(
         .filter(|p| !p.is_empty());
     let chosen = Encoding::negotiate(offered).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let encoding = chosen.unwrap_or(Encoding::Json);
+    let user = match credential.ok().and_then(|Query(q)| q.ticket) {
+        Some(ticket) => {
+            let now = tokio::time::Instant::now();
+            state.tickets.redeem(&ticket, &session_id, now).ok_or(auth::INVALID_TOKEN)?
+        }
+        None => auth::bearer(&headers, &state).await?,
+    };
     // Refuse strangers here, as plain HTTP (the one ownership check); attach only once
     // upgraded, so that a handshake that fails never displaces the session's current socket.
     let access = state.engine.authorize(&user.0, &session_id).await?;

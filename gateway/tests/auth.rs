@@ -37,10 +37,14 @@ async fn ticket(gateway: &Gateway, user: &str, session: &str) -> String {
     ticket.ticket
 }
 
-/// The handshake as plain HTTP (no upgrade headers), so the refusal's body can be read:
-/// credentials are checked before the upgrade is.
+/// A refused handshake over plain HTTP, so the refusal's body can be read.
 async fn handshake_refusal(gateway: &Gateway, path_and_query: &str, token: Option<&str>) -> (u16, String) {
-    let mut request = http().get(gateway.url(path_and_query));
+    let mut request = http()
+        .get(gateway.url(path_and_query))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -617,4 +621,18 @@ async fn every_response_carries_the_security_headers() {
         assert!(!csp.contains("unsafe-inline"), "{what}");
         assert_eq!(headers.get_all("content-security-policy").iter().count(), 1, "{what}");
     }
+}
+
+#[tokio::test]
+async fn a_ticket_survives_a_request_refused_before_the_credential() {
+    let gateway = Gateway::start().await;
+    let session = gateway.create("tess", "senior-backend").await;
+    let ticket = ticket(&gateway, "tess", &session).await;
+    // A plain GET (not an upgrade) and a bad last_seq are refused without using it up.
+    let url = gateway.url(&format!("/v1/sessions/{session}/ws?ticket={ticket}"));
+    assert_eq!(common::http().get(&url).send().await.unwrap().status(), 400);
+    let url = format!("ws://{}/v1/sessions/{session}/ws?ticket={ticket}&last_seq=minus-one", gateway.remote.addr);
+    assert!(tokio_tungstenite::connect_async(url).await.is_err(), "a bad last_seq is refused");
+    let mut client = gateway.connect(&session, Connect::ticket(&ticket)).await.expect("the ticket still works once");
+    assert!(matches!(client.message().await, ServerMessage::SessionReady(_)));
 }

@@ -267,3 +267,43 @@ async fn a_client_close_is_answered_and_an_invalid_message_is_named_by_its_id() 
     });
     assert_eq!(reply.await.ok(), Some(true), "the server answered the close with a close frame");
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_profile_fields_are_bounded() {
+    let gateway = Gateway::start().await;
+    let post = |body: String| {
+        common::http()
+            .post(gateway.url("/v1/sessions"))
+            .bearer_auth("dev:uma")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let huge = format!(r#"{{"plan":"senior-backend","candidate":{{"resume_text":"{}"}}}}"#, "a".repeat(70 * 1024));
+    assert_eq!(post(huge).await.unwrap().status(), 413);
+    let role = format!(r#"{{"plan":"senior-backend","candidate":{{"role":"{}"}}}}"#, "r".repeat(101));
+    let refused = post(role).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("role of 101 characters"));
+    let fine = format!(r#"{{"plan":"senior-backend","candidate":{{"role":"{}"}}}}"#, "r".repeat(100));
+    assert_eq!(post(fine).await.unwrap().status(), 201);
+}
+
+#[tokio::test]
+async fn a_code_answers_language_counts_in_its_limit() {
+    let gateway = Gateway::start().await;
+    let session = gateway.create("vic", "coding-python").await;
+    let mut client = gateway.connect(&session, Connect::user("dev:vic")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    // 60 KiB of "language" and 10 KiB of code: 70 KiB stored, over the 64 KiB of code.
+    let code = ClientMessage::CodeSubmit {
+        id: Some("big".into()),
+        language: "p".repeat(60 * 1024),
+        source: "def f():\n    return 1\n".repeat(450),
+    };
+    client.send(&code).await;
+    assert_eq!(error_code(&mut client).await, ErrorCode::AnswerTooLarge);
+    still_alive(&mut client).await;
+}

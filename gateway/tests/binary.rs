@@ -53,3 +53,24 @@ async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     assert!(logs.lines().all(|l| l.starts_with('{')), "JSON logs: {logs}");
     assert!(logs.contains("shutdown signal received"));
 }
+
+#[test]
+fn secrets_in_the_store_url_are_never_printed() {
+    let help = common::binary().arg("--help").env("VIVA_STORE", "redis://:hunter2@127.0.0.1:6379/0").output().unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("hunter2"), "--help shows the store's password");
+    let refused = common::binary().args(["--store", "rediss://admin:hunter2@10.0.0.1/0"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--store") && !stderr.contains("hunter2"), "{stderr}");
+}
+
+#[tokio::test]
+async fn logs_into_a_pipe_have_no_colour_codes() {
+    let gateway = Process::spawn(&[]);
+    // Served: the signal handler is in place.
+    assert_eq!(common::http().get(gateway.url("/healthz")).send().await.unwrap().status(), 200);
+    gateway.signal("TERM");
+    let (code, logs) = gateway.wait().await;
+    assert_eq!(code, Some(0));
+    assert!(logs.contains("listening") && !logs.contains('\u{1b}'), "{logs:?}");
+}

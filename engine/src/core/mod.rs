@@ -478,7 +478,10 @@ impl Session {
         }
         let (size, limit, what) = match &answer {
             AnswerContent::Text { text } => (text.len(), self.params.config.max_answer_bytes, "answer"),
-            AnswerContent::Code { source, .. } => (source.len(), self.params.config.max_code_bytes, "code"),
+            // The language is stored with the code: it counts.
+            AnswerContent::Code { language, source } => {
+                (language.len() + source.len(), self.params.config.max_code_bytes, "code")
+            }
         };
         if size > limit {
             let message = format!("{what} of {size} bytes is over the limit of {limit} bytes");

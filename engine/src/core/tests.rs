@@ -467,7 +467,7 @@ fn oversized_answers_are_refused() {
             +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
             +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
             +0s   send    {"type":"error","code":"answer_too_large","message":"answer of 11 bytes is over the limit of 10 bytes","fatal":false,"ref":"big"}
-            +0s   send    {"type":"error","code":"answer_too_large","message":"code of 13 bytes is over the limit of 12 bytes","fatal":false,"ref":null}
+            +0s   send    {"type":"error","code":"answer_too_large","message":"code of 19 bytes is over the limit of 12 bytes","fatal":false,"ref":null}
             +0s   persist {"type":"answer.received","seq":5,"id":"ok","answer_id":1}
             +0s   score   answer 1
             +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}

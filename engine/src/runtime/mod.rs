@@ -29,6 +29,9 @@ use crate::scorer::{HeuristicScorer, Scorer};
 use crate::store::{MemoryStore, SessionMeta, Store};
 use crate::time::Clock;
 
+/// Longest candidate `role` or `level` (a job title, a seniority), in characters.
+const MAX_PROFILE_FIELD_CHARS: usize = 100;
+
 /// The window of `max_sessions_per_user_per_hour`.
 const HOUR: Duration = Duration::from_secs(3_600);
 
@@ -198,6 +201,13 @@ impl Engine {
         candidate: Candidate,
     ) -> Result<SessionMeta, EngineError> {
         let plan = self.ctx.plans.get(plan_id).ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
+        for (field, value) in [("role", &candidate.role), ("level", &candidate.level)] {
+            let chars = value.as_deref().map_or(0, |v| v.chars().count());
+            if chars > MAX_PROFILE_FIELD_CHARS {
+                let limit = MAX_PROFILE_FIELD_CHARS;
+                return Err(EngineError::BadRequest(format!("{field} of {chars} characters is over {limit}")));
+            }
+        }
         let resume = candidate.resume_text.as_deref().map_or(0, str::len);
         if resume > self.ctx.config.max_resume_bytes {
             let limit = self.ctx.config.max_resume_bytes;
