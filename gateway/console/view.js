@@ -470,6 +470,10 @@ export class InterviewView {
     this.submit.disabled = !(connected && model && canAnswer(model));
     this.interrupt.disabled = !(connected && model && model.openTurn);
     this.end.disabled = !(connected && model && model.status !== 'ended' && !model.ending);
+    // Nothing more can be answered once the end is decided: the boxes say so by refusing input.
+    const over = !!model && (model.status === 'ended' || !!model.ending);
+    this.answer.disabled = over;
+    this.code.disabled = over;
     let hint = '';
     const open = model?.openTurn;
     if (!shown || !model) hint = '';
@@ -569,8 +573,9 @@ export function renderBars(list, dimensions, scores, testid = 'score-bar') {
     const bar = /** @type {HTMLElement} */ (row.querySelector('.bar'));
     const fill = /** @type {HTMLElement} */ (row.querySelector('.bar-fill'));
     bar.classList.toggle('is-empty', !scored);
-    if (scored) bar.setAttribute('aria-valuenow', String(score));
-    else bar.removeAttribute('aria-valuenow');
+    // A meter must always have a value (axe: aria-required-attr): 0 while empty, which the
+    // text below says in words.
+    bar.setAttribute('aria-valuenow', scored ? String(score) : '0');
     bar.setAttribute('aria-valuetext', scored ? `${formatScore(score)} out of 10` : 'not scored yet');
     // CSSOM, not a style attribute: allowed under `style-src 'self'`.
     fill.style.width = `${scored ? Math.max(0, Math.min(10, score)) * 10 : 0}%`;

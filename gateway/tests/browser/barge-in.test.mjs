@@ -120,6 +120,11 @@ test('interrupting a question, answering while it is spoken, and ending early', 
   await page.getByTestId('report').getByTestId('report-overall').waitFor();
   await waitFor(page, () => document.querySelector('[data-testid="connection-status"]')?.getAttribute('data-state') === 'ended');
   assert.match((await page.getByTestId('connection-status').textContent()) ?? '', /you ended it/);
+  assert.equal(await page.getByTestId('code-input').isDisabled(), true, 'no answer can be typed after the end');
+  assert.equal(await page.getByTestId('answer-input').isDisabled(), true, 'no answer can be typed after the end');
+  for (const meter of await page.locator('[role="meter"]').all()) {
+    assert.notEqual(await meter.getAttribute('aria-valuenow'), null, 'every meter has a value');
+  }
   const practise = (await page.getByTestId('report-practise').textContent()) ?? '';
   assert.match(practise, /top-k-words: not answered/);
 
