@@ -113,6 +113,7 @@ pub(crate) async fn serve(
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
+            // The read buffer: room for a whole head and some body (hyper's minimum is 8 KiB).
             .max_buf_size(limits.max_header_bytes.max(8192) * 4)
             .max_header_size(limits.max_header_bytes)
             .serve_connection(io, TowerToHyperService::new(router.clone()))

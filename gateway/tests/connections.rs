@@ -123,6 +123,7 @@ async fn connections_past_the_cap_are_closed_and_a_freed_place_serves_again() {
             served = true;
             break;
         }
+        // The gateway frees the place when it sees the close: poll, bounded (100 tries).
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served, "a freed place is not reused");
@@ -211,6 +212,7 @@ async fn a_socket_that_stops_reading_is_dropped_even_when_only_errors_are_writte
         if left == 1 {
             break;
         }
+        // The task ends when its blocked write times out (1 s here): poll, bounded (30 s).
         tokio::time::sleep(Duration::from_millis(100)).await;
         left = sockets.len();
     }
