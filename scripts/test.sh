@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "fuzzing: every target of fuzz/ for a bounded time from its seed corpus"
+scripts/fuzz.sh
+
 step "protocol conformance: an independent Python client against the gateway binary (memory)"
 scripts/conformance.sh
 

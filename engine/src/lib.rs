@@ -27,6 +27,8 @@
 //! ```
 
 pub mod core;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod interviewer;
 pub mod llm;
 pub mod plan;

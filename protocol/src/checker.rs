@@ -59,7 +59,8 @@ pub enum ViolationKind {
     AnswerNotAcknowledged,
     /// A second `answer.received` with a new `seq` for the same answer: applied twice.
     AnswerAcknowledgedTwice,
-    /// `answer.received` for an id the client never sent.
+    /// `answer.received` for an id the client never sent (an answer without an id is
+    /// acknowledged without one).
     AnswerUnknown,
     /// An `answer_id` that is not the previous one plus one.
     AnswerIdOrder,
@@ -330,9 +331,11 @@ impl Checker {
                         let detail = format!("answer {id:?} acknowledged at seq {seq} and again at {}", a.seq);
                         self.violate(ViolationKind::AnswerAcknowledgedTwice, detail);
                     }
-                    Some((_, None)) | None => {
-                        self.violate(ViolationKind::AnswerUnknown, format!("answer.received for id {:?}", a.id));
+                    Some((id, None)) => {
+                        self.violate(ViolationKind::AnswerUnknown, format!("answer.received for id {id:?}"));
                     }
+                    // An answer sent without an id (allowed, but it cannot be re-sent safely).
+                    None => {}
                 }
                 if a.answer_id != self.last_answer_id + 1 {
                     let detail = format!("answer {} after {}", a.answer_id, self.last_answer_id);
@@ -894,6 +897,10 @@ mod tests {
         let session = good_session();
         // From the head, without session.ready; the answer's id is learnt from its receipt.
         assert_eq!(observe_all(&session[1..]), []);
+        // An answer sent without an id is acknowledged without one (found by the fuzzer).
+        let mut no_id = session[1..].to_vec();
+        no_id[7] = ServerMessage::AnswerReceived(AnswerReceived { seq: 5, id: None, answer_id: 1 });
+        assert_eq!(observe_all(&no_id), []);
         // Dropped mid-intro; the intro ended while away and is replayed without its deltas;
         // the question is open at the resume and goes on from the state's text.
         let open = OpenTurn {

@@ -977,26 +977,10 @@ fn a_crash_loses_only_what_was_being_said() {
     );
 }
 
-/// Restoring the session from any prefix of its log as the snapshot, plus the rest of the log,
-/// gives the live state exactly (the state is the fold of the log, nothing else); and so does
-/// going through the stored (MessagePack) forms.
+/// Snapshot + tail equals the live state, whatever the split (the check lives in
+/// `crate::fuzzing`, shared with the fuzz target of the core).
 fn assert_restores(sim: &Sim) {
-    use crate::store::persisted::{self, EntryBytes, SnapshotBytes};
-    let live = sim.session.state().clone();
-    assert_eq!(State::fold(&sim.log), live, "the state is the fold of the log");
-    for split in 0..=sim.log.len() {
-        let (head, tail) = sim.log.split_at(split);
-        let snapshot = Session::restore(params(CoreConfig::default()), State::new(), head.to_vec()).state().clone();
-        let stored = persisted::encode(&SnapshotBytes::from(&snapshot)).unwrap();
-        let snapshot: State = persisted::decode::<SnapshotBytes>(&stored).unwrap().into();
-        let tail: Vec<LogEntry> = tail
-            .iter()
-            .map(|e| persisted::decode::<EntryBytes>(&persisted::encode(&EntryBytes::from(e)).unwrap()).unwrap().into())
-            .collect();
-        assert_eq!(tail, sim.log[split..], "log entries survive their stored form");
-        let restored = Session::restore(params(CoreConfig::default()), snapshot, tail);
-        assert_eq!(restored.state(), &live, "split at {split}");
-    }
+    crate::fuzzing::assert_restores(&params(CoreConfig::default()), &sim.log, sim.session.state());
 }
 
 mod properties {

@@ -14,7 +14,7 @@
 
 mod breaker;
 mod per_user;
-mod sse;
+pub(crate) mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,18 +15,24 @@ pub struct Lines {
 const MAX_LINE: usize = 1 << 20;
 
 impl Lines {
-    /// Adds a chunk; returns the `data:` payloads it completes, in order.
+    /// Adds a chunk; returns the `data:` payloads it completes, in order. Linear in the
+    /// chunk: only its bytes are searched for line ends, and the lines are cut out at once.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        // What is pending holds no line end: only the new bytes can complete a line.
+        let mut from = self.pending.len();
         self.pending.extend_from_slice(chunk);
+        let mut start = 0;
         let mut out = Vec::new();
-        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\r', '\n']);
-            if let Some(data) = line.strip_prefix("data:") {
+        while let Some(offset) = self.pending[from..].iter().position(|b| *b == b'\n') {
+            let end = from + offset;
+            let line = String::from_utf8_lossy(&self.pending[start..end]);
+            if let Some(data) = line.trim_end_matches('\r').strip_prefix("data:") {
                 out.push(data.trim_start().to_owned());
             }
+            start = end + 1;
+            from = start;
         }
+        self.pending.drain(..start);
         if self.pending.len() > MAX_LINE {
             // Not an event stream: let the caller see garbage rather than buffer forever.
             out.push(String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned());

@@ -131,7 +131,7 @@ fn schema(question: &Question) -> Value {
 
 /// Checks the model's reply: JSON of the schema, every dimension of the question scored once
 /// within 0–10, key points known. Servers without schema support may wrap JSON in a code fence.
-fn validate(question: &Question, text: &str) -> Result<Scoring, String> {
+pub(crate) fn validate(question: &Question, text: &str) -> Result<Scoring, String> {
     let json = text.trim().trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```");
     let output: Output = serde_json::from_str(json).map_err(|e| format!("not the JSON asked for: {e}"))?;
     let mut dimensions = Vec::with_capacity(question.dimensions.len());

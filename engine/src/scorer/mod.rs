@@ -4,7 +4,7 @@
 //! core asks for a score and goes on; `score.updated` follows whenever the score arrives.
 
 pub mod heuristic;
-mod llm;
+pub(crate) mod llm;
 
 use async_trait::async_trait;
 
