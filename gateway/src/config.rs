@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::auth::jwt::JwtConfig;
+use crate::is_loopback_host;
 use crate::ws::{SocketLimits, normalize_origin};
 
 /// Command-line flags and their `VIVA_*` variables, as given.
@@ -35,15 +36,32 @@ pub struct Args {
     /// identity provider's RS256/ES256 JWTs; needs `--jwks-url`).
     #[arg(long, env = "VIVA_AUTH", default_value = "dev")]
     pub auth: String,
-    /// With `--auth jwt`: the identity provider's JWKS URL (its public keys).
+    /// With `--auth jwt`: the identity provider's JWKS URL (its public keys); https://, or
+    /// http:// to this machine only.
     #[arg(long, env = "VIVA_JWKS_URL")]
     pub jwks_url: Option<String>,
     /// With `--auth jwt`: the `iss` every token must carry.
     #[arg(long, env = "VIVA_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
-    /// With `--auth jwt`: the `aud` every token must carry.
+    /// With `--auth jwt`: the `aud` every token must carry (this or `--jwt-authorized-parties`
+    /// is required, unless `--jwt-allow-any-audience`).
     #[arg(long, env = "VIVA_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// With `--auth jwt`: comma-separated values one of which every token's `azp` must be (for
+    /// Clerk: the origins of your app's pages).
+    #[arg(long, env = "VIVA_JWT_AUTHORIZED_PARTIES")]
+    pub jwt_authorized_parties: Option<String>,
+    /// With `--auth jwt`: accept tokens whatever their `aud` and `azp`, i.e. tokens the identity
+    /// provider issued to any of its applications. Logged as a warning at start.
+    #[arg(long, env = "VIVA_JWT_ALLOW_ANY_AUDIENCE")]
+    pub jwt_allow_any_audience: bool,
+    /// With `--auth jwt`: accept session tokens only (with a `sid` claim).
+    #[arg(long, env = "VIVA_JWT_REQUIRE_SESSION")]
+    pub jwt_require_session: bool,
+    /// With `--auth jwt`: the longest life a token may have, in seconds, from its `iat` to its
+    /// `exp` (from now, without `iat`) [default: 86400].
+    #[arg(long, env = "VIVA_JWT_MAX_LIFETIME_S")]
+    pub jwt_max_lifetime_s: Option<String>,
     /// Web origins (`scheme://host[:port]`, comma-separated) whose pages may open WebSockets,
     /// besides the gateway's own.
     #[arg(long, env = "VIVA_ALLOWED_ORIGINS", default_value = "")]
@@ -251,34 +269,27 @@ impl Args {
         if llm.is_none() && (interviewer == Some(Provider::Llm) || scorer == Some(Provider::Llm)) {
             errors.push("--interviewer llm and --scorer llm need --llm-base-url and --llm-model".to_owned());
         }
-        let auth = match (self.auth.as_str(), &self.jwks_url) {
-            ("dev", _) => Some(AuthSettings::Dev),
-            ("jwt", Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(AuthSettings::Jwt(JwtConfig {
-                    issuer: self.jwt_issuer.clone(),
-                    audience: self.jwt_audience.clone(),
-                    ..JwtConfig::new(url)
-                }))
-            }
-            ("jwt", Some(url)) => {
-                errors.push(format!("--jwks-url `{url}` is not an http:// or https:// URL"));
-                None
-            }
-            ("jwt", None) => {
-                errors.push("--auth jwt needs --jwks-url (the identity provider's public keys)".to_owned());
-                None
-            }
-            (other, _) => {
+        let auth = match self.auth.as_str() {
+            "dev" => Some(AuthSettings::Dev),
+            "jwt" => self.jwt(&mut errors).map(AuthSettings::Jwt),
+            other => {
                 errors.push(format!("--auth `{other}` is not `dev` or `jwt`"));
                 None
             }
         };
         if self.auth != "jwt" {
             // Set but unused would look like JWT auth is on when it is not.
-            let jwt_flags =
-                [("jwks-url", &self.jwks_url), ("jwt-issuer", &self.jwt_issuer), ("jwt-audience", &self.jwt_audience)];
-            for (flag, value) in jwt_flags {
-                if value.is_some() {
+            let jwt_flags = [
+                ("jwks-url", self.jwks_url.is_some()),
+                ("jwt-issuer", self.jwt_issuer.is_some()),
+                ("jwt-audience", self.jwt_audience.is_some()),
+                ("jwt-authorized-parties", self.jwt_authorized_parties.is_some()),
+                ("jwt-allow-any-audience", self.jwt_allow_any_audience),
+                ("jwt-require-session", self.jwt_require_session),
+                ("jwt-max-lifetime-s", self.jwt_max_lifetime_s.is_some()),
+            ];
+            for (flag, set) in jwt_flags {
+                if set {
                     errors.push(format!("--{flag} is only used with --auth jwt"));
                 }
             }
@@ -298,13 +309,10 @@ impl Args {
             }
         }
         let mut number = |name: &str, value: &str, min: u64, max: u64| -> u64 {
-            match value.parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                _ => {
-                    errors.push(format!("--{name} `{value}` is not a whole number from {min} to {max}"));
-                    min
-                }
-            }
+            whole_number(name, value, min, max).unwrap_or_else(|error| {
+                errors.push(error);
+                min
+            })
         };
         let pace_ms = number("scripted-pace-ms", &self.scripted_pace_ms, 0, 10_000);
         let grace_s = number("shutdown-grace-s", &self.shutdown_grace_s, 0, 3_600);
@@ -355,6 +363,73 @@ impl Args {
             _ => Err(errors),
         }
     }
+
+    /// `--auth jwt`'s settings, if they are valid; what is wrong goes to `errors`.
+    fn jwt(&self, errors: &mut Vec<String>) -> Option<JwtConfig> {
+        let before = errors.len();
+        match &self.jwks_url {
+            None => errors.push("--auth jwt needs --jwks-url (the identity provider's public keys)".to_owned()),
+            Some(url) => errors.extend(check_jwks_url(url).err()),
+        }
+        let mut config = JwtConfig {
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            authorized_parties: self
+                .jwt_authorized_parties
+                .iter()
+                .flat_map(|parties| parties.split(','))
+                .map(str::trim)
+                .filter(|party| !party.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            require_session: self.jwt_require_session,
+            ..JwtConfig::new(self.jwks_url.clone().unwrap_or_default())
+        };
+        // The provider's keys sign tokens for all its applications: without a check that a
+        // token is for this one, a user of any of them would be a user here.
+        match (config.binds_audience(), self.jwt_allow_any_audience) {
+            (false, false) => errors.push(
+                "--auth jwt needs --jwt-audience (the `aud` of this app's tokens) or --jwt-authorized-parties \
+                 (their `azp`, e.g. your pages' origins with Clerk); or, to accept tokens the identity provider \
+                 issued to any of its applications, --jwt-allow-any-audience"
+                    .to_owned(),
+            ),
+            (true, true) => errors.push(
+                "--jwt-allow-any-audience contradicts --jwt-audience and --jwt-authorized-parties; give one or the other"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        if let Some(value) = &self.jwt_max_lifetime_s {
+            match whole_number("jwt-max-lifetime-s", value, 1, 30 * 86_400) {
+                Ok(seconds) => config.max_lifetime = Duration::from_secs(seconds),
+                Err(error) => errors.push(error),
+            }
+        }
+        (errors.len() == before).then_some(config)
+    }
+}
+
+/// `value` as a whole number from `min` to `max`, or the error saying it is not.
+fn whole_number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("--{name} `{value}` is not a whole number from {min} to {max}")),
+    }
+}
+
+/// An `https://` URL, or `http://` to this machine: keys fetched in the clear from elsewhere
+/// could be replaced on the way, and whoever replaced them could sign in as anyone.
+fn check_jwks_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| format!("--jwks-url `{url}` is not an https:// URL"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if parsed.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err(format!(
+            "--jwks-url `{url}` must be https:// (http:// only to this machine: localhost, 127.0.0.0/8, [::1])"
+        )),
+        _ => Err(format!("--jwks-url `{url}` is not an https:// URL")),
+    }
 }
 
 /// A URL without its password, for logs and errors.
@@ -381,11 +456,31 @@ mod tests {
 
     #[test]
     fn jwt_and_origins() {
-        assert_eq!(errors(&["--auth", "jwt"]), ["--auth jwt needs --jwks-url (the identity provider's public keys)"]);
-        let found = errors(&["--auth", "jwt", "--jwks-url", "ftp://x", "--allowed-origins", "https://a.example, *"]);
+        assert_eq!(
+            errors(&["--auth", "jwt", "--jwt-audience", "viva"]),
+            ["--auth jwt needs --jwks-url (the identity provider's public keys)"]
+        );
+        let found = errors(&[
+            "--auth",
+            "jwt",
+            "--jwks-url",
+            "ftp://x",
+            "--jwt-audience",
+            "viva",
+            "--allowed-origins",
+            "https://a.example, *",
+        ]);
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("ftp://x") && found[1].contains('*'));
-        assert!(errors(&["--jwks-url", "https://idp.example/jwks"])[0].contains("only used with --auth jwt"));
+        for flag in [
+            &["--jwks-url", "https://idp.example/jwks"][..],
+            &["--jwt-authorized-parties", "https://app.example.com"],
+            &["--jwt-allow-any-audience"],
+            &["--jwt-require-session"],
+            &["--jwt-max-lifetime-s", "60"],
+        ] {
+            assert_eq!(errors(flag), [format!("{} is only used with --auth jwt", flag[0])]);
+        }
         let args = [
             "--listen",
             "0.0.0.0:8080",
@@ -395,6 +490,8 @@ mod tests {
             "https://idp.example/.well-known/jwks.json",
             "--jwt-issuer",
             "https://idp.example",
+            "--jwt-authorized-parties",
+            "https://app.example.com, http://localhost:3000,",
             "--allowed-origins",
             "https://App.example.com:443,http://localhost:3000",
         ];
@@ -402,7 +499,78 @@ mod tests {
         let AuthSettings::Jwt(jwt) = settings.auth else { panic!("jwt expected") };
         assert_eq!(jwt.issuer.as_deref(), Some("https://idp.example"));
         assert_eq!(jwt.audience, None);
+        assert_eq!(jwt.authorized_parties, ["https://app.example.com", "http://localhost:3000"]);
+        assert_eq!((jwt.require_session, jwt.max_lifetime), (false, Duration::from_secs(86_400)));
         assert_eq!(settings.allowed_origins, ["https://app.example.com", "http://localhost:3000"]);
+    }
+
+    /// `--auth jwt` with `https://idp.example/jwks` and `more`.
+    fn jwt_errors(more: &[&str]) -> Vec<String> {
+        errors(&[&["--auth", "jwt", "--jwks-url", "https://idp.example/jwks"][..], more].concat())
+    }
+
+    #[test]
+    fn jwt_tokens_must_be_for_this_app_unless_any_is_allowed_on_purpose() {
+        let found = jwt_errors(&[]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        for flag in ["--jwt-audience", "--jwt-authorized-parties", "--jwt-allow-any-audience"] {
+            assert!(found[0].contains(flag), "{found:#?}");
+        }
+        assert_eq!(jwt_errors(&["--jwt-authorized-parties", " , "]), found, "an empty list is none");
+        for fine in [
+            &["--jwt-audience", "viva"][..],
+            &["--jwt-authorized-parties", "https://app.example.com"],
+            &["--jwt-audience", "viva", "--jwt-authorized-parties", "https://app.example.com"],
+            &["--jwt-allow-any-audience"],
+        ] {
+            assert_eq!(jwt_errors(fine), Vec::<String>::new(), "{fine:?}");
+        }
+        let found = jwt_errors(&["--jwt-allow-any-audience", "--jwt-audience", "viva"]);
+        assert!(found.len() == 1 && found[0].contains("contradicts"), "{found:#?}");
+    }
+
+    #[test]
+    fn the_jwks_url_is_https_or_to_this_machine() {
+        for url in [
+            "https://idp.example/.well-known/jwks.json",
+            "http://127.0.0.1:9000/jwks",
+            "http://127.1.2.3/jwks",
+            "http://localhost:3000/jwks",
+            "http://LocalHost/jwks",
+            "http://[::1]:9000/jwks",
+        ] {
+            assert_eq!(errors(&["--auth", "jwt", "--jwks-url", url, "--jwt-audience", "viva"]), Vec::<String>::new());
+        }
+        for url in [
+            "http://idp.example/jwks",
+            "http://10.0.0.1/jwks",
+            "http://127.0.0.1.evil.example/jwks",
+            "http://localhost.evil.example/jwks",
+            "http://127.0.0.1@evil.example/jwks",
+            "ftp://127.0.0.1/jwks",
+            "idp.example/jwks",
+        ] {
+            let found = errors(&["--auth", "jwt", "--jwks-url", url, "--jwt-audience", "viva"]);
+            assert!(found.len() == 1 && found[0].contains(url) && found[0].contains("https://"), "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn jwt_lifetime_and_sessions() {
+        let jwt = |more: &[&str]| {
+            let args =
+                [&["viva-gateway", "--auth", "jwt", "--jwks-url", "https://idp.example/jwks"][..], more].concat();
+            match Args::try_parse_from(args).unwrap().validate().unwrap().auth {
+                AuthSettings::Jwt(config) => config,
+                AuthSettings::Dev => panic!("jwt expected"),
+            }
+        };
+        let config = jwt(&["--jwt-audience", "viva", "--jwt-max-lifetime-s", "3600", "--jwt-require-session"]);
+        assert_eq!((config.max_lifetime, config.require_session), (Duration::from_secs(3600), true));
+        for bad in ["0", "2592001", "1h"] {
+            let found = jwt_errors(&["--jwt-audience", "viva", "--jwt-max-lifetime-s", bad]);
+            assert_eq!(found, [format!("--jwt-max-lifetime-s `{bad}` is not a whole number from 1 to 2592000")]);
+        }
     }
 
     #[test]

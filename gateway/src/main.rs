@@ -69,6 +69,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             AuthMode::Dev
         }
         AuthSettings::Jwt(config) => {
+            if !config.binds_audience() {
+                tracing::warn!(
+                    "--jwt-allow-any-audience: tokens the identity provider issued to ANY of its applications are \
+                     accepted, so users of those are users here; set --jwt-audience or --jwt-authorized-parties"
+                );
+            }
             let verifier = JwtVerifier::new(config.clone()).await;
             AuthMode::Jwt(verifier.with_context(|| format!("--auth jwt: cannot load the JWKS at {}", config.jwks_url))?)
         }

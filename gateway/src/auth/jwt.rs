@@ -1,10 +1,18 @@
 //! `--auth jwt`: bearer tokens are JWTs signed by an identity provider (Clerk, Auth0, ...),
-//! verified against the public keys of its JWKS URL. `sub` is the user.
+//! verified against the public keys of its JWKS URL. `sub` is the user (see
+//! [`valid_user_id`]).
 //!
 //! Only RS256 and ES256 are accepted; the algorithm comes from the token's header but must be
 //! the one its key (found by `kid`) is for, so `none`, HS256 "signed" with a public key, and
-//! algorithm confusion are refused. `exp` is required; `exp` and `nbf` get 30 s of leeway;
-//! `iss` and `aud` are checked when configured.
+//! algorithm confusion are refused. `exp` is required; `exp`, `nbf` and `iat` get 30 s of
+//! leeway. A token may live at most [`JwtConfig::max_lifetime`] (from its `iat`, or from now
+//! without one), and may not be issued in the future. `iss` is checked when configured.
+//!
+//! A provider signs tokens for all its applications with the same keys, so a token must also
+//! be for this one: its `aud` is the configured audience, or its `azp` one of the configured
+//! authorized parties (Clerk's session tokens have no `aud`), or both. Configuration refuses
+//! neither unless the operator explicitly accepts any audience. Optionally `sid` must be
+//! present (session tokens only).
 //!
 //! The keys are fetched at start (a failure stops the start), re-fetched periodically, and
 //! re-fetched when a token names an unknown `kid` (a rotation), at most once per interval,
@@ -35,12 +43,19 @@ const MIN_RSA_BITS: usize = 2048;
 /// What `--auth jwt` checks tokens against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtConfig {
-    /// Where the identity provider publishes its public keys (`http://` or `https://`).
+    /// Where the identity provider publishes its public keys (`https://`; configuration allows
+    /// `http://` to loopback hosts only).
     pub jwks_url: String,
     /// Required `iss`, if set.
     pub issuer: Option<String>,
     /// Required `aud` (one of the token's audiences), if set.
     pub audience: Option<String>,
+    /// If not empty, the token's `azp` (authorized party) must be one of these.
+    pub authorized_parties: Vec<String>,
+    /// Whether a token must carry a `sid` (a session token, not a long-lived API token).
+    pub require_session: bool,
+    /// The longest life a token may have, from `iat` to `exp` (or from now, without `iat`).
+    pub max_lifetime: Duration,
     /// How often the keys are re-fetched anyway.
     pub refresh_every: Duration,
     /// Least time between two re-fetches caused by unknown `kid`s.
@@ -50,16 +65,42 @@ pub struct JwtConfig {
 }
 
 impl JwtConfig {
-    /// Defaults for `url`: re-fetch every 10 min, on an unknown `kid` at most every 30 s.
+    /// Defaults for `url`: no audience or authorized party (any is accepted), tokens of at most
+    /// 24 h, re-fetch every 10 min, on an unknown `kid` at most every 30 s.
     pub fn new(jwks_url: impl Into<String>) -> Self {
         Self {
             jwks_url: jwks_url.into(),
             issuer: None,
             audience: None,
+            authorized_parties: Vec::new(),
+            require_session: false,
+            max_lifetime: Duration::from_secs(24 * 3600),
             refresh_every: Duration::from_secs(600),
             min_kid_refresh: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Whether tokens must be for this application (an audience or authorized parties set).
+    pub fn binds_audience(&self) -> bool {
+        self.audience.is_some() || !self.authorized_parties.is_empty()
+    }
+
+    /// The checks on a verified token's claims that `Validation` has no option for, at `now`
+    /// (seconds since the epoch).
+    fn accepts(&self, claims: &Claims, now: u64) -> bool {
+        // A token that lives for years, once stolen, is an account stolen for years; and an
+        // `iat` in the future would stretch the bound.
+        let (now, leeway) = (now as f64, LEEWAY_S as f64);
+        let longest = self.max_lifetime.as_secs_f64() + leeway;
+        let lifetime_ok = match claims.iat {
+            Some(iat) => iat <= now + leeway && claims.exp - iat <= longest,
+            None => claims.exp - now <= longest,
+        };
+        let party_ok = self.authorized_parties.is_empty()
+            || claims.azp.as_ref().is_some_and(|azp| self.authorized_parties.contains(azp));
+        let session_ok = !self.require_session || claims.sid.as_ref().is_some_and(|sid| !sid.is_empty());
+        lifetime_ok && party_ok && session_ok
     }
 }
 
@@ -111,10 +152,15 @@ impl std::fmt::Debug for JwtVerifier {
     }
 }
 
-/// The claims read from a verified token (the rest are checked by `Validation`).
+/// The claims read from a verified token (`Validation` checks `exp`, `nbf`, `iss` and `aud`).
+/// Times are NumericDates: seconds since the epoch, possibly with a fraction.
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
+    exp: f64,
+    iat: Option<f64>,
+    azp: Option<String>,
+    sid: Option<String>,
 }
 
 impl JwtVerifier {
@@ -124,6 +170,8 @@ impl JwtVerifier {
         // reqwest is built with rustls but no crypto provider; ring is the workspace's.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
+            // Not downgraded to http:// by a redirect.
+            .https_only(reqwest::Url::parse(&config.jwks_url).is_ok_and(|url| url.scheme() == "https"))
             .timeout(config.fetch_timeout)
             .connect_timeout(config.fetch_timeout)
             .build()
@@ -163,6 +211,9 @@ impl JwtVerifier {
             return None;
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation(key.alg)).ok()?.claims;
+        if !self.config.accepts(&claims, jsonwebtoken::get_current_timestamp()) {
+            return None;
+        }
         let sub = claims.sub?;
         valid_user_id(&sub).then(|| User(UserId::new(sub)))
     }
@@ -186,7 +237,7 @@ impl JwtVerifier {
                 validation.set_audience(&[audience]);
                 required.push("aud");
             }
-            // Tokens for other audiences are this provider's business, not a reason to refuse.
+            // Bound by `azp` instead (see `accepts`), or any audience accepted on purpose.
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
@@ -287,5 +338,65 @@ async fn refresh_periodically(verifier: Weak<JwtVerifier>, every: Duration) {
         ticks.tick().await;
         let Some(verifier) = verifier.upgrade() else { return };
         verifier.refresh().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn accepted(config: &JwtConfig, claims: serde_json::Value) -> bool {
+        config.accepts(&serde_json::from_value(claims).unwrap(), NOW)
+    }
+
+    #[test]
+    fn a_token_lives_at_most_the_max_lifetime_and_is_not_issued_in_the_future() {
+        let config = JwtConfig { max_lifetime: Duration::from_secs(3600), ..JwtConfig::new("https://idp.test/jwks") };
+        let cases = [
+            (json!({ "iat": NOW, "exp": NOW + 3600 + 30 }), true),
+            (json!({ "iat": NOW, "exp": NOW + 3600 + 31 }), false),
+            (json!({ "iat": NOW - 3000, "exp": NOW + 630 }), true),
+            (json!({ "iat": NOW - 3000, "exp": NOW + 631 }), false),
+            (json!({ "iat": NOW + 30, "exp": NOW + 60 }), true),
+            (json!({ "iat": NOW + 31, "exp": NOW + 60 }), false),
+            // Without `iat`, counted from now.
+            (json!({ "exp": NOW + 3630 }), true),
+            (json!({ "exp": NOW + 3631 }), false),
+            (json!({ "iat": NOW as f64 + 0.5, "exp": NOW as f64 + 3630.5 }), true),
+            (json!({ "iat": NOW, "exp": 1e15 }), false),
+        ];
+        for (claims, ok) in cases {
+            assert_eq!(accepted(&config, claims.clone()), ok, "{claims}");
+        }
+    }
+
+    #[test]
+    fn authorized_parties_and_sessions() {
+        let token = |extra: serde_json::Value| {
+            let mut claims = json!({ "iat": NOW, "exp": NOW + 60 });
+            claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            claims
+        };
+        let any = JwtConfig::new("https://idp.test/jwks");
+        assert!(accepted(&any, token(json!({}))));
+        let parties = JwtConfig {
+            authorized_parties: vec!["https://app.example.com".into(), "http://localhost:3000".into()],
+            ..any.clone()
+        };
+        assert!(accepted(&parties, token(json!({ "azp": "https://app.example.com" }))));
+        assert!(accepted(&parties, token(json!({ "azp": "http://localhost:3000" }))));
+        for refused in
+            [json!({ "azp": "https://evil.example" }), json!({ "azp": "https://app.example.com/" }), json!({})]
+        {
+            assert!(!accepted(&parties, token(refused.clone())), "{refused}");
+        }
+        let sessions = JwtConfig { require_session: true, ..any };
+        assert!(accepted(&sessions, token(json!({ "sid": "sess_2abc" }))));
+        assert!(!accepted(&sessions, token(json!({ "sid": "" }))));
+        assert!(!accepted(&sessions, token(json!({}))));
     }
 }

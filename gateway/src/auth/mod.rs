@@ -1,7 +1,7 @@
 //! Who is calling: `Authorization: Bearer <token>` on REST and on the WebSocket handshake, or
 //! a single-use ticket (`?ticket=`, see [`ticket`]) on the handshake, for browsers.
 //!
-//! `--auth dev` takes `dev:<user>` tokens (user: 1–64 of `[A-Za-z0-9_-]`); it is for local
+//! `--auth dev` takes `dev:<user>` tokens (user: see [`valid_user_id`]); it is for local
 //! development and tests only, so the gateway refuses to listen on a non-loopback address
 //! with it (see `config`). `--auth jwt` verifies an identity provider's JWTs (see [`jwt`]).
 
@@ -47,9 +47,14 @@ fn verify_dev(token: &str) -> Option<User> {
     valid_user_id(user).then(|| User(UserId::new(user)))
 }
 
-/// 1–64 characters of `[A-Za-z0-9_-]`.
+/// Whether `user` may be a user id (a dev token's or a JWT's `sub`): 1–255 characters
+/// (OpenID Connect's bound on `sub`) of printable ASCII, no space, no `{` or `}`. That takes
+/// the identity providers' subjects as they are (Clerk `user_2abc...`, Auth0 `auth0|123`,
+/// `google-oauth2|123`, `samlp|corp|ann@example.com`, UUIDs, ...). Braces are refused: the
+/// Redis store puts the id in a key's hash tag (`viva:{u:<user>}:sessions`), which a brace
+/// would cut short.
 pub fn valid_user_id(user: &str) -> bool {
-    (1..=64).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=255).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
 }
 
 impl FromRequestParts<AppState> for User {
@@ -84,16 +89,21 @@ mod tests {
         let cases = [
             ("dev:alice", Some("alice")),
             ("dev:a-b_C9", Some("a-b_C9")),
+            ("dev:auth0|64f1c2", Some("auth0|64f1c2")),
+            ("dev:samlp|corp|ann@example.com", Some("samlp|corp|ann@example.com")),
             ("dev:", None),
             ("alice", None),
             ("dev:al ice", None),
-            ("dev:al/ice", None),
+            ("dev:al\tice", None),
+            ("dev:al\u{7f}ice", None),
             ("dev:ålice", None),
+            ("dev:a{b", None),
+            ("dev:a}b", None),
         ];
         for (token, user) in cases {
             assert_eq!(verify_dev(token).map(|u| u.0), user.map(UserId::new), "{token}");
         }
-        assert!(verify_dev(&format!("dev:{}", "a".repeat(64))).is_some());
-        assert!(verify_dev(&format!("dev:{}", "a".repeat(65))).is_none());
+        assert!(verify_dev(&format!("dev:{}", "a".repeat(255))).is_some());
+        assert!(verify_dev(&format!("dev:{}", "a".repeat(256))).is_none());
     }
 }
