@@ -256,19 +256,34 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
                     Then::Close(code) => Some(code),
                     Then::Drop => return,
                 },
-                Some(Err(error)) => {
-                    let too_big = matches!(
-                        error.into_inner().downcast_ref::<tungstenite::Error>(),
-                        Some(tungstenite::Error::Capacity(_))
-                    );
-                    if too_big { Some(CloseCode::TooBig) } else { return }
-                }
+                Some(Err(error)) => match read_error_close(error) {
+                    Some(code) => Some(code),
+                    None => return,
+                },
             },
         };
         if let Some(code) = close {
             socket.write(sink.send(close_frame(code))).await;
             return;
         }
+    }
+}
+
+/// The close a failed read calls for. tungstenite finds the client's protocol errors (RFC 6455
+/// section 7.1.7, "Fail the WebSocket Connection") but leaves the close to us: the code says
+/// which class of error it was. `None` when the connection itself is gone (reset, closed
+/// without a close frame): there is no one to tell.
+fn read_error_close(error: axum::Error) -> Option<CloseCode> {
+    use tungstenite::error::ProtocolError;
+    match error.into_inner().downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some(CloseCode::TooBig),
+        tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidUtf8),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        tungstenite::Error::Protocol(error) => {
+            tracing::debug!(%error, "WebSocket protocol violation");
+            Some(CloseCode::ProtocolViolation)
+        }
+        _ => None,
     }
 }
 
