@@ -286,6 +286,8 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
             },
         };
         if let Some(code) = close {
+            // Then the socket is dropped, and its connection closes gracefully (server.rs): the
+            // close frame reaches a client that is still sending too.
             socket.write(sink.send(close_frame(code))).await;
             return;
         }
