@@ -27,6 +27,10 @@ pub enum AppError {
     /// A known path with the wrong method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A WebSocket handshake for a version other than 13 (RFC 6455 section 4.4): 426 with
+    /// `Sec-WebSocket-Version: 13`.
+    #[error("unsupported WebSocket version")]
+    WebSocketVersion,
     /// Not ready yet.
     #[error("{0}")]
     NotReady(&'static str),
@@ -59,6 +63,11 @@ impl AppError {
             Self::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed on this path".to_owned())
             }
+            Self::WebSocketVersion => (
+                StatusCode::UPGRADE_REQUIRED,
+                ErrorCode::BadRequest,
+                "only WebSocket version 13 is spoken here: send Sec-WebSocket-Version: 13".to_owned(),
+            ),
             Self::NotReady(m) => (StatusCode::CONFLICT, ErrorCode::NotReady, (*m).to_owned()),
             Self::TooManyRequests { message, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message.clone())
@@ -121,6 +130,9 @@ impl IntoResponse for AppError {
         let mut response = (status, Json(ApiError { error: ApiErrorBody { code, message } })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::WebSocketVersion = self {
+            response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         }
         if let Self::TooManyRequests { retry_after_s: Some(seconds), .. } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -8,6 +8,15 @@
 //! which also closes a keep-alive connection idle that long, and may not exceed
 //! [`ConnectionLimits::max_header_bytes`]. Accept errors (the file limit reached) back off
 //! instead of spinning.
+//!
+//! A connection the server ends is closed gracefully ("lingering close"): closing a TCP socket
+//! with unread input makes the kernel reset the connection, and a reset destroys what the
+//! peer has not read yet — the last response, or a WebSocket's close frame (a client flooding
+//! a socket that is closed with 4029 lost it). So the server first shuts its sending side down
+//! (what it wrote is delivered, then FIN) and reads and drops what the peer still sends until
+//! the peer closes too, for at most [`ConnectionLimits::linger`] and
+//! [`ConnectionLimits::linger_bytes`]; the connection keeps its place among the open ones
+//! meanwhile.
 
 use std::future::Future;
 use std::io;
@@ -43,6 +52,11 @@ pub struct ConnectionLimits {
     /// it would otherwise grow to megabytes for a client that stops reading; an interview's
     /// events are small, and a write blocked for long drops the socket anyway.
     pub send_buffer_bytes: usize,
+    /// Longest a closing connection reads what the peer still sends (see the module's docs),
+    /// so that the last thing written reaches the peer instead of being destroyed by a reset.
+    pub linger: Duration,
+    /// Most bytes a closing connection reads for that; past them it is closed at once.
+    pub linger_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -53,6 +67,10 @@ impl Default for ConnectionLimits {
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             send_buffer_bytes: 128 * 1024,
+            // Time for a client to read the close frame, and room for the rest of a largest
+            // frame (128 KiB) that was refused from its header.
+            linger: Duration::from_secs(2),
+            linger_bytes: 1024 * 1024,
         }
     }
 }
@@ -109,7 +127,8 @@ pub(crate) async fn serve(
         if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(limits.send_buffer_bytes) {
             tracing::debug!(%error, "cannot set SO_SNDBUF");
         }
-        let io = TokioIo::new(Counted::new(stream, permit));
+        let linger = Linger { time: limits.linger, bytes: limits.linger_bytes };
+        let io = TokioIo::new(Counted::new(stream, permit, linger));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
@@ -148,54 +167,104 @@ fn is_connection_error(error: &io::Error) -> bool {
     )
 }
 
-/// A socket that holds its place among the open connections until it is dropped, upgraded or
-/// not.
+/// A socket that holds its place among the open connections until it is closed, upgraded or
+/// not; dropped, it closes gracefully (see the module's docs).
 struct Counted {
-    stream: TcpStream,
+    /// `None` once dropped.
+    stream: Option<TcpStream>,
+    place: Option<Place>,
+    linger: Linger,
+}
+
+/// A place among the open connections.
+struct Place {
     _permit: OwnedSemaphorePermit,
 }
 
-impl Counted {
-    fn new(stream: TcpStream, permit: OwnedSemaphorePermit) -> Self {
-        metrics::gauge!("viva_connections_open").increment(1.0);
-        Self { stream, _permit: permit }
-    }
-}
-
-impl Drop for Counted {
+impl Drop for Place {
     fn drop(&mut self) {
         metrics::gauge!("viva_connections_open").decrement(1.0);
     }
 }
 
+/// How long and how much a closing connection reads.
+#[derive(Debug, Clone, Copy)]
+struct Linger {
+    time: Duration,
+    bytes: usize,
+}
+
+impl Counted {
+    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, linger: Linger) -> Self {
+        metrics::gauge!("viva_connections_open").increment(1.0);
+        Self { stream: Some(stream), place: Some(Place { _permit: permit }), linger }
+    }
+
+    fn stream(self: Pin<&mut Self>) -> Pin<&mut TcpStream> {
+        Pin::new(self.get_mut().stream.as_mut().expect("the stream is there until the socket is dropped"))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let (Some(stream), Some(place)) = (self.stream.take(), self.place.take()) else { return };
+        // Without a runtime (the process is ending) the socket is just closed.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(stream, place, self.linger));
+        }
+    }
+}
+
+/// Closes `stream` gracefully: FIN after what was written, then reads and drops the peer's
+/// input until it closes too (or the bounds are reached), then closes.
+async fn linger(mut stream: TcpStream, place: Place, limits: Linger) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Fails when the connection is already gone (reset); then the read below ends at once.
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut left = limits.bytes;
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) if n >= left => return,
+                Ok(n) => left -= n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limits.time, drain).await;
+    drop(stream);
+    drop(place);
+}
+
 impl AsyncRead for Counted {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        self.stream().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        self.stream.as_ref().is_some_and(TcpStream::is_write_vectored)
     }
 }

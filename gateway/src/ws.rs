@@ -96,7 +96,8 @@ pub async fn upgrade(
     // Everything that can be refused without a credential comes first, so that a refused
     // page, a plain GET or a bad `last_seq` does not use up a ticket.
     check_origin(&headers, &state.allowed_origins)?;
-    let ws = ws.map_err(|e| AppError::BadRequest(format!("expected a WebSocket upgrade: {}", e.body_text())))?;
+    let ws = ws.map_err(upgrade_refusal)?;
+    check_key(&headers)?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
     let offered = headers
         .get_all("sec-websocket-protocol")
@@ -138,6 +139,28 @@ pub async fn upgrade(
                 }
             })
         }))
+}
+
+/// Why a request is not a WebSocket handshake, as RFC 6455 section 4.2.2 asks: 426 with the
+/// version spoken here for another version, 400 for the rest (not GET, no `Upgrade:
+/// websocket`, no `Connection: Upgrade`, no key). Other methods than GET and HEAD never get
+/// here: the route answers them with 405.
+fn upgrade_refusal(rejection: WebSocketUpgradeRejection) -> AppError {
+    match rejection {
+        WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => AppError::WebSocketVersion,
+        other => AppError::BadRequest(format!("expected a WebSocket upgrade: {}", other.body_text())),
+    }
+}
+
+/// `Sec-WebSocket-Key` must be 16 bytes, base64-encoded (RFC 6455 section 4.1); axum checks
+/// only that it is there.
+fn check_key(headers: &HeaderMap) -> Result<(), AppError> {
+    use base64::Engine as _;
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).map(|key| base64::engine::general_purpose::STANDARD.decode(key));
+    match key {
+        Some(Ok(key)) if key.len() == 16 => Ok(()),
+        _ => Err(AppError::BadRequest("Sec-WebSocket-Key must be 16 bytes, base64-encoded".to_owned())),
+    }
 }
 
 /// A browser's page may open a socket only from the gateway's own origin (`http://` + its
@@ -256,19 +279,36 @@ async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding
                     Then::Close(code) => Some(code),
                     Then::Drop => return,
                 },
-                Some(Err(error)) => {
-                    let too_big = matches!(
-                        error.into_inner().downcast_ref::<tungstenite::Error>(),
-                        Some(tungstenite::Error::Capacity(_))
-                    );
-                    if too_big { Some(CloseCode::TooBig) } else { return }
-                }
+                Some(Err(error)) => match read_error_close(error) {
+                    Some(code) => Some(code),
+                    None => return,
+                },
             },
         };
         if let Some(code) = close {
+            // Then the socket is dropped, and its connection closes gracefully (server.rs): the
+            // close frame reaches a client that is still sending too.
             socket.write(sink.send(close_frame(code))).await;
             return;
         }
+    }
+}
+
+/// The close a failed read calls for. tungstenite finds the client's protocol errors (RFC 6455
+/// section 7.1.7, "Fail the WebSocket Connection") but leaves the close to us: the code says
+/// which class of error it was. `None` when the connection itself is gone (reset, closed
+/// without a close frame): there is no one to tell.
+fn read_error_close(error: axum::Error) -> Option<CloseCode> {
+    use tungstenite::error::ProtocolError;
+    match error.into_inner().downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some(CloseCode::TooBig),
+        tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidUtf8),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        tungstenite::Error::Protocol(error) => {
+            tracing::debug!(%error, "WebSocket protocol violation");
+            Some(CloseCode::ProtocolViolation)
+        }
+        _ => None,
     }
 }
 

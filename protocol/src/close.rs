@@ -6,6 +6,12 @@
 pub enum CloseCode {
     /// The session ended (after `session.ended`).
     Normal = 1000,
+    /// The client broke the WebSocket protocol (RFC 6455): e.g. an unmasked frame, reserved
+    /// bits or opcodes, a control frame over 125 bytes or fragmented, a continuation without a
+    /// start, a malformed close frame.
+    ProtocolViolation = 1002,
+    /// A text frame (or a close reason) that is not valid UTF-8.
+    InvalidUtf8 = 1007,
     /// A frame over the size limit.
     TooBig = 1009,
     /// The server is going away (shutdown, restart): reconnect with `last_seq`.
@@ -36,6 +42,8 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             Self::Normal => "session ended",
+            Self::ProtocolViolation => "protocol violation",
+            Self::InvalidUtf8 => "invalid UTF-8",
             Self::TooBig => "message too big",
             Self::GoingAway => "going away, reconnect",
             Self::ProtocolError => "protocol error",
