@@ -69,3 +69,15 @@ for reply in replies:
 # The core target reads structured operations; any bytes make a valid sequence.
 write("session_core", bytes(range(256)))
 write("session_core", bytes([0, 1, 0, 9, 9, 9, 1, 2, 9, 9, 12, 13, 9, 1, 3, 9, 17, 9]) * 4)
+
+# Tickets: made up ones (real ones are made by the target itself).
+write("ticket", b"\x00" * 8 + b"AQAAAZLd3xS4k4C8m0mXfGgGk7ODAPdxcMwFYWxpY2U.qk3vZl0yE7ZbT1KzOQ8C7Lw1oKq0FJcXb6v3yXj0t8Y")
+
+# JWTs: mode byte 0 = the token as is; 1 = "header\nclaims", signed by the target's key.
+good = {"sub": "auth0|123", "iss": "https://idp.test", "aud": "viva", "azp": "https://app.example",
+        "exp": 0, "iat": 0, "sid": "sess_1"}
+claims = json.dumps(good).replace('"exp": 0', '"exp": EXP').replace('"iat": 0', '"iat": IAT')
+write("jwt", b"\x01" + ('{"alg":"ES256","kid":"k1","typ":"JWT"}\n' + claims).encode())
+write("jwt", b"\x01" + ('{"alg":"ES256","kid":"k1"}\n' + claims.replace('"viva"', '["x", "viva"]')).encode())
+write("jwt", b"\x01" + ('{"alg":"RS256","kid":"k1"}\n' + claims).encode())
+write("jwt", b"\x00" + b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.")

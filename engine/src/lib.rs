@@ -38,7 +38,9 @@ pub mod scorer;
 pub mod store;
 pub mod time;
 
-pub use runtime::{Connection, Engine, EngineBuilder, EngineConfig, Next, SessionAccess, plan_summary};
+pub use runtime::{
+    Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Next, Page, SessionAccess, plan_summary,
+};
 
 use store::StoreError;
 

@@ -84,7 +84,7 @@ async fn an_interview_outlives_the_engine_that_ran_it() {
     assert_eq!(second.report(&"dana".into(), &created.session_id).await.unwrap(), report);
     let view = second.view(&"dana".into(), &created.session_id).await.unwrap();
     assert_eq!(view.last_seq, seen.iter().filter_map(ServerMessage::seq).max().unwrap());
-    let mine = second.sessions_of(&"dana".into()).await.unwrap();
+    let mine = second.sessions_of(&"dana".into(), Default::default()).await.unwrap();
     assert_eq!(mine.sessions.len(), 1);
     let mut late = second.connect(&"dana".into(), &created.session_id, Some(0)).await.unwrap();
     let mut greeting = Vec::new();
@@ -202,5 +202,55 @@ async fn deleting_a_user_wins_every_race_with_a_reconnect_elsewhere() {
             .filter(|k| k.contains(created.session_id.as_str()) || k.contains(user.as_str()))
             .collect();
         assert_eq!(left, Vec::<String>::new(), "trial {trial}");
+    }
+}
+
+#[tokio::test]
+async fn damaged_sessions_are_reported_and_the_rest_are_listed_page_by_page_and_exported() {
+    use viva_engine::Page;
+    let redis = RedisServer::start();
+    let engine = engine(store(&redis).await);
+    let user = UserId::new("erin");
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id);
+    }
+    // Damaged on disk: one session's metadata, another's snapshot.
+    redis.cli(&["SET", &format!("viva:{{{}}}:meta", created[1]), "not msgpack"]);
+    redis.cli(&["SET", &format!("viva:{{{}}}:snap", created[4]), "not msgpack"]);
+    let damaged = [created[1].to_string(), created[4].to_string()];
+
+    // Pages of 2 cover every readable session once, newest first, and report the damaged ones.
+    let (mut listed, mut unreadable, mut cursor) = (Vec::new(), Vec::new(), None);
+    for _ in 0..10 {
+        let page = engine.sessions_of(&user, Page { cursor: cursor.take(), limit: 2 }).await.unwrap();
+        assert!(page.sessions.len() <= 2);
+        listed.extend(page.sessions.iter().map(|s| (s.created_at, s.session_id.clone())));
+        unreadable.extend(page.unreadable);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut expected: Vec<(u64, String)> = listed.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(listed, expected, "newest first across pages");
+    unreadable.sort();
+    let mut want = damaged.to_vec();
+    want.sort();
+    assert_eq!(unreadable, want);
+    assert_eq!(listed.len(), 5);
+    assert!(listed.iter().all(|(_, id)| !damaged.contains(id)));
+
+    // The export has the same five, and names the damaged two.
+    let export = engine.export(&user).await.unwrap();
+    assert_eq!(export.sessions.len(), 5);
+    let mut unreadable = export.unreadable.clone();
+    unreadable.sort();
+    assert_eq!(unreadable, want);
+
+    // A cursor this server did not make is a bad request, and so is a limit out of range.
+    for page in [Page { cursor: Some("nonsense".into()), limit: 2 }, Page { cursor: None, limit: 0 }] {
+        assert!(matches!(engine.sessions_of(&user, page).await, Err(viva_engine::EngineError::BadRequest(_))));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
-use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError};
+use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError, UserSessions};
 use viva_engine::time::Timestamp;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
 use viva_protocol::server::SessionReady;
@@ -185,7 +185,7 @@ impl Store for FlakyStore {
     async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         self.inner.read_log(session_id, after).await
     }
-    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError> {
+    async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError> {
         self.inner.user_sessions(user_id).await
     }
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {

@@ -126,10 +126,16 @@ async fn the_user_index_lists_newest_first(store: &impl Store) {
         store.create(&meta(id, "bob", at)).await.unwrap();
     }
     store.create(&meta("x", "carol", 5)).await.unwrap();
-    let ids: Vec<String> =
-        store.user_sessions(&"bob".into()).await.unwrap().into_iter().map(|m| m.session_id.into_string()).collect();
+    let ids: Vec<String> = store
+        .user_sessions(&"bob".into())
+        .await
+        .unwrap()
+        .metas
+        .into_iter()
+        .map(|m| m.session_id.into_string())
+        .collect();
     assert_eq!(ids, ["s3", "s2", "s1"]);
-    assert!(store.user_sessions(&"nobody".into()).await.unwrap().is_empty());
+    assert!(store.user_sessions(&"nobody".into()).await.unwrap().metas.is_empty());
 }
 
 async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl Store) {
@@ -148,7 +154,7 @@ async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl 
         assert!(store.meta(&id.into()).await.unwrap().is_none());
         assert!(store.load(&id.into()).await.unwrap().is_none());
     }
-    assert!(store.user_sessions(&"dora".into()).await.unwrap().is_empty());
+    assert!(store.user_sessions(&"dora".into()).await.unwrap().metas.is_empty());
     // The owner still running the session cannot bring it back.
     assert!(matches!(store.append(&"s1".into(), epoch, &log[2..]).await, Err(StoreError::Fenced { .. })));
     assert!(matches!(store.save_snapshot(&"s1".into(), epoch, live.state()).await, Err(StoreError::Fenced { .. })));
@@ -176,8 +182,14 @@ async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
     }
     assert!(gone, "expired within 5 s");
     assert!(store.load(&"s1".into()).await.unwrap().is_none());
-    let ids: Vec<String> =
-        store.user_sessions(&"erin".into()).await.unwrap().into_iter().map(|m| m.session_id.into_string()).collect();
+    let ids: Vec<String> = store
+        .user_sessions(&"erin".into())
+        .await
+        .unwrap()
+        .metas
+        .into_iter()
+        .map(|m| m.session_id.into_string())
+        .collect();
     assert_eq!(ids, ["s2"]);
 }
 

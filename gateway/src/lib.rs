@@ -40,7 +40,7 @@ use tower_http::timeout::TimeoutLayer;
 use viva_engine::Engine;
 
 use crate::auth::AuthMode;
-use crate::auth::ticket::TicketStore;
+use crate::auth::ticket::Tickets;
 use crate::error::AppError;
 use crate::server::ConnectionLimits;
 use crate::ws::SocketLimits;
@@ -52,8 +52,8 @@ pub struct AppState {
     pub engine: Engine,
     /// How callers authenticate.
     pub auth: AuthMode,
-    /// Unused WebSocket tickets.
-    pub tickets: Arc<TicketStore>,
+    /// Issues and redeems WebSocket tickets.
+    pub tickets: Arc<Tickets>,
     /// Web origins (normalized) whose pages may open WebSockets, besides the gateway's own.
     pub allowed_origins: Arc<[String]>,
     /// Per-socket limits.

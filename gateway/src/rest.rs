@@ -1,19 +1,20 @@
 //! The REST endpoints: thin translations between HTTP and engine calls.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use viva_protocol::rest::{
-    CreateSession, Events, Export, MySessions, Plans, Recording, Report, SessionCreated, SessionView, SocketTicket,
+    CreateSession, Events, MySessions, Plans, Recording, Report, SessionCreated, SessionView, SocketTicket,
 };
 
 use crate::AppState;
+use viva_engine::Page;
 use viva_engine::core::SessionId;
 
-use crate::auth::User;
+use crate::auth::{User, ticket};
 use crate::error::AppError;
 
 /// `POST /v1/sessions` → 201.
@@ -62,10 +63,7 @@ pub async fn ticket(
     Path(session_id): Path<SessionId>,
 ) -> Result<Json<SocketTicket>, AppError> {
     state.engine.authorize(&user.0, &session_id).await?;
-    let ticket = state
-        .tickets
-        .issue(&user.0, &session_id, tokio::time::Instant::now())
-        .map_err(|e| AppError::TooManyRequests { message: e.to_string(), retry_after_s: None })?;
+    let ticket = state.tickets.issue(&user.0, &session_id, ticket::now());
     Ok(Json(SocketTicket { ticket, expires_in_s: state.tickets.ttl().as_secs() }))
 }
 
@@ -96,9 +94,48 @@ pub async fn recording(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
 }
 
-/// `GET /v1/me/export`: everything stored about the caller, as JSON.
-pub async fn export(State(state): State<AppState>, user: User) -> Result<Json<Export>, AppError> {
-    Ok(Json(state.engine.export(&user.0).await?))
+/// `GET /v1/me/export`: everything stored about the caller, as JSON (an `Export`), streamed
+/// session by session: memory and time to first byte do not grow with the number of
+/// sessions. A store failure after the first byte ends the body early (the JSON is then
+/// incomplete, which a client cannot mistake for a whole export).
+pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::response::Response, AppError> {
+    let export = state.engine.export_sessions(&user.0).await?;
+    let head = format!(
+        r#"{{"user_id":{},"exported_at":{},"sessions":["#,
+        serde_json::to_string(user.0.as_str()).unwrap_or_default(),
+        export.exported_at
+    );
+    // Each step yields one piece: the head, a session (after a comma but for the first),
+    // then the tail with the sessions that could not be read.
+    enum Step {
+        Head(String),
+        Sessions { first: bool },
+        Done,
+    }
+    let pieces = futures::stream::unfold((Step::Head(head), export), |(step, mut export)| async move {
+        match step {
+            Step::Head(head) => Some((Ok(head.into_bytes()), (Step::Sessions { first: true }, export))),
+            Step::Sessions { first } => match export.next().await {
+                Some(Ok(session)) => {
+                    let mut piece = if first { Vec::new() } else { b",".to_vec() };
+                    piece.extend(serde_json::to_vec(&session).unwrap_or_default());
+                    Some((Ok(piece), (Step::Sessions { first: false }, export)))
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "export cut short");
+                    Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)))
+                }
+                None => {
+                    let unreadable = serde_json::to_string(export.unreadable()).unwrap_or_default();
+                    let tail = format!(r#"],"unreadable":{unreadable}}}"#);
+                    Some((Ok(tail.into_bytes()), (Step::Done, export)))
+                }
+            },
+            Step::Done => None,
+        }
+    });
+    let headers = [(header::CONTENT_TYPE, "application/json")];
+    Ok((headers, axum::body::Body::from_stream(pieces)).into_response())
 }
 
 /// `DELETE /v1/me`: deletes everything stored about the caller → 204.
@@ -113,9 +150,27 @@ pub async fn plans(State(state): State<AppState>) -> Json<Plans> {
     Json(Plans { plans: state.engine.plans().iter().map(|p| viva_engine::plan_summary(p)).collect() })
 }
 
-/// `GET /v1/me/sessions`: the caller's sessions, newest first.
-pub async fn my_sessions(State(state): State<AppState>, user: User) -> Result<Json<MySessions>, AppError> {
-    Ok(Json(state.engine.sessions_of(&user.0).await?))
+/// `?cursor=&limit=` of `GET /v1/me/sessions`.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/me/sessions`: one page of the caller's sessions, newest first.
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    user: User,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<MySessions>, AppError> {
+    let Query(page) = page.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
+    let limit = match page.limit {
+        None => Page::DEFAULT_LIMIT,
+        Some(limit) => limit.parse().map_err(|_| {
+            AppError::BadRequest(format!("`limit` must be a whole number from 1 to {}", Page::MAX_LIMIT))
+        })?,
+    };
+    Ok(Json(state.engine.sessions_of(&user.0, Page { cursor: page.cursor, limit }).await?))
 }
 
 /// `GET /healthz`: the process is up.

@@ -23,7 +23,7 @@ use viva_protocol::server::ErrorEvent;
 use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
 use crate::AppState;
-use crate::auth;
+use crate::auth::{self, ticket};
 use crate::error::{AppError, socket_refusal};
 
 /// Per-socket limits.
@@ -109,10 +109,7 @@ pub async fn upgrade(
     let chosen = Encoding::negotiate(offered).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let encoding = chosen.unwrap_or(Encoding::Json);
     let user = match credential.ok().and_then(|Query(q)| q.ticket) {
-        Some(ticket) => {
-            let now = tokio::time::Instant::now();
-            state.tickets.redeem(&ticket, &session_id, now).ok_or(auth::INVALID_TOKEN)?
-        }
+        Some(ticket) => state.tickets.redeem(&ticket, &session_id, ticket::now()).ok_or(auth::INVALID_TOKEN)?,
         None => auth::bearer(&headers, &state).await?,
     };
     // Refuse strangers here, as plain HTTP (the one ownership check); attach only once

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Connect, Gateway, Process};
 use viva_engine::EngineConfig;
-use viva_gateway::auth::ticket::TicketStore;
+use viva_gateway::auth::ticket::Tickets;
 use viva_protocol::ServerMessage;
 use viva_protocol::rest::SocketTicket;
 
@@ -57,7 +57,7 @@ async fn the_owner_connects_with_a_ticket_once() {
     let gateway = Gateway::start().await;
     let session = gateway.create("alice", "senior-backend").await;
     let ticket = ticket(&gateway, "alice", &session).await;
-    assert!(ticket.len() >= 22 && ticket.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(ticket.len() >= 22 && ticket.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
 
     let mut client = gateway.connect(&session, Connect::ticket(&ticket)).await.unwrap();
     assert!(matches!(client.message().await, ServerMessage::SessionReady(r) if r.session_id == session));
@@ -79,7 +79,9 @@ async fn a_ticket_is_for_one_session_of_its_owner() {
     let other = gateway.create("alice", "frontend").await;
     let ticket_for_mine = ticket(&gateway, "alice", &mine).await;
     assert_eq!(gateway.connect(&other, Connect::ticket(&ticket_for_mine)).await.err(), Some(401));
-    assert_eq!(gateway.connect(&mine, Connect::ticket(&ticket_for_mine)).await.err(), Some(401), "tried once: spent");
+    // Refused elsewhere, it is still good where it belongs (a refusal remembers nothing a
+    // forger could have sent).
+    gateway.connect(&mine, Connect::ticket(&ticket_for_mine)).await.unwrap();
 
     // Strangers get what every other session endpoint gives them: 404, no hint it exists.
     assert_eq!(post_ticket(&gateway, "dev:mallory", &mine).await.0, 404);
@@ -97,7 +99,7 @@ async fn an_expired_ticket_is_refused() {
     // Tickets that live no time at all: expired as soon as issued (the 60 s boundary itself is
     // a unit test of the store, on a clock passed in).
     let gateway = Gateway::start_with(EngineConfig::default(), |state| {
-        state.tickets = Arc::new(TicketStore::new(Duration::ZERO, 100, 10));
+        state.tickets = Arc::new(Tickets::new(Duration::ZERO));
     })
     .await;
     let session = gateway.create("alice", "senior-backend").await;
@@ -108,20 +110,22 @@ async fn an_expired_ticket_is_refused() {
 }
 
 #[tokio::test]
-async fn unused_tickets_are_bounded_per_user() {
-    let gateway = Gateway::start_with(EngineConfig::default(), |state| {
-        state.tickets = Arc::new(TicketStore::new(Duration::from_secs(60), 100, 2));
-    })
-    .await;
+async fn tickets_that_others_hold_lock_no_one_out() {
+    // Issue 12, item 8: unused tickets were kept, under a global cap that 3,200 dev users
+    // filled, after which nobody else could connect from a browser. Tickets are signed now and
+    // issuing keeps nothing: many users holding many unused ones change nothing for anyone.
+    let gateway = Gateway::start().await;
+    for user in 0..100 {
+        let user = format!("hoarder{user}");
+        let session = gateway.create(&user, "senior-backend").await;
+        for _ in 0..40 {
+            ticket(&gateway, &user, &session).await;
+        }
+    }
     let session = gateway.create("alice", "senior-backend").await;
-    let first = ticket(&gateway, "alice", &session).await;
-    ticket(&gateway, "alice", &session).await;
-    let (status, body) = post_ticket(&gateway, "dev:alice", &session).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
-    // Using one frees its place.
-    let mut client = gateway.connect(&session, Connect::ticket(&first)).await.unwrap();
-    client.message().await;
-    ticket(&gateway, "alice", &session).await;
+    let mut client =
+        gateway.connect(&session, Connect::ticket(&ticket(&gateway, "alice", &session).await)).await.unwrap();
+    assert!(matches!(client.message().await, ServerMessage::SessionReady(_)));
 }
 
 // ---------------------------------------------------------------------------------------------

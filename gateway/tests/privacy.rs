@@ -146,3 +146,38 @@ async fn the_memory_store_keeps_the_same_promises() {
     let (_, export) = gateway.get(Some("olga"), "/v1/me/export").await;
     assert_eq!(export["sessions"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn the_session_list_comes_in_pages() {
+    let gateway = Gateway::start().await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(gateway.create("lea", "senior-backend").await);
+    }
+    let (mut seen, mut path) = (Vec::new(), "/v1/me/sessions?limit=2".to_owned());
+    for _ in 0..5 {
+        let (status, page) = gateway.get(Some("lea"), &path).await;
+        assert_eq!(status, 200, "{page}");
+        let sessions = page["sessions"].as_array().unwrap();
+        assert!(sessions.len() <= 2);
+        seen.extend(sessions.iter().map(|s| s["session_id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/me/sessions?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    // Pages follow the order of the whole list (newest first), each session once.
+    let (_, all) = gateway.get(Some("lea"), "/v1/me/sessions").await;
+    let whole: Vec<String> =
+        all["sessions"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(seen, whole);
+    assert_eq!(all["next_cursor"], serde_json::Value::Null);
+    let (mut seen, mut created) = (seen, created);
+    seen.sort();
+    created.sort();
+    assert_eq!(seen, created);
+    for bad in ["limit=0", "limit=201", "limit=two", "cursor=nonsense"] {
+        let (status, body) = gateway.get(Some("lea"), &format!("/v1/me/sessions?{bad}")).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{bad}");
+    }
+}

@@ -121,11 +121,18 @@ pub struct SessionSummary {
     pub answers: usize,
 }
 
-/// `GET /v1/me/sessions` answer: history, newest first, and progress.
+/// `GET /v1/me/sessions` answer: one page of the history, newest first, and progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MySessions {
     /// Newest first.
     pub sessions: Vec<SessionSummary>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// Sessions of this page that could not be read (damaged data), by id: reported rather
+    /// than failing the whole list.
+    #[serde(default)]
+    pub unreadable: Vec<String>,
 }
 
 /// `GET /v1/sessions/{id}/report` answer.
@@ -219,6 +226,10 @@ pub struct Export {
     pub exported_at: u64,
     /// Every session, newest first.
     pub sessions: Vec<ExportedSession>,
+    /// Sessions that could not be read (damaged data), by id: reported rather than failing
+    /// the whole export.
+    #[serde(default)]
+    pub unreadable: Vec<String>,
 }
 
 /// One session in an export.

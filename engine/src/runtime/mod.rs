@@ -5,6 +5,7 @@ mod actor;
 mod command;
 mod connection;
 mod context;
+mod history;
 mod outbox;
 mod registry;
 
@@ -12,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use viva_protocol::rest::{Export, ExportedSession, MySessions, PlanSummary, Report, SessionSummary, SessionView};
+use viva_protocol::rest::{PlanSummary, Report, SessionView};
 use viva_protocol::{ClientMessage, ServerMessage};
 
 pub use connection::{Connection, Next};
+pub use history::{ExportSessions, Page};
 
 use self::actor::Actor;
 use self::command::{Attach, Command};
@@ -305,64 +307,6 @@ impl Engine {
         Ok(recording::client_messages(&log, meta.time_limit_ms))
     }
 
-    /// Everything stored about a user, machine-readable: every session with its candidate
-    /// profile, transcript (answers and code), scores and report.
-    pub async fn export(&self, user_id: &UserId) -> Result<Export, EngineError> {
-        let metas = self.ctx.store.user_sessions(user_id).await?;
-        let mut sessions = Vec::with_capacity(metas.len());
-        for meta in metas {
-            let (session, meta) = match self.restore(user_id, &meta.session_id).await {
-                Ok(found) => found,
-                // Gone in between (retention): nothing to export.
-                Err(EngineError::NotFound) => continue,
-                Err(error) => return Err(error),
-            };
-            sessions.push(ExportedSession {
-                session: self.view_of(&session, &meta),
-                candidate: meta.candidate.to_rest(),
-                report: session.state().report.as_ref().map(|r| r.to_rest()),
-            });
-        }
-        Ok(Export { user_id: user_id.to_string(), exported_at: self.ctx.clock.now().0, sessions })
-    }
-
-    /// Deletes everything stored about a user. Their live sessions stop first (their clients
-    /// are closed with 4010), so nothing is written after the deletion. Returns how many
-    /// sessions were deleted.
-    pub async fn delete_user(&self, user_id: &UserId) -> Result<usize, EngineError> {
-        let metas = self.ctx.store.user_sessions(user_id).await?;
-        for meta in &metas {
-            let Some(handle) = self.registry.get(&meta.session_id) else {
-                continue;
-            };
-            let (done, finished) = oneshot::channel();
-            if handle.commands.send(Command::Delete { done }).await.is_ok() {
-                let _ = finished.await;
-            }
-        }
-        Ok(self.ctx.store.delete_user(user_id).await?.len())
-    }
-
-    /// Every session of a user, newest first.
-    pub async fn sessions_of(&self, user_id: &UserId) -> Result<MySessions, EngineError> {
-        let metas = self.ctx.store.user_sessions(user_id).await?;
-        let mut sessions = Vec::with_capacity(metas.len());
-        for meta in metas {
-            let (session, meta) = self.restore(user_id, &meta.session_id).await?;
-            let state = session.wire_state(self.ctx.clock.now());
-            let answers = session.state().last_answer.0 as usize;
-            sessions.push(SessionSummary {
-                session_id: meta.session_id.into_string(),
-                plan_id: meta.plan_id,
-                status: state.status,
-                created_at: meta.created_at.0,
-                overall: state.scores.overall,
-                answers,
-            });
-        }
-        Ok(MySessions { sessions })
-    }
-
     /// Asks every live session to persist, tell its client to reconnect, and stop; waits at
     /// most `grace` for them.
     pub async fn shutdown(&self, grace: Duration) {
@@ -384,7 +328,11 @@ impl Engine {
 
     /// The session rebuilt from the store (every durable event is there before it is sent,
     /// so this is what its clients have seen), with its metadata.
-    async fn restore(&self, user_id: &UserId, session_id: &SessionId) -> Result<(Session, SessionMeta), EngineError> {
+    pub(crate) async fn restore(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> Result<(Session, SessionMeta), EngineError> {
         let loaded = self.ctx.store.load(session_id).await?.ok_or(EngineError::NotFound)?;
         if loaded.meta.user_id != *user_id {
             return Err(EngineError::NotFound);
@@ -393,7 +341,7 @@ impl Engine {
         Ok((Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail), loaded.meta))
     }
 
-    fn view_of(&self, session: &Session, meta: &SessionMeta) -> SessionView {
+    pub(crate) fn view_of(&self, session: &Session, meta: &SessionMeta) -> SessionView {
         let state = session.wire_state(self.ctx.clock.now());
         SessionView {
             session_id: meta.session_id.to_string(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
+use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
@@ -153,14 +153,12 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError> {
+    async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError> {
         Ok(self.with(|inner| {
             let ids = inner.by_user.get(user_id).cloned().unwrap_or_default();
-            let mut metas: Vec<SessionMeta> =
-                ids.iter().filter_map(|id| inner.session(id).map(|s| s.meta.clone())).collect();
-            // Newest first, as the Redis store orders them (creation time, then id).
-            metas.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.session_id.cmp(&a.session_id)));
-            metas
+            let metas = ids.iter().filter_map(|id| inner.session(id).map(|s| s.meta.clone())).collect();
+            // Metadata in memory is never unreadable.
+            UserSessions::newest_first(metas, Vec::new())
         }))
     }
 

@@ -51,6 +51,28 @@ pub struct Loaded {
     pub tail: Vec<LogEntry>,
 }
 
+/// A user's sessions as the store lists them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserSessions {
+    /// Newest first (creation time, then id).
+    pub metas: Vec<SessionMeta>,
+    /// Indexed sessions whose metadata cannot be read (corrupt), by id.
+    pub unreadable: Vec<SessionId>,
+}
+
+impl UserSessions {
+    /// Orders `metas` newest first, as every store lists them.
+    pub fn newest_first(mut metas: Vec<SessionMeta>, unreadable: Vec<SessionId>) -> Self {
+        metas.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.session_id.cmp(&a.session_id)));
+        Self { metas, unreadable }
+    }
+
+    /// The ids of every session listed, readable or not.
+    pub fn ids(&self) -> impl Iterator<Item = &SessionId> {
+        self.metas.iter().map(|m| &m.session_id).chain(&self.unreadable)
+    }
+}
+
 /// Why the store refused or failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
@@ -112,8 +134,9 @@ pub trait Store: Send + Sync + 'static {
     /// Log entries with `seq > after`, or `None` when some of them are no longer kept.
     async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError>;
 
-    /// Every session of a user, newest first.
-    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError>;
+    /// Every session of a user, newest first, read at once (one round trip on Redis); those
+    /// whose metadata cannot be read are listed apart instead of failing the whole list.
+    async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError>;
 
     /// Removes everything stored for the user: every key of every session and the index.
     /// Returns the ids of the sessions removed. Writes of a session's owner after this are

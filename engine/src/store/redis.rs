@@ -24,7 +24,7 @@ use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
 use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
-use super::{Epoch, Loaded, SessionMeta, Store, StoreError};
+use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
@@ -99,6 +99,9 @@ else
 end
 return 1
 ";
+
+/// Most metadata reads sent in one pipeline when listing a user's sessions.
+const META_READS_PER_ROUND_TRIP: usize = 1000;
 
 /// Sessions in Redis.
 #[derive(Clone)]
@@ -308,19 +311,34 @@ impl Store for RedisStore {
         }
     }
 
-    async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<SessionMeta>, StoreError> {
+    async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError> {
         let index = user_index(user_id);
         // Entries whose retention ran out go first; their keys expired with them.
         let _: () = self.conn().zrembyscore(&index, "-inf", now_ms()).await.map_err(store_error)?;
         let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
-        let mut metas = Vec::with_capacity(ids.len());
-        for id in ids.into_iter().map(SessionId::from) {
-            if let Some(meta) = self.meta(&id).await? {
-                metas.push(meta);
+        let ids: Vec<SessionId> = ids.into_iter().map(SessionId::from).collect();
+        // Every metadata in one round trip (metadata is small: ~200 bytes a session), in
+        // pipelines of a bounded size.
+        let (mut metas, mut unreadable) = (Vec::with_capacity(ids.len()), Vec::new());
+        for chunk in ids.chunks(META_READS_PER_ROUND_TRIP) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.get(Keys::of(id).meta);
+            }
+            let found: Vec<Option<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+            for (id, bytes) in chunk.iter().zip(found) {
+                // Gone since it was indexed (expired with its retention): not listed.
+                let Some(bytes) = bytes else { continue };
+                match persisted::decode::<MetaBytes>(&bytes) {
+                    Ok(meta) => metas.push(meta.into_meta(id)),
+                    Err(error) => {
+                        tracing::warn!(session = %id, %error, "unreadable session metadata");
+                        unreadable.push(id.clone());
+                    }
+                }
             }
         }
-        metas.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.session_id.cmp(&a.session_id)));
-        Ok(metas)
+        Ok(UserSessions::newest_first(metas, unreadable))
     }
 
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {

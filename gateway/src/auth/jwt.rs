@@ -291,15 +291,35 @@ impl JwtVerifier {
             }
             body.extend_from_slice(&chunk);
         }
-        // Keys are parsed one by one: a key this gateway cannot use (an encryption key, an
-        // algorithm the parser does not know) is skipped, not a reason to refuse them all.
-        #[derive(Deserialize)]
-        struct Document {
-            keys: Vec<serde_json::Value>,
-        }
-        let document: Document = serde_json::from_slice(&body)?;
-        Ok(document.keys.into_iter().filter_map(usable_key).collect())
+        parse_jwks(&body)
     }
+
+    /// A verifier with the keys of the JWKS document `jwks`, never fetched again: for the fuzz
+    /// targets, which need no runtime and no server.
+    #[cfg(feature = "fuzzing")]
+    pub fn with_keys(config: JwtConfig, jwks: &[u8]) -> Result<Self, JwksError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(Self {
+            // An unknown `kid` never causes a fetch: the last one was "just now", for ever.
+            config: JwtConfig { min_kid_refresh: Duration::MAX, ..config },
+            http: reqwest::Client::builder().build().map_err(JwksError::Client)?,
+            keys: RwLock::new(Arc::new(parse_jwks(jwks)?)),
+            kid_refresh: tokio::sync::Mutex::new(Some(Instant::now())),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+}
+
+/// The usable keys of a JWKS document. Keys are parsed one by one: a key this gateway cannot
+/// use (an encryption key, an algorithm the parser does not know) is skipped, not a reason to
+/// refuse them all.
+fn parse_jwks(body: &[u8]) -> Result<Keys, JwksError> {
+    #[derive(Deserialize)]
+    struct Document {
+        keys: Vec<serde_json::Value>,
+    }
+    let document: Document = serde_json::from_slice(body)?;
+    Ok(document.keys.into_iter().filter_map(usable_key).collect())
 }
 
 /// A JWK this gateway verifies tokens with: a signing key with a `kid`, RSA (≥ 2048 bits) for
