@@ -128,7 +128,7 @@ async fn redis_going_away_is_an_error_and_coming_back_is_noticed() {
     store.ping().await.unwrap();
     redis.kill();
     assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
-    assert!(matches!(store.create(&meta("s9", "fay", 1)).await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(store.create(&meta("s9", "fay", 1), None).await, Err(StoreError::Unavailable(_))));
     redis.restart();
     // The connection comes back by itself (a few attempts while Redis starts listening).
     let mut back = false;
@@ -141,7 +141,7 @@ async fn redis_going_away_is_an_error_and_coming_back_is_noticed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(back, "reconnected");
-    store.create(&meta("s9", "fay", 1)).await.unwrap();
+    store.create(&meta("s9", "fay", 1), None).await.unwrap();
 }
 
 /// Every key of Redis, but the ones no user owns.

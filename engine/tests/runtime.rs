@@ -160,8 +160,8 @@ impl Store for FlakyStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
-    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
-        self.inner.create(meta).await
+    async fn create(&self, meta: &SessionMeta, ttl: Option<Duration>) -> Result<(), StoreError> {
+        self.inner.create(meta, ttl).await
     }
     async fn meta(&self, session_id: &SessionId) -> Result<Option<SessionMeta>, StoreError> {
         self.inner.meta(session_id).await
@@ -238,4 +238,19 @@ async fn a_frozen_session_tries_the_store_again_on_its_backoff_not_on_every_mess
     assert!(
         matches!(seen.last(), Some(ServerMessage::AnswerReceived(a)) if a.answer_id == 1 && a.id.as_deref() == Some("a1"))
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_forgets_expired_sessions_nobody_asks_for() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = Engine::builder()
+        .store(store.clone())
+        .config(EngineConfig { retention: Some(Duration::from_secs(60)), ..EngineConfig::default() })
+        .build();
+    let user = UserId::new("pia");
+    engine.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    assert_eq!(store.len(), 1);
+    // No call reaches the store after this: only the sweep can remove the session.
+    tokio::time::sleep(Duration::from_secs(60) + 2 * MemoryStore::SWEEP_EVERY).await;
+    assert_eq!(store.len(), 0);
 }

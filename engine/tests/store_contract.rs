@@ -59,7 +59,7 @@ fn recorded(session: &str) -> (Session, Vec<LogEntry>) {
 }
 
 async fn creates_and_reads_metadata(store: &impl Store) {
-    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
     assert_eq!(store.meta(&"s1".into()).await.unwrap().unwrap(), meta("s1", "alice", 10));
     assert!(store.meta(&"nope".into()).await.unwrap().is_none());
     assert!(store.load(&"nope".into()).await.unwrap().is_none());
@@ -68,7 +68,7 @@ async fn creates_and_reads_metadata(store: &impl Store) {
 }
 
 async fn each_acquire_is_a_newer_epoch(store: &impl Store) {
-    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let first = store.acquire(&"s1".into()).await.unwrap();
     let second = store.acquire(&"s1".into()).await.unwrap();
     assert!(second > first);
@@ -78,7 +78,7 @@ async fn each_acquire_is_a_newer_epoch(store: &impl Store) {
 
 async fn an_append_must_continue_the_log(store: &impl Store) {
     let (_, log) = recorded("s1");
-    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
     store.append(&"s1".into(), epoch, &[]).await.unwrap();
     let gap = store.append(&"s1".into(), epoch, &log[1..2]).await.unwrap_err();
@@ -94,7 +94,7 @@ async fn an_append_must_continue_the_log(store: &impl Store) {
 
 async fn snapshot_plus_tail_is_the_live_state(store: &impl Store) {
     let (live, log) = recorded("s1");
-    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
     store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
     let snapshot = Session::restore(params("s1"), Default::default(), log[..2].to_vec()).state().clone();
@@ -109,7 +109,7 @@ async fn snapshot_plus_tail_is_the_live_state(store: &impl Store) {
 
 async fn an_older_epoch_is_fenced(store: &impl Store) {
     let (live, log) = recorded("s1");
-    store.create(&meta("s1", "alice", 10)).await.unwrap();
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
     store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
     let newer = store.acquire(&"s1".into()).await.unwrap();
@@ -123,9 +123,9 @@ async fn an_older_epoch_is_fenced(store: &impl Store) {
 
 async fn the_user_index_lists_newest_first(store: &impl Store) {
     for (id, at) in [("s1", 1), ("s3", 3), ("s2", 2)] {
-        store.create(&meta(id, "bob", at)).await.unwrap();
+        store.create(&meta(id, "bob", at), None).await.unwrap();
     }
-    store.create(&meta("x", "carol", 5)).await.unwrap();
+    store.create(&meta("x", "carol", 5), None).await.unwrap();
     let ids: Vec<String> = store
         .user_sessions(&"bob".into())
         .await
@@ -140,9 +140,9 @@ async fn the_user_index_lists_newest_first(store: &impl Store) {
 
 async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl Store) {
     let (live, log) = recorded("s1");
-    store.create(&meta("s1", "dora", 1)).await.unwrap();
-    store.create(&meta("s2", "dora", 2)).await.unwrap();
-    store.create(&meta("k", "kept", 3)).await.unwrap();
+    store.create(&meta("s1", "dora", 1), None).await.unwrap();
+    store.create(&meta("s2", "dora", 2), None).await.unwrap();
+    store.create(&meta("k", "kept", 3), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
     store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
     store.save_snapshot(&"s1".into(), epoch, live.state()).await.unwrap();
@@ -166,8 +166,8 @@ async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl 
 
 async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
     let (_, log) = recorded("s1");
-    store.create(&meta("s1", "erin", 1)).await.unwrap();
-    store.create(&meta("s2", "erin", 2)).await.unwrap();
+    store.create(&meta("s1", "erin", 1), None).await.unwrap();
+    store.create(&meta("s2", "erin", 2), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
     store.append(&"s1".into(), epoch, &log).await.unwrap();
     store.expire_session(&meta("s1", "erin", 1), Duration::from_millis(200)).await.unwrap();

@@ -102,23 +102,42 @@ async fn export_holds_every_session_with_answers_code_scores_and_reports() {
 }
 
 #[tokio::test]
-async fn a_finished_session_expires_with_its_index_entry() {
+async fn every_session_expires_whatever_its_state() {
+    // Issue 12, item 7: only sessions that ended got a TTL; created-but-never-started and
+    // started-then-abandoned ones were kept for ever, and so was the user's index.
     let redis = RedisServer::start();
     let retention = Duration::from_secs(3_600);
     let gateway = gateway(&redis, EngineConfig { retention: Some(retention), ..EngineConfig::default() }).await;
     let (done, _) = finished_session(&gateway, "lee", "frontend").await;
-    let live = gateway.create("lee", "senior-backend").await;
-    for key in keys(&redis).iter().filter(|k| k.contains(&done)) {
-        let ttl: i64 = redis.cli(&["pttl", key]).trim().parse().unwrap();
-        assert!(ttl > 0 && ttl <= retention.as_millis() as i64, "{key} expires ({ttl} ms)");
+    let never_started = gateway.create("lee", "senior-backend").await;
+    let abandoned = gateway.create("lee", "senior-backend").await;
+    let mut client = gateway.connect(&abandoned, Connect::user("dev:lee")).await.unwrap();
+    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.until(|m| matches!(m, ServerMessage::TurnStarted(_))).await;
+    drop(client);
+
+    let ms = |key: &str| -> i64 { redis.cli(&["pttl", key]).trim().parse().unwrap() };
+    let retention_ms = retention.as_millis() as i64;
+    let played_out = retention_ms + 60 * 60_000 + 3_600_000; // a plan's limit (≤ 60 min) and the grace
+    for (session, longest) in [(&done, retention_ms), (&never_started, retention_ms), (&abandoned, played_out)] {
+        let keys: Vec<String> = keys(&redis).into_iter().filter(|k| k.contains(session.as_str())).collect();
+        assert!(keys.iter().any(|k| k.ends_with(":meta")), "{keys:?}");
+        for key in keys {
+            let ttl = ms(&key);
+            assert!(ttl > 0 && ttl <= longest, "{key} expires ({ttl} ms, at most {longest})");
+        }
     }
-    for key in keys(&redis).iter().filter(|k| k.contains(&live)) {
-        assert_eq!(redis.cli(&["pttl", key]).trim(), "-1", "{key} of a live session does not expire");
-    }
+    assert!(
+        keys(&redis).iter().any(|k| k.contains(&abandoned) && k.ends_with(":log")),
+        "the abandoned one was started"
+    );
     let index = "viva:{u:lee}:sessions";
-    assert_eq!(redis.cli(&["pttl", index]).trim(), "-1", "the index lives while a session does");
-    let score: f64 = redis.cli(&["zscore", index, &done]).trim().parse().unwrap();
-    assert!(score.is_finite(), "the finished session's index entry carries its expiry");
+    let ttl = ms(index);
+    assert!(ttl > 0 && ttl <= played_out, "the index expires with its last session ({ttl} ms)");
+    for session in [&done, &never_started, &abandoned] {
+        let score: f64 = redis.cli(&["zscore", index, session]).trim().parse().unwrap();
+        assert!(score.is_finite(), "{session}'s index entry carries its expiry");
+    }
 }
 
 #[tokio::test]

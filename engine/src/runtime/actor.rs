@@ -319,14 +319,14 @@ impl Actor {
                 tracing::info!(session = %session_id, "store back; the session goes on");
             }
             self.since_snapshot += self.unstored.len() as u64;
-            let ended = self.unstored.iter().any(|e| matches!(e.record, Record::SessionEnded { .. }));
-            self.unstored.clear();
-            if let (true, Some(ttl), Some(meta)) = (ended, self.ctx.config.retention, &self.meta) {
-                // A finished session is kept only as long as configured.
-                if let Err(error) = store.expire_session(meta, ttl).await {
-                    tracing::warn!(session = %session_id, %error, "cannot set a finished session's retention");
+            if let (Some(retention), Some(meta)) = (self.ctx.config.retention, &self.meta) {
+                if let Some(ttl) = retention_after(&self.unstored, retention, meta) {
+                    if let Err(error) = store.expire_session(meta, ttl).await {
+                        tracing::warn!(session = %session_id, %error, "cannot set the session's retention");
+                    }
                 }
             }
+            self.unstored.clear();
             let config = &self.ctx.config;
             let stale = self.snapshot_at.elapsed() >= Duration::from_millis(config.snapshot_interval_ms);
             if self.since_snapshot >= config.snapshot_every || stale {
@@ -461,4 +461,22 @@ fn store_unavailable(reference: Option<String>) -> ServerMessage {
                    unacknowledged answers with the same id"
         .to_owned();
     ServerMessage::Error(ErrorEvent { code: ErrorCode::StoreUnavailable, message, fatal: false, reference })
+}
+
+/// Time a started session may take beyond its plan's time limit to end (the closing turn,
+/// scores, the report; the clock stopped while the store was away), for retention.
+const END_GRACE: Duration = Duration::from_secs(3_600);
+
+/// The expiry a stored batch calls for under `retention`: `retention` after the end once the
+/// session ended; when it starts (its first entry), long enough to be played to its end and
+/// kept `retention` after. Created, the session was given `retention` (`create_session`), so
+/// every session expires whatever its state: ended, abandoned, or never started.
+fn retention_after(batch: &[LogEntry], retention: Duration, meta: &SessionMeta) -> Option<Duration> {
+    if batch.iter().any(|e| matches!(e.record, Record::SessionEnded { .. })) {
+        Some(retention)
+    } else if batch.first().is_some_and(|e| e.seq == 1) {
+        Some(retention + Duration::from_millis(meta.time_limit_ms) + END_GRACE)
+    } else {
+        None
+    }
 }

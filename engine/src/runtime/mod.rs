@@ -232,7 +232,8 @@ impl Engine {
                 });
             }
         }
-        self.ctx.store.create(&meta).await?;
+        // Under retention a session that is never started is kept as long as a finished one.
+        self.ctx.store.create(&meta, self.ctx.config.retention).await?;
         Ok(meta)
     }
 

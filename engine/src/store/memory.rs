@@ -2,7 +2,7 @@
 //! the process exits; use Redis for durability.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,9 +15,14 @@ use crate::time::Timestamp;
 ///
 /// A `std` mutex is right here: no `.await` happens while it is held, and every critical
 /// section is a few map operations.
+///
+/// Retention: an expired session is removed when it is next touched, and by a sweep every
+/// [`MemoryStore::SWEEP_EVERY`] (started by the first expiry set), so that it is gone on time even if
+/// nobody asks for it again.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    sweeping: OnceLock<()>,
 }
 
 #[derive(Debug, Default)]
@@ -54,15 +59,60 @@ impl Inner {
         self.sessions.get_mut(id)
     }
 
+    /// Removes every session whose retention ran out.
+    fn sweep(&mut self) {
+        let now = tokio::time::Instant::now();
+        let expired: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.expires_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            // `session` removes what it finds expired.
+            let _ = self.session(&id);
+        }
+    }
+
     fn existing(&mut self, id: &SessionId) -> Result<&mut Stored, StoreError> {
         self.session(id).ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 }
 
 impl MemoryStore {
+    /// How often expired sessions are removed.
+    pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sessions held, expired ones not yet removed included.
+    pub fn len(&self) -> usize {
+        self.with(|inner| inner.sessions.len())
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Starts the periodic sweep, once, from within a runtime (retention is set from one).
+    fn sweep_periodically(&self) {
+        if self.sweeping.set(()).is_err() {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Self::SWEEP_EVERY);
+            loop {
+                ticks.tick().await;
+                // The store is gone: so is the sweep.
+                let Some(inner) = inner.upgrade() else { return };
+                inner.lock().unwrap_or_else(|e| e.into_inner()).sweep();
+            }
+        });
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -87,10 +137,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
+    async fn create(&self, meta: &SessionMeta, ttl: Option<Duration>) -> Result<(), StoreError> {
+        let expires_at = ttl.map(|ttl| tokio::time::Instant::now() + ttl);
+        if expires_at.is_some() {
+            self.sweep_periodically();
+        }
         self.with(|inner| {
             inner.by_user.entry(meta.user_id.clone()).or_default().push(meta.session_id.clone());
-            let stored = Stored { meta: meta.clone(), epoch: 0, snapshot: None, log: Vec::new(), expires_at: None };
+            let stored = Stored { meta: meta.clone(), epoch: 0, snapshot: None, log: Vec::new(), expires_at };
             inner.sessions.insert(meta.session_id.clone(), stored);
         });
         Ok(())
@@ -194,6 +248,7 @@ impl Store for MemoryStore {
     }
 
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
+        self.sweep_periodically();
         self.with(|inner| {
             inner.existing(&meta.session_id)?.expires_at = Some(tokio::time::Instant::now() + ttl);
             Ok(())

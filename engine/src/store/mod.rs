@@ -112,8 +112,9 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Records a new session and indexes it under its user.
-    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError>;
+    /// Records a new session and indexes it under its user; with `ttl` (retention), it is
+    /// gone that long after, unless [`Store::expire_session`] says otherwise meanwhile.
+    async fn create(&self, meta: &SessionMeta, ttl: Option<Duration>) -> Result<(), StoreError>;
 
     /// The metadata of a session.
     async fn meta(&self, session_id: &SessionId) -> Result<Option<SessionMeta>, StoreError>;
@@ -156,7 +157,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Option<Duration>, StoreError>;
 
-    /// Keeps a finished session only `ttl` longer: then every key of it, and its entry in
+    /// Keeps a session only `ttl` longer (from now, replacing an earlier expiry): then every
+    /// key of it, including keys made after this call (the log, the epoch), and its entry in
     /// the user's index, are gone.
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError>;
 }

@@ -28,8 +28,10 @@ use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
-/// Appends a batch if the caller's epoch is current and the batch continues the log.
-/// KEYS: epoch, log. ARGV: epoch, first seq, encoded entries...
+/// Appends a batch if the caller's epoch is current and the batch continues the log. A
+/// session under retention (its metadata has a TTL) gives the log the same TTL, so that a log
+/// made after the expiry was set expires with the rest.
+/// KEYS: epoch, log, meta. ARGV: epoch, first seq, encoded entries...
 const APPEND: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -44,17 +46,23 @@ end
 for i = 3, #ARGV do
   redis.call('XADD', KEYS[2], (head + i - 2) .. '-0', 'e', ARGV[i])
 end
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return head + #ARGV - 2
 ";
 
 /// A new epoch, only for a session that exists: INCR alone would leave an `epoch` key behind
-/// for a deleted or expired session, against complete deletion. KEYS: meta, epoch.
+/// for a deleted or expired session, against complete deletion. Under retention the epoch
+/// expires with the metadata. KEYS: meta, epoch.
 const ACQUIRE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then
   -- A code with a detail: redis-rs reads a bare word as no code at all.
   return redis.error_reply('NOT_FOUND ' .. KEYS[1])
 end
-return redis.call('INCR', KEYS[2])
+local epoch = redis.call('INCR', KEYS[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return epoch
 ";
 
 /// Counts a session creation in its user's sliding window (a sorted set of session ids by
@@ -234,12 +242,21 @@ impl Store for RedisStore {
         if pong == "PONG" { Ok(()) } else { Err(StoreError::Unavailable(format!("PING answered {pong}"))) }
     }
 
-    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
+    async fn create(&self, meta: &SessionMeta, ttl: Option<Duration>) -> Result<(), StoreError> {
         let keys = Keys::of(&meta.session_id);
         let bytes = persisted::encode(&MetaBytes::from_meta(meta))?;
         // The index first: a session that exists is always found by its user's export/delete.
-        self.index(&meta.user_id, &meta.session_id, "+inf").await?;
-        let _: () = self.conn().set(&keys.meta, bytes).await.map_err(store_error)?;
+        match ttl {
+            None => {
+                self.index(&meta.user_id, &meta.session_id, "+inf").await?;
+                let _: () = self.conn().set(&keys.meta, bytes).await.map_err(store_error)?;
+            }
+            Some(ttl) => {
+                let ms = ttl.as_millis() as u64;
+                self.index(&meta.user_id, &meta.session_id, &now_ms().saturating_add(ms).to_string()).await?;
+                let _: () = self.conn().pset_ex(&keys.meta, bytes, ms).await.map_err(store_error)?;
+            }
+        }
         Ok(())
     }
 
@@ -275,7 +292,7 @@ impl Store for RedisStore {
         let Some(first) = batch.first() else { return Ok(()) };
         let keys = Keys::of(session_id);
         let mut invocation = self.append.prepare_invoke();
-        invocation.key(&keys.epoch).key(&keys.log).arg(epoch).arg(first.seq);
+        invocation.key(&keys.epoch).key(&keys.log).key(&keys.meta).arg(epoch).arg(first.seq);
         for entry in batch {
             invocation.arg(persisted::encode(&EntryBytes::from(entry))?);
         }
