@@ -2,9 +2,9 @@
 # Browser tests of the web console: builds the gateway, starts it on a free port (dev auth,
 # memory store, the scripted interviewer slow enough that streaming can be seen and
 # interrupted), and runs gateway/tests/browser (node --test, playwright-core driving the
-# system's Chromium) against it. Screenshots go to target/browser-artifacts/. Installs
-# Chromium (Debian package) and the npm dependencies when they are missing. Run from anywhere;
-# scripts/test.sh calls it.
+# system's Chromium, axe-core checking every view's accessibility) against it. Screenshots go
+# to target/browser-artifacts/. Installs Chromium (Debian package) when it is missing and the
+# npm dependencies when the lockfile changed. Run from anywhere; scripts/test.sh calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -18,8 +18,12 @@ if [ ! -x "$chromium" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
-if [ ! -d gateway/tests/browser/node_modules ]; then
-    (cd gateway/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+tests=gateway/tests/browser
+# npm ci again only when the lockfile differs from the one installed last time (a checkout
+# whose node_modules predates a new dependency, e.g. axe-core, gets it).
+if ! cmp -s "$tests/package-lock.json" "$tests/node_modules/.viva-installed-lock.json"; then
+    (cd "$tests" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$tests/package-lock.json" "$tests/node_modules/.viva-installed-lock.json"
 fi
 
 artifacts="${CARGO_TARGET_DIR:-$PWD/target}/browser-artifacts"
@@ -39,7 +43,7 @@ curl -fsS "$base/healthz" >/dev/null || { echo "browser: $base/healthz does not 
 echo "browser: gateway at $base (pid $gw_pid); console at $base/"
 
 status=0
-(cd gateway/tests/browser && VIVA_URL="$base" VIVA_ARTIFACTS="$artifacts" VIVA_CHROMIUM="$chromium" \
+(cd "$tests" && VIVA_URL="$base" VIVA_ARTIFACTS="$artifacts" VIVA_CHROMIUM="$chromium" \
     timeout 600 node --test --test-concurrency=3) || status=$?
 
 if [ "$status" -ne 0 ]; then

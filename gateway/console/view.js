@@ -289,9 +289,11 @@ function answerBadge(score) {
  * @param {Record<string, string|number>} attrs
  */
 function answerNode(answer, badge, attrs) {
+  // The code box is focusable: a long line scrolls it sideways, which a keyboard can then do
+  // (axe: scrollable-region-focusable).
   const body =
     answer.format === 'code'
-      ? el('pre', { class: 'entry-code' }, [el('code', { 'data-language': answer.language, text: answer.source })])
+      ? el('pre', { class: 'entry-code', tabindex: 0 }, [el('code', { 'data-language': answer.language, text: answer.source })])
       : el('p', { class: 'entry-text', text: answer.text });
   return el('article', { class: 'entry answer', ...attrs, 'data-format': answer.format }, [
     el('header', { class: 'entry-head' }, [

@@ -7,7 +7,8 @@
 //! `FILES` are served; any other name is a 404. Responses carry `Cache-Control: no-cache`
 //! (the browser revalidates, so a new binary's console is picked up at once). The page is
 //! written for the Content-Security-Policy the router puts on every response
-//! ([`crate::SECURITY_HEADERS`]): no inline script or style, nothing from another origin.
+//! ([`crate::content_security_policy`]): no inline script or style, nothing from another
+//! origin, sockets only to its own.
 
 use axum::extract::Path;
 use axum::http::header;

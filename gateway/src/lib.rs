@@ -43,7 +43,7 @@ use crate::auth::AuthMode;
 use crate::auth::ticket::Tickets;
 use crate::error::AppError;
 use crate::server::ConnectionLimits;
-use crate::ws::SocketLimits;
+use crate::ws::{SocketLimits, normalize_origin};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -89,6 +89,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.connections.request_timeout;
     let dev_auth = matches!(state.auth, AuthMode::Dev);
+    let csp = content_security_policy(&state.allowed_origins);
     let router = Router::new()
         .route("/v1/sessions", post(rest::create_session))
         .route("/v1/sessions/{id}", get(rest::session))
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .with_state(state);
     let router = if dev_auth { router.layer(middleware::from_fn(loopback_host_only)) } else { router };
+    let router = router.layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp));
     SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
     })
@@ -143,18 +145,45 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 /// The browser's security policy, on every response: no MIME sniffing, no referrer, no
-/// framing (clickjacking), and a CSP allowing only the gateway's own scripts, styles and images
-/// (no inline code) and sockets.
-pub const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+/// framing (clickjacking); the Content-Security-Policy ([`content_security_policy`]) is built
+/// from the configuration when the router is.
+pub const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::REFERRER_POLICY, "no-referrer"),
     (header::X_FRAME_OPTIONS, "DENY"),
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
 ];
+
+/// The Content-Security-Policy on every response: only the gateway's own scripts, styles and
+/// images (no inline code, no `eval`), no framing, and connections (`fetch` and WebSockets)
+/// only to the page's own origin and to the allowed origins (`--allowed-origins`).
+///
+/// The own origin is `'self'`: the `Host` a page was served under is not known here, and CSP
+/// level 3 has `'self'` match `ws:` and `wss:` on the page's host and port (an `http:` page
+/// `ws:`, an `https:` page `wss:`; Chromium does, and the browser tests check that the console
+/// connects under this policy and that a socket to another host is refused). Each allowed
+/// origin is listed as itself and as its socket (`https://a.example` and `wss://a.example`),
+/// so a gateway behind a TLS proxy whose public origin is allowed names its `wss:` explicitly.
+/// An origin a CSP source cannot express (an IPv6 literal, a `_` in the host) is left out: it
+/// can still open sockets to the gateway, but the console's page cannot connect to it. Never a
+/// bare scheme (`ws:`, `wss:`), which would let the page open sockets to any host.
+pub fn content_security_policy(allowed_origins: &[String]) -> HeaderValue {
+    let mut connect = String::from("'self'");
+    for origin in allowed_origins.iter().filter_map(|origin| normalize_origin(origin)) {
+        let Some((scheme, authority)) = origin.split_once("://") else { continue };
+        let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+        // CSP's host-char is ALPHA / DIGIT / "-"; dots separate labels.
+        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            continue;
+        }
+        let socket = if scheme == "https" { "wss" } else { "ws" };
+        connect.push_str(&format!(" {origin} {socket}://{authority}"));
+    }
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src {connect}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    );
+    HeaderValue::from_str(&policy).expect("normalized origins are visible ASCII")
+}
 
 /// Binds `addr` with a large accept backlog, so a burst of connects does not overflow it
 /// (tokio's `TcpListener::bind` uses 128; overflows show up as 1 s SYN-retransmit tails).

@@ -742,7 +742,7 @@ async fn every_response_carries_the_security_headers() {
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            "connect-src 'self' ws: wss:",
+            "connect-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -751,6 +751,51 @@ async fn every_response_carries_the_security_headers() {
         }
         assert!(!csp.contains("unsafe-inline"), "{what}");
         assert_eq!(headers.get_all("content-security-policy").iter().count(), 1, "{what}");
+    }
+}
+
+/// The sources of one CSP directive.
+fn csp_sources<'a>(csp: &'a str, directive: &str) -> Vec<&'a str> {
+    let found = csp.split(';').map(str::trim).find(|d| d.split_whitespace().next() == Some(directive));
+    found.unwrap_or_else(|| panic!("no {directive} in {csp}")).split_whitespace().skip(1).collect()
+}
+
+#[tokio::test]
+async fn the_page_may_connect_only_to_its_own_origin_and_the_allowed_ones() {
+    // A bare `ws:` or `wss:` would let a page open sockets to any host.
+    let any_host = |source: &str| source.ends_with(':') || source.contains('*');
+    let gateway = Gateway::start().await;
+    let response = http().get(gateway.url("/")).send().await.unwrap();
+    let csp = response.headers()["content-security-policy"].to_str().unwrap();
+    assert_eq!(csp_sources(csp, "connect-src"), ["'self'"], "{csp}");
+    assert!(!csp_sources(csp, "default-src").iter().any(|s| any_host(s)), "{csp}");
+
+    // Each allowed origin as itself and as its socket, normalized; one no CSP source can name
+    // (an IPv6 literal) and one that is not an origin at all (an embedder's mistake) left out.
+    let gateway = Gateway::start_with(EngineConfig::default(), |state| {
+        let origins = [
+            "https://App.example.com:443",
+            "http://localhost:3000",
+            "http://[::1]:3000",
+            "https://a.example; script-src *",
+        ];
+        state.allowed_origins = origins.map(str::to_owned).to_vec().into();
+    })
+    .await;
+    for path in ["/", "/v1/plans", "/no/such/path"] {
+        let response = http().get(gateway.url(path)).send().await.unwrap();
+        let csp = response.headers()["content-security-policy"].to_str().unwrap();
+        let connect = csp_sources(csp, "connect-src");
+        let expected = [
+            "'self'",
+            "https://app.example.com",
+            "wss://app.example.com",
+            "http://localhost:3000",
+            "ws://localhost:3000",
+        ];
+        assert_eq!(connect, expected, "{path}: {csp}");
+        assert!(!connect.iter().any(|s| any_host(s)), "{path}: {csp}");
+        assert_eq!(csp_sources(csp, "script-src"), ["'self'"], "{path}: {csp}");
     }
 }
 

@@ -1,12 +1,13 @@
 // Barge-in: interrupting the interviewer while a question is being spoken, answering while it
 // is spoken (the page interrupts first), and ending the interview early; all from the keyboard
-// where the page offers it.
+// where the page offers it. axe-core checks the cut-off question and the early report.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   browserPerFile,
   CODING_ANSWERS,
+  assertAccessible,
   assertTranscriptMatchesServer,
   openConsole,
   recordStreaming,
@@ -89,6 +90,7 @@ test('interrupting a question, answering while it is spoken, and ending early', 
   assert.ok(partial.length >= 1 && cut.startsWith(partial[0]), 'the question was shown streaming before the cut');
   assert.equal(await interrupt.isDisabled(), true, 'nothing left to interrupt');
   await screenshot(page, 'barge-in-interrupted');
+  await assertAccessible(page, 'a question cut off, waiting for its answer');
 
   // The interviewer now waits for the answer to the interrupted question: send code with
   // Ctrl+Enter from the code box.
@@ -140,6 +142,7 @@ test('interrupting a question, answering while it is spoken, and ending early', 
   const interrupted = stored.transcript.filter((/** @type {any} */ e) => e.entry === 'turn' && e.status === 'interrupted');
   assert.ok(interrupted.length >= 2);
   await screenshot(page, 'barge-in-ended');
+  await assertAccessible(page, 'ended early: the report lists what was not answered');
 
   assert.deepEqual(await page.evaluate(() => window.__viva.cspViolations()), []);
   assert.deepEqual(problems, []);

@@ -1,5 +1,5 @@
-// Shared by the browser tests: launching Chromium, opening the console, polling, and
-// answering the scripted interviewer.
+// Shared by the browser tests: launching Chromium, opening the console, polling, answering the
+// scripted interviewer, and checking a view with axe-core.
 //
 // Environment (scripts/browser.sh sets it): VIVA_URL, the gateway's base URL; VIVA_ARTIFACTS,
 // where screenshots go (default: <repo>/target/browser-artifacts); VIVA_CHROMIUM, the browser
@@ -7,7 +7,8 @@
 
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +27,8 @@ export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 375, height: 812 };
 
 /**
- * A fresh Chromium profile with one page, recording page errors and CSP violations.
+ * A fresh Chromium profile with one page, recording page errors and console errors (a CSP
+ * violation is one).
  * @param {{viewport?: {width: number, height: number}}} [options]
  */
 export async function openBrowser({ viewport = DESKTOP } = {}) {
@@ -357,4 +359,60 @@ export async function watchDuplicates(page) {
  */
 export function duplicatesSeen(page) {
   return page.evaluate(() => /** @type {any} */ (window).__duplicates ?? []);
+}
+
+/** axe-core's source, injected into the page by `assertAccessible`. */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** The impacts that fail a check; `moderate` and `minor` ones are printed only. */
+const FAILING_IMPACTS = ['serious', 'critical'];
+
+/**
+ * Runs axe-core over the whole page as it is now, in the light and the dark colour scheme and at
+ * each given width, and fails on any violation of impact serious or critical, naming the rule,
+ * its impact and every node. Restores the width and the colour scheme after.
+ *
+ * axe is injected with `page.evaluate` of its source: Playwright evaluates it over the DevTools
+ * protocol, which the page's CSP (`script-src 'self'`, no inline script, no eval) does not
+ * govern, so the page is checked as served, with no `bypassCSP`. axe then runs in the page's
+ * world like the page's own code; anything it did against the CSP would show up in the tests'
+ * `cspViolations()` and `problems`.
+ * @param {import('playwright-core').Page} page
+ * @param {string} view what the page shows, for the failure message
+ * @param {{viewports?: {width: number, height: number}[]}} [options] default: desktop and phone
+ */
+export async function assertAccessible(page, view, { viewports = [DESKTOP, PHONE] } = {}) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+  const restore = page.viewportSize();
+  /** @type {string[]} */
+  const failing = [];
+  /** @type {string[]} */
+  const noted = [];
+  try {
+    for (const viewport of viewports) {
+      await page.setViewportSize(viewport);
+      for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
+        await page.emulateMedia({ colorScheme });
+        const violations = await page.evaluate(async () => {
+          const axe = /** @type {any} */ (window).axe;
+          const results = await axe.run(document, { resultTypes: ['violations'] });
+          return results.violations.map((/** @type {any} */ v) => ({
+            id: v.id,
+            impact: v.impact,
+            help: v.help,
+            nodes: v.nodes.map((/** @type {any} */ n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`),
+          }));
+        });
+        for (const v of violations) {
+          const line = [`${view}, ${viewport.width} px, ${colorScheme}: ${v.id} (${v.impact}): ${v.help}`, ...v.nodes].join('\n    ');
+          (FAILING_IMPACTS.includes(v.impact) ? failing : noted).push(line);
+        }
+      }
+    }
+  } finally {
+    await page.emulateMedia({ colorScheme: null });
+    if (restore) await page.setViewportSize(restore);
+  }
+  for (const line of noted) console.log(`axe, not failing: ${line}`);
+  assert.ok(failing.length === 0, `axe found ${failing.length} serious or critical violation(s):\n${failing.join('\n')}`);
 }

@@ -1,7 +1,7 @@
 // Reconnecting: the socket dropped mid-turn, right after an answer was sent and while the
 // interviewer waits; the page reconnects by itself with a fresh ticket and `?last_seq=`, shows
 // every turn exactly once and loses no answer. And a newer tab on the same interview replaces
-// the page (close 4009), which then stays disconnected.
+// the page (close 4009), which then stays disconnected; axe-core checks it there.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,6 +9,7 @@ import {
   browserPerFile,
   CODING_ANSWERS,
   answerUntilTheEnd,
+  assertAccessible,
   assertTranscriptMatchesServer,
   consoleState,
   duplicatesSeen,
@@ -123,6 +124,7 @@ test('a newer tab replaces the page, which then does not reconnect', async () =>
   await page.getByTestId('reconnect').waitFor();
   assert.equal(await page.getByTestId('submit-answer').isDisabled(), true);
   await screenshot(page, 'replaced');
+  await assertAccessible(page, 'replaced by a newer tab: stopped, Reconnect offered');
 
   // The newer tab ends the interview; the first page never reconnected meanwhile.
   other.once('dialog', (dialog) => dialog.accept());
