@@ -254,3 +254,41 @@ async fn damaged_sessions_are_reported_and_the_rest_are_listed_page_by_page_and_
         assert!(matches!(engine.sessions_of(&user, page).await, Err(viva_engine::EngineError::BadRequest(_))));
     }
 }
+
+#[tokio::test]
+async fn deleting_a_user_wins_every_race_with_a_creation_elsewhere() {
+    // A creation racing the deletion on another node left a session's metadata behind that no
+    // index listed (so export, deletion and retention never found it). Now either the
+    // session is indexed (created after the deletion: the user's new data), or nothing of it
+    // is left.
+    let redis = RedisServer::start();
+    let (a, b) = (engine(store(&redis).await), engine(store(&redis).await));
+    for trial in 0..40 {
+        let user = UserId::new(format!("creator-{trial}"));
+        a.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+        let create = async {
+            for _ in 0..trial % 4 {
+                tokio::task::yield_now().await;
+            }
+            b.create_session(&user, "senior-backend", Default::default()).await.ok()
+        };
+        let (deleted, created) = tokio::join!(a.delete_user(&user), create);
+        deleted.unwrap();
+        let listed: Vec<String> = redis
+            .cli(&["zrange", &format!("viva:{{u:{user}}}:sessions"), "0", "-1"])
+            .lines()
+            .map(str::to_owned)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let metas: Vec<String> = keys(&redis).into_iter().filter(|k| k.ends_with(":meta")).collect();
+        for meta in &metas {
+            let id = meta.trim_start_matches("viva:{").trim_end_matches("}:meta");
+            assert!(listed.iter().any(|l| l == id), "trial {trial}: {meta} is in no index ({listed:?})");
+        }
+        if let Some(created) = created {
+            // What survived is the new session, and it is the user's to find and delete.
+            assert!(metas.iter().all(|m| m.contains(created.session_id.as_str())), "trial {trial}: {metas:?}");
+        }
+        a.delete_user(&user).await.unwrap();
+    }
+}

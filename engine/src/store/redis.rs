@@ -111,6 +111,16 @@ return 1
 /// Most metadata reads sent in one pipeline when listing a user's sessions.
 const META_READS_PER_ROUND_TRIP: usize = 1000;
 
+/// Takes a user's index and creation window away at once and returns the session ids it held:
+/// a creation racing the deletion either indexed its session before (then it is in the list
+/// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
+/// KEYS: index, created.
+const TAKE_INDEX: &str = r"
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+return ids
+";
+
 /// Sessions in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -120,6 +130,7 @@ pub struct RedisStore {
     snapshot: Script,
     index: Script,
     admit: Script,
+    take_index: Script,
 }
 
 /// The keys of one session.
@@ -167,11 +178,25 @@ impl RedisStore {
             snapshot: Script::new(SNAPSHOT),
             index: Script::new(INDEX),
             admit: Script::new(ADMIT),
+            take_index: Script::new(TAKE_INDEX),
         })
     }
 
     fn conn(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+
+    /// Deletes every key of these sessions, in one round trip.
+    async fn delete_sessions(&self, ids: &[SessionId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            let keys = Keys::of(id);
+            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap]).ignore();
+        }
+        pipe.query_async(&mut self.conn()).await.map_err(store_error)
     }
 
     async fn index(&self, user_id: &UserId, session_id: &SessionId, score: &str) -> Result<(), StoreError> {
@@ -256,6 +281,14 @@ impl Store for RedisStore {
                 self.index(&meta.user_id, &meta.session_id, &now_ms().saturating_add(ms).to_string()).await?;
                 let _: () = self.conn().pset_ex(&keys.meta, bytes, ms).await.map_err(store_error)?;
             }
+        }
+        // The user was deleted in between (`TAKE_INDEX` took the entry away): what was written
+        // is removed, or it would be a session nobody can find, export or delete.
+        let indexed: Option<f64> =
+            self.conn().zscore(user_index(&meta.user_id), meta.session_id.as_str()).await.map_err(store_error)?;
+        if indexed.is_none() {
+            let _: () = self.conn().del(&keys.meta).await.map_err(store_error)?;
+            return Err(StoreError::NotFound(format!("{}: its user was deleted meanwhile", meta.session_id)));
         }
         Ok(())
     }
@@ -359,16 +392,24 @@ impl Store for RedisStore {
     }
 
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {
-        let index = user_index(user_id);
-        let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
-        let ids: Vec<SessionId> = ids.into_iter().map(SessionId::from).collect();
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            let keys = Keys::of(id);
-            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap]).ignore();
-        }
-        pipe.del(&index).ignore().del(user_created(user_id)).ignore();
-        let _: () = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+        // The sessions first, the index last: if Redis goes away in between, the index still
+        // lists what is left, and deleting again finishes the job.
+        let listed: Vec<String> = self.conn().zrange(user_index(user_id), 0, -1).await.map_err(store_error)?;
+        let mut ids: Vec<SessionId> = listed.into_iter().map(SessionId::from).collect();
+        self.delete_sessions(&ids).await?;
+        let taken: Vec<String> = self
+            .take_index
+            .key(user_index(user_id))
+            .key(user_created(user_id))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        // Everything taken is deleted (again): a session being created may have written its
+        // metadata after the first pass; one that writes it after this pass finds its index
+        // entry taken and removes it itself (`create`).
+        let taken: Vec<SessionId> = taken.into_iter().map(SessionId::from).collect();
+        self.delete_sessions(&taken).await?;
+        ids.extend(taken.into_iter().filter(|id| !ids.contains(id)).collect::<Vec<_>>());
         Ok(ids)
     }
 
