@@ -81,3 +81,9 @@ write("jwt", b"\x01" + ('{"alg":"ES256","kid":"k1","typ":"JWT"}\n' + claims).enc
 write("jwt", b"\x01" + ('{"alg":"ES256","kid":"k1"}\n' + claims.replace('"viva"', '["x", "viva"]')).encode())
 write("jwt", b"\x01" + ('{"alg":"RS256","kid":"k1"}\n' + claims).encode())
 write("jwt", b"\x00" + b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.")
+
+# Answers to score: prose, code, and the shape that was once quadratic (comment markers).
+write("heuristic_score", b"\x00" + "An LRU cache with a TTL so entries expire; shard by key.".encode())
+write("heuristic_score", b"\x01" + b"def total(xs):\n    # sum them\n    s = 0\n    for x in xs:\n        s += x\n    return s\n")
+write("heuristic_score", b"\x02" + b"fn main() { /* a */ let x = 1; // b\n }\n")
+write("heuristic_score", b"\x01" + b"#\n" * 2000)

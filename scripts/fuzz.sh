@@ -32,13 +32,17 @@ targets=("$@")
 build=(--sanitizer none --debug-assertions --release)
 cargo +nightly fuzz build "${build[@]}"
 
+# Per target: the heuristic scorer sees answers up to the protocol's 64 KiB, and an input that
+# takes more than 5 s to score is a finding (a normal one takes milliseconds).
+declare -A extra=([heuristic_score]="-max_len=65536 -timeout=5")
+
 status=0
 for target in "${targets[@]}"; do
     scratch="$(mktemp -d)"
     mkdir -p "corpus/$target" "artifacts/$target"
     # -timeout: one input may take 10 s (a slow input is a finding); -rss_limit_mb: 2 GiB.
     if ! cargo +nightly fuzz run "${build[@]}" "$target" "$scratch" "corpus/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ${extra[$target]:-} \
         >"$scratch.log" 2>&1; then
         status=1
         echo "fuzz: $target FAILED; the end of its log:"
