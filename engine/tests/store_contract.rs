@@ -121,21 +121,20 @@ async fn an_older_epoch_is_fenced(store: &impl Store) {
     assert_eq!(store.read_log(&"s1".into(), 0).await.unwrap().unwrap(), log, "nothing of the fenced writer");
 }
 
+/// The ids of a user's sessions, as the store lists them.
+async fn listed(store: &impl Store, user: &str) -> Vec<String> {
+    let listed = store.user_sessions(&user.into()).await.unwrap();
+    listed.metas.into_iter().map(|m| m.session_id.into_string()).collect()
+}
+
 async fn the_user_index_lists_newest_first(store: &impl Store) {
     for (id, at) in [("s1", 1), ("s3", 3), ("s2", 2)] {
         store.create(&meta(id, "bob", at), None).await.unwrap();
     }
     store.create(&meta("x", "carol", 5), None).await.unwrap();
-    let ids: Vec<String> = store
-        .user_sessions(&"bob".into())
-        .await
-        .unwrap()
-        .metas
-        .into_iter()
-        .map(|m| m.session_id.into_string())
-        .collect();
+    let ids = listed(store, "bob").await;
     assert_eq!(ids, ["s3", "s2", "s1"]);
-    assert!(store.user_sessions(&"nobody".into()).await.unwrap().metas.is_empty());
+    assert!(listed(store, "nobody").await.is_empty());
 }
 
 async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl Store) {
@@ -154,7 +153,7 @@ async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl 
         assert!(store.meta(&id.into()).await.unwrap().is_none());
         assert!(store.load(&id.into()).await.unwrap().is_none());
     }
-    assert!(store.user_sessions(&"dora".into()).await.unwrap().metas.is_empty());
+    assert!(listed(store, "dora").await.is_empty());
     // The owner still running the session cannot bring it back.
     assert!(matches!(store.append(&"s1".into(), epoch, &log[2..]).await, Err(StoreError::Fenced { .. })));
     assert!(matches!(store.save_snapshot(&"s1".into(), epoch, live.state()).await, Err(StoreError::Fenced { .. })));
@@ -182,14 +181,7 @@ async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
     }
     assert!(gone, "expired within 5 s");
     assert!(store.load(&"s1".into()).await.unwrap().is_none());
-    let ids: Vec<String> = store
-        .user_sessions(&"erin".into())
-        .await
-        .unwrap()
-        .metas
-        .into_iter()
-        .map(|m| m.session_id.into_string())
-        .collect();
+    let ids = listed(store, "erin").await;
     assert_eq!(ids, ["s2"]);
 }
 
