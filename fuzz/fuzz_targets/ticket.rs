@@ -5,11 +5,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use std::sync::LazyLock;
 use viva_engine::time::Timestamp;
 use viva_gateway::auth::ticket::Tickets;
 
-static TICKETS: LazyLock<Tickets> = LazyLock::new(Tickets::default);
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
 #[derive(Debug, Arbitrary)]
@@ -23,20 +21,23 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
+    // A store per input: one for all would fill its bounded set of redeemed tickets (all
+    // redeemed "now", none ever expiring) and then rightly refuse.
+    let tickets = Tickets::default();
     let session = input.session.as_str().into();
-    assert!(TICKETS.redeem(&input.presented, &session, NOW).is_none(), "a made-up ticket was taken");
+    assert!(tickets.redeem(&input.presented, &session, NOW).is_none(), "a made-up ticket was taken");
     if !viva_gateway::auth::valid_user_id(&input.user) {
         return;
     }
-    let genuine = TICKETS.issue(&input.user.as_str().into(), &session, NOW);
+    let genuine = tickets.issue(&input.user.as_str().into(), &session, NOW);
     let mut changed = genuine.clone().into_bytes();
     let at = usize::from(input.at) % changed.len();
     if changed[at] != input.to {
         changed[at] = input.to;
         let changed = String::from_utf8_lossy(&changed);
-        assert!(TICKETS.redeem(&changed, &session, NOW).is_none(), "a changed ticket was taken: {changed}");
+        assert!(tickets.redeem(&changed, &session, NOW).is_none(), "a changed ticket was taken: {changed}");
     }
-    let user = TICKETS.redeem(&genuine, &session, NOW).expect("a genuine ticket is taken");
+    let user = tickets.redeem(&genuine, &session, NOW).expect("a genuine ticket is taken");
     assert_eq!(user.0.as_str(), input.user);
-    assert!(TICKETS.redeem(&genuine, &session, NOW).is_none(), "a ticket was taken twice");
+    assert!(tickets.redeem(&genuine, &session, NOW).is_none(), "a ticket was taken twice");
 });
