@@ -498,3 +498,21 @@ async fn the_script_speaks_while_the_circuit_is_open() {
     assert_eq!(turn_outcome(&events), (ScriptedInterviewer::text(&request), InterviewerEvent::Done));
     assert_eq!(fake.count(), 1, "the model was not asked while the circuit is open");
 }
+
+#[tokio::test]
+async fn a_turn_that_cannot_get_a_place_in_time_is_spoken_by_the_script() {
+    let fake = FakeOpenAi::replies([Reply::Stall(TEXT.into())]).await;
+    let client = client(LlmConfig { max_concurrency: 1, turn_queue_timeout: SHORT, ..config(&fake) });
+    let interviewer = interviewer(client.clone());
+    // Another session's turn holds the provider's only place ...
+    let mut holding = interviewer.stream_turn(turn(TurnKind::Question, 1));
+    assert!(matches!(bounded("the first turn's first token", holding.next()).await, Some(InterviewerEvent::Delta(_))));
+    // ... so this one waits SHORT for it, and then the script speaks it, whole.
+    let request = turn(TurnKind::Question, 1);
+    let events = events(interviewer.stream_turn(request.clone())).await;
+    assert_eq!(turn_outcome(&events), (ScriptedInterviewer::text(&request), InterviewerEvent::Done));
+    assert_eq!(fake.count(), 1, "the waiting turn was never sent");
+    assert!(!client.circuit_open(), "a busy queue says nothing about the provider");
+    drop(holding);
+    bounded("the first turn closed", fake.until_dropped(1)).await;
+}

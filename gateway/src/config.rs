@@ -79,6 +79,21 @@ pub struct Args {
     /// so that one user cannot take the provider from everyone else.
     #[arg(long, env = "VIVA_LLM_CONCURRENCY_PER_USER", default_value = "4")]
     pub llm_concurrency_per_user: String,
+    /// Provider calls in flight at once, in all (each holds a socket; providers limit request
+    /// and token rates, not open streams).
+    #[arg(long, env = "VIVA_LLM_MAX_CONCURRENCY", default_value = "512")]
+    pub llm_max_concurrency: String,
+    /// Requests per minute the provider account allows (0: no limit); calls wait their turn.
+    #[arg(long, env = "VIVA_LLM_REQUESTS_PER_MINUTE", default_value = "0")]
+    pub llm_requests_per_minute: String,
+    /// Tokens per minute the provider account allows (0: no limit), prompts and completions
+    /// as estimated before sending.
+    #[arg(long, env = "VIVA_LLM_TOKENS_PER_MINUTE", default_value = "0")]
+    pub llm_tokens_per_minute: String,
+    /// How long an interviewer turn may wait for the provider (its limits above) before the
+    /// scripted interviewer speaks it instead, in milliseconds.
+    #[arg(long, env = "VIVA_LLM_TURN_QUEUE_MS", default_value = "1000")]
+    pub llm_turn_queue_ms: String,
     /// Delay between the scripted interviewer's words, in milliseconds (0 in tests).
     #[arg(long, env = "VIVA_SCRIPTED_PACE_MS", default_value = "25")]
     pub scripted_pace_ms: String,
@@ -131,6 +146,14 @@ pub struct LlmSettings {
     pub api_key: Option<String>,
     /// Calls in flight at once for any one user.
     pub concurrency_per_user: usize,
+    /// Calls in flight at once.
+    pub max_concurrency: usize,
+    /// The account's requests per minute (0: no limit).
+    pub requests_per_minute: u32,
+    /// The account's tokens per minute (0: no limit).
+    pub tokens_per_minute: u32,
+    /// How long a turn may wait for its place.
+    pub turn_queue: Duration,
 }
 
 impl std::fmt::Debug for LlmSettings {
@@ -142,6 +165,10 @@ impl std::fmt::Debug for LlmSettings {
             .field("model", &self.model)
             .field("api_key", &key)
             .field("concurrency_per_user", &self.concurrency_per_user)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("tokens_per_minute", &self.tokens_per_minute)
+            .field("turn_queue", &self.turn_queue)
             .finish()
     }
 }
@@ -246,18 +273,25 @@ impl Args {
                 None
             }
         };
-        let llm_per_user = self.llm_concurrency_per_user.parse::<usize>().ok().filter(|n| (1..=1_000).contains(n));
-        if llm_per_user.is_none() {
-            let value = &self.llm_concurrency_per_user;
-            errors.push(format!("--llm-concurrency-per-user `{value}` is not a whole number from 1 to 1000"));
-        }
+        let mut number = |name: &str, value: &str, min: u64, max: u64| {
+            whole_number(name, value, min, max).map_err(|e| errors.push(e)).unwrap_or(min)
+        };
+        let llm_per_user = number("llm-concurrency-per-user", &self.llm_concurrency_per_user, 1, 1_000);
+        let llm_max = number("llm-max-concurrency", &self.llm_max_concurrency, 1, 10_000);
+        let llm_rpm = number("llm-requests-per-minute", &self.llm_requests_per_minute, 0, 100_000_000);
+        let llm_tpm = number("llm-tokens-per-minute", &self.llm_tokens_per_minute, 0, 4_000_000_000);
+        let llm_turn_queue = number("llm-turn-queue-ms", &self.llm_turn_queue_ms, 0, 60_000);
         let llm = match (&self.llm_base_url, &self.llm_model) {
             (Some(base_url), Some(model)) if base_url.starts_with("http://") || base_url.starts_with("https://") => {
                 Some(LlmSettings {
                     base_url: base_url.clone(),
                     model: model.clone(),
                     api_key: self.llm_api_key.clone(),
-                    concurrency_per_user: llm_per_user.unwrap_or(1),
+                    concurrency_per_user: llm_per_user as usize,
+                    max_concurrency: llm_max as usize,
+                    requests_per_minute: llm_rpm as u32,
+                    tokens_per_minute: llm_tpm as u32,
+                    turn_queue: Duration::from_millis(llm_turn_queue),
                 })
             }
             (Some(base_url), Some(_)) => {
@@ -571,6 +605,26 @@ mod tests {
             let found = jwt_errors(&["--jwt-audience", "viva", "--jwt-max-lifetime-s", bad]);
             assert_eq!(found, [format!("--jwt-max-lifetime-s `{bad}` is not a whole number from 1 to 2592000")]);
         }
+    }
+
+    #[test]
+    fn llm_limits() {
+        let llm = ["--interviewer", "llm", "--llm-base-url", "http://127.0.0.1:1/v1", "--llm-model", "m"];
+        let settings = Args::try_parse_from(std::iter::once(&"viva-gateway").chain(&llm)).unwrap().validate().unwrap();
+        let limits = settings.llm.unwrap();
+        assert_eq!((limits.max_concurrency, limits.concurrency_per_user), (512, 4));
+        assert_eq!((limits.requests_per_minute, limits.tokens_per_minute), (0, 0));
+        assert_eq!(limits.turn_queue, Duration::from_secs(1));
+        let bad = ["--llm-max-concurrency", "0", "--llm-tokens-per-minute", "lots", "--llm-turn-queue-ms", "1s"];
+        let found = errors(&llm.iter().chain(&bad).copied().collect::<Vec<_>>());
+        assert_eq!(
+            found,
+            [
+                "--llm-max-concurrency `0` is not a whole number from 1 to 10000",
+                "--llm-tokens-per-minute `lots` is not a whole number from 0 to 4000000000",
+                "--llm-turn-queue-ms `1s` is not a whole number from 0 to 60000",
+            ]
+        );
     }
 
     #[test]

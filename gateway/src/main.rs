@@ -149,6 +149,10 @@ fn connections_from_file_limit() -> usize {
 async fn llm_client(settings: &LlmSettings) -> anyhow::Result<LlmClient> {
     let config = LlmConfig {
         max_concurrency_per_user: settings.concurrency_per_user,
+        max_concurrency: settings.max_concurrency,
+        requests_per_minute: settings.requests_per_minute,
+        tokens_per_minute: settings.tokens_per_minute,
+        turn_queue_timeout: settings.turn_queue,
         ..LlmConfig::new(&settings.base_url, &settings.model, settings.api_key.clone())
     };
     let client = LlmClient::new(config).context("cannot set up the LLM client")?;

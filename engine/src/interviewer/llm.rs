@@ -12,7 +12,7 @@ use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
 use super::{Interviewer, InterviewerEvent, ScriptedInterviewer, TurnRequest};
-use crate::llm::{ChatMessage, LlmClient, LlmEvent};
+use crate::llm::{ChatMessage, LlmClient, LlmError, LlmEvent};
 use crate::rubric;
 
 /// Most of the résumé sent to the provider, in characters.
@@ -49,14 +49,31 @@ impl Interviewer for LlmInterviewer {
             metrics::counter!("viva_interviewer_fallbacks_total").increment(1);
             return self.fallback.stream_turn(request);
         }
-        self.client
-            .stream_chat(&request.user_id, messages(&request))
-            .map(|event| match event {
-                LlmEvent::Text(text) => InterviewerEvent::Delta(text),
-                LlmEvent::Done => InterviewerEvent::Done,
-                LlmEvent::Failed(error) => InterviewerEvent::Failed(error.to_string()),
-            })
-            .boxed()
+        let model = self.client.stream_chat(&request.user_id, messages(&request));
+        let fallback = self.fallback.clone();
+        // A turn that could not get a place with the provider in time was never sent: the
+        // script speaks it now, rather than the candidate listening to more silence.
+        futures::stream::once(async move {
+            let (first, rest) = model.into_future().await;
+            match first {
+                Some(LlmEvent::Failed(LlmError::Busy)) => {
+                    tracing::info!(session = %request.session_id, turn = %request.turn_id, "provider busy: scripted interviewer takes the turn");
+                    metrics::counter!("viva_interviewer_fallbacks_total").increment(1);
+                    fallback.stream_turn(request)
+                }
+                first => futures::stream::iter(first).chain(rest).map(interviewer_event).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+fn interviewer_event(event: LlmEvent) -> InterviewerEvent {
+    match event {
+        LlmEvent::Text(text) => InterviewerEvent::Delta(text),
+        LlmEvent::Done => InterviewerEvent::Done,
+        LlmEvent::Failed(error) => InterviewerEvent::Failed(error.to_string()),
     }
 }
 

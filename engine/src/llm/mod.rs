@@ -8,12 +8,16 @@
 //!   case (3 × 8 s plus backoff) under the session core's 30 s turn timeout, so the client gives
 //!   up — and the circuit breaker learns of it — before the session does.
 //! - Timeouts: connecting, the first token, and silence between chunks each have their own.
-//! - A semaphore bounds concurrent requests to the provider; a circuit breaker sends callers
-//!   to their fallback for a while after repeated failures.
+//! - Admission (`admission.rs`) bounds requests in flight, per user and in all, paces them to
+//!   the account's requests and tokens per minute, serves turns before scores and users in
+//!   turn; a turn that cannot start within `turn_queue_timeout` fails at once with
+//!   [`LlmError::Busy`] (the interviewer speaks it from the script), and the queue wait counts
+//!   against the turn's first-token budget.
+//! - A circuit breaker sends callers to their fallback for a while after repeated failures.
 //! - Dropping a turn's stream drops the HTTP response at once (barge-in stops the billing).
 
+mod admission;
 mod breaker;
-mod per_user;
 pub(crate) mod sse;
 
 use std::sync::Arc;
@@ -23,11 +27,12 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 pub use breaker::Breaker;
 
-use self::per_user::{PerUser, UserPermit};
+use self::admission::{Admission, Class, Limits, Place};
 use crate::core::UserId;
 
 /// How to reach the provider and how patient to be with it.
@@ -49,10 +54,19 @@ pub struct LlmConfig {
     pub max_retries: u32,
     /// First backoff; doubled each retry, with jitter.
     pub backoff: Duration,
-    /// Requests in flight at once.
+    /// Requests in flight at once (each holds a socket and a task; providers limit rates,
+    /// not open streams).
     pub max_concurrency: usize,
     /// Requests in flight at once for any one user (their sessions' turns and scores).
     pub max_concurrency_per_user: usize,
+    /// Requests sent per minute, the account's tier (0: no limit).
+    pub requests_per_minute: u32,
+    /// Tokens per minute, the account's tier (0: no limit); a request counts its prompt
+    /// (about 4 bytes a token) and the completion it may get.
+    pub tokens_per_minute: u32,
+    /// How long a turn may wait for its place before it is given up as [`LlmError::Busy`]
+    /// (and spoken by the script): the candidate is listening to silence meanwhile.
+    pub turn_queue_timeout: Duration,
     /// Consecutive failures that open the circuit.
     pub breaker_failures: u32,
     /// How long the circuit stays open.
@@ -71,8 +85,11 @@ impl LlmConfig {
             idle_timeout: Duration::from_secs(8),
             max_retries: 2,
             backoff: Duration::from_millis(250),
-            max_concurrency: 64,
+            max_concurrency: 512,
             max_concurrency_per_user: 4,
+            requests_per_minute: 0,
+            tokens_per_minute: 0,
+            turn_queue_timeout: Duration::from_secs(1),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
         }
@@ -106,6 +123,9 @@ pub enum LlmError {
     /// Too many recent failures; not even tried.
     #[error("the provider is failing; using the fallback")]
     CircuitOpen,
+    /// A turn waited for its place past `turn_queue_timeout`; not sent.
+    #[error("too many calls to the provider waiting; using the fallback")]
+    Busy,
 }
 
 impl LlmError {
@@ -120,6 +140,7 @@ impl LlmError {
             Self::Malformed(_) => "malformed",
             Self::Cut => "cut",
             Self::CircuitOpen => "circuit_open",
+            Self::Busy => "busy",
         }
     }
 }
@@ -171,8 +192,7 @@ pub struct LlmClient {
 struct Inner {
     http: reqwest::Client,
     config: LlmConfig,
-    permits: Semaphore,
-    per_user: Arc<PerUser>,
+    admission: Arc<Admission>,
     breaker: Breaker,
 }
 
@@ -181,14 +201,22 @@ impl LlmClient {
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
         // reqwest is built without a default crypto provider; ring is ours (idempotent).
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // One idle connection kept per place in flight, so that a burst after a lull does not
+        // reconnect (HTTP/1.1: one stream per connection); no more.
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
+            .pool_max_idle_per_host(config.max_concurrency)
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| LlmError::Connect(e.to_string()))?;
-        let permits = Semaphore::new(config.max_concurrency.max(1));
-        let per_user = PerUser::new(config.max_concurrency_per_user);
+        let admission = Admission::new(Limits {
+            max_in_flight: config.max_concurrency,
+            per_user: config.max_concurrency_per_user,
+            requests_per_minute: config.requests_per_minute,
+            tokens_per_minute: config.tokens_per_minute,
+        });
         let breaker = Breaker::new(config.breaker_failures, config.breaker_cooldown);
-        Ok(Self { inner: Arc::new(Inner { http, config, permits, per_user, breaker }) })
+        Ok(Self { inner: Arc::new(Inner { http, config, admission, breaker }) })
     }
 
     /// The model name.
@@ -219,8 +247,8 @@ impl LlmClient {
         }
     }
 
-    /// Streams a chat completion for `user`'s session. Dropping the stream cancels the
-    /// request.
+    /// Streams a chat completion for a turn of `user`'s session. Dropping the stream cancels
+    /// the request (or its place in the queue).
     pub fn stream_chat(&self, user: &UserId, messages: Vec<ChatMessage>) -> BoxStream<'static, LlmEvent> {
         // A small channel: the reader waits for the session to take each chunk, so a slow
         // consumer slows the provider's stream instead of growing memory.
@@ -245,7 +273,7 @@ impl LlmClient {
     }
 
     /// A whole completion as one string for `user`'s session, asking for JSON that follows
-    /// `schema`.
+    /// `schema`. Served after turns; waits as long as it takes for its place.
     pub async fn complete_json(
         &self,
         user: &UserId,
@@ -263,8 +291,8 @@ impl LlmClient {
 impl Inner {
     /// Feeds the breaker and the error counters.
     fn record<T>(&self, result: &Result<T, LlmError>) {
-        // A call refused by the open circuit says nothing new about the provider.
-        if !matches!(result, Err(LlmError::CircuitOpen)) {
+        // A call refused by the open circuit or never sent says nothing new about the provider.
+        if !matches!(result, Err(LlmError::CircuitOpen | LlmError::Busy)) {
             self.breaker.record(result.is_ok());
         }
         if let Err(error) = result {
@@ -281,31 +309,42 @@ impl Inner {
         body
     }
 
-    /// Sends `body` until the provider answers 2xx: retries connect errors, 429 and 5xx with
-    /// backoff; gives up at once on other statuses and when the circuit is open.
-    /// The permits (the user's, then the provider's) bound concurrency for as long as the
-    /// response is read.
-    async fn send(&self, user: &UserId, body: &Value) -> Result<(reqwest::Response, Permits<'_>), LlmError> {
+    /// Takes a place (see `admission.rs`), then sends `body` until the provider answers 2xx:
+    /// retries connect errors, 429 and 5xx with backoff; gives up at once on other statuses
+    /// and when the circuit is open. The place is held for as long as the response is read.
+    /// A turn's first attempt has the first-token budget less the time it waited in the queue.
+    async fn send(&self, user: &UserId, class: Class, body: &Value) -> Result<(reqwest::Response, Place), LlmError> {
         if !self.breaker.allow() {
             return Err(LlmError::CircuitOpen);
         }
-        let waited = tokio::time::Instant::now();
-        let users = self.per_user.acquire(user).await;
-        let permit = self.permits.acquire().await.map_err(|_| LlmError::CircuitOpen)?;
-        let permit = (users, permit);
-        metrics::histogram!("viva_llm_permit_wait_seconds").record(waited.elapsed());
+        let body = serde_json::to_vec(body).map_err(|e| LlmError::Malformed(e.to_string()))?;
+        let asked = Instant::now();
+        let deadline = (class == Class::Turn).then(|| asked + self.config.turn_queue_timeout);
+        let place = self
+            .admission
+            .acquire(user, class, estimated_tokens(class, &body), deadline)
+            .await
+            .map_err(|_| LlmError::Busy)?;
+        let mut first_token = match class {
+            Class::Turn => self.config.first_token_timeout.saturating_sub(asked.elapsed()),
+            Class::Score => self.config.first_token_timeout,
+        };
         let mut attempt = 0;
         loop {
-            let mut request = self.http.post(format!("{}/chat/completions", self.config.base_url)).json(body);
+            let mut request = self
+                .http
+                .post(format!("{}/chat/completions", self.config.base_url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
             if let Some(key) = &self.config.api_key {
                 request = request.bearer_auth(key);
             }
             // What failed, and how long the provider asked us to wait before trying again.
-            let (error, wait) = match tokio::time::timeout(self.config.first_token_timeout, request.send()).await {
+            let (error, wait) = match tokio::time::timeout(first_token, request.send()).await {
                 Err(_) => (LlmError::Timeout("first token"), None),
                 Ok(Err(e)) => (LlmError::Connect(e.without_url().to_string()), None),
                 Ok(Ok(response)) => match response.status().as_u16() {
-                    200..=299 => return Ok((response, permit)),
+                    200..=299 => return Ok((response, place)),
                     code @ (401 | 403) => return Err(LlmError::Unauthorized(code)),
                     429 => (LlmError::RateLimited, retry_after(&response)),
                     code @ 500..=599 => (LlmError::Status(code), None),
@@ -319,18 +358,19 @@ impl Inner {
             tracing::warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "provider request failed; retrying");
             tokio::time::sleep(backoff.min(Duration::from_secs(30))).await;
             attempt += 1;
+            first_token = self.config.first_token_timeout;
         }
     }
 
     /// Streams the answer's content deltas into `tx` until `[DONE]`.
     async fn stream_into(&self, user: &UserId, body: Value, tx: &mpsc::Sender<LlmEvent>) -> Result<(), LlmError> {
-        let started = tokio::time::Instant::now();
-        let (response, _permits) = self.send(user, &body).await?;
+        let started = Instant::now();
+        let (response, _place) = self.send(user, Class::Turn, &body).await?;
         let mut chunks = response.bytes_stream();
         let mut lines = sse::Lines::default();
         let mut first = true;
         // When the first text arrived and how many pieces followed, for the turn's metrics.
-        let mut texts: Option<(tokio::time::Instant, u32)> = None;
+        let mut texts: Option<(Instant, u32)> = None;
         loop {
             let limit = if first { self.config.first_token_timeout } else { self.config.idle_timeout };
             let chunk = match tokio::time::timeout(limit, chunks.next()).await {
@@ -357,7 +397,7 @@ impl Inner {
                         match &mut texts {
                             None => {
                                 metrics::histogram!("viva_llm_first_token_seconds").record(started.elapsed());
-                                texts = Some((tokio::time::Instant::now(), 1));
+                                texts = Some((Instant::now(), 1));
                             }
                             Some((_, count)) => *count += 1,
                         }
@@ -372,7 +412,7 @@ impl Inner {
 
     /// A non-streamed completion's message content.
     async fn complete(&self, user: &UserId, body: Value) -> Result<String, LlmError> {
-        let (response, _permits) = self.send(user, &body).await?;
+        let (response, _place) = self.send(user, Class::Score, &body).await?;
         let body = tokio::time::timeout(self.config.first_token_timeout, response.bytes())
             .await
             .map_err(|_| LlmError::Timeout("first token"))?
@@ -385,8 +425,16 @@ impl Inner {
     }
 }
 
-/// A call's places: its user's, then the provider's.
-type Permits<'a> = (UserPermit, SemaphorePermit<'a>);
+/// Tokens a call may cost, as providers count them against a per-minute limit: its prompt
+/// (about 4 bytes a token in English JSON) and the completion it may get (a turn is at most
+/// 90 words; a score's JSON is longer).
+fn estimated_tokens(class: Class, body: &[u8]) -> u32 {
+    let completion = match class {
+        Class::Turn => 200,
+        Class::Score => 400,
+    };
+    u32::try_from(body.len() / 4).unwrap_or(u32::MAX).saturating_add(completion)
+}
 
 /// `Retry-After` in seconds, if the provider sent one.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
