@@ -67,8 +67,10 @@ for reply in replies:
     write("llm_score_reply", ("```json\n" + json.dumps(reply) + "\n```").encode())
 
 # The core target reads structured operations; any bytes make a valid sequence.
-write("session_core", bytes(range(256)))
-write("session_core", bytes([0, 1, 0, 9, 9, 9, 1, 2, 9, 9, 12, 13, 9, 1, 3, 9, 17, 9]) * 4)
+# The first byte chooses who decides follow-ups (0 rubric, 1 scorer, 2 interviewer).
+for mode in (0, 2):
+    write("session_core", bytes([mode]) + bytes(range(256)))
+    write("session_core", bytes([mode]) + bytes([0, 1, 0, 9, 9, 9, 1, 2, 9, 9, 12, 13, 9, 1, 3, 9, 17, 9]) * 4)
 
 # Tickets: made up ones (real ones are made by the target itself).
 write("ticket", b"\x00" * 8 + b"AQAAAZLd3xS4k4C8m0mXfGgGk7ODAPdxcMwFYWxpY2U.qk3vZl0yE7ZbT1KzOQ8C7Lw1oKq0FJcXb6v3yXj0t8Y")

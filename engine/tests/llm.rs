@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
-use viva_engine::core::UserId;
+use viva_engine::core::{Decision, FollowUpChoice, UserId};
 use viva_engine::interviewer::{Interviewer, InterviewerEvent, LlmInterviewer, ScriptedInterviewer, TurnRequest};
 use viva_engine::llm::{ChatMessage, LlmClient, LlmConfig, LlmError, LlmEvent};
 use viva_engine::plan::{Plan, PlanCatalog};
@@ -429,6 +429,7 @@ fn turn(kind: TurnKind, attempt: u32) -> TurnRequest {
         candidate: Default::default(),
         transcript: Vec::new(),
         attempt,
+        choice: None,
     }
 }
 
@@ -515,4 +516,56 @@ async fn a_turn_that_cannot_get_a_place_in_time_is_spoken_by_the_script() {
     assert!(!client.circuit_open(), "a busy queue says nothing about the provider");
     drop(holding);
     bounded("the first turn closed", fake.until_dropped(1)).await;
+}
+
+/// A follow-up turn (the rubric's default) offered a choice: a follow-up or moving on.
+fn choice_turn() -> TurnRequest {
+    let mut request = turn(TurnKind::FollowUp, 1);
+    let question = request.plan.questions[0].clone();
+    request.key_point = Some(question.key_points[0].id.clone());
+    let next = request.plan.questions[1].id.clone();
+    request.choice = Some(FollowUpChoice { question_id: question.id, move_on: (TurnKind::Question, Some(next)) });
+    request
+}
+
+#[tokio::test]
+async fn the_model_chooses_the_follow_up_on_its_first_line_and_then_speaks_it() {
+    let request = choice_turn();
+    let points: Vec<String> = request.plan.questions[0].key_points.iter().map(|k| k.id.clone()).collect();
+    let cases = [
+        // The number and the first words in one chunk, or apart, or padded.
+        ("2\nHow would you handle that? ", Some(Decision::FollowUp { key_point: points[1].clone() })),
+        ("0 \n Next question. ", Some(Decision::MoveOn)),
+        // Not a number: the words are the turn, the default is spoken.
+        ("Could you say more? ", None),
+    ];
+    for (reply, decision) in cases {
+        let fake = FakeOpenAi::replies([Reply::Text(reply.into())]).await;
+        let heard = events(interviewer(client(config(&fake))).stream_turn(request.clone())).await;
+        let (chose, rest) = match heard.first() {
+            Some(InterviewerEvent::Chose(decision)) => (Some(decision.clone()), &heard[1..]),
+            _ => (None, &heard[..]),
+        };
+        assert_eq!(chose, decision, "{reply:?}: {heard:?}");
+        let (text, end) = turn_outcome(rest);
+        let spoken = reply.split_once('\n').map_or(reply, |(_, words)| words).trim_start();
+        assert_eq!((text.as_str(), end), (spoken, InterviewerEvent::Done), "{reply:?}");
+        // The model was told the key points, numbered, and how to choose.
+        let asked = &fake.requests()[0].body["messages"];
+        let last = asked.as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
+        assert!(last.contains("Start your reply with a line holding only a number"), "{last}");
+        assert!(last.contains(&format!("2. {}", request.plan.questions[0].key_points[1].description)), "{last}");
+        assert!(last.contains(&request.plan.questions[1].prompt), "moving on asks the next question: {last}");
+    }
+    // A number that is no key point is no choice: the default, with the words after it.
+    let fake = FakeOpenAi::replies([Reply::Text("9\nTell me more. ".into())]).await;
+    let heard = events(interviewer(client(config(&fake))).stream_turn(request.clone())).await;
+    assert_eq!(turn_outcome(&heard), ("Tell me more. ".to_owned(), InterviewerEvent::Done));
+    // The script, speaking for a busy provider, speaks the default and chooses nothing.
+    let fake = FakeOpenAi::replies([Reply::Stall(TEXT.into())]).await;
+    let client = client(LlmConfig { max_concurrency: 1, turn_queue_timeout: SHORT, ..config(&fake) });
+    let mut holding = interviewer(client.clone()).stream_turn(turn(TurnKind::Question, 1));
+    assert!(matches!(bounded("the first turn's first token", holding.next()).await, Some(InterviewerEvent::Delta(_))));
+    let heard = events(interviewer(client).stream_turn(request.clone())).await;
+    assert_eq!(turn_outcome(&heard), (ScriptedInterviewer::text(&request), InterviewerEvent::Done));
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use viva_engine::core::{
-    CoreConfig, InterviewerEvent, LogEntry, Output, ScoreError, ScoreRequest, Session, SessionId, SessionParams, State,
+    CoreConfig, Decision, FollowUps, InterviewerEvent, LogEntry, Output, ScoreError, ScoreRequest, Session, SessionId, SessionParams, State,
     TurnId, TurnRequest,
 };
 use viva_engine::interviewer::ScriptedInterviewer;
@@ -62,6 +62,12 @@ enum Op {
         stale: bool,
     },
     Fail,
+    /// The interviewer chooses the turn offered a choice: 0 moves on, k follows up on the
+    /// question's k-th key point (past the last: one the question does not have).
+    Choose {
+        key_point: u8,
+        stale: bool,
+    },
     Scores,
     ScoresFail,
     /// Time moves on (in seconds); timeouts due by then fire.
@@ -76,7 +82,16 @@ enum Op {
 static PLAN: LazyLock<Arc<Plan>> =
     LazyLock::new(|| PlanCatalog::shipped().get("senior-backend").expect("the shipped plan").clone());
 
-fn params() -> SessionParams {
+/// Who chooses follow-ups, from the input's first byte.
+fn follow_ups(mode: u8) -> FollowUps {
+    match mode % 3 {
+        0 => FollowUps::Rubric,
+        1 => FollowUps::Scorer { wait_ms: 3_000 },
+        _ => FollowUps::Interviewer,
+    }
+}
+
+fn params(follow_ups: FollowUps) -> SessionParams {
     SessionParams {
         session_id: SessionId::from("s1"),
         user_id: "u1".into(),
@@ -84,12 +99,13 @@ fn params() -> SessionParams {
         candidate: Default::default(),
         time_limit_ms: PLAN.duration_s * 1000,
         scorer: "heuristic/1".into(),
-        config: CoreConfig::default(),
+        config: CoreConfig { follow_ups, ..CoreConfig::default() },
     }
 }
 
 /// A driver with a simulated clock and a log that is stored at once.
 struct Driver {
+    params: SessionParams,
     session: Session,
     now: Timestamp,
     turn: Option<TurnRequest>,
@@ -99,9 +115,10 @@ struct Driver {
 }
 
 impl Driver {
-    fn new() -> Self {
+    fn new(params: SessionParams) -> Self {
         Self {
-            session: Session::new(params()),
+            session: Session::new(params.clone()),
+            params,
             now: Timestamp(1_000_000),
             turn: None,
             scores: Vec::new(),
@@ -152,6 +169,17 @@ impl Driver {
             Op::Delta { text, stale } => self.interviewer(stale, InterviewerEvent::Delta(text)),
             Op::Done { stale } => self.interviewer(stale, InterviewerEvent::Done),
             Op::Fail => self.interviewer(false, InterviewerEvent::Failed("fuzz".into())),
+            Op::Choose { key_point, stale } => {
+                let question = self.turn.as_ref().and_then(|t| t.choice.as_ref()).and_then(|c| PLAN.question(&c.question_id));
+                let decision = match (key_point, question) {
+                    (0, _) => Decision::MoveOn,
+                    (k, Some(q)) if usize::from(k) <= q.key_points.len() => {
+                        Decision::FollowUp { key_point: q.key_points[usize::from(k) - 1].id.clone() }
+                    }
+                    _ => Decision::FollowUp { key_point: format!("unknown-{key_point}") },
+                };
+                self.interviewer(stale, InterviewerEvent::Chose(decision));
+            }
             Op::Scores => {
                 for request in std::mem::take(&mut self.scores) {
                     let result = HeuristicScorer.score_now(&request.plan, &request.question_id, &request.answer);
@@ -175,7 +203,7 @@ impl Driver {
             Op::Budget(s) => self.session.handle_budget(u64::from(s) * 1000, self.now),
             Op::Suspend => self.session.suspend(self.now),
             Op::Restart => {
-                self.session = Session::restore(params(), State::new(), self.log.clone());
+                self.session = Session::restore(self.params.clone(), State::new(), self.log.clone());
                 self.turn = None;
                 self.scores.clear();
                 self.session.recover(self.now);
@@ -215,13 +243,14 @@ impl Driver {
     }
 }
 
-fuzz_target!(|ops: Vec<Op>| {
-    let mut driver = Driver::new();
+fuzz_target!(|input: (u8, Vec<Op>)| {
+    let (mode, ops) = input;
+    let mut driver = Driver::new(params(follow_ups(mode)));
     for op in ops.into_iter().take(64) {
         driver.step(op);
         assert!(driver.checker.violations().is_empty(), "{:#?}", driver.checker.violations());
     }
     let (violations, _) = driver.checker.finish();
     assert!(violations.is_empty(), "{violations:#?}");
-    viva_engine::fuzzing::assert_restores(&params(), &driver.log, driver.session.state());
+    viva_engine::fuzzing::assert_restores(&driver.params, &driver.log, driver.session.state());
 });

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use viva_engine::core::FollowUps;
 use viva_engine::interviewer::{Interviewer, LlmInterviewer, ScriptedInterviewer};
 use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
 use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
@@ -92,10 +93,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_sessions_per_user_per_hour: settings.max_sessions_per_user_per_hour,
         ..EngineConfig::default()
     };
-    if settings.scorer == Provider::Llm {
-        // Let the model's reading of an answer choose the follow-up, if it is quick enough.
-        config.core.follow_up_wait_ms = 3_000;
-    }
+    // A model reads an answer better than keywords do: the LLM interviewer chooses the
+    // follow-up as it speaks (no wait); else the LLM scorer's verdict, if it is quick enough.
+    config.core.follow_ups = match (settings.interviewer, settings.scorer) {
+        (Provider::Llm, _) => FollowUps::Interviewer,
+        (Provider::Builtin, Provider::Llm) => FollowUps::Scorer { wait_ms: 3_000 },
+        (Provider::Builtin, Provider::Builtin) => FollowUps::Rubric,
+    };
     let scripted = ScriptedInterviewer::new(settings.scripted_pace);
     let llm = match &settings.llm {
         Some(llm) => Some(llm_client(llm).await?),

@@ -42,7 +42,7 @@ pub use record::{LogEntry, Record};
 pub use report::{AnswerEvidence, Report};
 pub use scoring::{ScoreError, ScoreRequest, Scoring, mean, round1};
 pub use state::{Acknowledged, Entry, State, Status, Turn};
-pub use turn::{InterviewerEvent, TurnRequest};
+pub use turn::{Decision, FollowUpChoice, InterviewerEvent, TurnRequest};
 
 use self::script::{Step, TurnSpec};
 use crate::plan::{Expected, Plan};
@@ -61,10 +61,8 @@ pub struct CoreConfig {
     pub turn_idle_timeout_ms: u64,
     /// How long the end waits for outstanding scores before building the report anyway.
     pub score_wait_ms: u64,
-    /// How long the choice between a follow-up and the next question waits for the answer's
-    /// score, so that the scorer's missing key points decide it (an LLM scorer reads an answer
-    /// better than keywords do). 0 decides at once from the rubric's keyword coverage.
-    pub follow_up_wait_ms: u64,
+    /// Who chooses between a follow-up and moving on after an answer.
+    pub follow_ups: FollowUps,
     /// Consecutive failed turns after which the session ends (`interviewer_failed`).
     pub max_turn_failures: u32,
     /// Attempts to score one answer before giving up on it.
@@ -81,12 +79,28 @@ impl Default for CoreConfig {
             clock_interval_ms: 5_000,
             turn_idle_timeout_ms: 30_000,
             score_wait_ms: 30_000,
-            follow_up_wait_ms: 0,
+            follow_ups: FollowUps::Rubric,
             max_turn_failures: 3,
             max_score_attempts: 2,
             control_ids_kept: 256,
         }
     }
+}
+
+/// Who chooses between a follow-up on what an answer missed and moving on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUps {
+    /// The rubric's keyword coverage, at once.
+    Rubric,
+    /// The answer's score (an LLM scorer reads an answer better than keywords do), waited
+    /// for up to `wait_ms`; the rubric when the score is later.
+    Scorer {
+        /// The longest wait, in milliseconds: silence for the candidate.
+        wait_ms: u64,
+    },
+    /// The interviewer, in the turn it speaks next ([`FollowUpChoice`]): no wait. The
+    /// default it is offered is the score's choice when the score is in, else the rubric's.
+    Interviewer,
 }
 
 /// Who the candidate is, as given at the session's creation.
@@ -177,6 +191,8 @@ struct Live {
     score_attempts: HashMap<AnswerId, u32>,
     /// An answer whose score the follow-up decision waits for.
     follow_up_wait: Option<FollowUpWait>,
+    /// A turn offered a choice, asked of the interviewer and not started until it chooses.
+    choosing: Option<Choosing>,
     /// The candidate's minutes, when metered.
     budget: Option<Budget>,
 }
@@ -198,6 +214,17 @@ pub(crate) struct Speaking {
 struct FollowUpWait {
     answer_id: AnswerId,
     until: Timestamp,
+}
+
+/// A turn asked of the interviewer with a [`FollowUpChoice`]: started when the interviewer
+/// chooses or begins to speak (the default), failed when it fails or stays silent first.
+#[derive(Debug, Clone, PartialEq)]
+struct Choosing {
+    turn_id: TurnId,
+    /// The default, with the choice offered.
+    spec: TurnSpec,
+    /// When the interviewer was asked (for the idle timeout).
+    since: Timestamp,
 }
 
 /// Minutes left to the candidate, as last told: `remaining_ms` at `at`. Live interview time
@@ -248,6 +275,7 @@ impl Session {
     /// failed with what was said of it, durably, so that whoever loads the session next asks
     /// it again and the client's transcript keeps what it heard.
     pub fn suspend(&mut self, now: Timestamp) {
+        self.cancel_choosing();
         if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
             self.close_open_turn(turn_id, TurnStatus::Failed, now);
         }
@@ -302,6 +330,7 @@ impl Session {
                 deadlines.extend(self.time_up_at());
                 deadlines.extend(self.out_of_minutes_at());
                 deadlines.extend(self.live.follow_up_wait.map(|w| w.until));
+                deadlines.extend(self.live.choosing.as_ref().map(|c| c.since.plus_ms(config.turn_idle_timeout_ms)));
                 deadlines.extend(idle);
             }
             Status::Ending { since, .. } => {
@@ -361,11 +390,22 @@ impl Session {
     /// What the interviewer said for `turn_id`. Events for a turn no longer open are ignored
     /// (a stream cancelled by barge-in may still have had chunks in flight).
     pub fn handle_interviewer(&mut self, turn_id: TurnId, event: InterviewerEvent, now: Timestamp) {
+        if let Some(choosing) = self.live.choosing.take_if(|c| c.turn_id == turn_id) {
+            // The turn starts now: as chosen, or as the default when the interviewer speaks
+            // (or fails) without choosing.
+            let spec = match &event {
+                InterviewerEvent::Chose(decision) => self.chosen(choosing.spec, decision),
+                _ => choosing.spec,
+            };
+            self.open_turn(turn_id, &spec, now);
+        }
         let Some(speaking) = self.live.speaking.as_mut().filter(|s| s.turn_id == turn_id) else {
             return;
         };
         speaking.last_activity = now;
         let status = match event {
+            // Once, before the turn started; later ones are ignored.
+            InterviewerEvent::Chose(_) => return,
             InterviewerEvent::Delta(text) => {
                 if text.is_empty() {
                     return;
@@ -435,6 +475,14 @@ impl Session {
             self.live.follow_up_wait = None;
             self.advance(now);
         }
+        let idle = self.params.config.turn_idle_timeout_ms;
+        if let Some(choosing) = self.live.choosing.take_if(|c| now >= c.since.plus_ms(idle)) {
+            // Silent before choosing: the default turn fails like any silent turn.
+            tracing::warn!(session = %self.params.session_id, turn_id = %choosing.turn_id, "interviewer went silent");
+            self.open_turn(choosing.turn_id, &choosing.spec, now);
+            self.close_open_turn(choosing.turn_id, TurnStatus::Failed, now);
+            self.advance(now);
+        }
         if self.state.status == Status::Live {
             if self.time_up_at().is_some_and(|at| now >= at) {
                 self.begin_end(EndReason::TimeUp, now);
@@ -501,9 +549,8 @@ impl Session {
         let answer_id = self.state.last_answer.next();
         self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer }, now);
         self.request_score(answer_id);
-        if self.params.config.follow_up_wait_ms > 0 {
-            let until = now.plus_ms(self.params.config.follow_up_wait_ms);
-            self.live.follow_up_wait = Some(FollowUpWait { answer_id, until });
+        if let FollowUps::Scorer { wait_ms } = self.params.config.follow_ups {
+            self.live.follow_up_wait = Some(FollowUpWait { answer_id, until: now.plus_ms(wait_ms) });
         }
         self.advance(now);
     }
@@ -512,7 +559,7 @@ impl Session {
     /// report once an ending has all it waits for.
     fn advance(&mut self, now: Timestamp) {
         match self.state.status {
-            Status::Live if self.state.open_turn.is_none() => {
+            Status::Live if self.state.open_turn.is_none() && self.live.choosing.is_none() => {
                 let deciding = self.live.follow_up_wait.map(|w| w.answer_id);
                 match script::next_step(&self.params, &self.state, deciding) {
                     Step::Wait => {}
@@ -525,8 +572,35 @@ impl Session {
         }
     }
 
+    /// Asks the interviewer for a turn; it starts at once, or, when the interviewer is
+    /// offered a choice, once it has chosen.
     fn start_turn(&mut self, spec: TurnSpec, now: Timestamp) {
         let turn_id = self.state.last_turn.next();
+        let request = TurnRequest {
+            session_id: self.params.session_id.clone(),
+            user_id: self.params.user_id.clone(),
+            turn_id,
+            kind: spec.kind,
+            plan: Arc::clone(&self.params.plan),
+            question_id: spec.question_id.clone(),
+            key_point: spec.key_point.clone(),
+            answer: spec.answer.clone(),
+            ending: spec.ending,
+            candidate: self.params.candidate.clone(),
+            transcript: self.state.transcript.iter().map(|e| wire::entry(&self.state, e)).collect(),
+            attempt: spec.attempt,
+            choice: spec.choice.clone(),
+        };
+        if spec.choice.is_some() {
+            self.live.choosing = Some(Choosing { turn_id, spec, since: now });
+        } else {
+            self.open_turn(turn_id, &spec, now);
+        }
+        self.outputs.push_back(Output::StartTurn(Box::new(request)));
+    }
+
+    /// The turn begins: durable, and spoken from here on.
+    fn open_turn(&mut self, turn_id: TurnId, spec: &TurnSpec, now: Timestamp) {
         let plan = &self.params.plan;
         let expects = match spec.kind {
             TurnKind::Question | TurnKind::FollowUp => {
@@ -543,21 +617,30 @@ impl Session {
         };
         self.commit(record, now);
         self.live.speaking = Some(Speaking { turn_id, text: String::new(), next_index: 0, last_activity: now });
-        let request = TurnRequest {
-            session_id: self.params.session_id.clone(),
-            user_id: self.params.user_id.clone(),
-            turn_id,
-            kind: spec.kind,
-            plan: Arc::clone(&self.params.plan),
-            question_id: spec.question_id,
-            key_point: spec.key_point,
-            answer: spec.answer,
-            ending: spec.ending,
-            candidate: self.params.candidate.clone(),
-            transcript: self.state.transcript.iter().map(|e| wire::entry(&self.state, e)).collect(),
-            attempt: spec.attempt,
-        };
-        self.outputs.push_back(Output::StartTurn(Box::new(request)));
+    }
+
+    /// The turn the interviewer chose, of those `offered` allows; the default for a choice it
+    /// does not allow (a key point the question does not have).
+    fn chosen(&self, offered: TurnSpec, decision: &Decision) -> TurnSpec {
+        let Some(choice) = &offered.choice else { return offered };
+        match decision {
+            Decision::MoveOn => TurnSpec::new(choice.move_on.0, choice.move_on.1.clone()),
+            Decision::FollowUp { key_point } => {
+                let question = self.params.plan.question(&choice.question_id);
+                if !question.is_some_and(|q| q.key_points.iter().any(|k| &k.id == key_point)) {
+                    tracing::warn!(session = %self.params.session_id, %key_point, "the interviewer chose an unknown key point");
+                    return offered;
+                }
+                script::follow_up(&choice.question_id, key_point.clone())
+            }
+        }
+    }
+
+    /// Stops asking for a turn that has not started: nothing of it is durable.
+    fn cancel_choosing(&mut self) {
+        if let Some(choosing) = self.live.choosing.take() {
+            self.outputs.push_back(Output::CancelTurn { turn_id: choosing.turn_id });
+        }
     }
 
     /// The end is decided. A turn in flight is cut off. If nothing is left to wait for, the
@@ -565,6 +648,7 @@ impl Session {
     /// durable, and the report waits for outstanding scores (bounded) and, when the minutes
     /// ran out, for a short closing turn.
     fn begin_end(&mut self, reason: EndReason, now: Timestamp) {
+        self.cancel_choosing();
         if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
             self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
         }

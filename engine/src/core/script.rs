@@ -9,7 +9,7 @@
 use viva_protocol::{AnswerContent, EndReason, TurnKind, TurnStatus};
 
 use super::state::{Entry, State, Turn};
-use super::{AnswerId, SessionParams};
+use super::{AnswerId, FollowUpChoice, FollowUps, SessionParams};
 use crate::rubric;
 
 /// What the interviewer does next.
@@ -34,11 +34,13 @@ pub(super) struct TurnSpec {
     /// For a closing turn of an early end: why.
     pub(super) ending: Option<EndReason>,
     pub(super) attempt: u32,
+    /// After an answer: the interviewer may choose this turn instead of the default above.
+    pub(super) choice: Option<FollowUpChoice>,
 }
 
 impl TurnSpec {
     pub(super) fn new(kind: TurnKind, question_id: Option<String>) -> Self {
-        Self { kind, question_id, key_point: None, answer: None, ending: None, attempt: 1 }
+        Self { kind, question_id, key_point: None, answer: None, ending: None, attempt: 1, choice: None }
     }
 }
 
@@ -91,13 +93,27 @@ fn after_answer(params: &SessionParams, state: &State, answer_at: usize, decidin
             None if deciding == Some(*answer_id) => return Step::Wait,
             None => rubric::coverage(question, answer).missed.first().map(|k| k.id.clone()),
         };
-        if let Some(point) = missing {
-            let mut spec = TurnSpec::new(TurnKind::FollowUp, Some(question.id.clone()));
-            spec.key_point = Some(point);
-            return Step::Turn(spec);
+        let move_on = next_question(params, Some(index));
+        let Step::Turn(mut spec) = missing.map_or(move_on.clone(), |point| Step::Turn(follow_up(&question.id, point)))
+        else {
+            return move_on;
+        };
+        if params.config.follow_ups == FollowUps::Interviewer && !question.key_points.is_empty() {
+            if let Step::Turn(next) = move_on {
+                spec.choice =
+                    Some(FollowUpChoice { question_id: question.id.clone(), move_on: (next.kind, next.question_id) });
+            }
         }
+        return Step::Turn(spec);
     }
     next_question(params, Some(index))
+}
+
+/// A follow-up on `point` of `question_id`.
+pub(super) fn follow_up(question_id: &str, point: String) -> TurnSpec {
+    let mut spec = TurnSpec::new(TurnKind::FollowUp, Some(question_id.to_owned()));
+    spec.key_point = Some(point);
+    spec
 }
 
 /// The question after the one at `after` (the first one for `None`) that suits the
@@ -135,5 +151,6 @@ fn ask_again(params: &SessionParams, transcript: &[Entry], failed: &Turn) -> Ste
         answer,
         ending: None,
         attempt: failures + 1,
+        choice: None,
     })
 }

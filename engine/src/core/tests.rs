@@ -71,6 +71,9 @@ enum In {
     Speak,
     /// The interviewer says part of the open turn.
     Delta(&'static str),
+    /// The interviewer chooses the turn offered a choice: a follow-up on this key point, or
+    /// (`None`) moving on.
+    Choose(Option<&'static str>),
     /// The interviewer fails the open turn.
     Fail,
     /// Every requested score arrives (from the heuristic scorer).
@@ -140,6 +143,22 @@ impl Sim {
                     let Some(turn_id) = self.turn.as_ref().map(|t| t.turn_id) else { continue };
                     self.session.handle_interviewer(turn_id, InterviewerEvent::Delta(text.into()), self.now);
                 }
+                Choose(point) => {
+                    let Some(request) = self.turn.as_mut() else { continue };
+                    let choice = request.choice.clone().expect("a choice was offered");
+                    let decision = match point {
+                        Some(point) => {
+                            (request.kind, request.key_point) = (TurnKind::FollowUp, Some(point.to_owned()));
+                            Decision::FollowUp { key_point: point.to_owned() }
+                        }
+                        None => {
+                            (request.kind, request.question_id, request.key_point) =
+                                (choice.move_on.0, choice.move_on.1, None);
+                            Decision::MoveOn
+                        }
+                    };
+                    self.session.handle_interviewer(request.turn_id, InterviewerEvent::Chose(decision), self.now);
+                }
                 Fail => {
                     let Some(turn_id) = self.turn.as_ref().map(|t| t.turn_id) else { continue };
                     self.session.handle_interviewer(turn_id, InterviewerEvent::Failed("test".into()), self.now);
@@ -198,6 +217,9 @@ impl Sim {
                     );
                     if let Some(reason) = request.ending {
                         write!(line, " ending={reason:?}").unwrap();
+                    }
+                    if let Some(choice) = &request.choice {
+                        write!(line, " choice: follow up on {} or {:?}", choice.question_id, choice.move_on).unwrap();
                     }
                     self.turn = Some(*request);
                     line
@@ -292,7 +314,11 @@ fn questions_that_do_not_suit_the_candidates_level_are_skipped() {
 
 #[test]
 fn the_follow_up_can_wait_for_the_scorers_verdict() {
-    let config = CoreConfig { follow_up_wait_ms: 2_000, clock_interval_ms: 60_000, ..CoreConfig::default() };
+    let config = CoreConfig {
+        follow_ups: FollowUps::Scorer { wait_ms: 2_000 },
+        clock_interval_ms: 60_000,
+        ..CoreConfig::default()
+    };
     // The score comes in time: the scorer's missing key point decides.
     check_with(
         config.clone(),
@@ -1019,4 +1045,90 @@ mod properties {
             assert_restores(&sim);
         }
     }
+}
+
+/// The interviewer chooses between a follow-up and moving on as it speaks: nothing waits for
+/// the score, and the turn starts (durably, with its kind) when the choice is made.
+#[test]
+fn the_interviewer_can_choose_the_follow_up_in_its_turn() {
+    let config = CoreConfig { follow_ups: FollowUps::Interviewer, clock_interval_ms: 60_000, ..CoreConfig::default() };
+    let answered = || vec![START, Speak, Speak, PARTIAL];
+    // The rubric would follow up on `ttl`; the interviewer moves on. No turn starts before.
+    check_with(
+        config.clone(),
+        [answered(), vec![Choose(None), Speak]].concat(),
+        expect![[r#"
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+            +0s   persist {"type":"answer.received","seq":5,"id":"a1","answer_id":1}
+            +0s   score   answer 1
+            +0s   ask     turn 3 FollowUp Some("cache") point=Some("ttl") attempt=1 choice: follow up on cache or (Question, Some("sum"))
+            +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+            +0s   send    {"type":"turn.delta","turn_id":3,"index":0,"text":"Write sum."}
+            +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"Write sum.","status":"completed"}
+        "#]],
+    );
+    // It follows up on another point than the rubric's; the record keeps the point.
+    let mut sim = Sim::new(config.clone());
+    sim.run([answered(), vec![Choose(Some("eviction"))]].concat());
+    let started = sim.log.last().unwrap();
+    assert!(
+        matches!(&started.record, Record::TurnStarted { kind: TurnKind::FollowUp, key_point: Some(p), .. } if p == "eviction"),
+        "{started:?}"
+    );
+    // An interviewer that speaks without choosing speaks the default; a choice of a key point
+    // the question does not have is the default too.
+    for choosing in [vec![Speak], vec![Choose(Some("nonsense")), Speak]] {
+        let mut sim = Sim::new(config.clone());
+        let out = sim.run([answered(), choosing].concat());
+        assert!(out.contains(r#""turn_id":3,"kind":"follow_up","question_id":"cache""#), "{out}");
+        let started = sim.log.iter().rev().find(|e| matches!(e.record, Record::TurnStarted { .. })).unwrap();
+        assert!(matches!(&started.record, Record::TurnStarted { key_point: Some(p), .. } if p == "ttl"));
+    }
+}
+
+/// A turn offered a choice fails, is silent, is overtaken by the end, or is lost in a crash
+/// before it started: the failure is durable and counted like any turn's; nothing else is.
+#[test]
+fn a_turn_offered_a_choice_ends_cleanly_before_it_starts() {
+    let config = CoreConfig { follow_ups: FollowUps::Interviewer, clock_interval_ms: 60_000, ..CoreConfig::default() };
+    let answered = || vec![START, Speak, Speak, PARTIAL];
+    // Failed before choosing: the default turn is started and failed, then asked again
+    // (without a choice: the retry speaks what was decided).
+    let mut sim = Sim::new(config.clone());
+    let out = sim.run([answered(), vec![Fail]].concat());
+    expect![[r#"
+        +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+        +0s   persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"failed"}
+        +0s   persist {"type":"turn.started","seq":8,"turn_id":4,"kind":"follow_up","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 4 FollowUp Some("cache") point=Some("ttl") attempt=2
+    "#]]
+    .assert_eq(&out.lines().skip(12).map(|l| format!("{l}\n")).collect::<String>());
+    // Silent before choosing: failed at the idle timeout, the same way.
+    let mut sim = Sim::new(config.clone());
+    let out = sim.run([answered(), vec![Wait(30_000)]].concat());
+    assert!(
+        out.contains(r#"+30s  persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"failed"}"#),
+        "{out}"
+    );
+    assert!(out.contains("+30s  cancel  turn 3"), "{out}");
+    // The candidate ends the session meanwhile: the turn is cancelled, never started.
+    let mut sim = Sim::new(config.clone());
+    let out = sim.run([answered(), vec![Client(r#"{"type":"session.end","id":"e1"}"#), Choose(None), Scores]].concat());
+    assert!(out.contains("cancel  turn 3"), "{out}");
+    assert!(!out.contains(r#""turn_id":3,"kind""#), "{out}");
+    assert!(out.contains(r#""type":"session.ended""#), "{out}");
+    // A crash meanwhile: nothing of the turn was durable; the restored session asks again.
+    let mut sim = Sim::new(config);
+    let out = sim.run([answered(), vec![Restart, Choose(None)]].concat());
+    let after = out.split("--- restart").nth(1).unwrap();
+    assert!(after.contains("ask     turn 3 FollowUp Some(\"cache\") point=Some(\"ttl\") attempt=1 choice"), "{after}");
+    assert!(after.contains(r#""seq":6,"turn_id":3,"kind":"question","question_id":"sum""#), "{after}");
 }

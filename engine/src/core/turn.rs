@@ -37,11 +37,42 @@ pub struct TurnRequest {
     pub transcript: Vec<TranscriptEntry>,
     /// 1 on the first try; more when asking again after a failed turn.
     pub attempt: u32,
+    /// After an answer, when the interviewer may choose what this turn is; `kind`,
+    /// `question_id` and `key_point` above are then the default.
+    pub choice: Option<FollowUpChoice>,
+}
+
+/// The turn after an answer that has had no follow-up yet is a follow-up on one of the
+/// question's key points, or moving on. An interviewer that reads answers (an LLM) may choose
+/// which, in its stream, before its first words ([`InterviewerEvent::Chose`]); one that does
+/// not simply speaks the request's default (the scorer's or the rubric's choice). The turn is
+/// started (`turn.started`, with its kind) when the choice is known, so the candidate hears no
+/// extra silence for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUpChoice {
+    /// The question answered: a follow-up probes one of its key points.
+    pub question_id: String,
+    /// Moving on: `Question` (the next question's id) or `Closing` (none).
+    pub move_on: (TurnKind, Option<String>),
+}
+
+/// What the interviewer chose for a turn offered a [`FollowUpChoice`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A follow-up probing this key point of the question.
+    FollowUp {
+        /// The key point's id.
+        key_point: String,
+    },
+    /// The next question, or the closing.
+    MoveOn,
 }
 
 /// What an interviewer's stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterviewerEvent {
+    /// What the turn is, for a turn offered a choice; before any text, at most once.
+    Chose(Decision),
     /// More text of the turn.
     Delta(String),
     /// The turn is complete.

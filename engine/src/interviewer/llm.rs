@@ -12,6 +12,7 @@ use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
 use super::{Interviewer, InterviewerEvent, ScriptedInterviewer, TurnRequest};
+use crate::core::{Decision, FollowUpChoice};
 use crate::llm::{ChatMessage, LlmClient, LlmError, LlmEvent};
 use crate::rubric;
 
@@ -51,6 +52,7 @@ impl Interviewer for LlmInterviewer {
         }
         let model = self.client.stream_chat(&request.user_id, messages(&request));
         let fallback = self.fallback.clone();
+        let mut choice = ChoiceLine::new(&request);
         // A turn that could not get a place with the provider in time was never sent: the
         // script speaks it now, rather than the candidate listening to more silence.
         futures::stream::once(async move {
@@ -61,7 +63,10 @@ impl Interviewer for LlmInterviewer {
                     metrics::counter!("viva_interviewer_fallbacks_total").increment(1);
                     fallback.stream_turn(request)
                 }
-                first => futures::stream::iter(first).chain(rest).map(interviewer_event).boxed(),
+                first => futures::stream::iter(first)
+                    .chain(rest)
+                    .flat_map(move |event| futures::stream::iter(choice.read(interviewer_event(event))))
+                    .boxed(),
             }
         })
         .flatten()
@@ -104,15 +109,36 @@ pub fn messages(request: &TurnRequest) -> Vec<ChatMessage> {
             TranscriptEntry::Turn { .. } => {}
         }
     }
-    chat.push(ChatMessage::system(instruction(request)));
+    let instruction = match &request.choice {
+        Some(choice) => choice_instruction(request, choice),
+        None => instruction(request, request.kind, request.question_id.as_deref(), request.key_point.as_deref()),
+    };
+    chat.push(ChatMessage::system(instruction));
     chat
 }
 
-/// What this turn must say.
-fn instruction(request: &TurnRequest) -> String {
+/// The model chooses between a follow-up and moving on, on a first line of its own that the
+/// interviewer reads ([`ChoiceLine`]), and then speaks the turn it chose.
+fn choice_instruction(request: &TurnRequest, choice: &FollowUpChoice) -> String {
+    let points = request.plan.question(&choice.question_id).map_or(&[][..], |q| &q.key_points[..]);
+    let list: Vec<String> = points.iter().enumerate().map(|(i, k)| format!("{}. {}", i + 1, k.description)).collect();
+    let (kind, question_id) = &choice.move_on;
+    format!(
+        "First decide whether the candidate's last answer covered these key points:\n{}\n\
+         Start your reply with a line holding only a number: the number of the most important key \
+         point the answer missed, or 0 if it covered them well enough. Then, after that line: if you \
+         chose a key point, ask one short follow-up question that probes it without giving it away; \
+         if you chose 0: {}",
+        list.join("\n"),
+        instruction(request, *kind, question_id.as_deref(), None)
+    )
+}
+
+/// What a turn of `kind` about `question_id` (probing `key_point`) must say.
+fn instruction(request: &TurnRequest, kind: TurnKind, question_id: Option<&str>, key_point: Option<&str>) -> String {
     let plan = &request.plan;
-    let question = request.question_id.as_deref().and_then(|id| plan.question(id));
-    match request.kind {
+    let question = question_id.and_then(|id| plan.question(id));
+    match kind {
         TurnKind::Intro => format!(
             "Open the interview: greet the candidate and say what it covers, in your own words. Plan's opening: {}",
             plan.intro
@@ -122,8 +148,7 @@ fn instruction(request: &TurnRequest) -> String {
             question.map_or("", |q| q.prompt.as_str())
         ),
         TurnKind::FollowUp => {
-            let point =
-                question.zip(request.key_point.as_deref()).and_then(|(q, id)| q.key_points.iter().find(|k| k.id == id));
+            let point = question.zip(key_point).and_then(|(q, id)| q.key_points.iter().find(|k| k.id == id));
             match point {
                 Some(point) => format!(
                     "The candidate's last answer did not cover: {}. Ask one short follow-up question that \
@@ -154,6 +179,69 @@ fn instruction(request: &TurnRequest) -> String {
         TurnKind::Closing => {
             format!("Close the interview warmly and say what happens next. Plan's closing: {}", plan.closing)
         }
+    }
+}
+
+/// Reads the line a turn offered a choice begins with (`choice_instruction`): `0` moves on,
+/// `k` follows up on the question's k-th key point; the words after it are the turn. A reply
+/// that does not begin with such a line is spoken as it is, as the default turn.
+struct ChoiceLine {
+    /// The question's key points, in the order the model was given them.
+    key_points: Vec<String>,
+    /// What was read of the first line; `None` once it is read (or when no choice is offered).
+    line: Option<String>,
+}
+
+impl ChoiceLine {
+    /// A first line longer than this is not a number: the model ignored the format.
+    const LONGEST: usize = 8;
+
+    fn new(request: &TurnRequest) -> Self {
+        let question = request.choice.as_ref().and_then(|c| request.plan.question(&c.question_id));
+        let key_points = question.map(|q| q.key_points.iter().map(|k| k.id.clone()).collect()).unwrap_or_default();
+        Self { key_points, line: request.choice.as_ref().map(|_| String::new()) }
+    }
+
+    /// What the core hears of `event`.
+    fn read(&mut self, event: InterviewerEvent) -> Vec<InterviewerEvent> {
+        let Some(line) = self.line.as_mut() else { return vec![event] };
+        let InterviewerEvent::Delta(text) = event else {
+            // The reply ended within its first line.
+            let line = self.line.take().unwrap_or_default();
+            let mut events = self.decide(&line, String::new());
+            events.push(event);
+            return events;
+        };
+        line.push_str(&text);
+        if let Some(end) = line.find('\n') {
+            let rest = line[end + 1..].trim_start().to_owned();
+            let line = line[..end].to_owned();
+            self.line = None;
+            return self.decide(&line, rest);
+        }
+        if line.len() > Self::LONGEST {
+            return self.line.take().map(InterviewerEvent::Delta).into_iter().collect();
+        }
+        Vec::new()
+    }
+
+    fn decide(&self, line: &str, rest: String) -> Vec<InterviewerEvent> {
+        let number = line.trim().trim_end_matches(['.', ')', ':']).parse::<usize>().ok();
+        let decision = number.and_then(|n| match n {
+            0 => Some(Decision::MoveOn),
+            n => self.key_points.get(n - 1).map(|id| Decision::FollowUp { key_point: id.clone() }),
+        });
+        let text = match number {
+            Some(_) => rest,
+            // Words, not a number: they are the turn.
+            None if rest.is_empty() => line.to_owned(),
+            None => format!("{line}\n{rest}"),
+        };
+        decision
+            .map(InterviewerEvent::Chose)
+            .into_iter()
+            .chain((!text.is_empty()).then_some(InterviewerEvent::Delta(text)))
+            .collect()
     }
 }
 

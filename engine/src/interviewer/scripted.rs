@@ -181,6 +181,7 @@ mod tests {
             },
             transcript: Vec::new(),
             attempt: 1,
+            choice: None,
         };
         let intro = ScriptedInterviewer::text(&request("Built Kafka pipelines; designed a token bucket limiter."));
         assert!(intro.contains("I see from your résumé that you have worked with"), "{intro}");
