@@ -91,7 +91,7 @@ head -n 1 "$base.provider.log"
     >"$base.gateway.log" 2>&1 &
 pids+=($!)
 wait_for "http://$gateway/healthz" "${pids[-1]}" "$base.gateway.log"
-echo "llm-load: gateway on $gateway (--interviewer llm --scorer $SCORER $GATEWAY_ARGS)"
+echo "llm-load: gateway on $gateway (--interviewer llm --scorer $SCORER${GATEWAY_ARGS:+ $GATEWAY_ARGS})"
 
 rm -f "$OUT"
 status=0
