@@ -22,6 +22,8 @@
 //!   target) and the open-file limit.
 //! - [`baseline`]: a bare WebSocket server sending Viva's frames on Viva's schedule with no
 //!   engine, the yardstick for the engine's cost.
+//! - [`provider`]: a paced OpenAI-format chat completions server (streamed turns, JSON
+//!   scores), the LLM for load runs of `--interviewer llm` and `--scorer llm`.
 //! - [`report`]: the run as one self-contained HTML page and standalone SVG plots, drawn by
 //!   [`chart`] (hand-written SVG: axes, ticks, lines, bars).
 //!
@@ -32,6 +34,7 @@ pub mod chart;
 pub mod client;
 pub mod hold;
 pub mod net;
+pub mod provider;
 pub mod recording;
 pub mod replay;
 pub mod report;

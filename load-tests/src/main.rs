@@ -1,5 +1,7 @@
 //! The `viva-load` command line: `record` saves one session's recording; `replay` runs many
-//! sessions from recordings against a gateway, checks every event and reports latencies.
+//! sessions from recordings against a gateway, checks every event and reports latencies;
+//! `hold` measures idle sessions' memory; `baseline-server` and `provider` are servers to run
+//! beside a gateway (a yardstick for it, a paced LLM for it).
 //!
 //! Run with: `cargo run --release -p viva-load -- replay --url ws://127.0.0.1:8080
 //! --recordings load-tests/recordings --sessions 200 --concurrency 50 --speed 10`
@@ -42,6 +44,10 @@ enum Command {
     /// Serve a bare WebSocket server (no engine) that sends Viva's frames on Viva's schedule,
     /// a target for `replay` and `hold` to compare Viva against.
     BaselineServer(BaselineArgs),
+    /// Serve a paced OpenAI-format chat completions API (`/models`, `/chat/completions`,
+    /// streamed or JSON), the LLM for load runs of `viva-gateway --interviewer llm
+    /// --scorer llm`. Prints what it served when stopped (Ctrl-C or SIGTERM).
+    Provider(ProviderArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,6 +138,7 @@ async fn main() -> ExitCode {
         Command::Replay(args) => replay(args).await,
         Command::Hold(args) => hold(args).await,
         Command::BaselineServer(args) => baseline_server(args).await.map(|()| true),
+        Command::Provider(args) => provider(args).await.map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -404,6 +411,28 @@ struct BaselineArgs {
     word_deltas: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct ProviderArgs {
+    /// Address to listen on (loopback only, unless --allow-remote).
+    #[arg(long, default_value = "127.0.0.1:8091")]
+    listen: std::net::SocketAddr,
+    /// Allow a --listen address other than loopback (the server has no authentication).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Milliseconds from a streamed request to its first content chunk.
+    #[arg(long, default_value_t = 300)]
+    first_token_ms: u64,
+    /// Milliseconds from a streamed request to its last content chunk (the whole turn).
+    #[arg(long, default_value_t = 1500)]
+    turn_ms: u64,
+    /// Milliseconds before a non-streamed (JSON) answer.
+    #[arg(long, default_value_t = 1200)]
+    score_ms: u64,
+    /// Words in a streamed turn, one per chunk.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    turn_words: u64,
+}
+
 /// Lifts this process's open-file soft limit to its hard limit (a run holds a socket per
 /// session), and says so when that is still low.
 fn raise_file_limit() {
@@ -524,4 +553,57 @@ async fn baseline_server(args: BaselineArgs) -> anyhow::Result<()> {
     };
     baseline::serve(listener, server, shutdown).await?;
     Ok(())
+}
+
+async fn provider(args: ProviderArgs) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use viva_load::provider::{self, Pace, Provider};
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        bail!("--listen {} is not a loopback address; add --allow-remote to serve it anyway", args.listen);
+    }
+    if args.turn_ms < args.first_token_ms {
+        bail!("--turn-ms ({}) must be at least --first-token-ms ({})", args.turn_ms, args.first_token_ms);
+    }
+    let pace = Pace {
+        first_token: Duration::from_millis(args.first_token_ms),
+        turn: Duration::from_millis(args.turn_ms),
+        score: Duration::from_millis(args.score_ms),
+        turn_words: usize::try_from(args.turn_words)?,
+    };
+    let server = Arc::new(Provider::new(pace));
+    let listener =
+        viva_load::baseline::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "viva-load provider listening on http://{addr} (pid {}): model `{}`, first token {} ms, turns {} ms of {} words, JSON in {} ms",
+        std::process::id(),
+        provider::MODEL,
+        args.first_token_ms,
+        args.turn_ms,
+        args.turn_words,
+        args.score_ms
+    );
+    provider::serve(listener, Arc::clone(&server), stopped()).await?;
+    let s = server.stats();
+    println!(
+        "viva-load provider: {} streamed ({} cut short by the client, {} in flight at the end), {} JSON, {} refused; at most {} at once",
+        s.streamed, s.streams_cut, s.in_flight, s.completions, s.rejected, s.max_in_flight
+    );
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
