@@ -17,9 +17,10 @@
 #                                                  <OUT>.provider.log (".json" dropped)
 #   SESSION_TIMEOUT_S (600)                        seconds one session may take (LLM turns
 #                                                  queue behind the gateway's LLM permits)
-#   GATEWAY_ARGS, PROVIDER_ARGS                    more flags, e.g.
+#   GATEWAY_ARGS, PROVIDER_ARGS, REPLAY_ARGS       more flags, e.g.
 #                                                  GATEWAY_ARGS="--llm-max-concurrency 512"
 #                                                  PROVIDER_ARGS="--turn-ms 3000"
+#                                                  REPLAY_ARGS="--ramp-per-s 20"
 # Exits with the replay's status (0 when every session completed cleanly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ OUT=${OUT:-/tmp/llm-load.json}
 SESSION_TIMEOUT_S=${SESSION_TIMEOUT_S:-600}
 GATEWAY_ARGS=${GATEWAY_ARGS:-}
 PROVIDER_ARGS=${PROVIDER_ARGS:-}
+REPLAY_ARGS=${REPLAY_ARGS:-}
 
 provider=127.0.0.1:8091
 gateway=127.0.0.1:8080
@@ -95,9 +97,10 @@ echo "llm-load: gateway on $gateway (--interviewer llm --scorer $SCORER${GATEWAY
 
 rm -f "$OUT"
 status=0
+# shellcheck disable=SC2086
 "$bin/viva-load" replay --url "ws://$gateway" --recordings load-tests/recordings \
     --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --speed "$SPEED" \
-    --session-timeout-s "$SESSION_TIMEOUT_S" --json "$OUT" || status=$?
+    --session-timeout-s "$SESSION_TIMEOUT_S" --json "$OUT" $REPLAY_ARGS || status=$?
 
 curl -fsS "http://$gateway/metrics" | grep '^viva_llm' >"$base.metrics.txt" || true
 stop_servers
