@@ -65,6 +65,11 @@ stop_servers() {
 trap stop_servers EXIT
 trap 'exit 130' INT TERM
 
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
 # Waits (20 s at most) until URL answers 200; fails when process PID exits first.
 wait_for() {
     local url=$1 pid=$2 log=$3
@@ -98,11 +103,14 @@ echo "llm-load: gateway on $gateway (--interviewer llm --scorer $SCORER${GATEWAY
 rm -f "$OUT"
 status=0
 # shellcheck disable=SC2086
-"$bin/viva-load" replay --url "ws://$gateway" --recordings load-tests/recordings \
+TIMEFORMAT='llm-load: viva-load replay: %R s, CPU time %U s user + %S s system'
+time "$bin/viva-load" replay --url "ws://$gateway" --recordings load-tests/recordings \
     --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --speed "$SPEED" \
     --session-timeout-s "$SESSION_TIMEOUT_S" --json "$OUT" $REPLAY_ARGS || status=$?
 
 curl -fsS "http://$gateway/metrics" | grep '^viva_llm' >"$base.metrics.txt" || true
+# Where the two cores went: CPU seconds of each process over the run.
+echo "llm-load: CPU time (user+system): provider $(cpu_seconds "${pids[0]}") s, gateway $(cpu_seconds "${pids[1]}") s"
 stop_servers
 tail -n 1 "$base.provider.log"
 
