@@ -16,7 +16,7 @@ use viva_engine::llm::{LlmClient, LlmConfig};
 use viva_engine::plan::PlanCatalog;
 use viva_engine::scorer::{HeuristicScorer, LlmScorer};
 use viva_engine::{Engine, EngineConfig};
-use viva_protocol::{ClientMessage, ServerMessage, TurnStatus};
+use viva_protocol::{ClientMessage, ServerMessage, TurnKind, TurnStatus};
 use viva_testkit::openai::{FakeOpenAi, Reply, Request, scorer_json};
 
 /// The longest a whole interview may take before it counts as hung.
@@ -146,9 +146,21 @@ async fn interviews_complete_against_a_provider_that_keeps_failing() {
     assert_eq!((fake.in_flight(), fake.dropped()), (0, 0), "nothing left open at the provider");
 }
 
+/// The model's answer, choosing to follow up on the first key point whenever it is offered the
+/// choice (docs/providers.md: a first line holding only a number).
+fn answer_choosing(request: &Request) -> Reply {
+    let last = request.body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
+    match last {
+        Some(text) if request.stream() && text.contains("Start your reply with a line holding only a number") => {
+            Reply::Text(format!("1\n{}", turn_text(request.n)))
+        }
+        _ => answer(request),
+    }
+}
+
 #[tokio::test]
 async fn the_binary_interviews_with_interviewer_llm_and_scorer_llm() {
-    let fake = FakeOpenAi::start(answer).await;
+    let fake = FakeOpenAi::start(answer_choosing).await;
     let url = fake.base_url();
     // The binary checks the provider before it prints its banner: wait for it off the runtime
     // that serves the fake.
@@ -163,6 +175,17 @@ async fn the_binary_interviews_with_interviewer_llm_and_scorer_llm() {
     assert_eq!((first.path.as_str(), first.authorization.as_deref()), ("/models", Some("Bearer sk-test")));
     assert_eq!(turns(&messages)[0], (1, TurnStatus::Completed, turn_text(2)), "the intro is the model's");
     assert!(scored_by(&report).iter().all(|s| s == "llm/fake-model"), "{report}");
+    // The model chose a follow-up after every first answer: its number line chose it and was
+    // not spoken.
+    let started =
+        |kind| messages.iter().filter(|m| matches!(m, ServerMessage::TurnStarted(t) if t.kind == kind)).count();
+    assert_eq!(started(TurnKind::FollowUp), started(TurnKind::Question), "a follow-up per question");
+    assert!(turns(&messages).iter().all(|(_, _, text)| text.starts_with("This is the model")), "{messages:?}");
+    // The provider's queue is visible.
+    let metrics = common::http().get(gateway.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in ["viva_llm_in_flight", "viva_llm_queue_depth{class=\"turn\"}", "viva_llm_queue_wait_seconds_bucket"] {
+        assert!(metrics.contains(name), "{name} in /metrics:\n{metrics}");
+    }
 
     gateway.signal("TERM");
     let (code, logs) = tokio::time::timeout(INTERVIEW, gateway.wait()).await.expect("the binary stops");
