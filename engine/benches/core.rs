@@ -55,7 +55,7 @@ fn interview(plan: &Arc<Plan>) -> u64 {
     let mut now = Timestamp(1_800_000_000_000);
     let mut inputs = 1;
     let mut answers = 0;
-    session.handle_client(ClientMessage::SessionStart { id: None }, now);
+    session.handle_client(ClientMessage::SessionStart { id: None, voice: None }, now);
     while !session.is_ended() {
         while let Some(output) = session.poll_output() {
             match output {

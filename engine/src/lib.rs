@@ -18,7 +18,7 @@
 //! let alice = UserId::new("alice");
 //! let session = engine.create_session(&alice, "senior-backend", Default::default()).await?;
 //! let mut connection = engine.connect(&alice, &session.session_id, None).await?;
-//! connection.send(ClientMessage::SessionStart { id: None }).await?;
+//! connection.send(ClientMessage::SessionStart { id: None, voice: None }).await?;
 //! while let Next::Message(event) = connection.next().await {
 //!     println!("{event:?}");
 //! #   break;

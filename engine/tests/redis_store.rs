@@ -39,7 +39,7 @@ async fn interview(engine: &Engine, user: &UserId, session: &SessionId) -> Vec<S
     let mut connection = engine.connect(user, session, Some(0)).await.unwrap();
     // The greeting (session.ready, then the replay) comes first through `next`, like the rest.
     let mut seen = Vec::new();
-    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     let mut asked = std::collections::HashMap::new();
     loop {
         match connection.next().await {
@@ -115,7 +115,7 @@ async fn two_engines_never_both_write_one_session() {
         other => panic!("session.ready first, not {other:?}"),
     };
     assert!(epoch(on_b.next().await) > epoch(on_a.next().await));
-    on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    on_a.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     assert_eq!(on_a.next().await, Next::Close(CloseCode::Moved));
     let view = b.view(&"erin".into(), &created.session_id).await.unwrap();
     assert_eq!(view.last_seq, 0, "nothing A tried to write after losing the session is in the log");
@@ -159,7 +159,7 @@ async fn deleting_a_user_wins_every_race_with_a_reconnect_elsewhere() {
         let user = UserId::new(format!("racer-{trial}"));
         let created = a.create_session(&user, "senior-backend", Default::default()).await.unwrap();
         let on_a = a.connect(&user, &created.session_id, None).await.unwrap();
-        on_a.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+        on_a.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
         let reconnect = async {
             // Half the trials give the delete a head start, half the reconnect.
             if trial % 2 == 0 {

@@ -58,7 +58,7 @@ async fn a_client_that_does_not_read_is_disconnected_and_can_resume() {
     let engine = engine(EngineConfig { outbound_queue: 4, ..EngineConfig::default() });
     let session = engine.create_session(&"alice".into(), "senior-backend", Default::default()).await.unwrap();
     let mut slow = engine.connect(&"alice".into(), &session.session_id, None).await.unwrap();
-    slow.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    slow.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(slow.next().await, Next::Close(CloseCode::SlowConsumer));
 
@@ -82,7 +82,7 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
 
     let mut connection = engine.connect(&"bob".into(), &session.session_id, Some(0)).await.unwrap();
     assert!(greeting(&mut connection, Some(0)).await.0.resumed);
-    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
     assert_eq!(seen.last().unwrap().seq(), Some(1));
 }
@@ -92,7 +92,7 @@ async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
     let engine = engine(EngineConfig { idle_unload_ms: 1_000, ..EngineConfig::default() });
     let session = engine.create_session(&"bob".into(), "senior-backend", Default::default()).await.unwrap();
     let mut connection = engine.connect(&"bob".into(), &session.session_id, None).await.unwrap();
-    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     let head = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
     drop(connection);
@@ -115,7 +115,7 @@ async fn a_connect_racing_the_end_is_served() {
     let engine = engine(EngineConfig::default());
     let session = engine.create_session(&"dan".into(), "senior-backend", Default::default()).await.unwrap();
     let mut connection = engine.connect(&"dan".into(), &session.session_id, None).await.unwrap();
-    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
     until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
     for wait_ms in [0, 10_000] {
@@ -133,7 +133,7 @@ async fn the_time_limit_ends_the_session_with_a_report() {
     let engine = engine(EngineConfig::default());
     let session = engine.create_session(&"carol".into(), "frontend", Default::default()).await.unwrap();
     let mut connection = engine.connect(&"carol".into(), &session.session_id, None).await.unwrap();
-    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     let seen = until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
     let ended = seen.last().unwrap();
     assert!(matches!(ended, ServerMessage::SessionEnded(e) if e.reason == EndReason::TimeUp));
@@ -214,7 +214,7 @@ async fn a_frozen_session_tries_the_store_again_on_its_backoff_not_on_every_mess
         Engine::builder().store(store.clone()).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build();
     let session = engine.create_session(&"alice".into(), "senior-backend", Default::default()).await.unwrap();
     let mut connection = engine.connect(&"alice".into(), &session.session_id, None).await.unwrap();
-    connection.send(ClientMessage::SessionStart { id: None }).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 
     store.down.store(true, Ordering::SeqCst);

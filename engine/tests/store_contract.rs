@@ -41,7 +41,7 @@ fn params(session: &str) -> SessionParams {
 fn recorded(session: &str) -> (Session, Vec<LogEntry>) {
     let mut live = Session::new(params(session));
     let now = Timestamp(1_000);
-    live.handle_client(ClientMessage::SessionStart { id: None }, now);
+    live.handle_client(ClientMessage::SessionStart { id: None, voice: None }, now);
     let mut log = Vec::new();
     while let Some(output) = live.poll_output() {
         match output {

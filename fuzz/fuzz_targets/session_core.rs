@@ -143,7 +143,7 @@ impl Driver {
     fn step(&mut self, op: Op) {
         let id = |n: Option<u8>| n.map(|n| format!("a{}", n % 8));
         match op {
-            Op::Start => self.client(ClientMessage::SessionStart { id: None }),
+            Op::Start => self.client(ClientMessage::SessionStart { id: None, voice: None }),
             Op::Answer { id: n, canned, text } => {
                 let text = text.unwrap_or_else(|| ANSWERS[canned as usize % ANSWERS.len()].to_owned());
                 self.client(ClientMessage::AnswerSubmit { id: id(n), text });

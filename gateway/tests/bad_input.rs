@@ -71,7 +71,7 @@ async fn answers_out_of_turn_or_too_large_are_refused_and_nothing_acknowledged_i
     let session = gateway.create("alice", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:alice")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     let huge = ClientMessage::AnswerSubmit { id: Some("huge".into()), text: "x".repeat(20 * 1024) };
     client.send(&huge).await;
@@ -217,7 +217,7 @@ async fn an_answer_while_the_interviewer_speaks_is_refused_and_barge_in_lets_it_
     let session = gateway.create("alice", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:alice")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await;
     client.send(&ClientMessage::AnswerSubmit { id: Some("early".into()), text: "Hello!".into() }).await;
     let refused = client.until(|m| matches!(m, ServerMessage::Error(_))).await;
@@ -252,7 +252,7 @@ async fn a_client_close_is_answered_and_an_invalid_message_is_named_by_its_id() 
         }
         other => panic!("expected an error, got {other:?}"),
     }
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     futures::SinkExt::close(&mut client.socket).await.unwrap();
     // The server completes the closing handshake with a close frame of its own.
@@ -295,7 +295,7 @@ async fn a_code_answers_language_counts_in_its_limit() {
     let session = gateway.create("vic", "coding-python").await;
     let mut client = gateway.connect(&session, Connect::user("dev:vic")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     // 60 KiB of "language" and 10 KiB of code: 70 KiB stored, over the 64 KiB of code.
     let code = ClientMessage::CodeSubmit {

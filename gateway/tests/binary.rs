@@ -31,7 +31,7 @@ async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     let session = gateway.create("erin", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:erin")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 
     let metrics = common::http().get(gateway.url("/metrics")).send().await.unwrap();

@@ -16,7 +16,7 @@ async fn a_gateway_killed_mid_interview_resumes_and_finishes_with_nothing_lost()
     let session = first.create("gina", "senior-backend").await;
     let mut client = first.connect(&session, Connect::user("dev:gina")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     client.send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into())).await;
     seen.extend(client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await);
@@ -83,7 +83,7 @@ async fn redis_going_away_mid_interview_freezes_the_session_and_loses_nothing() 
     let session = gateway.create("hana", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:hana")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
 
     redis.kill();
@@ -132,7 +132,7 @@ async fn sigterm_persists_every_session_and_a_new_gateway_resumes_them_all() {
         let session = first.create(user, "senior-backend").await;
         let mut client = first.connect(&session, Connect::user(&format!("dev:{user}"))).await.unwrap();
         client.message().await;
-        client.send(&ClientMessage::SessionStart { id: None }).await;
+        client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
         let seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
         live.push((user, session, client, seen));
     }

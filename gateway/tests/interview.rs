@@ -17,7 +17,7 @@ async fn whole_interview(protocols: Option<&str>, plan_id: &str) {
     let mut client = gateway.connect(&session, options).await.unwrap();
     let ServerMessage::SessionReady(ready) = client.message().await else { panic!("session.ready first") };
     assert_eq!((ready.seq, ready.resumed), (0, false));
-    client.send(&ClientMessage::SessionStart { id: Some("start".into()) }).await;
+    client.send(&ClientMessage::SessionStart { id: Some("start".into()), voice: None }).await;
     let (messages, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     assert_kept(&messages);
@@ -59,7 +59,7 @@ async fn a_dropped_socket_resumes_with_nothing_lost() {
     let session = gateway.create("bob", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:bob")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     // Read up to the first question, answer it, then drop the socket without reading on.
     let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     client.send(&common::answer_for(&plan, plan.questions[0].id.as_str(), "q1".into())).await;
@@ -108,7 +108,7 @@ async fn shutdown_tells_clients_to_reconnect_and_a_new_gateway_resumes() {
     let session = gateway.create("dave", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:dave")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     let engine = gateway.engine.clone();
     gateway.stop().await.unwrap();

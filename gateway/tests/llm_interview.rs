@@ -59,7 +59,7 @@ async fn interview(gateway: &Remote, user: &str, plan_id: &str) -> (Vec<ServerMe
         let session = gateway.create(user, plan_id).await;
         let mut client = gateway.connect(&session, Connect::user(&format!("dev:{user}"))).await.unwrap();
         let ServerMessage::SessionReady(_) = client.message().await else { panic!("session.ready first") };
-        client.send(&ClientMessage::SessionStart { id: Some("start".into()) }).await;
+        client.send(&ClientMessage::SessionStart { id: Some("start".into()), voice: None }).await;
         let (messages, close) = play(&mut client, &plan).await;
         assert_eq!(close, Some(1000), "{user}");
         assert_kept(&messages);

@@ -31,7 +31,7 @@ async fn finished_session(gateway: &Gateway, user: &str, plan_id: &str) -> (Stri
     let session = gateway.create(user, plan_id).await;
     let mut client = gateway.connect(&session, Connect::user(&format!("dev:{user}"))).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     let (seen, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
     (session, seen)
@@ -49,7 +49,7 @@ async fn delete_removes_every_key_of_the_user_live_sessions_included() {
     let live = gateway.create("ivy", "senior-backend").await;
     let mut client = gateway.connect(&live, Connect::user("dev:ivy")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
     let (other, _) = finished_session(&gateway, "jack", "frontend").await;
     let before = keys(&redis);
@@ -112,7 +112,7 @@ async fn every_session_expires_whatever_its_state() {
     let never_started = gateway.create("lee", "senior-backend").await;
     let abandoned = gateway.create("lee", "senior-backend").await;
     let mut client = gateway.connect(&abandoned, Connect::user("dev:lee")).await.unwrap();
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     client.until(|m| matches!(m, ServerMessage::TurnStarted(_))).await;
     drop(client);
 

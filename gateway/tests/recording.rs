@@ -123,7 +123,7 @@ async fn a_recorded_interview_replays_to_the_same_transcript() {
     let session = gateway.create("alice", "coding-python").await;
     let mut client = gateway.connect(&session, Connect::user("dev:alice")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: Some("start".into()) }).await;
+    client.send(&ClientMessage::SessionStart { id: Some("start".into()), voice: None }).await;
     let (_, close) = play(&mut client, &plan).await;
     assert_eq!(close, Some(1000));
 
@@ -132,7 +132,7 @@ async fn a_recorded_interview_replays_to_the_same_transcript() {
     // `session.start`, then every answer as it was sent (text or code, with its id); no
     // interrupt, no end.
     let (_, view) = gateway.get(Some("alice"), &format!("/v1/sessions/{session}")).await;
-    let mut expected = vec![ClientMessage::SessionStart { id: None }];
+    let mut expected = vec![ClientMessage::SessionStart { id: None, voice: None }];
     for (n, entry) in view["transcript"].as_array().unwrap().iter().filter(|e| e["entry"] == "answer").enumerate() {
         let id = Some(format!("answer-{}", n + 1));
         let answer = &entry["answer"];
@@ -162,7 +162,7 @@ async fn barge_ins_and_an_early_end_are_recorded_and_replay_alike() {
     let session = gateway.create("carol", "senior-backend").await;
     let mut client = gateway.connect(&session, Connect::user("dev:carol")).await.unwrap();
     client.message().await;
-    client.send(&ClientMessage::SessionStart { id: None }).await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
     // Cut into the first question to answer it...
     client.until(|m| matches!(m, ServerMessage::TurnStarted(t) if t.kind == TurnKind::Question)).await;
     client.until(|m| matches!(m, ServerMessage::TurnDelta(_))).await;

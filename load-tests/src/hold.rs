@@ -369,7 +369,7 @@ impl Job {
             }
             if !started {
                 started = true;
-                let start = ClientMessage::SessionStart { id: Some("hold-start".to_owned()) };
+                let start = ClientMessage::SessionStart { id: Some("hold-start".to_owned()), voice: None };
                 socket.send(&start).await.map_err(|e| failed("connect", e))?;
             }
         }

@@ -125,7 +125,7 @@ fn server_messages() -> Vec<ServerMessage> {
 
 fn client_messages() -> Vec<ClientMessage> {
     vec![
-        ClientMessage::SessionStart { id: Some("c1".to_owned()) },
+        ClientMessage::SessionStart { id: Some("c1".to_owned()), voice: None },
         ClientMessage::AnswerSubmit { id: Some("a1".to_owned()), text: ANSWER.to_owned() },
         ClientMessage::CodeSubmit {
             id: Some("a2".to_owned()),

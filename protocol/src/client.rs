@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audio::Audio;
+
 /// A client message id: at most [`crate::Limits::max_id_len`] characters, unique within a
 /// session. A message re-sent with an id already seen is not applied twice.
 pub type MessageId = String;
@@ -16,6 +18,9 @@ pub enum ClientMessage {
         /// Client message id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<MessageId>,
+        /// Speak and listen instead of (or besides) typing and reading.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voice: Option<Voice>,
     },
     /// Answer the current question in prose.
     #[serde(rename = "answer.submit")]
@@ -67,19 +72,66 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<MessageId>,
     },
+    /// More of a spoken answer: 20–200 ms of PCM16 LE mono at 16 kHz.
+    #[serde(rename = "input_audio.append")]
+    InputAudioAppend {
+        /// The utterance: a new one per answer, which becomes the answer's client message id
+        /// (a re-sent utterance is stored once).
+        id: MessageId,
+        /// The samples.
+        audio: Audio,
+    },
+    /// The utterance is the whole answer (push-to-talk).
+    #[serde(rename = "input_audio.commit")]
+    InputAudioCommit {
+        /// The utterance.
+        id: MessageId,
+    },
+    /// Drop what was sent of the utterance.
+    #[serde(rename = "input_audio.clear")]
+    InputAudioClear {
+        /// The utterance.
+        id: MessageId,
+    },
+    /// After a barge-in: where the interviewer's audio stopped playing.
+    #[serde(rename = "turn.truncate")]
+    TurnTruncate {
+        /// Client message id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<MessageId>,
+        /// The turn cut off.
+        turn_id: u32,
+        /// How much of its audio was played, in milliseconds.
+        audio_end_ms: u64,
+    },
+}
+
+/// Which ways of a session are spoken (`session.start {voice}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voice {
+    /// The candidate speaks their answers.
+    #[serde(default)]
+    pub input: bool,
+    /// The interviewer's turns come as audio too.
+    #[serde(default)]
+    pub output: bool,
 }
 
 impl ClientMessage {
     /// The client message id, if any.
     pub fn id(&self) -> Option<&str> {
         match self {
-            Self::SessionStart { id }
+            Self::SessionStart { id, .. }
             | Self::AnswerSubmit { id, .. }
             | Self::CodeSubmit { id, .. }
             | Self::TurnInterrupt { id }
             | Self::Ack { id, .. }
             | Self::SessionEnd { id }
-            | Self::Ping { id } => id.as_deref(),
+            | Self::Ping { id }
+            | Self::TurnTruncate { id, .. } => id.as_deref(),
+            Self::InputAudioAppend { id, .. } | Self::InputAudioCommit { id } | Self::InputAudioClear { id } => {
+                Some(id)
+            }
         }
     }
 
@@ -93,12 +145,38 @@ impl ClientMessage {
             Self::Ack { .. } => "ack",
             Self::SessionEnd { .. } => "session.end",
             Self::Ping { .. } => "ping",
+            Self::InputAudioAppend { .. } => "input_audio.append",
+            Self::InputAudioCommit { .. } => "input_audio.commit",
+            Self::InputAudioClear { .. } => "input_audio.clear",
+            Self::TurnTruncate { .. } => "turn.truncate",
         }
     }
 
+    /// Whether this is one of the voice messages (audio in, or the playback position).
+    pub fn is_voice(&self) -> bool {
+        matches!(
+            self,
+            Self::InputAudioAppend { .. }
+                | Self::InputAudioCommit { .. }
+                | Self::InputAudioClear { .. }
+                | Self::TurnTruncate { .. }
+        )
+    }
+
     /// Every `type` a client may send.
-    pub const TYPES: &'static [&'static str] =
-        &["session.start", "answer.submit", "code.submit", "turn.interrupt", "ack", "session.end", "ping"];
+    pub const TYPES: &'static [&'static str] = &[
+        "session.start",
+        "answer.submit",
+        "code.submit",
+        "turn.interrupt",
+        "ack",
+        "session.end",
+        "ping",
+        "input_audio.append",
+        "input_audio.commit",
+        "input_audio.clear",
+        "turn.truncate",
+    ];
 }
 
 /// A candidate's answer, as it appears in transcripts and exports.

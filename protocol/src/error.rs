@@ -42,6 +42,13 @@ pub enum ErrorCode {
     Unavailable,
     /// Something went wrong on the server; details are in its logs.
     Internal,
+    /// Voice was asked for, or audio sent, where it is not on: the server has no speech
+    /// providers, or the session did not opt in.
+    VoiceUnavailable,
+    /// A spoken answer could not be transcribed; send the utterance again (same `id`).
+    SttFailed,
+    /// A turn could not be spoken; it comes as text only.
+    TtsFailed,
 }
 
 impl ErrorCode {
@@ -66,6 +73,9 @@ impl ErrorCode {
         Self::NotReady,
         Self::Unavailable,
         Self::Internal,
+        Self::VoiceUnavailable,
+        Self::SttFailed,
+        Self::TtsFailed,
     ];
 
     /// The code as it appears on the wire.
@@ -89,6 +99,9 @@ impl ErrorCode {
             Self::NotReady => "not_ready",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::VoiceUnavailable => "voice_unavailable",
+            Self::SttFailed => "stt_failed",
+            Self::TtsFailed => "tts_failed",
         }
     }
 }
@@ -137,6 +150,9 @@ mod tests {
             NotReady,
             Unavailable,
             Internal,
+            VoiceUnavailable,
+            SttFailed,
+            TtsFailed,
         ]
     }
 

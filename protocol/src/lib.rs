@@ -8,6 +8,7 @@
 //!
 //! `docs/protocol.md` at the repository root documents the same contract for app developers.
 
+pub mod audio;
 #[cfg(feature = "checker")]
 pub mod checker;
 pub mod client;
@@ -18,7 +19,8 @@ pub mod rest;
 pub mod server;
 pub mod state;
 
-pub use client::{AnswerContent, ClientMessage, MessageId};
+pub use audio::Audio;
+pub use client::{AnswerContent, ClientMessage, MessageId, Voice};
 pub use close::CloseCode;
 pub use codec::{DecodeError, Encoding, Limits};
 pub use error::ErrorCode;

@@ -33,7 +33,11 @@ fn msgpack(value: serde_json::Value) -> Vec<u8> {
 #[test]
 fn valid_json_of_each_client_type() {
     use Encoding::Json;
-    check(Json, br#"{"type":"session.start","id":"c1"}"#, expect![[r#"Ok(SessionStart { id: Some("c1") })"#]]);
+    check(
+        Json,
+        br#"{"type":"session.start","id":"c1"}"#,
+        expect![[r#"Ok(SessionStart { id: Some("c1"), voice: None })"#]],
+    );
     check(
         Json,
         r#"{"type":"answer.submit","id":"c2","text":"Use a B-tree ✓"}"#.as_bytes(),

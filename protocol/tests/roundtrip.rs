@@ -14,8 +14,8 @@ use viva_protocol::server::{
 };
 use viva_protocol::state::{AwaitingAnswer, OpenTurn, Scores, SessionStatus, TranscriptEntry};
 use viva_protocol::{
-    AnswerContent, ClientMessage, Clock, DecodeError, DimensionScore, Encoding, EndReason, ErrorCode, ErrorEvent,
-    Expects, Limits, ServerMessage, SessionState, TurnKind, TurnStatus,
+    AnswerContent, Audio, ClientMessage, Clock, DecodeError, DimensionScore, Encoding, EndReason, ErrorCode,
+    ErrorEvent, Expects, Limits, ServerMessage, SessionState, TurnKind, TurnStatus, Voice,
 };
 
 const ENCODINGS: [Encoding; 2] = [Encoding::Json, Encoding::MsgPack];
@@ -175,7 +175,19 @@ where
     S: Strategy<Value = Option<String>> + Clone + 'static,
 {
     prop_oneof![
-        id.clone().prop_map(|id| ClientMessage::SessionStart { id }),
+        (id.clone(), option::of((any::<bool>(), any::<bool>()))).prop_map(|(id, voice)| ClientMessage::SessionStart {
+            id,
+            voice: voice.map(|(input, output)| Voice { input, output })
+        }),
+        (utterance(id.clone()), vec(any::<u8>(), 0..512))
+            .prop_map(|(id, bytes)| ClientMessage::InputAudioAppend { id, audio: Audio(bytes) }),
+        utterance(id.clone()).prop_map(|id| ClientMessage::InputAudioCommit { id }),
+        utterance(id.clone()).prop_map(|id| ClientMessage::InputAudioClear { id }),
+        (id.clone(), any::<u32>(), any::<u64>()).prop_map(|(id, turn_id, audio_end_ms)| ClientMessage::TurnTruncate {
+            id,
+            turn_id,
+            audio_end_ms
+        }),
         (id.clone(), text()).prop_map(|(id, text)| ClientMessage::AnswerSubmit { id, text }),
         (id.clone(), text(), text())
             .prop_map(|(id, language, source)| { ClientMessage::CodeSubmit { id, language, source } }),
@@ -184,6 +196,14 @@ where
         id.clone().prop_map(|id| ClientMessage::SessionEnd { id }),
         id.prop_map(|id| ClientMessage::Ping { id }),
     ]
+}
+
+/// An utterance id (required) from an optional one.
+fn utterance<S>(id: S) -> impl Strategy<Value = String>
+where
+    S: Strategy<Value = Option<String>>,
+{
+    id.prop_map(|id| id.unwrap_or_else(|| "utterance-1".to_owned()))
 }
 
 /// Every server message variant.
@@ -239,7 +259,13 @@ fn check_wire_shape(encoding: Encoding, bytes: &[u8], type_name: &str) {
                 (0x80..=0x8f).contains(&marker) || marker == 0xde || marker == 0xdf,
                 "MessagePack frame is not a map: first byte {marker:#04x}"
             );
-            rmp_serde::from_slice(bytes).unwrap()
+            // Audio is `bin`, which JSON values cannot hold: read the type alone.
+            #[derive(serde::Deserialize)]
+            struct Tagged {
+                r#type: String,
+            }
+            let tagged: Tagged = rmp_serde::from_slice(bytes).unwrap();
+            serde_json::json!({ "type": tagged.r#type })
         }
     };
     assert!(value.is_object(), "not an object: {value}");

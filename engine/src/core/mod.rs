@@ -348,9 +348,13 @@ impl Session {
             ClientMessage::Ping { id } => self.send(ServerMessage::Pong(Pong { id })),
             // Acks let a driver trim what it would replay; the core keeps nothing per ack.
             ClientMessage::Ack { .. } => {}
-            ClientMessage::SessionStart { id } => {
+            ClientMessage::SessionStart { id, voice } => {
                 if self.already_applied(&id) {
                     return;
+                }
+                if voice.is_some_and(|v| v.input || v.output) {
+                    // Not started: the client may start again without voice.
+                    return self.error(ErrorCode::VoiceUnavailable, VOICE_UNAVAILABLE, id);
                 }
                 if self.state.status == Status::Created {
                     // Starting a started session is a no-op, not an error.
@@ -374,6 +378,13 @@ impl Session {
                 self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
                 self.remember(id);
                 self.advance(now);
+            }
+            message @ (ClientMessage::InputAudioAppend { .. }
+            | ClientMessage::InputAudioCommit { .. }
+            | ClientMessage::InputAudioClear { .. }
+            | ClientMessage::TurnTruncate { .. }) => {
+                let id = message.id().map(str::to_owned);
+                self.error(ErrorCode::VoiceUnavailable, VOICE_UNAVAILABLE, id);
             }
             ClientMessage::SessionEnd { id } => {
                 if self.already_applied(&id) {
@@ -778,6 +789,10 @@ impl Session {
         viva_protocol::Clock { elapsed_s: elapsed_ms / 1000, remaining_s: remaining_ms.div_ceil(1000) }
     }
 }
+
+/// Why voice is refused: the protocol has its messages (docs/protocol.md, "Voice"); the speech
+/// providers and the session's audio path are not built yet.
+const VOICE_UNAVAILABLE: &str = "this server does not speak or listen yet: no speech providers are configured";
 
 /// A plan's expected format as the wire says it.
 fn wire_expects(expected: &Expected) -> Expects {

@@ -24,7 +24,7 @@ pub fn client_messages(log: &[LogEntry], time_limit_ms: u64) -> Vec<(u64, Client
     let closed_by_end = turn_closed_by_end(log, time_limit_ms);
     let mut messages = Vec::new();
     if started.is_some() {
-        messages.push((0, ClientMessage::SessionStart { id: None }));
+        messages.push((0, ClientMessage::SessionStart { id: None, voice: None }));
     }
     for (i, entry) in log.iter().enumerate() {
         let t_ms = entry.at.ms_since(zero);

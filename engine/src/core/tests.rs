@@ -1132,3 +1132,25 @@ fn a_turn_offered_a_choice_ends_cleanly_before_it_starts() {
     assert!(after.contains("ask     turn 3 FollowUp Some(\"cache\") point=Some(\"ttl\") attempt=1 choice"), "{after}");
     assert!(after.contains(r#""seq":6,"turn_id":3,"kind":"question","question_id":"sum""#), "{after}");
 }
+
+/// Voice is not built yet: asking for it, or sending audio, is refused with
+/// `voice_unavailable` and changes nothing; the session starts without it.
+#[test]
+fn voice_is_refused_until_it_is_built() {
+    check(
+        vec![
+            Client(r#"{"type":"session.start","id":"v1","voice":{"input":true,"output":true}}"#),
+            Client(r#"{"type":"input_audio.append","id":"u1","audio":"AAAAAA=="}"#),
+            Client(r#"{"type":"turn.truncate","turn_id":1,"audio_end_ms":100}"#),
+            Client(r#"{"type":"session.start","id":"v2","voice":{"input":false,"output":false}}"#),
+        ],
+        expect![[r#"
+            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen yet: no speech providers are configured","fatal":false,"ref":"v1"}
+            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen yet: no speech providers are configured","fatal":false,"ref":"u1"}
+            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen yet: no speech providers are configured","fatal":false,"ref":null}
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        "#]],
+    );
+}

@@ -76,7 +76,7 @@ async fn interview(args: Args) -> anyhow::Result<()> {
             println!("Connected: epoch {}, status {:?}, head seq {}", ready.epoch, ready.state.status, ready.seq);
         }
     }
-    connection.send(ClientMessage::SessionStart { id: None }).await?;
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await?;
 
     let mut candidate = answers::Candidate::new(Arc::clone(&plan));
     let mut open: Option<TurnStarted> = None;

@@ -416,7 +416,7 @@ impl Client {
         }
         if state.status == viva_protocol::state::SessionStatus::Created {
             let id = self.id();
-            self.send(ws, &ClientMessage::SessionStart { id }).await?;
+            self.send(ws, &ClientMessage::SessionStart { id, voice: None }).await?;
         }
         if let Some((message, _)) = self.in_flight.clone() {
             println!("(re-sending the unacknowledged answer)");
