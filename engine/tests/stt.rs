@@ -125,6 +125,28 @@ async fn pocketsphinx_refuses_a_long_utterance_and_a_missing_binary() {
     let stt = PocketsphinxStt::new(config).unwrap();
     let error = stt.transcribe(&alice(), &vec![0i16; 17_000]).await.unwrap_err();
     assert_eq!(error, SttError::TooLong { ms: 1062, max_ms: 1000 });
+
+    // A recognizer past its timeout is given up (and killed: kill_on_drop).
+    let config = PocketsphinxConfig { timeout: Duration::from_millis(1), ..Default::default() };
+    let stt = PocketsphinxStt::new(config).unwrap();
+    let error = tokio::time::timeout(PATIENCE, stt.transcribe(&alice(), &vec![0i16; 160_000])).await.unwrap();
+    assert_eq!(error.unwrap_err().kind(), "timeout");
+}
+
+#[tokio::test]
+async fn pocketsphinx_with_one_place_concurrent_utterances_wait_their_turn() {
+    if !installed() {
+        return;
+    }
+    let config = PocketsphinxConfig { max_concurrency: 1, ..Default::default() };
+    let stt = PocketsphinxStt::new(config).unwrap().with_grammar(["cache", "time", "live"]).unwrap();
+    let audio = [vec![0i16; 4000], speech("a cache with a time to live"), vec![0i16; 4000]].concat();
+    let user = alice();
+    let calls = (0..3).map(|_| stt.transcribe(&user, &audio));
+    let results = tokio::time::timeout(PATIENCE, futures::future::join_all(calls)).await.unwrap();
+    for result in results {
+        assert!(result.unwrap().words.iter().any(|w| w.text == "cache"));
+    }
 }
 
 // ---- the OpenAI-compatible client against a local server ----

@@ -297,6 +297,7 @@ mod tests {
         let audio = [silence(500), speech, silence(1500)].concat();
         let mut detector = TurnDetector::new(TurnConfig::default());
         let events = run(&mut detector, &audio, 333);
+        eprintln!("{events:?}, speech from 500 to {} ms", 500 + speech_ms);
         let [
             VadEvent::SpeechStarted { audio_start_ms },
             VadEvent::BargeIn { .. },

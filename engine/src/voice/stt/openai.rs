@@ -139,7 +139,10 @@ impl SpeechToText for OpenAiStt {
             count_error("openai", &error);
             return Err(error);
         }
+        // Dropped before an outcome (its caller went away), the call gives its probe back.
+        let mut pending = Abandon(Some(&self.inner.breaker));
         let result = self.inner.transcribe(audio).await;
+        pending.0 = None;
         // A call that never reached the provider says nothing about it.
         match &result {
             Err(SttError::Timeout("queue")) => self.inner.breaker.abandon(),
@@ -149,6 +152,17 @@ impl SpeechToText for OpenAiStt {
             count_error("openai", error);
         }
         result
+    }
+}
+
+/// Tells the breaker a call ended without an outcome, unless disarmed.
+struct Abandon<'a>(Option<&'a Breaker>);
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if let Some(breaker) = self.0 {
+            breaker.abandon();
+        }
     }
 }
 
