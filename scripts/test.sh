@@ -15,6 +15,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The voice tests run pocketsphinx on speech espeak-ng synthesizes (engine/tests/stt.rs).
+if ! command -v pocketsphinx_continuous >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 \
+    || [ ! -d /usr/share/pocketsphinx/model/en-us ]; then
+    step "installing pocketsphinx, its en-us model and espeak-ng (Debian packages)"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pocketsphinx pocketsphinx-en-us espeak-ng >/dev/null
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
