@@ -37,6 +37,7 @@ mod runtime;
 pub mod scorer;
 pub mod store;
 pub mod time;
+pub mod voice;
 
 pub use runtime::{
     Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Next, Page, SessionAccess, plan_summary,
