@@ -15,6 +15,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The text-to-speech tests run espeak-ng (a subprocess; never linked); install it once.
+if ! command -v espeak-ng >/dev/null 2>&1; then
+    step "installing espeak-ng (Debian package)"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq espeak-ng >/dev/null
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
