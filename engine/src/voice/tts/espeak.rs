@@ -153,8 +153,9 @@ impl Inner {
             () = tx.closed() => Ok(Pumped::Abandoned),
         };
         if let Err(TtsError::Malformed(_)) = &outcome {
-            // Nothing usable came out: a failed run says why better than its output does.
-            if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+            // Nothing usable came out: a failed run says why better than its output does (its
+            // stdout is closed or garbage: it is exiting, or the deadline ends the wait).
+            if let Ok(Ok(status)) = timeout_at(deadline, child.wait()).await {
                 if !status.success() {
                     return Err(TtsError::Process(format!("espeak-ng {status}")));
                 }
