@@ -6,24 +6,22 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# Tests that need Redis start their own redis-server (viva-testkit); install it once.
-if ! command -v redis-server >/dev/null 2>&1; then
-    step "installing redis-server (Debian package)"
-    sudo=""
+# Debian packages the tests run, installed only when missing (one `apt-get update` for all).
+install() {
+    step "installing $* (Debian packages)"
+    local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-fi
-
-# The voice tests run pocketsphinx on speech espeak-ng synthesizes (engine/tests/stt.rs).
-if ! command -v pocketsphinx_continuous >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 \
-    || [ ! -d /usr/share/pocketsphinx/model/en-us ]; then
-    step "installing pocketsphinx, its en-us model and espeak-ng (Debian packages)"
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pocketsphinx pocketsphinx-en-us espeak-ng >/dev/null
-fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+missing=()
+# Tests that need Redis start their own redis-server (viva-testkit).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The voice tests: pocketsphinx on speech espeak-ng synthesizes; espeak-ng speaks turns.
+command -v pocketsphinx_continuous >/dev/null 2>&1 || missing+=(pocketsphinx)
+[ -d /usr/share/pocketsphinx/model/en-us ] || missing+=(pocketsphinx-en-us)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+[ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,4 +1,7 @@
-//! Voice: speech-to-text providers and turn detection (audio in), text-to-speech (audio out).
+//! Voice: audio in and out of the same interview; inside the core, turns and answers stay
+//! text. Speech-to-text and turn detection take the candidate's audio in; text-to-speech
+//! speaks the interviewer's turns.
 
 pub mod stt;
+pub mod tts;
 pub mod vad;
