@@ -115,7 +115,7 @@ async fn interviews_complete_against_a_provider_that_keeps_failing() {
     let script = {
         let (streams, served) = (Arc::clone(&streams), Arc::clone(&served));
         move |request: &Request| {
-            if request.n % 2 == 0 {
+            if request.n.is_multiple_of(2) {
                 served.lock().unwrap().0 += 1;
                 return Reply::Status(500);
             }

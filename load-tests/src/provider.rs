@@ -350,7 +350,7 @@ pub fn choice_count(request: &Value) -> Option<usize> {
 /// A choice turn's number: 0 about half the time, else one of 1..=count.
 fn choose(rng: &mut Rng, count: usize) -> usize {
     let draw = rng.next();
-    if count == 0 || draw % 2 == 0 { 0 } else { 1 + (draw / 2 % count as u64) as usize }
+    if count == 0 || draw.is_multiple_of(2) { 0 } else { 1 + (draw / 2 % count as u64) as usize }
 }
 
 /// What an interviewer says, in sentences from here.
@@ -398,7 +398,7 @@ fn turn_words(rng: &mut Rng, count: usize) -> Vec<String> {
             .map(|i| SENTENCES[(start + i) % SENTENCES.len()])
             .find(|s| s.split_whitespace().count() <= left);
         let sentence = match fits {
-            Some(sentence) if left > CLOSERS.len() || rng.next() % 2 == 0 => sentence,
+            Some(sentence) if left > CLOSERS.len() || rng.next().is_multiple_of(2) => sentence,
             _ if left <= CLOSERS.len() => CLOSERS[left - 1],
             _ => SENTENCES[start],
         };
@@ -425,7 +425,7 @@ fn scores(request: &Value, rng: &mut Rng) -> String {
             json!({ "name": name, "score": score, "evidence": evidence(&answer, rng) })
         })
         .collect();
-    let hit: Vec<&String> = points.iter().filter(|_| rng.next() % 2 == 0).collect();
+    let hit: Vec<&String> = points.iter().filter(|_| rng.next().is_multiple_of(2)).collect();
     json!({ "dimensions": dimensions, "key_points_hit": hit }).to_string()
 }
 

@@ -343,23 +343,6 @@ mod tests {
         assert_eq!(detector.finish(), None);
     }
 
-    /// The classifier's CPU per second of audio (docs/voice.md):
-    /// `cargo test -p viva-engine --lib voice::vad -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a measurement, not a check"]
-    fn cpu_per_second_of_audio() {
-        let Some(speech) = speech("I would use a cache with a time to live, and a queue for the writes") else {
-            return;
-        };
-        let audio: Vec<i16> = std::iter::repeat_n(speech, 20).flatten().collect();
-        let mut detector = TurnDetector::new(TurnConfig::default());
-        let started = std::time::Instant::now();
-        run(&mut detector, &audio, 3200);
-        let seconds = audio.len() as f64 / f64::from(SAMPLE_RATE);
-        let ms = started.elapsed().as_secs_f64() * 1000.0 / seconds;
-        eprintln!("{ms:.3} ms of CPU per second of audio ({seconds:.0} s of speech)");
-    }
-
     #[test]
     fn messages_of_any_length_give_the_same_events() {
         let Some(speech) = speech("a time to live") else { return };
