@@ -2,7 +2,8 @@
 //! the OpenAI-compatible client against a real HTTP server on 127.0.0.1.
 //!
 //! The pocketsphinx tests are skipped (with a message) only when the binaries are missing
-//! (`apt-get install pocketsphinx pocketsphinx-en-us espeak-ng`; scripts/test.sh does it).
+//! (`apt-get install pocketsphinx pocketsphinx-en-us espeak-ng`; scripts/test.sh does it), and
+//! never in CI (`viva_testkit::missing_program`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -58,7 +59,7 @@ fn installed() -> bool {
         && found("espeak-ng")
         && std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin").is_file();
     if !ok {
-        eprintln!("skipped: pocketsphinx_continuous, its en-us model or espeak-ng is not installed");
+        viva_testkit::missing_program("pocketsphinx_continuous, its en-us model or espeak-ng");
     }
     ok
 }

@@ -1,5 +1,5 @@
 //! The text-to-speech providers with real components: the `espeak-ng` binary (skipped, saying
-//! so, where it is not installed), small shell scripts standing in for a broken or hung
+//! so, where it is not installed; never in CI), small shell scripts standing in for a broken or hung
 //! synthesizer, and a real HTTP server on 127.0.0.1 speaking `/audio/speech`, scripted per
 //! test. Time is real but short; every wait is bounded, so a bug fails instead of hanging.
 
@@ -58,7 +58,7 @@ fn espeak() -> Option<EspeakTts> {
     match EspeakTts::new(config) {
         Ok(tts) => Some(tts),
         Err(TtsError::Unavailable(_)) => {
-            eprintln!("skipped: espeak-ng not installed");
+            viva_testkit::missing_program("espeak-ng");
             None
         }
         Err(error) => panic!("{error}"),

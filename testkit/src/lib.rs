@@ -10,6 +10,14 @@
 //! [`gateway::InProcessGateway`] (feature `gateway`) serves an engine on a free loopback port
 //! in the test's own process.
 
+/// A test that needs a program which is not installed: skipped, saying so — except in CI
+/// (`CI` set), where `scripts/test.sh` installs every program the tests run, so a missing one
+/// fails the run instead of letting its tests pass without running.
+pub fn missing_program(what: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{what} is not installed; scripts/test.sh installs it");
+    eprintln!("skipped: {what} is not installed");
+}
+
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod openai;

@@ -231,7 +231,7 @@ mod tests {
         let output = match std::process::Command::new("espeak-ng").args(["--stdout", text]).output() {
             Ok(output) if output.status.success() => output,
             _ => {
-                eprintln!("skipped: espeak-ng is not installed");
+                viva_testkit::missing_program("espeak-ng");
                 return None;
             }
         };
