@@ -436,14 +436,14 @@ fn estimated_tokens(class: Class, body: &[u8]) -> u32 {
     u32::try_from(body.len() / 4).unwrap_or(u32::MAX).saturating_add(completion)
 }
 
-/// `Retry-After` in seconds, if the provider sent one.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+/// `Retry-After` in seconds, if the provider sent one (every HTTP provider reads it here).
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| *s >= 0.0).map(Duration::from_secs_f64)
+    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }
 
 /// `base` plus up to 50% random jitter, so many sessions do not retry in lockstep.
-fn jittered(base: Duration) -> Duration {
+pub(crate) fn jittered(base: Duration) -> Duration {
     let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
     base + base * random / 2000
 }

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::{INPUT_RATE, SpeechToText, SttError, Transcript, Word, check_length, count_error, wav};
 use crate::core::UserId;
-use crate::llm::Breaker;
+use crate::llm::{Breaker, jittered, retry_after};
 
 /// How to reach the provider and how patient to be with it.
 #[derive(Clone)]
@@ -260,18 +260,6 @@ fn parse_verbose_json(body: &[u8]) -> Result<Transcript, SttError> {
         .map(|w| Ok(Word { text: w.word.trim().to_owned(), start_ms: ms(w.start)?, end_ms: ms(w.end)? }))
         .collect::<Result<Vec<_>, SttError>>()?;
     Ok(Transcript { text: answer.text.trim().to_owned(), words })
-}
-
-/// `Retry-After` in seconds, if the provider sent one.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
-}
-
-/// `base` plus up to 50% random jitter, so many sessions do not retry in lockstep.
-fn jittered(base: Duration) -> Duration {
-    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    base + base * random / 2000
 }
 
 #[cfg(test)]

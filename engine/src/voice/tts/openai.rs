@@ -12,7 +12,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{Pcm16, TextToSpeech, TtsError, prepare, record_error};
 use crate::core::UserId;
-use crate::llm::Breaker;
+use crate::llm::{Breaker, jittered, retry_after};
 
 /// How to reach the provider and how patient to be with it.
 #[derive(Clone)]
@@ -253,16 +253,4 @@ impl Inner {
             first_audio = self.config.first_audio_timeout;
         }
     }
-}
-
-/// `Retry-After` in seconds, if the provider sent one.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
-}
-
-/// `base` plus up to 50% random jitter, so many sessions do not retry in lockstep.
-fn jittered(base: Duration) -> Duration {
-    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    base + base * random / 2000
 }
