@@ -32,6 +32,7 @@ pub mod fuzzing;
 pub mod interviewer;
 pub mod llm;
 pub mod plan;
+mod retry;
 pub mod rubric;
 mod runtime;
 pub mod scorer;

@@ -34,6 +34,7 @@ pub use breaker::Breaker;
 
 use self::admission::{Admission, Class, Limits, Place};
 use crate::core::UserId;
+use crate::retry::{self, Attempt, HttpError, Retries};
 
 /// How to reach the provider and how patient to be with it.
 #[derive(Debug, Clone)]
@@ -126,6 +127,18 @@ pub enum LlmError {
     /// A turn waited for its place past `turn_queue_timeout`; not sent.
     #[error("too many calls to the provider waiting; using the fallback")]
     Busy,
+}
+
+impl HttpError for LlmError {
+    fn unauthorized(code: u16) -> Self {
+        LlmError::Unauthorized(code)
+    }
+    fn rate_limited() -> Self {
+        LlmError::RateLimited
+    }
+    fn status(code: u16) -> Self {
+        LlmError::Status(code)
+    }
 }
 
 impl LlmError {
@@ -325,12 +338,12 @@ impl Inner {
             .acquire(user, class, estimated_tokens(class, &body), deadline)
             .await
             .map_err(|_| LlmError::Busy)?;
-        let mut first_token = match class {
+        let first_token = match class {
             Class::Turn => self.config.first_token_timeout.saturating_sub(asked.elapsed()),
             Class::Score => self.config.first_token_timeout,
         };
-        let mut attempt = 0;
-        loop {
+        let retries = Retries { max: self.config.max_retries, backoff: self.config.backoff };
+        let response = retry::retrying(retries, "provider", |attempt| {
             let mut request = self
                 .http
                 .post(format!("{}/chat/completions", self.config.base_url))
@@ -339,27 +352,17 @@ impl Inner {
             if let Some(key) = &self.config.api_key {
                 request = request.bearer_auth(key);
             }
-            // What failed, and how long the provider asked us to wait before trying again.
-            let (error, wait) = match tokio::time::timeout(first_token, request.send()).await {
-                Err(_) => (LlmError::Timeout("first token"), None),
-                Ok(Err(e)) => (LlmError::Connect(e.without_url().to_string()), None),
-                Ok(Ok(response)) => match response.status().as_u16() {
-                    200..=299 => return Ok((response, place)),
-                    code @ (401 | 403) => return Err(LlmError::Unauthorized(code)),
-                    429 => (LlmError::RateLimited, retry_after(&response)),
-                    code @ 500..=599 => (LlmError::Status(code), None),
-                    code => return Err(LlmError::Status(code)),
-                },
-            };
-            if attempt >= self.config.max_retries {
-                return Err(error);
+            let limit = if attempt == 0 { first_token } else { self.config.first_token_timeout };
+            async move {
+                match tokio::time::timeout(limit, request.send()).await {
+                    Err(_) => Attempt::Retry(LlmError::Timeout("first token"), None),
+                    Ok(Err(e)) => Attempt::Retry(LlmError::Connect(e.without_url().to_string()), None),
+                    Ok(Ok(response)) => retry::judge(response),
+                }
             }
-            let backoff = wait.unwrap_or_else(|| jittered(self.config.backoff * 2u32.pow(attempt)));
-            tracing::warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "provider request failed; retrying");
-            tokio::time::sleep(backoff.min(Duration::from_secs(30))).await;
-            attempt += 1;
-            first_token = self.config.first_token_timeout;
-        }
+        })
+        .await?;
+        Ok((response, place))
     }
 
     /// Streams the answer's content deltas into `tx` until `[DONE]`.
@@ -434,16 +437,4 @@ fn estimated_tokens(class: Class, body: &[u8]) -> u32 {
         Class::Score => 400,
     };
     u32::try_from(body.len() / 4).unwrap_or(u32::MAX).saturating_add(completion)
-}
-
-/// `Retry-After` in seconds, if the provider sent one (every HTTP provider reads it here).
-pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
-}
-
-/// `base` plus up to 50% random jitter, so many sessions do not retry in lockstep.
-pub(crate) fn jittered(base: Duration) -> Duration {
-    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    base + base * random / 2000
 }

@@ -92,6 +92,18 @@ pub enum SttError {
     CircuitOpen,
 }
 
+impl crate::retry::HttpError for SttError {
+    fn unauthorized(code: u16) -> Self {
+        SttError::Unauthorized(code)
+    }
+    fn rate_limited() -> Self {
+        SttError::RateLimited
+    }
+    fn status(code: u16) -> Self {
+        SttError::Status(code)
+    }
+}
+
 impl SttError {
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {

@@ -74,6 +74,18 @@ pub enum TtsError {
     CircuitOpen,
 }
 
+impl crate::retry::HttpError for TtsError {
+    fn unauthorized(code: u16) -> Self {
+        TtsError::Unauthorized(code)
+    }
+    fn rate_limited() -> Self {
+        TtsError::RateLimited
+    }
+    fn status(code: u16) -> Self {
+        TtsError::Status(code)
+    }
+}
+
 impl TtsError {
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {

@@ -17,7 +17,8 @@ use tokio::sync::Semaphore;
 
 use super::{INPUT_RATE, SpeechToText, SttError, Transcript, Word, check_length, count_error, wav};
 use crate::core::UserId;
-use crate::llm::{Breaker, jittered, retry_after};
+use crate::llm::Breaker;
+use crate::retry::{self, Attempt, Retries};
 
 /// How to reach the provider and how patient to be with it.
 #[derive(Clone)]
@@ -173,30 +174,23 @@ impl Inner {
             .map_err(|_| SttError::Timeout("queue"))?
             .map_err(|_| SttError::Unavailable("closed".into()))?;
         let file = wav(audio, INPUT_RATE);
-        let mut attempt = 0;
-        loop {
-            let (error, wait) = match tokio::time::timeout(self.config.response_timeout, self.attempt(&file)).await {
-                Err(_) => (SttError::Timeout("response"), None),
-                Ok(Ok(transcript)) => return Ok(transcript),
-                Ok(Err(Failure::Final(error))) => return Err(error),
-                Ok(Err(Failure::Retry(error, wait))) => (error, wait),
-            };
-            if attempt >= self.config.max_retries {
-                return Err(error);
+        let retries = Retries { max: self.config.max_retries, backoff: self.config.backoff };
+        retry::retrying(retries, "speech-to-text", |_| async {
+            match tokio::time::timeout(self.config.response_timeout, self.attempt(&file)).await {
+                Err(_) => Attempt::Retry(SttError::Timeout("response"), None),
+                Ok(attempt) => attempt,
             }
-            let backoff = wait.unwrap_or_else(|| jittered(self.config.backoff * 2u32.pow(attempt)));
-            tracing::warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "speech-to-text request failed; retrying");
-            tokio::time::sleep(backoff.min(Duration::from_secs(30))).await;
-            attempt += 1;
-        }
+        })
+        .await
     }
 
     /// One request and its answer.
-    async fn attempt(&self, file: &[u8]) -> Result<Transcript, Failure> {
-        let part = reqwest::multipart::Part::bytes(file.to_vec())
-            .file_name("utterance.wav")
-            .mime_str("audio/wav")
-            .map_err(|e| Failure::Final(SttError::Unavailable(e.to_string())))?;
+    async fn attempt(&self, file: &[u8]) -> Attempt<Transcript, SttError> {
+        let part = match reqwest::multipart::Part::bytes(file.to_vec()).file_name("utterance.wav").mime_str("audio/wav")
+        {
+            Ok(part) => part,
+            Err(e) => return Attempt::Fail(SttError::Unavailable(e.to_string())),
+        };
         let form = reqwest::multipart::Form::new()
             .part("file", part)
             .text("model", self.config.model.clone())
@@ -207,28 +201,22 @@ impl Inner {
             request = request.bearer_auth(key);
         }
         let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) if e.is_timeout() => return Err(Failure::Retry(SttError::Timeout("connect"), None)),
-            Err(e) => return Err(Failure::Retry(SttError::Connect(e.without_url().to_string()), None)),
+            Ok(response) => match retry::judge(response) {
+                Attempt::Done(response) => response,
+                Attempt::Retry(error, wait) => return Attempt::Retry(error, wait),
+                Attempt::Fail(error) => return Attempt::Fail(error),
+            },
+            Err(e) if e.is_timeout() => return Attempt::Retry(SttError::Timeout("connect"), None),
+            Err(e) => return Attempt::Retry(SttError::Connect(e.without_url().to_string()), None),
         };
-        match response.status().as_u16() {
-            200..=299 => {}
-            code @ (401 | 403) => return Err(Failure::Final(SttError::Unauthorized(code))),
-            429 => return Err(Failure::Retry(SttError::RateLimited, retry_after(&response))),
-            code @ 500..=599 => return Err(Failure::Retry(SttError::Status(code), None)),
-            code => return Err(Failure::Final(SttError::Status(code))),
+        match response.bytes().await {
+            Err(e) => Attempt::Retry(SttError::Connect(e.without_url().to_string()), None),
+            Ok(body) => match parse_verbose_json(&body) {
+                Ok(transcript) => Attempt::Done(transcript),
+                Err(error) => Attempt::Fail(error),
+            },
         }
-        let body =
-            response.bytes().await.map_err(|e| Failure::Retry(SttError::Connect(e.without_url().to_string()), None))?;
-        parse_verbose_json(&body).map_err(Failure::Final)
     }
-}
-
-/// How an attempt failed: worth another try (after the wait the provider asked for, if any)
-/// or not.
-enum Failure {
-    Retry(SttError, Option<Duration>),
-    Final(SttError),
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{Pcm16, TextToSpeech, TtsError, prepare, record_error};
 use crate::core::UserId;
-use crate::llm::{Breaker, jittered, retry_after};
+use crate::llm::Breaker;
+use crate::retry::{self, Attempt, Retries};
 
 /// How to reach the provider and how patient to be with it.
 #[derive(Clone)]
@@ -221,9 +222,9 @@ impl Inner {
             "response_format": "pcm",
         })
         .to_string();
-        let mut first_audio = first_deadline.saturating_duration_since(Instant::now());
-        let mut attempt = 0;
-        loop {
+        let first_audio = first_deadline.saturating_duration_since(Instant::now());
+        let retries = Retries { max: self.config.max_retries, backoff: self.config.backoff };
+        retry::retrying(retries, "text-to-speech", |attempt| {
             let mut request = self
                 .http
                 .post(format!("{}/audio/speech", self.config.base_url))
@@ -232,25 +233,15 @@ impl Inner {
             if let Some(key) = &self.config.api_key {
                 request = request.bearer_auth(key);
             }
-            let (error, wait) = match timeout(first_audio, request.send()).await {
-                Err(_) => (TtsError::Timeout("first audio"), None),
-                Ok(Err(e)) => (TtsError::Connect(e.without_url().to_string()), None),
-                Ok(Ok(response)) => match response.status().as_u16() {
-                    200..=299 => return Ok(response),
-                    code @ (401 | 403) => return Err(TtsError::Unauthorized(code)),
-                    429 => (TtsError::RateLimited, retry_after(&response)),
-                    code @ 500..=599 => (TtsError::Status(code), None),
-                    code => return Err(TtsError::Status(code)),
-                },
-            };
-            if attempt >= self.config.max_retries {
-                return Err(error);
+            let limit = if attempt == 0 { first_audio } else { self.config.first_audio_timeout };
+            async move {
+                match timeout(limit, request.send()).await {
+                    Err(_) => Attempt::Retry(TtsError::Timeout("first audio"), None),
+                    Ok(Err(e)) => Attempt::Retry(TtsError::Connect(e.without_url().to_string()), None),
+                    Ok(Ok(response)) => retry::judge(response),
+                }
             }
-            let backoff = wait.unwrap_or_else(|| jittered(self.config.backoff * 2u32.pow(attempt)));
-            tracing::warn!(%error, attempt, backoff_ms = backoff.as_millis() as u64, "text-to-speech request failed; retrying");
-            tokio::time::sleep(backoff.min(Duration::from_secs(30))).await;
-            attempt += 1;
-            first_audio = self.config.first_audio_timeout;
-        }
+        })
+        .await
     }
 }
