@@ -49,6 +49,7 @@ fn interview(plan: &Arc<Plan>) -> u64 {
         candidate: Candidate { role: Some("backend".into()), level: Some("senior".into()), resume_text: None },
         time_limit_ms: plan.duration_s * 1000,
         scorer: "heuristic/1".to_owned(),
+        voice: Default::default(),
         config: CoreConfig::default(),
     };
     let mut session = Session::new(params);

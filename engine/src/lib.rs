@@ -41,7 +41,7 @@ pub mod time;
 pub mod voice;
 
 pub use runtime::{
-    Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Next, Page, SessionAccess, plan_summary,
+    Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Next, Page, SessionAccess, Speech, plan_summary,
 };
 
 use store::StoreError;

@@ -31,6 +31,7 @@ fn params(session: &str) -> SessionParams {
         plan: PlanCatalog::shipped().get("senior-backend").cloned().unwrap(),
         candidate: Default::default(),
         time_limit_ms: 60_000,
+        voice: Default::default(),
         scorer: "heuristic/1".into(),
         config: CoreConfig::default(),
     }

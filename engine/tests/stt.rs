@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use viva_engine::core::UserId;
 use viva_engine::voice::stt::{
-    INPUT_RATE, OpenAiStt, OpenAiSttConfig, PocketsphinxConfig, PocketsphinxStt, SpeechToText, SttError,
+    OpenAiStt, OpenAiSttConfig, PocketsphinxConfig, PocketsphinxStt, SpeechToText, SttError,
 };
+use viva_testkit::speech::{offline_speech_installed as installed, speech};
 
 /// Every wait is bounded, so a bug fails the test instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -28,41 +29,6 @@ fn alice() -> UserId {
 }
 
 // ---- pocketsphinx on espeak-ng speech ----
-
-/// `text` spoken by espeak-ng (slowly: it helps the recognizer), resampled from its 22,050 Hz
-/// to 16 kHz by linear interpolation.
-fn speech(text: &str) -> Vec<i16> {
-    let output = std::process::Command::new("espeak-ng").args(["-v", "en-us", "-s", "120", "--stdout", text]).output();
-    let output = output.expect("espeak-ng runs");
-    assert!(output.status.success());
-    let bytes = output.stdout;
-    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
-    let data = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
-    let samples: Vec<i16> = bytes[data..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-    let count = (samples.len() as u64 * u64::from(INPUT_RATE) / u64::from(rate)) as usize;
-    (0..count)
-        .map(|i| {
-            let x = i as f64 * f64::from(rate) / f64::from(INPUT_RATE);
-            let j = x as usize;
-            let a = f64::from(samples[j]);
-            let b = f64::from(*samples.get(j + 1).unwrap_or(&samples[j]));
-            (a + (b - a) * (x - j as f64)) as i16
-        })
-        .collect()
-}
-
-fn installed() -> bool {
-    let found = |name: &str| {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join(name).is_file())
-    };
-    let ok = found("pocketsphinx_continuous")
-        && found("espeak-ng")
-        && std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin").is_file();
-    if !ok {
-        viva_testkit::missing_program("pocketsphinx_continuous, its en-us model or espeak-ng");
-    }
-    ok
-}
 
 /// The recognizer restricted to the sentence's words (free-form recognition of synthetic
 /// speech is poor; see `PocketsphinxStt::with_grammar`).

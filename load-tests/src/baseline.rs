@@ -545,6 +545,7 @@ impl Live {
                 clock: Clock { elapsed_s: 0, remaining_s: summary.duration_s },
                 ended_reason: None,
                 report_ready: false,
+                voice: None,
             },
         }))
     }
@@ -596,7 +597,7 @@ impl Live {
 
     fn answer(&mut self, id: Option<String>) {
         if let Some((seq, answer_id)) = id.as_ref().and_then(|id| self.acked.get(id)) {
-            let ack = AnswerReceived { seq: *seq, id: id.clone(), answer_id: *answer_id };
+            let ack = AnswerReceived::typed(*seq, id.clone(), *answer_id);
             return self.out.push(ServerMessage::AnswerReceived(ack));
         }
         if self.started.is_none() {
@@ -614,7 +615,7 @@ impl Live {
         if let Some(id) = &id {
             self.acked.insert(id.clone(), (seq, self.answers));
         }
-        self.out.push(ServerMessage::AnswerReceived(AnswerReceived { seq, id, answer_id: self.answers }));
+        self.out.push(ServerMessage::AnswerReceived(AnswerReceived::typed(seq, id, self.answers)));
         let script = Arc::clone(&self.script);
         match script.segments.get(self.answers as usize) {
             Some(segment) => {

@@ -72,6 +72,7 @@ fn state() -> SessionState {
         clock: Clock { elapsed_s: 412, remaining_s: 2288 },
         ended_reason: None,
         report_ready: false,
+        voice: None,
     }
 }
 
@@ -99,7 +100,7 @@ fn server_messages() -> Vec<ServerMessage> {
             text: QUESTION.to_owned(),
             status: TurnStatus::Completed,
         }),
-        ServerMessage::AnswerReceived(AnswerReceived { seq: 12, id: Some("a3".to_owned()), answer_id: 3 }),
+        ServerMessage::AnswerReceived(AnswerReceived::typed(12, Some("a3".to_owned()), 3)),
         ServerMessage::ScoreUpdated(ScoreUpdated {
             seq: 13,
             answer_id: 3,

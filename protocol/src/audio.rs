@@ -18,6 +18,20 @@ pub const OUTPUT_RATE: u32 = 24_000;
 pub struct Audio(pub Vec<u8>);
 
 impl Audio {
+    /// The bytes of `samples`.
+    pub fn from_samples(samples: &[i16]) -> Self {
+        Self(samples.iter().flat_map(|s| s.to_le_bytes()).collect())
+    }
+
+    /// Its samples; `None` for an odd number of bytes (not PCM16).
+    pub fn samples(&self) -> Option<Vec<i16>> {
+        let pairs = self.0.chunks_exact(2);
+        if !pairs.remainder().is_empty() {
+            return None;
+        }
+        Some(pairs.map(|pair| i16::from_le_bytes([pair[0], pair[1]])).collect())
+    }
+
     /// Its length in milliseconds at `rate` samples per second.
     pub fn duration_ms(&self, rate: u32) -> u64 {
         (self.0.len() as u64 / 2) * 1000 / u64::from(rate)
@@ -99,6 +113,14 @@ mod tests {
             reason: "audio is not valid base64".into(),
         };
         assert_eq!(error, expected);
+    }
+
+    #[test]
+    fn samples_are_little_endian_pairs_and_an_odd_byte_is_refused() {
+        let audio = Audio::from_samples(&[1, -1, i16::MAX]);
+        assert_eq!(audio.0, [1, 0, 255, 255, 255, 127]);
+        assert_eq!(audio.samples(), Some(vec![1, -1, i16::MAX]));
+        assert_eq!(Audio(vec![1, 0, 2]).samples(), None);
     }
 
     #[test]

@@ -55,6 +55,12 @@ pub enum ViolationKind {
     DeltaIndexGap,
     /// A delta with empty text.
     DeltaEmpty,
+    /// `turn.audio` for a turn that is neither open nor the last one done.
+    AudioOutsideTurn,
+    /// A `turn.audio` `index` that is not the previous one of its turn plus one.
+    AudioIndexGap,
+    /// `turn.truncated` for a turn that is not done.
+    TruncatedUnknownTurn,
     /// An answer sent that got neither `answer.received` nor an `error` by the end.
     AnswerNotAcknowledged,
     /// A second `answer.received` with a new `seq` for the same answer: applied twice.
@@ -112,8 +118,12 @@ pub struct Violation {
 /// What happened to an answer the client sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
+    /// Audio of an utterance was sent: it becomes an answer if it held speech.
+    Heard,
     Pending,
-    Acknowledged { seq: u64 },
+    Acknowledged {
+        seq: u64,
+    },
     Refused,
 }
 
@@ -141,6 +151,8 @@ pub struct Checker {
     next_seq: u64,
     open: Option<Open>,
     last_turn_id: u32,
+    /// The turn whose `turn.audio` was seen last, and its next index.
+    audio: Option<(u32, u32)>,
     /// The last turn that ended, and whether an answer was accepted since.
     last_done: Option<(TurnKind, TurnStatus)>,
     answered_since: bool,
@@ -185,9 +197,28 @@ impl Checker {
         {
             // A re-send after a refusal is a new chance to be acknowledged.
             let fate = self.answers.entry(id.clone()).or_insert(Fate::Pending);
-            if *fate == Fate::Refused {
+            if matches!(*fate, Fate::Refused | Fate::Heard) {
                 *fate = Fate::Pending;
             }
+        }
+        match message {
+            // An utterance's audio: an answer only if speech is found in it.
+            ClientMessage::InputAudioAppend { id, .. } => {
+                self.answers.entry(id.clone()).or_insert(Fate::Heard);
+            }
+            // Committed: it must be acknowledged or refused.
+            ClientMessage::InputAudioCommit { id } => {
+                let fate = self.answers.entry(id.clone()).or_insert(Fate::Pending);
+                if matches!(*fate, Fate::Refused | Fate::Heard) {
+                    *fate = Fate::Pending;
+                }
+            }
+            ClientMessage::InputAudioClear { id }
+                if self.answers.get(id).is_some_and(|fate| matches!(fate, Fate::Heard | Fate::Pending)) =>
+            {
+                self.answers.remove(id);
+            }
+            _ => {}
         }
     }
 
@@ -255,7 +286,7 @@ impl Checker {
                         true
                     }
                     ServerMessage::TurnStarted(t) => reason == EndReason::OutOfMinutes && t.kind == TurnKind::Closing,
-                    ServerMessage::TurnDone(_) => true, // of a turn allowed to start (checked there)
+                    ServerMessage::TurnDone(_) | ServerMessage::TurnTruncated(_) => true, // of a turn allowed to start
                     ServerMessage::SessionEnding(_) => true, // a second one is `EndingTwice`
                     _ => false,
                 };
@@ -324,7 +355,7 @@ impl Checker {
                     }
                 }
                 match a.id.as_ref().map(|id| (id, self.answers.get(id).copied())) {
-                    Some((id, Some(Fate::Pending | Fate::Refused))) => {
+                    Some((id, Some(Fate::Pending | Fate::Refused | Fate::Heard))) => {
                         self.answers.insert(id.clone(), Fate::Acknowledged { seq: a.seq });
                     }
                     Some((id, Some(Fate::Acknowledged { seq }))) => {
@@ -395,7 +426,35 @@ impl Checker {
                     }
                 }
             }
-            ServerMessage::Clock(_) | ServerMessage::Pong(_) => {}
+            ServerMessage::TurnAudio(a) => {
+                let last_done = if self.open.is_none() { Some(self.last_turn_id) } else { None };
+                let known = self.open.as_ref().is_some_and(|o| o.turn_id == a.turn_id) || last_done == Some(a.turn_id);
+                if !known {
+                    return self.violate(ViolationKind::AudioOutsideTurn, format!("audio of turn {}", a.turn_id));
+                }
+                let expected = match self.audio {
+                    Some((turn_id, next)) if turn_id == a.turn_id => next,
+                    _ => 0,
+                };
+                self.audio = Some((a.turn_id, a.index + 1));
+                if a.index != expected {
+                    let detail = format!("turn {} audio {} after {expected} expected", a.turn_id, a.index);
+                    self.violate(ViolationKind::AudioIndexGap, detail);
+                }
+            }
+            ServerMessage::TurnTruncated(t) => {
+                if t.turn_id == 0
+                    || t.turn_id > self.last_turn_id
+                    || self.open.as_ref().is_some_and(|o| o.turn_id == t.turn_id)
+                {
+                    self.violate(ViolationKind::TruncatedUnknownTurn, format!("turn.truncated of turn {}", t.turn_id));
+                }
+            }
+            ServerMessage::SpeechStarted(_)
+            | ServerMessage::SpeechStopped(_)
+            | ServerMessage::TranscriptDelta(_)
+            | ServerMessage::Clock(_)
+            | ServerMessage::Pong(_) => {}
         }
     }
 
@@ -549,6 +608,7 @@ mod tests {
                 clock: Clock { elapsed_s: 0, remaining_s: 600 },
                 ended_reason: None,
                 report_ready: false,
+                voice: None,
             },
         }))
     }
@@ -568,7 +628,7 @@ mod tests {
     }
 
     fn received(seq: u64, id: &str, answer_id: u32) -> ServerMessage {
-        ServerMessage::AnswerReceived(AnswerReceived { seq, id: Some(id.into()), answer_id })
+        ServerMessage::AnswerReceived(AnswerReceived::typed(seq, Some(id.into()), answer_id))
     }
 
     fn scored(seq: u64, answer_id: u32) -> ServerMessage {
@@ -899,7 +959,7 @@ mod tests {
         assert_eq!(observe_all(&session[1..]), []);
         // An answer sent without an id is acknowledged without one (found by the fuzzer).
         let mut no_id = session[1..].to_vec();
-        no_id[7] = ServerMessage::AnswerReceived(AnswerReceived { seq: 5, id: None, answer_id: 1 });
+        no_id[7] = ServerMessage::AnswerReceived(AnswerReceived::typed(5, None, 1));
         assert_eq!(observe_all(&no_id), []);
         // Dropped mid-intro; the intro ended while away and is replayed without its deltas;
         // the question is open at the resume and goes on from the state's text.

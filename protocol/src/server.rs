@@ -26,6 +26,21 @@ pub enum ServerMessage {
     /// An answer is stored (durable).
     #[serde(rename = "answer.received")]
     AnswerReceived(AnswerReceived),
+    /// A spoken turn was cut off by the candidate: its text as heard (durable).
+    #[serde(rename = "turn.truncated")]
+    TurnTruncated(TurnTruncated),
+    /// A piece of the open turn's audio (ephemeral, voice output).
+    #[serde(rename = "turn.audio")]
+    TurnAudio(TurnAudio),
+    /// The candidate began to speak (ephemeral, voice input).
+    #[serde(rename = "input_audio.speech_started")]
+    SpeechStarted(SpeechStarted),
+    /// The candidate stopped speaking: the utterance is being transcribed (ephemeral).
+    #[serde(rename = "input_audio.speech_stopped")]
+    SpeechStopped(SpeechStopped),
+    /// Partial text of the utterance being transcribed (ephemeral, when the provider streams).
+    #[serde(rename = "answer.transcript.delta")]
+    TranscriptDelta(TranscriptDelta),
     /// An answer was scored (durable).
     #[serde(rename = "score.updated")]
     ScoreUpdated(ScoreUpdated),
@@ -57,11 +72,20 @@ impl ServerMessage {
             Self::TurnStarted(e) => Some(e.seq),
             Self::TurnDone(e) => Some(e.seq),
             Self::AnswerReceived(e) => Some(e.seq),
+            Self::TurnTruncated(e) => Some(e.seq),
             Self::ScoreUpdated(e) => Some(e.seq),
             Self::ReportReady(e) => Some(e.seq),
             Self::SessionEnding(e) => Some(e.seq),
             Self::SessionEnded(e) => Some(e.seq),
-            Self::SessionReady(_) | Self::TurnDelta(_) | Self::Clock(_) | Self::Error(_) | Self::Pong(_) => None,
+            Self::SessionReady(_)
+            | Self::TurnDelta(_)
+            | Self::TurnAudio(_)
+            | Self::SpeechStarted(_)
+            | Self::SpeechStopped(_)
+            | Self::TranscriptDelta(_)
+            | Self::Clock(_)
+            | Self::Error(_)
+            | Self::Pong(_) => None,
         }
     }
 
@@ -73,6 +97,11 @@ impl ServerMessage {
             Self::TurnDelta(_) => "turn.delta",
             Self::TurnDone(_) => "turn.done",
             Self::AnswerReceived(_) => "answer.received",
+            Self::TurnTruncated(_) => "turn.truncated",
+            Self::TurnAudio(_) => "turn.audio",
+            Self::SpeechStarted(_) => "input_audio.speech_started",
+            Self::SpeechStopped(_) => "input_audio.speech_stopped",
+            Self::TranscriptDelta(_) => "answer.transcript.delta",
             Self::ScoreUpdated(_) => "score.updated",
             Self::ReportReady(_) => "report.ready",
             Self::SessionEnding(_) => "session.ending",
@@ -197,9 +226,97 @@ pub struct AnswerReceived {
     pub id: Option<MessageId>,
     /// The answer (1, 2, 3, ... per session).
     pub answer_id: u32,
+    /// How it was given: `voice` for a spoken answer; absent for a typed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<AnswerSource>,
+    /// A spoken answer's text, as recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
+    /// A spoken answer's words and where each is in its audio (empty when the provider gave no
+    /// timings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<TimedWord>>,
+    /// A spoken answer's length, in milliseconds of audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<u64>,
+}
+
+impl AnswerReceived {
+    /// The acknowledgement of a typed answer.
+    pub fn typed(seq: u64, id: Option<MessageId>, answer_id: u32) -> Self {
+        Self { seq, id, answer_id, source: None, transcript: None, words: None, audio_ms: None }
+    }
+}
+
+/// How an answer was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerSource {
+    /// Spoken, and transcribed by the server.
+    Voice,
+}
+
+/// One recognised word of a spoken answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedWord {
+    /// The word.
+    pub text: String,
+    /// Where it starts, in milliseconds from the start of the utterance's audio.
+    pub start_ms: u32,
+    /// Where it ends.
+    pub end_ms: u32,
+}
+
+/// `turn.truncated`: the candidate cut a spoken turn off (`turn.truncate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnTruncated {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// The turn.
+    pub turn_id: u32,
+    /// Its text as heard: what its audio up to `audio_end_ms` said. Transcripts and the
+    /// report use it; the turn's `turn.done` keeps the whole text as delivered.
+    pub text: String,
+    /// Where playback stopped, in milliseconds of the turn's audio.
+    pub audio_end_ms: u64,
+}
+
+/// `turn.audio`: the open turn spoken, beside its `turn.delta` captions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnAudio {
+    /// The turn.
+    pub turn_id: u32,
+    /// 0, 1, 2, ... within the turn.
+    pub index: u32,
+    /// PCM16 little-endian mono at 24 kHz.
+    pub audio: Audio,
+}
+
+/// `input_audio.speech_started`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeechStarted {
+    /// Where speech begins, in milliseconds of the utterance's audio.
+    pub audio_start_ms: u64,
+}
+
+/// `input_audio.speech_stopped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeechStopped {
+    /// Where speech ends, in milliseconds of the utterance's audio.
+    pub audio_end_ms: u64,
+}
+
+/// `answer.transcript.delta`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptDelta {
+    /// The utterance (`input_audio.append`'s `id`).
+    pub id: MessageId,
+    /// Text to append to what was recognised so far.
+    pub text: String,
 }
 
 use crate::MessageId;
+use crate::audio::Audio;
 
 /// A score on one rubric dimension, 0–10.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

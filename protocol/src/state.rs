@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::server::AnswerScore;
-use crate::{AnswerContent, Clock, DimensionScore, EndReason, Expects, TurnKind, TurnStatus};
+use crate::{AnswerContent, Clock, DimensionScore, EndReason, Expects, TurnKind, TurnStatus, Voice};
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,6 +38,9 @@ pub struct SessionState {
     pub ended_reason: Option<EndReason>,
     /// Whether `GET /v1/sessions/{id}/report` answers 200.
     pub report_ready: bool,
+    /// The ways the session is spoken, when it was started with voice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<Voice>,
 }
 
 /// One entry of a transcript.

@@ -499,6 +499,7 @@ fn session_state_shape() {
         clock: Clock { elapsed_s: 0, remaining_s: 1800 },
         ended_reason: None,
         report_ready: false,
+        voice: None,
     };
     check_json(
         &state,

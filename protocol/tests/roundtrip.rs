@@ -9,8 +9,9 @@ use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
 use viva_protocol::server::{
-    AnswerReceived, AnswerScore, Pong, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, SessionReady, TurnDelta,
-    TurnDone, TurnStarted,
+    AnswerReceived, AnswerScore, AnswerSource, Pong, ReportReady, ScoreUpdated, SessionEnded, SessionEnding,
+    SessionReady, SpeechStarted, SpeechStopped, TimedWord, TranscriptDelta, TurnAudio, TurnDelta, TurnDone,
+    TurnStarted, TurnTruncated,
 };
 use viva_protocol::state::{AwaitingAnswer, OpenTurn, Scores, SessionStatus, TranscriptEntry};
 use viva_protocol::{
@@ -162,6 +163,7 @@ fn session_state() -> impl Strategy<Value = SessionState> {
                     clock,
                     ended_reason,
                     report_ready,
+                    voice: None,
                 }
             },
         )
@@ -224,8 +226,9 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         (any::<u64>(), any::<u32>(), text(), turn_status()).prop_map(|(seq, turn_id, text, status)| {
             ServerMessage::TurnDone(TurnDone { seq, turn_id, text, status })
         }),
-        (any::<u64>(), any_id(), any::<u32>())
-            .prop_map(|(seq, id, answer_id)| { ServerMessage::AnswerReceived(AnswerReceived { seq, id, answer_id }) }),
+        (any::<u64>(), any_id(), any::<u32>()).prop_map(|(seq, id, answer_id)| {
+            ServerMessage::AnswerReceived(AnswerReceived::typed(seq, id, answer_id))
+        }),
         (any::<u64>(), any::<u32>(), dimensions(), option::of(score()), answer_score()).prop_map(
             |(seq, answer_id, dimensions, overall, answer)| {
                 ServerMessage::ScoreUpdated(ScoreUpdated { seq, answer_id, dimensions, overall, answer })
@@ -242,6 +245,26 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             ServerMessage::Error(ErrorEvent { code, message, fatal, reference })
         }),
         any_id().prop_map(|id| ServerMessage::Pong(Pong { id })),
+        (any::<u64>(), any_id(), any::<u32>(), text(), vec((text(), any::<u32>(), any::<u32>()), 0..4), any::<u64>())
+            .prop_map(|(seq, id, answer_id, transcript, words, audio_ms)| {
+                let mut received = AnswerReceived::typed(seq, id, answer_id);
+                received.source = Some(AnswerSource::Voice);
+                received.transcript = Some(transcript);
+                received.words = Some(
+                    words.into_iter().map(|(text, start_ms, end_ms)| TimedWord { text, start_ms, end_ms }).collect(),
+                );
+                received.audio_ms = Some(audio_ms);
+                ServerMessage::AnswerReceived(received)
+            }),
+        (any::<u64>(), any::<u32>(), text(), any::<u64>()).prop_map(|(seq, turn_id, text, audio_end_ms)| {
+            ServerMessage::TurnTruncated(TurnTruncated { seq, turn_id, text, audio_end_ms })
+        }),
+        (any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..64)).prop_map(|(turn_id, index, bytes)| {
+            ServerMessage::TurnAudio(TurnAudio { turn_id, index, audio: Audio(bytes) })
+        }),
+        any::<u64>().prop_map(|audio_start_ms| ServerMessage::SpeechStarted(SpeechStarted { audio_start_ms })),
+        any::<u64>().prop_map(|audio_end_ms| ServerMessage::SpeechStopped(SpeechStopped { audio_end_ms })),
+        (text(), text()).prop_map(|(id, text)| ServerMessage::TranscriptDelta(TranscriptDelta { id, text })),
     ]
 }
 

@@ -21,6 +21,7 @@ pub fn missing_program(what: &str) {
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod openai;
+pub mod speech;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -35,10 +35,11 @@ use viva_protocol::rest;
 use viva_protocol::server::{AnswerReceived, ErrorEvent, Pong, TurnDelta};
 use viva_protocol::{
     AnswerContent, ClientMessage, EndReason, ErrorCode, Expects, ServerMessage, SessionState, TurnKind, TurnStatus,
+    Voice,
 };
 
 pub use ids::{AnswerId, SessionId, TurnId, UserId};
-pub use record::{LogEntry, Record};
+pub use record::{LogEntry, Record, Spoken};
 pub use report::{AnswerEvidence, Report};
 pub use scoring::{ScoreError, ScoreRequest, Scoring, mean, round1};
 pub use state::{Acknowledged, Entry, State, Status, Turn};
@@ -143,6 +144,9 @@ pub struct SessionParams {
     pub time_limit_ms: u64,
     /// `name/version` of the configured scorer, stamped on the report.
     pub scorer: String,
+    /// The ways this server can speak (a text-to-speech provider) and listen (speech-to-text):
+    /// what `session.start {voice}` may ask for.
+    pub voice: Voice,
     /// Tunables.
     pub config: CoreConfig,
 }
@@ -334,7 +338,11 @@ impl Session {
                 deadlines.extend(idle);
             }
             Status::Ending { since, .. } => {
-                deadlines.push(since.plus_ms(config.score_wait_ms));
+                // The wait for scores is over at its deadline, but a closing turn still open
+                // is waited for (bounded by its idle timeout): its end finishes the session.
+                if self.state.open_turn.is_none() {
+                    deadlines.push(since.plus_ms(config.score_wait_ms));
+                }
                 deadlines.extend(idle);
             }
             Status::Created | Status::Ended(_) => {}
@@ -352,21 +360,25 @@ impl Session {
                 if self.already_applied(&id) {
                     return;
                 }
-                if voice.is_some_and(|v| v.input || v.output) {
+                let voice = voice.unwrap_or_default();
+                let offered = self.params.voice;
+                if (voice.input && !offered.input) || (voice.output && !offered.output) {
                     // Not started: the client may start again without voice.
-                    return self.error(ErrorCode::VoiceUnavailable, VOICE_UNAVAILABLE, id);
+                    return self.error(ErrorCode::VoiceUnavailable, VOICE_NOT_OFFERED, id);
                 }
                 if self.state.status == Status::Created {
                     // Starting a started session is a no-op, not an error.
                     self.live.next_clock = Some(now);
-                    self.start_turn(TurnSpec::new(TurnKind::Intro, None), now);
+                    let mut intro = TurnSpec::new(TurnKind::Intro, None);
+                    intro.voice = (voice.input || voice.output).then_some(voice);
+                    self.start_turn(intro, now);
                     self.handle_timeout(now);
                 }
                 self.remember(id);
             }
-            ClientMessage::AnswerSubmit { id, text } => self.submit(id, AnswerContent::Text { text }, now),
+            ClientMessage::AnswerSubmit { id, text } => self.submit(id, AnswerContent::Text { text }, None, now),
             ClientMessage::CodeSubmit { id, language, source } => {
-                self.submit(id, AnswerContent::Code { language, source }, now);
+                self.submit(id, AnswerContent::Code { language, source }, None, now);
             }
             ClientMessage::TurnInterrupt { id } => {
                 if self.already_applied(&id) {
@@ -379,12 +391,15 @@ impl Session {
                 self.remember(id);
                 self.advance(now);
             }
+            // A driver with a voice path takes these for a session that opted in (and gives the
+            // core what they come to: `handle_spoken_answer`, `handle_barge_in`,
+            // `handle_truncate`); the rest land here.
             message @ (ClientMessage::InputAudioAppend { .. }
             | ClientMessage::InputAudioCommit { .. }
             | ClientMessage::InputAudioClear { .. }
             | ClientMessage::TurnTruncate { .. }) => {
                 let id = message.id().map(str::to_owned);
-                self.error(ErrorCode::VoiceUnavailable, VOICE_UNAVAILABLE, id);
+                self.error(ErrorCode::VoiceUnavailable, VOICE_NOT_CHOSEN, id);
             }
             ClientMessage::SessionEnd { id } => {
                 if self.already_applied(&id) {
@@ -395,6 +410,48 @@ impl Session {
                 }
                 self.remember(id);
             }
+        }
+    }
+
+    /// A spoken answer, transcribed: stored and scored like a typed one. `id` is its
+    /// utterance's id (`input_audio.append`), so a re-sent utterance is stored once.
+    pub fn handle_spoken_answer(&mut self, id: String, text: String, spoken: Spoken, now: Timestamp) {
+        self.submit(Some(id), AnswerContent::Text { text }, Some(spoken), now);
+    }
+
+    /// The candidate began to speak over the interviewer (voice): the turn in flight, if any,
+    /// is cut off as `interrupted`, exactly as by `turn.interrupt`.
+    pub fn handle_barge_in(&mut self, now: Timestamp) {
+        if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
+            self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
+            self.advance(now);
+        }
+    }
+
+    /// `turn.truncate`: the candidate heard `turn_id` up to `audio_end_ms`, which said `heard`
+    /// (the driver knows what its audio said; `heard` is a prefix of the turn's text). A turn
+    /// still open is cut off first. The transcript keeps the text as heard; truncating a turn
+    /// again, or with its whole text, changes nothing.
+    pub fn handle_truncate(
+        &mut self,
+        id: Option<String>,
+        turn_id: TurnId,
+        heard: String,
+        audio_end_ms: u64,
+        now: Timestamp,
+    ) {
+        if self.is_ended() {
+            return self.error(ErrorCode::SessionEnded, "the session has ended", id);
+        }
+        if self.state.open_turn.as_ref().is_some_and(|t| t.turn_id == turn_id) {
+            self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
+            self.advance(now);
+        }
+        let Some(turn) = self.state.finished_turn(turn_id) else {
+            return self.error(ErrorCode::InvalidMessage, "no such turn to truncate", id);
+        };
+        if turn.text.starts_with(&heard) && turn.text != heard {
+            self.commit(Record::TurnTruncated { turn_id, text: heard, audio_end_ms }, now);
         }
     }
 
@@ -521,10 +578,10 @@ impl Session {
         }
     }
 
-    fn submit(&mut self, id: Option<String>, answer: AnswerContent, now: Timestamp) {
+    fn submit(&mut self, id: Option<String>, answer: AnswerContent, spoken: Option<Spoken>, now: Timestamp) {
         // A re-sent answer is acknowledged again with its original event, never applied twice.
         if let Some(acked) = id.as_ref().and_then(|id| self.state.answer_ids.get(id)) {
-            let ack = AnswerReceived { seq: acked.seq, id: id.clone(), answer_id: acked.answer_id.0 };
+            let ack = AnswerReceived::typed(acked.seq, id.clone(), acked.answer_id.0);
             return self.send(ServerMessage::AnswerReceived(ack));
         }
         let rejection = match self.state.status {
@@ -558,7 +615,7 @@ impl Session {
             return self.error(ErrorCode::NotAwaitingAnswer, message, id);
         };
         let answer_id = self.state.last_answer.next();
-        self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer }, now);
+        self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer, spoken }, now);
         self.request_score(answer_id);
         if let FollowUps::Scorer { wait_ms } = self.params.config.follow_ups {
             self.live.follow_up_wait = Some(FollowUpWait { answer_id, until: now.plus_ms(wait_ms) });
@@ -625,6 +682,7 @@ impl Session {
             question_id: spec.question_id.clone(),
             key_point: spec.key_point.clone(),
             expects,
+            voice: spec.voice,
         };
         self.commit(record, now);
         self.live.speaking = Some(Speaking { turn_id, text: String::new(), next_index: 0, last_activity: now });
@@ -790,9 +848,12 @@ impl Session {
     }
 }
 
-/// Why voice is refused: the protocol has its messages (docs/protocol.md, "Voice"); the speech
-/// providers and the session's audio path are not built yet.
-const VOICE_UNAVAILABLE: &str = "this server does not speak or listen yet: no speech providers are configured";
+/// Why `session.start {voice}` is refused.
+const VOICE_NOT_OFFERED: &str = "this server does not speak or listen as asked: no speech-to-text (for input) or \
+                                 text-to-speech (for output) provider is configured";
+/// Why a voice message is refused.
+const VOICE_NOT_CHOSEN: &str = "voice is not on for this session: start it with session.start {voice} on a server \
+                                that speaks and listens";
 
 /// A plan's expected format as the wire says it.
 fn wire_expects(expected: &Expected) -> Expects {

@@ -5,9 +5,10 @@
 //! entries (see `State::apply`), which is what makes recovery (snapshot + tail) exact.
 
 use viva_protocol::server::{
-    AnswerReceived, AnswerScore, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, TurnDone, TurnStarted,
+    AnswerReceived, AnswerScore, AnswerSource, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, TimedWord,
+    TurnDone, TurnStarted, TurnTruncated,
 };
-use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, ServerMessage, TurnKind, TurnStatus};
+use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, ServerMessage, TurnKind, TurnStatus, Voice};
 
 use super::report::Report;
 use super::scoring::Scoring;
@@ -25,6 +26,15 @@ pub struct LogEntry {
     pub record: Record,
 }
 
+/// How a spoken answer was heard: its words in time and its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spoken {
+    /// Each word and where it is in the audio (empty when the provider gave no timings).
+    pub words: Vec<TimedWord>,
+    /// Milliseconds of audio.
+    pub audio_ms: u64,
+}
+
 /// What happened, with everything needed to rebuild the state from it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -40,6 +50,9 @@ pub enum Record {
         key_point: Option<String>,
         /// What answer it expects.
         expects: Option<Expects>,
+        /// On the turn that starts the session: the ways it is spoken (`session.start
+        /// {voice}`), when any.
+        voice: Option<Voice>,
     },
     /// The turn ended.
     TurnDone {
@@ -58,8 +71,19 @@ pub enum Record {
         client_id: Option<String>,
         /// The question it answers.
         question_id: String,
-        /// What the candidate submitted.
+        /// What the candidate submitted (a spoken answer: its transcript, as text).
         answer: AnswerContent,
+        /// How a spoken answer was heard; `None` for a typed one.
+        spoken: Option<Spoken>,
+    },
+    /// A spoken turn was cut off: the candidate heard it up to `audio_end_ms`.
+    TurnTruncated {
+        /// The turn (done).
+        turn_id: TurnId,
+        /// Its text as heard; the transcript keeps this one.
+        text: String,
+        /// Where playback stopped, in milliseconds of the turn's audio.
+        audio_end_ms: u64,
     },
     /// An answer was scored (or given up on: then `scoring.dimensions` is empty).
     ScoreUpdated {
@@ -106,9 +130,22 @@ impl LogEntry {
             Record::TurnDone { turn_id, text, status } => {
                 ServerMessage::TurnDone(TurnDone { seq, turn_id: turn_id.0, text: text.clone(), status: *status })
             }
-            Record::AnswerReceived { answer_id, client_id, .. } => {
-                ServerMessage::AnswerReceived(AnswerReceived { seq, id: client_id.clone(), answer_id: answer_id.0 })
+            Record::AnswerReceived { answer_id, client_id, answer, spoken, .. } => {
+                let mut message = AnswerReceived::typed(seq, client_id.clone(), answer_id.0);
+                if let (Some(spoken), AnswerContent::Text { text }) = (spoken, answer) {
+                    message.source = Some(AnswerSource::Voice);
+                    message.transcript = Some(text.clone());
+                    message.words = Some(spoken.words.clone());
+                    message.audio_ms = Some(spoken.audio_ms);
+                }
+                ServerMessage::AnswerReceived(message)
             }
+            Record::TurnTruncated { turn_id, text, audio_end_ms } => ServerMessage::TurnTruncated(TurnTruncated {
+                seq,
+                turn_id: turn_id.0,
+                text: text.clone(),
+                audio_end_ms: *audio_end_ms,
+            }),
             Record::ScoreUpdated { answer_id, scoring, running, overall } => {
                 ServerMessage::ScoreUpdated(ScoreUpdated {
                     seq,

@@ -7,7 +7,9 @@
 //! answer; a `turn.interrupt` per turn that ended `interrupted` by a barge-in; and
 //! `session.end` when the candidate ended the interview. The end closes the turn in flight as
 //! `interrupted` too: that turn is not a barge-in, and the end's own time is when it closed it.
-//! Pings, acks, refused messages and the ids of control messages are not stored.
+//! Pings, acks, refused messages and the ids of control messages are not stored. The audio of
+//! a voice session is not in the log either: a spoken answer comes back as its transcript,
+//! typed, and the session is replayed as text (`turn.truncated` has no text counterpart).
 
 use viva_protocol::{AnswerContent, ClientMessage, EndReason, TurnStatus};
 
@@ -106,7 +108,7 @@ mod tests {
 
     fn started(turn: u32, kind: TurnKind) -> Record {
         let question_id = matches!(kind, TurnKind::Question).then(|| "q".to_owned());
-        Record::TurnStarted { turn_id: TurnId(turn), kind, question_id, key_point: None, expects: None }
+        Record::TurnStarted { turn_id: TurnId(turn), kind, question_id, key_point: None, expects: None, voice: None }
     }
 
     fn done(turn: u32, status: TurnStatus) -> Record {
@@ -119,6 +121,7 @@ mod tests {
             client_id: Some(format!("a{id}")),
             question_id: "q".into(),
             answer: AnswerContent::Text { text: "An answer.".into() },
+            spoken: None,
         }
     }
 

@@ -6,7 +6,7 @@
 //! point the answer missed; then the next question, or the closing. A failed turn is asked
 //! again (a new turn) until too many fail in a row. The closing ends the interview.
 
-use viva_protocol::{AnswerContent, EndReason, TurnKind, TurnStatus};
+use viva_protocol::{AnswerContent, EndReason, TurnKind, TurnStatus, Voice};
 
 use super::state::{Entry, State, Turn};
 use super::{AnswerId, FollowUpChoice, FollowUps, SessionParams};
@@ -36,11 +36,13 @@ pub(super) struct TurnSpec {
     pub(super) attempt: u32,
     /// After an answer: the interviewer may choose this turn instead of the default above.
     pub(super) choice: Option<FollowUpChoice>,
+    /// For the turn that starts the session: the ways it is spoken.
+    pub(super) voice: Option<Voice>,
 }
 
 impl TurnSpec {
     pub(super) fn new(kind: TurnKind, question_id: Option<String>) -> Self {
-        Self { kind, question_id, key_point: None, answer: None, ending: None, attempt: 1, choice: None }
+        Self { kind, question_id, key_point: None, answer: None, ending: None, attempt: 1, choice: None, voice: None }
     }
 }
 
@@ -67,7 +69,7 @@ pub(super) fn next_step(params: &SessionParams, state: &State, deciding: Option<
 /// After the answer at `answer_at`: feedback on code, a follow-up, or the next question.
 fn after_answer(params: &SessionParams, state: &State, answer_at: usize, deciding: Option<AnswerId>) -> Step {
     let transcript = &state.transcript;
-    let Some(Entry::Answer { answer_id, question_id, answer }) = transcript.get(answer_at) else {
+    let Some(Entry::Answer { answer_id, question_id, answer, .. }) = transcript.get(answer_at) else {
         return Step::Wait;
     };
     let reviewed =
@@ -152,5 +154,6 @@ fn ask_again(params: &SessionParams, transcript: &[Entry], failed: &Turn) -> Ste
         ending: None,
         attempt: failures + 1,
         choice: None,
+        voice: None,
     })
 }

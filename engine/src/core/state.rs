@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus};
+use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus, Voice};
 
-use super::record::{LogEntry, Record};
+use super::record::{LogEntry, Record, Spoken};
 use super::report::Report;
 use super::scoring::{Scoring, mean};
 use super::{AnswerId, TurnId};
@@ -46,8 +46,10 @@ pub enum Entry {
         answer_id: AnswerId,
         /// The question answered.
         question_id: String,
-        /// What was submitted.
+        /// What was submitted (a spoken answer: its transcript).
         answer: AnswerContent,
+        /// How a spoken answer was heard.
+        spoken: Option<Spoken>,
     },
 }
 
@@ -64,7 +66,8 @@ pub struct Turn {
     pub key_point: Option<String>,
     /// What answer it expects.
     pub expects: Option<Expects>,
-    /// Its whole text once done; empty while open (what was said so far is not durable).
+    /// Its whole text once done (as heard, when the candidate cut its audio off); empty while
+    /// open (what was said so far is not durable).
     pub text: String,
     /// How it ended (`None` while open).
     pub status: Option<TurnStatus>,
@@ -77,6 +80,8 @@ pub struct State {
     pub status: Status,
     /// When `session.start` was applied.
     pub started_at: Option<Timestamp>,
+    /// The ways the session is spoken (chosen at its start).
+    pub voice: Voice,
     /// When `session.ended` was committed.
     pub ended_at: Option<Timestamp>,
     /// Seq of the last durable event.
@@ -112,6 +117,7 @@ impl State {
         Self {
             status: Status::Created,
             started_at: None,
+            voice: Voice::default(),
             ended_at: None,
             head: 0,
             transcript: Vec::new(),
@@ -138,10 +144,11 @@ impl State {
         debug_assert_eq!(entry.seq, self.head + 1, "log entries apply in order");
         self.head = entry.seq;
         match &entry.record {
-            Record::TurnStarted { turn_id, kind, question_id, key_point, expects } => {
+            Record::TurnStarted { turn_id, kind, question_id, key_point, expects, voice } => {
                 if self.status == Status::Created {
                     self.status = Status::Live;
                     self.started_at = Some(entry.at);
+                    self.voice = voice.unwrap_or_default();
                 }
                 self.last_turn = self.last_turn.max(*turn_id);
                 self.open_turn = Some(Turn {
@@ -161,7 +168,7 @@ impl State {
                     self.transcript.push(Entry::Turn(turn));
                 }
             }
-            Record::AnswerReceived { answer_id, client_id, question_id, answer } => {
+            Record::AnswerReceived { answer_id, client_id, question_id, answer, spoken } => {
                 self.last_answer = self.last_answer.max(*answer_id);
                 if let Some(id) = client_id {
                     self.answer_ids.insert(id.clone(), Acknowledged { seq: entry.seq, answer_id: *answer_id });
@@ -170,7 +177,13 @@ impl State {
                     answer_id: *answer_id,
                     question_id: question_id.clone(),
                     answer: answer.clone(),
+                    spoken: spoken.clone(),
                 });
+            }
+            Record::TurnTruncated { turn_id, text, .. } => {
+                if let Some(turn) = self.finished_turn_mut(*turn_id) {
+                    turn.text.clone_from(text);
+                }
             }
             Record::ScoreUpdated { answer_id, scoring, .. } => {
                 self.scores.insert(*answer_id, scoring.clone());
@@ -183,6 +196,21 @@ impl State {
                 self.open_turn = None;
             }
         }
+    }
+
+    /// A finished turn of the transcript.
+    pub fn finished_turn(&self, turn_id: TurnId) -> Option<&Turn> {
+        self.transcript.iter().rev().find_map(|e| match e {
+            Entry::Turn(turn) if turn.turn_id == turn_id => Some(turn),
+            _ => None,
+        })
+    }
+
+    fn finished_turn_mut(&mut self, turn_id: TurnId) -> Option<&mut Turn> {
+        self.transcript.iter_mut().rev().find_map(|e| match e {
+            Entry::Turn(turn) if turn.turn_id == turn_id => Some(turn),
+            _ => None,
+        })
     }
 
     /// The question the interviewer waits on: the last entry is a finished question or
@@ -206,7 +234,7 @@ impl State {
             .transcript
             .iter()
             .filter_map(|e| match e {
-                Entry::Answer { answer_id: id, question_id: q, answer } if q == question_id && *id <= answer_id => {
+                Entry::Answer { answer_id: id, question_id: q, answer, .. } if q == question_id && *id <= answer_id => {
                     Some(answer)
                 }
                 _ => None,
@@ -247,7 +275,7 @@ impl State {
     /// Answers without a score yet.
     pub fn unscored(&self) -> impl Iterator<Item = (AnswerId, &str, &AnswerContent)> {
         self.transcript.iter().filter_map(|e| match e {
-            Entry::Answer { answer_id, question_id, answer } if !self.scores.contains_key(answer_id) => {
+            Entry::Answer { answer_id, question_id, answer, .. } if !self.scores.contains_key(answer_id) => {
                 Some((*answer_id, question_id.as_str(), answer))
             }
             _ => None,

@@ -86,6 +86,12 @@ enum In {
     Budget(u64),
     /// The driver stops (shutdown): the session suspends.
     Suspend,
+    /// A spoken answer, transcribed (the utterance id, the text), 1.5 s of audio.
+    Spoken(&'static str, &'static str),
+    /// The candidate speaks over the interviewer (voice).
+    SpeaksOver,
+    /// `turn.truncate` of this turn, heard up to this text at this many milliseconds.
+    Truncate(u32, &'static str, u64),
     /// A new driver loads the session from its log alone and recovers it (a restart, or a
     /// crash: what was not stored is gone, interviewer streams and scores in flight too).
     Restart,
@@ -110,6 +116,7 @@ fn params(config: CoreConfig) -> SessionParams {
         plan,
         candidate: Default::default(),
         scorer: "heuristic/1".into(),
+        voice: Voice::default(),
         config,
     }
 }
@@ -177,6 +184,23 @@ impl Sim {
                 }
                 Budget(ms) => self.session.handle_budget(ms, self.now),
                 Suspend => self.session.suspend(self.now),
+                Spoken(id, text) => {
+                    let words = text
+                        .split_whitespace()
+                        .enumerate()
+                        .map(|(i, w)| viva_protocol::server::TimedWord {
+                            text: w.to_owned(),
+                            start_ms: i as u32 * 300,
+                            end_ms: i as u32 * 300 + 250,
+                        })
+                        .collect();
+                    let spoken = super::Spoken { words, audio_ms: 1_500 };
+                    self.session.handle_spoken_answer(id.to_owned(), text.to_owned(), spoken, self.now);
+                }
+                SpeaksOver => self.session.handle_barge_in(self.now),
+                Truncate(turn, heard, ms) => {
+                    self.session.handle_truncate(None, TurnId(turn), heard.to_owned(), ms, self.now);
+                }
                 Restart => {
                     self.session = Session::restore(self.session.params().clone(), State::new(), self.log.clone());
                     self.turn = None;
@@ -186,7 +210,11 @@ impl Sim {
                 }
                 Wait(ms) => {
                     let until = self.now.plus_ms(ms);
+                    let mut last = None;
                     while let Some(at) = self.session.poll_timeout().filter(|at| *at <= until) {
+                        // A deadline handled must move on, or a driver would spin on it.
+                        assert!(last.is_none_or(|last| at > last), "the timeout at {at:?} came again\n{out}");
+                        last = Some(at.max(self.now));
                         self.now = at.max(self.now);
                         self.session.handle_timeout(self.now);
                         self.drain(&mut out);
@@ -246,6 +274,15 @@ fn check(inputs: Vec<In>, expect: Expect) {
 
 fn check_with(config: CoreConfig, inputs: Vec<In>, expect: Expect) {
     let mut sim = Sim::new(config);
+    expect.assert_eq(&sim.run(inputs));
+}
+
+/// On a server that speaks and listens (both speech providers configured).
+fn check_voice(inputs: Vec<In>, expect: Expect) {
+    let mut sim = Sim::new(CoreConfig::default());
+    let mut params = sim.session.params().clone();
+    params.voice = Voice { input: true, output: true };
+    sim.session = Session::new(params);
     expect.assert_eq(&sim.run(inputs));
 }
 
@@ -1009,6 +1046,25 @@ fn assert_restores(sim: &Sim) {
     crate::fuzzing::assert_restores(&params(CoreConfig::default()), &sim.log, sim.session.state());
 }
 
+/// Found by the property test: a closing turn still speaking when the wait for scores is over
+/// kept that deadline due, and a driver spun on it (the `Wait` step asserts that every
+/// deadline handled moves on).
+#[test]
+fn a_slow_closing_turn_does_not_keep_the_score_wait_due() {
+    let out = Sim::new(CoreConfig::default()).run(vec![
+        Budget(30_000),
+        START,
+        Wait(40_000),
+        Delta("Thank you "),
+        Wait(40_000),
+    ]);
+    assert!(
+        out.contains(r#"+70s  persist {"type":"turn.done","seq":5,"turn_id":2,"text":"Thank you ","status":"failed"}"#),
+        "{out}"
+    );
+    assert!(out.contains(r#""type":"session.ended""#), "{out}");
+}
+
 mod properties {
     use proptest::prelude::*;
 
@@ -1136,21 +1192,91 @@ fn a_turn_offered_a_choice_ends_cleanly_before_it_starts() {
 /// Voice is not built yet: asking for it, or sending audio, is refused with
 /// `voice_unavailable` and changes nothing; the session starts without it.
 #[test]
-fn voice_is_refused_until_it_is_built() {
+fn voice_is_refused_where_the_server_has_no_speech_providers_or_the_session_did_not_opt_in() {
     check(
         vec![
-            Client(r#"{"type":"session.start","id":"v1","voice":{"input":true,"output":true}}"#),
+            Client(r#"{"type":"session.start","id":"v1","voice":{"input":true,"output":false}}"#),
             Client(r#"{"type":"input_audio.append","id":"u1","audio":"AAAAAA=="}"#),
-            Client(r#"{"type":"turn.truncate","turn_id":1,"audio_end_ms":100}"#),
             Client(r#"{"type":"session.start","id":"v2","voice":{"input":false,"output":false}}"#),
+            Client(r#"{"type":"turn.truncate","turn_id":1,"audio_end_ms":100}"#),
         ],
         expect![[r#"
-            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen yet: no speech providers are configured","fatal":false,"ref":"v1"}
-            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen yet: no speech providers are configured","fatal":false,"ref":"u1"}
-            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen yet: no speech providers are configured","fatal":false,"ref":null}
+            +0s   send    {"type":"error","code":"voice_unavailable","message":"this server does not speak or listen as asked: no speech-to-text (for input) or text-to-speech (for output) provider is configured","fatal":false,"ref":"v1"}
+            +0s   send    {"type":"error","code":"voice_unavailable","message":"voice is not on for this session: start it with session.start {voice} on a server that speaks and listens","fatal":false,"ref":"u1"}
             +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
             +0s   ask     turn 1 Intro None point=None attempt=1
             +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"error","code":"voice_unavailable","message":"voice is not on for this session: start it with session.start {voice} on a server that speaks and listens","fatal":false,"ref":null}
+        "#]],
+    );
+}
+
+#[test]
+fn a_spoken_answer_is_stored_once_with_its_words_and_scored_like_a_typed_one() {
+    let mut sim = Sim::new(CoreConfig::default());
+    let mut params = sim.session.params().clone();
+    params.voice = Voice { input: true, output: false };
+    sim.session = Session::new(params);
+    let out = sim.run(vec![
+        Client(r#"{"type":"session.start","id":"c1","voice":{"input":true}}"#),
+        Speak,
+        Speak,
+        Spoken("u1", "an lru cache with a ttl"),
+        Spoken("u1", "an lru cache with a ttl"),
+    ]);
+    expect![[r#"
+        +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+        +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+        +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+        +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+        +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+        +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache."}
+        +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache.","status":"completed"}
+        +0s   persist {"type":"answer.received","seq":5,"id":"u1","answer_id":1,"source":"voice","transcript":"an lru cache with a ttl","words":[{"text":"an","start_ms":0,"end_ms":250},{"text":"lru","start_ms":300,"end_ms":550},{"text":"cache","start_ms":600,"end_ms":850},{"text":"with","start_ms":900,"end_ms":1150},{"text":"a","start_ms":1200,"end_ms":1450},{"text":"ttl","start_ms":1500,"end_ms":1750}],"audio_ms":1500}
+        +0s   score   answer 1
+        +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
+        +0s   ask     turn 3 Question Some("sum") point=None attempt=1
+        +0s   send    {"type":"answer.received","seq":5,"id":"u1","answer_id":1}
+    "#]]
+    .assert_eq(&out);
+    // The choice of voice and the answer's words are durable: a restart keeps them.
+    let restored = Session::restore(sim.session.params().clone(), State::new(), sim.log.clone());
+    assert_eq!(restored.state().voice, Voice { input: true, output: false });
+    let Some(Entry::Answer { spoken: Some(spoken), .. }) = restored.state().transcript.last() else {
+        panic!("the spoken answer is in the transcript");
+    };
+    assert_eq!((spoken.words.len(), spoken.audio_ms), (6, 1_500));
+}
+
+#[test]
+fn barge_in_cuts_the_turn_off_and_truncate_keeps_what_was_heard() {
+    check_voice(
+        vec![
+            Client(r#"{"type":"session.start","id":"c1","voice":{"input":true,"output":true}}"#),
+            Speak,
+            Delta("Design a cache. Think about "),
+            SpeaksOver,
+            Truncate(2, "Design a cache.", 1_400),
+            Truncate(2, "Design a cache.", 1_400),
+            Truncate(2, "Something else", 1_400),
+            Truncate(9, "", 0),
+            SpeaksOver,
+        ],
+        expect![[r#"
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design a cache. Think about "}
+            +0s   cancel  turn 2
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design a cache. Think about ","status":"interrupted"}
+            +0s   persist {"type":"turn.truncated","seq":5,"turn_id":2,"text":"Design a cache.","audio_end_ms":1400}
+            +0s   send    {"type":"error","code":"invalid_message","message":"no such turn to truncate","fatal":false,"ref":null}
         "#]],
     );
 }

@@ -42,6 +42,7 @@ pub(super) fn session_state(
         clock,
         ended_reason: state.end_reason().filter(|_| matches!(state.status, Status::Ended(_))),
         report_ready: state.report.is_some(),
+        voice: (state.voice.input || state.voice.output).then_some(state.voice),
     }
 }
 
@@ -64,7 +65,7 @@ pub(super) fn entry(state: &State, entry: &Entry) -> wire::TranscriptEntry {
             text: t.text.clone(),
             status: t.status.unwrap_or(TurnStatus::Interrupted),
         },
-        Entry::Answer { answer_id, question_id, answer } => wire::TranscriptEntry::Answer {
+        Entry::Answer { answer_id, question_id, answer, .. } => wire::TranscriptEntry::Answer {
             answer_id: answer_id.0,
             question_id: question_id.clone(),
             answer: answer.clone(),

@@ -20,6 +20,7 @@ use super::connection::Connection;
 use super::context::Context;
 use super::outbox::{Outbox, PushError, outbox};
 use super::registry::{Registration, Spawn};
+use super::voice::{VoiceEvent, VoicePath};
 use crate::EngineError;
 use crate::core::{
     AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, SessionId, Status, TurnId,
@@ -77,6 +78,8 @@ pub(crate) struct Actor {
     undelivered: Vec<ServerMessage>,
     /// Set while `unstored` waits for the store: no append is tried before its time.
     retry: Option<Backoff>,
+    /// The audio path of a voice session (none for text sessions: they pay nothing for it).
+    voice: Option<Box<VoicePath>>,
 }
 
 /// Why the task stops.
@@ -105,6 +108,7 @@ impl Actor {
             unstored: Vec::new(),
             undelivered: Vec::new(),
             retry: None,
+            voice: None,
         }
     }
 
@@ -170,7 +174,9 @@ impl Actor {
             // connected. Otherwise the task stops once idle; an ended session lingers briefly
             // so that a connect racing with its end is served here, not by a new task.
             let frozen = !self.unstored.is_empty();
-            let busy = self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty() || frozen;
+            let transcribing = self.voice.as_ref().is_some_and(|v| v.busy());
+            let busy =
+                self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty() || frozen || transcribing;
             let idle = match session.state().status {
                 Status::Live | Status::Ending { .. } => None,
                 Status::Created => Some(unload_after),
@@ -197,6 +203,10 @@ impl Actor {
                                 // A message from a connection that was replaced: its socket closes.
                             } else if frozen {
                                 self.refuse_while_frozen(*message);
+                            } else if let Some(voice) = self.voice.as_mut().filter(|_| message.is_voice()) {
+                                for message in voice.handle(*message, session, clock.now()) {
+                                    self.deliver(message);
+                                }
                             } else {
                                 session.handle_client(*message, clock.now());
                             }
@@ -204,6 +214,9 @@ impl Actor {
                         Command::Detach { connection } => {
                             if self.subscriber.as_ref().is_some_and(|s| s.id == connection) {
                                 self.subscriber = None;
+                                if let Some(voice) = self.voice.as_mut() {
+                                    voice.disconnected();
+                                }
                             }
                         }
                         Command::Delete { done } => {
@@ -235,6 +248,16 @@ impl Actor {
                 Some((answer_id, result)) = self.scores.next(), if !self.scores.is_empty() && !frozen => {
                     session.handle_score(answer_id, result, clock.now());
                 }
+                event = VoicePath::next(&mut self.voice, self.subscriber.is_some()), if !frozen => match event {
+                    VoiceEvent::Transcribed(done) => {
+                        if let Some(voice) = self.voice.as_mut() {
+                            for message in voice.answer(done, session, clock.now()) {
+                                self.deliver(message);
+                            }
+                        }
+                    }
+                    VoiceEvent::Send(message) => self.deliver(message),
+                },
                 () = sleep_until(wake), if !frozen => session.handle_timeout(clock.now()),
                 // Try the store again (at the top of the loop).
                 () = sleep_until(self.retry.map(|backoff| backoff.at)) => {}
@@ -256,7 +279,17 @@ impl Actor {
     /// the batch waits, the session freezes, and the store is tried again with backoff: not
     /// before the backoff's time, however often a command wakes the task meanwhile.
     async fn flush(&mut self, session: &mut Session, epoch: Epoch) -> Result<(), Stop> {
+        if self.voice.is_none() {
+            // A session spoken from its start (or restored spoken) gets its audio path.
+            let voice = session.state().voice;
+            if voice.input || voice.output {
+                self.voice = VoicePath::new(&self.ctx.speech, &session.params().user_id, voice).map(Box::new);
+            }
+        }
         while let Some(output) = session.poll_output() {
+            if let Some(voice) = self.voice.as_mut() {
+                voice.observe(&output);
+            }
             match output {
                 Output::Persist(entry) => {
                     self.undelivered.push(entry.to_message(self.registration.session_id()));
@@ -399,6 +432,9 @@ impl Actor {
         let (outbox, inbox) = outbox(self.ctx.config.outbound_queue);
         outbox.greet(std::iter::once(ServerMessage::SessionReady(Box::new(ready))).chain(replay));
         self.close(CloseCode::Replaced, true);
+        if let Some(voice) = self.voice.as_mut() {
+            voice.disconnected();
+        }
         self.next_connection += 1;
         let id = self.next_connection;
         self.subscriber = Some(Subscriber { id, outbox });

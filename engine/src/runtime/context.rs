@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::EngineConfig;
+use super::voice::Speech;
 use crate::EngineError;
 use crate::core::SessionParams;
 use crate::interviewer::Interviewer;
@@ -19,6 +20,7 @@ pub(crate) struct Context {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) interviewer: Arc<dyn Interviewer>,
     pub(crate) scorer: Arc<dyn Scorer>,
+    pub(crate) speech: Speech,
     pub(crate) clock: Clock,
 }
 
@@ -35,6 +37,7 @@ impl Context {
             candidate: meta.candidate.clone(),
             time_limit_ms: meta.time_limit_ms,
             scorer: self.scorer.name().to_owned(),
+            voice: self.speech.offered(),
             config: self.config.core.clone(),
         })
     }

@@ -8,6 +8,7 @@ mod context;
 mod history;
 mod outbox;
 mod registry;
+mod voice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use viva_protocol::{ClientMessage, ServerMessage};
 
 pub use connection::{Connection, Next};
 pub use history::{ExportSessions, Page};
+pub use voice::Speech;
 
 use self::actor::Actor;
 use self::command::{Attach, Command};
@@ -90,6 +92,7 @@ pub struct EngineBuilder {
     store: Arc<dyn Store>,
     interviewer: Arc<dyn Interviewer>,
     scorer: Arc<dyn Scorer>,
+    speech: Speech,
 }
 
 impl EngineBuilder {
@@ -123,6 +126,12 @@ impl EngineBuilder {
         self
     }
 
+    /// The speech providers, for voice sessions (none by default: text only).
+    pub fn speech(mut self, speech: Speech) -> Self {
+        self.speech = speech;
+        self
+    }
+
     /// The engine. Must be called inside a tokio runtime.
     pub fn build(self) -> Engine {
         let registry = Arc::new(Registry::new(self.config.command_queue));
@@ -132,6 +141,7 @@ impl EngineBuilder {
             store: self.store,
             interviewer: self.interviewer,
             scorer: self.scorer,
+            speech: self.speech,
             clock: Clock::new(),
         };
         Engine { ctx: Arc::new(ctx), registry }
@@ -177,6 +187,7 @@ impl Engine {
             store: Arc::new(MemoryStore::new()),
             interviewer: Arc::new(ScriptedInterviewer::new(Duration::from_millis(25))),
             scorer: Arc::new(HeuristicScorer),
+            speech: Speech::new(),
         }
     }
 

@@ -11,18 +11,22 @@
 //! - snapshots: `V1` (until issue 11: kept the open turn's text, had no ending status) is read
 //!   and converted; `V2` is written (the state is the fold of the log: no text of the open
 //!   turn, the durable ending).
-//! - log entries: `V1`; the record kind `session_ending` was added (old data never has it).
+//! - log entries: `V1`; the record kinds `session_ending` and `turn_truncated`, and the optional
+//!   fields `voice` (of `turn_started`) and `spoken` (of `answer_received`) were added (old data
+//!   never has them; they are left out when empty, so text sessions are stored as before).
+//! - snapshots `V2` gained the optional `voice` and the answers' `spoken` the same way.
 //! - metadata: `V1`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus};
+use viva_protocol::server::TimedWord;
+use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus, Voice};
 
 use super::{SessionMeta, StoreError};
 use crate::core::{
-    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, SessionId, State,
-    Status, Turn, TurnId, UserId,
+    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, SessionId, Spoken,
+    State, Status, Turn, TurnId, UserId,
 };
 use crate::time::Timestamp;
 
@@ -134,6 +138,9 @@ pub enum RecordV1 {
         key_point: Option<String>,
         /// Expected answer.
         expects: Option<Expects>,
+        /// The ways the session is spoken (its first turn only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voice: Option<Voice>,
     },
     /// See [`Record::TurnDone`].
     TurnDone {
@@ -154,6 +161,18 @@ pub enum RecordV1 {
         question_id: String,
         /// The answer.
         answer: AnswerContent,
+        /// How a spoken answer was heard.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spoken: Option<SpokenV1>,
+    },
+    /// See [`Record::TurnTruncated`].
+    TurnTruncated {
+        /// Turn id.
+        turn_id: u32,
+        /// Text as heard.
+        text: String,
+        /// Where playback stopped.
+        audio_end_ms: u64,
     },
     /// See [`Record::ScoreUpdated`].
     ScoreUpdated {
@@ -181,6 +200,25 @@ pub enum RecordV1 {
         /// Why.
         reason: EndReason,
     },
+}
+
+/// How a spoken answer was heard, version 1 (words in protocol v1's shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpokenV1 {
+    words: Vec<TimedWord>,
+    audio_ms: u64,
+}
+
+impl From<&Spoken> for SpokenV1 {
+    fn from(s: &Spoken) -> Self {
+        Self { words: s.words.clone(), audio_ms: s.audio_ms }
+    }
+}
+
+impl From<SpokenV1> for Spoken {
+    fn from(s: SpokenV1) -> Self {
+        Self { words: s.words, audio_ms: s.audio_ms }
+    }
 }
 
 /// A scoring, version 1.
@@ -225,22 +263,27 @@ impl From<ScoringV1> for Scoring {
 impl From<&LogEntry> for EntryBytes {
     fn from(entry: &LogEntry) -> Self {
         let record = match &entry.record {
-            Record::TurnStarted { turn_id, kind, question_id, key_point, expects } => RecordV1::TurnStarted {
+            Record::TurnStarted { turn_id, kind, question_id, key_point, expects, voice } => RecordV1::TurnStarted {
                 turn_id: turn_id.0,
                 kind: *kind,
                 question_id: question_id.clone(),
                 key_point: key_point.clone(),
                 expects: expects.clone(),
+                voice: *voice,
             },
             Record::TurnDone { turn_id, text, status } => {
                 RecordV1::TurnDone { turn_id: turn_id.0, text: text.clone(), status: *status }
             }
-            Record::AnswerReceived { answer_id, client_id, question_id, answer } => RecordV1::AnswerReceived {
+            Record::AnswerReceived { answer_id, client_id, question_id, answer, spoken } => RecordV1::AnswerReceived {
                 answer_id: answer_id.0,
                 client_id: client_id.clone(),
                 question_id: question_id.clone(),
                 answer: answer.clone(),
+                spoken: spoken.as_ref().map(SpokenV1::from),
             },
+            Record::TurnTruncated { turn_id, text, audio_end_ms } => {
+                RecordV1::TurnTruncated { turn_id: turn_id.0, text: text.clone(), audio_end_ms: *audio_end_ms }
+            }
             Record::ScoreUpdated { answer_id, scoring, running, overall } => RecordV1::ScoreUpdated {
                 answer_id: answer_id.0,
                 scoring: scoring.into(),
@@ -259,12 +302,19 @@ impl From<EntryBytes> for LogEntry {
     fn from(bytes: EntryBytes) -> Self {
         let EntryBytes::V1 { seq, at, record } = bytes;
         let record = match record {
-            RecordV1::TurnStarted { turn_id, kind, question_id, key_point, expects } => {
-                Record::TurnStarted { turn_id: TurnId(turn_id), kind, question_id, key_point, expects }
+            RecordV1::TurnStarted { turn_id, kind, question_id, key_point, expects, voice } => {
+                Record::TurnStarted { turn_id: TurnId(turn_id), kind, question_id, key_point, expects, voice }
             }
             RecordV1::TurnDone { turn_id, text, status } => Record::TurnDone { turn_id: TurnId(turn_id), text, status },
-            RecordV1::AnswerReceived { answer_id, client_id, question_id, answer } => {
-                Record::AnswerReceived { answer_id: AnswerId(answer_id), client_id, question_id, answer }
+            RecordV1::AnswerReceived { answer_id, client_id, question_id, answer, spoken } => Record::AnswerReceived {
+                answer_id: AnswerId(answer_id),
+                client_id,
+                question_id,
+                answer,
+                spoken: spoken.map(Spoken::from),
+            },
+            RecordV1::TurnTruncated { turn_id, text, audio_end_ms } => {
+                Record::TurnTruncated { turn_id: TurnId(turn_id), text, audio_end_ms }
             }
             RecordV1::ScoreUpdated { answer_id, scoring, running, overall } => {
                 Record::ScoreUpdated { answer_id: AnswerId(answer_id), scoring: scoring.into(), running, overall }
@@ -437,6 +487,13 @@ pub struct StateV2 {
     report: Option<Box<ReportV1>>,
     last_turn: u32,
     last_answer: u32,
+    /// The ways the session is spoken.
+    #[serde(default, skip_serializing_if = "is_text_only")]
+    voice: Voice,
+}
+
+fn is_text_only(voice: &Voice) -> bool {
+    *voice == Voice::default()
 }
 
 /// A transcript entry, version 1.
@@ -444,7 +501,13 @@ pub struct StateV2 {
 #[serde(tag = "k", rename_all = "snake_case")]
 enum EntryV1 {
     Turn(TurnV1),
-    Answer { answer_id: u32, question_id: String, answer: AnswerContent },
+    Answer {
+        answer_id: u32,
+        question_id: String,
+        answer: AnswerContent,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spoken: Option<SpokenV1>,
+    },
 }
 
 /// A turn, version 1.
@@ -491,9 +554,12 @@ impl From<&Entry> for EntryV1 {
     fn from(entry: &Entry) -> Self {
         match entry {
             Entry::Turn(t) => Self::Turn(t.into()),
-            Entry::Answer { answer_id, question_id, answer } => {
-                Self::Answer { answer_id: answer_id.0, question_id: question_id.clone(), answer: answer.clone() }
-            }
+            Entry::Answer { answer_id, question_id, answer, spoken } => Self::Answer {
+                answer_id: answer_id.0,
+                question_id: question_id.clone(),
+                answer: answer.clone(),
+                spoken: spoken.as_ref().map(SpokenV1::from),
+            },
         }
     }
 }
@@ -502,8 +568,8 @@ impl From<EntryV1> for Entry {
     fn from(entry: EntryV1) -> Self {
         match entry {
             EntryV1::Turn(t) => Self::Turn(t.into()),
-            EntryV1::Answer { answer_id, question_id, answer } => {
-                Self::Answer { answer_id: AnswerId(answer_id), question_id, answer }
+            EntryV1::Answer { answer_id, question_id, answer, spoken } => {
+                Self::Answer { answer_id: AnswerId(answer_id), question_id, answer, spoken: spoken.map(Spoken::from) }
             }
         }
     }
@@ -528,6 +594,7 @@ impl From<&State> for SnapshotBytes {
             report: state.report.as_ref().map(|r| Box::new(r.into())),
             last_turn: state.last_turn.0,
             last_answer: state.last_answer.0,
+            voice: state.voice,
         })
     }
 }
@@ -548,6 +615,7 @@ impl From<SnapshotBytes> for State {
         State {
             status,
             started_at: s.started_at.map(Timestamp),
+            voice: s.voice,
             ended_at: s.ended.map(|(_, at)| Timestamp(at)),
             head: s.head,
             transcript: s.transcript.into_iter().map(Entry::from).collect(),
@@ -577,6 +645,7 @@ impl From<StateV1> for StateV2 {
             report: s.report,
             last_turn: s.turns,
             last_answer: s.answers,
+            voice: Voice::default(),
         }
     }
 }

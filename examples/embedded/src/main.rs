@@ -169,7 +169,15 @@ async fn interview(args: Args) -> anyhow::Result<()> {
                     bail!("fatal error from the session: {}", error.message);
                 }
             }
-            ServerMessage::SessionReady(_) | ServerMessage::Clock(_) | ServerMessage::Pong(_) => {}
+            // A text session: nothing of voice comes.
+            ServerMessage::SessionReady(_)
+            | ServerMessage::Clock(_)
+            | ServerMessage::Pong(_)
+            | ServerMessage::TurnTruncated(_)
+            | ServerMessage::TurnAudio(_)
+            | ServerMessage::SpeechStarted(_)
+            | ServerMessage::SpeechStopped(_)
+            | ServerMessage::TranscriptDelta(_) => {}
         }
     }
     if report.is_none() {

@@ -345,7 +345,13 @@ impl Client {
             }
             ServerMessage::Clock(clock) => self.remaining_s = Some(clock.remaining_s),
             ServerMessage::Error(error) => self.on_error(error),
-            ServerMessage::Pong(_) => {}
+            // A text session: nothing of voice comes.
+            ServerMessage::Pong(_)
+            | ServerMessage::TurnTruncated(_)
+            | ServerMessage::TurnAudio(_)
+            | ServerMessage::SpeechStarted(_)
+            | ServerMessage::SpeechStopped(_)
+            | ServerMessage::TranscriptDelta(_) => {}
         }
         Ok(())
     }
