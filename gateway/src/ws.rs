@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite;
 use viva_engine::core::SessionId;
 use viva_engine::{Connection, EngineError, Next};
 use viva_protocol::server::ErrorEvent;
-use viva_protocol::{CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
+use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
 use crate::AppState;
 use crate::auth::{self, ticket};
@@ -41,6 +41,12 @@ pub struct SocketLimits {
     pub rate_per_s: f64,
     /// Burst of client messages allowed.
     pub burst: f64,
+    /// Average `input_audio.append` messages per second: audio does not spend the message
+    /// rate (20 ms frames are 50 a second); the engine refuses audio faster than twice real
+    /// time, whatever its framing.
+    pub audio_rate_per_s: f64,
+    /// Burst of `input_audio.append` messages allowed (a re-sent utterance).
+    pub audio_burst: f64,
     /// Messages refused in a row for the rate after which the socket is closed (4029).
     pub flood_close_after: u32,
     /// Most queued events written before one flush.
@@ -62,6 +68,8 @@ impl Default for SocketLimits {
             max_write_buffer: 512 * 1024,
             rate_per_s: 10.0,
             burst: 30.0,
+            audio_rate_per_s: 100.0,
+            audio_burst: 300.0,
             flood_close_after: 200,
             batch: 64,
             write_timeout: Duration::from_secs(10),
@@ -232,7 +240,13 @@ fn close_frame(code: CloseCode) -> Message {
 /// Moves frames between one socket and its session until either side closes.
 async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding, limits: SocketLimits) {
     let (mut sink, mut stream) = socket.split();
-    let mut socket = Socket { encoding, limits, bucket: None, refused_in_a_row: 0 };
+    let mut socket = Socket {
+        encoding,
+        messages: Bucket::new(limits.rate_per_s, limits.burst),
+        audio: Bucket::new(limits.audio_rate_per_s, limits.audio_burst),
+        limits,
+        refused_in_a_row: 0,
+    };
     loop {
         let close = tokio::select! {
             next = connection.next() => {
@@ -323,9 +337,38 @@ enum Then {
 struct Socket {
     encoding: Encoding,
     limits: SocketLimits,
-    /// Rate-limit tokens and when they were counted (created on the first message).
-    bucket: Option<(f64, tokio::time::Instant)>,
+    /// The rate of messages, audio aside.
+    messages: Bucket,
+    /// The rate of `input_audio.append` messages.
+    audio: Bucket,
     refused_in_a_row: u32,
+}
+
+/// A token bucket: `burst` messages at once, `rate_per_s` on average.
+struct Bucket {
+    rate_per_s: f64,
+    burst: f64,
+    /// Tokens and when they were counted (on the first message).
+    tokens: Option<(f64, tokio::time::Instant)>,
+}
+
+impl Bucket {
+    fn new(rate_per_s: f64, burst: f64) -> Self {
+        Self { rate_per_s, burst, tokens: None }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let (tokens, at) = self.tokens.get_or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate_per_s).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 type Sink = futures::stream::SplitSink<WebSocket, Message>;
@@ -343,7 +386,11 @@ impl Socket {
         };
         // Every frame counts against the rate, garbage included; a refused message is named
         // by its id so the client knows what to re-send.
-        if !self.take_token() {
+        let bucket = match &decoded {
+            Ok(ClientMessage::InputAudioAppend { .. }) => &mut self.audio,
+            _ => &mut self.messages,
+        };
+        if !bucket.take() {
             self.refused_in_a_row += 1;
             if self.refused_in_a_row >= self.limits.flood_close_after {
                 return Then::Close(CloseCode::RateLimited);
@@ -373,20 +420,6 @@ impl Socket {
     async fn error(&self, sink: &mut Sink, code: ErrorCode, message: String, reference: Option<String>) -> Then {
         let event = ServerMessage::Error(ErrorEvent { code, message, fatal: false, reference });
         if self.write(sink.send(self.frame(&event))).await { Then::Go } else { Then::Drop }
-    }
-
-    /// A token bucket: `burst` messages at once, `rate_per_s` on average.
-    fn take_token(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        let (tokens, at) = self.bucket.get_or_insert((self.limits.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.limits.rate_per_s).min(self.limits.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 
     fn frame(&self, message: &ServerMessage) -> Message {

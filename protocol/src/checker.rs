@@ -55,7 +55,7 @@ pub enum ViolationKind {
     DeltaIndexGap,
     /// A delta with empty text.
     DeltaEmpty,
-    /// `turn.audio` for a turn that is neither open nor the last one done.
+    /// `turn.audio` for a turn not started, or for an earlier turn than audio already came for.
     AudioOutsideTurn,
     /// A `turn.audio` `index` that is not the previous one of its turn plus one.
     AudioIndexGap,
@@ -426,10 +426,11 @@ impl Checker {
                     }
                 }
             }
+            // Audio lags its text (a turn's audio may still come after later turns started),
+            // but turns are spoken one after the other, each from index 0.
             ServerMessage::TurnAudio(a) => {
-                let last_done = if self.open.is_none() { Some(self.last_turn_id) } else { None };
-                let known = self.open.as_ref().is_some_and(|o| o.turn_id == a.turn_id) || last_done == Some(a.turn_id);
-                if !known {
+                let behind = self.audio.is_some_and(|(turn_id, _)| a.turn_id < turn_id);
+                if a.turn_id == 0 || a.turn_id > self.last_turn_id || behind {
                     return self.violate(ViolationKind::AudioOutsideTurn, format!("audio of turn {}", a.turn_id));
                 }
                 let expected = match self.audio {

@@ -85,6 +85,9 @@ const AUDIO_BURST_MS: u64 = 4_000;
 const CHUNK_SAMPLES: usize = OUTPUT_RATE as usize / 5;
 /// How far `turn.audio` may run ahead of real time.
 const LEAD: Duration = Duration::from_millis(1_500);
+/// Audio synthesized ahead of sending, at most, before the next piece is started (a piece
+/// being made is read whole).
+const MAX_READY_SAMPLES: usize = OUTPUT_RATE as usize * 6;
 
 /// One voice session's audio path (boxed in its task: text sessions carry none of it).
 pub(super) struct VoicePath {
@@ -111,7 +114,7 @@ impl VoicePath {
         let speaking = speech.tts.as_ref().filter(|_| voice.output).map(|tts| Speaking {
             tts: Arc::clone(tts),
             turns: VecDeque::new(),
-            last: None,
+            spoken: VecDeque::new(),
         });
         (listening.is_some() || speaking.is_some()).then(|| Self { user: user.clone(), listening, speaking })
     }
@@ -180,7 +183,7 @@ impl VoicePath {
             listening.drop_utterance();
         }
         if let Some(speaking) = self.speaking.as_mut() {
-            speaking.stop();
+            speaking.stop(None);
         }
     }
 
@@ -274,7 +277,7 @@ impl VoicePath {
                         utterance.long_enough = true;
                     }
                     if let Some(speaking) = self.speaking.as_mut() {
-                        speaking.stop();
+                        speaking.stop(None);
                     }
                     session.handle_barge_in(now);
                 }
@@ -369,11 +372,13 @@ impl VoicePath {
         out: &mut Deliveries,
     ) {
         let Some(speaking) = self.speaking.as_mut() else { return };
-        // Playback stopped: nothing more is spoken.
-        speaking.stop();
+        // Playback of this turn stopped: nothing more of it (or of an earlier one) is spoken.
+        speaking.stop(Some(turn_id));
         let Some(turn) = speaking.turn(turn_id) else {
             let message = format!(
-                "turn {turn_id}'s audio is not known here: only a turn still spoken, or the last one, can be truncated"
+                "turn {turn_id}'s audio is not known here: only a turn being spoken or one of the last {} can be \
+                 truncated",
+                Speaking::KEPT
             );
             return out.push(error_event(ErrorCode::InvalidMessage, message, id));
         };
@@ -475,73 +480,103 @@ struct Speaking {
     /// Turns to speak, in order: the front one is speaking (an intro is followed by the first
     /// question at once, and the question waits for the intro's audio).
     turns: VecDeque<SpokenTurn>,
-    /// The last turn spoken, kept for `turn.truncate`.
-    last: Option<SpokenTurn>,
+    /// The last turns spoken (their text and timeline only), for `turn.truncate`.
+    spoken: VecDeque<SpokenTurn>,
 }
 
 impl Speaking {
     /// Turns queued at most; an older one is dropped (it would not be heard in time anyway).
     const MAX_TURNS: usize = 4;
+    /// Turns spoken kept for `turn.truncate`.
+    const KEPT: usize = 3;
 
     fn start(&mut self, turn_id: TurnId) {
         if self.turns.len() == Self::MAX_TURNS {
-            self.last = self.turns.pop_front();
+            self.pop();
         }
         self.turns.push_back(SpokenTurn::new(turn_id));
     }
 
-    fn turn(&mut self, turn_id: TurnId) -> Option<&mut SpokenTurn> {
-        match self.turns.iter().position(|t| t.turn_id == turn_id) {
-            Some(at) => self.turns.get_mut(at),
-            None => self.last.as_mut().filter(|t| t.turn_id == turn_id),
+    /// The front turn is spoken (or stopped): kept for a while, without its buffers.
+    fn pop(&mut self) {
+        if let Some(mut turn) = self.turns.pop_front() {
+            turn.stop();
+            turn.ready = VecDeque::new();
+            if self.spoken.len() == Self::KEPT {
+                self.spoken.pop_front();
+            }
+            self.spoken.push_back(turn);
         }
     }
 
-    /// Stops speaking every turn (barge-in, disconnect).
-    fn stop(&mut self) {
-        for turn in &mut self.turns {
+    fn turn(&mut self, turn_id: TurnId) -> Option<&mut SpokenTurn> {
+        self.turns.iter_mut().chain(self.spoken.iter_mut()).find(|t| t.turn_id == turn_id)
+    }
+
+    /// Stops speaking every turn up to `last` (barge-in, disconnect: every turn).
+    fn stop(&mut self, last: Option<TurnId>) {
+        for turn in self.turns.iter_mut().filter(|t| last.is_none_or(|last| t.turn_id <= last)) {
             turn.stop();
         }
     }
 
     /// The next `turn.audio` (or `error tts_failed`); pending while there is nothing to send.
+    /// Synthesis runs ahead of the paced sending, so that a synthesizer (a subprocess, a
+    /// provider's connection) is held for as long as it takes to make a piece, not to play it.
     async fn next(&mut self, user: &UserId) -> ServerMessage {
         loop {
             let Some(turn) = self.turns.front_mut() else { return std::future::pending().await };
             if turn.finished() {
-                self.last = self.turns.pop_front();
+                self.pop();
                 continue;
+            }
+            if turn.stream.is_none() && turn.ready.len() < MAX_READY_SAMPLES {
+                if let Some((end, piece)) = turn.queue.pop_front() {
+                    turn.stream = Some((end, self.tts.speak(user, &piece)));
+                }
             }
             let flushing = turn.stream.is_none() && turn.queue.is_empty() && turn.text_done;
-            if turn.ready.len() >= CHUNK_SAMPLES || (flushing && !turn.ready.is_empty()) {
-                if let Some(at) = turn.send_at() {
-                    tokio::time::sleep_until(at).await;
-                }
+            let can_send = turn.ready.len() >= CHUNK_SAMPLES || (flushing && !turn.ready.is_empty());
+            let send_at = turn.send_at();
+            if can_send && send_at.is_none() {
                 return turn.chunk();
             }
-            if let Some((_, stream)) = turn.stream.as_mut() {
-                match stream.next().await {
-                    Some(Ok(samples)) => {
-                        turn.synthesized += samples.len() as u64;
-                        turn.ready.extend(samples);
-                    }
-                    Some(Err(error)) => {
-                        turn.stop();
-                        return tts_failed(&error, turn.turn_id);
-                    }
-                    None => {
-                        if let Some((end, _)) = turn.stream.take() {
-                            turn.timeline.push((end, turn.synthesized));
-                        }
-                    }
+            // Wait for the time to send (if there is something to send) and for the synthesis
+            // (if a piece is being made), whichever comes first.
+            let Some((_, stream)) = turn.stream.as_mut() else {
+                if let (true, Some(at)) = (can_send, send_at) {
+                    tokio::time::sleep_until(at).await;
+                    return turn.chunk();
                 }
-                continue;
-            }
-            let Some((end, piece)) = turn.queue.pop_front() else {
                 // Waiting for more text (the task polls again once some arrives).
                 return std::future::pending().await;
             };
-            turn.stream = Some((end, self.tts.speak(user, &piece)));
+            let due = async {
+                match send_at.filter(|_| can_send) {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let item = tokio::select! {
+                () = due => None,
+                item = stream.next() => Some(item),
+            };
+            match item {
+                None => return turn.chunk(),
+                Some(Some(Ok(samples))) => {
+                    turn.synthesized += samples.len() as u64;
+                    turn.ready.extend(samples);
+                }
+                Some(Some(Err(error))) => {
+                    turn.stop();
+                    return tts_failed(&error, turn.turn_id);
+                }
+                Some(None) => {
+                    if let Some((end, _)) = turn.stream.take() {
+                        turn.timeline.push((end, turn.synthesized));
+                    }
+                }
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 /// A piece ends after one of these followed by white space, or at a line break.
 const ENDS: [char; 5] = ['.', '?', '!', ';', ':'];
 /// A piece longer than this is cut at its last space (a long sentence, or a list).
-const MAX_CHARS: usize = 240;
+const MAX_CHARS: usize = 200;
 
 /// Cuts streamed text into pieces.
 #[derive(Debug, Default)]

@@ -1,0 +1,262 @@
+//! Voice over a real WebSocket with the offline providers: answers spoken by espeak-ng are
+//! streamed in 20 ms frames at real pace, detected by the VAD, recognized by pocketsphinx (with
+//! a grammar of the answer's words: free-form recognition of synthetic speech is poor), stored
+//! and scored; the interviewer's turns come back as `turn.audio` from espeak-ng.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Client, Connect, Event, Gateway};
+use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::voice::stt::{PocketsphinxConfig, PocketsphinxStt};
+use viva_engine::voice::tts::{EspeakConfig, EspeakTts, OUTPUT_RATE};
+use viva_engine::{Engine, Speech};
+use viva_protocol::checker::Checker;
+use viva_protocol::server::AnswerSource;
+use viva_protocol::{Audio, ClientMessage, ServerMessage, TurnKind, TurnStatus, Voice};
+use viva_testkit::speech::{RATE, offline_speech_installed, silence, speech};
+
+/// 20 ms of audio at 16 kHz.
+const FRAME: usize = RATE as usize / 50;
+
+const ANSWER: &str = "I would use a cache with a time to live";
+
+/// A gateway whose engine listens with pocketsphinx (restricted to `grammar`) and speaks with
+/// espeak-ng; the scripted interviewer says a word every `pace`.
+async fn voice_gateway(pace: Duration, grammar: &[&str]) -> Gateway {
+    let stt = PocketsphinxStt::new(PocketsphinxConfig::default()).unwrap().with_grammar(grammar).unwrap();
+    let tts = EspeakTts::new(EspeakConfig::default()).unwrap();
+    let speech = Speech { stt: Some(Arc::new(stt)), tts: Some(Arc::new(tts)), ..Speech::new() };
+    let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(pace))).speech(speech).build();
+    Gateway::start_on(engine, |_| {}).await
+}
+
+/// A session started with voice both ways.
+async fn start(gateway: &Gateway, user: &str) -> (Client, Checker) {
+    let session = gateway.remote.create(user, "senior-backend").await;
+    let token = format!("dev:{user}");
+    let mut client = gateway.remote.connect(&session, Connect::user(&token)).await.unwrap();
+    let mut checker = Checker::new();
+    checker.observe(&client.message().await);
+    let start =
+        ClientMessage::SessionStart { id: Some("start".into()), voice: Some(Voice { input: true, output: true }) };
+    checker.sent(&start);
+    client.send(&start).await;
+    (client, checker)
+}
+
+/// Sends `samples` as utterance `id` in 20 ms frames at real pace.
+async fn say(client: &mut Client, checker: &mut Checker, id: &str, samples: &[i16]) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for frame in samples.chunks(FRAME) {
+        tick.tick().await;
+        let append = ClientMessage::InputAudioAppend { id: id.into(), audio: Audio::from_samples(frame) };
+        checker.sent(&append);
+        client.send(&append).await;
+    }
+}
+
+/// Messages until one matches `stop`, each checked.
+async fn until(
+    client: &mut Client,
+    checker: &mut Checker,
+    stop: impl Fn(&ServerMessage) -> bool,
+) -> Vec<ServerMessage> {
+    let seen = client.until(stop).await;
+    for message in &seen {
+        checker.observe(message);
+    }
+    seen
+}
+
+/// Messages until none has come for `quiet` (the audio of a turn whose text is done).
+async fn drain(client: &mut Client, checker: &mut Checker, quiet: Duration) -> Vec<ServerMessage> {
+    let mut seen = Vec::new();
+    while let Ok(event) = tokio::time::timeout(quiet, client.next()).await {
+        match event {
+            Event::Message(message) => {
+                checker.observe(&message);
+                seen.push(message);
+            }
+            Event::Closed(code) => panic!("closed ({code:?})"),
+        }
+    }
+    seen
+}
+
+/// The samples of every `turn.audio` of `turn_id`, in order, with their indexes contiguous.
+fn audio_of(messages: &[ServerMessage], turn_id: u32) -> Vec<i16> {
+    let mut samples = Vec::new();
+    let mut next = 0;
+    for message in messages {
+        if let ServerMessage::TurnAudio(audio) = message {
+            if audio.turn_id == turn_id {
+                assert_eq!(audio.index, next, "turn {turn_id}'s audio indexes are contiguous");
+                next += 1;
+                samples.extend(audio.audio.samples().expect("whole PCM16 samples"));
+            }
+        }
+    }
+    samples
+}
+
+fn rms(samples: &[i16]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
+
+/// The text of the `turn.done` of `turn_id`.
+fn done_of(messages: &[ServerMessage], turn_id: u32) -> Option<(String, TurnStatus)> {
+    messages.iter().find_map(|m| match m {
+        ServerMessage::TurnDone(done) if done.turn_id == turn_id => Some((done.text.clone(), done.status)),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_answer_is_heard_stored_and_scored_and_the_next_turn_is_spoken() {
+    if !offline_speech_installed() {
+        return;
+    }
+    let grammar: Vec<&str> = ANSWER.split(' ').chain(["so", "entries", "expire"]).collect();
+    let gateway = voice_gateway(Duration::ZERO, &grammar).await;
+    let (mut client, mut checker) = start(&gateway, "alice").await;
+
+    // The intro and the first question, spoken; their text at once (pace 0), their audio paced.
+    let mut seen = until(
+        &mut client,
+        &mut checker,
+        |m| matches!(m, ServerMessage::TurnStarted(t) if t.kind == TurnKind::Question),
+    )
+    .await;
+    let question = seen.iter().rev().find_map(|m| match m {
+        ServerMessage::TurnStarted(t) => Some(t.turn_id),
+        _ => None,
+    });
+    let question = question.unwrap();
+    seen.extend(drain(&mut client, &mut checker, Duration::from_millis(2_500)).await);
+    for turn_id in [1, question] {
+        let (text, status) = done_of(&seen, turn_id).expect("the turn is done");
+        assert_eq!(status, TurnStatus::Completed);
+        let audio = audio_of(&seen, turn_id);
+        // espeak-ng at 175 words a minute: about 0.34 s a word; each sentence spoken whole.
+        let words = text.split_whitespace().count() as f64;
+        let seconds = audio.len() as f64 / f64::from(OUTPUT_RATE);
+        assert!(seconds > words * 0.15 && seconds < words * 0.8 + 2.0, "turn {turn_id}: {seconds} s for {words} words");
+        assert!(rms(&audio) > 500.0, "turn {turn_id}'s audio is speech, not silence: rms {}", rms(&audio));
+    }
+
+    // The answer, with a thinking pause in the middle shorter than the end-of-answer silence.
+    let (first, second) = ANSWER.split_at(ANSWER.find(" with").unwrap());
+    let utterance = [silence(300), speech(first), silence(700), speech(second.trim()), silence(1_600)].concat();
+    say(&mut client, &mut checker, "utterance-1", &utterance).await;
+    let heard = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+    let stopped = heard.iter().filter(|m| matches!(m, ServerMessage::SpeechStopped(_))).count();
+    assert_eq!(stopped, 1, "one answer, the pause inside it did not end it: {heard:?}");
+    let Some(ServerMessage::AnswerReceived(received)) = heard.last() else { unreachable!() };
+    assert_eq!((received.id.as_deref(), received.source), (Some("utterance-1"), Some(AnswerSource::Voice)));
+    let transcript = received.transcript.clone().unwrap();
+    eprintln!("heard: {transcript:?}");
+    // Both sides of the pause are in it.
+    assert!(transcript.contains("cache") && transcript.contains("with"), "{transcript:?}");
+    let words = received.words.clone().unwrap();
+    assert!(!words.is_empty() && words.windows(2).all(|w| w[0].end_ms <= w[1].start_ms), "{words:?}");
+    let audio_ms = received.audio_ms.unwrap();
+    assert!(words.last().unwrap().end_ms as u64 <= audio_ms + 500 && audio_ms > 2_000, "{audio_ms} ms, {words:?}");
+
+    // Scored like a typed answer; the next turn is spoken.
+    let after =
+        until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnAudio(a) if a.turn_id > question)).await;
+    assert!(after.iter().any(|m| matches!(m, ServerMessage::ScoreUpdated(s) if s.answer_id == received.answer_id)));
+    let Some(ServerMessage::TurnAudio(next)) = after.last() else { unreachable!() };
+    assert_eq!(next.index, 0);
+    let (violations, errors) = checker.finish();
+    assert!(violations.is_empty(), "{violations:?}");
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaking_over_the_interviewer_cuts_its_turn_and_truncate_keeps_what_was_heard() {
+    if !offline_speech_installed() {
+        return;
+    }
+    // A word every 150 ms: the intro is still being written when the candidate cuts in.
+    let gateway = voice_gateway(Duration::from_millis(150), &ANSWER.split(' ').collect::<Vec<_>>()).await;
+    let (mut client, mut checker) = start(&gateway, "bob").await;
+    let mut seen = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnAudio(_))).await;
+
+    say(&mut client, &mut checker, "cut-in", &[silence(100), speech(ANSWER)].concat()).await;
+    seen.extend(until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 1)).await);
+    let (text, status) = done_of(&seen, 1).unwrap();
+    assert_eq!(status, TurnStatus::Interrupted, "{seen:?}");
+    // Speaking stopped with the turn: no audio of it comes after its `turn.done`.
+    let later = drain(&mut client, &mut checker, Duration::from_millis(1_000)).await;
+    assert!(!later.iter().any(|m| matches!(m, ServerMessage::TurnAudio(a) if a.turn_id == 1)), "{later:?}");
+
+    // The client played what it got, then stopped: the transcript keeps what that said.
+    let played = audio_of(&seen, 1).len() as u64 * 1000 / u64::from(OUTPUT_RATE);
+    let truncate = ClientMessage::TurnTruncate { id: Some("truncate".into()), turn_id: 1, audio_end_ms: played };
+    checker.sent(&truncate);
+    client.send(&truncate).await;
+    let truncated = until(&mut client, &mut checker, |m| {
+        matches!(m, ServerMessage::TurnTruncated(_))
+            || matches!(m, ServerMessage::Error(e) if e.reference.as_deref() == Some("truncate"))
+    })
+    .await;
+    match truncated.last() {
+        Some(ServerMessage::TurnTruncated(t)) => {
+            assert_eq!((t.turn_id, t.audio_end_ms), (1, played));
+            assert!(text.starts_with(&t.text) && t.text.len() < text.len(), "{:?} of {text:?}", t.text);
+        }
+        // Everything written was heard: nothing to cut.
+        other => panic!("no turn.truncated: {other:?} (turn text {text:?}, {played} ms played)"),
+    }
+    let (violations, _) = checker.finish();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_backchannel_neither_interrupts_nor_answers() {
+    if !offline_speech_installed() {
+        return;
+    }
+    let gateway = voice_gateway(Duration::from_millis(150), &["yes", "yeah"]).await;
+    let (mut client, mut checker) = start(&gateway, "carol").await;
+    until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnAudio(_))).await;
+    // About 100 ms of voice: less than the 300 ms that make a barge-in, even with the
+    // classifier's hangover after speech.
+    let voice = speech("yeah");
+    let first = voice.iter().position(|s| s.unsigned_abs() > 1_000).unwrap();
+    let backchannel = &voice[first..(first + RATE as usize / 10).min(voice.len())];
+    say(&mut client, &mut checker, "mm-hmm", &[silence(200), backchannel.to_vec(), silence(1_600)].concat()).await;
+    let seen = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 1)).await;
+    assert!(seen.iter().any(|m| matches!(m, ServerMessage::SpeechStopped(_))), "the VAD heard it: {seen:?}");
+    assert_eq!(done_of(&seen, 1).unwrap().1, TurnStatus::Completed, "{seen:?}");
+    assert!(!seen.iter().any(|m| matches!(m, ServerMessage::AnswerReceived(_) | ServerMessage::Error(_))), "{seen:?}");
+    let (violations, _) = checker.finish();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+#[tokio::test]
+async fn voice_is_refused_where_no_speech_provider_is_configured() {
+    let gateway = Gateway::start().await;
+    let session = gateway.remote.create("dave", "senior-backend").await;
+    let mut client = gateway.remote.connect(&session, Connect::user("dev:dave")).await.unwrap();
+    client.message().await;
+    let start = ClientMessage::SessionStart { id: Some("s".into()), voice: Some(Voice { input: true, output: false }) };
+    client.send(&start).await;
+    let Event::Message(ServerMessage::Error(error)) = client.next().await else { panic!("an error") };
+    assert_eq!((error.code.as_str(), error.reference.as_deref(), error.fatal), ("voice_unavailable", Some("s"), false));
+    // 20 ms frames at 50 a second do not spend the message rate: each is refused for voice,
+    // none for the rate, and the socket stays open.
+    for n in 0..60 {
+        let append = ClientMessage::InputAudioAppend { id: format!("u{n}"), audio: Audio::from_samples(&[0; FRAME]) };
+        client.send(&append).await;
+    }
+    for _ in 0..60 {
+        let Event::Message(ServerMessage::Error(error)) = client.next().await else { panic!("an error") };
+        assert_eq!(error.code.as_str(), "voice_unavailable");
+    }
+}
