@@ -8,6 +8,7 @@ use clap::Parser;
 
 use crate::auth::jwt::JwtConfig;
 use crate::is_loopback_host;
+use crate::speech::{SpeechArgs, SpeechSettings};
 use crate::ws::{SocketLimits, normalize_origin};
 
 /// Command-line flags and their `VIVA_*` variables, as given.
@@ -124,6 +125,9 @@ pub struct Args {
     /// Log format: `plain` or `json`.
     #[arg(long, env = "VIVA_LOG_FORMAT", default_value = "plain")]
     pub log_format: String,
+    /// Voice.
+    #[command(flatten)]
+    pub speech: SpeechArgs,
 }
 
 /// Which implementation of a provider.
@@ -218,6 +222,8 @@ pub struct Settings {
     pub scorer: Provider,
     /// The OpenAI-compatible API, when configured.
     pub llm: Option<LlmSettings>,
+    /// Speech providers.
+    pub speech: SpeechSettings,
     /// Authentication.
     pub auth: AuthSettings,
     /// Web origins allowed to open WebSockets besides the gateway's own, normalized.
@@ -369,6 +375,7 @@ impl Args {
                 LogFormat::Plain
             }
         };
+        let speech = self.speech.validate(&mut errors);
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             errors.push(format!("--log `{}` is not a valid filter", self.log));
         }
@@ -380,6 +387,7 @@ impl Args {
                     interviewer,
                     scorer,
                     llm,
+                    speech,
                     store_timeout: Duration::from_millis(store_timeout_ms),
                     retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
                     auth,
@@ -486,6 +494,30 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(errors(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn speech_providers() {
+        use crate::speech::{SttSettings, TtsSettings};
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once(&"viva-gateway").chain(args)).unwrap().validate().unwrap().speech
+        };
+        let text = parse(&[]);
+        assert_eq!((text.stt, text.tts), (SttSettings::None, TtsSettings::None), "text only by default");
+        let offline = parse(&["--stt", "pocketsphinx", "--stt-grammar", "cache  ttl", "--tts", "espeak-ng"]);
+        assert_eq!(offline.stt, SttSettings::Pocketsphinx { grammar: vec!["cache".into(), "ttl".into()] });
+        assert_eq!(offline.tts, TtsSettings::Espeak { voice: "en-us".into() });
+        assert_eq!((offline.end_silence_ms, offline.min_speech_ms), (1_200, 300));
+        let found = errors(&["--stt", "whisper", "--tts", "openai", "--stt-grammar", "a", "--vad-end-silence-ms", "0"]);
+        assert_eq!(
+            found,
+            [
+                "--stt `whisper` is not `none`, `pocketsphinx` or `openai`",
+                "--stt-grammar is only used with --stt pocketsphinx",
+                "--tts-base-url is needed with the openai provider",
+                "--vad-end-silence-ms `0` is not a whole number from 200 to 10000",
+            ]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod console;
 pub mod error;
 pub mod rest;
 pub mod server;
+pub mod speech;
 pub mod ws;
 
 use std::future::Future;

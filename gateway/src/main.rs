@@ -114,10 +114,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         _ => Arc::new(HeuristicScorer),
     };
     let (interviewer_name, scorer_name) = (interviewer.name().to_owned(), scorer.name().to_owned());
-    let engine = Engine::builder().config(config).store(store).interviewer(interviewer).scorer(scorer).build();
+    let speech = settings.speech.build()?;
+    let voice = speech.offered();
+    let engine =
+        Engine::builder().config(config).store(store).interviewer(interviewer).scorer(scorer).speech(speech).build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = %store_name, interviewer = %interviewer_name, scorer = %scorer_name, "viva-gateway listening");
+    tracing::info!(
+        %addr, store = %store_name, interviewer = %interviewer_name, scorer = %scorer_name,
+        listens = voice.input, speaks = voice.output, "viva-gateway listening"
+    );
     println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, auth);
     state.socket = settings.socket.clone();
