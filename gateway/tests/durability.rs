@@ -162,3 +162,60 @@ async fn sigterm_persists_every_session_and_a_new_gateway_resumes_them_all() {
     second.signal("TERM");
     assert_eq!(second.wait().await.0, Some(0));
 }
+
+/// Voice: a gateway killed in the middle of an utterance on Redis. The partly received
+/// utterance is dropped with the process; the client sends it again whole, with the same id,
+/// to the new gateway, and the answer is stored once (a second re-send is acknowledged again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_utterance_stores_the_re_sent_utterance_once() {
+    use viva_protocol::{Audio, Voice};
+    use viva_testkit::speech::{RATE, offline_speech_installed, silence, speech};
+    if !offline_speech_installed() {
+        return;
+    }
+    let sentence = "I would use a cache with a time to live";
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let args = ["--store", &url, "--scripted-pace-ms", "0", "--stt", "pocketsphinx", "--stt-grammar", sentence];
+    let first = Process::spawn(&args);
+    let session = first.create("hana", "senior-backend").await;
+    let mut client = first.connect(&session, Connect::user("dev:hana")).await.unwrap();
+    client.message().await;
+    let voice = Some(Voice { input: true, output: false });
+    client.send(&ClientMessage::SessionStart { id: None, voice }).await;
+    let seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    let last = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
+
+    let utterance = [silence(300), speech(sentence), silence(1_600)].concat();
+    let frames: Vec<&[i16]> = utterance.chunks(RATE as usize / 50).collect();
+    let append = |frame: &[i16]| ClientMessage::InputAudioAppend { id: "u1".into(), audio: Audio::from_samples(frame) };
+    // Half of it, at real pace, then the process dies.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    for frame in &frames[..frames.len() / 2] {
+        tick.tick().await;
+        client.send(&append(frame)).await;
+    }
+    first.signal("KILL");
+    let _ = first.wait().await;
+    assert_eq!(client.closed().await, None, "the socket just drops");
+
+    let second = Process::spawn(&args);
+    let mut client = second.connect(&session, Connect::user("dev:hana").last_seq(last)).await.unwrap();
+    let ServerMessage::SessionReady(ready) = client.message().await else { panic!("session.ready first") };
+    assert_eq!(ready.state.voice, voice, "the session is still spoken");
+    for send in 0..2 {
+        for frame in &frames {
+            tick.tick().await;
+            client.send(&append(frame)).await;
+        }
+        let acked = client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+        let Some(ServerMessage::AnswerReceived(received)) = acked.last() else { unreachable!() };
+        assert_eq!((received.id.as_deref(), received.answer_id), (Some("u1"), 1), "send {send}");
+    }
+    let (status, view) = second.get(Some("hana"), &format!("/v1/sessions/{session}")).await;
+    assert_eq!(status, 200);
+    let answers = view["transcript"].as_array().unwrap().iter().filter(|e| e["entry"] == "answer").count();
+    assert_eq!(answers, 1, "stored once: {view}");
+    second.signal("TERM");
+    assert_eq!(second.wait().await.0, Some(0));
+}
