@@ -34,7 +34,7 @@ async fn voice_gateway(pace: Duration, grammar: &[&str]) -> Gateway {
 }
 
 /// A session started with voice both ways.
-async fn start(gateway: &Gateway, user: &str) -> (Client, Checker) {
+async fn start(gateway: &Gateway, user: &str) -> (Client, Checker, String) {
     let session = gateway.remote.create(user, "senior-backend").await;
     let token = format!("dev:{user}");
     let mut client = gateway.remote.connect(&session, Connect::user(&token)).await.unwrap();
@@ -44,7 +44,7 @@ async fn start(gateway: &Gateway, user: &str) -> (Client, Checker) {
         ClientMessage::SessionStart { id: Some("start".into()), voice: Some(Voice { input: true, output: true }) };
     checker.sent(&start);
     client.send(&start).await;
-    (client, checker)
+    (client, checker, session)
 }
 
 /// Sends `samples` as utterance `id` in 20 ms frames at real pace.
@@ -122,7 +122,7 @@ async fn a_spoken_answer_is_heard_stored_and_scored_and_the_next_turn_is_spoken(
     }
     let grammar: Vec<&str> = ANSWER.split(' ').chain(["so", "entries", "expire"]).collect();
     let gateway = voice_gateway(Duration::ZERO, &grammar).await;
-    let (mut client, mut checker) = start(&gateway, "alice").await;
+    let (mut client, mut checker, session) = start(&gateway, "alice").await;
 
     // The intro and the first question, spoken; their text at once (pace 0), their audio paced.
     let mut seen = until(
@@ -172,6 +172,12 @@ async fn a_spoken_answer_is_heard_stored_and_scored_and_the_next_turn_is_spoken(
     assert!(after.iter().any(|m| matches!(m, ServerMessage::ScoreUpdated(s) if s.answer_id == received.answer_id)));
     let Some(ServerMessage::TurnAudio(next)) = after.last() else { unreachable!() };
     assert_eq!(next.index, 0);
+    // REST has the answer's words and the audio the candidate spoke.
+    let (status, view) = gateway.remote.get(Some("alice"), &format!("/v1/sessions/{session}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["voice"], serde_json::json!({"input": true, "output": true, "answers_audio_ms": audio_ms}));
+    let spoken = view["transcript"].as_array().unwrap().iter().find(|e| e["entry"] == "answer").unwrap();
+    assert_eq!(spoken["spoken"]["words"].as_array().unwrap().len(), words.len(), "{spoken}");
     let (violations, errors) = checker.finish();
     assert!(violations.is_empty(), "{violations:?}");
     assert!(errors.is_empty(), "{errors:?}");
@@ -184,7 +190,7 @@ async fn speaking_over_the_interviewer_cuts_its_turn_and_truncate_keeps_what_was
     }
     // A word every 150 ms: the intro is still being written when the candidate cuts in.
     let gateway = voice_gateway(Duration::from_millis(150), &ANSWER.split(' ').collect::<Vec<_>>()).await;
-    let (mut client, mut checker) = start(&gateway, "bob").await;
+    let (mut client, mut checker, _) = start(&gateway, "bob").await;
     let mut seen = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnAudio(_))).await;
 
     say(&mut client, &mut checker, "cut-in", &[silence(100), speech(ANSWER)].concat()).await;
@@ -223,7 +229,7 @@ async fn a_short_backchannel_neither_interrupts_nor_answers() {
         return;
     }
     let gateway = voice_gateway(Duration::from_millis(150), &["yes", "yeah"]).await;
-    let (mut client, mut checker) = start(&gateway, "carol").await;
+    let (mut client, mut checker, _) = start(&gateway, "carol").await;
     until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnAudio(_))).await;
     // About 100 ms of voice: less than the 300 ms that make a barge-in, even with the
     // classifier's hangover after speech.

@@ -48,6 +48,7 @@ fn state() -> SessionState {
         question_id: question_id.to_owned(),
         answer: AnswerContent::Text { text: ANSWER.to_owned() },
         score: Some(AnswerScore { dimensions: dimensions(), overall: Some(7.1) }),
+        spoken: None,
     };
     SessionState {
         status: SessionStatus::Live,

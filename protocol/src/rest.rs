@@ -102,6 +102,20 @@ pub struct SessionView {
     pub ended_reason: Option<EndReason>,
     /// Whether the report is ready.
     pub report_ready: bool,
+    /// A voice session's ways and audio (absent for a text session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<VoiceUsage>,
+}
+
+/// What of a session was spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceUsage {
+    /// The candidate speaks.
+    pub input: bool,
+    /// The interviewer speaks.
+    pub output: bool,
+    /// Milliseconds of the candidate's audio in the answers stored (from their samples).
+    pub answers_audio_ms: u64,
 }
 
 /// One line of `GET /v1/me/sessions`.

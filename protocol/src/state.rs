@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::AnswerScore;
+use crate::server::{AnswerScore, TimedWord};
 use crate::{AnswerContent, Clock, DimensionScore, EndReason, Expects, TurnKind, TurnStatus, Voice};
 
 /// Where a session is in its life.
@@ -70,7 +70,20 @@ pub enum TranscriptEntry {
         answer: AnswerContent,
         /// Its scores, once scored.
         score: Option<AnswerScore>,
+        /// A spoken answer's words in time and its length (absent for a typed one; its text
+        /// is the transcript).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spoken: Option<SpokenAnswer>,
     },
+}
+
+/// How a spoken answer was heard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpokenAnswer {
+    /// Its words and where each is in the utterance's audio.
+    pub words: Vec<TimedWord>,
+    /// Milliseconds of audio transcribed.
+    pub audio_ms: u64,
 }
 
 /// The interviewer turn in flight.

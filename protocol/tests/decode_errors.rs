@@ -484,6 +484,7 @@ fn session_state_shape() {
                 question_id: "q1".into(),
                 answer: AnswerContent::Code { language: "python".into(), source: "pass".into() },
                 score: None,
+                spoken: None,
             },
         ],
         open_turn: Some(OpenTurn {

@@ -116,7 +116,7 @@ fn transcript_entry() -> impl Strategy<Value = TranscriptEntry> {
         ),
         (any::<u32>(), text(), answer_content(), option::of(answer_score())).prop_map(
             |(answer_id, question_id, answer, score)| {
-                TranscriptEntry::Answer { answer_id, question_id, answer, score }
+                TranscriptEntry::Answer { answer_id, question_id, answer, score, spoken: None }
             }
         ),
     ]

@@ -65,7 +65,7 @@ pub(super) fn entry(state: &State, entry: &Entry) -> wire::TranscriptEntry {
             text: t.text.clone(),
             status: t.status.unwrap_or(TurnStatus::Interrupted),
         },
-        Entry::Answer { answer_id, question_id, answer, .. } => wire::TranscriptEntry::Answer {
+        Entry::Answer { answer_id, question_id, answer, spoken } => wire::TranscriptEntry::Answer {
             answer_id: answer_id.0,
             question_id: question_id.clone(),
             answer: answer.clone(),
@@ -73,6 +73,7 @@ pub(super) fn entry(state: &State, entry: &Entry) -> wire::TranscriptEntry {
                 .scores
                 .get(answer_id)
                 .map(|s| AnswerScore { dimensions: s.dimensions.clone(), overall: s.overall() }),
+            spoken: spoken.as_ref().map(|s| wire::SpokenAnswer { words: s.words.clone(), audio_ms: s.audio_ms }),
         },
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use viva_protocol::rest::{PlanSummary, Report, SessionView};
+use viva_protocol::rest::{PlanSummary, Report, SessionView, VoiceUsage};
+use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{ClientMessage, ServerMessage};
 
 pub use connection::{Connection, Next};
@@ -355,6 +356,17 @@ impl Engine {
 
     pub(crate) fn view_of(&self, session: &Session, meta: &SessionMeta) -> SessionView {
         let state = session.wire_state(self.ctx.clock.now());
+        let voice = state.voice.map(|voice| {
+            let answers_audio_ms = state
+                .transcript
+                .iter()
+                .filter_map(|e| match e {
+                    TranscriptEntry::Answer { spoken: Some(spoken), .. } => Some(spoken.audio_ms),
+                    _ => None,
+                })
+                .sum();
+            VoiceUsage { input: voice.input, output: voice.output, answers_audio_ms }
+        });
         SessionView {
             session_id: meta.session_id.to_string(),
             plan_id: meta.plan_id.clone(),
@@ -365,6 +377,7 @@ impl Engine {
             scores: state.scores,
             ended_reason: state.ended_reason,
             report_ready: state.report_ready,
+            voice,
         }
     }
 }

@@ -259,6 +259,8 @@ impl VoicePath {
             );
             return out.push(error_event(ErrorCode::RateLimited, message, Some(id)));
         }
+        metrics::counter!("viva_voice_input_audio_ms_total")
+            .increment(samples.len() as u64 * 1000 / u64::from(INPUT_RATE));
         if listening.utterance.as_ref().is_none_or(|u| u.id != id) {
             // A new utterance (or the same one again, after it ended: a re-send).
             listening.detector.reset();
@@ -679,6 +681,7 @@ impl SpokenTurn {
         let samples: Vec<i16> = self.ready.drain(..take).collect();
         self.started.get_or_insert_with(Instant::now);
         self.sent += take as u64;
+        metrics::counter!("viva_voice_output_audio_ms_total").increment(take as u64 * 1000 / u64::from(OUTPUT_RATE));
         let index = self.next_index;
         self.next_index += 1;
         ServerMessage::TurnAudio(TurnAudio { turn_id: self.turn_id.0, index, audio: Audio::from_samples(&samples) })
