@@ -266,3 +266,27 @@ async fn voice_is_refused_where_no_speech_provider_is_configured() {
         assert_eq!(error.code.as_str(), "voice_unavailable");
     }
 }
+
+/// The README's voice command: the binary with the offline providers speaks and listens.
+#[tokio::test]
+async fn the_binary_with_the_offline_providers_serves_voice() {
+    if !offline_speech_installed() {
+        return;
+    }
+    let gateway = common::Process::spawn(&["--stt", "pocketsphinx", "--tts", "espeak-ng", "--scripted-pace-ms", "0"]);
+    let (mut client, mut checker, _) = {
+        let session = gateway.create("erin", "senior-backend").await;
+        let mut client = gateway.connect(&session, Connect::user("dev:erin")).await.unwrap();
+        let mut checker = Checker::new();
+        checker.observe(&client.message().await);
+        let start = ClientMessage::SessionStart { id: None, voice: Some(Voice { input: true, output: true }) };
+        checker.sent(&start);
+        client.send(&start).await;
+        (client, checker, session)
+    };
+    let seen = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnAudio(_))).await;
+    assert!(matches!(seen.first(), Some(ServerMessage::TurnStarted(_))), "{seen:?}");
+    assert!(checker.violations().is_empty(), "{:?}", checker.violations());
+    gateway.signal("TERM");
+    assert_eq!(gateway.wait().await.0, Some(0));
+}
