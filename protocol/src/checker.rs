@@ -588,7 +588,7 @@ mod tests {
         TurnDelta, TurnDone, TurnStarted,
     };
     use crate::state::{OpenTurn, Scores, SessionStatus, TranscriptEntry};
-    use crate::{Clock, ErrorCode, Expects, SessionState};
+    use crate::{Audio, Clock, ErrorCode, Expects, SessionState};
 
     use super::*;
 
@@ -843,6 +843,72 @@ mod tests {
         let kinds: Vec<ViolationKind> = violations.iter().map(|v| v.kind).collect();
         assert!(!kinds.contains(&ViolationKind::AnswerNotAcknowledged), "{kinds:?}");
         assert_eq!(errors.get("session_ended"), Some(&1));
+    }
+
+    /// Voice: audio lags its text but comes turn after turn, each from index 0; `turn.truncated`
+    /// names a finished turn; an utterance's audio becomes an answer only if it is committed
+    /// (or acknowledged), and a cleared one is forgotten.
+    #[test]
+    fn voice_audio_truncation_and_utterances() {
+        use crate::server::{TurnAudio, TurnTruncated};
+        let audio = |turn_id, index| ServerMessage::TurnAudio(TurnAudio { turn_id, index, audio: Audio(vec![0, 0]) });
+        let truncated = |seq, turn_id| {
+            ServerMessage::TurnTruncated(TurnTruncated { seq, turn_id, text: "Hello".into(), audio_end_ms: 500 })
+        };
+        let run = |messages: &[ServerMessage]| {
+            let mut checker = Checker::new();
+            for message in messages {
+                checker.observe(message);
+            }
+            checker.finish().0.into_iter().map(|v| v.kind).collect::<Vec<_>>()
+        };
+        let intro = [ready(), started(1, 1, TurnKind::Intro), delta(1, 0, "Hello there."), audio(1, 0)];
+        let lagging = [
+            &intro[..],
+            &[
+                done(2, 1, "Hello there.", TurnStatus::Completed),
+                started(3, 2, TurnKind::Question),
+                audio(1, 1),
+                audio(2, 0),
+                truncated(4, 1),
+            ],
+        ]
+        .concat();
+        assert_eq!(run(&lagging), []);
+        use ViolationKind::*;
+        assert_eq!(run(&[&intro[..], &[audio(1, 2)]].concat()), [AudioIndexGap]);
+        assert_eq!(run(&[&intro[..], &[audio(2, 0)]].concat()), [AudioOutsideTurn], "turn 2 has not started");
+        let back = [&lagging[..5], &[audio(2, 0), audio(1, 1)]].concat();
+        assert_eq!(run(&back), [AudioOutsideTurn], "turn 1's audio after turn 2's");
+        assert_eq!(run(&[&intro[..], &[truncated(2, 1)]].concat()), [TruncatedUnknownTurn], "turn 1 is still open");
+
+        let utterance = |id: &str| ClientMessage::InputAudioAppend { id: id.into(), audio: Audio(vec![0, 0]) };
+        let mut checker = Checker::new();
+        checker.observe(&ready());
+        checker.sent(&utterance("noise"));
+        checker.sent(&utterance("spoken"));
+        checker.sent(&ClientMessage::InputAudioCommit { id: "spoken".into() });
+        checker.sent(&utterance("cleared"));
+        checker.sent(&ClientMessage::InputAudioCommit { id: "cleared".into() });
+        checker.sent(&ClientMessage::InputAudioClear { id: "cleared".into() });
+        for message in [
+            started(1, 1, TurnKind::Question),
+            delta(1, 0, "Q?"),
+            done(2, 1, "Q?", TurnStatus::Completed),
+            received(3, "spoken", 1),
+        ] {
+            checker.observe(&message);
+        }
+        checker.observe(&end(4)[0]);
+        checker.observe(&end(4)[1]);
+        assert_eq!(checker.finish().0, [], "noise and a cleared utterance need no answer");
+        let mut checker = Checker::new();
+        checker.observe(&ready());
+        checker.sent(&ClientMessage::InputAudioCommit { id: "lost".into() });
+        checker.observe(&end(1)[0]);
+        checker.observe(&end(1)[1]);
+        let kinds: Vec<_> = checker.finish().0.into_iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, [AnswerNotAcknowledged], "a committed utterance must be answered");
     }
 
     #[test]
