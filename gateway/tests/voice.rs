@@ -290,3 +290,44 @@ async fn the_binary_with_the_offline_providers_serves_voice() {
     gateway.signal("TERM");
     assert_eq!(gateway.wait().await.0, Some(0));
 }
+
+/// Bad audio gets its documented answer and the session carries on: odd bytes, audio far
+/// faster than real time, audio that is not base64, a frame over the limit (1009).
+#[tokio::test]
+async fn bad_audio_is_refused_and_the_session_carries_on() {
+    if !offline_speech_installed() {
+        return;
+    }
+    let stt = PocketsphinxStt::new(PocketsphinxConfig::default()).unwrap();
+    let engine = Engine::builder()
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .speech(Speech { stt: Some(Arc::new(stt)), ..Speech::new() })
+        .build();
+    let gateway = Gateway::start_on(engine, |_| {}).await;
+    let session = gateway.remote.create("fay", "senior-backend").await;
+    let mut client = gateway.remote.connect(&session, Connect::user("dev:fay")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: Some(Voice { input: true, output: false }) }).await;
+    let refused = |m: &ServerMessage, code: &str, id: &str| matches!(m, ServerMessage::Error(e) if e.code.as_str() == code && e.reference.as_deref() == Some(id) && !e.fatal);
+
+    client.send(&ClientMessage::InputAudioAppend { id: "odd".into(), audio: Audio(vec![1, 2, 3]) }).await;
+    client.until(|m| refused(m, "invalid_message", "odd")).await;
+    client.send_json(r#"{"type":"input_audio.append","id":"b64","audio":"not base64!"}"#).await;
+    client.until(|m| refused(m, "invalid_message", "b64")).await;
+
+    // 7 s of audio at once: 4 s of burst pass, the rest is refused (and the utterance dropped).
+    for _ in 0..350 {
+        let append = ClientMessage::InputAudioAppend { id: "fast".into(), audio: Audio::from_samples(&[0; FRAME]) };
+        client.send(&append).await;
+    }
+    client.until(|m| refused(m, "rate_limited", "fast")).await;
+    client.send(&ClientMessage::Ping { id: Some("still-here".into()) }).await;
+    client.until(|m| matches!(m, ServerMessage::Pong(p) if p.id.as_deref() == Some("still-here"))).await;
+
+    // A frame over the limit closes with 1009, as any frame.
+    // (The server closes while the 10 MB are still being written: the write may fail.)
+    let huge = ClientMessage::InputAudioAppend { id: "huge".into(), audio: Audio(vec![0; 10 * 1024 * 1024]) };
+    let frame = String::from_utf8(client.encoding.encode(&huge).unwrap()).unwrap();
+    let _ = futures::SinkExt::send(&mut client.socket, tokio_tungstenite::tungstenite::Message::text(frame)).await;
+    assert_eq!(client.closed().await, Some(1009));
+}
