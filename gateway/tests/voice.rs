@@ -216,9 +216,17 @@ async fn speaking_over_the_interviewer_cuts_its_turn_and_truncate_keeps_what_was
             assert_eq!((t.turn_id, t.audio_end_ms), (1, played));
             assert!(text.starts_with(&t.text) && t.text.len() < text.len(), "{:?} of {text:?}", t.text);
         }
-        // Everything written was heard: nothing to cut.
         other => panic!("no turn.truncated: {other:?} (turn text {text:?}, {played} ms played)"),
     }
+    assert!(
+        !later.iter().chain(&truncated).any(|m| matches!(m, ServerMessage::TurnStarted(_))),
+        "the candidate has the floor: no turn starts while they speak"
+    );
+    // Their utterance ends (it was no answer: no question was asked yet); the interview goes on.
+    say(&mut client, &mut checker, "cut-in", &silence(1_600)).await;
+    let rest = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
+    let stopped = rest.iter().position(|m| matches!(m, ServerMessage::SpeechStopped(_)));
+    assert!(stopped.is_some_and(|at| at < rest.len() - 1), "{rest:?}");
     let (violations, _) = checker.finish();
     assert!(violations.is_empty(), "{violations:?}");
 }

@@ -199,6 +199,9 @@ struct Live {
     choosing: Option<Choosing>,
     /// The candidate's minutes, when metered.
     budget: Option<Budget>,
+    /// The candidate cut the interviewer off by speaking and has the floor: no turn starts
+    /// until their utterance is over (`handle_floor_released`) or until this time.
+    floor_until: Option<Timestamp>,
 }
 
 /// The open turn as spoken so far.
@@ -334,6 +337,7 @@ impl Session {
                 deadlines.extend(self.time_up_at());
                 deadlines.extend(self.out_of_minutes_at());
                 deadlines.extend(self.live.follow_up_wait.map(|w| w.until));
+                deadlines.extend(self.live.floor_until);
                 deadlines.extend(self.live.choosing.as_ref().map(|c| c.since.plus_ms(config.turn_idle_timeout_ms)));
                 deadlines.extend(idle);
             }
@@ -420,10 +424,20 @@ impl Session {
     }
 
     /// The candidate began to speak over the interviewer (voice): the turn in flight, if any,
-    /// is cut off as `interrupted`, exactly as by `turn.interrupt`.
+    /// is cut off as `interrupted`, as by `turn.interrupt`, and the candidate has the floor:
+    /// the next turn waits until their utterance is over ([`Session::handle_floor_released`],
+    /// or an answer) — at most `turn_idle_timeout_ms`, should the driver never say.
     pub fn handle_barge_in(&mut self, now: Timestamp) {
         if let Some(turn_id) = self.state.open_turn.as_ref().map(|t| t.turn_id) {
+            self.live.floor_until = Some(now.plus_ms(self.params.config.turn_idle_timeout_ms));
             self.close_open_turn(turn_id, TurnStatus::Interrupted, now);
+        }
+    }
+
+    /// The candidate's utterance after a barge-in is over (it was not an answer, or its
+    /// answer was refused or could not be transcribed): the interview goes on.
+    pub fn handle_floor_released(&mut self, now: Timestamp) {
+        if self.live.floor_until.take().is_some() {
             self.advance(now);
         }
     }
@@ -538,6 +552,9 @@ impl Session {
     /// Time passed: clock ticks, the time limit, the minutes, stalled turns, the waits for
     /// scores.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.live.floor_until.is_some_and(|until| now >= until) {
+            self.handle_floor_released(now);
+        }
         if self.live.follow_up_wait.is_some_and(|w| now >= w.until) {
             // The score is late: decide from the rubric.
             self.live.follow_up_wait = None;
@@ -615,6 +632,7 @@ impl Session {
             return self.error(ErrorCode::NotAwaitingAnswer, message, id);
         };
         let answer_id = self.state.last_answer.next();
+        self.live.floor_until = None;
         self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer, spoken }, now);
         self.request_score(answer_id);
         if let FollowUps::Scorer { wait_ms } = self.params.config.follow_ups {
@@ -627,7 +645,11 @@ impl Session {
     /// report once an ending has all it waits for.
     fn advance(&mut self, now: Timestamp) {
         match self.state.status {
-            Status::Live if self.state.open_turn.is_none() && self.live.choosing.is_none() => {
+            Status::Live
+                if self.state.open_turn.is_none()
+                    && self.live.choosing.is_none()
+                    && self.live.floor_until.is_none() =>
+            {
                 let deciding = self.live.follow_up_wait.map(|w| w.answer_id);
                 match script::next_step(&self.params, &self.state, deciding) {
                     Step::Wait => {}

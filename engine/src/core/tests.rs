@@ -90,6 +90,8 @@ enum In {
     Spoken(&'static str, &'static str),
     /// The candidate speaks over the interviewer (voice).
     SpeaksOver,
+    /// The candidate's utterance after speaking over the interviewer is over.
+    Released,
     /// `turn.truncate` of this turn, heard up to this text at this many milliseconds.
     Truncate(u32, &'static str, u64),
     /// A new driver loads the session from its log alone and recovers it (a restart, or a
@@ -198,6 +200,7 @@ impl Sim {
                     self.session.handle_spoken_answer(id.to_owned(), text.to_owned(), spoken, self.now);
                 }
                 SpeaksOver => self.session.handle_barge_in(self.now),
+                Released => self.session.handle_floor_released(self.now),
                 Truncate(turn, heard, ms) => {
                     self.session.handle_truncate(None, TurnId(turn), heard.to_owned(), ms, self.now);
                 }
@@ -1087,6 +1090,10 @@ mod properties {
             1 => Just(Wait(40_000)),
             1 => Just(Budget(30_000)),
             1 => Just(Restart),
+            1 => Just(Spoken("u1", "An LRU cache with a TTL.")),
+            1 => Just(SpeaksOver),
+            1 => Just(Released),
+            1 => Just(Truncate(2, "Design", 500)),
         ]
     }
 
@@ -1248,6 +1255,36 @@ fn a_spoken_answer_is_stored_once_with_its_words_and_scored_like_a_typed_one() {
         panic!("the spoken answer is in the transcript");
     };
     assert_eq!((spoken.words.len(), spoken.audio_ms), (6, 1_500));
+}
+
+/// Speaking over the intro cuts it off, and the first question waits until the candidate's
+/// utterance is over (or, should the driver never say, the idle timeout).
+#[test]
+fn after_a_barge_in_the_candidate_has_the_floor() {
+    let start = Client(r#"{"type":"session.start","id":"c1","voice":{"input":true,"output":true}}"#);
+    check_voice(
+        vec![start.clone(), Delta("Hello "), SpeaksOver, Wait(10_000), Released, Released],
+        expect![[r#"
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello "}
+            +0s   cancel  turn 1
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello ","status":"interrupted"}
+            +5s   send    {"type":"clock","elapsed_s":5,"remaining_s":595}
+            +10s  send    {"type":"clock","elapsed_s":10,"remaining_s":590}
+            +10s  persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +10s  ask     turn 2 Question Some("cache") point=None attempt=1
+        "#]],
+    );
+    let mut sim = Sim::new(CoreConfig::default());
+    let mut params = sim.session.params().clone();
+    params.voice = Voice { input: true, output: true };
+    sim.session = Session::new(params);
+    let out = sim.run(vec![start, Delta("Hello "), SpeaksOver, Wait(29_000)]);
+    assert!(!out.contains(r#""turn_id":2"#), "{out}");
+    let out = sim.run(vec![Wait(1_000)]);
+    assert!(out.contains(r#"+30s  persist {"type":"turn.started","seq":3,"turn_id":2"#), "{out}");
 }
 
 #[test]

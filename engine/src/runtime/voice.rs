@@ -233,16 +233,19 @@ impl VoicePath {
                         end_ms: w.end_ms.saturating_add(offset_ms),
                     })
                     .collect();
-                session.handle_spoken_answer(id, text, Spoken { words, audio_ms }, now);
-                return Vec::new();
+                session.handle_spoken_answer(id.clone(), text, Spoken { words, audio_ms }, now);
+                None
             }
-            Ok(_) => "no words were recognised in the utterance: say it again".to_owned(),
+            Ok(_) => Some("no words were recognised in the utterance: say it again".to_owned()),
             Err(error) => {
                 tracing::warn!(session = %session.params().session_id, %error, "speech-to-text failed");
-                format!("the utterance could not be transcribed ({}): re-send it with the same id", error.kind())
+                Some(format!("the utterance could not be transcribed ({}): re-send it with the same id", error.kind()))
             }
         };
-        vec![error_event(ErrorCode::SttFailed, error, Some(id))]
+        // Whatever came of it, the candidate's utterance is over (an accepted answer already
+        // gave the floor back).
+        session.handle_floor_released(now);
+        error.map(|error| error_event(ErrorCode::SttFailed, error, Some(id))).into_iter().collect()
     }
 
     fn append(&mut self, id: String, audio: &Audio, session: &mut Session, now: Timestamp, out: &mut Deliveries) {
