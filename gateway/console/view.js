@@ -94,7 +94,8 @@ export function endingText(reason) {
 /**
  * @typedef {{kind: 'turn', key: string, turnId: number, turnKind: TurnKind, text: string,
  *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean}} TurnItem
- * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null}} AnswerItem
+ * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null,
+ *   spoken: boolean}} AnswerItem
  * @typedef {{kind: 'pending', key: string, id: string, answer: AnswerContent}} PendingItem
  * @typedef {TurnItem|AnswerItem|PendingItem} Item one entry of the transcript as shown
  */
@@ -140,7 +141,14 @@ export class TranscriptView {
       items.push(
         e.entry === 'turn'
           ? { kind: 'turn', key: `turn-${e.turn_id}`, turnId: e.turn_id, turnKind: e.kind, text: e.text, status: e.status, connected }
-          : { kind: 'answer', key: `answer-${e.answer_id}`, answerId: e.answer_id, answer: e.answer, score: e.score },
+          : {
+              kind: 'answer',
+              key: `answer-${e.answer_id}`,
+              answerId: e.answer_id,
+              answer: e.answer,
+              score: e.score,
+              spoken: e.source === 'voice',
+            },
       );
     }
     const open = model.openTurn;
@@ -189,7 +197,11 @@ function build(item) {
     case 'turn':
       return turnNode(item);
     case 'answer':
-      return answerNode(item.answer, answerBadge(item.score), { 'data-testid': 'answer', 'data-answer-id': item.answerId });
+      return answerNode(item.answer, answerBadge(item.score), {
+        'data-testid': 'answer',
+        'data-answer-id': item.answerId,
+        ...(item.spoken ? { 'data-source': 'voice' } : {}),
+      });
     case 'pending':
       return answerNode(item.answer, el('span', { class: 'badge', text: 'sending…' }), {
         'data-testid': 'pending-answer',
@@ -298,7 +310,10 @@ function answerNode(answer, badge, attrs) {
   return el('article', { class: 'entry answer', ...attrs, 'data-format': answer.format }, [
     el('header', { class: 'entry-head' }, [
       el('span', { class: 'who', text: 'You' }),
-      el('span', { class: 'kind', text: answer.format === 'code' ? `Code · ${answer.language}` : 'Answer' }),
+      el('span', {
+        class: 'kind',
+        text: answer.format === 'code' ? `Code · ${answer.language}` : attrs['data-source'] === 'voice' ? 'Spoken answer' : 'Answer',
+      }),
       badge,
     ]),
     body,
@@ -752,4 +767,90 @@ function svgEl(tag, attrs) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
   return node;
+}
+
+/**
+ * The voice panel of a spoken interview: what the microphone and the interviewer are doing,
+ * the level meter, hands-free or push-to-talk, and the way back to text when the server has no
+ * voice. Drawn from the session's VoiceSession (voice.js) and the model.
+ */
+export class VoiceView {
+  constructor() {
+    this.panel = byId('voice-panel', HTMLElement);
+    this.status = byId('voice-status', HTMLElement);
+    this.heard = byId('voice-heard', HTMLElement);
+    this.level = byId('mic-level', HTMLMeterElement);
+    this.handsFree = byId('talk-hands-free', HTMLInputElement);
+    this.pushToTalk = byId('talk-ptt', HTMLInputElement);
+    this.openMic = byId('open-mic', HTMLButtonElement);
+    this.talk = byId('talk', HTMLButtonElement);
+    this.talkHint = byId('talk-hint', HTMLElement);
+    this.fallback = byId('voice-fallback', HTMLButtonElement);
+  }
+
+  /** No voice: the panel is hidden. */
+  hide() {
+    this.panel.hidden = true;
+    this.fallback.hidden = true;
+  }
+
+  /** The server cannot do voice: say so and offer to go on in text. */
+  unavailable() {
+    this.panel.hidden = false;
+    this.setStatus('Voice is not available on this server. Continue in text to start the interview.');
+    this.openMic.hidden = true;
+    this.talk.hidden = true;
+    this.talkHint.hidden = true;
+    this.fallback.hidden = false;
+  }
+
+  /**
+   * @param {import('./voice.js').VoiceSession} voice
+   * @param {Model} model
+   * @param {boolean} connected
+   */
+  render(voice, model, connected) {
+    this.panel.hidden = false;
+    this.fallback.hidden = true;
+    const ended = model.status === 'ended' || voice.closedForGood;
+    const input = voice.mode.input;
+    const ptt = voice.style === 'push-to-talk';
+    this.panel.dataset.mic = voice.mic;
+    this.panel.dataset.playing = voice.speaking ? 'true' : 'false';
+    this.panel.dataset.style = voice.style;
+    this.level.value = voice.mic === 'open' ? Math.min(1, voice.level * 4) : 0;
+    this.handsFree.checked = !ptt;
+    this.pushToTalk.checked = ptt;
+    this.handsFree.disabled = this.pushToTalk.disabled = !input || ended;
+    this.openMic.hidden = !input || voice.mic === 'open' || ended;
+    this.openMic.disabled = voice.mic === 'opening';
+    this.talk.hidden = !input || !ptt || ended;
+    this.talkHint.hidden = this.talk.hidden;
+    this.talk.disabled = !connected || voice.mic === 'denied';
+    this.talk.setAttribute('aria-pressed', voice.talking ? 'true' : 'false');
+    this.talk.textContent = voice.talking ? 'Listening… release to send' : 'Hold to talk';
+    const hearing = model.hearing ? model.hearing.text : '';
+    this.heard.hidden = !hearing;
+    this.heard.textContent = hearing ? `Heard so far: ${hearing}` : '';
+
+    let text;
+    if (ended) text = 'Voice is off: the interview is over.';
+    else if (!connected) text = 'Not connected: what you say is kept and sent when the connection is back.';
+    else if (voice.talking) text = 'Listening… release to send your answer.';
+    else if (voice.hearing) text = 'Hearing you…';
+    else if (voice.transcribing) text = 'Transcribing your answer…';
+    else if (voice.speaking) text = input ? 'The interviewer is speaking. Speak to cut in.' : 'The interviewer is speaking.';
+    else if (!input) text = 'The interviewer speaks; type your answers.';
+    else if (voice.mic === 'denied') text = 'The microphone is off: type your answers.';
+    else if (voice.mic === 'opening') text = 'Turning the microphone on…';
+    else if (voice.mic === 'closed') text = 'The microphone turns on after the first question.';
+    else if (ptt) text = 'Hold Space or the button while you answer.';
+    else text = 'Listening: just answer. A pause ends your answer.';
+    this.setStatus(text);
+  }
+
+  /** @param {string} text */
+  setStatus(text) {
+    if (this.status.textContent !== text) this.status.textContent = text;
+  }
 }
