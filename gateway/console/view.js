@@ -93,7 +93,7 @@ export function endingText(reason) {
 
 /**
  * @typedef {{kind: 'turn', key: string, turnId: number, turnKind: TurnKind, text: string,
- *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean}} TurnItem
+ *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean, heard: boolean}} TurnItem
  * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null,
  *   spoken: boolean}} AnswerItem
  * @typedef {{kind: 'pending', key: string, id: string, answer: AnswerContent}} PendingItem
@@ -140,7 +140,16 @@ export class TranscriptView {
     for (const e of model.transcript) {
       items.push(
         e.entry === 'turn'
-          ? { kind: 'turn', key: `turn-${e.turn_id}`, turnId: e.turn_id, turnKind: e.kind, text: e.text, status: e.status, connected }
+          ? {
+              kind: 'turn',
+              key: `turn-${e.turn_id}`,
+              turnId: e.turn_id,
+              turnKind: e.kind,
+              text: e.text,
+              status: e.status,
+              connected,
+              heard: !!e.heard,
+            }
           : {
               kind: 'answer',
               key: `answer-${e.answer_id}`,
@@ -161,6 +170,7 @@ export class TranscriptView {
         text: open.text,
         status: 'streaming',
         connected,
+        heard: false,
       });
     }
     for (const p of model.pending) items.push({ kind: 'pending', key: `pending-${p.id}`, id: p.id, answer: p.answer });
@@ -219,7 +229,7 @@ function build(item) {
  */
 function update(node, was, now) {
   if (was.kind === 'turn' && now.kind === 'turn') {
-    if (was.status !== now.status || was.connected !== now.connected) {
+    if (was.status !== now.status || was.connected !== now.connected || was.heard !== now.heard) {
       setTurnAttributes(node, now);
       replaceBadge(node, turnBadge(now));
     }
@@ -253,7 +263,8 @@ function replaceBadge(node, badge) {
 }
 
 /** @param {TurnItem} item */
-function turnBadge({ status, connected }) {
+function turnBadge({ status, connected, heard }) {
+  if (heard) return el('span', { class: 'badge badge-warn', text: 'cut off: as heard' });
   if (status === 'interrupted') return el('span', { class: 'badge badge-warn', text: 'interrupted' });
   if (status === 'failed') return el('span', { class: 'badge badge-bad', text: 'failed' });
   if (status === 'streaming') {
@@ -266,8 +277,9 @@ function turnBadge({ status, connected }) {
  * @param {HTMLElement} node
  * @param {TurnItem} item
  */
-function setTurnAttributes(node, { turnKind, status, connected }) {
+function setTurnAttributes(node, { turnKind, status, connected, heard }) {
   const streaming = status === 'streaming';
+  if (heard) node.dataset.heard = 'true';
   node.className = `entry turn turn-${turnKind}${streaming && connected ? ' is-streaming' : ''}`;
   node.dataset.status = status;
   node.setAttribute('aria-busy', streaming ? 'true' : 'false');

@@ -55,6 +55,7 @@ const PUMP_MS = 25;
  * @property {number} audioChunksPlayed
  * @property {number} audioMsPlayed
  * @property {number} truncatesSent
+ * @property {{turn_id: number, audio_end_ms: number}|null} lastTruncate
  * @property {number} resent chunks sent again after a reconnect
  */
 
@@ -218,6 +219,8 @@ export class VoiceSession {
     /** @type {Set<number>} turns whose `turn.truncate` was sent */
     this.truncated = new Set();
     this.resent = 0;
+    /** @type {{turn_id: number, audio_end_ms: number}|null} the last `turn.truncate` sent */
+    this.lastTruncate = null;
     /** @type {string[]} the audio of the last answer stored (for the tests' diagnostics) */
     this.lastStored = [];
     this.appendsSent = 0;
@@ -503,6 +506,7 @@ export class VoiceSession {
       this.truncated.add(turnId);
       this.send({ type: 'turn.truncate', id: this.newId(), turn_id: turnId, audio_end_ms: heard });
       this.truncatesSent += 1;
+      this.lastTruncate = { turn_id: turnId, audio_end_ms: heard };
     }
     this.changed();
   }
@@ -524,6 +528,7 @@ export class VoiceSession {
       audioChunksPlayed: this.player.chunksPlayed,
       audioMsPlayed: Math.round(this.player.msPlayed),
       truncatesSent: this.truncatesSent,
+      lastTruncate: this.lastTruncate,
       resent: this.resent,
     };
   }

@@ -109,17 +109,23 @@ function wavHeader(rate, bytes) {
 
 /** @type {string} */
 let dir;
-/** @type {Awaited<ReturnType<typeof openBrowser>>} */
-let browser;
 /** @type {{path: string, speechMs: number, totalMs: number}} */
 let wav;
 
-before(async () => {
+before(() => {
   if (skip) return;
   assert.deepEqual(missing, [], `voice: missing ${missing.join(', ')} (required in CI)`);
   dir = mkdtempSync(join(tmpdir(), 'viva-voice-'));
   wav = answerWav(dir);
-  browser = await openBrowser({
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A Chromium whose microphone says the WAV once, from when the page opens it. */
+function voiceBrowser() {
+  return openBrowser({
     args: [
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
@@ -128,14 +134,11 @@ before(async () => {
       '--autoplay-policy=no-user-gesture-required',
     ],
   });
-});
+}
 
-after(async () => {
-  await browser?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-test('voice mode: the question is played, a spoken answer is heard, transcribed and shown', { skip }, async () => {
+test('voice mode: the question is played, a spoken answer is heard, transcribed and shown', { skip }, async (t) => {
+  const browser = await voiceBrowser();
+  t.after(() => browser.close());
   const { page, problems } = browser;
   const user = `voice-${Date.now().toString(36)}`;
   await openConsole(page, user);
@@ -202,6 +205,43 @@ test('voice mode: the question is played, a spoken answer is heard, transcribed 
   await page.getByRole('button', { name: 'Hold to talk' }).waitFor();
   await assertAccessible(page, 'voice mode, push-to-talk');
 
+  assert.deepEqual(await page.evaluate(() => window.__viva.cspViolations()), []);
+  assert.deepEqual(problems, []);
+});
+
+test('voice mode: speaking over the interviewer stops its audio and keeps what was heard', { skip }, async (t) => {
+  const browser = await voiceBrowser();
+  t.after(() => browser.close());
+  const { page, problems } = browser;
+  await openConsole(page, `barge-${Date.now().toString(36)}`);
+  await page.getByTestId('plan-select').selectOption('senior-backend');
+  await page.getByTestId('mode-voice').check();
+  await page.getByTestId('start').click();
+  const sessionId = await waitFor(page, () => window.__viva.state()?.sessionId);
+
+  // While the introduction is being played, the candidate turns the microphone on (by the
+  // keyboard) and the fake one speaks a second later: over the interviewer.
+  await waitFor(page, () => window.__viva.voice()?.speaking && (window.__viva.voice()?.audioChunksPlayed ?? 0) > 0);
+  await page.getByTestId('open-mic').focus();
+  await page.keyboard.press('Enter');
+  const cut = await waitFor(page, () => {
+    const v = window.__viva.voice();
+    return v && v.truncatesSent > 0 && v;
+  });
+  assert.equal(cut.speaking, false, 'playback stopped at once');
+
+  // The cut turn: the server stored what was heard of it (turn.truncated), and the page shows
+  // exactly that, marked as cut off.
+  const turnId = cut.lastTruncate.turn_id;
+  assert.ok(cut.lastTruncate.audio_end_ms > 0, `some of turn ${turnId} was heard`);
+  const turn = page.locator(`[data-testid="transcript"] article[data-turn-id="${turnId}"][data-heard="true"]`);
+  await turn.waitFor();
+  const shown = await turn.getByTestId('turn-text').textContent();
+  const stored = await storedSession(page, sessionId);
+  const entry = stored.transcript.find((/** @type {any} */ e) => e.entry === 'turn' && e.turn_id === turnId);
+  assert.equal(shown, entry.text);
+  assert.ok(entry.text.length > 0, 'something was heard');
+  await screenshot(page, 'voice-desktop-barge-in');
   assert.deepEqual(await page.evaluate(() => window.__viva.cspViolations()), []);
   assert.deepEqual(problems, []);
 });
