@@ -427,6 +427,14 @@ export class VoiceSession {
       case 'turn.done':
         if (m.status === 'interrupted') this.bargeIn(m.turn_id);
         return;
+      case 'turn.started':
+        // The interviewer moved on: whatever was being transcribed is not awaited any more (an
+        // utterance that became no answer keeps its audio, bounded, until an error drops it).
+        if (this.transcribing) {
+          this.transcribing = false;
+          this.changed();
+        }
+        return;
       case 'input_audio.speech_started':
         this.hearing = true;
         this.current.speech = true;
