@@ -30,11 +30,26 @@ artifacts="${CARGO_TARGET_DIR:-$PWD/target}/browser-artifacts"
 mkdir -p "$artifacts"
 rm -f "$artifacts"/*.png
 
+# Voice (voice.test.mjs): offline speech when espeak-ng and pocketsphinx are here (scripts/test.sh
+# installs them), pocketsphinx restricted to the words of the sentence the test's fake
+# microphone says. Voice is opt-in per session: text sessions are the same either way. Without
+# the programs the voice test skips (and fails in CI).
+voice_sentence="${VIVA_VOICE_SENTENCE:-I would use a cache with a time to live}"
+voice_args=()
+voice=0
+if command -v espeak-ng >/dev/null 2>&1 && command -v pocketsphinx_continuous >/dev/null 2>&1 \
+    && [ -d /usr/share/pocketsphinx/model/en-us ]; then
+    voice_args=(--stt pocketsphinx --stt-grammar "$voice_sentence" --tts espeak-ng)
+    voice=1
+else
+    echo "browser: espeak-ng or pocketsphinx missing: the gateway starts without voice"
+fi
+
 # shellcheck source=lib/gateway.sh
 . scripts/lib/gateway.sh
 # 50 ms a word: a question takes a couple of seconds to speak, long enough to click
 # "Interrupt" in the middle of it; a whole interview still takes well under a minute.
-start_gateway browser --auth dev --store memory --scripted-pace-ms "${VIVA_BROWSER_PACE_MS:-50}"
+start_gateway browser --auth dev --store memory --scripted-pace-ms "${VIVA_BROWSER_PACE_MS:-50}" "${voice_args[@]}"
 for _ in $(seq 300); do
     curl -fsS "$base/healthz" >/dev/null 2>&1 && break
     sleep 0.1
@@ -44,6 +59,7 @@ echo "browser: gateway at $base (pid $gw_pid); console at $base/"
 
 status=0
 (cd "$tests" && VIVA_URL="$base" VIVA_ARTIFACTS="$artifacts" VIVA_CHROMIUM="$chromium" \
+    VIVA_VOICE="$voice" VIVA_VOICE_SENTENCE="$voice_sentence" \
     timeout 600 node --test --test-concurrency=3) || status=$?
 
 if [ "$status" -ne 0 ]; then

@@ -9,7 +9,8 @@
 import { Api } from './api.js';
 import { RETRY_ERRORS, canAnswer, initialModel, reduce } from './model.js';
 import { Transport } from './transport.js';
-import { InterviewView, byId, el, endedText, formatScore, renderChart, renderReport } from './view.js';
+import { InterviewView, VoiceView, byId, el, endedText, formatScore, renderChart, renderReport } from './view.js';
+import { VoiceSession } from './voice.js';
 
 const TOKEN_KEY = 'viva.token';
 
@@ -21,6 +22,7 @@ const TOKEN_KEY = 'viva.token';
  * @typedef {import('./model.js').AnswerContent} AnswerContent
  * @typedef {import('./model.js').PendingAnswer} PendingAnswer
  * @typedef {import('./model.js').ErrorMessage} ErrorMessage
+ * @typedef {import('./model.js').VoiceMode} VoiceMode
  */
 
 /**
@@ -33,6 +35,8 @@ const TOKEN_KEY = 'viva.token';
  * @property {() => string} newId a new client message id (unique per session, so a page reload never reuses one)
  * @property {string} startId the id of our `session.start`, re-sent with the same id while the session is `created`
  * @property {boolean} reportShown
+ * @property {VoiceMode|null} voiceWanted voice asked for in `session.start` (null: text)
+ * @property {VoiceSession|null} voice the microphone and the speaker, in a spoken session
  */
 
 /** @param {PendingAnswer} pending */
@@ -65,9 +69,13 @@ class ConsoleApp {
       historyRows: byId('history-rows', HTMLElement),
       historyStatus: byId('history-status', HTMLElement),
       historyRefresh: byId('history-refresh', HTMLButtonElement),
+      modeVoice: byId('mode-voice', HTMLInputElement),
     };
     this.api = new Api(() => this.ui.token.value.trim());
     this.view = new InterviewView();
+    this.voiceView = new VoiceView();
+    /** @type {AudioContext|null} one for the page, made on a click so that it may play */
+    this.audio = null;
     /** @type {PlanSummary[]} */
     this.plans = [];
     /** @type {Session|null} */
@@ -91,8 +99,9 @@ class ConsoleApp {
    * Connects the page to a session (a new one, or one picked from the history).
    * @param {string} sessionId
    * @param {PlanSummary|null} plan
+   * @param {VoiceMode|null} [voiceWanted] start it spoken (a new session only)
    */
-  open(sessionId, plan) {
+  open(sessionId, plan, voiceWanted = null) {
     this.leave();
     this.reset();
     this.ui.setupFields.disabled = true;
@@ -120,18 +129,24 @@ class ConsoleApp {
       newId,
       startId: newId(),
       reportShown: false,
+      voiceWanted,
+      voice: null,
     };
     this.session = session;
     session.transport.connect();
   }
 
   leave() {
-    if (this.session) this.session.transport.close();
+    if (this.session) {
+      this.session.transport.close();
+      this.session.voice?.close();
+    }
     this.session = null;
   }
 
   /** Back to the new-interview form, with no interview shown. */
   reset() {
+    this.voiceView.hide();
     this.ui.report.hidden = true;
     this.ui.reportBody.replaceChildren();
     this.ui.setupFields.disabled = false;
@@ -152,12 +167,20 @@ class ConsoleApp {
     session.model = model;
     const transport = session.transport;
     if (action.type === 'session.ready' && model.status !== 'ended') {
-      if (model.status === 'created') transport.send({ type: 'session.start', id: session.startId });
+      const voice = session.voiceWanted;
+      if (model.status === 'created') {
+        transport.send(voice ? { type: 'session.start', id: session.startId, voice } : { type: 'session.start', id: session.startId });
+      }
+      // A spoken session resumes its voice mode from the server's state.
+      if (model.voice && (model.voice.input || model.voice.output)) this.startVoice(session, model.voice);
+      else if (voice) this.startVoice(session, voice);
       // Re-send what was not acknowledged, with the same ids: the server applies each once.
       for (const pending of model.pending) transport.send(wireAnswer(pending));
     }
     for (const refused of model.refused.slice(before.refused.length)) this.view.giveBack(refused);
     if (action.type === 'error') this.serverError(session, before, action);
+    if (session.voice && action.type !== 'local.submit') session.voice.message(action, model);
+    this.voiceOnline(session);
     if (model.resync && !before.resync) transport.resync();
     if (model.status === 'ended' && !transport.finished) transport.finish(endedText(model.endedReason));
     if (model.reportReady && !session.reportShown) {
@@ -173,6 +196,19 @@ class ConsoleApp {
    * @param {ErrorMessage} m
    */
   serverError(session, before, m) {
+    if (m.code === 'voice_unavailable' && m.ref === session.startId) {
+      // The session was not started: offer to start it in text.
+      session.voiceWanted = null;
+      session.voice?.close();
+      session.voice = null;
+      this.voiceView.unavailable();
+      this.view.say(`${m.message} (${m.code})`);
+      return;
+    }
+    if (session.voice && m.ref && m.code !== 'rate_limited' && !before.pending.some((p) => p.id === m.ref)) {
+      // About an utterance: voice.js says what to do.
+      if (m.code === 'stt_failed' || m.code === 'invalid_message') return;
+    }
     const mine = before.pending.find((p) => p.id === m.ref);
     if (mine && RETRY_ERRORS.has(m.code)) {
       setTimeout(() => {
@@ -214,6 +250,57 @@ class ConsoleApp {
     if (session && session.model.openTurn) session.transport.send({ type: 'turn.interrupt', id: session.newId() });
   }
 
+  // ---- voice --------------------------------------------------------------------------------
+
+  /** The page's AudioContext, made (or resumed) now: call it from a click or a key press. */
+  audioContext() {
+    if (!this.audio) this.audio = new AudioContext();
+    if (this.audio.state === 'suspended') this.audio.resume().catch(() => {});
+    return this.audio;
+  }
+
+  /**
+   * Turns voice on for the session (once).
+   * @param {Session} session
+   * @param {VoiceMode} mode
+   */
+  startVoice(session, mode) {
+    if (session.voice) return;
+    session.voice = new VoiceSession({
+      mode,
+      ctx: this.audioContext(),
+      send: (message) => session.transport.send(message),
+      newId: session.newId,
+      changed: () => {
+        if (this.session === session) this.renderVoice();
+      },
+      say: (text) => this.view.say(text),
+    });
+  }
+
+  /**
+   * Audio is sent while the socket is open and the session live; a reconnect re-sends what was
+   * said and not acknowledged. The microphone opens when the first question has been heard.
+   * @param {Session} session
+   */
+  voiceOnline(session) {
+    const voice = session.voice;
+    if (!voice) return;
+    const model = session.model;
+    const live = session.transport.connected && model.ready && !model.resync && model.status === 'live';
+    if (live && !voice.online) voice.goOnline();
+    else if (!live && voice.online) voice.offline();
+    if (model.status === 'ended') voice.close();
+    if (live && voice.mic === 'closed' && model.awaitingAnswer && !voice.speaking) voice.openMic();
+  }
+
+  renderVoice() {
+    const session = this.session;
+    if (!session || !session.voice) return;
+    this.voiceOnline(session);
+    this.voiceView.render(session.voice, session.model, session.transport.connected);
+  }
+
   /** Ends the interview early. */
   end() {
     const session = this.session;
@@ -227,6 +314,8 @@ class ConsoleApp {
   connectionChanged(state, detail) {
     const session = this.session;
     const ended = !!session && session.model.status === 'ended';
+    // A new connection starts with `session.ready`: audio waits for it.
+    if (session?.voice && state !== 'open') session.voice.offline();
     this.view.showConnection(state, detail, state === 'stopped' && !!session && !ended, state === 'ended' || state === 'stopped');
     this.render();
   }
@@ -244,6 +333,7 @@ class ConsoleApp {
     }
     const transport = session.transport;
     this.view.render({ model, plan: session.plan, connected: transport.connected, stopped: transport.stopped }, session.plan);
+    if (session.voice) this.voiceView.render(session.voice, model, transport.connected);
     // The history shows this interview's status and answers: refresh it when they change.
     const answers = model.transcript.filter((e) => e.entry === 'answer').length;
     const key = `${session.id}:${model.status}:${answers}:${model.scores.overall}`;
@@ -311,6 +401,9 @@ class ConsoleApp {
     const plan = this.pickedPlan();
     if (!plan) return;
     const text = (/** @type {string} */ value) => (value.trim() ? value.trim() : null);
+    // Voice: the AudioContext is made now, on the candidate's click, so the browser lets it play.
+    const voice = ui.modeVoice.checked ? { input: true, output: true } : null;
+    if (voice) this.audioContext();
     ui.setupFields.disabled = true;
     ui.setupStatus.textContent = 'Creating the interview…';
     let created;
@@ -326,7 +419,7 @@ class ConsoleApp {
       return;
     }
     ui.setupStatus.textContent = '';
-    this.open(created.session_id, plan);
+    this.open(created.session_id, plan, voice);
     ui.interview.focus();
   }
 
@@ -470,6 +563,7 @@ class ConsoleApp {
       this.reset();
       ui.plan.focus();
     });
+    this.listenVoice();
     window.addEventListener('online', () => this.session?.transport.reconnectNow());
     window.addEventListener('resize', () => this.resized());
     ui.historyRefresh.addEventListener('click', () => this.loadHistory());
@@ -477,6 +571,58 @@ class ConsoleApp {
       this.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
     });
     setInterval(() => this.tick(), 1000);
+  }
+
+  /** The voice panel's controls: the microphone, push-to-talk (button or Space), text instead. */
+  listenVoice() {
+    const vv = this.voiceView;
+    const voice = () => this.session?.voice ?? null;
+    vv.openMic.addEventListener('click', () => {
+      this.audioContext();
+      voice()?.openMic();
+    });
+    for (const radio of [vv.handsFree, vv.pushToTalk]) {
+      radio.addEventListener('change', () => voice()?.setStyle(vv.pushToTalk.checked ? 'push-to-talk' : 'hands-free'));
+    }
+    vv.talk.addEventListener('pointerdown', (event) => {
+      this.audioContext();
+      vv.talk.setPointerCapture(event.pointerId);
+      voice()?.startTalking();
+    });
+    for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+      vv.talk.addEventListener(type, () => voice()?.stopTalking());
+    }
+    // Space anywhere but on a control that Space works itself (a field, a radio, another
+    // button) holds the talk button.
+    const typing = (/** @type {EventTarget|null} */ target) =>
+      target instanceof HTMLTextAreaElement ||
+      target instanceof HTMLSelectElement ||
+      target instanceof HTMLInputElement ||
+      (target instanceof HTMLElement && target.tagName === 'SUMMARY') ||
+      (target instanceof HTMLButtonElement && target !== vv.talk);
+    document.addEventListener('keydown', (event) => {
+      const v = voice();
+      if (event.code !== 'Space' || !v || v.style !== 'push-to-talk' || typing(event.target) || vv.talk.hidden) return;
+      event.preventDefault();
+      if (!event.repeat) {
+        this.audioContext();
+        v.startTalking();
+      }
+    });
+    document.addEventListener('keyup', (event) => {
+      const v = voice();
+      if (event.code !== 'Space' || !v || !v.talking) return;
+      event.preventDefault();
+      v.stopTalking();
+    });
+    vv.fallback.addEventListener('click', () => {
+      const session = this.session;
+      if (!session || session.model.status !== 'created') return;
+      vv.hide();
+      session.startId = session.newId();
+      session.transport.send({ type: 'session.start', id: session.startId });
+      this.view.say('Starting in text…');
+    });
   }
 
   /** Hooks for the browser tests (gateway/tests/browser) and for poking at the page by hand. */
@@ -498,6 +644,13 @@ class ConsoleApp {
         );
       },
       cspViolations: () => [...this.cspViolations],
+      /** Voice mode's counters (audio played, appends sent, ...), null in a text session. */
+      voice: () => {
+        const voice = this.session?.voice;
+        return voice ? { ...voice.stats(), style: voice.style, mic: voice.mic, speaking: voice.speaking } : null;
+      },
+      /** The last stored spoken answer's audio as sent: base64 PCM16 at 16 kHz, 40 ms a chunk. */
+      voiceAudio: () => [...(this.session?.voice?.lastStored ?? [])],
     });
   }
 }

@@ -24,20 +24,24 @@
  * @typedef {{name: string, score: number}} DimensionScore
  * @typedef {{dimensions: DimensionScore[], overall: number|null}} Scores
  * @typedef {{elapsed_s: number, remaining_s: number}} Clock
+ * @typedef {{input: boolean, output: boolean}} VoiceMode which ways a session is spoken
+ * @typedef {{text: string, start_ms: number, end_ms: number}} TimedWord
  */
 
 /**
+ * `heard` marks a turn cut off while it was spoken (`turn.truncated`): `text` is what was heard.
+ * `source: 'voice'` marks an answer spoken on this page (its `answer.text` is the transcript).
  * @typedef {{entry: 'turn', turn_id: number, kind: TurnKind, question_id: string|null, text: string,
- *   status: TurnStatus}} TurnEntry
+ *   status: TurnStatus, heard?: boolean}} TurnEntry
  * @typedef {{entry: 'answer', answer_id: number, question_id: string, answer: AnswerContent,
- *   score: Scores|null}} AnswerEntry
+ *   score: Scores|null, source?: 'voice'}} AnswerEntry
  * @typedef {TurnEntry | AnswerEntry} TranscriptEntry
  * @typedef {{turn_id: number, kind: TurnKind, question_id: string|null, expects: Expects|null, text: string,
  *   next_index: number}} OpenTurn
  * @typedef {{question_id: string, expects: Expects}} AwaitingAnswer
  * @typedef {{status: SessionStatus, plan_id: string, transcript: TranscriptEntry[], open_turn: OpenTurn|null,
  *   awaiting_answer: AwaitingAnswer|null, scores: Scores, clock: Clock, ended_reason: EndReason|null,
- *   report_ready: boolean}} SessionState
+ *   report_ready: boolean, voice?: VoiceMode}} SessionState
  */
 
 /**
@@ -48,7 +52,13 @@
  *   expects: Expects|null}} TurnStarted
  * @typedef {{type: 'turn.delta', turn_id: number, index: number, text: string}} TurnDelta
  * @typedef {{type: 'turn.done', seq: number, turn_id: number, text: string, status: TurnStatus}} TurnDone
- * @typedef {{type: 'answer.received', seq: number, id: string|null, answer_id: number}} AnswerReceived
+ * @typedef {{type: 'answer.received', seq: number, id: string|null, answer_id: number, source?: 'voice',
+ *   transcript?: string, words?: TimedWord[], audio_ms?: number}} AnswerReceived
+ * @typedef {{type: 'turn.truncated', seq: number, turn_id: number, text: string, audio_end_ms: number}} TurnTruncated
+ * @typedef {{type: 'turn.audio', turn_id: number, index: number, audio: string}} TurnAudio
+ * @typedef {{type: 'input_audio.speech_started', audio_start_ms: number}} SpeechStarted
+ * @typedef {{type: 'input_audio.speech_stopped', audio_end_ms: number}} SpeechStopped
+ * @typedef {{type: 'answer.transcript.delta', id: string, text: string}} TranscriptDelta
  * @typedef {{type: 'score.updated', seq: number, answer_id: number, dimensions: DimensionScore[],
  *   overall: number|null, answer: Scores}} ScoreUpdated
  * @typedef {{type: 'report.ready', seq: number, session_id: string}} ReportReady
@@ -57,9 +67,9 @@
  * @typedef {{type: 'clock', elapsed_s: number, remaining_s: number}} ClockTick
  * @typedef {{type: 'error', code: string, message: string, fatal: boolean, ref: string|null}} ErrorMessage
  * @typedef {{type: 'pong', id?: string}} Pong
- * @typedef {SessionReady|TurnStarted|TurnDelta|TurnDone|AnswerReceived|ScoreUpdated|ReportReady|SessionEnding
- *   |SessionEnded|ClockTick|ErrorMessage|Pong} ServerMessage
- * @typedef {TurnStarted|TurnDone|AnswerReceived|ScoreUpdated|ReportReady|SessionEnding|SessionEnded} DurableEvent
+ * @typedef {SessionReady|TurnStarted|TurnDelta|TurnDone|AnswerReceived|TurnTruncated|ScoreUpdated|ReportReady
+ *   |SessionEnding|SessionEnded|ClockTick|ErrorMessage|Pong|TurnAudio|SpeechStarted|SpeechStopped|TranscriptDelta} ServerMessage
+ * @typedef {TurnStarted|TurnDone|AnswerReceived|TurnTruncated|ScoreUpdated|ReportReady|SessionEnding|SessionEnded} DurableEvent
  */
 
 /**
@@ -92,6 +102,9 @@
  * @property {EndReason|null} endedReason set once `status` is `ended`
  * @property {boolean} reportReady
  * @property {boolean} resync the model missed something: only a new `session.ready` repairs it
+ * @property {VoiceMode|null} voice the ways the session is spoken (`state.voice`), null for text
+ * @property {{id: string, text: string}|null} hearing what the server recognised so far of the
+ *   utterance being transcribed (`answer.transcript.delta`), until its answer is received
  */
 
 /** Errors that leave a sent answer pending, to re-send later with the same id. */
@@ -115,6 +128,8 @@ export function initialModel() {
     endedReason: null,
     reportReady: false,
     resync: false,
+    voice: null,
+    hearing: null,
   };
 }
 
@@ -182,6 +197,7 @@ export function reduce(model, action) {
     }
     case 'answer.received': {
       const mine = model.pending.find((p) => p.id === action.id);
+      if (action.source === 'voice') return spoken(model, action);
       if (!mine) return resync(); // an answer whose content the page does not have
       return {
         ...model,
@@ -192,6 +208,19 @@ export function reduce(model, action) {
         pending: model.pending.filter((p) => p !== mine),
         awaitingAnswer: null,
       };
+    }
+    case 'turn.truncated': {
+      // The turn as heard replaces the turn as delivered (its `turn.done` had the whole text).
+      const at = model.transcript.findIndex((e) => e.entry === 'turn' && e.turn_id === action.turn_id);
+      if (at < 0) return model.openTurn?.turn_id === action.turn_id ? model : resync();
+      const was = /** @type {TurnEntry} */ (model.transcript[at]);
+      const transcript = [...model.transcript];
+      transcript[at] = { ...was, text: action.text, heard: true };
+      return { ...model, transcript };
+    }
+    case 'answer.transcript.delta': {
+      const so = model.hearing && model.hearing.id === action.id ? model.hearing.text : '';
+      return { ...model, hearing: { id: action.id, text: so + action.text } };
     }
     case 'score.updated':
       return {
@@ -263,6 +292,35 @@ function ready(model, m) {
     endedReason: state.ended_reason,
     reportReady: state.report_ready,
     resync: false,
+    voice: state.voice ?? null,
+    hearing: null,
+  };
+}
+
+/**
+ * A spoken answer is stored: the page has no content of its own for it (the server heard it),
+ * so its transcript is the answer. Whichever pending entry or partial transcript it had goes.
+ * @param {Model} model
+ * @param {AnswerReceived} m
+ * @returns {Model}
+ */
+function spoken(model, m) {
+  const questionId = model.awaitingAnswer?.question_id ?? model.openTurn?.question_id ?? '';
+  /** @type {AnswerEntry} */
+  const entry = {
+    entry: 'answer',
+    answer_id: m.answer_id,
+    question_id: questionId,
+    answer: { format: 'text', text: m.transcript ?? '' },
+    score: null,
+    source: 'voice',
+  };
+  return {
+    ...model,
+    transcript: [...model.transcript, entry],
+    pending: model.pending.filter((p) => p.id !== m.id),
+    awaitingAnswer: null,
+    hearing: model.hearing && model.hearing.id === m.id ? null : model.hearing,
   };
 }
 

@@ -93,8 +93,9 @@ export function endingText(reason) {
 
 /**
  * @typedef {{kind: 'turn', key: string, turnId: number, turnKind: TurnKind, text: string,
- *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean}} TurnItem
- * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null}} AnswerItem
+ *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean, heard: boolean}} TurnItem
+ * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null,
+ *   spoken: boolean}} AnswerItem
  * @typedef {{kind: 'pending', key: string, id: string, answer: AnswerContent}} PendingItem
  * @typedef {TurnItem|AnswerItem|PendingItem} Item one entry of the transcript as shown
  */
@@ -139,8 +140,24 @@ export class TranscriptView {
     for (const e of model.transcript) {
       items.push(
         e.entry === 'turn'
-          ? { kind: 'turn', key: `turn-${e.turn_id}`, turnId: e.turn_id, turnKind: e.kind, text: e.text, status: e.status, connected }
-          : { kind: 'answer', key: `answer-${e.answer_id}`, answerId: e.answer_id, answer: e.answer, score: e.score },
+          ? {
+              kind: 'turn',
+              key: `turn-${e.turn_id}`,
+              turnId: e.turn_id,
+              turnKind: e.kind,
+              text: e.text,
+              status: e.status,
+              connected,
+              heard: !!e.heard,
+            }
+          : {
+              kind: 'answer',
+              key: `answer-${e.answer_id}`,
+              answerId: e.answer_id,
+              answer: e.answer,
+              score: e.score,
+              spoken: e.source === 'voice',
+            },
       );
     }
     const open = model.openTurn;
@@ -153,6 +170,7 @@ export class TranscriptView {
         text: open.text,
         status: 'streaming',
         connected,
+        heard: false,
       });
     }
     for (const p of model.pending) items.push({ kind: 'pending', key: `pending-${p.id}`, id: p.id, answer: p.answer });
@@ -189,7 +207,11 @@ function build(item) {
     case 'turn':
       return turnNode(item);
     case 'answer':
-      return answerNode(item.answer, answerBadge(item.score), { 'data-testid': 'answer', 'data-answer-id': item.answerId });
+      return answerNode(item.answer, answerBadge(item.score), {
+        'data-testid': 'answer',
+        'data-answer-id': item.answerId,
+        ...(item.spoken ? { 'data-source': 'voice' } : {}),
+      });
     case 'pending':
       return answerNode(item.answer, el('span', { class: 'badge', text: 'sending…' }), {
         'data-testid': 'pending-answer',
@@ -207,7 +229,7 @@ function build(item) {
  */
 function update(node, was, now) {
   if (was.kind === 'turn' && now.kind === 'turn') {
-    if (was.status !== now.status || was.connected !== now.connected) {
+    if (was.status !== now.status || was.connected !== now.connected || was.heard !== now.heard) {
       setTurnAttributes(node, now);
       replaceBadge(node, turnBadge(now));
     }
@@ -241,7 +263,8 @@ function replaceBadge(node, badge) {
 }
 
 /** @param {TurnItem} item */
-function turnBadge({ status, connected }) {
+function turnBadge({ status, connected, heard }) {
+  if (heard) return el('span', { class: 'badge badge-warn', text: 'cut off: as heard' });
   if (status === 'interrupted') return el('span', { class: 'badge badge-warn', text: 'interrupted' });
   if (status === 'failed') return el('span', { class: 'badge badge-bad', text: 'failed' });
   if (status === 'streaming') {
@@ -254,8 +277,9 @@ function turnBadge({ status, connected }) {
  * @param {HTMLElement} node
  * @param {TurnItem} item
  */
-function setTurnAttributes(node, { turnKind, status, connected }) {
+function setTurnAttributes(node, { turnKind, status, connected, heard }) {
   const streaming = status === 'streaming';
+  if (heard) node.dataset.heard = 'true';
   node.className = `entry turn turn-${turnKind}${streaming && connected ? ' is-streaming' : ''}`;
   node.dataset.status = status;
   node.setAttribute('aria-busy', streaming ? 'true' : 'false');
@@ -298,7 +322,10 @@ function answerNode(answer, badge, attrs) {
   return el('article', { class: 'entry answer', ...attrs, 'data-format': answer.format }, [
     el('header', { class: 'entry-head' }, [
       el('span', { class: 'who', text: 'You' }),
-      el('span', { class: 'kind', text: answer.format === 'code' ? `Code · ${answer.language}` : 'Answer' }),
+      el('span', {
+        class: 'kind',
+        text: answer.format === 'code' ? `Code · ${answer.language}` : attrs['data-source'] === 'voice' ? 'Spoken answer' : 'Answer',
+      }),
       badge,
     ]),
     body,
@@ -752,4 +779,90 @@ function svgEl(tag, attrs) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
   return node;
+}
+
+/**
+ * The voice panel of a spoken interview: what the microphone and the interviewer are doing,
+ * the level meter, hands-free or push-to-talk, and the way back to text when the server has no
+ * voice. Drawn from the session's VoiceSession (voice.js) and the model.
+ */
+export class VoiceView {
+  constructor() {
+    this.panel = byId('voice-panel', HTMLElement);
+    this.status = byId('voice-status', HTMLElement);
+    this.heard = byId('voice-heard', HTMLElement);
+    this.level = byId('mic-level', HTMLMeterElement);
+    this.handsFree = byId('talk-hands-free', HTMLInputElement);
+    this.pushToTalk = byId('talk-ptt', HTMLInputElement);
+    this.openMic = byId('open-mic', HTMLButtonElement);
+    this.talk = byId('talk', HTMLButtonElement);
+    this.talkHint = byId('talk-hint', HTMLElement);
+    this.fallback = byId('voice-fallback', HTMLButtonElement);
+  }
+
+  /** No voice: the panel is hidden. */
+  hide() {
+    this.panel.hidden = true;
+    this.fallback.hidden = true;
+  }
+
+  /** The server cannot do voice: say so and offer to go on in text. */
+  unavailable() {
+    this.panel.hidden = false;
+    this.setStatus('Voice is not available on this server. Continue in text to start the interview.');
+    this.openMic.hidden = true;
+    this.talk.hidden = true;
+    this.talkHint.hidden = true;
+    this.fallback.hidden = false;
+  }
+
+  /**
+   * @param {import('./voice.js').VoiceSession} voice
+   * @param {Model} model
+   * @param {boolean} connected
+   */
+  render(voice, model, connected) {
+    this.panel.hidden = false;
+    this.fallback.hidden = true;
+    const ended = model.status === 'ended' || voice.closedForGood;
+    const input = voice.mode.input;
+    const ptt = voice.style === 'push-to-talk';
+    this.panel.dataset.mic = voice.mic;
+    this.panel.dataset.playing = voice.speaking ? 'true' : 'false';
+    this.panel.dataset.style = voice.style;
+    this.level.value = voice.mic === 'open' ? Math.min(1, voice.level * 4) : 0;
+    this.handsFree.checked = !ptt;
+    this.pushToTalk.checked = ptt;
+    this.handsFree.disabled = this.pushToTalk.disabled = !input || ended;
+    this.openMic.hidden = !input || voice.mic === 'open' || ended;
+    this.openMic.disabled = voice.mic === 'opening';
+    this.talk.hidden = !input || !ptt || ended;
+    this.talkHint.hidden = this.talk.hidden;
+    this.talk.disabled = !connected || voice.mic === 'denied';
+    this.talk.setAttribute('aria-pressed', voice.talking ? 'true' : 'false');
+    this.talk.textContent = voice.talking ? 'Listening… release to send' : 'Hold to talk';
+    const hearing = model.hearing ? model.hearing.text : '';
+    this.heard.hidden = !hearing;
+    this.heard.textContent = hearing ? `Heard so far: ${hearing}` : '';
+
+    let text;
+    if (ended) text = 'Voice is off: the interview is over.';
+    else if (!connected) text = 'Not connected: what you say is kept and sent when the connection is back.';
+    else if (voice.talking) text = 'Listening… release to send your answer.';
+    else if (voice.hearing) text = 'Hearing you…';
+    else if (voice.transcribing) text = 'Transcribing your answer…';
+    else if (voice.speaking) text = input ? 'The interviewer is speaking. Speak to cut in.' : 'The interviewer is speaking.';
+    else if (!input) text = 'The interviewer speaks; type your answers.';
+    else if (voice.mic === 'denied') text = 'The microphone is off: type your answers.';
+    else if (voice.mic === 'opening') text = 'Turning the microphone on…';
+    else if (voice.mic === 'closed') text = 'The microphone turns on after the first question.';
+    else if (ptt) text = 'Hold Space or the button while you answer.';
+    else text = 'Listening: just answer. A pause ends your answer.';
+    this.setStatus(text);
+  }
+
+  /** @param {string} text */
+  setStatus(text) {
+    if (this.status.textContent !== text) this.status.textContent = text;
+  }
 }

@@ -42,6 +42,8 @@ const FILES: &[File] = &[
     file!("transport.js", "text/javascript; charset=utf-8"),
     file!("api.js", "text/javascript; charset=utf-8"),
     file!("view.js", "text/javascript; charset=utf-8"),
+    file!("voice.js", "text/javascript; charset=utf-8"),
+    file!("mic-worklet.js", "text/javascript; charset=utf-8"),
     file!("favicon.svg", "image/svg+xml; charset=utf-8"),
 ];
 

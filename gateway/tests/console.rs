@@ -33,6 +33,8 @@ async fn the_page_and_its_assets_are_served_and_nothing_else() {
         ("/console/transport.js", "text/javascript; charset=utf-8"),
         ("/console/api.js", "text/javascript; charset=utf-8"),
         ("/console/view.js", "text/javascript; charset=utf-8"),
+        ("/console/voice.js", "text/javascript; charset=utf-8"),
+        ("/console/mic-worklet.js", "text/javascript; charset=utf-8"),
         ("/console/style.css", "text/css; charset=utf-8"),
         ("/console/favicon.svg", "image/svg+xml; charset=utf-8"),
     ] {

@@ -29,9 +29,10 @@ export const PHONE = { width: 375, height: 812 };
 /**
  * A fresh Chromium profile with one page, recording page errors and console errors (a CSP
  * violation is one).
- * @param {{viewport?: {width: number, height: number}}} [options]
+ * @param {{viewport?: {width: number, height: number}, args?: string[]}} [options] `args`: more
+ *   Chromium switches (e.g. a fake microphone)
  */
-export async function openBrowser({ viewport = DESKTOP } = {}) {
+export async function openBrowser({ viewport = DESKTOP, args = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'viva-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.VIVA_CHROMIUM ?? '/usr/bin/chromium',
@@ -45,6 +46,7 @@ export async function openBrowser({ viewport = DESKTOP } = {}) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...args,
     ],
     viewport,
     reducedMotion: 'reduce',

@@ -54,6 +54,16 @@ const scored = (seq, answer_id, overall) => ({
   overall,
   answer: { dimensions: [{ name: 'design', score: overall }], overall },
 });
+const spokenReceived = (seq, id, answer_id, transcript) => ({
+  type: 'answer.received',
+  seq,
+  id,
+  answer_id,
+  source: 'voice',
+  transcript,
+  words: transcript.split(' ').map((text, i) => ({ text, start_ms: i * 300, end_ms: i * 300 + 250 })),
+  audio_ms: transcript.split(' ').length * 300 + 200,
+});
 const reportReady = (seq) => ({ type: 'report.ready', seq, session_id: 'ses_0123456789abcdef0123456789abcdef' });
 const ending = (seq, reason) => ({ type: 'session.ending', seq, reason });
 const ended = (seq, reason) => ({ type: 'session.ended', seq, reason });
@@ -573,6 +583,80 @@ const CASES = [
     when: [clock(15, 585), { type: 'pong', id: 'p1' }],
     expect: { seq: 4, clock: { elapsed_s: 15, remaining_s: 585 }, unchanged: true },
   },
+  // voice
+  {
+    name: 'session.ready carries the voice mode of a spoken session',
+    when: [ready({ seq: 4, resumed: true, status: 'live', transcript: [INTRO, CACHE], voice: { input: true, output: true } })],
+    expect: { voice: { input: true, output: true }, hearing: null },
+  },
+  {
+    name: 'a text session has no voice mode',
+    when: [AWAITING],
+    expect: { voice: null },
+  },
+  {
+    name: 'a spoken answer: its transcript is the answer, acknowledged by its utterance id',
+    given: [AWAITING, { type: 'answer.transcript.delta', id: 'u1', text: 'I would use ' }],
+    when: [{ type: 'answer.transcript.delta', id: 'u1', text: 'a cache' }, spokenReceived(5, 'u1', 1, 'I would use a cache')],
+    expect: {
+      seq: 5,
+      transcript: [INTRO, CACHE, { ...answer(1, 'cache', 'I would use a cache'), source: 'voice' }],
+      pending: [],
+      awaitingAnswer: null,
+      hearing: null,
+      resync: false,
+      canAnswer: false,
+    },
+  },
+  {
+    name: 'the partial transcript of an utterance grows with its deltas',
+    given: [AWAITING],
+    when: [{ type: 'answer.transcript.delta', id: 'u1', text: 'I would ' }, { type: 'answer.transcript.delta', id: 'u1', text: 'use' }],
+    expect: { seq: 4, hearing: { id: 'u1', text: 'I would use' } },
+  },
+  {
+    name: 'a spoken answer that barged into the question answers it',
+    given: [SPEAKING, done(4, 2, 'Design a cache.', 'interrupted')],
+    when: [spokenReceived(5, 'u7', 1, 'a cache with a time to live')],
+    expect: {
+      seq: 5,
+      transcript: [INTRO, turn(2, 'question', 'cache', 'Design a cache.', 'interrupted'), { ...answer(1, 'cache', 'a cache with a time to live'), source: 'voice' }],
+      resync: false,
+    },
+  },
+  {
+    name: 'a replayed spoken answer changes nothing',
+    given: [AWAITING, spokenReceived(5, 'u1', 1, 'a cache')],
+    when: [spokenReceived(5, 'u1', 1, 'a cache')],
+    expect: { seq: 5, unchanged: true },
+  },
+  {
+    name: 'turn.truncated: the turn as heard replaces its text',
+    given: [SPEAKING, done(4, 2, 'Design a cache for a busy service.', 'interrupted')],
+    when: [{ type: 'turn.truncated', seq: 5, turn_id: 2, text: 'Design a', audio_end_ms: 640 }],
+    expect: {
+      seq: 5,
+      transcript: [INTRO, { ...turn(2, 'question', 'cache', 'Design a', 'interrupted'), heard: true }],
+      awaitingAnswer: { question_id: 'cache', expects: TEXT },
+      resync: false,
+    },
+  },
+  {
+    name: 'turn.truncated of a turn the page does not know: resync',
+    given: [AWAITING],
+    when: [{ type: 'turn.truncated', seq: 5, turn_id: 9, text: 'Hm', audio_end_ms: 100 }],
+    expect: { seq: 4, resync: true },
+  },
+  {
+    name: 'turn audio and the VAD events are ephemeral: the model does not change',
+    given: [SPEAKING],
+    when: [
+      { type: 'turn.audio', turn_id: 2, index: 0, audio: 'AAAA' },
+      { type: 'input_audio.speech_started', audio_start_ms: 120 },
+      { type: 'input_audio.speech_stopped', audio_end_ms: 1800 },
+    ],
+    expect: { seq: 3, unchanged: true },
+  },
   {
     name: 'a message type newer than the page is ignored',
     given: [AWAITING],
@@ -612,7 +696,8 @@ for (const { name, given = [], when, expect } of CASES) {
 test('the table covers every durable event and the new end reason', () => {
   const types = new Set(CASES.flatMap((c) => [...(c.given ?? []), ...c.when].map((m) => m.type)));
   for (const type of ['session.ready', 'turn.started', 'turn.delta', 'turn.done', 'answer.received', 'score.updated',
-    'report.ready', 'session.ending', 'session.ended', 'clock', 'error', 'pong', 'local.submit']) {
+    'report.ready', 'session.ending', 'session.ended', 'clock', 'error', 'pong', 'local.submit', 'turn.truncated',
+    'turn.audio', 'answer.transcript.delta']) {
     assert.ok(types.has(type), `no case sends ${type}`);
   }
   assert.ok(CASES.some((c) => c.when.some((m) => m.reason === 'out_of_minutes')));
