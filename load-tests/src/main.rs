@@ -390,8 +390,8 @@ fn render(summary: &Summary) -> String {
     if audio.turn_audio_chunks > 0 || audio.speech_sent_s > 0.0 {
         let _ = writeln!(
             out,
-            "audio       {} turn.audio chunks received ({:.1} s of interviewer audio); {:.1} s of speech and silence sent",
-            audio.turn_audio_chunks, audio.turn_audio_s, audio.speech_sent_s
+            "audio       {} turn.audio chunks received ({:.1} s of interviewer audio); {:.1} s of speech and silence sent; {} turns cut off by the speech",
+            audio.turn_audio_chunks, audio.turn_audio_s, audio.speech_sent_s, audio.barge_ins
         );
     }
     for example in &summary.examples {

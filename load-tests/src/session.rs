@@ -134,6 +134,9 @@ pub struct SessionOutcome {
     pub audio_ms_in: u64,
     /// Milliseconds of the candidate's audio sent.
     pub audio_ms_out: u64,
+    /// Turns cut off (`interrupted`) while an answer was being spoken: the candidate spoke
+    /// over the interviewer, which this client means never to do.
+    pub barge_ins: u64,
     /// Its activity per second of the run.
     pub timeline: Timeline,
 }
@@ -174,6 +177,7 @@ impl SessionOutcome {
             audio_chunks: 0,
             audio_ms_in: 0,
             audio_ms_out: 0,
+            barge_ins: 0,
             timeline: Timeline::default(),
         }
     }
@@ -212,6 +216,7 @@ async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome 
         outcome.audio_chunks = voice.chunks;
         outcome.audio_ms_in = voice.ms_in;
         outcome.audio_ms_out = voice.frames_out * FRAME.as_millis() as u64;
+        outcome.barge_ins = voice.barge_ins;
     }
     outcome.samples = std::mem::take(&mut driver.samples).merged(outcome.samples);
     outcome.timeline = std::mem::take(&mut driver.timeline);
@@ -304,6 +309,7 @@ struct Listening {
     chunks: u64,
     ms_in: u64,
     frames_out: u64,
+    barge_ins: u64,
 }
 
 /// One spoken answer on its way out.
@@ -371,6 +377,7 @@ impl Listening {
             chunks: 0,
             ms_in: 0,
             frames_out: 0,
+            barge_ins: 0,
         }
     }
 
@@ -682,6 +689,9 @@ impl Driver<'_> {
             ServerMessage::TurnDone(done) => {
                 voice.last_turn = voice.last_turn.max(done.turn_id);
                 voice.quiet_since = Some(now);
+                if done.status == viva_protocol::TurnStatus::Interrupted && voice.utterance.is_some() {
+                    voice.barge_ins += 1;
+                }
             }
             ServerMessage::TurnAudio(audio) => {
                 voice.chunks += 1;

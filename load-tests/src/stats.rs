@@ -128,6 +128,7 @@ pub struct Aggregate {
     audio_chunks: u64,
     audio_ms_in: u64,
     audio_ms_out: u64,
+    barge_ins: u64,
     /// A few failures and violations, word for word, to show what went wrong.
     examples: Vec<String>,
     /// Activity per second of the run.
@@ -163,6 +164,7 @@ impl Aggregate {
             audio_chunks: 0,
             audio_ms_in: 0,
             audio_ms_out: 0,
+            barge_ins: 0,
             examples: Vec::new(),
             series: SeriesBuilder::default(),
         }
@@ -200,6 +202,7 @@ impl Aggregate {
         self.audio_chunks += outcome.audio_chunks;
         self.audio_ms_in += outcome.audio_ms_in;
         self.audio_ms_out += outcome.audio_ms_out;
+        self.barge_ins += outcome.barge_ins;
         self.series.add(&outcome.timeline, outcome.completed);
     }
 
@@ -249,6 +252,7 @@ impl Aggregate {
                 turn_audio_chunks: self.audio_chunks,
                 turn_audio_s: round3(self.audio_ms_in as f64 / 1000.0),
                 speech_sent_s: round3(self.audio_ms_out as f64 / 1000.0),
+                barge_ins: self.barge_ins,
             },
             examples: self.examples.clone(),
             thresholds: Vec::new(),
@@ -312,6 +316,9 @@ pub struct Audio {
     pub turn_audio_s: f64,
     /// Seconds of the candidate's audio sent (speech and the silence after it).
     pub speech_sent_s: f64,
+    /// Turns cut off while an answer was being spoken (the client waits for the interviewer's
+    /// audio to finish: should be 0).
+    pub barge_ins: u64,
 }
 
 /// Sessions of a run.
@@ -660,6 +667,7 @@ mod tests {
             audio_chunks: 0,
             audio_ms_in: 0,
             audio_ms_out: 0,
+            barge_ins: 0,
             timeline: crate::series::Timeline::default(),
         };
         aggregate.add(&outcome);

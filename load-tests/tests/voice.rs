@@ -96,5 +96,7 @@ async fn spoken_answers_replay_cleanly_and_time_the_end_of_speech() {
     }
     assert!(summary.audio.turn_audio_chunks > 0 && summary.audio.turn_audio_s > 0.0, "{:?}", summary.audio);
     assert!(summary.audio.speech_sent_s > 2.0, "{:?}", summary.audio);
+    assert_eq!(summary.audio.barge_ins, 0, "the answers wait for the interviewer's audio to end");
+    eprintln!("{}", serde_json::to_string_pretty(&summary.latency_ms).unwrap());
     let _ = std::fs::remove_dir_all(&cache);
 }
