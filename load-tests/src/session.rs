@@ -77,7 +77,7 @@ pub enum FailureKind {
     Send,
     /// The session's task panicked (a bug in this tool).
     Panic,
-    /// Voice: more `stt_failed` and `tts_failed` errors than allowed.
+    /// Voice: more `stt_failed` and `tts_failed` errors than allowed, or `voice_unavailable`.
     Voice,
 }
 
@@ -306,6 +306,8 @@ struct Listening {
     audio_from: Option<(u32, Instant)>,
     /// `stt_failed` and `tts_failed` errors.
     errors: u32,
+    /// `voice_unavailable`: the gateway cannot speak or listen.
+    unavailable: bool,
     chunks: u64,
     ms_in: u64,
     frames_out: u64,
@@ -374,6 +376,7 @@ impl Listening {
             quiet_since: None,
             audio_from: None,
             errors: 0,
+            unavailable: false,
             chunks: 0,
             ms_in: 0,
             frames_out: 0,
@@ -382,12 +385,11 @@ impl Listening {
     }
 
     /// When the candidate may start speaking: once the awaited turn's audio has played (or,
-    /// when none of it came, after a quiet spell).
-    fn may_speak_at(&self) -> Instant {
+    /// when none of it came, after a quiet spell); `None`: at once.
+    fn may_speak_at(&self) -> Option<Instant> {
         let played = self.played_until.map(|at| at + PLAYBACK_MARGIN);
         let quiet = self.quiet_since.map(|at| at + AUDIO_QUIET);
-        let at = if self.audio_turn >= self.last_turn { played } else { played.max(quiet) };
-        at.unwrap_or_else(Instant::now)
+        if self.audio_turn >= self.last_turn { played } else { played.max(quiet) }
     }
 }
 
@@ -463,9 +465,15 @@ impl<'a> Driver<'a> {
                     }
                     self.checker.observe(&message);
                     self.on_message(&message, last_activity);
-                    if let Some(voice) = self.voice.as_ref().filter(|v| v.errors > v.replay.max_errors) {
-                        let detail = format!("{} stt_failed/tts_failed errors", voice.errors);
-                        return Err((FailureKind::Voice, detail));
+                    if let Some(voice) = &self.voice {
+                        if voice.unavailable {
+                            let detail = "voice_unavailable: the gateway has no --stt or no --tts".to_owned();
+                            return Err((FailureKind::Voice, detail));
+                        }
+                        if voice.errors > voice.replay.max_errors {
+                            let detail = format!("{} stt_failed/tts_failed errors", voice.errors);
+                            return Err((FailureKind::Voice, detail));
+                        }
                     }
                 }
                 Incoming::BadFrame(detail) => self.checker.bad_frame(&detail),
@@ -512,7 +520,7 @@ impl<'a> Driver<'a> {
         if is_answer(message) && !self.checker.awaiting_answer() {
             return None;
         }
-        if self.spoken(message) && now < self.may_speak_at() {
+        if self.spoken(message) && self.may_speak_at().is_some_and(|at| now < at) {
             return None;
         }
         let (_, message) = self.steps.pop_front()?;
@@ -540,9 +548,9 @@ impl<'a> Driver<'a> {
         self.voice.is_some() && matches!(message, ClientMessage::AnswerSubmit { .. })
     }
 
-    /// When a spoken answer may start (at once without voice).
-    fn may_speak_at(&self) -> Instant {
-        self.voice.as_ref().map_or_else(Instant::now, Listening::may_speak_at)
+    /// When a spoken answer may start (`None`: at once).
+    fn may_speak_at(&self) -> Option<Instant> {
+        self.voice.as_ref().and_then(Listening::may_speak_at)
     }
 
     /// The recording's last answer again, when the interviewer still asks after its answers.
@@ -551,7 +559,7 @@ impl<'a> Driver<'a> {
             return None;
         }
         let last = self.script.answers().last().cloned();
-        if last.as_ref().is_some_and(|last| self.spoken(last)) && now < self.may_speak_at() {
+        if last.as_ref().is_some_and(|last| self.spoken(last)) && self.may_speak_at().is_some_and(|at| now < at) {
             return None;
         }
         self.extra_answers += 1;
@@ -604,13 +612,14 @@ impl<'a> Driver<'a> {
         let Some((at, message)) = self.steps.front() else {
             // An extra answer spoken waits for the interviewer's audio.
             let extra = self.voice.is_some() && !self.ended_by_us && self.checker.awaiting_answer();
-            return extra.then(|| self.may_speak_at());
+            return self.may_speak_at().filter(|_| extra);
         };
         if is_answer(message) && !self.checker.awaiting_answer() {
             return None;
         }
         let due = self.zero? + *at;
-        Some(if self.spoken(message) { due.max(self.may_speak_at()) } else { due })
+        let speak = self.may_speak_at().filter(|_| self.spoken(message));
+        Some(speak.map_or(due, |at| due.max(at)))
     }
 
     fn on_message(&mut self, message: &ServerMessage, now: Instant) {
@@ -717,6 +726,7 @@ impl Driver<'_> {
             ServerMessage::Error(e) if matches!(e.code, ErrorCode::SttFailed | ErrorCode::TtsFailed) => {
                 voice.errors += 1;
             }
+            ServerMessage::Error(e) if e.code == ErrorCode::VoiceUnavailable => voice.unavailable = true,
             _ => {}
         }
     }

@@ -331,7 +331,7 @@ pub struct Sessions {
     /// Did not.
     pub failed: u64,
     /// Why, by kind (`create`, `connect`, `event_timeout`, `session_timeout`, `closed_early`,
-    /// `send`, `panic`).
+    /// `send`, `panic`, `voice_errors`).
     pub failures: BTreeMap<String, u64>,
 }
 
