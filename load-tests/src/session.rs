@@ -355,11 +355,12 @@ impl Utterance {
             self.committed = true;
             return Some(ClientMessage::InputAudioCommit { id: self.id.clone() });
         }
-        let from = frame * FRAME_SAMPLES;
-        let audio = match self.speech.get(from..(from + FRAME_SAMPLES).min(self.speech.len())) {
-            Some(samples) if !samples.is_empty() => Audio::from_samples(samples),
-            _ => Audio::from_samples(&[0; FRAME_SAMPLES]),
-        };
+        // Whole 20 ms frames: the speech's last one is filled up with silence.
+        let mut samples = [0i16; FRAME_SAMPLES];
+        let from = (frame * FRAME_SAMPLES).min(self.speech.len());
+        let speech = &self.speech[from..(from + FRAME_SAMPLES).min(self.speech.len())];
+        samples[..speech.len()].copy_from_slice(speech);
+        let audio = Audio::from_samples(&samples);
         self.sent.push(now);
         Some(ClientMessage::InputAudioAppend { id: self.id.clone(), audio })
     }
