@@ -22,8 +22,11 @@
 //!   target) and the open-file limit.
 //! - [`baseline`]: a bare WebSocket server sending Viva's frames on Viva's schedule with no
 //!   engine, the yardstick for the engine's cost.
-//! - [`provider`]: a paced OpenAI-format chat completions server (streamed turns, JSON
-//!   scores), the LLM for load runs of `--interviewer llm` and `--scorer llm`.
+//! - [`provider`]: a paced OpenAI-format server: chat completions (streamed turns, JSON
+//!   scores), the LLM for load runs of `--interviewer llm` and `--scorer llm`, and speech
+//!   (transcriptions, PCM speech) for `--stt openai` and `--tts openai`.
+//! - [`voice`]: spoken answers for `replay --voice`: espeak-ng speech of each answer's text,
+//!   cached, resampled to 16 kHz.
 //! - [`report`]: the run as one self-contained HTML page and standalone SVG plots, drawn by
 //!   [`chart`] (hand-written SVG: axes, ticks, lines, bars).
 //!
@@ -41,6 +44,7 @@ pub mod report;
 pub mod series;
 pub mod session;
 pub mod stats;
+pub mod voice;
 
 pub use client::Target;
 pub use recording::Script;

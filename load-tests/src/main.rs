@@ -44,9 +44,10 @@ enum Command {
     /// Serve a bare WebSocket server (no engine) that sends Viva's frames on Viva's schedule,
     /// a target for `replay` and `hold` to compare Viva against.
     BaselineServer(BaselineArgs),
-    /// Serve a paced OpenAI-format chat completions API (`/models`, `/chat/completions`,
+    /// Serve a paced OpenAI-format API: chat completions (`/models`, `/chat/completions`,
     /// streamed or JSON), the LLM for load runs of `viva-gateway --interviewer llm
-    /// --scorer llm`. Prints what it served when stopped (Ctrl-C or SIGTERM).
+    /// --scorer llm`; and speech (`/audio/transcriptions`, `/audio/speech`), the providers of
+    /// `--stt openai --tts openai`. Prints what it served when stopped (Ctrl-C or SIGTERM).
     Provider(ProviderArgs),
 }
 
@@ -127,6 +128,23 @@ struct ReplayArgs {
     /// Start at most this many sessions per second [default: as fast as --concurrency allows].
     #[arg(long)]
     ramp_per_s: Option<f64>,
+    /// Speak: start every session with voice both ways and speak each prose answer (espeak-ng
+    /// speech in 20 ms frames at real pace, then silence until the server hears its end); code
+    /// answers stay typed. Needs `espeak-ng`, and a gateway with --stt and --tts.
+    #[arg(long)]
+    voice: bool,
+    /// With --voice: speak at most this many characters of an answer, its whole sentences
+    /// (0: all of it). About 15 characters a second: a 1,000-character answer would pass the
+    /// server's 60 s utterance limit.
+    #[arg(long, default_value_t = 300)]
+    voice_max_chars: usize,
+    /// With --voice: a session fails after more `stt_failed` and `tts_failed` errors than this.
+    #[arg(long, default_value_t = 3)]
+    voice_max_errors: u32,
+    /// With --voice: where the answers' speech is cached between runs [default: viva-load-voice
+    /// in the temporary directory].
+    #[arg(long)]
+    voice_cache: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -213,6 +231,25 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         started_at: std::time::SystemTime::now(),
         command: viva_load::report::command_line(std::env::args()),
     };
+    let voice = if args.voice {
+        let cache = args.voice_cache.clone().unwrap_or_else(viva_load::voice::default_cache_dir);
+        let started = Instant::now();
+        let prepared =
+            viva_load::voice::VoiceReplay::prepare(&scripts, args.voice_max_chars, args.voice_max_errors, &cache)
+                .await
+                .context("speaking the answers")?;
+        eprintln!(
+            "voice: {} answers, {:.1} s of speech ({} synthesized by espeak-ng in {:.1} s, the rest from {})",
+            prepared.voices.len(),
+            prepared.voices.seconds(),
+            prepared.voices.synthesized,
+            started.elapsed().as_secs_f64(),
+            cache.display()
+        );
+        Some(std::sync::Arc::new(prepared))
+    } else {
+        None
+    };
     let config = ReplayConfig {
         target: Target::parse(&args.url)?,
         scripts,
@@ -223,6 +260,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         token_prefix: args.token_prefix,
         timeouts,
         ramp_per_s: args.ramp_per_s,
+        voice,
     };
     let progress = Progress::new(args.sessions as u64);
     let reporter = progress.clone();
@@ -348,6 +386,14 @@ fn render(summary: &Summary) -> String {
         summary.answers,
         summary.extra_answers
     );
+    let audio = &summary.audio;
+    if audio.turn_audio_chunks > 0 || audio.speech_sent_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "audio       {} turn.audio chunks received ({:.1} s of interviewer audio); {:.1} s of speech and silence sent; {} turns cut off by the speech",
+            audio.turn_audio_chunks, audio.turn_audio_s, audio.speech_sent_s, audio.barge_ins
+        );
+    }
     for example in &summary.examples {
         let _ = writeln!(out, "  e.g. {example}");
     }
@@ -431,6 +477,15 @@ struct ProviderArgs {
     /// Words in a streamed turn, one per chunk.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     turn_words: u64,
+    /// Milliseconds from a `/audio/transcriptions` request to its transcript.
+    #[arg(long, default_value_t = 300)]
+    stt_ms: u64,
+    /// Milliseconds from a `/audio/speech` request to its first audio (the rest follows at once).
+    #[arg(long, default_value_t = 200)]
+    tts_first_audio_ms: u64,
+    /// Milliseconds of `/audio/speech` audio per character of its text.
+    #[arg(long, default_value_t = 60)]
+    tts_ms_per_char: u64,
 }
 
 /// Lifts this process's open-file soft limit to its hard limit (a run holds a socket per
@@ -569,25 +624,38 @@ async fn provider(args: ProviderArgs) -> anyhow::Result<()> {
         turn: Duration::from_millis(args.turn_ms),
         score: Duration::from_millis(args.score_ms),
         turn_words: usize::try_from(args.turn_words)?,
+        stt: Duration::from_millis(args.stt_ms),
+        tts_first_audio: Duration::from_millis(args.tts_first_audio_ms),
+        speech_ms_per_char: args.tts_ms_per_char,
     };
     let server = Arc::new(Provider::new(pace));
     let listener =
         viva_load::baseline::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     println!(
-        "viva-load provider listening on http://{addr} (pid {}): model `{}`, first token {} ms, turns {} ms of {} words, JSON in {} ms",
+        "viva-load provider listening on http://{addr} (pid {}): model `{}`, first token {} ms, turns {} ms of {} words, JSON in {} ms, transcripts in {} ms, first speech audio in {} ms ({} ms a character)",
         std::process::id(),
         provider::MODEL,
         args.first_token_ms,
         args.turn_ms,
         args.turn_words,
-        args.score_ms
+        args.score_ms,
+        args.stt_ms,
+        args.tts_first_audio_ms,
+        args.tts_ms_per_char
     );
     provider::serve(listener, Arc::clone(&server), stopped()).await?;
     let s = server.stats();
     println!(
         "viva-load provider: {} streamed ({} cut short by the client, {} in flight at the end), {} JSON, {} refused; at most {} at once",
         s.streamed, s.streams_cut, s.in_flight, s.completions, s.rejected, s.max_in_flight
+    );
+    println!(
+        "viva-load provider: {} transcriptions ({:.1} s of audio), {} speeches ({:.1} s of audio)",
+        s.transcriptions,
+        s.transcribed_ms as f64 / 1000.0,
+        s.speeches,
+        s.spoken_ms as f64 / 1000.0
     );
     Ok(())
 }

@@ -21,6 +21,18 @@
 //! - A body that is not a JSON object with a `messages` array: 400, OpenAI-style error body;
 //!   bodies over [`MAX_BODY_BYTES`]: 413.
 //!
+//! - `POST /audio/transcriptions` (multipart, as the engine's OpenAI speech-to-text sends it:
+//!   `file` a WAV, `model`, `response_format`, `timestamp_granularities[]`): after
+//!   [`Pace::stt`], a `verbose_json` transcript ([`TRANSCRIPT`], the same answer every time)
+//!   with its words spread evenly over the audio's duration, read from the WAV's header (its
+//!   rate, channels, bits) and its data chunk's size. `response_format=text`: the text alone.
+//!   No WAV `file` part: 400.
+//! - `POST /audio/speech` (JSON `{model, input, voice, response_format: "pcm"}`): raw PCM16
+//!   LE mono at 24 kHz, [`Pace::speech_ms_per_char`] of audio per character of `input`, a quiet
+//!   tone rising and falling (not silence), in [`SPEECH_CHUNK_MS`] body chunks: the first after
+//!   [`Pace::tts_first_audio`], the rest at once (synthesis faster than real time, not paced).
+//!   An empty `input` or another `response_format`: 400.
+//!
 //! Everything waits on tokio timers (no thread or blocking per request), so one process holds
 //! thousands of streams. No authentication (any key is accepted), no other endpoint.
 
@@ -46,6 +58,14 @@ use tokio::time::Instant;
 pub const MODEL: &str = "paced";
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// What `/audio/transcriptions` hears, whatever was said: an answer naming common key points.
+pub const TRANSCRIPT: &str =
+    "I would use an LRU cache with a TTL so stale entries expire, and shard by key across the nodes";
+/// The rate of `/audio/speech`'s PCM.
+pub const SPEECH_RATE: u32 = 24_000;
+/// Milliseconds of audio per body chunk of `/audio/speech`.
+pub const SPEECH_CHUNK_MS: u64 = 100;
+
 /// What makes a streamed request a choice turn, in its last (system) message.
 pub const CHOICE_PHRASE: &str = "Start your reply with a line holding only a number";
 
@@ -60,6 +80,12 @@ pub struct Pace {
     pub score: Duration,
     /// Words in a streamed turn (at least 1).
     pub turn_words: usize,
+    /// From a transcription request's arrival to its answer.
+    pub stt: Duration,
+    /// From a speech request's arrival to its first audio.
+    pub tts_first_audio: Duration,
+    /// Milliseconds of speech made per character of the text (about a person's pace).
+    pub speech_ms_per_char: u64,
 }
 
 impl Default for Pace {
@@ -69,6 +95,9 @@ impl Default for Pace {
             turn: Duration::from_millis(1500),
             score: Duration::from_millis(1200),
             turn_words: 60,
+            stt: Duration::from_millis(300),
+            tts_first_audio: Duration::from_millis(200),
+            speech_ms_per_char: 60,
         }
     }
 }
@@ -101,6 +130,14 @@ pub struct ProviderStats {
     pub in_flight: u64,
     /// Most chat requests answered at once.
     pub max_in_flight: u64,
+    /// Transcriptions answered.
+    pub transcriptions: u64,
+    /// Milliseconds of audio transcribed.
+    pub transcribed_ms: u64,
+    /// Speech requests answered.
+    pub speeches: u64,
+    /// Milliseconds of audio synthesized (all of it, including streams the client dropped).
+    pub spoken_ms: u64,
 }
 
 /// The provider's pace and counters, shared by its requests.
@@ -114,6 +151,10 @@ pub struct Provider {
     rejected: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    transcriptions: AtomicU64,
+    transcribed_ms: AtomicU64,
+    speeches: AtomicU64,
+    spoken_ms: AtomicU64,
 }
 
 impl Provider {
@@ -136,6 +177,10 @@ impl Provider {
             rejected: self.rejected.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            transcriptions: self.transcriptions.load(Ordering::Relaxed),
+            transcribed_ms: self.transcribed_ms.load(Ordering::Relaxed),
+            speeches: self.speeches.load(Ordering::Relaxed),
+            spoken_ms: self.spoken_ms.load(Ordering::Relaxed),
         }
     }
 }
@@ -145,6 +190,8 @@ pub fn router(provider: Arc<Provider>) -> Router {
     Router::new()
         .route("/models", get(models))
         .route("/chat/completions", post(chat))
+        .route("/audio/transcriptions", post(transcribe))
+        .route("/audio/speech", post(speak))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
@@ -231,6 +278,174 @@ async fn chat(State(provider): State<Arc<Provider>>, body: Result<Bytes, BytesRe
     });
     flight.end();
     axum::Json(completion).into_response()
+}
+
+async fn transcribe(
+    State(provider): State<Arc<Provider>>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let arrived = Instant::now();
+    let refuse = |status: StatusCode, message: &str| {
+        provider.rejected.fetch_add(1, Ordering::Relaxed);
+        error(status, message)
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return refuse(rejection.status(), &rejection.body_text()),
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(parts) = multipart(content_type, &body) else {
+        return refuse(StatusCode::BAD_REQUEST, "The body must be multipart/form-data.");
+    };
+    let field = |name: &str| parts.iter().find(|(n, _)| n == name).map(|(_, value)| *value);
+    let Some(seconds) = field("file").and_then(wav_seconds) else {
+        return refuse(StatusCode::BAD_REQUEST, "The `file` part must be a PCM WAV file.");
+    };
+    let format = field("response_format").map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+    provider.transcriptions.fetch_add(1, Ordering::Relaxed);
+    provider.transcribed_ms.fetch_add((seconds * 1000.0).round() as u64, Ordering::Relaxed);
+    tokio::time::sleep_until(arrived + provider.pace.stt).await;
+    if format == "text" {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], TRANSCRIPT).into_response();
+    }
+    axum::Json(transcript(seconds)).into_response()
+}
+
+/// [`TRANSCRIPT`] as `verbose_json` for `seconds` of audio: its words spread evenly over them.
+pub fn transcript(seconds: f64) -> Value {
+    let words: Vec<&str> = TRANSCRIPT.split_whitespace().collect();
+    let slot = seconds / words.len() as f64;
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    let timed: Vec<Value> = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let word = word.trim_matches(|c: char| c.is_ascii_punctuation());
+            json!({ "word": word, "start": round(i as f64 * slot), "end": round((i as f64 + 0.9) * slot) })
+        })
+        .collect();
+    json!({ "task": "transcribe", "language": "english", "duration": round(seconds), "text": TRANSCRIPT, "words": timed })
+}
+
+/// The parts of a `multipart/form-data` body, `(name, content)`; `None` when it is not one.
+fn multipart<'a>(content_type: &str, body: &'a [u8]) -> Option<Vec<(String, &'a [u8])>> {
+    let (kind, params) = content_type.split_once(';')?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let boundary = params.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    // Before the first delimiter: a preamble, ignored.
+    let start = find(rest, delimiter.as_bytes())?;
+    rest = &rest[start + delimiter.len()..];
+    while !rest.starts_with(b"--") {
+        rest = rest.strip_prefix(b"\r\n")?;
+        let end = find(rest, format!("\r\n{delimiter}").as_bytes())?;
+        let part = &rest[..end];
+        rest = &rest[end + 2 + delimiter.len()..];
+        let split = find(part, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&part[..split]);
+        let name = head.lines().find(|l| l.to_ascii_lowercase().starts_with("content-disposition")).and_then(|l| {
+            let (_, after) = l.split_once("name=\"")?;
+            after.split_once('"').map(|(name, _)| name.to_owned())
+        })?;
+        parts.push((name, &part[split + 4..]));
+    }
+    Some(parts)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The duration of a PCM WAV file, from its `fmt ` chunk and the size of its `data` chunk
+/// (or of what follows its header, when that size is wrong).
+pub fn wav_seconds(file: &[u8]) -> Option<f64> {
+    if file.len() < 12 || &file[..4] != b"RIFF" || &file[8..12] != b"WAVE" {
+        return None;
+    }
+    let (mut at, mut format) = (12, None);
+    while at + 8 <= file.len() {
+        let id = &file[at..at + 4];
+        let size = u32::from_le_bytes(file[at + 4..at + 8].try_into().ok()?) as usize;
+        let content = at + 8;
+        if id == b"fmt " && size >= 16 && content + 16 <= file.len() {
+            let channels = u16::from_le_bytes(file[content + 2..content + 4].try_into().ok()?);
+            let rate = u32::from_le_bytes(file[content + 4..content + 8].try_into().ok()?);
+            let bits = u16::from_le_bytes(file[content + 14..content + 16].try_into().ok()?);
+            format = Some((channels, rate, bits));
+        } else if id == b"data" {
+            let (channels, rate, bits) = format?;
+            let bytes_per_second = f64::from(rate) * f64::from(channels) * f64::from(bits / 8);
+            if bytes_per_second <= 0.0 {
+                return None;
+            }
+            let bytes = size.min(file.len() - content);
+            return Some(bytes as f64 / bytes_per_second);
+        }
+        at = content + size + size % 2;
+    }
+    None
+}
+
+async fn speak(State(provider): State<Arc<Provider>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let arrived = Instant::now();
+    let refuse = |status: StatusCode, message: &str| {
+        provider.rejected.fetch_add(1, Ordering::Relaxed);
+        error(status, message)
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return refuse(rejection.status(), &rejection.body_text()),
+    };
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body: {e}")),
+    };
+    let Some(input) = request["input"].as_str().filter(|i| !i.trim().is_empty()) else {
+        return refuse(StatusCode::BAD_REQUEST, "`input` must be a non-empty string.");
+    };
+    if request["response_format"] != "pcm" {
+        return refuse(StatusCode::BAD_REQUEST, "This server only speaks `response_format: \"pcm\"`.");
+    }
+    let samples = speech_samples(input.chars().count(), provider.pace.speech_ms_per_char);
+    provider.speeches.fetch_add(1, Ordering::Relaxed);
+    provider.spoken_ms.fetch_add(samples as u64 * 1000 / u64::from(SPEECH_RATE), Ordering::Relaxed);
+    let first = arrived + provider.pace.tts_first_audio;
+    let chunk = (u64::from(SPEECH_RATE) * SPEECH_CHUNK_MS / 1000) as usize;
+    let chunks = futures::stream::unfold(0usize, move |from| async move {
+        if from >= samples {
+            return None;
+        }
+        if from == 0 {
+            tokio::time::sleep_until(first).await;
+        }
+        let to = (from + chunk).min(samples);
+        let bytes: Vec<u8> = (from..to).flat_map(|i| tone(i, samples).to_le_bytes()).collect();
+        Some((Ok::<_, io::Error>(Bytes::from(bytes)), to))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "audio/pcm")
+        .body(Body::from_stream(chunks))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Samples of speech `/audio/speech` makes for `chars` characters at `ms_per_char`.
+pub fn speech_samples(chars: usize, ms_per_char: u64) -> usize {
+    (chars as u64 * ms_per_char * u64::from(SPEECH_RATE) / 1000) as usize
+}
+
+/// Sample `i` of `count`: a quiet 220 Hz tone whose loudness rises and falls about four
+/// times a second, like syllables.
+fn tone(i: usize, count: usize) -> i16 {
+    let t = i as f64 / f64::from(SPEECH_RATE);
+    let syllables = 0.55 + 0.45 * (std::f64::consts::TAU * 4.0 * t).sin();
+    // 5 ms fades at both ends: no click.
+    let fade = (i.min(count - i) as f64 / (f64::from(SPEECH_RATE) * 0.005)).min(1.0);
+    (2000.0 * syllables * fade * (std::f64::consts::TAU * 220.0 * t).sin()) as i16
 }
 
 /// Token counts as a provider would report them, roughly (four bytes a token).

@@ -13,6 +13,7 @@ use crate::client::{Api, ClientError, Target};
 use crate::recording::Script;
 use crate::session::{self, SessionJob, SessionOutcome};
 use crate::stats::{Aggregate, Summary};
+use crate::voice::VoiceReplay;
 
 /// Every wait of a run, bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,8 @@ pub struct Timeouts {
     /// Silence from the gateway while a session waits for it (clocks come every 5 s while a
     /// session is live; the end may wait up to 30 s for scores).
     pub event: Duration,
-    /// One whole session; `None`: the recording's length at the run's speed, plus two minutes.
+    /// One whole session; `None`: the recording's length at the run's speed, plus two minutes
+    /// (and, with voice, 90 s per recorded answer).
     pub session: Option<Duration>,
 }
 
@@ -53,7 +55,13 @@ pub struct ReplayConfig {
     pub timeouts: Timeouts,
     /// Start at most this many sessions per second (`None`: as fast as `concurrency` allows).
     pub ramp_per_s: Option<f64>,
+    /// Speak the answers and listen to the turns (`None`: text, as recorded).
+    pub voice: Option<Arc<VoiceReplay>>,
 }
+
+/// The session timeout's allowance for one spoken answer (its speech and the silence after
+/// it at real pace, the turns' audio) on top of the recording's length.
+const SPOKEN_ANSWER_ALLOWANCE: Duration = Duration::from_secs(90);
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +114,10 @@ pub async fn run(
         }
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
         let script = Arc::clone(&scripts[index % scripts.len()]);
-        let length = Duration::from_secs_f64(script.duration_ms() as f64 / 1000.0 / config.speed);
+        let mut length = Duration::from_secs_f64(script.duration_ms() as f64 / 1000.0 / config.speed);
+        if config.voice.is_some() {
+            length += SPOKEN_ANSWER_ALLOWANCE * u32::try_from(script.answers().count()).unwrap_or(u32::MAX);
+        }
         let job = SessionJob {
             index,
             token: format!("{}{}", config.token_prefix, index + 1),
@@ -116,6 +127,7 @@ pub async fn run(
             event_timeout: config.timeouts.event,
             session_timeout: config.timeouts.session.unwrap_or(length + Duration::from_secs(120)),
             run_start: started,
+            voice: config.voice.clone(),
         };
         let api = api.clone();
         running.spawn(async move {

@@ -718,7 +718,9 @@ mod tests {
                 "latency-start_first_delta.svg",
                 "latency-ack.svg",
                 "latency-first_delta.svg",
-                "latency-score.svg"
+                "latency-score.svg",
+                "latency-speech_end_to_answer.svg",
+                "latency-speech_end_to_audio.svg"
             ]
         );
         for path in &written {

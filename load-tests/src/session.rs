@@ -9,6 +9,17 @@
 //! before the interview runs out of questions, its last answer is given again (with a new id),
 //! so that every session reaches its end.
 //!
+//! With voice ([`SessionJob::voice`]) the session starts with voice both ways and every
+//! prose answer is spoken instead of typed (code answers stay `code.submit`): its speech (see
+//! [`crate::voice`]) goes out as `input_audio.append` in 20 ms frames at real pace under the
+//! answer's id, then silence frames until `input_audio.speech_stopped` (at most 5 s of them,
+//! then `input_audio.commit`). The candidate speaks only once the interviewer's audio would
+//! have finished playing (each `turn.audio` chunk plays after the one before it, from when it
+//! arrives), never over it: that would be a barge-in. An answer refused or not transcribed
+//! (`stt_failed`) is spoken again, as a typed one is re-sent. The latencies of a spoken answer
+//! (`ack`, `first_delta`, `score`, `speech_end_to_*`) count from the end of its speech: when
+//! the frame holding `speech_stopped`'s `audio_end_ms` was sent.
+//!
 //! Every wait is bounded: the handshake and REST calls by the connect timeout, silence from
 //! the gateway by the event timeout, and the whole session by the session timeout.
 
@@ -22,7 +33,9 @@ use crate::client::{Api, Incoming, Socket};
 use crate::recording::{Script, is_answer};
 use crate::series::Timeline;
 use crate::stats::{Metric, Samples};
+use crate::voice::{FRAME, FRAME_SAMPLES, VoiceReplay};
 use viva_protocol::checker::{Checker, Violation};
+use viva_protocol::{Audio, Voice};
 
 /// How one session is replayed.
 #[derive(Debug, Clone)]
@@ -43,6 +56,8 @@ pub struct SessionJob {
     pub session_timeout: Duration,
     /// When the run started: the origin of the session's [`Timeline`].
     pub run_start: Instant,
+    /// Speak the answers and listen to the turns.
+    pub voice: Option<std::sync::Arc<VoiceReplay>>,
 }
 
 /// Why a session did not reach its end.
@@ -62,6 +77,8 @@ pub enum FailureKind {
     Send,
     /// The session's task panicked (a bug in this tool).
     Panic,
+    /// Voice: more `stt_failed` and `tts_failed` errors than allowed, or `voice_unavailable`.
+    Voice,
 }
 
 impl FailureKind {
@@ -75,6 +92,7 @@ impl FailureKind {
             Self::Closed => "closed_early",
             Self::Send => "send",
             Self::Panic => "panic",
+            Self::Voice => "voice_errors",
         }
     }
 }
@@ -110,6 +128,15 @@ pub struct SessionOutcome {
     pub answers: u64,
     /// Answers beyond the recording's (its last answer again).
     pub extra_answers: u64,
+    /// `turn.audio` messages received.
+    pub audio_chunks: u64,
+    /// Milliseconds of interviewer audio received.
+    pub audio_ms_in: u64,
+    /// Milliseconds of the candidate's audio sent.
+    pub audio_ms_out: u64,
+    /// Turns cut off (`interrupted`) while an answer was being spoken: the candidate spoke
+    /// over the interviewer, which this client means never to do.
+    pub barge_ins: u64,
     /// Its activity per second of the run.
     pub timeline: Timeline,
 }
@@ -120,6 +147,14 @@ const MAX_EXTRA_ANSWERS: u64 = 50;
 const MAX_ANSWER_TRIES: u32 = 3;
 /// Wait before re-sending a message refused for the rate limit.
 const RATE_LIMITED_BACKOFF: Duration = Duration::from_secs(1);
+/// Silence frames sent after a spoken answer before committing it (5 s).
+const MAX_SILENCE_FRAMES: usize = 250;
+/// After the interviewer's audio would have finished playing, wait this much more before
+/// speaking (the next chunk may be on its way).
+const PLAYBACK_MARGIN: Duration = Duration::from_millis(250);
+/// When the awaited question's audio has not begun, speak after this much quiet (no
+/// `turn.audio`, no turn ending): its speech failed or is very late.
+const AUDIO_QUIET: Duration = Duration::from_millis(1700);
 
 impl SessionOutcome {
     /// Nothing happened yet to session `index`, replaying `recording`.
@@ -139,6 +174,10 @@ impl SessionOutcome {
             bytes_out: 0,
             answers: 0,
             extra_answers: 0,
+            audio_chunks: 0,
+            audio_ms_in: 0,
+            audio_ms_out: 0,
+            barge_ins: 0,
             timeline: Timeline::default(),
         }
     }
@@ -173,6 +212,12 @@ async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome 
     outcome.events = driver.events;
     outcome.answers = driver.answers;
     outcome.extra_answers = driver.extra_answers;
+    if let Some(voice) = &driver.voice {
+        outcome.audio_chunks = voice.chunks;
+        outcome.audio_ms_in = voice.ms_in;
+        outcome.audio_ms_out = voice.frames_out * FRAME.as_millis() as u64;
+        outcome.barge_ins = voice.barge_ins;
+    }
     outcome.samples = std::mem::take(&mut driver.samples).merged(outcome.samples);
     outcome.timeline = std::mem::take(&mut driver.timeline);
     outcome.timeline.opened(opened);
@@ -240,6 +285,113 @@ struct Driver<'a> {
     events: u64,
     answers: u64,
     extra_answers: u64,
+    /// With voice: what is spoken and heard.
+    voice: Option<Listening>,
+}
+
+/// A voice session's audio, both ways.
+struct Listening {
+    replay: std::sync::Arc<VoiceReplay>,
+    /// The answer being spoken.
+    utterance: Option<Utterance>,
+    /// When the interviewer's audio received so far has finished playing.
+    played_until: Option<Instant>,
+    /// The last turn whose audio came.
+    audio_turn: u32,
+    /// The last turn that ended, and when; or when the last audio came, if later.
+    last_turn: u32,
+    quiet_since: Option<Instant>,
+    /// After a spoken answer's acknowledgement: the turn it answered and the end of its
+    /// speech, for the first audio of a later turn.
+    audio_from: Option<(u32, Instant)>,
+    /// `stt_failed` and `tts_failed` errors.
+    errors: u32,
+    /// `voice_unavailable`: the gateway cannot speak or listen.
+    unavailable: bool,
+    chunks: u64,
+    ms_in: u64,
+    frames_out: u64,
+    barge_ins: u64,
+}
+
+/// One spoken answer on its way out.
+struct Utterance {
+    id: String,
+    speech: std::sync::Arc<Vec<i16>>,
+    /// When frame 0 went out; frame k is due 20 ms · k later.
+    started: Instant,
+    /// When each frame went out.
+    sent: Vec<Instant>,
+    /// `input_audio.speech_stopped` came: when the frame holding the end of speech went out.
+    speech_end: Option<Instant>,
+    committed: bool,
+}
+
+impl Utterance {
+    fn speech_frames(&self) -> usize {
+        self.speech.len().div_ceil(FRAME_SAMPLES)
+    }
+
+    /// Whether anything more goes out: speech, then silence until the end is heard, then a
+    /// commit.
+    fn done(&self) -> bool {
+        self.speech_end.is_some() || self.committed
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        if self.done() {
+            return None;
+        }
+        Some(self.started + FRAME * u32::try_from(self.sent.len()).unwrap_or(u32::MAX))
+    }
+
+    /// The next message of the utterance if due at `now`.
+    fn next(&mut self, now: Instant) -> Option<ClientMessage> {
+        if self.next_due().is_none_or(|due| now < due) {
+            return None;
+        }
+        let frame = self.sent.len();
+        if frame >= self.speech_frames() + MAX_SILENCE_FRAMES {
+            self.committed = true;
+            return Some(ClientMessage::InputAudioCommit { id: self.id.clone() });
+        }
+        // Whole 20 ms frames: the speech's last one is filled up with silence.
+        let mut samples = [0i16; FRAME_SAMPLES];
+        let from = (frame * FRAME_SAMPLES).min(self.speech.len());
+        let speech = &self.speech[from..(from + FRAME_SAMPLES).min(self.speech.len())];
+        samples[..speech.len()].copy_from_slice(speech);
+        let audio = Audio::from_samples(&samples);
+        self.sent.push(now);
+        Some(ClientMessage::InputAudioAppend { id: self.id.clone(), audio })
+    }
+}
+
+impl Listening {
+    fn new(replay: std::sync::Arc<VoiceReplay>) -> Self {
+        Self {
+            replay,
+            utterance: None,
+            played_until: None,
+            audio_turn: 0,
+            last_turn: 0,
+            quiet_since: None,
+            audio_from: None,
+            errors: 0,
+            unavailable: false,
+            chunks: 0,
+            ms_in: 0,
+            frames_out: 0,
+            barge_ins: 0,
+        }
+    }
+
+    /// When the candidate may start speaking: once the awaited turn's audio has played (or,
+    /// when none of it came, after a quiet spell); `None`: at once.
+    fn may_speak_at(&self) -> Option<Instant> {
+        let played = self.played_until.map(|at| at + PLAYBACK_MARGIN);
+        let quiet = self.quiet_since.map(|at| at + AUDIO_QUIET);
+        if self.audio_turn >= self.last_turn { played } else { played.max(quiet) }
+    }
 }
 
 impl<'a> Driver<'a> {
@@ -268,6 +420,7 @@ impl<'a> Driver<'a> {
             events: 0,
             answers: 0,
             extra_answers: 0,
+            voice: job.voice.clone().map(Listening::new),
         }
     }
 
@@ -313,6 +466,16 @@ impl<'a> Driver<'a> {
                     }
                     self.checker.observe(&message);
                     self.on_message(&message, last_activity);
+                    if let Some(voice) = &self.voice {
+                        if voice.unavailable {
+                            let detail = "voice_unavailable: the gateway has no --stt or no --tts".to_owned();
+                            return Err((FailureKind::Voice, detail));
+                        }
+                        if voice.errors > voice.replay.max_errors {
+                            let detail = format!("{} stt_failed/tts_failed errors", voice.errors);
+                            return Err((FailureKind::Voice, detail));
+                        }
+                    }
                 }
                 Incoming::BadFrame(detail) => self.checker.bad_frame(&detail),
                 Incoming::Closed(code) => {
@@ -332,13 +495,22 @@ impl<'a> Driver<'a> {
             return None;
         }
         if let Some(pending) = self.pending.as_mut() {
+            let utterance = self.voice.as_mut().and_then(|v| v.utterance.as_mut());
             // Only a re-send after a rate-limit refusal; everything else waits for the ack.
             if pending.resend_at.is_some_and(|at| now >= at) {
                 pending.resend_at = None;
                 pending.sent_at = now;
-                return Some(pending.message.clone());
+                let Some(utterance) = utterance else { return Some(pending.message.clone()) };
+                // A spoken answer is spoken again from its start.
+                utterance.started = now;
+                utterance.sent.clear();
+                utterance.speech_end = None;
+                utterance.committed = false;
             }
-            return None;
+            let voice = self.voice.as_mut().filter(|_| pending.resend_at.is_none())?;
+            let message = voice.utterance.as_mut()?.next(now)?;
+            voice.frames_out += u64::from(matches!(message, ClientMessage::InputAudioAppend { .. }));
+            return Some(message);
         }
         let Some((at, message)) = self.steps.front() else {
             return self.extra_answer(now);
@@ -349,11 +521,15 @@ impl<'a> Driver<'a> {
         if is_answer(message) && !self.checker.awaiting_answer() {
             return None;
         }
+        if self.spoken(message) && self.may_speak_at().is_some_and(|at| now < at) {
+            return None;
+        }
         let (_, message) = self.steps.pop_front()?;
         match message {
-            ClientMessage::SessionStart { .. } => {
+            ClientMessage::SessionStart { id, voice } => {
                 self.start_sent = Some(now);
-                Some(message)
+                let voice = if self.voice.is_some() { Some(Voice { input: true, output: true }) } else { voice };
+                Some(ClientMessage::SessionStart { id, voice })
             }
             ClientMessage::AnswerSubmit { .. } | ClientMessage::CodeSubmit { .. } => {
                 let id = message.id().map_or_else(|| format!("a{}", self.answers + 1), str::to_owned);
@@ -368,13 +544,26 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// Whether `message` is an answer this session speaks.
+    fn spoken(&self, message: &ClientMessage) -> bool {
+        self.voice.is_some() && matches!(message, ClientMessage::AnswerSubmit { .. })
+    }
+
+    /// When a spoken answer may start (`None`: at once).
+    fn may_speak_at(&self) -> Option<Instant> {
+        self.voice.as_ref().and_then(Listening::may_speak_at)
+    }
+
     /// The recording's last answer again, when the interviewer still asks after its answers.
     fn extra_answer(&mut self, now: Instant) -> Option<ClientMessage> {
         if self.ended_by_us || !self.checker.awaiting_answer() {
             return None;
         }
-        self.extra_answers += 1;
         let last = self.script.answers().last().cloned();
+        if last.as_ref().is_some_and(|last| self.spoken(last)) && self.may_speak_at().is_some_and(|at| now < at) {
+            return None;
+        }
+        self.extra_answers += 1;
         if self.extra_answers > MAX_EXTRA_ANSWERS || last.is_none() {
             // Cannot happen with the shipped plans; end rather than wait for the time limit.
             self.ended_by_us = true;
@@ -384,28 +573,60 @@ impl<'a> Driver<'a> {
         last.map(|answer| self.send_answer(with_id(answer, id), now))
     }
 
+    /// Sends an answer: typed, or the first frame of it spoken.
     fn send_answer(&mut self, message: ClientMessage, now: Instant) -> ClientMessage {
         let id = message.id().unwrap_or_default().to_owned();
         self.answers += 1;
         self.tries += 1;
         self.timeline.answer(now.saturating_duration_since(self.job.run_start));
-        self.pending = Some(Pending { id, message: message.clone(), sent_at: now, tries: self.tries, resend_at: None });
+        self.pending = Some(Pending {
+            id: id.clone(),
+            message: message.clone(),
+            sent_at: now,
+            tries: self.tries,
+            resend_at: None,
+        });
+        if let (Some(voice), ClientMessage::AnswerSubmit { text, .. }) = (self.voice.as_mut(), &message) {
+            // Every answer of the recordings was spoken before the run; typed if not.
+            if let Some(speech) = voice.replay.speech(text) {
+                let mut utterance =
+                    Utterance { id, speech, started: now, sent: Vec::new(), speech_end: None, committed: false };
+                let first = utterance.next(now);
+                voice.utterance = Some(utterance);
+                if let Some(first) = first {
+                    voice.frames_out += 1;
+                    return first;
+                }
+            }
+        }
         message
     }
 
     /// When the next scheduled message is due, if waiting for the clock is all that holds it.
     fn next_wake(&self) -> Option<Instant> {
         if let Some(pending) = &self.pending {
-            return pending.resend_at;
+            if pending.resend_at.is_some() {
+                return pending.resend_at;
+            }
+            return self.voice.as_ref()?.utterance.as_ref()?.next_due();
         }
-        let (at, message) = self.steps.front()?;
+        let Some((at, message)) = self.steps.front() else {
+            // An extra answer spoken waits for the interviewer's audio.
+            let extra = self.voice.is_some() && !self.ended_by_us && self.checker.awaiting_answer();
+            return self.may_speak_at().filter(|_| extra);
+        };
         if is_answer(message) && !self.checker.awaiting_answer() {
             return None;
         }
-        Some(self.zero? + *at)
+        let due = self.zero? + *at;
+        let speak = self.may_speak_at().filter(|_| self.spoken(message));
+        Some(speak.map_or(due, |at| due.max(at)))
     }
 
     fn on_message(&mut self, message: &ServerMessage, now: Instant) {
+        if self.voice.is_some() {
+            self.on_voice(message, now);
+        }
         match message {
             ServerMessage::TurnStarted(t) => {
                 if let Some(from) = self.next_turn_from.take() {
@@ -424,6 +645,13 @@ impl<'a> Driver<'a> {
                 let Some(pending) = self.pending.take_if(|p| a.id.as_deref() == Some(p.id.as_str())) else {
                     return;
                 };
+                if let Some(voice) = self.voice.as_mut() {
+                    let spoken = voice.utterance.take_if(|u| u.id == pending.id);
+                    if let Some(end) = spoken.and_then(|u| u.speech_end) {
+                        self.samples.record(Metric::SpeechEndToAnswer, now - end);
+                        voice.audio_from = Some((voice.last_turn, end));
+                    }
+                }
                 self.tries = 0;
                 self.samples.record(Metric::Ack, now - pending.sent_at);
                 self.sent_by_answer.insert(a.answer_id, pending.sent_at);
@@ -443,8 +671,12 @@ impl<'a> Driver<'a> {
                     pending.resend_at = Some(now + RATE_LIMITED_BACKOFF);
                     return;
                 }
-                // Refused (e.g. time up): try it again when asked, a few times, then move on.
+                // Refused (e.g. time up, or not transcribed): try it again when asked, a few
+                // times, then move on. A spoken answer is spoken again from its start.
                 let Some(pending) = self.pending.take() else { return };
+                if let Some(voice) = self.voice.as_mut() {
+                    voice.utterance = None;
+                }
                 if pending.tries < MAX_ANSWER_TRIES && e.code != ErrorCode::SessionEnded {
                     self.answers -= 1;
                     self.steps.push_front((Duration::ZERO, pending.message));
@@ -452,6 +684,50 @@ impl<'a> Driver<'a> {
                     self.tries = 0;
                 }
             }
+            _ => {}
+        }
+    }
+}
+
+impl Driver<'_> {
+    /// What a voice session hears: the interviewer's audio (played in order, each chunk from
+    /// when it arrived or the one before it ended), the end of the candidate's speech, and
+    /// the speech errors.
+    fn on_voice(&mut self, message: &ServerMessage, now: Instant) {
+        let Some(voice) = self.voice.as_mut() else { return };
+        match message {
+            ServerMessage::TurnDone(done) => {
+                voice.last_turn = voice.last_turn.max(done.turn_id);
+                voice.quiet_since = Some(now);
+                if done.status == viva_protocol::TurnStatus::Interrupted && voice.utterance.is_some() {
+                    voice.barge_ins += 1;
+                }
+            }
+            ServerMessage::TurnAudio(audio) => {
+                voice.chunks += 1;
+                let samples = audio.audio.0.len() as u64 / 2;
+                voice.ms_in += samples * 1000 / u64::from(viva_protocol::audio::OUTPUT_RATE);
+                let length = Duration::from_micros(samples * 1_000_000 / u64::from(viva_protocol::audio::OUTPUT_RATE));
+                voice.played_until = Some(voice.played_until.map_or(now, |until| until.max(now)) + length);
+                voice.audio_turn = voice.audio_turn.max(audio.turn_id);
+                voice.quiet_since = Some(now);
+                if let Some((_, from)) = voice.audio_from.take_if(|(answered, _)| audio.turn_id > *answered) {
+                    self.samples.record(Metric::SpeechEndToAudio, now - from);
+                }
+            }
+            ServerMessage::SpeechStopped(stopped) => {
+                let Some(utterance) = voice.utterance.as_mut().filter(|u| u.speech_end.is_none()) else { return };
+                let frame = usize::try_from(stopped.audio_end_ms.saturating_sub(1) / FRAME.as_millis() as u64);
+                let end = frame.ok().and_then(|f| utterance.sent.get(f)).or(utterance.sent.last()).copied();
+                utterance.speech_end = Some(end.unwrap_or(now));
+                if let Some(pending) = self.pending.as_mut().filter(|p| p.id == utterance.id) {
+                    pending.sent_at = end.unwrap_or(now);
+                }
+            }
+            ServerMessage::Error(e) if matches!(e.code, ErrorCode::SttFailed | ErrorCode::TtsFailed) => {
+                voice.errors += 1;
+            }
+            ServerMessage::Error(e) if e.code == ErrorCode::VoiceUnavailable => voice.unavailable = true,
             _ => {}
         }
     }

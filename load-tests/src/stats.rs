@@ -4,7 +4,8 @@
 //! Threshold metrics (`--threshold 'p99_first_delta_ms<20'`):
 //!
 //! - `{p50,p90,p99,max,mean}_{latency}_ms` for each latency of [`Metric`]: `connect`,
-//!   `start_first_delta`, `ack`, `first_delta`, `score`;
+//!   `start_first_delta`, `ack`, `first_delta`, `score`, and with `--voice`
+//!   `speech_end_to_answer`, `speech_end_to_audio`;
 //! - `events_per_s`, `bytes_per_s` (received), `sessions_completed`, `sessions_failed`,
 //!   `violations`, `errors`.
 
@@ -31,11 +32,24 @@ pub enum Metric {
     FirstDelta,
     /// An answer sent → its `score.updated`.
     Score,
+    /// Voice: the end of a spoken answer's speech (when the 20 ms frame holding
+    /// `input_audio.speech_stopped`'s `audio_end_ms` was sent) → its `answer.received`.
+    SpeechEndToAnswer,
+    /// Voice: the end of a spoken answer's speech → the first `turn.audio` of the next turn.
+    SpeechEndToAudio,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Self; 5] = [Self::Connect, Self::StartFirstDelta, Self::Ack, Self::FirstDelta, Self::Score];
+    pub const ALL: [Self; 7] = [
+        Self::Connect,
+        Self::StartFirstDelta,
+        Self::Ack,
+        Self::FirstDelta,
+        Self::Score,
+        Self::SpeechEndToAnswer,
+        Self::SpeechEndToAudio,
+    ];
 
     /// Its name in reports and thresholds.
     pub fn name(self) -> &'static str {
@@ -45,6 +59,8 @@ impl Metric {
             Self::Ack => "ack",
             Self::FirstDelta => "first_delta",
             Self::Score => "score",
+            Self::SpeechEndToAnswer => "speech_end_to_answer",
+            Self::SpeechEndToAudio => "speech_end_to_audio",
         }
     }
 
@@ -56,6 +72,8 @@ impl Metric {
             Self::Ack => "answer -> answer.received",
             Self::FirstDelta => "answer -> first turn.delta of the next turn",
             Self::Score => "answer -> score.updated",
+            Self::SpeechEndToAnswer => "voice: end of speech -> answer.received",
+            Self::SpeechEndToAudio => "voice: end of speech -> first turn.audio of the next turn",
         }
     }
 
@@ -107,6 +125,10 @@ pub struct Aggregate {
     messages_out: u64,
     answers: u64,
     extra_answers: u64,
+    audio_chunks: u64,
+    audio_ms_in: u64,
+    audio_ms_out: u64,
+    barge_ins: u64,
     /// A few failures and violations, word for word, to show what went wrong.
     examples: Vec<String>,
     /// Activity per second of the run.
@@ -139,6 +161,10 @@ impl Aggregate {
             messages_out: 0,
             answers: 0,
             extra_answers: 0,
+            audio_chunks: 0,
+            audio_ms_in: 0,
+            audio_ms_out: 0,
+            barge_ins: 0,
             examples: Vec::new(),
             series: SeriesBuilder::default(),
         }
@@ -173,6 +199,10 @@ impl Aggregate {
         self.messages_out += outcome.messages_out;
         self.answers += outcome.answers;
         self.extra_answers += outcome.extra_answers;
+        self.audio_chunks += outcome.audio_chunks;
+        self.audio_ms_in += outcome.audio_ms_in;
+        self.audio_ms_out += outcome.audio_ms_out;
+        self.barge_ins += outcome.barge_ins;
         self.series.add(&outcome.timeline, outcome.completed);
     }
 
@@ -218,6 +248,12 @@ impl Aggregate {
             bytes_out: self.bytes_out,
             answers: self.answers,
             extra_answers: self.extra_answers,
+            audio: Audio {
+                turn_audio_chunks: self.audio_chunks,
+                turn_audio_s: round3(self.audio_ms_in as f64 / 1000.0),
+                speech_sent_s: round3(self.audio_ms_out as f64 / 1000.0),
+                barge_ins: self.barge_ins,
+            },
             examples: self.examples.clone(),
             thresholds: Vec::new(),
             series: self.series.points(elapsed),
@@ -258,6 +294,8 @@ pub struct Summary {
     pub answers: u64,
     /// Of which beyond the recordings' own answers (their last answer again).
     pub extra_answers: u64,
+    /// Voice: the audio moved (all zero in a text replay).
+    pub audio: Audio,
     /// The first few failures and violations, word for word.
     pub examples: Vec<String>,
     /// The thresholds checked, if any.
@@ -267,6 +305,20 @@ pub struct Summary {
     /// Each latency's distribution, for plots (not in the JSON: its percentiles are).
     #[serde(skip)]
     pub distributions: BTreeMap<String, Distribution>,
+}
+
+/// The audio of a run (voice replays).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Audio {
+    /// `turn.audio` messages received.
+    pub turn_audio_chunks: u64,
+    /// Seconds of interviewer audio they held.
+    pub turn_audio_s: f64,
+    /// Seconds of the candidate's audio sent (speech and the silence after it).
+    pub speech_sent_s: f64,
+    /// Turns cut off while an answer was being spoken (the client waits for the interviewer's
+    /// audio to finish: should be 0).
+    pub barge_ins: u64,
 }
 
 /// Sessions of a run.
@@ -279,7 +331,7 @@ pub struct Sessions {
     /// Did not.
     pub failed: u64,
     /// Why, by kind (`create`, `connect`, `event_timeout`, `session_timeout`, `closed_early`,
-    /// `send`, `panic`).
+    /// `send`, `panic`, `voice_errors`).
     pub failures: BTreeMap<String, u64>,
 }
 
@@ -458,6 +510,8 @@ Metrics:
   {p50,p90,p99,max,mean}_ack_ms                answer -> answer.received
   {p50,p90,p99,max,mean}_first_delta_ms        answer -> first turn.delta of the next turn
   {p50,p90,p99,max,mean}_score_ms              answer -> score.updated
+  {p50,p90,p99,max,mean}_speech_end_to_answer_ms  voice: end of speech -> answer.received
+  {p50,p90,p99,max,mean}_speech_end_to_audio_ms   voice: end of speech -> first turn.audio of the next turn
   events_per_s, bytes_per_s                    server messages / payload bytes received per second
   sessions_completed, sessions_failed          sessions that did / did not reach session.ended + close 1000
   violations, errors                           protocol violations; non-fatal error events received
@@ -610,6 +664,10 @@ mod tests {
             bytes_out: 1_000,
             answers: 9,
             extra_answers: 0,
+            audio_chunks: 0,
+            audio_ms_in: 0,
+            audio_ms_out: 0,
+            barge_ins: 0,
             timeline: crate::series::Timeline::default(),
         };
         aggregate.add(&outcome);

@@ -67,6 +67,7 @@ async fn replay(
         token_prefix: "dev:baseline-".to_owned(),
         timeouts: Timeouts::default(),
         ramp_per_s,
+        voice: None,
     };
     common::replay(config).await
 }

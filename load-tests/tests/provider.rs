@@ -27,6 +27,9 @@ async fn start() -> String {
         turn: Duration::from_millis(40),
         score: Duration::from_millis(5),
         turn_words: WORDS,
+        stt: Duration::from_millis(5),
+        tts_first_audio: Duration::from_millis(5),
+        speech_ms_per_char: 60,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -285,4 +288,137 @@ async fn the_engine_client_streams_its_turns_and_the_llm_scorer_takes_its_scores
         let names: Vec<&str> = scoring.dimensions.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, question.dimensions.iter().map(String::as_str).collect::<Vec<_>>());
     }
+}
+
+// ---- speech ----
+
+/// A 16 kHz mono PCM16 WAV of `ms` milliseconds of a quiet tone.
+fn wav(ms: u32) -> Vec<u8> {
+    let samples: Vec<i16> = (0..16 * ms).map(|i| ((i as f64 / 10.0).sin() * 3000.0) as i16).collect();
+    let data = (samples.len() * 2) as u32;
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend_from_slice(&(36 + data).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    for field in [16u32.to_le_bytes().as_slice(), &1u16.to_le_bytes(), &1u16.to_le_bytes(), &16_000u32.to_le_bytes()] {
+        bytes.extend_from_slice(field);
+    }
+    for field in [32_000u32.to_le_bytes().as_slice(), &2u16.to_le_bytes(), &16u16.to_le_bytes(), b"data"] {
+        bytes.extend_from_slice(field);
+    }
+    bytes.extend_from_slice(&data.to_le_bytes());
+    bytes.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    bytes
+}
+
+fn transcription_form(file: Vec<u8>, format: &str) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(file).file_name("utterance.wav").mime_str("audio/wav").unwrap();
+    reqwest::multipart::Form::new()
+        .part("file", part)
+        .text("model", "whisper-1")
+        .text("response_format", format.to_owned())
+        .text("timestamp_granularities[]", "word")
+}
+
+#[tokio::test]
+async fn a_transcription_spreads_the_answer_over_the_audio() {
+    let base = start().await;
+    let response = http()
+        .post(format!("{base}/audio/transcriptions"))
+        .multipart(transcription_form(wav(2_500), "verbose_json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["text"], provider::TRANSCRIPT);
+    assert_eq!(body["duration"], 2.5);
+    let words = body["words"].as_array().unwrap();
+    assert_eq!(words.len(), provider::TRANSCRIPT.split_whitespace().count());
+    let times: Vec<(f64, f64)> =
+        words.iter().map(|w| (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap())).collect();
+    assert!(times.windows(2).all(|w| w[0].0 < w[0].1 && w[0].1 <= w[1].0), "{times:?}");
+    assert_eq!(times[0].0, 0.0);
+    assert!(times.last().unwrap().1 <= 2.5 && times.last().unwrap().1 > 2.0, "{times:?}");
+    assert_eq!((&words[8]["word"], &words[12]["word"]), (&json!("TTL"), &json!("expire")), "no punctuation in words");
+
+    let text = http()
+        .post(format!("{base}/audio/transcriptions"))
+        .multipart(transcription_form(wav(100), "text"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.text().await.unwrap(), provider::TRANSCRIPT);
+    // No WAV, no transcript.
+    for form in [transcription_form(b"not a wav".to_vec(), "json"), reqwest::multipart::Form::new().text("a", "b")] {
+        let response = http().post(format!("{base}/audio/transcriptions")).multipart(form).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    let response = http().post(format!("{base}/audio/transcriptions")).body("x").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn speech_is_pcm_proportional_to_the_text_and_not_silent() {
+    let base = start().await;
+    let input = "Tell me how you would design a rate limiter.";
+    let body = json!({ "model": "tts-1", "input": input, "voice": "alloy", "response_format": "pcm" });
+    let response = http().post(format!("{base}/audio/speech")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.len() % 2, 0);
+    let samples: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    assert_eq!(samples.len(), provider::speech_samples(input.chars().count(), 60));
+    assert_eq!(samples.len(), input.len() * 60 * 24, "60 ms a character at 24 kHz");
+    let loud = samples.iter().filter(|s| s.unsigned_abs() > 300).count();
+    assert!(loud > samples.len() / 3, "{loud} of {} samples", samples.len());
+    assert!(samples.iter().all(|s| s.unsigned_abs() <= 2000));
+
+    for bad in [
+        json!({ "input": "", "response_format": "pcm" }),
+        json!({ "input": "Hello.", "response_format": "mp3" }),
+        json!({ "response_format": "pcm" }),
+    ] {
+        let response = http().post(format!("{base}/audio/speech")).json(&bad).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_engine_speech_clients_take_its_transcripts_and_its_audio() {
+    use viva_engine::voice::stt::{OpenAiStt, OpenAiSttConfig, SpeechToText};
+    use viva_engine::voice::tts::{OUTPUT_RATE, OpenAiTts, OpenAiTtsConfig, TextToSpeech};
+    let base = start().await;
+    let user = UserId::new("u");
+
+    let stt = OpenAiStt::new(OpenAiSttConfig {
+        response_timeout: PATIENCE,
+        max_retries: 0,
+        ..OpenAiSttConfig::new(&base, "whisper-1", None)
+    })
+    .unwrap();
+    let audio: Vec<i16> = (0..16 * 3_000).map(|i| ((i as f64 / 7.0).sin() * 4000.0) as i16).collect();
+    let transcript = tokio::time::timeout(PATIENCE, stt.transcribe(&user, &audio)).await.unwrap().unwrap();
+    assert_eq!(transcript.text, provider::TRANSCRIPT);
+    assert_eq!(transcript.words.len(), provider::TRANSCRIPT.split_whitespace().count());
+    let last = transcript.words.last().unwrap();
+    assert!(last.end_ms <= 3_000 && last.end_ms > 2_500, "{last:?}");
+
+    let tts = OpenAiTts::new(OpenAiTtsConfig {
+        first_audio_timeout: PATIENCE,
+        idle_timeout: PATIENCE,
+        sentence_timeout: PATIENCE,
+        max_retries: 0,
+        ..OpenAiTtsConfig::new(&base, None)
+    })
+    .unwrap();
+    let sentence = "Could you walk me through it?";
+    let chunks: Vec<Vec<i16>> = tokio::time::timeout(PATIENCE, tts.speak(&user, sentence).collect::<Vec<_>>())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(chunks.len() > 1, "streamed in chunks");
+    let samples: usize = chunks.iter().map(Vec::len).sum();
+    assert_eq!(samples, sentence.len() * 60 * OUTPUT_RATE as usize / 1000);
 }

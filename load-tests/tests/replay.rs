@@ -36,6 +36,7 @@ async fn replay(target: Target, encoding: Encoding, sessions: usize) -> (Summary
         token_prefix: format!("dev:replay-{}-", encoding.subprotocol().replace('.', "-")),
         timeouts: Timeouts::default(),
         ramp_per_s: None,
+        voice: None,
     };
     common::replay(config).await
 }
@@ -201,6 +202,7 @@ fn one_session(target: Target, connect: Duration) -> ReplayConfig {
         token_prefix: "dev:nobody-".into(),
         timeouts: Timeouts { connect, ..Timeouts::default() },
         ramp_per_s: None,
+        voice: None,
     }
 }
 
