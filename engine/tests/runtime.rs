@@ -194,6 +194,15 @@ impl Store for FlakyStore {
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
         self.inner.expire_session(meta, ttl).await
     }
+    async fn put_audio(&self, id: &SessionId, utterance: &str, audio: &[u8], max: u64) -> Result<bool, StoreError> {
+        self.inner.put_audio(id, utterance, audio, max).await
+    }
+    async fn audio(&self, session_id: &SessionId, utterance_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.audio(session_id, utterance_id).await
+    }
+    async fn audio_ids(&self, session_id: &SessionId) -> Result<Vec<(String, u64)>, StoreError> {
+        self.inner.audio_ids(session_id).await
+    }
     async fn admit_creation(
         &self,
         user_id: &UserId,

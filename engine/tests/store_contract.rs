@@ -205,6 +205,41 @@ async fn creations_are_counted_in_a_sliding_window(store: &impl Store) {
     assert_eq!(admit("fay", "g", t0 + 3_600_002).await.unwrap(), None);
 }
 
+async fn answers_audio_is_kept_within_the_cap_and_goes_with_its_session(store: &impl Store) {
+    store.create(&meta("s1", "hal", 1), None).await.unwrap();
+    let s1 = "s1".into();
+    assert!(store.put_audio(&s1, "u1", &[1; 400], 1_000).await.unwrap());
+    assert!(store.put_audio(&s1, "u2", &[2; 500], 1_000).await.unwrap());
+    // Over the cap: refused, and what is kept stays.
+    assert!(!store.put_audio(&s1, "u3", &[3; 200], 1_000).await.unwrap());
+    // A re-sent utterance replaces its own audio (not counted twice against the cap).
+    assert!(store.put_audio(&s1, "u2", &[4; 600], 1_000).await.unwrap());
+    assert_eq!(store.audio(&s1, "u2").await.unwrap(), Some(vec![4; 600]));
+    assert_eq!(store.audio(&s1, "u3").await.unwrap(), None);
+    assert_eq!(store.audio_ids(&s1).await.unwrap(), [("u1".to_owned(), 400), ("u2".to_owned(), 600)]);
+    // No session, nothing kept: a late write after a deletion brings nothing back.
+    assert!(matches!(store.put_audio(&"nope".into(), "u1", &[1], 1_000).await, Err(StoreError::NotFound(_))));
+    store.delete_user(&"hal".into()).await.unwrap();
+    assert_eq!(store.audio(&s1, "u1").await.unwrap(), None);
+    assert!(store.audio_ids(&s1).await.unwrap().is_empty());
+    assert!(matches!(store.put_audio(&s1, "u1", &[1], 1_000).await, Err(StoreError::NotFound(_))));
+
+    // Under retention the audio expires with the session.
+    store.create(&meta("s2", "ivy", 2), None).await.unwrap();
+    let s2 = "s2".into();
+    assert!(store.put_audio(&s2, "u1", &[5; 10], 1_000).await.unwrap());
+    store.expire_session(&meta("s2", "ivy", 2), Duration::from_millis(200)).await.unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if store.audio(&s2, "u1").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "expired within 5 s");
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -233,6 +268,7 @@ macro_rules! contract {
 }
 
 contract![
+    answers_audio_is_kept_within_the_cap_and_goes_with_its_session,
     creates_and_reads_metadata,
     each_acquire_is_a_newer_epoch,
     an_append_must_continue_the_log,

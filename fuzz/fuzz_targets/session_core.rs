@@ -12,8 +12,8 @@ use std::sync::{Arc, LazyLock};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use viva_engine::core::{
-    CoreConfig, Decision, FollowUps, InterviewerEvent, LogEntry, Output, ScoreError, ScoreRequest, Session, SessionId, SessionParams, State,
-    TurnId, TurnRequest,
+    CoreConfig, Decision, Entry, FollowUps, InterviewerEvent, LogEntry, Output, ScoreError, ScoreRequest, Session,
+    SessionId, SessionParams, Spoken, State, TurnId, TurnRequest,
 };
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::plan::{Plan, PlanCatalog};
@@ -21,7 +21,7 @@ use viva_engine::scorer::HeuristicScorer;
 use viva_engine::time::Timestamp;
 use viva_protocol::checker::Checker;
 use viva_protocol::server::SessionReady;
-use viva_protocol::{ClientMessage, Encoding, Limits, ServerMessage};
+use viva_protocol::{ClientMessage, Encoding, Limits, ServerMessage, Voice};
 
 /// Answers that hit the shipped plan's key points, and ones that do not.
 const ANSWERS: [&str; 4] = [
@@ -46,6 +46,22 @@ enum Op {
         source: String,
     },
     Interrupt,
+    /// A spoken answer, already transcribed (a voice session's driver does that).
+    SpokenAnswer {
+        id: u8,
+        canned: u8,
+        audio_ms: u16,
+    },
+    /// The candidate speaks over the open turn; then has the floor until released.
+    BargeIn,
+    FloorReleased,
+    /// Playback stopped at `audio_end_ms` in the open turn (or a stale one), having heard
+    /// `heard_chars` of it.
+    Truncate {
+        stale: bool,
+        heard_chars: u8,
+        audio_end_ms: u16,
+    },
     End,
     Ping,
     Ack(u64),
@@ -100,6 +116,7 @@ fn params(follow_ups: FollowUps) -> SessionParams {
         time_limit_ms: PLAN.duration_s * 1000,
         scorer: "heuristic/1".into(),
         config: CoreConfig { follow_ups, ..CoreConfig::default() },
+        voice: Voice { input: true, output: true },
     }
 }
 
@@ -143,7 +160,9 @@ impl Driver {
     fn step(&mut self, op: Op) {
         let id = |n: Option<u8>| n.map(|n| format!("a{}", n % 8));
         match op {
-            Op::Start => self.client(ClientMessage::SessionStart { id: None, voice: None }),
+            Op::Start => {
+                self.client(ClientMessage::SessionStart { id: None, voice: Some(Voice { input: true, output: true }) })
+            }
             Op::Answer { id: n, canned, text } => {
                 let text = text.unwrap_or_else(|| ANSWERS[canned as usize % ANSWERS.len()].to_owned());
                 self.client(ClientMessage::AnswerSubmit { id: id(n), text });
@@ -152,6 +171,31 @@ impl Driver {
                 self.client(ClientMessage::CodeSubmit { id: id(n), language, source })
             }
             Op::Interrupt => self.client(ClientMessage::TurnInterrupt { id: None }),
+            Op::SpokenAnswer { id: n, canned, audio_ms } => {
+                let text = ANSWERS[canned as usize % ANSWERS.len()].to_owned();
+                let spoken = Spoken { words: Vec::new(), audio_ms: u64::from(audio_ms) };
+                if !self.session.is_ended() {
+                    self.session.handle_spoken_answer(format!("a{}", n % 8), text, spoken, self.now);
+                }
+            }
+            Op::BargeIn => self.session.handle_barge_in(self.now),
+            Op::FloorReleased => self.session.handle_floor_released(self.now),
+            Op::Truncate { stale, heard_chars, audio_end_ms } => {
+                // The last turn said (finished or open); stale: the one before it.
+                let turns: Vec<(TurnId, String)> = self
+                    .session
+                    .state()
+                    .transcript
+                    .iter()
+                    .filter_map(|e| match e {
+                        Entry::Turn(t) => Some((t.turn_id, t.text.clone())),
+                        Entry::Answer { .. } => None,
+                    })
+                    .collect();
+                let Some((turn, text)) = turns.iter().rev().nth(usize::from(stale)).cloned() else { return };
+                let heard: String = text.chars().take(heard_chars.into()).collect();
+                self.session.handle_truncate(None, turn, heard, u64::from(audio_end_ms), self.now);
+            }
             Op::End => self.client(ClientMessage::SessionEnd { id: None }),
             Op::Ping => self.client(ClientMessage::Ping { id: None }),
             Op::Ack(seq) => self.client(ClientMessage::Ack { id: None, seq }),
@@ -170,7 +214,8 @@ impl Driver {
             Op::Done { stale } => self.interviewer(stale, InterviewerEvent::Done),
             Op::Fail => self.interviewer(false, InterviewerEvent::Failed("fuzz".into())),
             Op::Choose { key_point, stale } => {
-                let question = self.turn.as_ref().and_then(|t| t.choice.as_ref()).and_then(|c| PLAN.question(&c.question_id));
+                let question =
+                    self.turn.as_ref().and_then(|t| t.choice.as_ref()).and_then(|c| PLAN.question(&c.question_id));
                 let decision = match (key_point, question) {
                     (0, _) => Decision::MoveOn,
                     (k, Some(q)) if usize::from(k) <= q.key_points.len() => {

@@ -518,6 +518,20 @@ mod tests {
                 "--vad-end-silence-ms `0` is not a whole number from 200 to 10000",
             ]
         );
+        assert_eq!(text.recordings, None, "no audio kept by default");
+        let kept = parse(&["--stt", "pocketsphinx", "--audio-recordings", "on", "--audio-recordings-max-mb", "2"]);
+        assert_eq!(kept.recordings.map(|r| r.max_bytes_per_session), Some(2 << 20));
+        assert_eq!(
+            errors(&["--audio-recordings", "on"]),
+            ["--audio-recordings on keeps spoken answers: it needs an --stt provider"]
+        );
+        assert_eq!(
+            errors(&["--stt", "pocketsphinx", "--audio-recordings", "yes", "--audio-recordings-max-mb", "0"]),
+            [
+                "--audio-recordings-max-mb `0` is not a whole number from 1 to 1024",
+                "--audio-recordings `yes` is not `on` or `off`",
+            ]
+        );
     }
 
     #[test]

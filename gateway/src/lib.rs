@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/plans", get(rest::plans))
         .route("/v1/sessions/{id}/events", get(rest::events))
         .route("/v1/sessions/{id}/recording", get(rest::recording))
+        .route("/v1/sessions/{id}/answers/{answer_id}/audio", get(rest::answer_audio))
         .route("/v1/me/sessions", get(rest::my_sessions))
         .route("/v1/me/export", get(rest::export))
         .route("/v1/me", delete(rest::delete_me))

@@ -12,7 +12,7 @@ use viva_protocol::rest::{
 
 use crate::AppState;
 use viva_engine::Page;
-use viva_engine::core::SessionId;
+use viva_engine::core::{AnswerId, SessionId};
 
 use crate::auth::{User, ticket};
 use crate::error::AppError;
@@ -92,6 +92,20 @@ pub async fn recording(
         body.push(b'\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
+}
+
+/// `GET /v1/sessions/{id}/answers/{answer_id}/audio`: a spoken answer's audio as a WAV file
+/// (PCM16 mono 16 kHz), to the session's owner, when `--audio-recordings on` kept it; 404
+/// otherwise.
+pub async fn answer_audio(
+    State(state): State<AppState>,
+    user: User,
+    Path((session_id, answer_id)): Path<(SessionId, String)>,
+) -> Result<impl IntoResponse, AppError> {
+    // Not a number: no such answer (the JSON error of every REST 404, not axum's text).
+    let answer_id = answer_id.parse().map(AnswerId).map_err(|_| AppError::NotFound)?;
+    let wav = state.engine.answer_audio(&user.0, &session_id, answer_id).await?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], wav))
 }
 
 /// `GET /v1/me/export`: everything stored about the caller, as JSON (an `Export`), streamed

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use viva_engine::Speech;
 use viva_engine::voice::stt::{OpenAiStt, OpenAiSttConfig, PocketsphinxConfig, PocketsphinxStt, SpeechToText};
 use viva_engine::voice::tts::{EspeakConfig, EspeakTts, OpenAiTts, OpenAiTtsConfig, TextToSpeech};
+use viva_engine::{AudioRecordings, Speech};
 
 /// The voice flags and their `VIVA_*` variables, as given.
 #[derive(Debug, Clone, Args)]
@@ -52,6 +52,13 @@ pub struct SpeechArgs {
     /// Speech that cuts the interviewer off, in milliseconds (shorter is a backchannel).
     #[arg(long, env = "VIVA_VAD_MIN_SPEECH_MS", default_value = "300")]
     pub vad_min_speech_ms: String,
+    /// Keep each spoken answer's audio with its session (`on`/`off`): compressed (FLAC),
+    /// served to its owner as WAV, exported, deleted and expired with the session.
+    #[arg(long, env = "VIVA_AUDIO_RECORDINGS", default_value = "off")]
+    pub audio_recordings: String,
+    /// With `--audio-recordings on`: the most audio one session keeps, in MiB (compressed).
+    #[arg(long, env = "VIVA_AUDIO_RECORDINGS_MAX_MB", default_value = "16")]
+    pub audio_recordings_max_mb: String,
 }
 
 /// Which speech-to-text, checked.
@@ -109,6 +116,8 @@ pub struct SpeechSettings {
     pub end_silence_ms: u32,
     /// Speech that is a barge-in.
     pub min_speech_ms: u32,
+    /// Spoken answers' audio kept (`None`: off).
+    pub recordings: Option<AudioRecordings>,
 }
 
 // Keys stay out of logs and panics.
@@ -196,7 +205,20 @@ impl SpeechArgs {
         };
         let end_silence_ms = number("vad-end-silence-ms", &self.vad_end_silence_ms, 200, 10_000);
         let min_speech_ms = number("vad-min-speech-ms", &self.vad_min_speech_ms, 50, 5_000);
-        SpeechSettings { stt, tts, end_silence_ms, min_speech_ms }
+        let max_mb = number("audio-recordings-max-mb", &self.audio_recordings_max_mb, 1, 1024);
+        let recordings = match self.audio_recordings.as_str() {
+            "off" => None,
+            "on" if stt == SttSettings::None => {
+                errors.push("--audio-recordings on keeps spoken answers: it needs an --stt provider".to_owned());
+                None
+            }
+            "on" => Some(AudioRecordings { max_bytes_per_session: u64::from(max_mb) << 20 }),
+            other => {
+                errors.push(format!("--audio-recordings `{other}` is not `on` or `off`"));
+                None
+            }
+        };
+        SpeechSettings { stt, tts, end_silence_ms, min_speech_ms, recordings }
     }
 }
 
@@ -232,7 +254,7 @@ impl SpeechSettings {
                 Some(Arc::new(OpenAiTts::new(config).context("--tts openai")?))
             }
         };
-        let mut speech = Speech { stt, tts, ..Speech::new() };
+        let mut speech = Speech { stt, tts, recordings: self.recordings, ..Speech::new() };
         speech.turns.end_silence_ms = self.end_silence_ms;
         speech.turns.min_speech_ms = self.min_speech_ms;
         Ok(speech)

@@ -12,7 +12,7 @@ use common::{Client, Connect, Event, Gateway};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::voice::stt::{PocketsphinxConfig, PocketsphinxStt};
 use viva_engine::voice::tts::{EspeakConfig, EspeakTts, OUTPUT_RATE};
-use viva_engine::{Engine, Speech};
+use viva_engine::{AudioRecordings, Engine, Speech};
 use viva_protocol::checker::Checker;
 use viva_protocol::server::AnswerSource;
 use viva_protocol::{Audio, ClientMessage, ServerMessage, TurnKind, TurnStatus, Voice};
@@ -26,9 +26,14 @@ const ANSWER: &str = "I would use a cache with a time to live";
 /// A gateway whose engine listens with pocketsphinx (restricted to `grammar`) and speaks with
 /// espeak-ng; the scripted interviewer says a word every `pace`.
 async fn voice_gateway(pace: Duration, grammar: &[&str]) -> Gateway {
+    recording_gateway(pace, grammar, None).await
+}
+
+/// [`voice_gateway`], keeping spoken answers' audio as `recordings` says.
+async fn recording_gateway(pace: Duration, grammar: &[&str], recordings: Option<AudioRecordings>) -> Gateway {
     let stt = PocketsphinxStt::new(PocketsphinxConfig::default()).unwrap().with_grammar(grammar).unwrap();
     let tts = EspeakTts::new(EspeakConfig::default()).unwrap();
-    let speech = Speech { stt: Some(Arc::new(stt)), tts: Some(Arc::new(tts)), ..Speech::new() };
+    let speech = Speech { stt: Some(Arc::new(stt)), tts: Some(Arc::new(tts)), recordings, ..Speech::new() };
     let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(pace))).speech(speech).build();
     Gateway::start_on(engine, |_| {}).await
 }
@@ -253,6 +258,78 @@ async fn a_short_backchannel_neither_interrupts_nor_answers() {
     assert!(violations.is_empty(), "{violations:?}");
 }
 
+/// The samples of a PCM16 mono WAV at 16 kHz (the header checked).
+fn wav_samples(bytes: &[u8]) -> Vec<i16> {
+    assert_eq!((&bytes[..4], &bytes[8..16]), (&b"RIFF"[..], &b"WAVEfmt "[..]));
+    let field = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let rate = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
+    assert_eq!((field(20), field(22), rate, field(34)), (1, 1, RATE, 16), "PCM16 mono 16 kHz");
+    assert_eq!(&bytes[36..40], b"data");
+    bytes[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_answers_audio_is_served_to_its_owner_exported_and_deleted() {
+    if !offline_speech_installed() {
+        return;
+    }
+    let grammar: Vec<&str> = ANSWER.split(' ').collect();
+    let gateway = recording_gateway(Duration::ZERO, &grammar, Some(AudioRecordings::default())).await;
+    let (mut client, mut checker, session) = start(&gateway, "fran").await;
+    until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnStarted(t) if t.kind == TurnKind::Question))
+        .await;
+    // The question's audio plays out first: speaking over it would be a barge-in.
+    drain(&mut client, &mut checker, Duration::from_millis(2_500)).await;
+    // Push-to-talk: the answer ends when the client commits it, not after a silence.
+    let sent = [silence(200), speech(ANSWER)].concat();
+    say(&mut client, &mut checker, "spoken-1", &sent).await;
+    let commit = ClientMessage::InputAudioCommit { id: "spoken-1".into() };
+    checker.sent(&commit);
+    client.send(&commit).await;
+    let seen = until(&mut client, &mut checker, |m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+    let Some(ServerMessage::AnswerReceived(received)) = seen.last() else { unreachable!() };
+    assert_eq!(received.id.as_deref(), Some("spoken-1"));
+    let audio_ms = received.audio_ms.expect("a spoken answer's length");
+
+    // Its owner gets exactly the audio that was transcribed: a stretch of what was sent, as
+    // long as `audio_ms` says (FLAC is lossless; under 1 ms of silence may end it).
+    let path = format!("/v1/sessions/{session}/answers/{}/audio", received.answer_id);
+    let response = common::http().get(gateway.remote.url(&path)).bearer_auth("dev:fran").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "audio/wav");
+    let kept = wav_samples(&response.bytes().await.unwrap());
+    let length = (audio_ms * u64::from(RATE) / 1000) as usize;
+    assert!((length..length + 32).contains(&kept.len()), "{} samples for {audio_ms} ms", kept.len());
+    let spoken = &kept[..length];
+    assert!(kept[length..].iter().all(|&s| s == 0), "only silence after the utterance");
+    assert!(spoken.iter().any(|&s| s != 0), "speech, not silence");
+    assert!(sent.windows(length).any(|w| w == spoken), "the kept audio is a stretch of what was sent");
+
+    // Nobody else gets it; what does not exist is a JSON 404.
+    assert_eq!(gateway.remote.get(Some("mallory"), &path).await.0, 404);
+    for missing in ["99", "x"] {
+        let (status, body) =
+            gateway.remote.get(Some("fran"), &format!("/v1/sessions/{session}/answers/{missing}/audio")).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{missing}");
+    }
+
+    // The export lists it; deleting the user deletes it.
+    let (status, export) = gateway.remote.get(Some("fran"), "/v1/me/export").await;
+    assert_eq!(status, 200);
+    let recordings = &export["sessions"][0]["recordings"];
+    assert_eq!(recordings[0]["answer_id"], received.answer_id);
+    assert_eq!(recordings[0]["audio_path"], path.as_str());
+    assert!(recordings[0]["stored_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(recordings.as_array().unwrap().len(), 1, "{recordings}");
+    drop(client);
+    let response = common::http().delete(gateway.remote.url("/v1/me")).bearer_auth("dev:fran").send().await.unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(gateway.remote.get(Some("fran"), &path).await.0, 404);
+    assert!(gateway.engine.store().audio_ids(&session.as_str().into()).await.unwrap().is_empty());
+    let (violations, _) = checker.finish();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
 #[tokio::test]
 async fn voice_is_refused_where_no_speech_provider_is_configured() {
     let gateway = Gateway::start().await;
@@ -281,7 +358,16 @@ async fn the_binary_with_the_offline_providers_serves_voice() {
     if !offline_speech_installed() {
         return;
     }
-    let gateway = common::Process::spawn(&["--stt", "pocketsphinx", "--tts", "espeak-ng", "--scripted-pace-ms", "0"]);
+    let gateway = common::Process::spawn(&[
+        "--stt",
+        "pocketsphinx",
+        "--tts",
+        "espeak-ng",
+        "--scripted-pace-ms",
+        "0",
+        "--audio-recordings",
+        "on",
+    ]);
     let (mut client, mut checker, _) = {
         let session = gateway.create("erin", "senior-backend").await;
         let mut client = gateway.connect(&session, Connect::user("dev:erin")).await.unwrap();

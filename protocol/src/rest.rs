@@ -255,6 +255,21 @@ pub struct ExportedSession {
     pub candidate: Candidate,
     /// The report, once built.
     pub report: Option<Report>,
+    /// Spoken answers whose audio is kept (`--audio-recordings on`), in answer order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recordings: Vec<AnswerRecording>,
+}
+
+/// A spoken answer's audio kept with its session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRecording {
+    /// The answer.
+    pub answer_id: u32,
+    /// Size as stored (FLAC), in bytes.
+    pub stored_bytes: u64,
+    /// Where its owner gets it as a WAV file:
+    /// `/v1/sessions/{session_id}/answers/{answer_id}/audio`.
+    pub audio_path: String,
 }
 
 /// `GET /v1/sessions/{id}/events`: the session's durable events, in order.

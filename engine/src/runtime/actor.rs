@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use viva_protocol::server::{ErrorEvent, Pong, SessionReady};
 use viva_protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
 
+use super::answer_audio::AudioKeeper;
 use super::command::Command;
 use super::connection::Connection;
 use super::context::Context;
@@ -283,7 +284,12 @@ impl Actor {
             // A session spoken from its start (or restored spoken) gets its audio path.
             let voice = session.state().voice;
             if voice.input || voice.output {
-                self.voice = VoicePath::new(&self.ctx.speech, &session.params().user_id, voice).map(Box::new);
+                let keeper = self.ctx.speech.recordings.map(|recordings| AudioKeeper {
+                    store: Arc::clone(&self.ctx.store),
+                    session_id: session.params().session_id.clone(),
+                    recordings,
+                });
+                self.voice = VoicePath::new(&self.ctx.speech, &session.params().user_id, voice, keeper).map(Box::new);
             }
         }
         while let Some(output) = session.poll_output() {

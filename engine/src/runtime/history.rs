@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
-use viva_protocol::rest::{Export, ExportedSession, MySessions, SessionSummary};
+use viva_protocol::rest::{AnswerRecording, Export, ExportedSession, MySessions, SessionSummary};
 
 use super::Engine;
 use super::command::Command;
@@ -73,10 +73,23 @@ impl ExportSessions {
         while let Some(meta) = self.pending.pop_front() {
             match self.engine.restore(&self.user_id, &meta.session_id).await {
                 Ok((session, meta)) => {
+                    let kept = match self.engine.kept_audio(&session).await {
+                        Ok(kept) => kept,
+                        Err(error) => return Some(Err(error)),
+                    };
+                    let recordings = kept
+                        .into_iter()
+                        .map(|(answer_id, stored_bytes)| AnswerRecording {
+                            answer_id: answer_id.0,
+                            stored_bytes,
+                            audio_path: format!("/v1/sessions/{}/answers/{}/audio", meta.session_id, answer_id.0),
+                        })
+                        .collect();
                     return Some(Ok(ExportedSession {
                         session: self.engine.view_of(&session, &meta),
                         candidate: meta.candidate.to_rest(),
                         report: session.state().report.as_ref().map(|r| r.to_rest()),
+                        recordings,
                     }));
                 }
                 Err(EngineError::NotFound) => continue,

@@ -2,6 +2,7 @@
 //! the library API that drivers (the gateway, embedders) call.
 
 mod actor;
+mod answer_audio;
 mod command;
 mod connection;
 mod context;
@@ -18,6 +19,7 @@ use viva_protocol::rest::{PlanSummary, Report, SessionView, VoiceUsage};
 use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{ClientMessage, ServerMessage};
 
+pub use answer_audio::AudioRecordings;
 pub use connection::{Connection, Next};
 pub use history::{ExportSessions, Page};
 pub use voice::Speech;

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use viva_protocol::server::{ErrorEvent, SpeechStarted, SpeechStopped, TimedWord, TurnAudio};
 use viva_protocol::{Audio, ClientMessage, ErrorCode, ServerMessage, TurnStatus, Voice};
 
+use super::answer_audio::{AudioKeeper, AudioRecordings};
 use crate::core::{Output, Record, Session, Spoken, TurnId, UserId};
 use crate::time::Timestamp;
 use crate::voice::sentences::Sentences;
@@ -46,6 +47,8 @@ pub struct Speech {
     pub turns: TurnConfig,
     /// The longest utterance, in milliseconds: speech goes to speech-to-text when it reaches it.
     pub max_utterance_ms: u64,
+    /// Keep spoken answers' audio with their sessions (off: `None`).
+    pub recordings: Option<AudioRecordings>,
 }
 
 impl Speech {
@@ -54,9 +57,9 @@ impl Speech {
         Voice { input: self.stt.is_some(), output: self.tts.is_some() }
     }
 
-    /// The default turn detection and a 60 s utterance, no providers.
+    /// The default turn detection and a 60 s utterance, no providers, no recordings.
     pub fn new() -> Self {
-        Self { stt: None, tts: None, turns: TurnConfig::default(), max_utterance_ms: 60_000 }
+        Self { stt: None, tts: None, turns: TurnConfig::default(), max_utterance_ms: 60_000, recordings: None }
     }
 }
 
@@ -67,6 +70,7 @@ impl std::fmt::Debug for Speech {
             .field("tts", &self.tts.as_ref().map(|p| p.name().to_owned()))
             .field("turns", &self.turns)
             .field("max_utterance_ms", &self.max_utterance_ms)
+            .field("recordings", &self.recordings)
             .finish()
     }
 }
@@ -100,9 +104,11 @@ pub(super) struct VoicePath {
 pub(super) type Deliveries = Vec<ServerMessage>;
 
 impl VoicePath {
-    /// The path for a session spoken as `voice`, if the engine has a provider for any of it.
-    pub(super) fn new(speech: &Speech, user: &UserId, voice: Voice) -> Option<Self> {
+    /// The path for a session spoken as `voice`, if the engine has a provider for any of it;
+    /// `keeper` keeps the spoken answers' audio (with `Speech::recordings`).
+    pub(super) fn new(speech: &Speech, user: &UserId, voice: Voice, keeper: Option<AudioKeeper>) -> Option<Self> {
         let listening = speech.stt.as_ref().filter(|_| voice.input).map(|stt| Listening {
+            keeper,
             stt: Arc::clone(stt),
             detector: TurnDetector::new(speech.turns.clone()),
             utterance: None,
@@ -356,11 +362,17 @@ impl VoicePath {
         let offset_ms = (dropped as u64 * 1000 / u64::from(INPUT_RATE)) as u32;
         let audio_ms = samples.len() as u64 * 1000 / u64::from(INPUT_RATE);
         let stt = Arc::clone(&listening.stt);
+        let keeper = listening.keeper.clone();
         let user = self.user.clone();
         listening.transcribing_ids.push(id.clone());
         listening.transcribing.push_back(
             async move {
                 let result = stt.transcribe(&user, &samples).await;
+                // Kept before the answer is acknowledged (a transcript with no words makes
+                // no answer, so nothing to keep).
+                if let Some(keeper) = keeper.filter(|_| result.as_ref().is_ok_and(|t| !t.text.trim().is_empty())) {
+                    keeper.keep(&id, samples).await;
+                }
                 Transcribed { id, result, audio_ms, offset_ms }
             }
             .boxed(),
@@ -413,6 +425,7 @@ pub(super) struct Transcribed {
 
 struct Listening {
     stt: Arc<dyn SpeechToText>,
+    keeper: Option<AudioKeeper>,
     detector: TurnDetector,
     utterance: Option<Utterance>,
     transcribing: FuturesOrdered<BoxFuture<'static, Transcribed>>,

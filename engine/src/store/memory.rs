@@ -40,6 +40,8 @@ struct Stored {
     epoch: Epoch,
     snapshot: Option<State>,
     log: Vec<LogEntry>,
+    /// Spoken answers' audio by utterance id (`put_audio`).
+    audio: HashMap<String, Vec<u8>>,
     /// When retention removes it (tokio's clock, so paused-time tests see it).
     expires_at: Option<tokio::time::Instant>,
 }
@@ -144,7 +146,14 @@ impl Store for MemoryStore {
         }
         self.with(|inner| {
             inner.by_user.entry(meta.user_id.clone()).or_default().push(meta.session_id.clone());
-            let stored = Stored { meta: meta.clone(), epoch: 0, snapshot: None, log: Vec::new(), expires_at };
+            let stored = Stored {
+                meta: meta.clone(),
+                epoch: 0,
+                snapshot: None,
+                log: Vec::new(),
+                audio: HashMap::new(),
+                expires_at,
+            };
             inner.sessions.insert(meta.session_id.clone(), stored);
         });
         Ok(())
@@ -244,6 +253,39 @@ impl Store for MemoryStore {
             }
             times.push_back(now);
             None
+        }))
+    }
+
+    async fn put_audio(
+        &self,
+        session_id: &SessionId,
+        utterance_id: &str,
+        audio: &[u8],
+        max_bytes: u64,
+    ) -> Result<bool, StoreError> {
+        self.with(|inner| {
+            let stored = inner.existing(session_id)?;
+            let others: usize = stored.audio.iter().filter(|(id, _)| *id != utterance_id).map(|(_, a)| a.len()).sum();
+            if (others + audio.len()) as u64 > max_bytes {
+                return Ok(false);
+            }
+            stored.audio.insert(utterance_id.to_owned(), audio.to_vec());
+            Ok(true)
+        })
+    }
+
+    async fn audio(&self, session_id: &SessionId, utterance_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.with(|inner| inner.session(session_id).and_then(|s| s.audio.get(utterance_id).cloned())))
+    }
+
+    async fn audio_ids(&self, session_id: &SessionId) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self.with(|inner| {
+            let mut ids: Vec<(String, u64)> = inner
+                .session(session_id)
+                .map(|s| s.audio.iter().map(|(id, a)| (id.clone(), a.len() as u64)).collect())
+                .unwrap_or_default();
+            ids.sort();
+            ids
         }))
     }
 

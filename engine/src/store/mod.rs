@@ -157,6 +157,24 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Option<Duration>, StoreError>;
 
+    /// Keeps the audio of a spoken answer (`audio`: a FLAC stream) with the session, under the
+    /// utterance's id (the answer's client message id; a re-send replaces it), if the session
+    /// exists (else `NotFound`: a deleted session gets nothing back) and all its audio stays
+    /// within `max_bytes`: whether it was kept. It is deleted and expires with the session.
+    async fn put_audio(
+        &self,
+        session_id: &SessionId,
+        utterance_id: &str,
+        audio: &[u8],
+        max_bytes: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// The audio kept under an utterance id (see [`Store::put_audio`]).
+    async fn audio(&self, session_id: &SessionId, utterance_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The utterance ids of a session's kept audio, with its size in bytes.
+    async fn audio_ids(&self, session_id: &SessionId) -> Result<Vec<(String, u64)>, StoreError>;
+
     /// Keeps a session only `ttl` longer (from now, replacing an earlier expiry): then every
     /// key of it, including keys made after this call (the log, the epoch), and its entry in
     /// the user's index, are gone.

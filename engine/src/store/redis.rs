@@ -10,6 +10,7 @@
 //! | `viva:{<session>}:epoch` | string (int) | the fencing epoch of the current owner |
 //! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
+//! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
@@ -108,6 +109,25 @@ end
 return 1
 ";
 
+/// Keeps a spoken answer's audio if the session exists and its audio stays within the cap
+/// (summed over the hash: a session holds a few dozen answers at most); it expires with the
+/// metadata. Returns 1 when kept, 0 when over the cap. KEYS: meta, audio. ARGV: utterance id,
+/// bytes, cap in bytes.
+const PUT_AUDIO: &str = r"
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then
+  return redis.error_reply('NOT_FOUND ' .. KEYS[1])
+end
+local total = string.len(ARGV[2])
+for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if field ~= ARGV[1] then total = total + redis.call('HSTRLEN', KEYS[2], field) end
+end
+if total > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+";
+
 /// Most metadata reads sent in one pipeline when listing a user's sessions.
 const META_READS_PER_ROUND_TRIP: usize = 1000;
 
@@ -131,6 +151,7 @@ pub struct RedisStore {
     index: Script,
     admit: Script,
     take_index: Script,
+    put_audio: Script,
 }
 
 /// The keys of one session.
@@ -139,6 +160,7 @@ struct Keys {
     epoch: String,
     log: String,
     snap: String,
+    audio: String,
 }
 
 impl Keys {
@@ -148,6 +170,7 @@ impl Keys {
             epoch: format!("viva:{{{session_id}}}:epoch"),
             log: format!("viva:{{{session_id}}}:log"),
             snap: format!("viva:{{{session_id}}}:snap"),
+            audio: format!("viva:{{{session_id}}}:audio"),
         }
     }
 }
@@ -179,6 +202,7 @@ impl RedisStore {
             index: Script::new(INDEX),
             admit: Script::new(ADMIT),
             take_index: Script::new(TAKE_INDEX),
+            put_audio: Script::new(PUT_AUDIO),
         })
     }
 
@@ -194,7 +218,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         for id in ids {
             let keys = Keys::of(id);
-            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap]).ignore();
+            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap, keys.audio]).ignore();
         }
         pipe.query_async(&mut self.conn()).await.map_err(store_error)
     }
@@ -434,6 +458,49 @@ impl Store for RedisStore {
         Ok(u64::try_from(wait_ms).ok().map(Duration::from_millis))
     }
 
+    async fn put_audio(
+        &self,
+        session_id: &SessionId,
+        utterance_id: &str,
+        audio: &[u8],
+        max_bytes: u64,
+    ) -> Result<bool, StoreError> {
+        let keys = Keys::of(session_id);
+        let result: Result<u8, _> = self
+            .put_audio
+            .key(&keys.meta)
+            .key(&keys.audio)
+            .arg(utterance_id)
+            .arg(audio)
+            .arg(max_bytes)
+            .invoke_async(&mut self.conn())
+            .await;
+        result.map(|kept| kept == 1).map_err(|e| match store_error(e) {
+            StoreError::NotFound(_) => StoreError::NotFound(session_id.to_string()),
+            other => other,
+        })
+    }
+
+    async fn audio(&self, session_id: &SessionId, utterance_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn().hget(Keys::of(session_id).audio, utterance_id).await.map_err(store_error)
+    }
+
+    async fn audio_ids(&self, session_id: &SessionId) -> Result<Vec<(String, u64)>, StoreError> {
+        let key = Keys::of(session_id).audio;
+        let ids: Vec<String> = self.conn().hkeys(&key).await.map_err(store_error)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HSTRLEN").arg(&key).arg(id);
+        }
+        let sizes: Vec<u64> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+        let mut listed: Vec<(String, u64)> = ids.into_iter().zip(sizes).collect();
+        listed.sort();
+        Ok(listed)
+    }
+
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
         let keys = Keys::of(&meta.session_id);
         let ms = ttl.as_millis() as i64;
@@ -445,6 +512,8 @@ impl Store for RedisStore {
             .pexpire(&keys.log, ms)
             .ignore()
             .pexpire(&keys.snap, ms)
+            .ignore()
+            .pexpire(&keys.audio, ms)
             .ignore()
             .query_async(&mut self.conn())
             .await

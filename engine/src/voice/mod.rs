@@ -2,6 +2,7 @@
 //! text. Speech-to-text and turn detection take the candidate's audio in; text-to-speech
 //! speaks the interviewer's turns.
 
+pub mod flac;
 pub mod sentences;
 pub mod stt;
 pub mod tts;
