@@ -31,6 +31,7 @@ pub mod core;
 pub mod fuzzing;
 pub mod interviewer;
 pub mod llm;
+pub mod meter;
 pub mod plan;
 mod retry;
 pub mod rubric;

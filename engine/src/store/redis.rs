@@ -210,6 +210,11 @@ impl RedisStore {
         self.connection.clone()
     }
 
+    /// Its connection (which reconnects by itself), for others on the same Redis: the meter.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn()
+    }
+
     /// Deletes every key of these sessions, in one round trip.
     async fn delete_sessions(&self, ids: &[SessionId]) -> Result<(), StoreError> {
         if ids.is_empty() {
