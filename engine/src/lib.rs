@@ -42,8 +42,8 @@ pub mod time;
 pub mod voice;
 
 pub use runtime::{
-    AudioRecordings, Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Next, Page, SessionAccess,
-    Speech, plan_summary,
+    AudioRecordings, Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Metering, Next, Page,
+    SessionAccess, Speech, plan_summary,
 };
 
 use store::StoreError;

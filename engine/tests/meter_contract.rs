@@ -43,6 +43,8 @@ async fn reservations_take_at_most_the_balance_and_release_gives_the_rest_back(m
 
     // s2 used 20 s of its 50: settled, then the rest comes back.
     assert_eq!(meter.settle(&ann, &session("s2"), "s2:0", 20, T0).await.unwrap().debited_s, 20);
+    let s2 = meter.holds(&ann).await.unwrap().into_iter().find(|h| h.session_id.as_str() == "s2").unwrap();
+    assert_eq!((s2.held_s, s2.settled_s), (30, 20), "the hold knows what its session was charged");
     assert_eq!(meter.release(&ann, &session("s2")).await.unwrap(), 30);
     assert_eq!(meter.release(&ann, &session("s2")).await.unwrap(), 0, "released once");
     let usage = meter.usage(&ann, None, 10).await.unwrap();

@@ -89,7 +89,10 @@ async fn an_idle_session_is_unloaded_and_loaded_back_where_it_was() {
 
 #[tokio::test(start_paused = true)]
 async fn a_running_interview_keeps_its_clock_with_nobody_connected() {
-    let engine = engine(EngineConfig { idle_unload_ms: 1_000, ..EngineConfig::default() });
+    // Never abandoned, so that its time runs out (by default it would end `abandoned` after
+    // five minutes alone: `tests/minutes.rs`).
+    let config = EngineConfig { idle_unload_ms: 1_000, abandon_after_ms: None, ..EngineConfig::default() };
+    let engine = engine(config);
     let session = engine.create_session(&"bob".into(), "senior-backend", Default::default()).await.unwrap();
     let mut connection = engine.connect(&"bob".into(), &session.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();

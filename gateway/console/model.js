@@ -18,7 +18,7 @@
  * @typedef {'intro'|'question'|'follow_up'|'feedback'|'closing'} TurnKind
  * @typedef {'completed'|'interrupted'|'failed'} TurnStatus
  * @typedef {'created'|'live'|'ended'} SessionStatus
- * @typedef {'completed'|'time_up'|'ended_by_candidate'|'interviewer_failed'|'out_of_minutes'} EndReason
+ * @typedef {'completed'|'time_up'|'ended_by_candidate'|'interviewer_failed'|'out_of_minutes'|'abandoned'} EndReason
  * @typedef {{format: 'text', text: string} | {format: 'code', language: string, source: string}} AnswerContent
  * @typedef {{format: 'text'} | {format: 'code', language: string}} Expects
  * @typedef {{name: string, score: number}} DimensionScore

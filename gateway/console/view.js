@@ -77,6 +77,7 @@ const ENDED_WHY = {
   ended_by_candidate: 'you ended it',
   interviewer_failed: 'the interviewer failed',
   out_of_minutes: 'your interview minutes ran out',
+  abandoned: 'nobody was connected for too long',
 };
 
 /** @param {EndReason|null} reason */
@@ -703,6 +704,7 @@ const REASON_TEXT = {
   ended_by_candidate: 'ended early',
   interviewer_failed: 'interviewer failed',
   out_of_minutes: 'out of minutes',
+  abandoned: 'abandoned',
 };
 
 /** @param {EndReason|null} reason */

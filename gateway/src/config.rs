@@ -111,6 +111,20 @@ pub struct Args {
     /// `Retry-After`.
     #[arg(long, env = "VIVA_MAX_SESSIONS_PER_USER_PER_HOUR", default_value = "60")]
     pub max_sessions_per_user_per_hour: String,
+    /// `off`: a session has its plan's time; `minutes`: every user has a balance of seconds,
+    /// reserved a slice at a time by their live sessions (`--admin-token` credits it).
+    #[arg(long, env = "VIVA_METERING", default_value = "off")]
+    pub metering: String,
+    /// With `--metering minutes`: seconds reserved at a time (and how often sessions settle).
+    #[arg(long, env = "VIVA_METERING_SLICE_S", default_value = "30")]
+    pub metering_slice_s: String,
+    /// A live session with no client connected this long ends `abandoned` (0: never).
+    #[arg(long, env = "VIVA_ABANDON_AFTER_S", default_value = "300")]
+    pub abandon_after_s: String,
+    /// The token of the `/v1/admin/*` routes (without it they do not exist); at least 16
+    /// characters. Never logged.
+    #[arg(long, env = "VIVA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Open HTTP connections at most, WebSockets included (`auto`: the file limit, raised to
     /// its hard maximum at start, less 1,024 kept for the store, providers and logs).
     #[arg(long, env = "VIVA_MAX_CONNECTIONS", default_value = "auto")]
@@ -236,6 +250,12 @@ pub struct Settings {
     pub socket: SocketLimits,
     /// Sessions one user may create in any hour (`None`: no limit).
     pub max_sessions_per_user_per_hour: Option<u32>,
+    /// Minutes metered in slices of this many seconds (`None`: off).
+    pub metering_slice_s: Option<u64>,
+    /// A live session with no client this long ends `abandoned` (`None`: never).
+    pub abandon_after: Option<Duration>,
+    /// The admin routes' token.
+    pub admin_token: Option<String>,
     /// Open connections at most (`None`: from the file limit).
     pub max_connections: Option<usize>,
     /// A request's head must arrive within this.
@@ -363,10 +383,23 @@ impl Args {
         let sessions_per_hour =
             number("max-sessions-per-user-per-hour", &self.max_sessions_per_user_per_hour, 0, 1_000_000);
         let header_timeout_s = number("header-timeout-s", &self.header_timeout_s, 1, 600);
+        let slice_s = number("metering-slice-s", &self.metering_slice_s, 1, 3_600);
+        let abandon_after_s = number("abandon-after-s", &self.abandon_after_s, 0, 86_400);
         let max_connections = match self.max_connections.as_str() {
             "auto" => None,
             value => Some(number("max-connections", value, 16, 10_000_000) as usize),
         };
+        let metering_slice_s = match self.metering.as_str() {
+            "off" => None,
+            "minutes" => Some(slice_s),
+            other => {
+                errors.push(format!("--metering `{other}` is not `off` or `minutes`"));
+                None
+            }
+        };
+        if self.admin_token.as_ref().is_some_and(|t| t.trim().len() < 16 || t.trim() != t) {
+            errors.push("--admin-token must be at least 16 characters, with no space around it".to_owned());
+        }
         let log_format = match self.log_format.as_str() {
             "plain" => LogFormat::Plain,
             "json" => LogFormat::Json,
@@ -396,6 +429,9 @@ impl Args {
                     shutdown_grace: Duration::from_secs(grace_s),
                     socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
                     max_sessions_per_user_per_hour: (sessions_per_hour > 0).then_some(sessions_per_hour as u32),
+                    metering_slice_s,
+                    abandon_after: (abandon_after_s > 0).then(|| Duration::from_secs(abandon_after_s)),
+                    admin_token: self.admin_token.clone(),
                     max_connections,
                     header_timeout: Duration::from_secs(header_timeout_s),
                     log: self.log.clone(),

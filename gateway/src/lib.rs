@@ -8,6 +8,7 @@
 //! - [`auth`]: bearer tokens (dev or JWT) and single-use socket tickets.
 //! - [`server`]: the accept loop, with the limits on connections before any login.
 //! - [`rest`] and [`ws`]: the endpoints.
+//! - [`minutes`]: balances, ledgers and the admin's credits (`--metering minutes`).
 //! - [`console`]: the web interview console at `/`.
 //! - [`error`]: the one place failures become responses.
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod minutes;
 pub mod rest;
 pub mod server;
 pub mod speech;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub sockets: TaskTracker,
     /// Renders `/metrics`; `None` when no recorder is installed (an embedding or a test).
     pub metrics: Option<PrometheusHandle>,
+    /// The token of the `/v1/admin/*` routes (`None`: they do not exist).
+    pub admin_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
             connections: ConnectionLimits::default(),
             sockets: TaskTracker::new(),
             metrics: None,
+            admin_token: None,
         }
     }
 }
@@ -104,6 +109,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me/sessions", get(rest::my_sessions))
         .route("/v1/me/export", get(rest::export))
         .route("/v1/me", delete(rest::delete_me))
+        .route("/v1/me/usage", get(minutes::my_usage))
+        .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))
+        .route("/v1/admin/users/{user}/credits", post(minutes::credit))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))

@@ -9,9 +9,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use viva_engine::core::FollowUps;
 use viva_engine::interviewer::{Interviewer, LlmInterviewer, ScriptedInterviewer};
 use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
+use viva_engine::meter::{MemoryMeter, Meter, RedisMeter};
 use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
 use viva_engine::store::{MemoryStore, RedisStore, Store};
-use viva_engine::{Engine, EngineConfig};
+use viva_engine::{Engine, EngineConfig, Metering};
 use viva_gateway::auth::AuthMode;
 use viva_gateway::auth::jwt::JwtVerifier;
 use viva_gateway::config::{self, Args, AuthSettings, LlmSettings, LogFormat, Provider, Settings, StoreKind};
@@ -80,17 +81,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             AuthMode::Jwt(verifier.with_context(|| format!("--auth jwt: cannot load the JWKS at {}", config.jwks_url))?)
         }
     };
-    let store: Arc<dyn Store> = match &settings.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
+    // The minutes live beside the sessions: on the same Redis, or in this process.
+    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = match &settings.store {
+        StoreKind::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new())),
         StoreKind::Redis(url) => {
             let store = RedisStore::connect(url, settings.store_timeout).await;
-            Arc::new(store.with_context(|| format!("cannot reach Redis at {}", config::redacted(url)))?)
+            let store = store.with_context(|| format!("cannot reach Redis at {}", config::redacted(url)))?;
+            let meter = RedisMeter::new(store.connection());
+            (Arc::new(store), Arc::new(meter))
         }
     };
     let store_name = store.name().to_owned();
     let mut config = EngineConfig {
         retention: settings.retention,
         max_sessions_per_user_per_hour: settings.max_sessions_per_user_per_hour,
+        abandon_after_ms: settings.abandon_after.map(|d| d.as_millis() as u64),
         ..EngineConfig::default()
     };
     // A model reads an answer better than keywords do: the LLM interviewer chooses the
@@ -116,8 +121,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (interviewer_name, scorer_name) = (interviewer.name().to_owned(), scorer.name().to_owned());
     let speech = settings.speech.build()?;
     let voice = speech.offered();
-    let engine =
-        Engine::builder().config(config).store(store).interviewer(interviewer).scorer(scorer).speech(speech).build();
+    let mut builder =
+        Engine::builder().config(config).store(store).interviewer(interviewer).scorer(scorer).speech(speech);
+    if let Some(slice_s) = settings.metering_slice_s {
+        builder = builder.metering(Metering { slice_s, ..Metering::new(meter) });
+        tracing::info!(slice_s, "minutes metered");
+    }
+    let engine = builder.build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -131,6 +141,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     state.connections.max_connections = max_connections;
     state.allowed_origins = settings.allowed_origins.clone().into();
     state.metrics = Some(metrics_recorder()?);
+    state.admin_token = settings.admin_token.as_deref().map(Arc::from);
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())

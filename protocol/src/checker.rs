@@ -454,6 +454,7 @@ impl Checker {
             ServerMessage::SpeechStarted(_)
             | ServerMessage::SpeechStopped(_)
             | ServerMessage::TranscriptDelta(_)
+            | ServerMessage::UsageLow(_)
             | ServerMessage::Clock(_)
             | ServerMessage::Pong(_) => {}
         }

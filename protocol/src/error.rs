@@ -49,6 +49,8 @@ pub enum ErrorCode {
     SttFailed,
     /// A turn could not be spoken; it comes as text only.
     TtsFailed,
+    /// `session.start` with no minutes left to spend (metering): the session stays `created`.
+    InsufficientMinutes,
 }
 
 impl ErrorCode {
@@ -76,6 +78,7 @@ impl ErrorCode {
         Self::VoiceUnavailable,
         Self::SttFailed,
         Self::TtsFailed,
+        Self::InsufficientMinutes,
     ];
 
     /// The code as it appears on the wire.
@@ -102,6 +105,7 @@ impl ErrorCode {
             Self::VoiceUnavailable => "voice_unavailable",
             Self::SttFailed => "stt_failed",
             Self::TtsFailed => "tts_failed",
+            Self::InsufficientMinutes => "insufficient_minutes",
         }
     }
 }
@@ -153,6 +157,7 @@ mod tests {
             VoiceUnavailable,
             SttFailed,
             TtsFailed,
+            InsufficientMinutes,
         ]
     }
 

@@ -244,6 +244,74 @@ pub struct Export {
     /// the whole export.
     #[serde(default)]
     pub unreadable: Vec<String>,
+    /// The caller's minutes and their whole ledger, newest first (with `--metering minutes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<ExportedMinutes>,
+}
+
+/// A user's minutes in an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedMinutes {
+    /// Seconds free to spend.
+    pub balance_s: u64,
+    /// Seconds held by live sessions.
+    pub held_s: u64,
+    /// Every credit and debit, newest first.
+    pub ledger: Vec<LedgerItem>,
+}
+
+/// `GET /v1/me/usage` (and the admin's `GET /v1/admin/users/{user}/usage`): the balance, what
+/// live sessions hold, and one page of the ledger, newest first (`?cursor=&limit=`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Seconds free to spend.
+    pub balance_s: u64,
+    /// Seconds held by live sessions (reserved a slice at a time).
+    pub held_s: u64,
+    /// Ledger entries of this page, newest first.
+    pub items: Vec<LedgerItem>,
+    /// The `cursor` of the next page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// One credit or debit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerItem {
+    /// When it was applied, milliseconds since the Unix epoch.
+    pub at: u64,
+    /// `credit` or `debit`.
+    pub kind: String,
+    /// Seconds.
+    pub seconds: u64,
+    /// The session a debit is for.
+    pub session_id: Option<String>,
+    /// Its idempotency key: the caller's for a credit; `<session>:<seconds settled before>`
+    /// for a debit (usable as a billing system's event id).
+    pub key: String,
+    /// Why (a credit's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/users/{user}/credits`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditRequest {
+    /// Seconds to add: 1 to 3,153,600,000 (a century).
+    pub seconds: u64,
+    /// The same key again credits nothing and answers the same (1 to 200 bytes).
+    pub idempotency_key: String,
+    /// Why, kept in the ledger.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The answer to a credit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Credited {
+    /// The balance right after the credit.
+    pub balance_s: u64,
+    /// Whether this key had been credited before (nothing was added now).
+    pub duplicate: bool,
 }
 
 /// One session in an export.

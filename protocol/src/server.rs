@@ -29,6 +29,9 @@ pub enum ServerMessage {
     /// A spoken turn was cut off by the candidate: its text as heard (durable).
     #[serde(rename = "turn.truncated")]
     TurnTruncated(TurnTruncated),
+    /// The candidate's minutes are running low (durable, metering).
+    #[serde(rename = "usage.low")]
+    UsageLow(UsageLow),
     /// A piece of the open turn's audio (ephemeral, voice output).
     #[serde(rename = "turn.audio")]
     TurnAudio(TurnAudio),
@@ -73,6 +76,7 @@ impl ServerMessage {
             Self::TurnDone(e) => Some(e.seq),
             Self::AnswerReceived(e) => Some(e.seq),
             Self::TurnTruncated(e) => Some(e.seq),
+            Self::UsageLow(e) => Some(e.seq),
             Self::ScoreUpdated(e) => Some(e.seq),
             Self::ReportReady(e) => Some(e.seq),
             Self::SessionEnding(e) => Some(e.seq),
@@ -98,6 +102,7 @@ impl ServerMessage {
             Self::TurnDone(_) => "turn.done",
             Self::AnswerReceived(_) => "answer.received",
             Self::TurnTruncated(_) => "turn.truncated",
+            Self::UsageLow(_) => "usage.low",
             Self::TurnAudio(_) => "turn.audio",
             Self::SpeechStarted(_) => "input_audio.speech_started",
             Self::SpeechStopped(_) => "input_audio.speech_stopped",
@@ -281,6 +286,16 @@ pub struct TurnTruncated {
     pub audio_end_ms: u64,
 }
 
+/// `usage.low`: the candidate's minutes will run out soon (sent once per session, when about
+/// a minute is left); at zero the interviewer closes and the session ends `out_of_minutes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageLow {
+    /// Durable sequence number.
+    pub seq: u64,
+    /// Seconds of the candidate's minutes left.
+    pub remaining_s: u64,
+}
+
 /// `turn.audio`: the open turn spoken, beside its `turn.delta` captions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnAudio {
@@ -374,6 +389,8 @@ pub enum EndReason {
     InterviewerFailed,
     /// The candidate's minutes ran out (metering).
     OutOfMinutes,
+    /// Started, then left with no client connected for too long (`--abandon-after-s`).
+    Abandoned,
 }
 
 /// `session.ending`: the interview is closing and a report is coming. Sent when the end has

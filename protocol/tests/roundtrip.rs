@@ -11,7 +11,7 @@ use proptest::sample::select;
 use viva_protocol::server::{
     AnswerReceived, AnswerScore, AnswerSource, Pong, ReportReady, ScoreUpdated, SessionEnded, SessionEnding,
     SessionReady, SpeechStarted, SpeechStopped, TimedWord, TranscriptDelta, TurnAudio, TurnDelta, TurnDone,
-    TurnStarted, TurnTruncated,
+    TurnStarted, TurnTruncated, UsageLow,
 };
 use viva_protocol::state::{AwaitingAnswer, OpenTurn, Scores, SessionStatus, TranscriptEntry};
 use viva_protocol::{
@@ -63,6 +63,7 @@ fn end_reason() -> impl Strategy<Value = EndReason> {
         EndReason::EndedByCandidate,
         EndReason::InterviewerFailed,
         EndReason::OutOfMinutes,
+        EndReason::Abandoned,
     ])
 }
 
@@ -265,6 +266,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         any::<u64>().prop_map(|audio_start_ms| ServerMessage::SpeechStarted(SpeechStarted { audio_start_ms })),
         any::<u64>().prop_map(|audio_end_ms| ServerMessage::SpeechStopped(SpeechStopped { audio_end_ms })),
         (text(), text()).prop_map(|(id, text)| ServerMessage::TranscriptDelta(TranscriptDelta { id, text })),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(seq, remaining_s)| ServerMessage::UsageLow(UsageLow { seq, remaining_s })),
     ]
 }
 

@@ -70,6 +70,8 @@ pub struct CoreConfig {
     pub max_score_attempts: u32,
     /// How many ids of control messages (start, interrupt, end) are remembered for dedup.
     pub control_ids_kept: usize,
+    /// `usage.low` is sent when this much of the candidate's minutes is left.
+    pub usage_low_ms: u64,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +86,7 @@ impl Default for CoreConfig {
             max_turn_failures: 3,
             max_score_attempts: 2,
             control_ids_kept: 256,
+            usage_low_ms: 60_000,
         }
     }
 }
@@ -336,6 +339,7 @@ impl Session {
                 deadlines.extend(self.live.next_clock);
                 deadlines.extend(self.time_up_at());
                 deadlines.extend(self.out_of_minutes_at());
+                deadlines.extend(self.usage_low_at());
                 deadlines.extend(self.live.follow_up_wait.map(|w| w.until));
                 deadlines.extend(self.live.floor_until);
                 deadlines.extend(self.live.choosing.as_ref().map(|c| c.since.plus_ms(config.turn_idle_timeout_ms)));
@@ -549,6 +553,15 @@ impl Session {
         }
     }
 
+    /// Nobody has been connected to the live session for too long (the driver's
+    /// `--abandon-after-s`): it ends `abandoned`, its report built, so it neither holds
+    /// minutes nor counts as live any more.
+    pub fn handle_abandoned(&mut self, now: Timestamp) {
+        if self.state.status == Status::Live {
+            self.begin_end(EndReason::Abandoned, now);
+        }
+    }
+
     /// Time passed: clock ticks, the time limit, the minutes, stalled turns, the waits for
     /// scores.
     pub fn handle_timeout(&mut self, now: Timestamp) {
@@ -573,6 +586,9 @@ impl Session {
                 self.begin_end(EndReason::TimeUp, now);
             } else if self.out_of_minutes_at().is_some_and(|at| now >= at) {
                 self.begin_end(EndReason::OutOfMinutes, now);
+            } else if self.usage_low_at().is_some_and(|at| now >= at) {
+                let left = self.out_of_minutes_at().map_or(0, |at| at.ms_since(now));
+                self.commit(Record::UsageLow { remaining_s: left.div_ceil(1000) }, now);
             }
         }
         if matches!(self.state.status, Status::Live | Status::Ending { .. }) {
@@ -850,6 +866,12 @@ impl Session {
         let budget = self.live.budget?;
         let start = self.state.started_at?;
         Some(budget.at.max(start).plus_ms(budget.remaining_ms))
+    }
+
+    /// When to say the minutes are running low (once).
+    fn usage_low_at(&self) -> Option<Timestamp> {
+        let out = self.out_of_minutes_at().filter(|_| !self.state.usage_low)?;
+        Some(Timestamp(out.0.saturating_sub(self.params.config.usage_low_ms)))
     }
 
     /// Time spent and left at `now`: what is left is the lesser of the plan's time and the

@@ -6,7 +6,7 @@
 
 use viva_protocol::server::{
     AnswerReceived, AnswerScore, AnswerSource, ReportReady, ScoreUpdated, SessionEnded, SessionEnding, TimedWord,
-    TurnDone, TurnStarted, TurnTruncated,
+    TurnDone, TurnStarted, TurnTruncated, UsageLow,
 };
 use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, ServerMessage, TurnKind, TurnStatus, Voice};
 
@@ -85,6 +85,11 @@ pub enum Record {
         /// Where playback stopped, in milliseconds of the turn's audio.
         audio_end_ms: u64,
     },
+    /// The candidate's minutes are running low (once per session).
+    UsageLow {
+        /// Seconds of minutes left.
+        remaining_s: u64,
+    },
     /// An answer was scored (or given up on: then `scoring.dimensions` is empty).
     ScoreUpdated {
         /// The answer.
@@ -156,6 +161,7 @@ impl LogEntry {
                 })
             }
             Record::SessionEnding { reason } => ServerMessage::SessionEnding(SessionEnding { seq, reason: *reason }),
+            Record::UsageLow { remaining_s } => ServerMessage::UsageLow(UsageLow { seq, remaining_s: *remaining_s }),
             Record::ReportReady { .. } => {
                 ServerMessage::ReportReady(ReportReady { seq, session_id: session_id.to_string() })
             }

@@ -79,6 +79,14 @@ fn turn_closed_by_end(log: &[LogEntry], time_limit_ms: u64) -> Option<usize> {
             let ending = log.iter().position(|e| matches!(e.record, Record::SessionEnding { .. }))?;
             ending.checked_sub(1).filter(interrupted)
         }
+        // Nobody was connected: the turn it cut, if any, is the one right before the end.
+        EndReason::Abandoned => last_done.filter(interrupted).filter(|i| {
+            let next = log.get(i + 1).map(|e| &e.record);
+            matches!(
+                next,
+                Some(Record::SessionEnding { .. } | Record::ReportReady { .. } | Record::SessionEnded { .. })
+            )
+        }),
         EndReason::Completed | EndReason::InterviewerFailed => None,
     }
 }
@@ -206,6 +214,22 @@ mod tests {
             ],
             expect![[r#"
                      0 {"type":"session.start"}"#]],
+        );
+    }
+
+    #[test]
+    fn an_abandoned_session_cut_its_turn_but_a_barge_in_before_is_kept() {
+        check(
+            vec![
+                (0, started(1, TurnKind::Intro)),
+                (1, done(1, TurnStatus::Interrupted)),
+                (1, started(2, TurnKind::Question)),
+                (300, done(2, TurnStatus::Interrupted)),
+                (300, ended(EndReason::Abandoned)),
+            ],
+            expect![[r#"
+                0 {"type":"session.start"}
+                1000 {"type":"turn.interrupt"}"#]],
         );
     }
 

@@ -84,6 +84,8 @@ pub struct State {
     pub voice: Voice,
     /// When `session.ended` was committed.
     pub ended_at: Option<Timestamp>,
+    /// `usage.low` was sent (metering).
+    pub usage_low: bool,
     /// Seq of the last durable event.
     pub head: u64,
     /// Finished turns and answers, in order.
@@ -118,6 +120,7 @@ impl State {
             status: Status::Created,
             started_at: None,
             voice: Voice::default(),
+            usage_low: false,
             ended_at: None,
             head: 0,
             transcript: Vec::new(),
@@ -188,6 +191,7 @@ impl State {
             Record::ScoreUpdated { answer_id, scoring, .. } => {
                 self.scores.insert(*answer_id, scoring.clone());
             }
+            Record::UsageLow { .. } => self.usage_low = true,
             Record::SessionEnding { reason } => self.status = Status::Ending { reason: *reason, since: entry.at },
             Record::ReportReady { report } => self.report = Some((**report).clone()),
             Record::SessionEnded { reason } => {

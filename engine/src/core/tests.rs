@@ -84,6 +84,8 @@ enum In {
     Wait(u64),
     /// The candidate's minutes: this many milliseconds are left (metering).
     Budget(u64),
+    /// Nobody has been connected for too long (the driver's abandon timeout).
+    Abandoned,
     /// The driver stops (shutdown): the session suspends.
     Suspend,
     /// A spoken answer, transcribed (the utterance id, the text), 1.5 s of audio.
@@ -185,6 +187,7 @@ impl Sim {
                     }
                 }
                 Budget(ms) => self.session.handle_budget(ms, self.now),
+                Abandoned => self.session.handle_abandoned(self.now),
                 Suspend => self.session.suspend(self.now),
                 Spoken(id, text) => {
                     let words = text
@@ -925,19 +928,60 @@ fn the_minutes_are_an_input_and_running_out_closes_the_interview() {
             +0s   persist {"type":"turn.started","seq":6,"turn_id":3,"kind":"question","question_id":"sum","expects":{"format":"code","language":"python"}}
             +0s   ask     turn 3 Question Some("sum") point=None attempt=1
             +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":20}
+            +0s   persist {"type":"usage.low","seq":7,"remaining_s":20}
             +5s   send    {"type":"clock","elapsed_s":5,"remaining_s":15}
             +10s  send    {"type":"clock","elapsed_s":10,"remaining_s":10}
             +15s  send    {"type":"clock","elapsed_s":15,"remaining_s":5}
             +20s  cancel  turn 3
-            +20s  persist {"type":"turn.done","seq":7,"turn_id":3,"text":"","status":"interrupted"}
-            +20s  persist {"type":"session.ending","seq":8,"reason":"out_of_minutes"}
-            +20s  persist {"type":"turn.started","seq":9,"turn_id":4,"kind":"closing","question_id":null,"expects":null}
+            +20s  persist {"type":"turn.done","seq":8,"turn_id":3,"text":"","status":"interrupted"}
+            +20s  persist {"type":"session.ending","seq":9,"reason":"out_of_minutes"}
+            +20s  persist {"type":"turn.started","seq":10,"turn_id":4,"kind":"closing","question_id":null,"expects":null}
             +20s  ask     turn 4 Closing None point=None attempt=1 ending=OutOfMinutes
             +25s  send    {"type":"turn.delta","turn_id":4,"index":0,"text":"That's all the time your minutes allow today. Thank you: your report is on its way."}
-            +25s  persist {"type":"turn.done","seq":10,"turn_id":4,"text":"That's all the time your minutes allow today. Thank you: your report is on its way.","status":"completed"}
-            +25s  persist {"type":"score.updated","seq":11,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
-            +25s  persist {"type":"report.ready","seq":12,"session_id":"s1"}
-            +25s  persist {"type":"session.ended","seq":13,"reason":"out_of_minutes"}
+            +25s  persist {"type":"turn.done","seq":11,"turn_id":4,"text":"That's all the time your minutes allow today. Thank you: your report is on its way.","status":"completed"}
+            +25s  persist {"type":"score.updated","seq":12,"answer_id":1,"dimensions":[{"name":"design","score":6.8}],"overall":6.8,"answer":{"dimensions":[{"name":"design","score":6.8}],"overall":6.8}}
+            +25s  persist {"type":"report.ready","seq":13,"session_id":"s1"}
+            +25s  persist {"type":"session.ended","seq":14,"reason":"out_of_minutes"}
+        "#]],
+    );
+}
+
+#[test]
+fn usage_low_comes_once_a_minute_before_the_minutes_run_out() {
+    // 90 s of minutes: `usage.low` at 30 s (60 s left), once; a restart does not repeat it
+    // (it is durable), and more minutes do not bring it back.
+    let out = Sim::new(CoreConfig::default()).run(vec![
+        START,
+        Speak,
+        Speak,
+        Budget(90_000),
+        Wait(29_000),
+        Wait(2_000),
+        Restart,
+        Budget(80_000),
+        Wait(60_000),
+    ]);
+    let low: Vec<&str> = out.lines().filter(|l| l.contains("usage.low")).collect();
+    assert_eq!(low, [r#"+30s  persist {"type":"usage.low","seq":5,"remaining_s":60}"#], "{out}");
+}
+
+#[test]
+fn an_abandoned_session_ends_with_its_report_and_a_created_one_is_not_abandoned() {
+    check(
+        vec![Abandoned, START, Speak, Delta("Design "), Abandoned],
+        expect![[r#"
+            +0s   persist {"type":"turn.started","seq":1,"turn_id":1,"kind":"intro","question_id":null,"expects":null}
+            +0s   ask     turn 1 Intro None point=None attempt=1
+            +0s   send    {"type":"clock","elapsed_s":0,"remaining_s":600}
+            +0s   send    {"type":"turn.delta","turn_id":1,"index":0,"text":"Hello there."}
+            +0s   persist {"type":"turn.done","seq":2,"turn_id":1,"text":"Hello there.","status":"completed"}
+            +0s   persist {"type":"turn.started","seq":3,"turn_id":2,"kind":"question","question_id":"cache","expects":{"format":"text"}}
+            +0s   ask     turn 2 Question Some("cache") point=None attempt=1
+            +0s   send    {"type":"turn.delta","turn_id":2,"index":0,"text":"Design "}
+            +0s   cancel  turn 2
+            +0s   persist {"type":"turn.done","seq":4,"turn_id":2,"text":"Design ","status":"interrupted"}
+            +0s   persist {"type":"report.ready","seq":5,"session_id":"s1"}
+            +0s   persist {"type":"session.ended","seq":6,"reason":"abandoned"}
         "#]],
     );
 }
@@ -1054,6 +1098,7 @@ fn assert_restores(sim: &Sim) {
 /// deadline handled moves on).
 #[test]
 fn a_slow_closing_turn_does_not_keep_the_score_wait_due() {
+    // 30 s of minutes: `usage.low` at once, then out of minutes.
     let out = Sim::new(CoreConfig::default()).run(vec![
         Budget(30_000),
         START,
@@ -1062,7 +1107,7 @@ fn a_slow_closing_turn_does_not_keep_the_score_wait_due() {
         Wait(40_000),
     ]);
     assert!(
-        out.contains(r#"+70s  persist {"type":"turn.done","seq":5,"turn_id":2,"text":"Thank you ","status":"failed"}"#),
+        out.contains(r#"+70s  persist {"type":"turn.done","seq":6,"turn_id":2,"text":"Thank you ","status":"failed"}"#),
         "{out}"
     );
     assert!(out.contains(r#""type":"session.ended""#), "{out}");
@@ -1089,6 +1134,8 @@ mod properties {
             1 => Just(Wait(5_000)),
             1 => Just(Wait(40_000)),
             1 => Just(Budget(30_000)),
+            1 => Just(Budget(90_000)),
+            1 => Just(Abandoned),
             1 => Just(Restart),
             1 => Just(Spoken("u1", "An LRU cache with a TTL.")),
             1 => Just(SpeaksOver),

@@ -18,10 +18,17 @@ pub struct MemoryMeter {
     users: Mutex<HashMap<UserId, Account>>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct HoldState {
+    held_s: u64,
+    expires_at: Timestamp,
+    settled_s: u64,
+}
+
 #[derive(Debug, Default)]
 struct Account {
     balance_s: u64,
-    holds: HashMap<SessionId, (u64, Timestamp)>,
+    holds: HashMap<SessionId, HoldState>,
     /// Oldest first; an entry's cursor is its index.
     ledger: Vec<LedgerEntry>,
     /// Applied idempotency keys → what they answered (credit: the balance after; settle: the
@@ -63,10 +70,14 @@ impl Meter for MemoryMeter {
         Ok(self.with(user_id, |account| {
             let granted_s = want_s.min(account.balance_s);
             account.balance_s -= granted_s;
-            let hold = account.holds.entry(session_id.clone()).or_insert((0, now));
-            hold.0 += granted_s;
-            hold.1 = now.plus_ms(ttl.as_millis() as u64);
-            Reserved { granted_s, held_s: hold.0, balance_s: account.balance_s }
+            let hold = account.holds.entry(session_id.clone()).or_insert(HoldState {
+                held_s: 0,
+                expires_at: now,
+                settled_s: 0,
+            });
+            hold.held_s += granted_s;
+            hold.expires_at = now.plus_ms(ttl.as_millis() as u64);
+            Reserved { granted_s, held_s: hold.held_s, balance_s: account.balance_s }
         }))
     }
 
@@ -83,10 +94,11 @@ impl Meter for MemoryMeter {
             if let Some(&debited_s) = account.keys.get(key) {
                 return Settled { debited_s, duplicate: true };
             }
-            let held = account.holds.get_mut(session_id).map_or(0, |hold| hold.0);
+            let held = account.holds.get(session_id).map_or(0, |hold| hold.held_s);
             let debited_s = used_s.min(held);
             if let Some(hold) = account.holds.get_mut(session_id) {
-                hold.0 -= debited_s;
+                hold.held_s -= debited_s;
+                hold.settled_s += debited_s;
             }
             account.keys.insert(key.to_owned(), debited_s);
             if debited_s > 0 {
@@ -105,7 +117,7 @@ impl Meter for MemoryMeter {
 
     async fn release(&self, user_id: &UserId, session_id: &SessionId) -> Result<u64, MeterError> {
         Ok(self.with(user_id, |account| {
-            let returned = account.holds.remove(session_id).map_or(0, |hold| hold.0);
+            let returned = account.holds.remove(session_id).map_or(0, |hold| hold.held_s);
             account.balance_s += returned;
             returned
         }))
@@ -151,7 +163,7 @@ impl Meter for MemoryMeter {
             let entries = account.ledger[start..end].iter().rev().cloned().collect();
             Usage {
                 balance_s: account.balance_s,
-                held_s: account.holds.values().map(|hold| hold.0).sum(),
+                held_s: account.holds.values().map(|hold| hold.held_s).sum(),
                 entries,
                 next_cursor: (start > 0).then(|| start.to_string()),
             }
@@ -163,7 +175,12 @@ impl Meter for MemoryMeter {
             let mut holds: Vec<Hold> = account
                 .holds
                 .iter()
-                .map(|(session_id, &(held_s, expires_at))| Hold { session_id: session_id.clone(), held_s, expires_at })
+                .map(|(session_id, hold)| Hold {
+                    session_id: session_id.clone(),
+                    held_s: hold.held_s,
+                    expires_at: hold.expires_at,
+                    settled_s: hold.settled_s,
+                })
                 .collect();
             holds.sort_by(|a, b| a.session_id.cmp(&b.session_id));
             holds

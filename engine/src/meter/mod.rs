@@ -91,6 +91,8 @@ pub struct Hold {
     pub held_s: u64,
     /// When it expires unless renewed.
     pub expires_at: Timestamp,
+    /// Seconds settled for the session so far (debited from its hold).
+    pub settled_s: u64,
 }
 
 /// Credit or debit.

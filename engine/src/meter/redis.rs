@@ -4,7 +4,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `viva:{u:<user>}:minutes` | hash | `balance`: seconds free to reserve |
-//! | `viva:{u:<user>}:holds` | hash | session id → `<seconds held>:<expires at, ms>` |
+//! | `viva:{u:<user>}:holds` | hash | session id → `<seconds held>:<expires at, ms>:<seconds settled>` |
 //! | `viva:{u:<user>}:ledger` | stream | one entry per credit or debit: `at`, `kind`, `s`, `session`, `key`, `reason` |
 //! | `viva:{u:<user>}:keys` | hash | applied idempotency key → its answer (credit: the balance after; settle: seconds debited) |
 
@@ -26,12 +26,15 @@ use crate::time::Timestamp;
 const RESERVE: &str = r"
 local balance = tonumber(redis.call('HGET', KEYS[1], 'balance') or '0')
 local granted = math.min(tonumber(ARGV[2]), balance)
-local held = 0
+local held, settled = 0, '0'
 local hold = redis.call('HGET', KEYS[2], ARGV[1])
-if hold then held = tonumber(string.match(hold, '^(%d+)')) end
+if hold then
+  local h, _, s = string.match(hold, '^(%d+):(%d+):(%d+)$')
+  held, settled = tonumber(h), s
+end
 if granted > 0 then redis.call('HINCRBY', KEYS[1], 'balance', -granted) end
 held = held + granted
-redis.call('HSET', KEYS[2], ARGV[1], string.format('%d:%s', held, ARGV[3]))
+redis.call('HSET', KEYS[2], ARGV[1], string.format('%d:%s:%s', held, ARGV[3], settled))
 return {granted, held, balance - granted}
 ";
 
@@ -40,14 +43,16 @@ return {granted, held, balance - granted}
 const SETTLE: &str = r"
 local done = redis.call('HGET', KEYS[2], ARGV[2])
 if done then return {tonumber(done), 1} end
-local held, expires = 0, '0'
+local held, expires, settled = 0, '0', 0
 local hold = redis.call('HGET', KEYS[1], ARGV[1])
 if hold then
-  local h, e = string.match(hold, '^(%d+):(%d+)$')
-  held, expires = tonumber(h), e
+  local h, e, s = string.match(hold, '^(%d+):(%d+):(%d+)$')
+  held, expires, settled = tonumber(h), e, tonumber(s)
 end
 local debit = math.min(tonumber(ARGV[3]), held)
-if hold then redis.call('HSET', KEYS[1], ARGV[1], string.format('%d:%s', held - debit, expires)) end
+if hold then
+  redis.call('HSET', KEYS[1], ARGV[1], string.format('%d:%s:%d', held - debit, expires, settled + debit))
+end
 redis.call('HSET', KEYS[2], ARGV[2], debit)
 if debit > 0 then
   redis.call('XADD', KEYS[3], '*', 'at', ARGV[4], 'kind', 'debit', 's', debit, 'session', ARGV[1], 'key', ARGV[2])
@@ -130,15 +135,13 @@ fn unavailable(error: redis::RedisError) -> MeterError {
     }
 }
 
-/// `<seconds>:<expires ms>`.
+/// `<seconds held>:<expires ms>:<seconds settled>`.
 fn parse_hold(session_id: String, value: &str) -> Result<Hold, MeterError> {
     let corrupt = || MeterError::Corrupt(format!("hold `{value}` of {session_id}"));
-    let (held, expires) = value.split_once(':').ok_or_else(corrupt)?;
-    Ok(Hold {
-        held_s: held.parse().map_err(|_| corrupt())?,
-        expires_at: Timestamp(expires.parse().map_err(|_| corrupt())?),
-        session_id: SessionId::from(session_id),
-    })
+    let mut fields = value.split(':').map(|n| n.parse::<u64>().map_err(|_| corrupt()));
+    let mut next = || fields.next().unwrap_or_else(|| Err(corrupt()));
+    let (held_s, expires_at, settled_s) = (next()?, Timestamp(next()?), next()?);
+    Ok(Hold { session_id: SessionId::from(session_id), held_s, expires_at, settled_s })
 }
 
 /// The entries of a ledger page, each with its stream id.

@@ -19,6 +19,7 @@ use super::answer_audio::AudioKeeper;
 use super::command::Command;
 use super::connection::Connection;
 use super::context::Context;
+use super::minutes::SessionMinutes;
 use super::outbox::{Outbox, PushError, outbox};
 use super::registry::{Registration, Spawn};
 use super::voice::{VoiceEvent, VoicePath};
@@ -81,6 +82,10 @@ pub(crate) struct Actor {
     retry: Option<Backoff>,
     /// The audio path of a voice session (none for text sessions: they pay nothing for it).
     voice: Option<Box<VoicePath>>,
+    /// The session's minutes, when the engine meters them.
+    minutes: Option<Box<SessionMinutes>>,
+    /// Since when no client is attached (meaningful while none is).
+    detached_since: Instant,
 }
 
 /// Why the task stops.
@@ -110,6 +115,8 @@ impl Actor {
             undelivered: Vec::new(),
             retry: None,
             voice: None,
+            minutes: None,
+            detached_since: Instant::now(),
         }
     }
 
@@ -153,12 +160,23 @@ impl Actor {
     /// state, and this state is what every idle session costs (docs/performance.md).
     async fn drive(&mut self) -> Result<Stop, EngineError> {
         let (mut session, epoch) = self.load().await?;
+        if let Some(metering) = self.ctx.metering.clone() {
+            let params = session.params();
+            let mut minutes = SessionMinutes::new(metering, params.user_id.clone(), params.session_id.clone());
+            let now = self.ctx.clock.now();
+            if let Err(error) = minutes.resume(&mut session, now).await {
+                tracing::warn!(session = %self.session_id(), %error, "cannot read the session's minutes; retrying");
+                minutes.retry_at(now);
+            }
+            self.minutes = Some(Box::new(minutes));
+        }
         Ok(self.drive_loaded(&mut session, epoch).await)
     }
 
     async fn drive_loaded(&mut self, session: &mut Session, epoch: Epoch) -> Stop {
         let config = &self.ctx.config;
         let (unload_after, linger_after) = (config.idle_unload_ms, config.linger_after_end_ms);
+        let abandon_after = config.abandon_after_ms;
         let mut idle_since = Instant::now();
         loop {
             if let Err(stop) = self.flush(session, epoch).await {
@@ -189,6 +207,12 @@ impl Actor {
             }
             let clock = self.ctx.clock;
             let wake = session.poll_timeout().map(|at| clock.instant_at(at));
+            let live = session.state().status == Status::Live;
+            let settle_at =
+                self.minutes.as_ref().and_then(|m| m.next_at()).filter(|_| live).map(|at| clock.instant_at(at));
+            let abandon_at = abandon_after
+                .filter(|_| live && self.subscriber.is_none())
+                .map(|ms| self.detached_since + Duration::from_millis(ms));
             tokio::select! {
                 // Clients first: an attach or an answer is never kept waiting behind a stream.
                 biased;
@@ -204,6 +228,11 @@ impl Actor {
                                 // A message from a connection that was replaced: its socket closes.
                             } else if frozen {
                                 self.refuse_while_frozen(*message);
+                            } else if matches!(*message, ClientMessage::SessionStart { .. })
+                                && session.state().status == Status::Created
+                                && self.minutes.is_some()
+                            {
+                                self.start_metered(session, *message).await;
                             } else if let Some(voice) = self.voice.as_mut().filter(|_| message.is_voice()) {
                                 for message in voice.handle(*message, session, clock.now()) {
                                     self.deliver(message);
@@ -215,6 +244,7 @@ impl Actor {
                         Command::Detach { connection } => {
                             if self.subscriber.as_ref().is_some_and(|s| s.id == connection) {
                                 self.subscriber = None;
+                                self.detached_since = Instant::now();
                                 if let Some(voice) = self.voice.as_mut() {
                                     voice.disconnected();
                                 }
@@ -260,6 +290,19 @@ impl Actor {
                     VoiceEvent::Send(message) => self.deliver(message),
                 },
                 () = sleep_until(wake), if !frozen => session.handle_timeout(clock.now()),
+                () = sleep_until(settle_at), if !frozen => {
+                    if let Some(minutes) = self.minutes.as_mut() {
+                        let now = clock.now();
+                        if let Err(error) = minutes.tick(session, now).await {
+                            tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle minutes; retrying");
+                            minutes.retry_at(now);
+                        }
+                    }
+                }
+                () = sleep_until(abandon_at), if !frozen => {
+                    tracing::info!(session = %self.session_id(), "no client for too long: the session is abandoned");
+                    session.handle_abandoned(clock.now());
+                }
                 // Try the store again (at the top of the loop).
                 () = sleep_until(self.retry.map(|backoff| backoff.at)) => {}
                 () = sleep_until(unload_at) => {
@@ -382,9 +425,54 @@ impl Actor {
             self.deliver(message);
         }
         if session.is_ended() {
+            if let Some(minutes) = self.minutes.as_mut() {
+                let now = self.ctx.clock.now();
+                if let Err(error) = minutes.close(session, now).await {
+                    // Its hold expires; whoever loads the session next settles it.
+                    tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle the end's minutes");
+                }
+            }
             self.close(CloseCode::Normal, false);
         }
         Ok(())
+    }
+
+    /// `session.start` of a metered session: its first slice is reserved before the core
+    /// sees it; with no minutes the start is refused and the session stays `created`.
+    async fn start_metered(&mut self, session: &mut Session, start: ClientMessage) {
+        let Some(minutes) = self.minutes.as_mut() else { return };
+        let now = self.ctx.clock.now();
+        let id = start.id().map(str::to_owned);
+        match minutes.open(session, now).await {
+            Ok(true) => {
+                session.handle_client(start, now);
+                if session.state().status == Status::Created {
+                    // Refused by the core (e.g. voice not offered): the slice goes back.
+                    if let Err(error) = minutes.unopen().await {
+                        tracing::warn!(session = %self.registration.session_id(), %error, "cannot give a slice back");
+                    }
+                }
+            }
+            Ok(false) => {
+                let message = "no interview minutes left: add minutes, then start again".to_owned();
+                self.deliver(ServerMessage::Error(ErrorEvent {
+                    code: ErrorCode::InsufficientMinutes,
+                    message,
+                    fatal: false,
+                    reference: id,
+                }));
+            }
+            Err(error) => {
+                tracing::warn!(session = %self.registration.session_id(), %error, "cannot reserve minutes");
+                let message = "minutes cannot be checked right now; start again shortly".to_owned();
+                self.deliver(ServerMessage::Error(ErrorEvent {
+                    code: ErrorCode::Unavailable,
+                    message,
+                    fatal: false,
+                    reference: id,
+                }));
+            }
+        }
     }
 
     /// The store did not take the batch: tell the client (once per outage) and try again later.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::EngineConfig;
+use super::minutes::Metering;
 use super::voice::Speech;
 use crate::EngineError;
 use crate::core::SessionParams;
@@ -21,6 +22,7 @@ pub(crate) struct Context {
     pub(crate) interviewer: Arc<dyn Interviewer>,
     pub(crate) scorer: Arc<dyn Scorer>,
     pub(crate) speech: Speech,
+    pub(crate) metering: Option<Metering>,
     pub(crate) clock: Clock,
 }
 

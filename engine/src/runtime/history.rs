@@ -181,6 +181,7 @@ impl Engine {
             exported_at: export.exported_at,
             sessions,
             unreadable: export.unreadable,
+            minutes: self.exported_minutes(user_id).await?,
         })
     }
 
@@ -198,6 +199,8 @@ impl Engine {
                 let _ = finished.await;
             }
         }
-        Ok(self.ctx.store.delete_user(user_id).await?.len())
+        let deleted = self.ctx.store.delete_user(user_id).await?.len();
+        self.delete_minutes(user_id).await?;
+        Ok(deleted)
     }
 }

@@ -7,6 +7,7 @@ mod command;
 mod connection;
 mod context;
 mod history;
+mod minutes;
 mod outbox;
 mod registry;
 mod voice;
@@ -22,6 +23,7 @@ use viva_protocol::{ClientMessage, ServerMessage};
 pub use answer_audio::AudioRecordings;
 pub use connection::{Connection, Next};
 pub use history::{ExportSessions, Page};
+pub use minutes::Metering;
 pub use voice::Speech;
 
 use self::actor::Actor;
@@ -68,6 +70,9 @@ pub struct EngineConfig {
     /// Sessions one user may create in any hour (`None`: no limit). Counted in the store, so
     /// across every engine on it.
     pub max_sessions_per_user_per_hour: Option<u32>,
+    /// A live session with no client attached for this long ends `abandoned` (`None`: it runs
+    /// until its time is up).
+    pub abandon_after_ms: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +89,7 @@ impl Default for EngineConfig {
             score_timeout_ms: 60_000,
             max_resume_bytes: 32 * 1024,
             max_sessions_per_user_per_hour: Some(60),
+            abandon_after_ms: Some(300_000),
         }
     }
 }
@@ -96,6 +102,7 @@ pub struct EngineBuilder {
     interviewer: Arc<dyn Interviewer>,
     scorer: Arc<dyn Scorer>,
     speech: Speech,
+    metering: Option<Metering>,
 }
 
 impl EngineBuilder {
@@ -135,6 +142,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Meter the candidates' minutes (off by default: a session has its plan's time).
+    pub fn metering(mut self, metering: Metering) -> Self {
+        self.metering = Some(metering);
+        self
+    }
+
     /// The engine. Must be called inside a tokio runtime.
     pub fn build(self) -> Engine {
         let registry = Arc::new(Registry::new(self.config.command_queue));
@@ -145,6 +158,7 @@ impl EngineBuilder {
             interviewer: self.interviewer,
             scorer: self.scorer,
             speech: self.speech,
+            metering: self.metering,
             clock: Clock::new(),
         };
         Engine { ctx: Arc::new(ctx), registry }
@@ -191,6 +205,7 @@ impl Engine {
             interviewer: Arc::new(ScriptedInterviewer::new(Duration::from_millis(25))),
             scorer: Arc::new(HeuristicScorer),
             speech: Speech::new(),
+            metering: None,
         }
     }
 

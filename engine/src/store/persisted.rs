@@ -15,6 +15,7 @@
 //!   fields `voice` (of `turn_started`) and `spoken` (of `answer_received`) were added (old data
 //!   never has them; they are left out when empty, so text sessions are stored as before).
 //! - snapshots `V2` gained the optional `voice` and the answers' `spoken` the same way.
+//! - log entries gained the kind `usage_low`, snapshots `V2` the optional `usage_low` (metering).
 //! - metadata: `V1`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -185,6 +186,11 @@ pub enum RecordV1 {
         /// Running overall after it.
         overall: Option<f32>,
     },
+    /// See [`Record::UsageLow`].
+    UsageLow {
+        /// Seconds left.
+        remaining_s: u64,
+    },
     /// See [`Record::SessionEnding`].
     SessionEnding {
         /// Why.
@@ -291,6 +297,7 @@ impl From<&LogEntry> for EntryBytes {
                 overall: *overall,
             },
             Record::SessionEnding { reason } => RecordV1::SessionEnding { reason: *reason },
+            Record::UsageLow { remaining_s } => RecordV1::UsageLow { remaining_s: *remaining_s },
             Record::ReportReady { report } => RecordV1::ReportReady { report: Box::new(report.as_ref().into()) },
             Record::SessionEnded { reason } => RecordV1::SessionEnded { reason: *reason },
         };
@@ -320,6 +327,7 @@ impl From<EntryBytes> for LogEntry {
                 Record::ScoreUpdated { answer_id: AnswerId(answer_id), scoring: scoring.into(), running, overall }
             }
             RecordV1::SessionEnding { reason } => Record::SessionEnding { reason },
+            RecordV1::UsageLow { remaining_s } => Record::UsageLow { remaining_s },
             RecordV1::ReportReady { report } => Record::ReportReady { report: Box::new((*report).into()) },
             RecordV1::SessionEnded { reason } => Record::SessionEnded { reason },
         };
@@ -490,6 +498,9 @@ pub struct StateV2 {
     /// The ways the session is spoken.
     #[serde(default, skip_serializing_if = "is_text_only")]
     voice: Voice,
+    /// `usage.low` was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    usage_low: bool,
 }
 
 fn is_text_only(voice: &Voice) -> bool {
@@ -595,6 +606,7 @@ impl From<&State> for SnapshotBytes {
             last_turn: state.last_turn.0,
             last_answer: state.last_answer.0,
             voice: state.voice,
+            usage_low: state.usage_low,
         })
     }
 }
@@ -616,6 +628,7 @@ impl From<SnapshotBytes> for State {
             status,
             started_at: s.started_at.map(Timestamp),
             voice: s.voice,
+            usage_low: s.usage_low,
             ended_at: s.ended.map(|(_, at)| Timestamp(at)),
             head: s.head,
             transcript: s.transcript.into_iter().map(Entry::from).collect(),
@@ -646,6 +659,7 @@ impl From<StateV1> for StateV2 {
             last_turn: s.turns,
             last_answer: s.answers,
             voice: Voice::default(),
+            usage_low: false,
         }
     }
 }

@@ -169,10 +169,11 @@ async fn interview(args: Args) -> anyhow::Result<()> {
                     bail!("fatal error from the session: {}", error.message);
                 }
             }
-            // A text session: nothing of voice comes.
+            // A text session with no metering: nothing of voice or minutes comes.
             ServerMessage::SessionReady(_)
             | ServerMessage::Clock(_)
             | ServerMessage::Pong(_)
+            | ServerMessage::UsageLow(_)
             | ServerMessage::TurnTruncated(_)
             | ServerMessage::TurnAudio(_)
             | ServerMessage::SpeechStarted(_)

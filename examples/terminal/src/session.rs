@@ -344,6 +344,10 @@ impl Client {
                 self.awaiting = None;
             }
             ServerMessage::Clock(clock) => self.remaining_s = Some(clock.remaining_s),
+            ServerMessage::UsageLow(low) => {
+                self.finish_line();
+                println!("\n[your minutes are running low: {} s left]", low.remaining_s);
+            }
             ServerMessage::Error(error) => self.on_error(error),
             // A text session: nothing of voice comes.
             ServerMessage::Pong(_)
@@ -641,6 +645,7 @@ fn end_name(reason: EndReason) -> &'static str {
         EndReason::EndedByCandidate => "ended by you",
         EndReason::InterviewerFailed => "the interviewer failed",
         EndReason::OutOfMinutes => "out of minutes",
+        EndReason::Abandoned => "abandoned (nobody was connected)",
     }
 }
 

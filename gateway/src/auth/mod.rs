@@ -5,6 +5,7 @@
 //! development and tests only, so the gateway refuses to listen on a non-loopback address
 //! with it (see `config`). `--auth jwt` verifies an identity provider's JWTs (see [`jwt`]).
 
+pub mod admin;
 pub mod jwt;
 pub mod ticket;
 
