@@ -555,6 +555,34 @@ mod tests {
             ]
         );
         assert_eq!(text.recordings, None, "no audio kept by default");
+        let defaults = Args::try_parse_from(["viva-gateway"]).unwrap().validate().unwrap();
+        assert_eq!(
+            (defaults.metering_slice_s, defaults.abandon_after, defaults.admin_token),
+            (None, Some(Duration::from_secs(300)), None)
+        );
+        let metered = Args::try_parse_from([
+            "viva-gateway",
+            "--metering",
+            "minutes",
+            "--metering-slice-s",
+            "5",
+            "--abandon-after-s",
+            "0",
+            "--admin-token",
+            "0123456789abcdef",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!((metered.metering_slice_s, metered.abandon_after), (Some(5), None));
+        assert_eq!(
+            errors(&["--metering", "hours", "--metering-slice-s", "0", "--admin-token", "short"]),
+            [
+                "--metering-slice-s `0` is not a whole number from 1 to 3600",
+                "--metering `hours` is not `off` or `minutes`",
+                "--admin-token must be at least 16 characters, with no space around it",
+            ]
+        );
         let kept = parse(&["--stt", "pocketsphinx", "--audio-recordings", "on", "--audio-recordings-max-mb", "2"]);
         assert_eq!(kept.recordings.map(|r| r.max_bytes_per_session), Some(2 << 20));
         assert_eq!(

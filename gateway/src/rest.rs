@@ -141,7 +141,17 @@ pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::r
                 }
                 None => {
                     let unreadable = serde_json::to_string(export.unreadable()).unwrap_or_default();
-                    let tail = format!(r#"],"unreadable":{unreadable}}}"#);
+                    let minutes = match export.minutes().await {
+                        Ok(None) => String::new(),
+                        Ok(Some(minutes)) => {
+                            format!(r#","minutes":{}"#, serde_json::to_string(&minutes).unwrap_or_default())
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "export cut short");
+                            return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
+                        }
+                    };
+                    let tail = format!(r#"],"unreadable":{unreadable}{minutes}}}"#);
                     Some((Ok(tail.into_bytes()), (Step::Done, export)))
                 }
             },

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
-use viva_protocol::rest::{AnswerRecording, Export, ExportedSession, MySessions, SessionSummary};
+use viva_protocol::rest::{AnswerRecording, Export, ExportedMinutes, ExportedSession, MySessions, SessionSummary};
 
 use super::Engine;
 use super::command::Command;
@@ -101,6 +101,11 @@ impl ExportSessions {
             }
         }
         None
+    }
+
+    /// The user's minutes and whole ledger (`None` when minutes are not metered).
+    pub async fn minutes(&self) -> Result<Option<ExportedMinutes>, EngineError> {
+        self.engine.exported_minutes(&self.user_id).await
     }
 
     /// Sessions that could not be read, so far (all of them once `next` returned `None`).
