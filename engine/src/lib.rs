@@ -79,6 +79,13 @@ pub enum EngineError {
         /// When a retry can succeed.
         retry_after: std::time::Duration,
     },
+    /// This engine runs as many sessions as it may (`EngineConfig::max_loaded_sessions`):
+    /// try again after the wait (elsewhere, behind a balancer).
+    #[error("at capacity: this node runs as many sessions as it may")]
+    AtCapacity {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// Another owner (a newer load, maybe on another node) took the session.
     #[error("the session moved to another owner")]
     Moved,

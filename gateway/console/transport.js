@@ -123,9 +123,11 @@ export class Transport {
       return;
     }
     // 1000 without `session.ended` seen (it was lost with the socket): reconnect and learn
-    // the end from `session.ready`. 4029: wait a few seconds before trying again.
+    // the end from `session.ready`. 4029: wait a few seconds before trying again; 4503 (the
+    // server is full): at least five, as its `Retry-After` says for new sessions.
     const why = reason ? `${reason} (${code})` : `connection lost (${code})`;
-    this.scheduleReconnect(`Disconnected: ${why}.`, code === 4029 ? 3000 : 0);
+    const wait = code === 4503 ? 5000 : code === 4029 ? 3000 : 0;
+    this.scheduleReconnect(`Disconnected: ${why}.`, wait);
   }
 
   /**

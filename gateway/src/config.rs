@@ -111,6 +111,11 @@ pub struct Args {
     /// `Retry-After`.
     #[arg(long, env = "VIVA_MAX_SESSIONS_PER_USER_PER_HOUR", default_value = "60")]
     pub max_sessions_per_user_per_hour: String,
+    /// Sessions this node runs at once, at most (0: no limit); past it, creating a session is
+    /// 503 `at_capacity` with `Retry-After`, and a socket for a session not running here is
+    /// closed with 4503. Running sessions are never evicted to make room.
+    #[arg(long, env = "VIVA_MAX_LIVE_SESSIONS", default_value = "0")]
+    pub max_live_sessions: String,
     /// `off`: a session has its plan's time; `minutes`: every user has a balance of seconds,
     /// reserved a slice at a time by their live sessions (`--admin-token` credits it).
     #[arg(long, env = "VIVA_METERING", default_value = "off")]
@@ -250,6 +255,8 @@ pub struct Settings {
     pub socket: SocketLimits,
     /// Sessions one user may create in any hour (`None`: no limit).
     pub max_sessions_per_user_per_hour: Option<u32>,
+    /// Sessions this node runs at once (`None`: no limit).
+    pub max_live_sessions: Option<usize>,
     /// Minutes metered in slices of this many seconds (`None`: off).
     pub metering_slice_s: Option<u64>,
     /// A live session with no client this long ends `abandoned` (`None`: never).
@@ -385,6 +392,7 @@ impl Args {
         let header_timeout_s = number("header-timeout-s", &self.header_timeout_s, 1, 600);
         let slice_s = number("metering-slice-s", &self.metering_slice_s, 1, 3_600);
         let abandon_after_s = number("abandon-after-s", &self.abandon_after_s, 0, 86_400);
+        let max_live_sessions = number("max-live-sessions", &self.max_live_sessions, 0, 10_000_000);
         let max_connections = match self.max_connections.as_str() {
             "auto" => None,
             value => Some(number("max-connections", value, 16, 10_000_000) as usize),
@@ -430,6 +438,7 @@ impl Args {
                     socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
                     max_sessions_per_user_per_hour: (sessions_per_hour > 0).then_some(sessions_per_hour as u32),
                     metering_slice_s,
+                    max_live_sessions: (max_live_sessions > 0).then_some(max_live_sessions as usize),
                     abandon_after: (abandon_after_s > 0).then(|| Duration::from_secs(abandon_after_s)),
                     admin_token: self.admin_token.clone(),
                     max_connections,

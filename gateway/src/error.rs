@@ -42,6 +42,12 @@ pub enum AppError {
         /// The `Retry-After` header, in seconds.
         retry_after_s: Option<u64>,
     },
+    /// This node runs as many sessions as it may: 503 `at_capacity` with `Retry-After`.
+    #[error("at capacity")]
+    AtCapacity {
+        /// The `Retry-After` header, in seconds.
+        retry_after_s: u64,
+    },
     /// Refused whoever the caller is (e.g. a WebSocket from a foreign web origin).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -74,6 +80,11 @@ impl AppError {
             }
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, (*m).to_owned()),
             Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m.clone()),
+            Self::AtCapacity { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::AtCapacity,
+                "this server runs as many interviews as it may; try again shortly".to_owned(),
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,
@@ -96,6 +107,7 @@ impl From<EngineError> for AppError {
             }
             EngineError::Unavailable(message) => Self::Unavailable(message),
             EngineError::Moved => Self::Unavailable("the session moved; retry shortly".to_owned()),
+            EngineError::AtCapacity { retry_after } => Self::AtCapacity { retry_after_s: retry_after.as_secs().max(1) },
             EngineError::RateLimited { message, retry_after } => {
                 // Whole seconds, rounded up: a retry at the given time succeeds.
                 Self::TooManyRequests { message, retry_after_s: Some(retry_after.as_millis().div_ceil(1000) as u64) }
@@ -112,6 +124,7 @@ pub fn socket_refusal(error: &EngineError) -> (ErrorCode, CloseCode) {
         EngineError::NotFound => (ErrorCode::NotFound, CloseCode::Deleted),
         EngineError::StoreUnavailable(_) => (ErrorCode::StoreUnavailable, CloseCode::InternalError),
         EngineError::Moved => (ErrorCode::Unavailable, CloseCode::Moved),
+        EngineError::AtCapacity { .. } => (ErrorCode::AtCapacity, CloseCode::AtCapacity),
         EngineError::UnknownPlan(_)
         | EngineError::BadRequest(_)
         | EngineError::NotReady
@@ -134,7 +147,9 @@ impl IntoResponse for AppError {
         if let Self::WebSocketVersion = self {
             response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         }
-        if let Self::TooManyRequests { retry_after_s: Some(seconds), .. } = self {
+        if let Self::TooManyRequests { retry_after_s: Some(seconds), .. }
+        | Self::AtCapacity { retry_after_s: seconds } = self
+        {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response

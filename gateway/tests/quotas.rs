@@ -1,5 +1,6 @@
 //! Per-user quotas over real HTTP: one user cannot create sessions without end (each costs
-//! memory, a store's keys and, with an LLM, the provider's capacity).
+//! memory, a store's keys and, with an LLM, the provider's capacity); and a node that runs
+//! as many sessions as it may refuses more, with a typed answer.
 
 mod common;
 
@@ -42,4 +43,39 @@ async fn the_default_is_sixty_an_hour() {
         assert_eq!(create(&gateway, "sam").await.status(), 201);
     }
     assert_eq!(create(&gateway, "sam").await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_node_at_capacity_refuses_new_sessions_and_serves_its_own_unchanged() {
+    use common::{Connect, Event};
+    use viva_protocol::{ClientMessage, ServerMessage};
+
+    let config = EngineConfig { max_loaded_sessions: Some(2), ..EngineConfig::default() };
+    let gateway = Gateway::start_with(config, |_| {}).await;
+    // A third session made before the node filled up, to connect to once it is full.
+    let waiting = gateway.create("rae", "senior-backend").await;
+    let mut running = Vec::new();
+    for user in ["sam", "tia"] {
+        let session = gateway.create(user, "senior-backend").await;
+        let mut client = gateway.connect(&session, Connect::user(&format!("dev:{user}"))).await.unwrap();
+        client.message().await;
+        running.push(client);
+    }
+
+    let refused = create(&gateway, "uma").await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "at_capacity");
+
+    let mut late = gateway.connect(&waiting, Connect::user("dev:rae")).await.unwrap();
+    let Event::Message(ServerMessage::Error(error)) = late.next().await else { panic!("an error first") };
+    assert_eq!((error.code.as_str(), error.fatal), ("at_capacity", true));
+    assert_eq!(late.closed().await, Some(4503));
+
+    // The sessions running here go on as before.
+    for client in &mut running {
+        client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
+        assert!(matches!(client.message().await, ServerMessage::TurnStarted(_)));
+    }
 }

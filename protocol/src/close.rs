@@ -30,6 +30,9 @@ pub enum CloseCode {
     InternalError = 4013,
     /// Too many messages too fast, repeatedly.
     RateLimited = 4029,
+    /// This node runs as many sessions as it may (`--max-live-sessions`): reconnect later, with
+    /// backoff (through a balancer, another node may take it).
+    AtCapacity = 4503,
 }
 
 impl CloseCode {
@@ -53,6 +56,7 @@ impl CloseCode {
             Self::Moved => "session moved, reconnect",
             Self::InternalError => "internal error, reconnect",
             Self::RateLimited => "rate limited",
+            Self::AtCapacity => "at capacity, try later",
         }
     }
 }

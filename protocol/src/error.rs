@@ -51,6 +51,9 @@ pub enum ErrorCode {
     TtsFailed,
     /// `session.start` with no minutes left to spend (metering): the session stays `created`.
     InsufficientMinutes,
+    /// The node runs as many sessions as it may: try again later (REST 503 with `Retry-After`;
+    /// a socket is closed with 4503).
+    AtCapacity,
 }
 
 impl ErrorCode {
@@ -79,6 +82,7 @@ impl ErrorCode {
         Self::SttFailed,
         Self::TtsFailed,
         Self::InsufficientMinutes,
+        Self::AtCapacity,
     ];
 
     /// The code as it appears on the wire.
@@ -106,6 +110,7 @@ impl ErrorCode {
             Self::SttFailed => "stt_failed",
             Self::TtsFailed => "tts_failed",
             Self::InsufficientMinutes => "insufficient_minutes",
+            Self::AtCapacity => "at_capacity",
         }
     }
 }
@@ -158,6 +163,7 @@ mod tests {
             SttFailed,
             TtsFailed,
             InsufficientMinutes,
+            AtCapacity,
         ]
     }
 

@@ -41,6 +41,9 @@ use crate::time::Clock;
 /// Longest candidate `role` or `level` (a job title, a seniority), in characters.
 const MAX_PROFILE_FIELD_CHARS: usize = 100;
 
+/// When a node at capacity tells its callers to try again.
+const AT_CAPACITY_RETRY: Duration = Duration::from_secs(5);
+
 /// The window of `max_sessions_per_user_per_hour`.
 const HOUR: Duration = Duration::from_secs(3_600);
 
@@ -73,6 +76,10 @@ pub struct EngineConfig {
     /// A live session with no client attached for this long ends `abandoned` (`None`: it runs
     /// until its time is up).
     pub abandon_after_ms: Option<u64>,
+    /// Sessions this engine runs at once, at most (`None`: no limit). Past it, creating a
+    /// session and loading one that does not run here are refused (`AtCapacity`); running
+    /// sessions are never evicted to make room.
+    pub max_loaded_sessions: Option<usize>,
 }
 
 impl Default for EngineConfig {
@@ -90,6 +97,7 @@ impl Default for EngineConfig {
             max_resume_bytes: 32 * 1024,
             max_sessions_per_user_per_hour: Some(60),
             abandon_after_ms: Some(300_000),
+            max_loaded_sessions: None,
         }
     }
 }
@@ -150,7 +158,7 @@ impl EngineBuilder {
 
     /// The engine. Must be called inside a tokio runtime.
     pub fn build(self) -> Engine {
-        let registry = Arc::new(Registry::new(self.config.command_queue));
+        let registry = Arc::new(Registry::new(self.config.command_queue, self.config.max_loaded_sessions));
         let ctx = Context {
             config: self.config,
             plans: self.plans,
@@ -232,6 +240,10 @@ impl Engine {
         candidate: Candidate,
     ) -> Result<SessionMeta, EngineError> {
         let plan = self.ctx.plans.get(plan_id).ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
+        if self.registry.full() {
+            // A session made here would be run here: send its user elsewhere now.
+            return Err(EngineError::AtCapacity { retry_after: AT_CAPACITY_RETRY });
+        }
         for (field, value) in [("role", &candidate.role), ("level", &candidate.level)] {
             let chars = value.as_deref().map_or(0, |v| v.chars().count());
             if chars > MAX_PROFILE_FIELD_CHARS {
@@ -279,9 +291,12 @@ impl Engine {
         let session_id = access.session_id();
         // A task that is stopping refuses the command; the next try starts a fresh one.
         for _ in 0..3 {
-            let handle = self.registry.get_or_spawn(session_id, |spawn| {
-                tokio::spawn(Actor::new(Arc::clone(&self.ctx), spawn).run());
-            });
+            let handle = self
+                .registry
+                .get_or_spawn(session_id, |spawn| {
+                    tokio::spawn(Actor::new(Arc::clone(&self.ctx), spawn).run());
+                })
+                .ok_or(EngineError::AtCapacity { retry_after: AT_CAPACITY_RETRY })?;
             let (reply, answer) = oneshot::channel();
             if handle.commands.send(Command::Attach(Box::new(Attach { last_seq, reply }))).await.is_err() {
                 self.registry.forget(session_id, &handle);

@@ -4,7 +4,7 @@
 //! entry (never a successor's: entries carry the generation of the task that made them).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use tokio::sync::mpsc;
@@ -19,6 +19,11 @@ pub(crate) struct Registry {
     generations: AtomicU64,
     /// Bound of each task's command queue.
     command_queue: usize,
+    /// Tasks at most (`None`: no limit).
+    max: Option<usize>,
+    /// Running tasks (kept beside the map: the map cannot be counted while an entry of it is
+    /// held).
+    running: AtomicUsize,
 }
 
 /// How to reach a session's task.
@@ -45,15 +50,40 @@ pub(crate) struct Spawn {
 }
 
 impl Registry {
-    pub(crate) fn new(command_queue: usize) -> Self {
-        Self { sessions: DashMap::new(), generations: AtomicU64::new(0), command_queue }
+    pub(crate) fn new(command_queue: usize, max: Option<usize>) -> Self {
+        Self {
+            sessions: DashMap::new(),
+            generations: AtomicU64::new(0),
+            command_queue,
+            max,
+            running: AtomicUsize::new(0),
+        }
     }
 
-    /// The handle of a session's task, starting one with `spawn` when there is none.
-    pub(crate) fn get_or_spawn(self: &Arc<Self>, session_id: &SessionId, spawn: impl FnOnce(Spawn)) -> SessionHandle {
-        self.sessions
+    /// Whether no task may start now.
+    pub(crate) fn full(&self) -> bool {
+        self.max.is_some_and(|max| self.running.load(Ordering::Acquire) >= max)
+    }
+
+    /// The handle of a session's task, starting one with `spawn` when there is none; `None`
+    /// when there is none and no more may start.
+    pub(crate) fn get_or_spawn(
+        self: &Arc<Self>,
+        session_id: &SessionId,
+        spawn: impl FnOnce(Spawn),
+    ) -> Option<SessionHandle> {
+        if let Some(handle) = self.get(session_id) {
+            return Some(handle);
+        }
+        // A place first, so that concurrent starts never exceed the bound.
+        let max = self.max.unwrap_or(usize::MAX);
+        self.running.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+        let mut spawned = false;
+        let handle = self
+            .sessions
             .entry(session_id.clone())
             .or_insert_with(|| {
+                spawned = true;
                 let generation = self.generations.fetch_add(1, Ordering::Relaxed);
                 let (commands_tx, commands) = mpsc::channel(self.command_queue);
                 let registration =
@@ -62,7 +92,12 @@ impl Registry {
                 spawn(Spawn { registration, commands, commands_tx: commands_tx.clone() });
                 SessionHandle { commands: commands_tx, generation }
             })
-            .clone()
+            .clone();
+        if !spawned {
+            // Another caller started it meanwhile: the place goes back.
+            self.running.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(handle)
     }
 
     /// The handle of a session's task, if one runs.
@@ -101,6 +136,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.registry.remove(&self.session_id, self.generation);
+        self.registry.running.fetch_sub(1, Ordering::AcqRel);
         metrics::gauge!("viva_live_sessions").decrement(1.0);
     }
 }
