@@ -55,6 +55,7 @@
  * @typedef {{type: 'answer.received', seq: number, id: string|null, answer_id: number, source?: 'voice',
  *   transcript?: string, words?: TimedWord[], audio_ms?: number}} AnswerReceived
  * @typedef {{type: 'turn.truncated', seq: number, turn_id: number, text: string, audio_end_ms: number}} TurnTruncated
+ * @typedef {{type: 'usage.low', seq: number, remaining_s: number}} UsageLow
  * @typedef {{type: 'turn.audio', turn_id: number, index: number, audio: string}} TurnAudio
  * @typedef {{type: 'input_audio.speech_started', audio_start_ms: number}} SpeechStarted
  * @typedef {{type: 'input_audio.speech_stopped', audio_end_ms: number}} SpeechStopped
@@ -67,9 +68,9 @@
  * @typedef {{type: 'clock', elapsed_s: number, remaining_s: number}} ClockTick
  * @typedef {{type: 'error', code: string, message: string, fatal: boolean, ref: string|null}} ErrorMessage
  * @typedef {{type: 'pong', id?: string}} Pong
- * @typedef {SessionReady|TurnStarted|TurnDelta|TurnDone|AnswerReceived|TurnTruncated|ScoreUpdated|ReportReady
+ * @typedef {SessionReady|TurnStarted|TurnDelta|TurnDone|AnswerReceived|TurnTruncated|UsageLow|ScoreUpdated|ReportReady
  *   |SessionEnding|SessionEnded|ClockTick|ErrorMessage|Pong|TurnAudio|SpeechStarted|SpeechStopped|TranscriptDelta} ServerMessage
- * @typedef {TurnStarted|TurnDone|AnswerReceived|TurnTruncated|ScoreUpdated|ReportReady|SessionEnding|SessionEnded} DurableEvent
+ * @typedef {TurnStarted|TurnDone|AnswerReceived|TurnTruncated|UsageLow|ScoreUpdated|ReportReady|SessionEnding|SessionEnded} DurableEvent
  */
 
 /**
@@ -100,6 +101,8 @@
  * @property {Clock|null} clock the last clock the server sent (`state.clock` or a `clock` tick)
  * @property {EndReason|null} ending set by `session.ending`: the end is decided, a report is coming
  * @property {EndReason|null} endedReason set once `status` is `ended`
+ * @property {number|null} minutesLow the seconds of the candidate's minutes left when
+ *   `usage.low` came (metering): the page warns that the interview will close soon
  * @property {boolean} reportReady
  * @property {boolean} resync the model missed something: only a new `session.ready` repairs it
  * @property {VoiceMode|null} voice the ways the session is spoken (`state.voice`), null for text
@@ -126,6 +129,7 @@ export function initialModel() {
     clock: null,
     ending: null,
     endedReason: null,
+    minutesLow: null,
     reportReady: false,
     resync: false,
     voice: null,
@@ -218,6 +222,8 @@ export function reduce(model, action) {
       transcript[at] = { ...was, text: action.text, heard: true };
       return { ...model, transcript };
     }
+    case 'usage.low':
+      return { ...model, minutesLow: action.remaining_s };
     case 'answer.transcript.delta': {
       const so = model.hearing && model.hearing.id === action.id ? model.hearing.text : '';
       return { ...model, hearing: { id: action.id, text: so + action.text } };
@@ -290,6 +296,8 @@ function ready(model, m) {
     // once seen is never undone, and a replayed `session.ending` says so too.
     ending: state.status === 'live' ? model.ending : null,
     endedReason: state.ended_reason,
+    // Not in `state` either: a warning once seen stays (a replayed `usage.low` says so too).
+    minutesLow: state.status === 'live' ? model.minutesLow : null,
     reportReady: state.report_ready,
     resync: false,
     voice: state.voice ?? null,

@@ -456,7 +456,12 @@ export class InterviewView {
       this.barsShown = bars;
       renderBars(this.bars, dimensions, scores);
     }
-    const closing = !!model && model.status !== 'ended' && model.ending ? endingText(model.ending) : '';
+    const live = !!model && model.status !== 'ended';
+    let closing = live && model.ending ? endingText(model.ending) : '';
+    if (live && !closing && model.minutesLow !== null) {
+      const left = formatDuration(model.minutesLow);
+      closing = `Your interview minutes are running low (${left} left at the warning): the interviewer closes when they run out.`;
+    }
     if (this.phase.textContent !== closing) this.phase.textContent = closing;
     this.phase.hidden = !closing;
     if (model) this.chooseFormat(model);

@@ -658,6 +658,12 @@ const CASES = [
     expect: { seq: 3, unchanged: true },
   },
   {
+    name: 'usage.low: the minutes left are kept for the warning, and the seq moves on',
+    given: [AWAITING],
+    when: [{ type: 'usage.low', seq: 5, remaining_s: 60 }],
+    expect: { seq: 5, minutesLow: 60, awaitingAnswer: { question_id: 'cache', expects: TEXT } },
+  },
+  {
     name: 'a message type newer than the page is ignored',
     given: [AWAITING],
     when: [{ type: 'something.new', seq: 5 }],
@@ -697,7 +703,7 @@ test('the table covers every durable event and the new end reason', () => {
   const types = new Set(CASES.flatMap((c) => [...(c.given ?? []), ...c.when].map((m) => m.type)));
   for (const type of ['session.ready', 'turn.started', 'turn.delta', 'turn.done', 'answer.received', 'score.updated',
     'report.ready', 'session.ending', 'session.ended', 'clock', 'error', 'pong', 'local.submit', 'turn.truncated',
-    'turn.audio', 'answer.transcript.delta']) {
+    'turn.audio', 'answer.transcript.delta', 'usage.low']) {
     assert.ok(types.has(type), `no case sends ${type}`);
   }
   assert.ok(CASES.some((c) => c.when.some((m) => m.reason === 'out_of_minutes')));
