@@ -206,6 +206,19 @@ impl Store for FlakyStore {
     async fn audio_ids(&self, session_id: &SessionId) -> Result<Vec<(String, u64)>, StoreError> {
         self.inner.audio_ids(session_id).await
     }
+    async fn admit_live(
+        &self,
+        user: &UserId,
+        session: &SessionId,
+        limit: u32,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.admit_live(user, session, limit, now, lease).await
+    }
+    async fn end_live(&self, user_id: &UserId, session_id: &SessionId) -> Result<(), StoreError> {
+        self.inner.end_live(user_id, session_id).await
+    }
     async fn admit_creation(
         &self,
         user_id: &UserId,
@@ -265,4 +278,36 @@ async fn the_memory_store_forgets_expired_sessions_nobody_asks_for() {
     // No call reaches the store after this: only the sweep can remove the session.
     tokio::time::sleep(Duration::from_secs(60) + 2 * MemoryStore::SWEEP_EVERY).await;
     assert_eq!(store.len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_past_their_live_sessions_is_refused_until_one_ends() {
+    let engine = engine(EngineConfig { max_live_per_user: Some(2), ..EngineConfig::default() });
+    let user: UserId = "lia".into();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+        let mut connection = engine.connect(&user, &session.session_id, None).await.unwrap();
+        greeting(&mut connection, None).await;
+        connection.send(ClientMessage::SessionStart { id: Some("go".into()), voice: None }).await.unwrap();
+        sessions.push((session.session_id, connection));
+    }
+    for (_, connection) in &mut sessions[..2] {
+        until(connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
+    }
+    let (third, connection) = &mut sessions[2];
+    let Next::Message(ServerMessage::Error(error)) = connection.next().await else { panic!("a refusal") };
+    assert_eq!(
+        (error.code, error.reference.as_deref(), error.fatal),
+        (ErrorCode::TooManyLiveSessions, Some("go"), false)
+    );
+    assert_eq!(engine.view(&user, third).await.unwrap().status, viva_protocol::state::SessionStatus::Created);
+
+    // One ends: the third may start.
+    let (_, first) = &mut sessions[0];
+    first.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
+    until(first, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
+    let (_, connection) = &mut sessions[2];
+    connection.send(ClientMessage::SessionStart { id: Some("again".into()), voice: None }).await.unwrap();
+    until(connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
 }

@@ -240,6 +240,27 @@ async fn answers_audio_is_kept_within_the_cap_and_goes_with_its_session(store: &
     assert!(gone, "expired within 5 s");
 }
 
+async fn live_sessions_are_counted_per_user_with_leases(store: &impl Store) {
+    let lease = Duration::from_secs(60);
+    let t0 = Timestamp(1_800_000_000_000);
+    let admit = |user: &'static str, session: &'static str, at: u64| async move {
+        store.admit_live(&user.into(), &session.into(), 2, Timestamp(t0.0 + at), lease).await.unwrap()
+    };
+    assert!(admit("kim", "a", 0).await);
+    assert!(admit("kim", "b", 0).await);
+    assert!(!admit("kim", "c", 1_000).await, "a third while two are live");
+    assert!(admit("kim", "a", 1_000).await, "a renewal is not a new one");
+    assert!(admit("lee", "d", 1_000).await, "another user's count is their own");
+    store.end_live(&"kim".into(), &"b".into()).await.unwrap();
+    assert!(admit("kim", "c", 2_000).await, "one ended: room for another");
+    // `a` was renewed at 1 s, `c` counted at 2 s: at 61.5 s only `c` holds a lease.
+    assert!(admit("kim", "e", 61_500).await, "a lease that ran out does not count (its owner died)");
+    assert!(!admit("kim", "f", 61_500).await);
+    store.delete_user(&"kim".into()).await.unwrap();
+    assert!(admit("kim", "f", 61_600).await, "deleting the user forgets the count");
+    assert!(admit("kim", "g", 61_600).await);
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -268,6 +289,7 @@ macro_rules! contract {
 }
 
 contract![
+    live_sessions_are_counted_per_user_with_leases,
     answers_audio_is_kept_within_the_cap_and_goes_with_its_session,
     creates_and_reads_metadata,
     each_acquire_is_a_newer_epoch,

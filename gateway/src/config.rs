@@ -116,6 +116,11 @@ pub struct Args {
     /// closed with 4503. Running sessions are never evicted to make room.
     #[arg(long, env = "VIVA_MAX_LIVE_SESSIONS", default_value = "0")]
     pub max_live_sessions: String,
+    /// Sessions one user may have live (started, not ended) at once, counted across every
+    /// gateway on the store (0: no limit); a further `session.start` gets
+    /// `too_many_live_sessions`.
+    #[arg(long, env = "VIVA_MAX_LIVE_PER_USER", default_value = "2")]
+    pub max_live_per_user: String,
     /// `off`: a session has its plan's time; `minutes`: every user has a balance of seconds,
     /// reserved a slice at a time by their live sessions (`--admin-token` credits it).
     #[arg(long, env = "VIVA_METERING", default_value = "off")]
@@ -257,6 +262,8 @@ pub struct Settings {
     pub max_sessions_per_user_per_hour: Option<u32>,
     /// Sessions this node runs at once (`None`: no limit).
     pub max_live_sessions: Option<usize>,
+    /// Sessions one user may have live at once (`None`: no limit).
+    pub max_live_per_user: Option<u32>,
     /// Minutes metered in slices of this many seconds (`None`: off).
     pub metering_slice_s: Option<u64>,
     /// A live session with no client this long ends `abandoned` (`None`: never).
@@ -393,6 +400,7 @@ impl Args {
         let slice_s = number("metering-slice-s", &self.metering_slice_s, 1, 3_600);
         let abandon_after_s = number("abandon-after-s", &self.abandon_after_s, 0, 86_400);
         let max_live_sessions = number("max-live-sessions", &self.max_live_sessions, 0, 10_000_000);
+        let max_live_per_user = number("max-live-per-user", &self.max_live_per_user, 0, 1_000_000);
         let max_connections = match self.max_connections.as_str() {
             "auto" => None,
             value => Some(number("max-connections", value, 16, 10_000_000) as usize),
@@ -439,6 +447,7 @@ impl Args {
                     max_sessions_per_user_per_hour: (sessions_per_hour > 0).then_some(sessions_per_hour as u32),
                     metering_slice_s,
                     max_live_sessions: (max_live_sessions > 0).then_some(max_live_sessions as usize),
+                    max_live_per_user: (max_live_per_user > 0).then_some(max_live_per_user as u32),
                     abandon_after: (abandon_after_s > 0).then(|| Duration::from_secs(abandon_after_s)),
                     admin_token: self.admin_token.clone(),
                     max_connections,
@@ -584,6 +593,7 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!((metered.metering_slice_s, metered.abandon_after), (Some(5), None));
+        assert_eq!((defaults.max_live_per_user, defaults.max_live_sessions), (Some(2), None), "two live a user");
         assert_eq!(
             errors(&["--metering", "hours", "--metering-slice-s", "0", "--admin-token", "short"]),
             [

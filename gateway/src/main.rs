@@ -97,6 +97,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_sessions_per_user_per_hour: settings.max_sessions_per_user_per_hour,
         abandon_after_ms: settings.abandon_after.map(|d| d.as_millis() as u64),
         max_loaded_sessions: settings.max_live_sessions,
+        max_live_per_user: settings.max_live_per_user,
         ..EngineConfig::default()
     };
     // A model reads an answer better than keywords do: the LLM interviewer chooses the

@@ -54,6 +54,9 @@ pub enum ErrorCode {
     /// The node runs as many sessions as it may: try again later (REST 503 with `Retry-After`;
     /// a socket is closed with 4503).
     AtCapacity,
+    /// `session.start` while the user already has as many live sessions as allowed: end one
+    /// (or wait for one to end), then start again. The session stays `created`.
+    TooManyLiveSessions,
 }
 
 impl ErrorCode {
@@ -83,6 +86,7 @@ impl ErrorCode {
         Self::TtsFailed,
         Self::InsufficientMinutes,
         Self::AtCapacity,
+        Self::TooManyLiveSessions,
     ];
 
     /// The code as it appears on the wire.
@@ -111,6 +115,7 @@ impl ErrorCode {
             Self::TtsFailed => "tts_failed",
             Self::InsufficientMinutes => "insufficient_minutes",
             Self::AtCapacity => "at_capacity",
+            Self::TooManyLiveSessions => "too_many_live_sessions",
         }
     }
 }
@@ -164,6 +169,7 @@ mod tests {
             TtsFailed,
             InsufficientMinutes,
             AtCapacity,
+            TooManyLiveSessions,
         ]
     }
 

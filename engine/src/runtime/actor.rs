@@ -19,6 +19,7 @@ use super::answer_audio::AudioKeeper;
 use super::command::Command;
 use super::connection::Connection;
 use super::context::Context;
+use super::live::LiveCount;
 use super::minutes::SessionMinutes;
 use super::outbox::{Outbox, PushError, outbox};
 use super::registry::{Registration, Spawn};
@@ -84,6 +85,8 @@ pub(crate) struct Actor {
     voice: Option<Box<VoicePath>>,
     /// The session's minutes, when the engine meters them.
     minutes: Option<Box<SessionMinutes>>,
+    /// Its place among its user's live sessions, when they are limited.
+    live: Option<Box<LiveCount>>,
     /// Since when no client is attached (meaningful while none is).
     detached_since: Instant,
 }
@@ -116,6 +119,7 @@ impl Actor {
             retry: None,
             voice: None,
             minutes: None,
+            live: None,
             detached_since: Instant::now(),
         }
     }
@@ -170,6 +174,25 @@ impl Actor {
             }
             self.minutes = Some(Box::new(minutes));
         }
+        if let Some(limit) = self.ctx.config.max_live_per_user {
+            let params = session.params();
+            let mut live = LiveCount::new(limit, params.user_id.clone(), params.session_id.clone());
+            let now = self.ctx.clock.now();
+            match session.state().status {
+                // Loaded live (a takeover, a restart): it keeps its place.
+                Status::Live | Status::Ending { .. } => {
+                    if let Err(error) = live.renew(self.ctx.store.as_ref(), now).await {
+                        tracing::warn!(session = %self.session_id(), %error, "cannot renew the live count");
+                    }
+                }
+                // Ended while its owner died: no longer counted.
+                Status::Ended(_) => {
+                    let _ = live.end(self.ctx.store.as_ref()).await;
+                }
+                Status::Created => {}
+            }
+            self.live = Some(Box::new(live));
+        }
         Ok(self.drive_loaded(&mut session, epoch).await)
     }
 
@@ -210,6 +233,7 @@ impl Actor {
             let live = session.state().status == Status::Live;
             let settle_at =
                 self.minutes.as_ref().and_then(|m| m.next_at()).filter(|_| live).map(|at| clock.instant_at(at));
+            let renew_at = self.live.as_ref().and_then(|l| l.renew_at()).map(|at| clock.instant_at(at));
             let abandon_at = abandon_after
                 .filter(|_| live && self.subscriber.is_none())
                 .map(|ms| self.detached_since + Duration::from_millis(ms));
@@ -230,9 +254,9 @@ impl Actor {
                                 self.refuse_while_frozen(*message);
                             } else if matches!(*message, ClientMessage::SessionStart { .. })
                                 && session.state().status == Status::Created
-                                && self.minutes.is_some()
+                                && (self.minutes.is_some() || self.live.is_some())
                             {
-                                self.start_metered(session, *message).await;
+                                self.start_gated(session, *message).await;
                             } else if let Some(voice) = self.voice.as_mut().filter(|_| message.is_voice()) {
                                 for message in voice.handle(*message, session, clock.now()) {
                                     self.deliver(message);
@@ -296,6 +320,13 @@ impl Actor {
                         if let Err(error) = minutes.tick(session, now).await {
                             tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle minutes; retrying");
                             minutes.retry_at(now);
+                        }
+                    }
+                }
+                () = sleep_until(renew_at), if !frozen => {
+                    if let Some(count) = self.live.as_mut() {
+                        if let Err(error) = count.renew(self.ctx.store.as_ref(), clock.now()).await {
+                            tracing::warn!(session = %self.registration.session_id(), %error, "cannot renew the live count");
                         }
                     }
                 }
@@ -432,45 +463,72 @@ impl Actor {
                     tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle the end's minutes");
                 }
             }
+            if self.live.as_ref().is_some_and(|l| l.renew_at().is_some()) {
+                self.end_live_count().await;
+            }
             self.close(CloseCode::Normal, false);
         }
         Ok(())
     }
 
-    /// `session.start` of a metered session: its first slice is reserved before the core
-    /// sees it; with no minutes the start is refused and the session stays `created`.
-    async fn start_metered(&mut self, session: &mut Session, start: ClientMessage) {
-        let Some(minutes) = self.minutes.as_mut() else { return };
+    /// `session.start` of a session whose start is gated: its user must have room for one
+    /// more live session, then a first slice of minutes; either refused, the session stays
+    /// `created` and whatever was taken is given back.
+    async fn start_gated(&mut self, session: &mut Session, start: ClientMessage) {
         let now = self.ctx.clock.now();
         let id = start.id().map(str::to_owned);
-        match minutes.open(session, now).await {
-            Ok(true) => {
-                session.handle_client(start, now);
-                if session.state().status == Status::Created {
-                    // Refused by the core (e.g. voice not offered): the slice goes back.
-                    if let Err(error) = minutes.unopen().await {
-                        tracing::warn!(session = %self.registration.session_id(), %error, "cannot give a slice back");
-                    }
+        if let Some(live) = self.live.as_mut() {
+            match live.admit(self.ctx.store.as_ref(), now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let message = "you have as many interviews running as allowed: end one, then start again";
+                    return self.refuse_start(ErrorCode::TooManyLiveSessions, message, id);
+                }
+                Err(error) => {
+                    tracing::warn!(session = %self.registration.session_id(), %error, "cannot count live sessions");
+                    return self.refuse_start(ErrorCode::Unavailable, "cannot start right now; try again shortly", id);
                 }
             }
-            Ok(false) => {
-                let message = "no interview minutes left: add minutes, then start again".to_owned();
-                self.deliver(ServerMessage::Error(ErrorEvent {
-                    code: ErrorCode::InsufficientMinutes,
-                    message,
-                    fatal: false,
-                    reference: id,
-                }));
+        }
+        if let Some(minutes) = self.minutes.as_mut() {
+            let refusal = match minutes.open(session, now).await {
+                Ok(true) => None,
+                Ok(false) => {
+                    Some((ErrorCode::InsufficientMinutes, "no interview minutes left: add minutes, then start again"))
+                }
+                Err(error) => {
+                    tracing::warn!(session = %self.registration.session_id(), %error, "cannot reserve minutes");
+                    Some((ErrorCode::Unavailable, "minutes cannot be checked right now; start again shortly"))
+                }
+            };
+            if let Some((code, message)) = refusal {
+                self.end_live_count().await;
+                return self.refuse_start(code, message, id);
             }
-            Err(error) => {
-                tracing::warn!(session = %self.registration.session_id(), %error, "cannot reserve minutes");
-                let message = "minutes cannot be checked right now; start again shortly".to_owned();
-                self.deliver(ServerMessage::Error(ErrorEvent {
-                    code: ErrorCode::Unavailable,
-                    message,
-                    fatal: false,
-                    reference: id,
-                }));
+        }
+        session.handle_client(start, now);
+        if session.state().status == Status::Created {
+            // Refused by the core (e.g. voice not offered): what was taken goes back.
+            if let Some(minutes) = self.minutes.as_mut() {
+                if let Err(error) = minutes.unopen().await {
+                    tracing::warn!(session = %self.registration.session_id(), %error, "cannot give a slice back");
+                }
+            }
+            self.end_live_count().await;
+        }
+    }
+
+    fn refuse_start(&mut self, code: ErrorCode, message: &str, reference: Option<String>) {
+        let message = message.to_owned();
+        self.deliver(ServerMessage::Error(ErrorEvent { code, message, fatal: false, reference }));
+    }
+
+    /// The session no longer counts among its user's live sessions (ended, or not started).
+    async fn end_live_count(&mut self) {
+        if let Some(live) = self.live.as_mut() {
+            if let Err(error) = live.end(self.ctx.store.as_ref()).await {
+                // Its lease runs out by itself.
+                tracing::warn!(session = %self.registration.session_id(), %error, "cannot uncount a live session");
             }
         }
     }

@@ -7,6 +7,7 @@ mod command;
 mod connection;
 mod context;
 mod history;
+mod live;
 mod minutes;
 mod outbox;
 mod registry;
@@ -80,6 +81,10 @@ pub struct EngineConfig {
     /// session and loading one that does not run here are refused (`AtCapacity`); running
     /// sessions are never evicted to make room.
     pub max_loaded_sessions: Option<usize>,
+    /// Sessions one user may have live (started, not ended) at once, counted in the store
+    /// across every engine on it (`None`: no limit). A further `session.start` is refused
+    /// (`too_many_live_sessions`).
+    pub max_live_per_user: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +103,7 @@ impl Default for EngineConfig {
             max_sessions_per_user_per_hour: Some(60),
             abandon_after_ms: Some(300_000),
             max_loaded_sessions: None,
+            max_live_per_user: None,
         }
     }
 }

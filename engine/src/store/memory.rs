@@ -32,6 +32,8 @@ struct Inner {
     by_user: HashMap<UserId, Vec<SessionId>>,
     /// User id → times of their recent session creations, oldest first (`admit_creation`).
     created: HashMap<UserId, VecDeque<Timestamp>>,
+    /// User id → their live sessions and when each one's lease ends (`admit_live`).
+    live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
 }
 
 #[derive(Debug)]
@@ -228,6 +230,7 @@ impl Store for MemoryStore {
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<SessionId>, StoreError> {
         Ok(self.with(|inner| {
             inner.created.remove(user_id);
+            inner.live.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
         }))
@@ -287,6 +290,37 @@ impl Store for MemoryStore {
             ids.sort();
             ids
         }))
+    }
+
+    async fn admit_live(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        limit: u32,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| {
+            let live = inner.live.entry(user_id.clone()).or_default();
+            live.retain(|_, until| *until > now);
+            if !live.contains_key(session_id) && live.len() >= limit as usize {
+                return false;
+            }
+            live.insert(session_id.clone(), now.plus_ms(lease.as_millis() as u64));
+            true
+        }))
+    }
+
+    async fn end_live(&self, user_id: &UserId, session_id: &SessionId) -> Result<(), StoreError> {
+        self.with(|inner| {
+            if let Some(live) = inner.live.get_mut(user_id) {
+                live.remove(session_id);
+                if live.is_empty() {
+                    inner.live.remove(user_id);
+                }
+            }
+        });
+        Ok(())
     }
 
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {

@@ -175,6 +175,22 @@ pub trait Store: Send + Sync + 'static {
     /// The utterance ids of a session's kept audio, with its size in bytes.
     async fn audio_ids(&self, session_id: &SessionId) -> Result<Vec<(String, u64)>, StoreError>;
 
+    /// Counts `session_id` as one of its user's live sessions until `now + lease` (renewed by
+    /// calling again), if it is counted already or the user has fewer than `limit` (sessions
+    /// whose lease ran out do not count: their owner died or forgot them): whether it is
+    /// counted. Atomic, so concurrent starts on any node never exceed `limit`.
+    async fn admit_live(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        limit: u32,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Stops counting `session_id` as live (it ended).
+    async fn end_live(&self, user_id: &UserId, session_id: &SessionId) -> Result<(), StoreError>;
+
     /// Keeps a session only `ttl` longer (from now, replacing an earlier expiry): then every
     /// key of it, including keys made after this call (the log, the epoch), and its entry in
     /// the user's index, are gone.

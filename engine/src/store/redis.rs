@@ -11,6 +11,7 @@
 //! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
+//! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
@@ -128,16 +129,30 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
 ";
 
+/// Counts a session as live until its lease ends, if it is counted already or its user has
+/// fewer than the limit (expired leases first dropped). KEYS: live. ARGV: now ms, lease end ms,
+/// limit, session id. Returns 1 when counted, 0 when refused.
+const ADMIT_LIVE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[4]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1
+";
+
 /// Most metadata reads sent in one pipeline when listing a user's sessions.
 const META_READS_PER_ROUND_TRIP: usize = 1000;
 
 /// Takes a user's index and creation window away at once and returns the session ids it held:
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
-/// KEYS: index, created.
+/// KEYS: index, created, live.
 const TAKE_INDEX: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return ids
 ";
 
@@ -152,6 +167,7 @@ pub struct RedisStore {
     admit: Script,
     take_index: Script,
     put_audio: Script,
+    admit_live: Script,
 }
 
 /// The keys of one session.
@@ -184,6 +200,11 @@ fn user_created(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:created")
 }
 
+/// The user's live sessions (same hash tag as the index).
+fn user_live(user_id: &UserId) -> String {
+    format!("viva:{{u:{user_id}}}:live")
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`). The connection reconnects by itself; every
     /// command gives up after `timeout`, so a Redis that hangs is an error, not a stall.
@@ -203,6 +224,7 @@ impl RedisStore {
             admit: Script::new(ADMIT),
             take_index: Script::new(TAKE_INDEX),
             put_audio: Script::new(PUT_AUDIO),
+            admit_live: Script::new(ADMIT_LIVE),
         })
     }
 
@@ -430,6 +452,7 @@ impl Store for RedisStore {
             .take_index
             .key(user_index(user_id))
             .key(user_created(user_id))
+            .key(user_live(user_id))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
@@ -504,6 +527,31 @@ impl Store for RedisStore {
         let mut listed: Vec<(String, u64)> = ids.into_iter().zip(sizes).collect();
         listed.sort();
         Ok(listed)
+    }
+
+    async fn admit_live(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        limit: u32,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let counted: u8 = self
+            .admit_live
+            .key(user_live(user_id))
+            .arg(now.0)
+            .arg(now.plus_ms(lease.as_millis() as u64).0)
+            .arg(limit)
+            .arg(session_id.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        Ok(counted == 1)
+    }
+
+    async fn end_live(&self, user_id: &UserId, session_id: &SessionId) -> Result<(), StoreError> {
+        self.conn().zrem(user_live(user_id), session_id.as_str()).await.map_err(store_error)
     }
 
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError> {
