@@ -311,3 +311,47 @@ async fn a_user_past_their_live_sessions_is_refused_until_one_ends() {
     connection.send(ClientMessage::SessionStart { id: Some("again".into()), voice: None }).await.unwrap();
     until(connection, |m| matches!(m, ServerMessage::TurnStarted(_))).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn time_frozen_waiting_for_the_store_is_not_billed() {
+    use viva_engine::Metering;
+    use viva_engine::meter::{EntryKind, MemoryMeter, Meter};
+
+    let store =
+        Arc::new(FlakyStore { inner: MemoryStore::new(), down: AtomicBool::new(false), appends: AtomicU32::new(0) });
+    let meter = Arc::new(MemoryMeter::new());
+    meter.credit(&"max".into(), 600, "grant", None, Timestamp(0)).await.unwrap();
+    let engine = Engine::builder()
+        .store(store.clone())
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .metering(Metering::new(meter.clone()))
+        .build();
+    let user: UserId = "max".into();
+    let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&user, &session.session_id, None).await.unwrap();
+    let t0 = tokio::time::Instant::now();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+
+    // At 10 s the store goes away; an answer freezes the session until it is back at 40 s.
+    tokio::time::sleep_until(t0 + Duration::from_secs(10)).await;
+    store.down.store(true, Ordering::SeqCst);
+    let answer = ClientMessage::AnswerSubmit { id: Some("a1".into()), text: "Shard it and cache it.".into() };
+    connection.send(answer).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::Error(e) if e.code == ErrorCode::StoreUnavailable)).await;
+    tokio::time::sleep_until(t0 + Duration::from_secs(40)).await;
+    store.down.store(false, Ordering::SeqCst);
+    until(&mut connection, |m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+    let back = t0.elapsed().as_secs_f64();
+
+    tokio::time::sleep_until(t0 + Duration::from_secs(60)).await;
+    connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
+    let usage = meter.usage(&user, None, 200).await.unwrap();
+    let debited: u64 = usage.entries.iter().filter(|e| e.kind == EntryKind::Debit).map(|e| e.seconds).sum();
+    // 60 s live, frozen from 10 s until the store took the answer (the backoff's next try
+    // after 40 s): billed the rest, to the second.
+    let billed = 60.0 - (back - 10.0);
+    assert!((billed - 1.0..=billed + 1.0).contains(&(debited as f64)), "{debited} s debited, {billed:.1} s expected");
+    assert_eq!((usage.balance_s, usage.held_s), (600 - debited, 0));
+}

@@ -49,6 +49,8 @@ struct TurnInFlight {
 struct Backoff {
     at: Instant,
     delay: Duration,
+    /// When the store went away (the session froze).
+    since: Instant,
 }
 
 impl Backoff {
@@ -428,8 +430,12 @@ impl Actor {
                     return Err(Stop::Failed(code));
                 }
             }
-            if self.retry.take().is_some() {
+            if let Some(backoff) = self.retry.take() {
                 tracing::info!(session = %session_id, "store back; the session goes on");
+                if let Some(minutes) = self.minutes.as_mut() {
+                    let frozen = backoff.since.elapsed().as_millis() as u64;
+                    minutes.exclude(frozen, session, self.ctx.clock.now());
+                }
             }
             self.since_snapshot += self.unstored.len() as u64;
             if let (Some(retention), Some(meta)) = (self.ctx.config.retention, &self.meta) {
@@ -535,15 +541,15 @@ impl Actor {
 
     /// The store did not take the batch: tell the client (once per outage) and try again later.
     fn freeze(&mut self, error: &str) {
-        let delay = match self.retry {
+        let (delay, since) = match self.retry {
             None => {
                 tracing::warn!(session = %self.session_id(), %error, "store unavailable; the session waits for it");
                 self.deliver(store_unavailable(None));
-                Backoff::FIRST
+                (Backoff::FIRST, Instant::now())
             }
-            Some(backoff) => (backoff.delay * 2).min(Backoff::MAX),
+            Some(backoff) => ((backoff.delay * 2).min(Backoff::MAX), backoff.since),
         };
-        self.retry = Some(Backoff { at: Instant::now() + delay, delay });
+        self.retry = Some(Backoff { at: Instant::now() + delay, delay, since });
     }
 
     /// While frozen nothing new may happen to the session: answers and other changes are

@@ -6,8 +6,9 @@
 //! interview when it runs out.
 //!
 //! What is billed is the session's live time (from `session.start` on, the interview's own
-//! clock), to the second, capped by what was reserved: after an `out_of_minutes` cut the hold
-//! is spent, so the closing turn and the report cost nothing. Settlement keys are positions
+//! clock) less the time it was frozen waiting for the store, to the second, capped by what was
+//! reserved: after an `out_of_minutes` cut the hold is spent, so the closing turn and the
+//! report cost nothing. Settlement keys are positions
 //! (`<session>:<seconds settled before>`), so two owners settling the same stretch (a node
 //! that died mid-settlement and the one that took over) charge it once.
 
@@ -64,11 +65,35 @@ pub(super) struct SessionMinutes {
     next_at: Option<Timestamp>,
     /// The end was settled and the hold given back.
     closed: bool,
+    /// Live time not billed: the session was frozen, waiting for the store (known to this
+    /// task only: a task that takes the session over bills from where settlements ended).
+    excluded_ms: u64,
 }
 
 impl SessionMinutes {
     pub(super) fn new(metering: Metering, user_id: UserId, session_id: SessionId) -> Self {
-        Self { metering, user_id, session_id, settled_s: 0, held_s: 0, balance_s: 0, next_at: None, closed: false }
+        Self {
+            metering,
+            user_id,
+            session_id,
+            settled_s: 0,
+            held_s: 0,
+            balance_s: 0,
+            next_at: None,
+            closed: false,
+            excluded_ms: 0,
+        }
+    }
+
+    /// The session was frozen for `ms` (the store was away): that time is not billed, and the
+    /// core's budget is given it back at once (its clock ran meanwhile).
+    pub(super) fn exclude(&mut self, ms: u64, session: &mut Session, now: Timestamp) {
+        if session.state().status != Status::Live || self.closed {
+            return;
+        }
+        self.excluded_ms += ms;
+        let billed = self.billed_ms(session, now);
+        self.feed(session, billed, now);
     }
 
     /// The meter could not be reached: try again in a second (the core keeps the budget it
@@ -106,9 +131,9 @@ impl SessionMinutes {
         let Some(hold) = holds.into_iter().find(|h| h.session_id == self.session_id) else {
             // Never reserved (not started, or metering was off when it started): nothing owed
             // before now.
-            self.settled_s = billed_ms(session, now) / 1000;
+            self.settled_s = self.billed_ms(session, now) / 1000;
             if session.state().status == Status::Live {
-                self.reserve(session, billed_ms(session, now), now).await?;
+                self.reserve(session, self.billed_ms(session, now), now).await?;
             }
             return Ok(());
         };
@@ -124,7 +149,7 @@ impl SessionMinutes {
     /// A slice is over (or the hold runs out): settles the whole seconds used and reserves the
     /// next slice; the core learns what is left.
     pub(super) async fn tick(&mut self, session: &mut Session, now: Timestamp) -> Result<(), MeterError> {
-        let billed = billed_ms(session, now);
+        let billed = self.billed_ms(session, now);
         self.settle(billed / 1000, now).await?;
         self.reserve(session, billed, now).await
     }
@@ -135,7 +160,7 @@ impl SessionMinutes {
         if self.closed {
             return Ok(());
         }
-        let billed = billed_ms(session, now);
+        let billed = self.billed_ms(session, now);
         self.settle((billed + 500) / 1000, now).await?;
         self.metering.meter.release(&self.user_id, &self.session_id).await?;
         self.held_s = 0;
@@ -165,21 +190,30 @@ impl SessionMinutes {
             metering.meter.reserve(&self.user_id, &self.session_id, metering.slice_s, metering.hold_ttl(), now).await?;
         self.held_s = reserved.held_s;
         self.balance_s = reserved.balance_s;
-        let covered_ms = (self.settled_s + self.held_s) * 1000;
-        let left_ms = (covered_ms + self.balance_s * 1000).saturating_sub(billed);
-        session.handle_budget(left_ms, now);
-        // The next settlement: a slice from now, or when the hold runs out if sooner (then the
-        // core ends the session if nothing more can be reserved).
-        let until_empty = covered_ms.saturating_sub(billed);
-        let next = (metering.slice_s * 1000).min(until_empty).max(1);
-        self.next_at = Some(now.plus_ms(next));
+        self.feed(session, billed, now);
         Ok(())
+    }
+
+    /// Tells the core what is left at `billed` ms of billed time, and sets the next
+    /// settlement: a slice from now, or when the hold runs out if sooner (then the core ends
+    /// the session if nothing more can be reserved).
+    fn feed(&mut self, session: &mut Session, billed: u64, now: Timestamp) {
+        let covered_ms = (self.settled_s + self.held_s) * 1000;
+        session.handle_budget((covered_ms + self.balance_s * 1000).saturating_sub(billed), now);
+        let until_empty = covered_ms.saturating_sub(billed);
+        let next = (self.metering.slice_s * 1000).min(until_empty).max(1);
+        self.next_at = Some(now.plus_ms(next));
+    }
+
+    /// Milliseconds to bill at `now`: live time less the time frozen.
+    fn billed_ms(&self, session: &Session, now: Timestamp) -> u64 {
+        live_ms(session, now).saturating_sub(self.excluded_ms)
     }
 }
 
-/// Milliseconds of live time to bill at `now`: from the start to now while live, to the end
-/// once ended (the hold caps what an `out_of_minutes` end costs: the closing turn is free).
-fn billed_ms(session: &Session, now: Timestamp) -> u64 {
+/// Milliseconds of live time at `now`: from the start to now while live, to the end once ended
+/// (the hold caps what an `out_of_minutes` end costs: the closing turn is free).
+fn live_ms(session: &Session, now: Timestamp) -> u64 {
     let state = session.state();
     let Some(started) = state.started_at else { return 0 };
     let until = state.ended_at.unwrap_or(now);
