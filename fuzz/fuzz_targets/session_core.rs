@@ -95,6 +95,13 @@ enum Op {
     Restart,
 }
 
+impl Op {
+    /// Whether it comes from the candidate's audio.
+    fn is_voice(&self) -> bool {
+        matches!(self, Self::SpokenAnswer { .. } | Self::BargeIn | Self::FloorReleased | Self::Truncate { .. })
+    }
+}
+
 static PLAN: LazyLock<Arc<Plan>> =
     LazyLock::new(|| PlanCatalog::shipped().get("senior-backend").expect("the shipped plan").clone());
 
@@ -171,12 +178,13 @@ impl Driver {
                 self.client(ClientMessage::CodeSubmit { id: id(n), language, source })
             }
             Op::Interrupt => self.client(ClientMessage::TurnInterrupt { id: None }),
+            // Voice comes from the client's audio: like its messages, none once the session ended
+            // (the runtime has closed the socket).
+            _ if self.session.is_ended() && op.is_voice() => {}
             Op::SpokenAnswer { id: n, canned, audio_ms } => {
                 let text = ANSWERS[canned as usize % ANSWERS.len()].to_owned();
                 let spoken = Spoken { words: Vec::new(), audio_ms: u64::from(audio_ms) };
-                if !self.session.is_ended() {
-                    self.session.handle_spoken_answer(format!("a{}", n % 8), text, spoken, self.now);
-                }
+                self.session.handle_spoken_answer(format!("a{}", n % 8), text, spoken, self.now);
             }
             Op::BargeIn => self.session.handle_barge_in(self.now),
             Op::FloorReleased => self.session.handle_floor_released(self.now),
