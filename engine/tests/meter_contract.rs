@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use viva_engine::core::{SessionId, UserId};
-use viva_engine::meter::{EntryKind, MAX_CREDIT_S, MemoryMeter, Meter, MeterError, RedisMeter};
+use viva_engine::meter::{AudioMs, EntryKind, MAX_CREDIT_S, MemoryMeter, Meter, MeterError, RedisMeter};
 use viva_engine::store::RedisStore;
 use viva_engine::time::Timestamp;
 use viva_testkit::RedisServer;
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
 const TTL: Duration = Duration::from_secs(60);
+const NO_AUDIO: AudioMs = AudioMs { input_ms: 0, output_ms: 0 };
 
 fn user(name: &str) -> UserId {
     name.into()
@@ -42,7 +43,7 @@ async fn reservations_take_at_most_the_balance_and_release_gives_the_rest_back(m
     assert_eq!(holds[0].expires_at, T0.plus_ms(90_000), "renewed by the last reservation");
 
     // s2 used 20 s of its 50: settled, then the rest comes back.
-    assert_eq!(meter.settle(&ann, &session("s2"), "s2:0", 20, T0).await.unwrap().debited_s, 20);
+    assert_eq!(meter.settle(&ann, &session("s2"), "s2:0", 20, NO_AUDIO, T0).await.unwrap().debited_s, 20);
     let s2 = meter.holds(&ann).await.unwrap().into_iter().find(|h| h.session_id.as_str() == "s2").unwrap();
     assert_eq!((s2.held_s, s2.settled_s), (30, 20), "the hold knows what its session was charged");
     assert_eq!(meter.release(&ann, &session("s2")).await.unwrap(), 30);
@@ -57,14 +58,14 @@ async fn settlements_and_credits_apply_once_per_key(meter: &dyn Meter) {
     let again = meter.credit(&bob, 100, "grant", None, T0).await.unwrap();
     assert_eq!((again.balance_s, again.duplicate), (100, true), "the same answer, nothing added");
     meter.reserve(&bob, &session("s"), 30, TTL, T0).await.unwrap();
-    let settled = meter.settle(&bob, &session("s"), "s:0", 25, T0).await.unwrap();
+    let settled = meter.settle(&bob, &session("s"), "s:0", 25, NO_AUDIO, T0).await.unwrap();
     assert_eq!((settled.debited_s, settled.duplicate), (25, false));
-    let repeated = meter.settle(&bob, &session("s"), "s:0", 25, T0).await.unwrap();
+    let repeated = meter.settle(&bob, &session("s"), "s:0", 25, NO_AUDIO, T0).await.unwrap();
     assert_eq!((repeated.debited_s, repeated.duplicate), (25, true));
     // More than held is debited only up to the hold: a session never spends what it did not reserve.
-    assert_eq!(meter.settle(&bob, &session("s"), "s:1", 40, T0).await.unwrap().debited_s, 5);
+    assert_eq!(meter.settle(&bob, &session("s"), "s:1", 40, NO_AUDIO, T0).await.unwrap().debited_s, 5);
     // A settlement for a session holding nothing debits nothing.
-    assert_eq!(meter.settle(&bob, &session("other"), "other:0", 10, T0).await.unwrap().debited_s, 0);
+    assert_eq!(meter.settle(&bob, &session("other"), "other:0", 10, NO_AUDIO, T0).await.unwrap().debited_s, 0);
 
     let usage = meter.usage(&bob, None, 10).await.unwrap();
     assert_eq!((usage.balance_s, usage.held_s), (70, 0));
@@ -74,6 +75,17 @@ async fn settlements_and_credits_apply_once_per_key(meter: &dyn Meter) {
     assert_eq!(usage.entries[0].session_id.as_ref().map(SessionId::as_str), Some("s"));
 }
 
+async fn a_voice_debit_keeps_the_audio_it_moved(meter: &dyn Meter) {
+    let vic = user("vic");
+    meter.credit(&vic, 60, "grant", None, T0).await.unwrap();
+    meter.reserve(&vic, &session("v"), 30, TTL, T0).await.unwrap();
+    let voice = AudioMs { input_ms: 1_500, output_ms: 2_250 };
+    meter.settle(&vic, &session("v"), "v:0", 4, voice, T0).await.unwrap();
+    meter.settle(&vic, &session("v"), "v:4", 3, NO_AUDIO, T0).await.unwrap();
+    let audio: Vec<AudioMs> = meter.usage(&vic, None, 10).await.unwrap().entries.iter().map(|e| e.audio).collect();
+    assert_eq!(audio, [NO_AUDIO, voice, NO_AUDIO], "newest first: the text debit, the voice one, the credit");
+}
+
 async fn bad_requests_are_refused_and_apply_nothing(meter: &dyn Meter) {
     let cat = user("cat");
     for seconds in [0, MAX_CREDIT_S + 1, u64::MAX] {
@@ -81,7 +93,7 @@ async fn bad_requests_are_refused_and_apply_nothing(meter: &dyn Meter) {
     }
     for key in ["", "a\nb", &"k".repeat(201)] {
         assert!(matches!(meter.credit(&cat, 10, key, None, T0).await, Err(MeterError::Invalid(_))), "{key:?}");
-        assert!(matches!(meter.settle(&cat, &session("s"), key, 1, T0).await, Err(MeterError::Invalid(_))));
+        assert!(matches!(meter.settle(&cat, &session("s"), key, 1, NO_AUDIO, T0).await, Err(MeterError::Invalid(_))));
     }
     assert!(matches!(meter.usage(&cat, Some("not a cursor"), 10).await, Err(MeterError::Invalid(_))));
     let usage = meter.usage(&cat, None, 10).await.unwrap();
@@ -132,7 +144,7 @@ async fn concurrent_calls_with_repeated_keys_give_exact_totals(meter: Arc<dyn Me
                 if n % 2 == 0 {
                     meter.credit(&eve, 3, &format!("c{n}"), None, T0).await.map(drop)
                 } else {
-                    meter.settle(&eve, &session("s"), &format!("s:{n}"), 7, T0).await.map(drop)
+                    meter.settle(&eve, &session("s"), &format!("s:{n}"), 7, NO_AUDIO, T0).await.map(drop)
                 }
             }));
         }
@@ -181,6 +193,7 @@ macro_rules! contract {
 }
 
 contract![
+    a_voice_debit_keeps_the_audio_it_moved,
     reservations_take_at_most_the_balance_and_release_gives_the_rest_back,
     settlements_and_credits_apply_once_per_key,
     bad_requests_are_refused_and_apply_nothing,

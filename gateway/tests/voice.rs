@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use common::{Client, Connect, Event, Gateway};
 use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::meter::{MemoryMeter, Meter};
 use viva_engine::voice::stt::{PocketsphinxConfig, PocketsphinxStt};
 use viva_engine::voice::tts::{EspeakConfig, EspeakTts, OUTPUT_RATE};
-use viva_engine::{AudioRecordings, Engine, Speech};
+use viva_engine::{AudioRecordings, Engine, Metering, Speech};
 use viva_protocol::checker::Checker;
 use viva_protocol::server::AnswerSource;
 use viva_protocol::{Audio, ClientMessage, ServerMessage, TurnKind, TurnStatus, Voice};
@@ -26,16 +27,25 @@ const ANSWER: &str = "I would use a cache with a time to live";
 /// A gateway whose engine listens with pocketsphinx (restricted to `grammar`) and speaks with
 /// espeak-ng; the scripted interviewer says a word every `pace`.
 async fn voice_gateway(pace: Duration, grammar: &[&str]) -> Gateway {
-    recording_gateway(pace, grammar, None).await
+    recording_gateway(pace, grammar, None, None).await
 }
 
-/// [`voice_gateway`], keeping spoken answers' audio as `recordings` says.
-async fn recording_gateway(pace: Duration, grammar: &[&str], recordings: Option<AudioRecordings>) -> Gateway {
+/// [`voice_gateway`], keeping spoken answers' audio as `recordings` says, metering minutes
+/// through `meter` when given.
+async fn recording_gateway(
+    pace: Duration,
+    grammar: &[&str],
+    recordings: Option<AudioRecordings>,
+    meter: Option<Arc<MemoryMeter>>,
+) -> Gateway {
     let stt = PocketsphinxStt::new(PocketsphinxConfig::default()).unwrap().with_grammar(grammar).unwrap();
     let tts = EspeakTts::new(EspeakConfig::default()).unwrap();
     let speech = Speech { stt: Some(Arc::new(stt)), tts: Some(Arc::new(tts)), recordings, ..Speech::new() };
-    let engine = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(pace))).speech(speech).build();
-    Gateway::start_on(engine, |_| {}).await
+    let mut builder = Engine::builder().interviewer(Arc::new(ScriptedInterviewer::new(pace))).speech(speech);
+    if let Some(meter) = meter {
+        builder = builder.metering(Metering::new(meter));
+    }
+    Gateway::start_on(builder.build(), |_| {}).await
 }
 
 /// A session started with voice both ways.
@@ -274,7 +284,11 @@ async fn a_kept_answers_audio_is_served_to_its_owner_exported_and_deleted() {
         return;
     }
     let grammar: Vec<&str> = ANSWER.split(' ').collect();
-    let gateway = recording_gateway(Duration::ZERO, &grammar, Some(AudioRecordings::default())).await;
+    // Metered too: the ledger records the audio of the session's stretches.
+    let meter = Arc::new(MemoryMeter::new());
+    meter.credit(&"fran".into(), 600, "grant", None, viva_engine::time::Timestamp(0)).await.unwrap();
+    let gateway =
+        recording_gateway(Duration::ZERO, &grammar, Some(AudioRecordings::default()), Some(meter.clone())).await;
     let (mut client, mut checker, session) = start(&gateway, "fran").await;
     until(&mut client, &mut checker, |m| matches!(m, ServerMessage::TurnStarted(t) if t.kind == TurnKind::Question))
         .await;
@@ -312,6 +326,16 @@ async fn a_kept_answers_audio_is_served_to_its_owner_exported_and_deleted() {
             gateway.remote.get(Some("fran"), &format!("/v1/sessions/{session}/answers/{missing}/audio")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{missing}");
     }
+
+    // Ended, its debits carry the audio moved: at least the answer heard, and the turns spoken.
+    let end = ClientMessage::SessionEnd { id: None };
+    checker.sent(&end);
+    client.send(&end).await;
+    until(&mut client, &mut checker, |m| matches!(m, ServerMessage::SessionEnded(_))).await;
+    let ledger = meter.usage(&"fran".into(), None, 200).await.unwrap().entries;
+    let heard: u64 = ledger.iter().map(|e| e.audio.input_ms).sum();
+    let spoken: u64 = ledger.iter().map(|e| e.audio.output_ms).sum();
+    assert!(heard >= audio_ms && spoken > 0, "{heard} ms heard, {spoken} ms spoken in {ledger:?}");
 
     // The export lists it; deleting the user deletes it.
     let (status, export) = gateway.remote.get(Some("fran"), "/v1/me/export").await;

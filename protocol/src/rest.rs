@@ -291,6 +291,12 @@ pub struct LedgerItem {
     /// Why (a credit's reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A voice session's debit: milliseconds of the candidate's speech received over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_in_ms: Option<u64>,
+    /// A voice session's debit: milliseconds of the interviewer's speech sent over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_out_ms: Option<u64>,
 }
 
 /// `POST /v1/admin/users/{user}/credits`.

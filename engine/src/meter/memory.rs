@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Credited, EntryKind, Hold, LedgerEntry, Meter, MeterError, Reserved, Settled, Usage, check_credit, check_key,
+    AudioMs, Credited, EntryKind, Hold, LedgerEntry, Meter, MeterError, Reserved, Settled, Usage, check_credit,
+    check_key,
 };
 use crate::core::{SessionId, UserId};
 use crate::time::Timestamp;
@@ -87,6 +88,7 @@ impl Meter for MemoryMeter {
         session_id: &SessionId,
         key: &str,
         used_s: u64,
+        audio: AudioMs,
         now: Timestamp,
     ) -> Result<Settled, MeterError> {
         check_key(key)?;
@@ -109,6 +111,7 @@ impl Meter for MemoryMeter {
                     session_id: Some(session_id.clone()),
                     key: key.to_owned(),
                     reason: None,
+                    audio,
                 });
             }
             Settled { debited_s, duplicate: false }
@@ -146,6 +149,7 @@ impl Meter for MemoryMeter {
                 session_id: None,
                 key: key.to_owned(),
                 reason: reason.map(str::to_owned),
+                audio: AudioMs::default(),
             });
             Credited { balance_s: account.balance_s, duplicate: false }
         }))

@@ -82,6 +82,15 @@ pub struct Credited {
     pub duplicate: bool,
 }
 
+/// Audio moved by a voice session over a settled stretch (recorded in its debit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudioMs {
+    /// The candidate's speech received.
+    pub input_ms: u64,
+    /// The interviewer's speech sent.
+    pub output_ms: u64,
+}
+
 /// A session's hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
@@ -137,6 +146,8 @@ pub struct LedgerEntry {
     pub key: String,
     /// Why (credits: the caller's reason).
     pub reason: Option<String>,
+    /// A voice session's audio over the debited stretch (zero for text).
+    pub audio: AudioMs,
 }
 
 /// A user's minutes: balance, holds, and one page of the ledger.
@@ -166,13 +177,15 @@ pub trait Meter: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Reserved, MeterError>;
 
-    /// Debits `used_s` seconds of the session's hold (at most what it holds), once per `key`.
+    /// Debits `used_s` seconds of the session's hold (at most what it holds), once per `key`;
+    /// the entry records the `audio` a voice session moved over that stretch.
     async fn settle(
         &self,
         user_id: &UserId,
         session_id: &SessionId,
         key: &str,
         used_s: u64,
+        audio: AudioMs,
         now: Timestamp,
     ) -> Result<Settled, MeterError>;
 

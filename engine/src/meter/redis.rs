@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `viva:{u:<user>}:minutes` | hash | `balance`: seconds free to reserve |
 //! | `viva:{u:<user>}:holds` | hash | session id → `<seconds held>:<expires at, ms>:<seconds settled>` |
-//! | `viva:{u:<user>}:ledger` | stream | one entry per credit or debit: `at`, `kind`, `s`, `session`, `key`, `reason` |
+//! | `viva:{u:<user>}:ledger` | stream | one entry per credit or debit: `at`, `kind`, `s`, `session`, `key`, `reason`; a voice session's debits `ain`, `aout` (audio ms) |
 //! | `viva:{u:<user>}:keys` | hash | applied idempotency key → its answer (credit: the balance after; settle: seconds debited) |
 
 use std::time::Duration;
@@ -16,7 +16,8 @@ use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    Credited, EntryKind, Hold, LedgerEntry, Meter, MeterError, Reserved, Settled, Usage, check_credit, check_key,
+    AudioMs, Credited, EntryKind, Hold, LedgerEntry, Meter, MeterError, Reserved, Settled, Usage, check_credit,
+    check_key,
 };
 use crate::core::{SessionId, UserId};
 use crate::time::Timestamp;
@@ -39,7 +40,8 @@ return {granted, held, balance - granted}
 ";
 
 /// Debits up to `used` seconds of the session's hold, once per key.
-/// KEYS: holds, keys, ledger. ARGV: session, key, used, now (ms). Returns {debited, duplicate}.
+/// KEYS: holds, keys, ledger. ARGV: session, key, used, now (ms), audio in ms, audio out ms.
+/// Returns {debited, duplicate}.
 const SETTLE: &str = r"
 local done = redis.call('HGET', KEYS[2], ARGV[2])
 if done then return {tonumber(done), 1} end
@@ -55,7 +57,11 @@ if hold then
 end
 redis.call('HSET', KEYS[2], ARGV[2], debit)
 if debit > 0 then
-  redis.call('XADD', KEYS[3], '*', 'at', ARGV[4], 'kind', 'debit', 's', debit, 'session', ARGV[1], 'key', ARGV[2])
+  local entry = {'at', ARGV[4], 'kind', 'debit', 's', debit, 'session', ARGV[1], 'key', ARGV[2]}
+  if ARGV[5] ~= '0' or ARGV[6] ~= '0' then
+    for _, field in ipairs({'ain', ARGV[5], 'aout', ARGV[6]}) do table.insert(entry, field) end
+  end
+  redis.call('XADD', KEYS[3], '*', unpack(entry))
 end
 return {debit, 0}
 ";
@@ -159,6 +165,10 @@ fn ledger_entries(reply: StreamRangeReply) -> Result<Vec<(String, LedgerEntry)>,
                 session_id: text("session").map(SessionId::from),
                 key: text("key").ok_or_else(corrupt)?,
                 reason: text("reason"),
+                audio: AudioMs {
+                    input_ms: text("ain").and_then(|n| n.parse().ok()).unwrap_or(0),
+                    output_ms: text("aout").and_then(|n| n.parse().ok()).unwrap_or(0),
+                },
             };
             Ok((id.id.clone(), entry))
         })
@@ -196,6 +206,7 @@ impl Meter for RedisMeter {
         session_id: &SessionId,
         key: &str,
         used_s: u64,
+        audio: AudioMs,
         now: Timestamp,
     ) -> Result<Settled, MeterError> {
         check_key(key)?;
@@ -209,6 +220,8 @@ impl Meter for RedisMeter {
             .arg(key)
             .arg(used_s)
             .arg(now.0)
+            .arg(audio.input_ms)
+            .arg(audio.output_ms)
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;

@@ -319,6 +319,9 @@ impl Actor {
                 () = sleep_until(settle_at), if !frozen => {
                     if let Some(minutes) = self.minutes.as_mut() {
                         let now = clock.now();
+                        if let Some(voice) = self.voice.as_mut() {
+                            minutes.add_audio(voice.take_audio());
+                        }
                         if let Err(error) = minutes.tick(session, now).await {
                             tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle minutes; retrying");
                             minutes.retry_at(now);
@@ -464,6 +467,9 @@ impl Actor {
         if session.is_ended() {
             if let Some(minutes) = self.minutes.as_mut() {
                 let now = self.ctx.clock.now();
+                if let Some(voice) = self.voice.as_mut() {
+                    minutes.add_audio(voice.take_audio());
+                }
                 if let Err(error) = minutes.close(session, now).await {
                     // Its hold expires; whoever loads the session next settles it.
                     tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle the end's minutes");

@@ -20,7 +20,7 @@ use viva_protocol::rest::{CreditRequest, Credited, ExportedMinutes, LedgerItem, 
 use super::Engine;
 use crate::EngineError;
 use crate::core::{Session, SessionId, Status, UserId};
-use crate::meter::{LedgerEntry, MAX_PAGE, Meter, MeterError};
+use crate::meter::{AudioMs, LedgerEntry, MAX_PAGE, Meter, MeterError};
 use crate::time::Timestamp;
 
 /// How sessions are metered.
@@ -65,6 +65,8 @@ pub(super) struct SessionMinutes {
     next_at: Option<Timestamp>,
     /// The end was settled and the hold given back.
     closed: bool,
+    /// A voice session's audio not yet recorded in a debit.
+    audio: AudioMs,
     /// Live time not billed: the session was frozen, waiting for the store (known to this
     /// task only: a task that takes the session over bills from where settlements ended).
     excluded_ms: u64,
@@ -82,7 +84,14 @@ impl SessionMinutes {
             next_at: None,
             closed: false,
             excluded_ms: 0,
+            audio: AudioMs::default(),
         }
+    }
+
+    /// A voice session moved this audio since the last call: recorded with the next debit.
+    pub(super) fn add_audio(&mut self, audio: AudioMs) {
+        self.audio.input_ms += audio.input_ms;
+        self.audio.output_ms += audio.output_ms;
     }
 
     /// The session was frozen for `ms` (the store was away): that time is not billed, and the
@@ -176,7 +185,9 @@ impl SessionMinutes {
             return Ok(());
         }
         let key = format!("{}:{}", self.session_id, self.settled_s);
-        let settled = self.metering.meter.settle(&self.user_id, &self.session_id, &key, used, now).await?;
+        let meter = &self.metering.meter;
+        let settled = meter.settle(&self.user_id, &self.session_id, &key, used, self.audio, now).await?;
+        self.audio = AudioMs::default();
         self.settled_s += settled.debited_s;
         self.held_s = self.held_s.saturating_sub(settled.debited_s);
         Ok(())
@@ -239,6 +250,8 @@ fn ledger_item(entry: LedgerEntry) -> LedgerItem {
         session_id: entry.session_id.map(SessionId::into_string),
         key: entry.key,
         reason: entry.reason,
+        audio_in_ms: (entry.audio != AudioMs::default()).then_some(entry.audio.input_ms),
+        audio_out_ms: (entry.audio != AudioMs::default()).then_some(entry.audio.output_ms),
     }
 }
 

@@ -29,6 +29,7 @@ use viva_protocol::{Audio, ClientMessage, ErrorCode, ServerMessage, TurnStatus, 
 
 use super::answer_audio::{AudioKeeper, AudioRecordings};
 use crate::core::{Output, Record, Session, Spoken, TurnId, UserId};
+use crate::meter::AudioMs;
 use crate::time::Timestamp;
 use crate::voice::sentences::Sentences;
 use crate::voice::stt::{INPUT_RATE, SpeechToText, SttError, Transcript};
@@ -98,6 +99,10 @@ pub(super) struct VoicePath {
     user: UserId,
     listening: Option<Listening>,
     speaking: Option<Speaking>,
+    /// Audio moved since the last [`VoicePath::take_audio`], in samples: heard (16 kHz), spoken
+    /// (24 kHz). For the minutes' ledger.
+    heard: u64,
+    spoken: u64,
 }
 
 /// What the audio path produced for the client: ephemeral messages, delivered at once.
@@ -122,7 +127,13 @@ impl VoicePath {
             turns: VecDeque::new(),
             spoken: VecDeque::new(),
         });
-        (listening.is_some() || speaking.is_some()).then(|| Self { user: user.clone(), listening, speaking })
+        (listening.is_some() || speaking.is_some()).then(|| Self {
+            user: user.clone(),
+            listening,
+            speaking,
+            heard: 0,
+            spoken: 0,
+        })
     }
 
     /// Whether work is in flight that must not be dropped by unloading the session.
@@ -197,7 +208,7 @@ impl VoicePath {
     /// interviewer's audio to send (only when `sending`: someone is connected). Pending while
     /// there is neither.
     pub(super) async fn next(voice: &mut Option<Box<Self>>, sending: bool) -> VoiceEvent {
-        let Some(VoicePath { user, listening, speaking }) = voice.as_deref_mut() else {
+        let Some(VoicePath { user, listening, speaking, spoken, .. }) = voice.as_deref_mut() else {
             return std::future::pending().await;
         };
         let transcribed = async {
@@ -217,8 +228,23 @@ impl VoicePath {
         };
         tokio::select! {
             done = transcribed => VoiceEvent::Transcribed(done),
-            audio = audio => VoiceEvent::Send(audio),
+            audio = audio => {
+                if let ServerMessage::TurnAudio(chunk) = &audio {
+                    *spoken += chunk.audio.0.len() as u64 / 2;
+                }
+                VoiceEvent::Send(audio)
+            }
         }
+    }
+
+    /// Milliseconds of audio heard and spoken since the last call.
+    pub(super) fn take_audio(&mut self) -> AudioMs {
+        let audio = AudioMs {
+            input_ms: self.heard * 1000 / u64::from(INPUT_RATE),
+            output_ms: self.spoken * 1000 / u64::from(OUTPUT_RATE),
+        };
+        (self.heard, self.spoken) = (0, 0);
+        audio
     }
 
     /// A transcription finished: the answer, or why there is none.
@@ -270,6 +296,7 @@ impl VoicePath {
         }
         metrics::counter!("viva_voice_input_audio_ms_total")
             .increment(samples.len() as u64 * 1000 / u64::from(INPUT_RATE));
+        self.heard += samples.len() as u64;
         if listening.utterance.as_ref().is_none_or(|u| u.id != id) {
             // A new utterance (or the same one again, after it ended: a re-send).
             listening.detector.reset();
