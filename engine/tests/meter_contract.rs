@@ -86,6 +86,33 @@ async fn a_voice_debit_keeps_the_audio_it_moved(meter: &dyn Meter) {
     assert_eq!(audio, [NO_AUDIO, voice, NO_AUDIO], "newest first: the text debit, the voice one, the credit");
 }
 
+async fn a_sweep_finds_every_expired_hold_and_only_those(meter: &dyn Meter) {
+    for n in 0..30 {
+        let user = user(&format!("u{n}"));
+        meter.credit(&user, 100, "grant", None, T0).await.unwrap();
+        // Even users' holds were renewed late (alive), odd ones' long ago (their node died).
+        let at = if n % 2 == 0 { T0.plus_ms(100_000) } else { T0 };
+        meter.reserve(&user, &session(&format!("s{n}")), 30, TTL, at).await.unwrap();
+    }
+    let now = T0.plus_ms(90_000);
+    let (mut found, mut cursor, mut steps) = (Vec::new(), 0, 0);
+    loop {
+        let (expired, next) = meter.expired_holds(cursor, 7, now).await.unwrap();
+        found.extend(expired.into_iter().map(|(user, hold)| (user.to_string(), hold.session_id.to_string())));
+        steps += 1;
+        cursor = next;
+        if cursor == 0 || steps > 1_000 {
+            break;
+        }
+    }
+    found.sort();
+    found.dedup();
+    let mut expected: Vec<(String, String)> =
+        (0..30).filter(|n| n % 2 == 1).map(|n| (format!("u{n}"), format!("s{n}"))).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}
+
 async fn bad_requests_are_refused_and_apply_nothing(meter: &dyn Meter) {
     let cat = user("cat");
     for seconds in [0, MAX_CREDIT_S + 1, u64::MAX] {
@@ -193,6 +220,7 @@ macro_rules! contract {
 }
 
 contract![
+    a_sweep_finds_every_expired_hold_and_only_those,
     a_voice_debit_keeps_the_audio_it_moved,
     reservations_take_at_most_the_balance_and_release_gives_the_rest_back,
     settlements_and_credits_apply_once_per_key,

@@ -194,3 +194,30 @@ async fn a_session_taken_over_by_another_engine_is_charged_once() {
     assert!(keys.contains(&format!("{id}:30").as_str()), "the taken-over stretch from 30 s: {keys:?}");
     assert_eq!(totals(meter.as_ref(), &user).await, (0, 0, 100, 100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_sweep_settles_a_dead_nodes_hold_and_ends_its_session() {
+    // The first engine runs the session 40 s and stops (a node gone: nobody renews the hold,
+    // nobody reconnects). The second engine's sweep finds the hold expired, settles it from
+    // where settlements ended (capped by the hold) and ends the session as abandoned.
+    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
+    credit(meter.as_ref(), "fay", 300).await;
+    let user: UserId = "fay".into();
+    let first = engine(store.clone(), meter.clone(), EngineConfig::default());
+    let second = engine(store.clone(), meter.clone(), EngineConfig::default());
+    let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    let connection = first.connect(&user, &session.session_id, None).await.unwrap();
+    connection.send(start()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    first.shutdown(Duration::from_secs(1)).await;
+    drop((connection, first));
+    let hold = meter.holds(&user).await.unwrap().remove(0);
+    assert_eq!((hold.settled_s, hold.held_s), (30, 30), "renewed at 30 s, to expire at 90 s");
+
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let view = second.view(&user, &session.session_id).await.unwrap();
+    assert_eq!(view.ended_reason, Some(EndReason::Abandoned), "swept and ended");
+    assert!(view.report_ready);
+    // Billed: what the hold covered (to 60 s), not the time since; nothing held any more.
+    assert_eq!(totals(meter.as_ref(), &user).await, (300 - 60, 0, 300, 60));
+}

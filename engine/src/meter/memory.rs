@@ -191,6 +191,35 @@ impl Meter for MemoryMeter {
         }))
     }
 
+    async fn expired_holds(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<(UserId, Hold)>, u64), MeterError> {
+        let users = self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Users in a stable order, `count` of them from position `cursor`.
+        let mut ids: Vec<&UserId> = users.keys().collect();
+        ids.sort();
+        let from = usize::try_from(cursor).unwrap_or(usize::MAX).min(ids.len());
+        let to = from.saturating_add(count.max(1)).min(ids.len());
+        let mut expired = Vec::new();
+        for user_id in &ids[from..to] {
+            for (session_id, hold) in &users[*user_id].holds {
+                if hold.expires_at <= now {
+                    let hold = Hold {
+                        session_id: session_id.clone(),
+                        held_s: hold.held_s,
+                        expires_at: hold.expires_at,
+                        settled_s: hold.settled_s,
+                    };
+                    expired.push(((*user_id).clone(), hold));
+                }
+            }
+        }
+        Ok((expired, if to == ids.len() { 0 } else { to as u64 }))
+    }
+
     async fn delete_user(&self, user_id: &UserId) -> Result<(), MeterError> {
         self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(user_id);
         Ok(())

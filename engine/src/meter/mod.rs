@@ -211,6 +211,16 @@ pub trait Meter: Send + Sync + 'static {
     /// The user's holds (live sessions, and any a dead node left behind).
     async fn holds(&self, user_id: &UserId) -> Result<Vec<Hold>, MeterError>;
 
+    /// One step of a sweep over every user's holds: the holds expired at `now` (their owner
+    /// stopped renewing them: it died) among about `count` users' from `cursor` (0 to begin),
+    /// and the cursor of the next step (0 when the sweep is over).
+    async fn expired_holds(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<(UserId, Hold)>, u64), MeterError>;
+
     /// Forgets everything of the user: balance, holds, ledger, keys.
     async fn delete_user(&self, user_id: &UserId) -> Result<(), MeterError>;
 }

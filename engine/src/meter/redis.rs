@@ -304,6 +304,37 @@ impl Meter for RedisMeter {
         Ok(holds)
     }
 
+    async fn expired_holds(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<(UserId, Hold)>, u64), MeterError> {
+        // SCAN, not an index: no key shared by every user in the write path. A step reads
+        // about `count` keys' worth of the keyspace, then each holds hash it found.
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("viva:{u:*}:holds")
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut expired = Vec::new();
+        for key in keys {
+            let Some(user) = key.strip_prefix("viva:{u:").and_then(|k| k.strip_suffix("}:holds")) else { continue };
+            let all: Vec<(String, String)> = self.conn().hgetall(&key).await.map_err(unavailable)?;
+            for (session, value) in all {
+                let hold = parse_hold(session, &value)?;
+                if hold.expires_at <= now {
+                    expired.push((UserId::from(user), hold));
+                }
+            }
+        }
+        Ok((expired, next))
+    }
+
     async fn delete_user(&self, user_id: &UserId) -> Result<(), MeterError> {
         let keys = Keys::of(user_id);
         let _: () = self.conn().del(&[keys.minutes, keys.holds, keys.ledger, keys.keys]).await.map_err(unavailable)?;

@@ -91,6 +91,8 @@ pub(crate) struct Actor {
     live: Option<Box<LiveCount>>,
     /// Since when no client is attached (meaningful while none is).
     detached_since: Instant,
+    /// Started by the sweep of expired holds, not for a client.
+    woken: bool,
 }
 
 /// Why the task stops.
@@ -123,7 +125,15 @@ impl Actor {
             minutes: None,
             live: None,
             detached_since: Instant::now(),
+            woken: false,
         }
+    }
+
+    /// A task the sweep of expired holds starts, for a session nobody runs (see
+    /// `SessionMinutes::resume`).
+    pub(crate) fn woken(mut self) -> Self {
+        self.woken = true;
+        self
     }
 
     fn session_id(&self) -> &SessionId {
@@ -170,9 +180,16 @@ impl Actor {
             let params = session.params();
             let mut minutes = SessionMinutes::new(metering, params.user_id.clone(), params.session_id.clone());
             let now = self.ctx.clock.now();
-            if let Err(error) = minutes.resume(&mut session, now).await {
-                tracing::warn!(session = %self.session_id(), %error, "cannot read the session's minutes; retrying");
-                minutes.retry_at(now);
+            match minutes.resume(&mut session, now, self.woken).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::info!(session = %self.session_id(), "its owner died and nobody came back: abandoned");
+                    session.handle_abandoned(now);
+                }
+                Err(error) => {
+                    tracing::warn!(session = %self.session_id(), %error, "cannot read the session's minutes; retrying");
+                    minutes.retry_at(now);
+                }
             }
             self.minutes = Some(Box::new(minutes));
         }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use viva_protocol::rest::{CreditRequest, Credited, ExportedMinutes, LedgerItem, Usage};
 
 use super::Engine;
+use super::actor::Actor;
 use crate::EngineError;
 use crate::core::{Session, SessionId, Status, UserId};
 use crate::meter::{AudioMs, LedgerEntry, MAX_PAGE, Meter, MeterError};
@@ -134,8 +135,16 @@ impl SessionMinutes {
     /// A session loaded by this task (after a restart, a crash, or on another node): picks up
     /// its hold. A live one settles what was used since its last settlement (capped by the
     /// hold: at most one slice is at risk) and goes on; an ended one whose hold is still there
-    /// (its owner died before giving it back) is closed.
-    pub(super) async fn resume(&mut self, session: &mut Session, now: Timestamp) -> Result<(), MeterError> {
+    /// (its owner died before giving it back) is closed. `woken`: loaded by the sweep of
+    /// expired holds, not for a client; then a live session whose hold expired (nobody has run
+    /// it since its owner died) settles its hold and reserves nothing more: `true`, and the
+    /// task ends it as abandoned.
+    pub(super) async fn resume(
+        &mut self,
+        session: &mut Session,
+        now: Timestamp,
+        woken: bool,
+    ) -> Result<bool, MeterError> {
         let holds = self.metering.meter.holds(&self.user_id).await?;
         let Some(hold) = holds.into_iter().find(|h| h.session_id == self.session_id) else {
             // Never reserved (not started, or metering was off when it started): nothing owed
@@ -144,15 +153,21 @@ impl SessionMinutes {
             if session.state().status == Status::Live {
                 self.reserve(session, self.billed_ms(session, now), now).await?;
             }
-            return Ok(());
+            return Ok(false);
         };
         self.settled_s = hold.settled_s;
         self.held_s = hold.held_s;
         match session.state().status {
-            Status::Live => self.tick(session, now).await,
-            Status::Ended(_) | Status::Ending { .. } => self.close(session, now).await,
-            Status::Created => self.unopen().await,
+            Status::Live if woken && hold.expires_at <= now => {
+                let billed = self.billed_ms(session, now);
+                self.settle(billed / 1000, now).await?;
+                return Ok(true);
+            }
+            Status::Live => self.tick(session, now).await?,
+            Status::Ended(_) | Status::Ending { .. } => self.close(session, now).await?,
+            Status::Created => self.unopen().await?,
         }
+        Ok(false)
     }
 
     /// A slice is over (or the hold runs out): settles the whole seconds used and reserves the
@@ -261,6 +276,37 @@ impl Engine {
         self.ctx.metering.as_ref().ok_or(EngineError::NotFound)
     }
 
+    /// One step of the sweep of expired holds (`cursor` 0 to begin; the next one is returned,
+    /// 0 when the sweep is over): each live session whose owner stopped renewing its hold and
+    /// that does not run here is started here, without a client, to settle its hold and end
+    /// as abandoned; a hold whose session is gone is given back.
+    pub async fn sweep_holds(&self, cursor: u64) -> Result<u64, EngineError> {
+        let meter = &self.metering()?.meter;
+        let (expired, next) = meter.expired_holds(cursor, SWEEP_STEP, self.ctx.clock.now()).await?;
+        for (user_id, hold) in expired {
+            if self.registry.get(&hold.session_id).is_some() {
+                continue; // Its task runs here and renews it.
+            }
+            match self.ctx.store.meta(&hold.session_id).await? {
+                None => {
+                    let returned = meter.release(&user_id, &hold.session_id).await?;
+                    tracing::info!(session = %hold.session_id, returned, "hold of a session that is gone given back");
+                }
+                Some(_) => {
+                    let ctx = Arc::clone(&self.ctx);
+                    let woken = self.registry.get_or_spawn(&hold.session_id, |spawn| {
+                        tokio::spawn(Actor::new(ctx, spawn).woken().run());
+                    });
+                    if woken.is_none() {
+                        // At capacity: the next sweep tries again.
+                        tracing::info!(session = %hold.session_id, "expired hold left for the next sweep: at capacity");
+                    }
+                }
+            }
+        }
+        Ok(next)
+    }
+
     /// A user's minutes: balance, holds, one page of the ledger (newest first).
     pub async fn usage(&self, user_id: &UserId, cursor: Option<&str>, limit: usize) -> Result<Usage, EngineError> {
         let usage = self.metering()?.meter.usage(user_id, cursor, limit).await?;
@@ -308,6 +354,12 @@ impl Engine {
         }
     }
 }
+
+/// Users' holds looked at in one step of the sweep.
+const SWEEP_STEP: usize = 200;
+
+/// How often the sweep of expired holds runs.
+pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// The longest reason a credit keeps.
 const MAX_REASON_BYTES: usize = 500;

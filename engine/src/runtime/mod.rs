@@ -175,7 +175,34 @@ impl EngineBuilder {
             metering: self.metering,
             clock: Clock::new(),
         };
-        Engine { ctx: Arc::new(ctx), registry }
+        let engine = Engine { ctx: Arc::new(ctx), registry };
+        if engine.ctx.metering.is_some() {
+            tokio::spawn(sweep_holds_periodically(Arc::downgrade(&engine.ctx), Arc::downgrade(&engine.registry)));
+        }
+        engine
+    }
+}
+
+/// Sweeps expired holds every `minutes::SWEEP_EVERY`, a step at a time, for as long as the
+/// engine exists (on one node after a restart too: a hold its dead predecessor left is found).
+async fn sweep_holds_periodically(ctx: std::sync::Weak<Context>, registry: std::sync::Weak<Registry>) {
+    let mut cursor = 0;
+    loop {
+        tokio::time::sleep(minutes::SWEEP_EVERY).await;
+        let (Some(ctx), Some(registry)) = (ctx.upgrade(), registry.upgrade()) else { return };
+        let engine = Engine { ctx, registry };
+        loop {
+            match engine.sweep_holds(cursor).await {
+                Ok(next) => cursor = next,
+                Err(error) => {
+                    tracing::warn!(%error, "sweep of expired holds failed; next time");
+                    break;
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
     }
 }
 
