@@ -2,7 +2,8 @@
 //! the ledger page by page, bad input refused with nothing applied; and, with real gateway
 //! processes on a real `redis-server` with 1 s slices, a gateway killed mid-interview whose
 //! session resumes on the next one: what is debited is the live time within a slice, and no
-//! stretch is settled twice.
+//! stretch is settled twice; and Redis killed and restarted mid-session: the frozen time is
+//! not billed.
 
 mod common;
 
@@ -213,4 +214,56 @@ async fn a_gateway_killed_mid_interview_loses_at_most_a_slice_and_never_charges_
     assert_eq!((usage["held_s"].as_u64(), usage["balance_s"].as_u64()), (Some(0), Some(60 - debited)));
     second.signal("TERM");
     assert_eq!(second.wait().await.0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_session_bills_nothing_for_the_frozen_time() {
+    use viva_engine::meter::RedisMeter;
+    use viva_engine::store::RedisStore;
+
+    let mut redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), Duration::from_secs(1)).await.unwrap();
+    let meter = RedisMeter::new(store.connection());
+    let engine = Engine::builder()
+        .store(Arc::new(store))
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .metering(Metering { slice_s: 1, ..Metering::new(Arc::new(meter)) })
+        .build();
+    let gateway = Gateway::start_on(engine, |state| state.admin_token = Some(Arc::from(ADMIN))).await;
+    let (status, _) = credit(&gateway, "ida", json!({"seconds": 120, "idempotency_key": "pack"})).await;
+    assert_eq!(status, 201);
+    let plan = gateway.engine.plans().get("senior-backend").unwrap().clone();
+    let session = gateway.create("ida", "senior-backend").await;
+    let mut client = gateway.connect(&session, Connect::user("dev:ida")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
+    let started = Instant::now();
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // Redis goes away; the answer freezes the session until it is back, 4 s later.
+    redis.kill();
+    client.send(&common::answer_for(&plan, &plan.questions[0].id, "a1".into())).await;
+    client
+        .until(|m| matches!(m, ServerMessage::Error(e) if e.code == viva_protocol::ErrorCode::StoreUnavailable))
+        .await;
+    let frozen_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.restart();
+    client.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+    let frozen = frozen_at.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    client.send(&ClientMessage::SessionEnd { id: Some("end".into()) }).await;
+    client.until(|m| matches!(m, ServerMessage::SessionEnded(_))).await;
+    let live = started.elapsed().as_secs_f64();
+
+    let (usage, debits) = debits(&gateway, "ida").await;
+    let debited: u64 = debits.iter().map(|(_, s)| s).sum();
+    eprintln!("Redis restarted: {debited} s debited for {live:.2} s live, {frozen:.2} s of it frozen: {debits:?}");
+    let billed = live - frozen;
+    assert!(
+        (billed - 1.5..=billed + 1.5).contains(&(debited as f64)),
+        "{debited} s debited, about {billed:.1} s expected"
+    );
+    assert_eq!(usage["held_s"].as_u64(), Some(0));
 }
