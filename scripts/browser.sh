@@ -49,7 +49,11 @@ fi
 . scripts/lib/gateway.sh
 # 50 ms a word: a question takes a couple of seconds to speak, long enough to click
 # "Interrupt" in the middle of it; a whole interview still takes well under a minute.
-start_gateway browser --auth dev --store memory --scripted-pace-ms "${VIVA_BROWSER_PACE_MS:-50}" "${voice_args[@]}"
+# Minutes metered (every test's user is credited through the admin API first; the minutes
+# test gets a few seconds), in 2 s slices so that the end is settled to the second.
+admin_token="browser-admin-token-$RANDOM$RANDOM"
+start_gateway browser --auth dev --store memory --scripted-pace-ms "${VIVA_BROWSER_PACE_MS:-50}" "${voice_args[@]}" \
+    --metering minutes --metering-slice-s 2 --admin-token "$admin_token"
 for _ in $(seq 300); do
     curl -fsS "$base/healthz" >/dev/null 2>&1 && break
     sleep 0.1
@@ -58,7 +62,7 @@ curl -fsS "$base/healthz" >/dev/null || { echo "browser: $base/healthz does not 
 echo "browser: gateway at $base (pid $gw_pid); console at $base/"
 
 status=0
-(cd "$tests" && VIVA_URL="$base" VIVA_ARTIFACTS="$artifacts" VIVA_CHROMIUM="$chromium" \
+(cd "$tests" && VIVA_URL="$base" VIVA_ARTIFACTS="$artifacts" VIVA_CHROMIUM="$chromium" VIVA_ADMIN_TOKEN="$admin_token" \
     VIVA_VOICE="$voice" VIVA_VOICE_SENTENCE="$voice_sentence" \
     timeout 600 node --test --test-concurrency=3) || status=$?
 

@@ -87,11 +87,29 @@ export function browserPerFile() {
 }
 
 /**
+ * Gives a user minutes through the admin API (the test gateway meters them).
+ * @param {string} user
+ * @param {number} seconds
+ */
+export async function credit(user, seconds) {
+  const token = process.env.VIVA_ADMIN_TOKEN;
+  if (!token) return; // a gateway without metering: nothing to credit
+  const response = await fetch(`${BASE}/v1/admin/users/${encodeURIComponent(user)}/credits`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ seconds, idempotency_key: `test-${user}-${seconds}` }),
+  });
+  assert.ok(response.status === 201 || response.status === 200, `credit: HTTP ${response.status}`);
+}
+
+/**
  * Opens the console and waits until its plans are loaded.
  * @param {import('playwright-core').Page} page
  * @param {string} user the dev user to sign in as
+ * @param {{minutes?: number}} [options] the user's minutes, in seconds (an hour by default)
  */
-export async function openConsole(page, user) {
+export async function openConsole(page, user, { minutes = 3600 } = {}) {
+  await credit(user, minutes);
   await page.goto(`${BASE}/`);
   await page.getByTestId('token-input').fill(`dev:${user}`);
   await page.getByTestId('signin-form').getByRole('button', { name: 'Sign in' }).click();
