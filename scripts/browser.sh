@@ -62,7 +62,9 @@ curl -fsS "$base/healthz" >/dev/null || { echo "browser: $base/healthz does not 
 echo "browser: gateway at $base (pid $gw_pid); console at $base/"
 
 status=0
+gateway_bin="$(realpath "${CARGO_TARGET_DIR:-target}/debug/viva-gateway")"
 (cd "$tests" && VIVA_URL="$base" VIVA_ARTIFACTS="$artifacts" VIVA_CHROMIUM="$chromium" VIVA_ADMIN_TOKEN="$admin_token" \
+    VIVA_GATEWAY="$gateway_bin" \
     VIVA_VOICE="$voice" VIVA_VOICE_SENTENCE="$voice_sentence" \
     timeout 600 node --test --test-concurrency=3) || status=$?
 

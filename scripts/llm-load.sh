@@ -41,50 +41,11 @@ bin=${CARGO_TARGET_DIR:-target}/release
 base=${OUT%.json}
 
 command -v jq >/dev/null || { echo "llm-load: needs jq" >&2; exit 2; }
-for addr in $provider $gateway; do
-    if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
-        echo "llm-load: something already answers on $addr; stop it first" >&2
-        exit 2
-    fi
-done
-
-cargo build --release -p viva-gateway -p viva-load
-
-# Each socket is a file on both ends: lift the soft limit to the hard one for all three.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-echo "llm-load: open files limit $(ulimit -n)"
-
-pids=()
-stop_servers() {
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-}
-trap stop_servers EXIT
-trap 'exit 130' INT TERM
-
-# CPU seconds (user + system) a process has used so far.
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
-}
-
-# Waits (20 s at most) until URL answers 200; fails when process PID exits first.
-wait_for() {
-    local url=$1 pid=$2 log=$3
-    for _ in $(seq 200); do
-        curl -fs -o /dev/null --max-time 1 "$url" && return 0
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "llm-load: exited before answering $url; its log:" >&2
-            tail -n 20 "$log" >&2
-            exit 2
-        fi
-        sleep 0.1
-    done
-    echo "llm-load: $url did not answer within 20 s" >&2
-    exit 2
-}
+name=llm-load
+# shellcheck source=lib/load.sh
+. scripts/lib/load.sh
+ports_free "$provider" "$gateway"
+build_and_lift_limits
 
 # shellcheck disable=SC2086 # PROVIDER_ARGS and GATEWAY_ARGS are lists of flags
 "$bin/viva-load" provider --listen $provider $PROVIDER_ARGS >"$base.provider.log" 2>&1 &

@@ -106,11 +106,12 @@ export async function credit(user, seconds) {
  * Opens the console and waits until its plans are loaded.
  * @param {import('playwright-core').Page} page
  * @param {string} user the dev user to sign in as
- * @param {{minutes?: number}} [options] the user's minutes, in seconds (an hour by default)
+ * @param {{minutes?: number, base?: string}} [options] the user's minutes, in seconds (an hour
+ *   by default), credited on the test gateway; `base`: another gateway (none credited)
  */
-export async function openConsole(page, user, { minutes = 3600 } = {}) {
-  await credit(user, minutes);
-  await page.goto(`${BASE}/`);
+export async function openConsole(page, user, { minutes = 3600, base } = {}) {
+  if (!base) await credit(user, minutes);
+  await page.goto(`${base ?? BASE}/`);
   await page.getByTestId('token-input').fill(`dev:${user}`);
   await page.getByTestId('signin-form').getByRole('button', { name: 'Sign in' }).click();
   await waitFor(page, () => document.querySelectorAll('[data-testid="plan-select"] option').length > 0);

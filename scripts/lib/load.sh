@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# What the load scripts (llm-load.sh, voice-load.sh) share: checks that their ports are free,
+# the release build, the file limit, the servers they start (stopped on exit), and measuring
+# them. Source it after setting `name` (the script's name, for messages); it sets `pids`.
+
+# Fails when something already answers on any of the addresses given.
+ports_free() {
+    local addr
+    for addr in "$@"; do
+        if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
+            echo "$name: something already answers on $addr; stop it first" >&2
+            exit 2
+        fi
+    done
+}
+
+# The release binaries, and the soft file limit raised to the hard one (each socket is a file
+# on both ends, for every process of the run).
+build_and_lift_limits() {
+    cargo build --release -p viva-gateway -p viva-load
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    echo "$name: open files limit $(ulimit -n)"
+}
+
+pids=()
+stop_servers() {
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    pids=()
+}
+trap stop_servers EXIT
+trap 'exit 130' INT TERM
+
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# Waits (20 s at most) until URL answers 200; fails when process PID exits first.
+wait_for() {
+    local url=$1 pid=$2 log=$3
+    for _ in $(seq 200); do
+        curl -fs -o /dev/null --max-time 1 "$url" && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "$name: exited before answering $url; its log:" >&2
+            tail -n 20 "$log" >&2
+            exit 2
+        fi
+        sleep 0.1
+    done
+    echo "$name: $url did not answer within 20 s" >&2
+    exit 2
+}
