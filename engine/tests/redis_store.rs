@@ -85,7 +85,7 @@ async fn an_interview_outlives_the_engine_that_ran_it() {
     let view = second.view(&"dana".into(), &created.session_id).await.unwrap();
     assert_eq!(view.last_seq, seen.iter().filter_map(ServerMessage::seq).max().unwrap());
     let mine = second.sessions_of(&"dana".into(), Default::default()).await.unwrap();
-    assert_eq!(mine.sessions.len(), 1);
+    assert_eq!(mine.items.len(), 1);
     let mut late = second.connect(&"dana".into(), &created.session_id, Some(0)).await.unwrap();
     let mut greeting = Vec::new();
     let close = loop {
@@ -224,8 +224,8 @@ async fn damaged_sessions_are_reported_and_the_rest_are_listed_page_by_page_and_
     let (mut listed, mut unreadable, mut cursor) = (Vec::new(), Vec::new(), None);
     for _ in 0..10 {
         let page = engine.sessions_of(&user, Page { cursor: cursor.take(), limit: 2 }).await.unwrap();
-        assert!(page.sessions.len() <= 2);
-        listed.extend(page.sessions.iter().map(|s| (s.created_at, s.session_id.clone())));
+        assert!(page.items.len() <= 2);
+        listed.extend(page.items.iter().map(|s| (s.created_at, s.session_id.clone())));
         unreadable.extend(page.unreadable);
         cursor = page.next_cursor;
         if cursor.is_none() {

@@ -117,6 +117,6 @@ export class Api {
 
   /** @returns {Promise<SessionSummary[]>} newest first */
   async mySessions() {
-    return (await this.request('GET', '/v1/me/sessions')).sessions;
+    return (await this.request('GET', '/v1/me/sessions')).items;
   }
 }

@@ -67,7 +67,7 @@ async fn delete_removes_every_key_of_the_user_live_sessions_included() {
         assert_eq!(gateway.connect(session, Connect::user("dev:ivy")).await.err(), Some(404));
     }
     let (_, mine) = gateway.get(Some("ivy"), "/v1/me/sessions").await;
-    assert_eq!(mine["sessions"].as_array().unwrap().len(), 0);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]
@@ -177,7 +177,7 @@ async fn the_session_list_comes_in_pages() {
     for _ in 0..5 {
         let (status, page) = gateway.get(Some("lea"), &path).await;
         assert_eq!(status, 200, "{page}");
-        let sessions = page["sessions"].as_array().unwrap();
+        let sessions = page["items"].as_array().unwrap();
         assert!(sessions.len() <= 2);
         seen.extend(sessions.iter().map(|s| s["session_id"].as_str().unwrap().to_owned()));
         match page["next_cursor"].as_str() {
@@ -188,7 +188,7 @@ async fn the_session_list_comes_in_pages() {
     // Pages follow the order of the whole list (newest first), each session once.
     let (_, all) = gateway.get(Some("lea"), "/v1/me/sessions").await;
     let whole: Vec<String> =
-        all["sessions"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap().to_owned()).collect();
+        all["items"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(seen, whole);
     assert_eq!(all["next_cursor"], serde_json::Value::Null);
     let (mut seen, mut created) = (seen, created);

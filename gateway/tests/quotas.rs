@@ -33,7 +33,7 @@ async fn sessions_past_the_hourly_quota_get_429_with_retry_after() {
     // Nobody else is affected, and the refused attempt created nothing.
     assert_eq!(create(&gateway, "rita").await.status(), 201);
     let (_, mine) = gateway.get(Some("quinn"), "/v1/me/sessions").await;
-    assert_eq!(mine["sessions"].as_array().unwrap().len(), 3);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]

@@ -138,8 +138,8 @@ pub struct SessionSummary {
 /// `GET /v1/me/sessions` answer: one page of the history, newest first, and progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MySessions {
-    /// Newest first.
-    pub sessions: Vec<SessionSummary>,
+    /// Newest first (`items`: every list pages as `{items, next_cursor}`).
+    pub items: Vec<SessionSummary>,
     /// Pass as `?cursor=` for the next page; `null` on the last page.
     #[serde(default)]
     pub next_cursor: Option<String>,

@@ -156,7 +156,7 @@ impl Engine {
                 answers: session.state().last_answer.0 as usize,
             });
         }
-        Ok(MySessions { sessions, next_cursor, unreadable })
+        Ok(MySessions { items: sessions, next_cursor, unreadable })
     }
 
     /// Everything stored about a user, machine-readable, to be taken session by session:
