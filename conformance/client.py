@@ -21,6 +21,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable
 
+import jsonschema
 import msgpack
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -34,7 +35,15 @@ DURABLE = {"turn.started", "turn.done", "answer.received", "score.updated", "rep
 EPHEMERAL = {"turn.delta", "clock", "error", "pong"}
 TURN_KINDS = {"intro", "question", "follow_up", "feedback", "closing"}
 TURN_STATUSES = {"completed", "interrupted", "failed"}
-END_REASONS = {"completed", "time_up", "ended_by_candidate", "interviewer_failed", "out_of_minutes"}
+END_REASONS = {"completed", "time_up", "ended_by_candidate", "interviewer_failed", "out_of_minutes", "abandoned"}
+
+# The server messages' JSON Schema as committed (protocol/schema/): every message received on a
+# JSON socket is checked against it (MessagePack carries audio as bytes, which JSON Schema
+# cannot say, so those are checked by the rules above only).
+SCHEMA_PATH = __import__("pathlib").Path(__file__).resolve().parent.parent / "protocol/schema/server-message.schema.json"
+SERVER_SCHEMA = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+SCHEMA_CHECKED: Counter = Counter()
+SCHEMA_ERRORS: list[str] = []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +192,9 @@ class Conn:
                 self.on_violation("binary frame on a JSON socket")
                 return msgpack.unpackb(raw, raw=False)
             msg = json.loads(raw)
+            SCHEMA_CHECKED[msg.get("type") if isinstance(msg, dict) else "?"] += 1
+            for error in SERVER_SCHEMA.iter_errors(msg):
+                SCHEMA_ERRORS.append(f"{str(msg)[:120]}: {error.message[:160]}")
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.on_violation(f"message is not an object with a string type: {msg!r}"[:200])
             return {"type": "?"}
@@ -889,6 +901,9 @@ async def main() -> int:
         except Exception as e:  # noqa: BLE001 - a crash is a failed check, not a traceback
             R.check(f"scenario {name} runs without an unexpected exception", False, f"{type(e).__name__}: {e}"[:300])
 
+    kinds = ", ".join(f"{t} {n}" for t, n in sorted(SCHEMA_CHECKED.items()))
+    R.problems(f"every server message on a JSON socket matches {SCHEMA_PATH.name} ({sum(SCHEMA_CHECKED.values())}: {kinds})",
+               SCHEMA_ERRORS[:10])
     print(f"conformance: ran in {time.monotonic() - started:.1f} s", flush=True)
     print(f"conformance: {R.passed} passed, {R.failed} failed", flush=True)
     return 1 if R.failed else 0

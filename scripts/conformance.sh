@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -c 'import websockets, msgpack' 2>/dev/null ||
-    python3 -m pip install --quiet websockets msgpack
+python3 -c 'import websockets, msgpack, jsonschema' 2>/dev/null ||
+    python3 -m pip install --quiet websockets msgpack jsonschema
 
 # shellcheck source=lib/gateway.sh
 . scripts/lib/gateway.sh

@@ -83,6 +83,21 @@ impl<'de> Deserialize<'de> for Audio {
     }
 }
 
+impl schemars::JsonSchema for Audio {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Audio".into()
+    }
+
+    /// As JSON carries it: a base64 string (MessagePack carries the bytes as `bin`).
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "PCM16 little-endian mono audio: base64 in JSON, bin in MessagePack"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::audio::Audio;
 pub type MessageId = String;
 
 /// Every message a client may send. Each may carry an `id`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum ClientMessage {
     /// Start the interview; a no-op on a session already started.
@@ -107,7 +107,7 @@ pub enum ClientMessage {
 }
 
 /// Which ways of a session are spoken (`session.start {voice}`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Voice {
     /// The candidate speaks their answers.
     #[serde(default)]
@@ -180,7 +180,7 @@ impl ClientMessage {
 }
 
 /// A candidate's answer, as it appears in transcripts and exports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "format", rename_all = "snake_case")]
 pub enum AnswerContent {
     /// Prose.

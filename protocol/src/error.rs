@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A machine-readable error code (a string on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not valid JSON / MessagePack, or a field is missing or mistyped.

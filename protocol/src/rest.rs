@@ -6,7 +6,7 @@ use crate::state::{Scores, SessionStatus, TranscriptEntry};
 use crate::{DimensionScore, EndReason, ErrorCode};
 
 /// Who the candidate is; the interviewer uses it to tailor the interview.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Candidate {
     /// Role applied for, e.g. `backend`.
     #[serde(default)]
@@ -20,7 +20,7 @@ pub struct Candidate {
 }
 
 /// `POST /v1/sessions` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateSession {
     /// Plan id, from `GET /v1/plans`.
     pub plan: String,
@@ -30,7 +30,7 @@ pub struct CreateSession {
 }
 
 /// `POST /v1/sessions` answer (201).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionCreated {
     /// The new session.
     pub session_id: String,
@@ -45,7 +45,7 @@ pub struct SessionCreated {
 /// `POST /v1/sessions/{id}/ticket` answer: a credential for the session's WebSocket, for
 /// clients that cannot set headers on it (browsers). Open
 /// `GET /v1/sessions/{id}/ws?ticket=<ticket>` without an `Authorization` header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SocketTicket {
     /// Opaque and URL-safe; single-use, for this session and its owner only.
     pub ticket: String,
@@ -54,7 +54,7 @@ pub struct SocketTicket {
 }
 
 /// One interview plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanSummary {
     /// Plan id.
     pub id: String,
@@ -75,14 +75,14 @@ pub struct PlanSummary {
 }
 
 /// `GET /v1/plans` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plans {
     /// Every plan.
     pub plans: Vec<PlanSummary>,
 }
 
 /// `GET /v1/sessions/{id}` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionView {
     /// The session.
     pub session_id: String,
@@ -108,7 +108,7 @@ pub struct SessionView {
 }
 
 /// What of a session was spoken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VoiceUsage {
     /// The candidate speaks.
     pub input: bool,
@@ -119,7 +119,7 @@ pub struct VoiceUsage {
 }
 
 /// One line of `GET /v1/me/sessions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionSummary {
     /// The session.
     pub session_id: String,
@@ -136,7 +136,7 @@ pub struct SessionSummary {
 }
 
 /// `GET /v1/me/sessions` answer: one page of the history, newest first, and progress.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MySessions {
     /// Newest first (`items`: every list pages as `{items, next_cursor}`).
     pub items: Vec<SessionSummary>,
@@ -150,7 +150,7 @@ pub struct MySessions {
 }
 
 /// `GET /v1/sessions/{id}/report` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     /// The session.
     pub session_id: String,
@@ -175,7 +175,7 @@ pub struct Report {
 }
 
 /// Which plan, in which version (as in `PlanSummary`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanStamp {
     /// Plan id.
     pub id: String,
@@ -184,7 +184,7 @@ pub struct PlanStamp {
 }
 
 /// A name and a version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stamp {
     /// Name or id.
     pub name: String,
@@ -193,7 +193,7 @@ pub struct Stamp {
 }
 
 /// The evidence behind one answer's scores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnswerEvidence {
     /// The answer.
     pub answer_id: u32,
@@ -216,14 +216,14 @@ pub struct AnswerEvidence {
 }
 
 /// The body of every REST error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiError {
     /// The error.
     pub error: ApiErrorBody,
 }
 
 /// Code and message of a REST error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiErrorBody {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -232,7 +232,7 @@ pub struct ApiErrorBody {
 }
 
 /// `GET /v1/me/export`: everything stored about the caller.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Export {
     /// The user.
     pub user_id: String,
@@ -250,7 +250,7 @@ pub struct Export {
 }
 
 /// A user's minutes in an export.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportedMinutes {
     /// Seconds free to spend.
     pub balance_s: u64,
@@ -262,7 +262,7 @@ pub struct ExportedMinutes {
 
 /// `GET /v1/me/usage` (and the admin's `GET /v1/admin/users/{user}/usage`): the balance, what
 /// live sessions hold, and one page of the ledger, newest first (`?cursor=&limit=`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Usage {
     /// Seconds free to spend.
     pub balance_s: u64,
@@ -275,7 +275,7 @@ pub struct Usage {
 }
 
 /// One credit or debit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerItem {
     /// When it was applied, milliseconds since the Unix epoch.
     pub at: u64,
@@ -300,7 +300,7 @@ pub struct LedgerItem {
 }
 
 /// `POST /v1/admin/users/{user}/credits`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreditRequest {
     /// Seconds to add: 1 to 3,153,600,000 (a century).
     pub seconds: u64,
@@ -312,7 +312,7 @@ pub struct CreditRequest {
 }
 
 /// The answer to a credit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Credited {
     /// The balance right after the credit.
     pub balance_s: u64,
@@ -321,7 +321,7 @@ pub struct Credited {
 }
 
 /// One session in an export.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportedSession {
     /// Status, transcript with every answer and code, scores.
     pub session: SessionView,
@@ -335,7 +335,7 @@ pub struct ExportedSession {
 }
 
 /// A spoken answer's audio kept with its session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnswerRecording {
     /// The answer.
     pub answer_id: u32,
@@ -347,7 +347,7 @@ pub struct AnswerRecording {
 }
 
 /// `GET /v1/sessions/{id}/events`: the session's durable events, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Events {
     /// The session.
     pub session_id: String,
@@ -357,7 +357,7 @@ pub struct Events {
 
 /// One line of a recording (`GET /v1/sessions/{id}/recording`, `application/x-ndjson`): a
 /// message the candidate's client sent, and when, in milliseconds after the session started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recording {
     /// Milliseconds after the session started (`session.start` is at 0).
     pub t_ms: u64,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{ErrorCode, SessionState};
 
 /// Every message the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
     /// First message on every connection.
@@ -119,7 +119,7 @@ impl ServerMessage {
 }
 
 /// `session.ready`: sent first on every connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionReady {
     /// The session.
     pub session_id: String,
@@ -136,7 +136,7 @@ pub struct SessionReady {
 }
 
 /// The kind of an interviewer turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnKind {
     /// Greeting and overview.
@@ -159,7 +159,7 @@ impl TurnKind {
 }
 
 /// What answer a question expects. Either submission is accepted for any question.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "format", rename_all = "snake_case")]
 pub enum Expects {
     /// A prose answer.
@@ -172,7 +172,7 @@ pub enum Expects {
 }
 
 /// `turn.started`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnStarted {
     /// Durable sequence number.
     pub seq: u64,
@@ -187,7 +187,7 @@ pub struct TurnStarted {
 }
 
 /// `turn.delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnDelta {
     /// The open turn.
     pub turn_id: u32,
@@ -198,7 +198,7 @@ pub struct TurnDelta {
 }
 
 /// How a turn ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnStatus {
     /// The interviewer finished it.
@@ -210,7 +210,7 @@ pub enum TurnStatus {
 }
 
 /// `turn.done`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnDone {
     /// Durable sequence number.
     pub seq: u64,
@@ -223,7 +223,7 @@ pub struct TurnDone {
 }
 
 /// `answer.received`: the answer is stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnswerReceived {
     /// Durable sequence number.
     pub seq: u64,
@@ -254,7 +254,7 @@ impl AnswerReceived {
 }
 
 /// How an answer was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerSource {
     /// Spoken, and transcribed by the server.
@@ -262,7 +262,7 @@ pub enum AnswerSource {
 }
 
 /// One recognised word of a spoken answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimedWord {
     /// The word.
     pub text: String,
@@ -273,7 +273,7 @@ pub struct TimedWord {
 }
 
 /// `turn.truncated`: the candidate cut a spoken turn off (`turn.truncate`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnTruncated {
     /// Durable sequence number.
     pub seq: u64,
@@ -288,7 +288,7 @@ pub struct TurnTruncated {
 
 /// `usage.low`: the candidate's minutes will run out soon (sent once per session, when about
 /// a minute is left); at zero the interviewer closes and the session ends `out_of_minutes`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsageLow {
     /// Durable sequence number.
     pub seq: u64,
@@ -297,7 +297,7 @@ pub struct UsageLow {
 }
 
 /// `turn.audio`: the open turn spoken, beside its `turn.delta` captions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnAudio {
     /// The turn.
     pub turn_id: u32,
@@ -308,21 +308,21 @@ pub struct TurnAudio {
 }
 
 /// `input_audio.speech_started`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpeechStarted {
     /// Where speech begins, in milliseconds of the utterance's audio.
     pub audio_start_ms: u64,
 }
 
 /// `input_audio.speech_stopped`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpeechStopped {
     /// Where speech ends, in milliseconds of the utterance's audio.
     pub audio_end_ms: u64,
 }
 
 /// `answer.transcript.delta`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TranscriptDelta {
     /// The utterance (`input_audio.append`'s `id`).
     pub id: MessageId,
@@ -334,7 +334,7 @@ use crate::MessageId;
 use crate::audio::Audio;
 
 /// A score on one rubric dimension, 0–10.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DimensionScore {
     /// Rubric dimension, e.g. `system_design`.
     pub name: String,
@@ -343,7 +343,7 @@ pub struct DimensionScore {
 }
 
 /// The scores of one answer on its own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnswerScore {
     /// Per rubric dimension the question measures.
     pub dimensions: Vec<DimensionScore>,
@@ -352,7 +352,7 @@ pub struct AnswerScore {
 }
 
 /// `score.updated`: an answer was scored; the running scores moved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScoreUpdated {
     /// Durable sequence number.
     pub seq: u64,
@@ -367,7 +367,7 @@ pub struct ScoreUpdated {
 }
 
 /// `report.ready`: `GET /v1/sessions/{id}/report` now answers 200.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReportReady {
     /// Durable sequence number.
     pub seq: u64,
@@ -376,7 +376,7 @@ pub struct ReportReady {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// Every question was asked and the interviewer closed.
@@ -396,7 +396,7 @@ pub enum EndReason {
 /// `session.ending`: the interview is closing and a report is coming. Sent when the end has
 /// to wait for something (scores still outstanding, a closing turn); an end that completes at
 /// once goes straight to `report.ready` and `session.ended`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionEnding {
     /// Durable sequence number.
     pub seq: u64,
@@ -405,7 +405,7 @@ pub struct SessionEnding {
 }
 
 /// `session.ended`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionEnded {
     /// Durable sequence number.
     pub seq: u64,
@@ -414,7 +414,7 @@ pub struct SessionEnded {
 }
 
 /// `clock`: time spent and left, in whole seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Clock {
     /// Seconds since `session.start`.
     pub elapsed_s: u64,
@@ -423,7 +423,7 @@ pub struct Clock {
 }
 
 /// `error`: a message could not be applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorEvent {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -437,7 +437,7 @@ pub struct ErrorEvent {
 }
 
 /// `pong`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pong {
     /// The `id` of the `ping`, if it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

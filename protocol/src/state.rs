@@ -6,7 +6,7 @@ use crate::server::{AnswerScore, TimedWord};
 use crate::{AnswerContent, Clock, DimensionScore, EndReason, Expects, TurnKind, TurnStatus, Voice};
 
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// Created, waiting for `session.start`.
@@ -18,7 +18,7 @@ pub enum SessionStatus {
 }
 
 /// Everything a client needs to render a session from nothing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionState {
     /// Where the session is in its life.
     pub status: SessionStatus,
@@ -44,7 +44,7 @@ pub struct SessionState {
 }
 
 /// One entry of a transcript.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "entry", rename_all = "snake_case")]
 pub enum TranscriptEntry {
     /// A finished interviewer turn.
@@ -78,7 +78,7 @@ pub enum TranscriptEntry {
 }
 
 /// How a spoken answer was heard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpokenAnswer {
     /// Its words and where each is in the utterance's audio.
     pub words: Vec<TimedWord>,
@@ -87,7 +87,7 @@ pub struct SpokenAnswer {
 }
 
 /// The interviewer turn in flight.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OpenTurn {
     /// The turn.
     pub turn_id: u32,
@@ -104,7 +104,7 @@ pub struct OpenTurn {
 }
 
 /// The question the interviewer waits on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AwaitingAnswer {
     /// The question.
     pub question_id: String,
@@ -113,7 +113,7 @@ pub struct AwaitingAnswer {
 }
 
 /// Running scores.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scores {
     /// Per rubric dimension, over every answer scored so far.
     pub dimensions: Vec<DimensionScore>,
