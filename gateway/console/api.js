@@ -115,6 +115,21 @@ export class Api {
     return this.request('GET', `/v1/sessions/${encodeURIComponent(sessionId)}/report`);
   }
 
+  /**
+   * The caller's minutes left (balance and what live sessions hold), or null when the server
+   * does not meter minutes.
+   * @returns {Promise<number|null>} seconds
+   */
+  async minutesLeft() {
+    try {
+      const usage = await this.request('GET', '/v1/me/usage?limit=1');
+      return usage.balance_s + usage.held_s;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
   /** @returns {Promise<SessionSummary[]>} newest first */
   async mySessions() {
     return (await this.request('GET', '/v1/me/sessions')).items;

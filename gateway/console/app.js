@@ -37,6 +37,8 @@ const TOKEN_KEY = 'viva.token';
  * @property {boolean} reportShown
  * @property {VoiceMode|null} voiceWanted voice asked for in `session.start` (null: text)
  * @property {VoiceSession|null} voice the microphone and the speaker, in a spoken session
+ * @property {import('./view.js').MinutesShown|null} minutes the user's minutes as last read
+ *   (null: not metered, or not read yet)
  */
 
 /** @param {PendingAnswer} pending */
@@ -131,6 +133,7 @@ class ConsoleApp {
       reportShown: false,
       voiceWanted,
       voice: null,
+      minutes: null,
     };
     this.session = session;
     session.transport.connect();
@@ -187,7 +190,21 @@ class ConsoleApp {
       session.reportShown = true;
       this.showReport(session.id, session.plan);
     }
+    // The minutes as the server has them: when connected, warned, ended (counted on between).
+    if (['session.ready', 'usage.low', 'session.ended'].includes(action.type)) this.readMinutes(session);
     if (model !== before) this.render();
+  }
+
+  /** @param {Session} session */
+  async readMinutes(session) {
+    try {
+      const left = await this.api.minutesLeft();
+      if (this.session !== session) return;
+      session.minutes = left === null ? null : { left_s: left, at: performance.now() };
+      this.tick();
+    } catch {
+      // Shown again at the next reading.
+    }
   }
 
   /**
@@ -346,7 +363,11 @@ class ConsoleApp {
   /** Counts the clock on between ticks. */
   tick() {
     const session = this.session;
-    this.view.renderClock(session ? session.model : null, session ? session.plan : this.pickedPlan());
+    this.view.renderClock(
+      session ? session.model : null,
+      session ? session.plan : this.pickedPlan(),
+      session ? session.minutes : null,
+    );
   }
 
   // ---- sign-in, plans and the new-interview form ----------------------------------------------

@@ -346,6 +346,11 @@ export function byId(id, type) {
 }
 
 /**
+ * The user's minutes as last read from the server, and when (`performance.now()`).
+ * @typedef {{left_s: number, at: number}} MinutesShown
+ */
+
+/**
  * What the interview panel shows besides the model.
  * @typedef {object} Shown
  * @property {Model} model
@@ -369,6 +374,8 @@ export class InterviewView {
     this.transcript = new TranscriptView(byId('transcript', HTMLElement));
     this.clockElapsed = byId('clock-elapsed', HTMLElement);
     this.clockRemaining = byId('clock-remaining', HTMLElement);
+    this.minutesPart = byId('minutes-part', HTMLElement);
+    this.minutesLeft = byId('minutes-left', HTMLElement);
     this.formatText = byId('format-text', HTMLInputElement);
     this.formatCode = byId('format-code', HTMLInputElement);
     this.textField = byId('text-field', HTMLElement);
@@ -552,11 +559,20 @@ export class InterviewView {
 
   /**
    * The clock, counted locally from the last tick while the interview runs (protocol.md:
-   * `clock`), and frozen where it got to once it stops (ending or ended: no more ticks).
+   * `clock`), and frozen where it got to once it stops (ending or ended: no more ticks); and,
+   * when minutes are metered, the user's minutes, counted down the same way from their last
+   * reading.
    * @param {Model|null} model
    * @param {PlanSummary|null} plan
+   * @param {MinutesShown|null} [minutes]
    */
-  renderClock(model, plan) {
+  renderClock(model, plan, minutes = null) {
+    this.minutesPart.hidden = !minutes;
+    if (minutes) {
+      const running = !!model && model.status === 'live' && !model.ending;
+      const spent = running ? (performance.now() - minutes.at) / 1000 : 0;
+      this.minutesLeft.textContent = formatDuration(Math.max(0, minutes.left_s - spent));
+    }
     if (!model || !model.clock) {
       this.tick = null;
       this.clockElapsed.textContent = formatDuration(0);

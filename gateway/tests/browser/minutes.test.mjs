@@ -24,6 +24,16 @@ test('out of minutes: warned, closed, explained, and billed exactly what was the
   const phase = page.getByTestId('session-phase');
   await waitFor(page, () => /running low/.test(document.querySelector('[data-testid="session-phase"]')?.textContent ?? ''));
   assert.match((await phase.textContent()) ?? '', /0:12 left/);
+  // The user's minutes, shown beside the clock and counting down.
+  const minutes = page.getByTestId('minutes-left');
+  await minutes.waitFor();
+  const seconds = (/** @type {string} */ text) => Number(text.split(':')[0]) * 60 + Number(text.split(':')[1]);
+  const first = seconds((await minutes.textContent()) ?? '');
+  assert.ok(first <= 12 && first > 0, `minutes shown: ${first}`);
+  await waitFor(page, (was) => {
+    const [m, s] = (document.querySelector('[data-testid="minutes-left"]')?.textContent ?? '').split(':').map(Number);
+    return m * 60 + s < was;
+  }, first);
   await screenshot(page, 'minutes-running-low');
 
   // At zero the interviewer closes, then the report; the page says why it ended.
