@@ -150,6 +150,22 @@ fn keys(redis: &RedisServer) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn deleting_a_user_deletes_their_minutes_even_with_metering_off() {
+    use viva_engine::meter::{Meter, RedisMeter};
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    let meter = RedisMeter::new(store.connection());
+    let user: UserId = "gil".into();
+    meter.credit(&user, 60, "grant", None, Timestamp(0)).await.unwrap();
+    meter.reserve(&user, &"s1".into(), 30, Duration::from_secs(60), Timestamp(0)).await.unwrap();
+    meter.settle(&user, &"s1".into(), "s1:0", 5, Default::default(), Timestamp(0)).await.unwrap();
+    assert_eq!(keys(&redis).len(), 4, "{:?}", keys(&redis));
+    // An engine without metering: the store deletes them all the same.
+    engine(store).delete_user(&user).await.unwrap();
+    assert_eq!(keys(&redis), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn deleting_a_user_wins_every_race_with_a_reconnect_elsewhere() {
     let redis = RedisServer::start();
     // Two engines (two nodes) on one Redis: A runs the session and deletes the user while B

@@ -149,10 +149,11 @@ const META_READS_PER_ROUND_TRIP: usize = 1000;
 /// Takes a user's index and creation window away at once and returns the session ids it held:
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
-/// KEYS: index, created, live.
+/// The user's minutes (docs/metering.md: `meter/redis.rs` writes them) go too, whether or not
+/// minutes are metered now. KEYS: index, created, live, then the minutes' keys.
 const TAKE_INDEX: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', unpack(KEYS))
 return ids
 ";
 
@@ -453,6 +454,10 @@ impl Store for RedisStore {
             .key(user_index(user_id))
             .key(user_created(user_id))
             .key(user_live(user_id))
+            .key(format!("viva:{{u:{user_id}}}:minutes"))
+            .key(format!("viva:{{u:{user_id}}}:holds"))
+            .key(format!("viva:{{u:{user_id}}}:ledger"))
+            .key(format!("viva:{{u:{user_id}}}:keys"))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
