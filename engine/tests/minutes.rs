@@ -198,13 +198,15 @@ async fn a_session_taken_over_by_another_engine_is_charged_once() {
 #[tokio::test(start_paused = true)]
 async fn the_sweep_settles_a_dead_nodes_hold_and_ends_its_session() {
     // The first engine runs the session 40 s and stops (a node gone: nobody renews the hold,
-    // nobody reconnects). The second engine's sweep finds the hold expired, settles it from
-    // where settlements ended (capped by the hold) and ends the session as abandoned.
+    // nobody reconnects). The second engine's sweep finds the hold expired at 90 s: it settles
+    // it from where settlements ended (capped by the hold: the 30 s after 60 s are not billed)
+    // and runs the session alone, which ends `abandoned` 100 s after its owner last ran it.
     let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
     credit(meter.as_ref(), "fay", 300).await;
     let user: UserId = "fay".into();
     let first = engine(store.clone(), meter.clone(), EngineConfig::default());
-    let second = engine(store.clone(), meter.clone(), EngineConfig::default());
+    let second =
+        engine(store.clone(), meter.clone(), EngineConfig { abandon_after_ms: Some(100_000), ..Default::default() });
     let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
     let connection = first.connect(&user, &session.session_id, None).await.unwrap();
     connection.send(start()).await.unwrap();
@@ -214,10 +216,65 @@ async fn the_sweep_settles_a_dead_nodes_hold_and_ends_its_session() {
     let hold = meter.holds(&user).await.unwrap().remove(0);
     assert_eq!((hold.settled_s, hold.held_s), (30, 30), "renewed at 30 s, to expire at 90 s");
 
-    tokio::time::sleep(Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(160)).await;
     let view = second.view(&user, &session.session_id).await.unwrap();
     assert_eq!(view.ended_reason, Some(EndReason::Abandoned), "swept and ended");
     assert!(view.report_ready);
-    // Billed: what the hold covered (to 60 s), not the time since; nothing held any more.
+    // Billed: to 60 s (the hold), then from 90 s to the abandonment at 130 s; nothing held.
+    assert_eq!(totals(meter.as_ref(), &user).await, (300 - 100, 0, 300, 100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_taken_over_after_its_hold_ran_out_is_charged_the_hold_and_goes_on() {
+    // The first engine stops at 45 s (its hold covers to 60 s); the candidate comes back on the
+    // second engine at 80 s. The 20 s the hold did not cover are not billed, and the session
+    // gets the rest of the balance: it ends when the 100 s of minutes are spent, at 120 s.
+    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
+    credit(meter.as_ref(), "gus", 100).await;
+    let user: UserId = "gus".into();
+    // No abandonment in the 35 s alone; its hold has not expired when the candidate is back (so
+    // no sweep takes it over first).
+    let config = EngineConfig { abandon_after_ms: None, ..EngineConfig::default() };
+    let first = Engine::builder()
+        .config(config.clone())
+        .store(store.clone())
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .metering(Metering::new(meter.clone()))
+        .build();
+    let second = engine(store, meter.clone(), config);
+    let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    let connection = first.connect(&user, &session.session_id, None).await.unwrap();
+    let t0 = tokio::time::Instant::now();
+    connection.send(start()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    first.shutdown(Duration::from_secs(1)).await;
+    drop((connection, first));
+    tokio::time::sleep_until(t0 + Duration::from_secs(80)).await;
+
+    let mut connection = second.connect(&user, &session.session_id, Some(0)).await.unwrap();
+    let (seen, _) = to_the_end(&mut connection, t0).await;
+    assert_eq!(ended(&seen), Some((120, EndReason::OutOfMinutes)));
+    assert_eq!(totals(meter.as_ref(), &user).await, (0, 0, 100, 100), "every second of the balance, none twice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweep_ends_at_once_a_session_alone_for_longer_than_allowed() {
+    // As above, but a session may be alone 30 s only: found at 90 s, alone since 30 s, it is
+    // ended at once, billed its hold (to 60 s) and nothing more.
+    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
+    credit(meter.as_ref(), "hal", 300).await;
+    let user: UserId = "hal".into();
+    let first = engine(store.clone(), meter.clone(), EngineConfig::default());
+    let second = engine(store, meter.clone(), EngineConfig { abandon_after_ms: Some(30_000), ..Default::default() });
+    let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    let connection = first.connect(&user, &session.session_id, None).await.unwrap();
+    connection.send(start()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    first.shutdown(Duration::from_secs(1)).await;
+    drop((connection, first));
+
+    tokio::time::sleep(Duration::from_secs(70)).await;
+    let view = second.view(&user, &session.session_id).await.unwrap();
+    assert_eq!(view.ended_reason, Some(EndReason::Abandoned));
     assert_eq!(totals(meter.as_ref(), &user).await, (300 - 60, 0, 300, 60));
 }

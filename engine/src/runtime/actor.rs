@@ -20,7 +20,7 @@ use super::command::Command;
 use super::connection::Connection;
 use super::context::Context;
 use super::live::LiveCount;
-use super::minutes::SessionMinutes;
+use super::minutes::{Resumed, SessionMinutes};
 use super::outbox::{Outbox, PushError, outbox};
 use super::registry::{Registration, Spawn};
 use super::voice::{VoiceEvent, VoicePath};
@@ -180,9 +180,14 @@ impl Actor {
             let params = session.params();
             let mut minutes = SessionMinutes::new(metering, params.user_id.clone(), params.session_id.clone());
             let now = self.ctx.clock.now();
-            match minutes.resume(&mut session, now, self.woken).await {
-                Ok(false) => {}
-                Ok(true) => {
+            match minutes.resume(&mut session, now, self.woken, self.ctx.config.abandon_after_ms).await {
+                Ok(Resumed::Running) => {}
+                Ok(Resumed::AloneSince(since)) => {
+                    // Its abandonment counts from when its dead owner last ran it.
+                    let alone = Duration::from_millis(now.ms_since(since));
+                    self.detached_since = Instant::now().checked_sub(alone).unwrap_or_else(Instant::now);
+                }
+                Ok(Resumed::AbandonNow) => {
                     tracing::info!(session = %self.session_id(), "its owner died and nobody came back: abandoned");
                     session.handle_abandoned(now);
                 }

@@ -51,6 +51,17 @@ impl Metering {
     }
 }
 
+/// What a loaded session's minutes say of it.
+pub(super) enum Resumed {
+    /// It goes on (its next slice reserved, if it is live).
+    Running,
+    /// Woken by the sweep: nobody has run it since then; it goes on alone until abandoned.
+    AloneSince(Timestamp),
+    /// Woken by the sweep, alone for longer than it may be: its hold is settled and nothing
+    /// more reserved; the task ends it as abandoned.
+    AbandonNow,
+}
+
 /// One session's minutes, as its task knows them.
 pub(super) struct SessionMinutes {
     metering: Metering,
@@ -133,18 +144,19 @@ impl SessionMinutes {
     }
 
     /// A session loaded by this task (after a restart, a crash, or on another node): picks up
-    /// its hold. A live one settles what was used since its last settlement (capped by the
-    /// hold: at most one slice is at risk) and goes on; an ended one whose hold is still there
-    /// (its owner died before giving it back) is closed. `woken`: loaded by the sweep of
-    /// expired holds, not for a client; then a live session whose hold expired (nobody has run
-    /// it since its owner died) settles its hold and reserves nothing more: `true`, and the
-    /// task ends it as abandoned.
+    /// its hold. A live one settles what was used since its last settlement, capped by the hold
+    /// (live time the hold did not cover is never billed: at most one slice is at risk), and
+    /// goes on; an ended one whose hold is still there (its owner died before giving it back)
+    /// is closed. `woken`: loaded by the sweep of expired holds, not for a client: then the
+    /// session has been alone since its last renewal, and if that is `abandon_after` ago it
+    /// reserves nothing more and the task ends it as abandoned.
     pub(super) async fn resume(
         &mut self,
         session: &mut Session,
         now: Timestamp,
         woken: bool,
-    ) -> Result<bool, MeterError> {
+        abandon_after: Option<u64>,
+    ) -> Result<Resumed, MeterError> {
         let holds = self.metering.meter.holds(&self.user_id).await?;
         let Some(hold) = holds.into_iter().find(|h| h.session_id == self.session_id) else {
             // Never reserved (not started, or metering was off when it started): nothing owed
@@ -153,21 +165,35 @@ impl SessionMinutes {
             if session.state().status == Status::Live {
                 self.reserve(session, self.billed_ms(session, now), now).await?;
             }
-            return Ok(false);
+            return Ok(Resumed::Running);
         };
         self.settled_s = hold.settled_s;
         self.held_s = hold.held_s;
         match session.state().status {
-            Status::Live if woken && hold.expires_at <= now => {
+            Status::Live => {
                 let billed = self.billed_ms(session, now);
                 self.settle(billed / 1000, now).await?;
-                return Ok(true);
+                // Live time the hold did not cover (nobody ran the session after it ran out)
+                // is not billed, now or later: at most the hold is charged for a takeover.
+                let covered = (self.settled_s + self.held_s) * 1000;
+                self.excluded_ms += billed.saturating_sub(covered);
+                if woken && hold.expires_at <= now {
+                    let ttl = self.metering.hold_ttl().as_millis() as u64;
+                    let since = Timestamp(hold.expires_at.0.saturating_sub(ttl));
+                    if abandon_after.is_some_and(|after| now.ms_since(since) >= after) {
+                        return Ok(Resumed::AbandonNow);
+                    }
+                    let billed = self.billed_ms(session, now);
+                    self.reserve(session, billed, now).await?;
+                    return Ok(Resumed::AloneSince(since));
+                }
+                let billed = self.billed_ms(session, now);
+                self.reserve(session, billed, now).await?;
             }
-            Status::Live => self.tick(session, now).await?,
             Status::Ended(_) | Status::Ending { .. } => self.close(session, now).await?,
             Status::Created => self.unopen().await?,
         }
-        Ok(false)
+        Ok(Resumed::Running)
     }
 
     /// A slice is over (or the hold runs out): settles the whole seconds used and reserves the
