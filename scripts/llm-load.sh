@@ -47,13 +47,9 @@ name=llm-load
 ports_free "$provider" "$gateway"
 build_and_lift_limits
 
-# shellcheck disable=SC2086 # PROVIDER_ARGS and GATEWAY_ARGS are lists of flags
-"$bin/viva-load" provider --listen $provider $PROVIDER_ARGS >"$base.provider.log" 2>&1 &
-pids+=($!)
-wait_for "http://$provider/models" "${pids[-1]}" "$base.provider.log"
-head -n 1 "$base.provider.log"
+start_provider
 
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086 # GATEWAY_ARGS is a list of flags
 "$bin/viva-gateway" --listen $gateway --interviewer llm --scorer "$SCORER" \
     --llm-base-url "http://$provider" --llm-model paced --scripted-pace-ms 0 $GATEWAY_ARGS \
     >"$base.gateway.log" 2>&1 &

@@ -52,13 +52,9 @@ name=voice-load
 ports_free "$provider" "$gateway"
 build_and_lift_limits
 
-# shellcheck disable=SC2086 # PROVIDER_ARGS and GATEWAY_ARGS are lists of flags
-"$bin/viva-load" provider --listen $provider $PROVIDER_ARGS >"$base.provider.log" 2>&1 &
-pids+=($!)
-wait_for "http://$provider/models" "${pids[-1]}" "$base.provider.log"
-head -n 1 "$base.provider.log"
+start_provider
 
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086 # GATEWAY_ARGS is a list of flags
 "$bin/viva-gateway" --listen $gateway --store memory --interviewer scripted --scripted-pace-ms 0 \
     --stt openai --stt-base-url "http://$provider" --tts openai --tts-base-url "http://$provider" \
     $GATEWAY_ARGS >"$base.gateway.log" 2>&1 &

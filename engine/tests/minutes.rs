@@ -152,6 +152,7 @@ async fn an_abandoned_session_ends_and_gives_its_hold_back() {
     let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap();
     let connection = engine.connect(&user, &session.session_id, None).await.unwrap();
     connection.send(start()).await.unwrap();
+    // Virtual time (the clock is paused): 5 s with the client, then 200 s without.
     tokio::time::sleep(Duration::from_secs(5)).await;
     drop(connection);
     tokio::time::sleep(Duration::from_secs(200)).await;
@@ -163,61 +164,76 @@ async fn an_abandoned_session_ends_and_gives_its_hold_back() {
     assert_eq!(totals(meter.as_ref(), &user).await, (1_000 - 105, 0, 1_000, 105));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_session_taken_over_by_another_engine_is_charged_once() {
-    // Two engines on one store and one meter: two nodes. The first runs the session for 45 s
-    // and stops (its hold covers to 60 s); the second takes it over at 50 s, settles what was
-    // used since the last settlement and goes on; at the end the ledger is the live time.
+/// Two nodes: two engines on one store and one meter. The first runs a session of `user`
+/// (credited `credit_s`) for `run_for`, then stops (a node gone: nobody renews the hold).
+struct TwoNodes {
+    second: Engine,
+    meter: Arc<dyn Meter>,
+    user: UserId,
+    session: SessionId,
+    /// When the session started.
+    t0: tokio::time::Instant,
+}
+
+async fn first_node_runs_then_stops(
+    user: &str,
+    credit_s: u64,
+    run_for: Duration,
+    (first, second): (EngineConfig, EngineConfig),
+) -> TwoNodes {
     let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
-    credit(meter.as_ref(), "eve", 100).await;
-    let user: UserId = "eve".into();
-    let first = engine(store.clone(), meter.clone(), EngineConfig::default());
-    // Made now: an engine's clock maps tokio's (paused) time to the wall clock when it is
+    credit(meter.as_ref(), user, credit_s).await;
+    let user: UserId = user.into();
+    // Both made now: an engine's clock maps tokio's (paused) time to the wall clock when it is
     // made, so two made at different virtual times would disagree.
-    let second = engine(store, meter.clone(), EngineConfig::default());
+    let first = engine(store.clone(), meter.clone(), first);
+    let second = engine(store, meter.clone(), second);
     let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
     let connection = first.connect(&user, &session.session_id, None).await.unwrap();
     let t0 = tokio::time::Instant::now();
     connection.send(start()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(45)).await;
+    // Virtual time (the clock is paused): the session runs this long on the first node.
+    tokio::time::sleep(run_for).await;
     first.shutdown(Duration::from_secs(1)).await;
+    drop((connection, first));
+    TwoNodes { second, meter, user, session: session.session_id, t0 }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_taken_over_by_another_engine_is_charged_once() {
+    // The first node runs the session for 45 s and stops (its hold covers to 60 s); the second
+    // takes it over at 50 s, settles what was used since the last settlement and goes on; at
+    // the end the ledger is the live time.
+    let configs = (EngineConfig::default(), EngineConfig::default());
+    let TwoNodes { second, meter, user, session, t0 } =
+        first_node_runs_then_stops("eve", 100, Duration::from_secs(45), configs).await;
     let hold = meter.holds(&user).await.unwrap();
     assert_eq!((hold[0].settled_s, hold[0].held_s), (30, 30), "one slice settled, one held");
     tokio::time::sleep_until(t0 + Duration::from_secs(50)).await;
 
-    let mut connection = second.connect(&user, &session.session_id, Some(0)).await.unwrap();
+    let mut connection = second.connect(&user, &session, Some(0)).await.unwrap();
     let (seen, _) = to_the_end(&mut connection, t0).await;
     assert_eq!(ended(&seen), Some((100, EndReason::OutOfMinutes)), "the whole balance, not a second more");
     let usage = meter.usage(&user, None, 200).await.unwrap();
     let keys: Vec<&str> = usage.entries.iter().filter(|e| e.kind == EntryKind::Debit).map(|e| e.key.as_str()).collect();
-    let id: &SessionId = &session.session_id;
-    assert!(keys.contains(&format!("{id}:30").as_str()), "the taken-over stretch from 30 s: {keys:?}");
+    assert!(keys.contains(&format!("{session}:30").as_str()), "the taken-over stretch from 30 s: {keys:?}");
     assert_eq!(totals(meter.as_ref(), &user).await, (0, 0, 100, 100));
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_sweep_settles_a_dead_nodes_hold_and_ends_its_session() {
-    // The first engine runs the session 40 s and stops (a node gone: nobody renews the hold,
-    // nobody reconnects). The second engine's sweep finds the hold expired at 90 s: it settles
-    // it from where settlements ended (capped by the hold: the 30 s after 60 s are not billed)
-    // and runs the session alone, which ends `abandoned` 100 s after its owner last ran it.
-    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
-    credit(meter.as_ref(), "fay", 300).await;
-    let user: UserId = "fay".into();
-    let first = engine(store.clone(), meter.clone(), EngineConfig::default());
-    let second =
-        engine(store.clone(), meter.clone(), EngineConfig { abandon_after_ms: Some(100_000), ..Default::default() });
-    let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
-    let connection = first.connect(&user, &session.session_id, None).await.unwrap();
-    connection.send(start()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(40)).await;
-    first.shutdown(Duration::from_secs(1)).await;
-    drop((connection, first));
+    // The first node runs the session 40 s and stops (nobody reconnects). The second node's
+    // sweep finds the hold expired at 90 s: it settles it from where settlements ended (capped
+    // by the hold: the 30 s after 60 s are not billed) and runs the session alone, which ends
+    // `abandoned` 100 s after its owner last ran it.
+    let configs = (EngineConfig::default(), EngineConfig { abandon_after_ms: Some(100_000), ..Default::default() });
+    let TwoNodes { second, meter, user, session, .. } =
+        first_node_runs_then_stops("fay", 300, Duration::from_secs(40), configs).await;
     let hold = meter.holds(&user).await.unwrap().remove(0);
     assert_eq!((hold.settled_s, hold.held_s), (30, 30), "renewed at 30 s, to expire at 90 s");
 
     tokio::time::sleep(Duration::from_secs(160)).await;
-    let view = second.view(&user, &session.session_id).await.unwrap();
+    let view = second.view(&user, &session).await.unwrap();
     assert_eq!(view.ended_reason, Some(EndReason::Abandoned), "swept and ended");
     assert!(view.report_ready);
     // Billed: to 60 s (the hold), then from 90 s to the abandonment at 130 s; nothing held.
@@ -226,32 +242,17 @@ async fn the_sweep_settles_a_dead_nodes_hold_and_ends_its_session() {
 
 #[tokio::test(start_paused = true)]
 async fn a_session_taken_over_after_its_hold_ran_out_is_charged_the_hold_and_goes_on() {
-    // The first engine stops at 45 s (its hold covers to 60 s); the candidate comes back on the
-    // second engine at 80 s. The 20 s the hold did not cover are not billed, and the session
-    // gets the rest of the balance: it ends when the 100 s of minutes are spent, at 120 s.
-    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
-    credit(meter.as_ref(), "gus", 100).await;
-    let user: UserId = "gus".into();
-    // No abandonment in the 35 s alone; its hold has not expired when the candidate is back (so
-    // no sweep takes it over first).
+    // The first node stops at 45 s (its hold covers to 60 s); the candidate comes back on the
+    // second at 80 s. The 20 s the hold did not cover are not billed, and the session gets the
+    // rest of the balance: it ends when the 100 s of minutes are spent, at 120 s. No
+    // abandonment in the 35 s alone; the hold has not expired when the candidate is back (so no
+    // sweep takes the session over first).
     let config = EngineConfig { abandon_after_ms: None, ..EngineConfig::default() };
-    let first = Engine::builder()
-        .config(config.clone())
-        .store(store.clone())
-        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-        .metering(Metering::new(meter.clone()))
-        .build();
-    let second = engine(store, meter.clone(), config);
-    let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
-    let connection = first.connect(&user, &session.session_id, None).await.unwrap();
-    let t0 = tokio::time::Instant::now();
-    connection.send(start()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(45)).await;
-    first.shutdown(Duration::from_secs(1)).await;
-    drop((connection, first));
+    let TwoNodes { second, meter, user, session, t0 } =
+        first_node_runs_then_stops("gus", 100, Duration::from_secs(45), (config.clone(), config)).await;
     tokio::time::sleep_until(t0 + Duration::from_secs(80)).await;
 
-    let mut connection = second.connect(&user, &session.session_id, Some(0)).await.unwrap();
+    let mut connection = second.connect(&user, &session, Some(0)).await.unwrap();
     let (seen, _) = to_the_end(&mut connection, t0).await;
     assert_eq!(ended(&seen), Some((120, EndReason::OutOfMinutes)));
     assert_eq!(totals(meter.as_ref(), &user).await, (0, 0, 100, 100), "every second of the balance, none twice");
@@ -261,20 +262,12 @@ async fn a_session_taken_over_after_its_hold_ran_out_is_charged_the_hold_and_goe
 async fn the_sweep_ends_at_once_a_session_alone_for_longer_than_allowed() {
     // As above, but a session may be alone 30 s only: found at 90 s, alone since 30 s, it is
     // ended at once, billed its hold (to 60 s) and nothing more.
-    let (store, meter): (Arc<dyn Store>, Arc<dyn Meter>) = (Arc::new(MemoryStore::new()), Arc::new(MemoryMeter::new()));
-    credit(meter.as_ref(), "hal", 300).await;
-    let user: UserId = "hal".into();
-    let first = engine(store.clone(), meter.clone(), EngineConfig::default());
-    let second = engine(store, meter.clone(), EngineConfig { abandon_after_ms: Some(30_000), ..Default::default() });
-    let session = first.create_session(&user, "senior-backend", Default::default()).await.unwrap();
-    let connection = first.connect(&user, &session.session_id, None).await.unwrap();
-    connection.send(start()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(40)).await;
-    first.shutdown(Duration::from_secs(1)).await;
-    drop((connection, first));
+    let configs = (EngineConfig::default(), EngineConfig { abandon_after_ms: Some(30_000), ..Default::default() });
+    let TwoNodes { second, meter, user, session, .. } =
+        first_node_runs_then_stops("hal", 300, Duration::from_secs(40), configs).await;
 
     tokio::time::sleep(Duration::from_secs(70)).await;
-    let view = second.view(&user, &session.session_id).await.unwrap();
+    let view = second.view(&user, &session).await.unwrap();
     assert_eq!(view.ended_reason, Some(EndReason::Abandoned));
     assert_eq!(totals(meter.as_ref(), &user).await, (300 - 60, 0, 300, 60));
 }

@@ -231,19 +231,27 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// A request's body and its JSON, or the OpenAI-style refusal (counted) of one that is not JSON.
+fn json_body(provider: &Provider, body: Result<Bytes, BytesRejection>) -> Result<(Bytes, Value), Box<Response>> {
+    let refuse = |status: StatusCode, message: &str| {
+        provider.rejected.fetch_add(1, Ordering::Relaxed);
+        Box::new(error(status, message))
+    };
+    let body = body.map_err(|rejection| refuse(rejection.status(), &rejection.body_text()))?;
+    let json = serde_json::from_slice(&body)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body: {e}")))?;
+    Ok((body, json))
+}
+
 async fn chat(State(provider): State<Arc<Provider>>, body: Result<Bytes, BytesRejection>) -> Response {
     let arrived = Instant::now();
     let refuse = |status: StatusCode, message: &str| {
         provider.rejected.fetch_add(1, Ordering::Relaxed);
         error(status, message)
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return refuse(rejection.status(), &rejection.body_text()),
-    };
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body: {e}")),
+    let (body, request) = match json_body(&provider, body) {
+        Ok(parsed) => parsed,
+        Err(refusal) => return *refusal,
     };
     if !request.is_object() || !request["messages"].is_array() {
         return refuse(StatusCode::BAD_REQUEST, "The body must be a JSON object with a `messages` array.");
@@ -397,13 +405,9 @@ async fn speak(State(provider): State<Arc<Provider>>, body: Result<Bytes, BytesR
         provider.rejected.fetch_add(1, Ordering::Relaxed);
         error(status, message)
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return refuse(rejection.status(), &rejection.body_text()),
-    };
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body: {e}")),
+    let (_, request) = match json_body(&provider, body) {
+        Ok(parsed) => parsed,
+        Err(refusal) => return *refusal,
     };
     let Some(input) = request["input"].as_str().filter(|i| !i.trim().is_empty()) else {
         return refuse(StatusCode::BAD_REQUEST, "`input` must be a non-empty string.");

@@ -33,6 +33,16 @@ stop_servers() {
 trap stop_servers EXIT
 trap 'exit 130' INT TERM
 
+# Starts `viva-load provider` on $provider (with $PROVIDER_ARGS), logging to $base.provider.log,
+# and waits until it answers.
+start_provider() {
+    # shellcheck disable=SC2086 # PROVIDER_ARGS is a list of flags
+    "$bin/viva-load" provider --listen "$provider" $PROVIDER_ARGS >"$base.provider.log" 2>&1 &
+    pids+=($!)
+    wait_for "http://$provider/models" "${pids[-1]}" "$base.provider.log"
+    head -n 1 "$base.provider.log"
+}
+
 # CPU seconds (user + system) a process has used so far.
 cpu_seconds() {
     awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
