@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::auth::jwt::JwtConfig;
 use crate::is_loopback_host;
 use crate::speech::{SpeechArgs, SpeechSettings};
+use crate::webhooks::WebhookArgs;
 use crate::ws::{SocketLimits, normalize_origin};
 
 /// Command-line flags and their `VIVA_*` variables, as given.
@@ -152,6 +153,9 @@ pub struct Args {
     /// Voice.
     #[command(flatten)]
     pub speech: SpeechArgs,
+    /// Webhooks.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// Which implementation of a provider.
@@ -248,6 +252,8 @@ pub struct Settings {
     pub llm: Option<LlmSettings>,
     /// Speech providers.
     pub speech: SpeechSettings,
+    /// Webhooks (`None`: none configured).
+    pub webhooks: Option<viva_engine::webhook::WebhookConfig>,
     /// Authentication.
     pub auth: AuthSettings,
     /// Web origins allowed to open WebSockets besides the gateway's own, normalized.
@@ -425,6 +431,7 @@ impl Args {
             }
         };
         let speech = self.speech.validate(&mut errors);
+        let webhooks = self.webhooks.validate(&mut errors);
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             errors.push(format!("--log `{}` is not a valid filter", self.log));
         }
@@ -437,6 +444,7 @@ impl Args {
                     scorer,
                     llm,
                     speech,
+                    webhooks,
                     store_timeout: Duration::from_millis(store_timeout_ms),
                     retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
                     auth,
@@ -507,7 +515,7 @@ impl Args {
 }
 
 /// `value` as a whole number from `min` to `max`, or the error saying it is not.
-fn whole_number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+pub(crate) fn whole_number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("--{name} `{value}` is not a whole number from {min} to {max}")),

@@ -20,6 +20,7 @@ pub mod minutes;
 pub mod rest;
 pub mod server;
 pub mod speech;
+pub mod webhooks;
 pub mod ws;
 
 use std::future::Future;
@@ -112,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me/usage", get(minutes::my_usage))
         .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))
         .route("/v1/admin/users/{user}/credits", post(minutes::credit))
+        .route("/v1/admin/webhooks", get(webhooks::endpoints))
+        .route("/v1/admin/webhooks/dead", get(webhooks::dead))
+        .route("/v1/admin/webhooks/dead/{id}/redrive", post(webhooks::redrive))
+        .route("/v1/admin/webhooks/endpoints/{id}/enable", post(webhooks::enable))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))

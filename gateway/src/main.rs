@@ -12,6 +12,7 @@ use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
 use viva_engine::meter::{MemoryMeter, Meter, RedisMeter};
 use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
 use viva_engine::store::{MemoryStore, RedisStore, Store};
+use viva_engine::webhook::Dispatch;
 use viva_engine::{Engine, EngineConfig, Metering};
 use viva_gateway::auth::AuthMode;
 use viva_gateway::auth::jwt::JwtVerifier;
@@ -128,6 +129,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(slice_s) = settings.metering_slice_s {
         builder = builder.metering(Metering { slice_s, ..Metering::new(meter) });
         tracing::info!(slice_s, "minutes metered");
+    }
+    if let Some(webhooks) = settings.webhooks.clone() {
+        let endpoints: Vec<String> = webhooks.endpoints.iter().map(|e| format!("{} ({})", e.url, e.id)).collect();
+        builder = builder.webhooks(Dispatch::new(webhooks).context("cannot make the webhooks' HTTP client")?);
+        tracing::info!(?endpoints, "webhooks on");
     }
     let engine = builder.build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;

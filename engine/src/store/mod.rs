@@ -8,6 +8,7 @@
 mod memory;
 pub(crate) mod persisted;
 mod redis;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use webhooks::{Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, PendingWebhook, WebhookMessage, Webhooks};
 
 /// A fencing epoch: grows on every load of a session.
 pub type Epoch = u64;
@@ -103,9 +105,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Session storage.
+/// Session storage, and the webhook outbox written with it ([`Webhooks`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Webhooks + Send + Sync + 'static {
     /// A short name for logs and `/readyz` (`memory`, `redis`).
     fn name(&self) -> &str;
 
@@ -126,8 +128,17 @@ pub trait Store: Send + Sync + 'static {
     /// now on writes with an older epoch are refused.
     async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError>;
 
-    /// Appends durable events, in order, continuing the log's head, in one step.
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError>;
+    /// Appends durable events, in order, continuing the log's head, and the webhook messages
+    /// they make (`crate::webhook::messages`), in one step: a message is never stored without
+    /// its event, nor an event without its messages. The messages are then due for delivery
+    /// (a message whose event is stored is never forgotten, even if the caller dies now).
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        entries: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError>;
 
     /// Stores a snapshot of the state (its `head` says which entries it covers).
     async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError>;

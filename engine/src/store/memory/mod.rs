@@ -1,13 +1,15 @@
 //! The embedded store: everything in process memory, nothing installed. Sessions are lost when
 //! the process exits; use Redis for durability.
 
+mod webhooks;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
+use super::{Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
@@ -34,6 +36,8 @@ struct Inner {
     created: HashMap<UserId, VecDeque<Timestamp>>,
     /// User id → their live sessions and when each one's lease ends (`admit_live`).
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
+    /// The webhook outbox's indexes (the messages are in their sessions).
+    webhooks: webhooks::Indexes,
 }
 
 #[derive(Debug)]
@@ -44,6 +48,8 @@ struct Stored {
     log: Vec<LogEntry>,
     /// Spoken answers' audio by utterance id (`put_audio`).
     audio: HashMap<String, Vec<u8>>,
+    /// Webhook deliveries by `<seq>.<endpoint>`, pending or dead (when and why).
+    webhooks: HashMap<String, (PendingWebhook, Option<(Timestamp, String)>)>,
     /// When retention removes it (tokio's clock, so paused-time tests see it).
     expires_at: Option<tokio::time::Instant>,
 }
@@ -154,6 +160,7 @@ impl Store for MemoryStore {
                 snapshot: None,
                 log: Vec::new(),
                 audio: HashMap::new(),
+                webhooks: HashMap::new(),
                 expires_at,
             };
             inner.sessions.insert(meta.session_id.clone(), stored);
@@ -186,7 +193,13 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        entries: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError> {
         self.with(|inner| {
             // A deleted session refuses its old owner, as a stale epoch would.
             let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
@@ -198,6 +211,13 @@ impl Store for MemoryStore {
                 }
             }
             stored.log.extend_from_slice(entries);
+            for message in webhooks {
+                let pending = PendingWebhook { message: message.clone(), attempts: 0, last_error: None };
+                stored.webhooks.insert(super::DeliveryId::of(session_id, message).field(), (pending, None));
+            }
+            for message in webhooks {
+                inner.webhooks.schedule(super::DeliveryId::of(session_id, message), message.created_at.0);
+            }
             Ok(())
         })
     }

@@ -11,12 +11,18 @@
 //! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
+//! | `viva:{<session>}:webhooks` | hash | the session's webhook deliveries, pending or dead: `<seq>.<endpoint>` → [`WebhookBytes`] |
+//! | `viva:{webhooks:<0-15>}:due` | sorted set | deliveries due (score: when, ms), sharded by session (`webhooks.rs`) |
+//! | `viva:{webhooks}:dead` | sorted set | dead letters, scored by when they died |
+//! | `viva:{webhooks}:disabled` | hash | endpoints switched off (410): id → `<ms> <reason>` |
 //! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
-//! caller's epoch and that the batch continues the log, then appends it. Nothing is written
-//! per token.
+//! caller's epoch and that the batch continues the log, then appends it, with the webhook
+//! messages the batch makes. Nothing is written per token.
+
+mod webhooks;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,15 +31,17 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
-use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
-use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
+use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes, WebhookBytes};
+use super::{DeliveryId, Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
-/// Appends a batch if the caller's epoch is current and the batch continues the log. A
-/// session under retention (its metadata has a TTL) gives the log the same TTL, so that a log
-/// made after the expiry was set expires with the rest.
-/// KEYS: epoch, log, meta. ARGV: epoch, first seq, encoded entries...
+/// Appends a batch if the caller's epoch is current and the batch continues the log, and the
+/// webhook messages it makes into the session's outbox. A session under retention (its
+/// metadata has a TTL) gives the log and the outbox the same TTL, so that keys made after the
+/// expiry was set expire with the rest.
+/// KEYS: epoch, log, meta, webhooks. ARGV: epoch, first seq, n, n encoded entries, then
+/// (field, encoded delivery) pairs.
 const APPEND: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -45,12 +53,19 @@ if #last > 0 then head = tonumber(string.match(last[1][1], '^(%d+)')) end
 if head + 1 ~= tonumber(ARGV[2]) then
   return redis.error_reply('OUT_OF_ORDER ' .. head)
 end
-for i = 3, #ARGV do
-  redis.call('XADD', KEYS[2], (head + i - 2) .. '-0', 'e', ARGV[i])
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  redis.call('XADD', KEYS[2], (head + i) .. '-0', 'e', ARGV[3 + i])
 end
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return head + #ARGV - 2
+if #ARGV > 3 + n then
+  for i = 4 + n, #ARGV, 2 do
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  end
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+end
+return head + n
 ";
 
 /// A new epoch, only for a session that exists: INCR alone would leave an `epoch` key behind
@@ -169,6 +184,7 @@ pub struct RedisStore {
     take_index: Script,
     put_audio: Script,
     admit_live: Script,
+    webhook_scripts: webhooks::Scripts,
 }
 
 /// The keys of one session.
@@ -178,6 +194,7 @@ struct Keys {
     log: String,
     snap: String,
     audio: String,
+    webhooks: String,
 }
 
 impl Keys {
@@ -188,6 +205,7 @@ impl Keys {
             log: format!("viva:{{{session_id}}}:log"),
             snap: format!("viva:{{{session_id}}}:snap"),
             audio: format!("viva:{{{session_id}}}:audio"),
+            webhooks: format!("viva:{{{session_id}}}:webhooks"),
         }
     }
 }
@@ -226,6 +244,7 @@ impl RedisStore {
             take_index: Script::new(TAKE_INDEX),
             put_audio: Script::new(PUT_AUDIO),
             admit_live: Script::new(ADMIT_LIVE),
+            webhook_scripts: webhooks::Scripts::new(),
         })
     }
 
@@ -246,7 +265,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         for id in ids {
             let keys = Keys::of(id);
-            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap, keys.audio]).ignore();
+            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks]).ignore();
         }
         pipe.query_async(&mut self.conn()).await.map_err(store_error)
     }
@@ -373,15 +392,33 @@ impl Store for RedisStore {
         })
     }
 
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        batch: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError> {
         let Some(first) = batch.first() else { return Ok(()) };
         let keys = Keys::of(session_id);
+        // Due a while from now, before the script: if this process dies after the script, the
+        // messages are delivered anyway (see `webhooks.rs`).
+        self.expect_webhooks(session_id, webhooks).await?;
         let mut invocation = self.append.prepare_invoke();
-        invocation.key(&keys.epoch).key(&keys.log).key(&keys.meta).arg(epoch).arg(first.seq);
+        invocation.key(&keys.epoch).key(&keys.log).key(&keys.meta).key(&keys.webhooks);
+        invocation.arg(epoch).arg(first.seq).arg(batch.len());
         for entry in batch {
             invocation.arg(persisted::encode(&EntryBytes::from(entry))?);
         }
+        for message in webhooks {
+            let pending = PendingWebhook { message: message.clone(), attempts: 0, last_error: None };
+            invocation.arg(DeliveryId::of(session_id, message).field());
+            invocation.arg(persisted::encode(&WebhookBytes::new(&pending, None))?);
+        }
         let result: Result<u64, _> = invocation.invoke_async(&mut self.conn()).await;
+        if result.is_ok() {
+            self.webhooks_due(session_id, webhooks).await;
+        }
         result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
             StoreError::OutOfOrder { head, .. } => StoreError::OutOfOrder { head, got: first.seq },
@@ -572,6 +609,8 @@ impl Store for RedisStore {
             .pexpire(&keys.snap, ms)
             .ignore()
             .pexpire(&keys.audio, ms)
+            .ignore()
+            .pexpire(&keys.webhooks, ms)
             .ignore()
             .query_async(&mut self.conn())
             .await
