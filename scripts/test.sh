@@ -23,6 +23,12 @@ command -v pocketsphinx_continuous >/dev/null 2>&1 || missing+=(pocketsphinx)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 
+# The webhook tests verify signatures with the Standard Webhooks reference package (PyPI).
+python3 -c 'import standardwebhooks' 2>/dev/null || {
+    step "installing standardwebhooks (PyPI)"
+    python3 -m pip install --quiet standardwebhooks
+}
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

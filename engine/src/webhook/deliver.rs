@@ -34,6 +34,8 @@ pub struct Dispatch {
 impl Dispatch {
     /// Delivery per `config`, not started yet (the engine starts it with its store).
     pub fn new(config: WebhookConfig) -> Result<Self, reqwest::Error> {
+        // rustls needs its crypto chosen once per process (reqwest is built without a default).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout)

@@ -81,7 +81,7 @@ impl WebhookConfig {
     /// How long a claim lasts: longer than a request can take, so a live node's claim never
     /// runs out under it.
     pub fn lease(&self) -> Duration {
-        self.timeout * 2 + Duration::from_secs(30)
+        self.timeout * 2 + Duration::from_secs(5)
     }
 }
 
