@@ -412,6 +412,7 @@ impl Drop for PythonReceiver {
     }
 }
 
+/// Also the README's webhook commands: the receiver script and the binary with `--webhook-url`.
 #[tokio::test]
 async fn a_gateway_killed_between_recording_and_delivering_delivers_after_restart_once() {
     let Some(receiver) = PythonReceiver::start("hang") else { return };
