@@ -34,16 +34,23 @@ def main():
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive: the gateway reuses its connections.
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, *_):
             pass
+
+        def answer(self, status):
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_POST(self):
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             if self.path == "/mode":
                 state["mode"] = body.decode().strip()
-                self.send_response(204)
-                self.end_headers()
+                self.answer(204)
                 return
             try:
                 payload = verifier.verify(body, dict(self.headers.items()))
@@ -69,9 +76,10 @@ def main():
             if status is None:
                 time.sleep(3600)
                 return
-            self.send_response(status)
-            self.end_headers()
+            self.answer(status)
 
+    # A backlog of 5 (the default) overflows under load: connects then wait for SYN retries.
+    ThreadingHTTPServer.request_queue_size = 1024
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"listening on http://127.0.0.1:{server.server_address[1]}/hook", flush=True)

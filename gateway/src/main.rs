@@ -202,9 +202,12 @@ async fn llm_client(settings: &LlmSettings) -> anyhow::Result<LlmClient> {
 fn metrics_recorder() -> anyhow::Result<PrometheusHandle> {
     const SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
     const RATES: &[f64] = &[1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+    // Event → delivered: milliseconds normally, hours across the retry schedule.
+    const WEBHOOK: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0, 1800.0, 7200.0, 36_000.0, 86_400.0];
     let handle = PrometheusBuilder::new()
         .set_buckets(SECONDS)?
         .set_buckets_for_metric(Matcher::Full("viva_llm_chunks_per_second".into()), RATES)?
+        .set_buckets_for_metric(Matcher::Full("viva_webhook_latency_seconds".into()), WEBHOOK)?
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let upkeep = handle.clone();

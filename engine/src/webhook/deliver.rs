@@ -7,7 +7,7 @@
 //! followed; a claim is held for `WebhookConfig::lease`, longer than a request can last.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -52,9 +52,18 @@ impl Dispatch {
         let per_endpoint = self.config.per_endpoint.max(1);
         let places =
             self.config.endpoints.iter().map(|e| (e.id.clone(), Arc::new(Semaphore::new(per_endpoint)))).collect();
-        let worker =
-            Worker { config: Arc::clone(&self.config), store, clock, http: self.http.clone(), places, warned_at: None };
-        tokio::spawn(worker.run(Arc::downgrade(&self.wake)));
+        let worker = Worker {
+            config: Arc::clone(&self.config),
+            store,
+            clock,
+            http: self.http.clone(),
+            places,
+            warned_at: None,
+            checked_at: None,
+            disabled: Arc::default(),
+            wake: Arc::downgrade(&self.wake),
+        };
+        tokio::spawn(worker.run());
     }
 
     /// The endpoints messages go to.
@@ -77,6 +86,14 @@ struct Worker {
     places: HashMap<String, Arc<Semaphore>>,
     /// When the outbox's length was last logged as too long.
     warned_at: Option<Instant>,
+    /// When the outbox's length and the endpoints switched off were last read.
+    checked_at: Option<Instant>,
+    /// The endpoints switched off (on any node), and why; an attempt answered 410 adds its
+    /// endpoint at once.
+    disabled: Arc<Mutex<HashMap<String, String>>>,
+    /// Its bell (rung by the engine when messages are stored, and by each attempt that frees a
+    /// place); gone when the engine is.
+    wake: Weak<Notify>,
 }
 
 /// What one attempt came to.
@@ -88,10 +105,10 @@ enum Outcome {
 }
 
 impl Worker {
-    async fn run(mut self, wake: Weak<Notify>) {
+    async fn run(mut self) {
         loop {
             {
-                let Some(bell) = wake.upgrade() else { return };
+                let Some(bell) = self.wake.upgrade() else { return };
                 let _ = tokio::time::timeout(self.config.poll, bell.notified()).await;
             }
             if let Err(error) = self.round().await {
@@ -102,9 +119,11 @@ impl Worker {
 
     /// Claims and starts what is due, as long as there is room.
     async fn round(&mut self) -> Result<(), crate::store::StoreError> {
-        self.watch_outbox().await;
-        let disabled: HashMap<String, String> =
-            self.store.disabled_endpoints().await?.into_iter().map(|d| (d.endpoint, d.reason)).collect();
+        // What every node shares is read again once a poll interval, not on every wake-up.
+        if self.checked_at.is_none_or(|at| at.elapsed() >= self.config.poll) {
+            self.watch_outbox().await;
+            self.read_disabled().await?;
+        }
         for _ in 0..CLAIM_ROUNDS {
             let room: usize = self.places.values().map(|p| p.available_permits()).sum();
             if room == 0 {
@@ -115,10 +134,23 @@ impl Worker {
             if claimed.is_empty() {
                 break;
             }
+            // A message is dead-lettered for an endpoint switched off only as the store says
+            // it is now (an admin may have switched it on a moment ago, on any node).
+            if claimed.iter().any(|c| lock(&self.disabled).contains_key(&c.id.endpoint)) {
+                self.read_disabled().await?;
+            }
+            let disabled = lock(&self.disabled).clone();
             for claim in claimed {
                 self.dispatch(claim, &disabled).await;
             }
         }
+        Ok(())
+    }
+
+    async fn read_disabled(&mut self) -> Result<(), crate::store::StoreError> {
+        let disabled = self.store.disabled_endpoints().await?.into_iter().map(|d| (d.endpoint, d.reason)).collect();
+        *lock(&self.disabled) = disabled;
+        self.checked_at = Some(Instant::now());
         Ok(())
     }
 
@@ -172,9 +204,15 @@ impl Worker {
             endpoint,
             claim,
             pending,
+            wake: self.wake.clone(),
+            disabled: Arc::clone(&self.disabled),
         };
         tokio::spawn(attempt.run(permit));
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Logs a store step that failed: the claim lapses and the delivery is tried again then.
@@ -193,10 +231,12 @@ struct Attempt {
     endpoint: Endpoint,
     claim: Claimed,
     pending: PendingWebhook,
+    wake: Weak<Notify>,
+    disabled: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Attempt {
-    async fn run(self, _permit: OwnedSemaphorePermit) {
+    async fn run(self, permit: OwnedSemaphorePermit) {
         let outcome = self.send().await;
         let now = self.clock.now();
         let attempts = self.pending.attempts + 1;
@@ -213,6 +253,7 @@ impl Attempt {
                 metrics::counter!("viva_webhook_deliveries_total", "outcome" => "gone").increment(1);
                 tracing::warn!(endpoint = %self.endpoint.url, "webhook endpoint answered 410 Gone: disabled");
                 let reason = "the endpoint answered 410 Gone";
+                lock(&self.disabled).insert(self.endpoint.id.clone(), reason.to_owned());
                 record(store.disable_endpoint(&self.endpoint.id, now, reason).await, claim, "disable");
                 record(store.webhook_dead(claim, now, attempts, reason).await, claim, "dead");
             }
@@ -229,6 +270,11 @@ impl Attempt {
                 let at = now.plus_ms(wait.as_millis() as u64);
                 record(store.webhook_retry(claim, at, attempts, &error).await, claim, "retry");
             }
+        }
+        // A place is free: more may be waiting for it.
+        drop(permit);
+        if let Some(bell) = self.wake.upgrade() {
+            bell.notify_one();
         }
     }
 
