@@ -203,7 +203,74 @@ pub fn rfc3339(at: Timestamp) -> String {
 
 #[cfg(test)]
 mod tests {
+    use viva_protocol::{EndReason, TurnStatus};
+
     use super::*;
+    use crate::core::{Report, TurnId};
+
+    fn meta() -> SessionMeta {
+        SessionMeta {
+            session_id: "ses_1".into(),
+            user_id: "ann".into(),
+            plan_id: "senior-backend".into(),
+            candidate: Default::default(),
+            created_at: Timestamp(0),
+            time_limit_ms: 60_000,
+        }
+    }
+
+    fn report(overall: Option<f32>) -> Box<Report> {
+        Box::new(Report {
+            session_id: "ses_1".into(),
+            plan_id: "senior-backend".into(),
+            plan_version: 1,
+            scorer: "heuristic/1".into(),
+            generated_at: Timestamp(0),
+            ended_reason: EndReason::Completed,
+            overall,
+            dimensions: vec![],
+            answers: vec![],
+            strengths: vec![],
+            practise: vec![],
+        })
+    }
+
+    #[test]
+    fn the_three_events_make_one_message_per_endpoint_and_nothing_else_does() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let endpoints = [
+            Endpoint::new("https://a.example/", secret, false).unwrap(),
+            Endpoint::new("https://b.example/", secret, false).unwrap(),
+        ];
+        let at = Timestamp(1_796_452_801_007);
+        let entry = |seq, record| LogEntry { seq, at, record };
+        let batch = [
+            entry(7, Record::UsageLow { remaining_s: 60 }),
+            entry(8, Record::TurnDone { turn_id: TurnId(3), text: "Thanks.".into(), status: TurnStatus::Completed }),
+            entry(9, Record::ReportReady { report: report(Some(7.5)) }),
+            entry(10, Record::SessionEnded { reason: EndReason::OutOfMinutes }),
+        ];
+        let messages = messages(&meta(), &batch, &endpoints);
+        let seen: Vec<(u64, &str)> = messages.iter().map(|m| (m.seq, m.endpoint.as_str())).collect();
+        let (a, b) = (endpoints[0].id.as_str(), endpoints[1].id.as_str());
+        assert_eq!(seen, [(7, a), (7, b), (9, a), (9, b), (10, a), (10, b)]);
+        assert!(messages.iter().all(|m| m.created_at == at));
+        let body = |seq| messages.iter().find(|m| m.seq == seq).unwrap().body.as_str();
+        assert_eq!(
+            body(7),
+            r#"{"type":"usage.low","data":{"session_id":"ses_1","user_id":"ann","remaining_s":60},"timestamp":"2026-12-05T06:40:01.007Z"}"#
+        );
+        assert_eq!(
+            body(9),
+            r#"{"type":"report.ready","data":{"session_id":"ses_1","user_id":"ann","plan_id":"senior-backend","overall":7.5,"report_path":"/v1/sessions/ses_1/report"},"timestamp":"2026-12-05T06:40:01.007Z"}"#
+        );
+        assert_eq!(
+            body(10),
+            r#"{"type":"session.ended","data":{"session_id":"ses_1","user_id":"ann","plan_id":"senior-backend","reason":"out_of_minutes"},"timestamp":"2026-12-05T06:40:01.007Z"}"#
+        );
+        assert_eq!(message_id("ses_1", 9), "msg_ses_1_9");
+        assert!(super::messages(&meta(), &batch, &[]).is_empty(), "no endpoint, no message");
+    }
 
     #[test]
     fn rfc3339_of_known_instants() {
