@@ -1,5 +1,5 @@
 //! The `Store` contract: the same cases against both stores, the in-memory one and Redis (a
-//! real `redis-server` per case). What the engine relies on: fencing, appends that must continue
+//! real `redis-server` per case, and a real three-master Redis Cluster per case). What the engine relies on: fencing, appends that must continue
 //! the log, snapshot + tail equal to the live state, the user index newest first, complete
 //! deletion, and retention.
 
@@ -418,6 +418,19 @@ macro_rules! contract {
                 async fn $case() {
                     let server = viva_testkit::RedisServer::start();
                     super::$case(&super::redis(&server).await).await;
+                }
+            )*
+        }
+        /// Every case on a Redis Cluster of three masters: each script and pipeline must
+        /// stay in one slot, and work across slots must still be complete.
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let cluster = viva_testkit::RedisCluster::start(3, 0);
+                    let url = cluster.url();
+                    let store = viva_engine::store::RedisStore::connect(&url, std::time::Duration::from_secs(2));
+                    super::$case(&store.await.unwrap()).await;
                 }
             )*
         }

@@ -11,6 +11,7 @@ use crate::is_loopback_host;
 use crate::speech::{SpeechArgs, SpeechSettings};
 use crate::webhooks::WebhookArgs;
 use crate::ws::{SocketLimits, normalize_origin};
+use viva_engine::store::CLUSTER_SCHEME;
 
 /// Command-line flags and their `VIVA_*` variables, as given.
 #[derive(Debug, Clone, Parser)]
@@ -19,7 +20,8 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "VIVA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Where sessions are stored: `memory`, or `redis://host:port/db`.
+    /// Where sessions are stored: `memory`, `redis://host:port/db`, or a Redis Cluster,
+    /// `redis+cluster://host1:port1,host2:port2` (any of its nodes).
     #[arg(long, env = "VIVA_STORE", default_value = "memory", hide_env_values = true)]
     pub store: String,
     /// How long one store command may take, in milliseconds, before it counts as failed.
@@ -297,9 +299,14 @@ impl Args {
             .ok();
         let store = match self.store.as_str() {
             "memory" => Some(StoreKind::Memory),
-            url if url.starts_with("redis://") => Some(StoreKind::Redis(url.to_owned())),
+            url if url.starts_with("redis://") || url.starts_with(CLUSTER_SCHEME) => {
+                Some(StoreKind::Redis(url.to_owned()))
+            }
             other => {
-                errors.push(format!("--store `{}` is not `memory` or a `redis://host:port/db` URL", redacted(other)));
+                errors.push(format!(
+                    "--store `{}` is not `memory`, a `redis://host:port/db` URL or `redis+cluster://host:port,...`",
+                    redacted(other)
+                ));
                 None
             }
         };

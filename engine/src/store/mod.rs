@@ -19,7 +19,7 @@ use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{CLUSTER_SCHEME, RedisConnection, RedisStore};
 pub use webhooks::{Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, PendingWebhook, WebhookMessage, Webhooks};
 
 /// A fencing epoch: grows on every load of a session.

@@ -22,16 +22,19 @@
 //! caller's epoch and that the batch continues the log, then appends it, with the webhook
 //! messages the batch makes. Nothing is written per token.
 
+mod connection;
 mod webhooks;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
 use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes, WebhookBytes};
+use connection::each;
+pub use connection::{CLUSTER_SCHEME, RedisConnection};
+
 use super::{DeliveryId, Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
@@ -158,9 +161,6 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 ";
 
-/// Most metadata reads sent in one pipeline when listing a user's sessions.
-const META_READS_PER_ROUND_TRIP: usize = 1000;
-
 /// Takes a user's index and creation window away at once and returns the session ids it held:
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
@@ -175,7 +175,7 @@ return ids
 /// Sessions in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     append: Script,
     acquire: Script,
     snapshot: Script,
@@ -225,15 +225,14 @@ fn user_live(user_id: &UserId) -> String {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`). The connection reconnects by itself; every
+    /// Connects to `url`: `redis://host:port/db`, or a cluster, `redis+cluster://h1:p1,h2:p2`
+    /// (any of its nodes; the rest are found). The connection reconnects by itself; every
     /// command gives up after `timeout`, so a Redis that hangs is an error, not a stall.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        let connection = RedisConnection::open(url, timeout).await.map_err(|e| match e.kind() {
+            redis::ErrorKind::InvalidClientConfig => StoreError::Unavailable(format!("bad Redis URL: {e}")),
+            _ => unavailable(e),
+        })?;
         Ok(Self {
             connection,
             append: Script::new(APPEND),
@@ -248,26 +247,32 @@ impl RedisStore {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConnection {
         self.connection.clone()
     }
 
     /// Its connection (which reconnects by itself), for others on the same Redis: the meter.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn()
     }
 
-    /// Deletes every key of these sessions, in one round trip.
+    /// Deletes every key of these sessions (each session's keys in one command: one slot).
     async fn delete_sessions(&self, ids: &[SessionId]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            let keys = Keys::of(id);
-            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks]).ignore();
-        }
-        pipe.query_async(&mut self.conn()).await.map_err(store_error)
+        // Collected first: a lazy iterator over borrowed ids would be held across the awaits.
+        let sessions: Vec<[String; 6]> = ids
+            .iter()
+            .map(|id| {
+                let keys = Keys::of(id);
+                [keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks]
+            })
+            .collect();
+        each(sessions, |keys| {
+            let mut connection = self.conn();
+            async move { connection.del::<_, ()>(&keys).await }
+        })
+        .await
+        .map(drop)
+        .map_err(store_error)
     }
 
     async fn index(&self, user_id: &UserId, session_id: &SessionId, score: &str) -> Result<(), StoreError> {
@@ -456,24 +461,24 @@ impl Store for RedisStore {
         let _: () = self.conn().zrembyscore(&index, "-inf", now_ms()).await.map_err(store_error)?;
         let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
         let ids: Vec<SessionId> = ids.into_iter().map(SessionId::from).collect();
-        // Every metadata in one round trip (metadata is small: ~200 bytes a session), in
-        // pipelines of a bounded size.
+        // Every metadata at once (metadata is small: ~200 bytes a session; each in its
+        // session's slot).
+        let keys: Vec<String> = ids.iter().map(|id| Keys::of(id).meta).collect();
+        let found: Vec<Option<Vec<u8>>> = each(keys, |key| {
+            let mut connection = self.conn();
+            async move { connection.get(key).await }
+        })
+        .await
+        .map_err(store_error)?;
         let (mut metas, mut unreadable) = (Vec::with_capacity(ids.len()), Vec::new());
-        for chunk in ids.chunks(META_READS_PER_ROUND_TRIP) {
-            let mut pipe = redis::pipe();
-            for id in chunk {
-                pipe.get(Keys::of(id).meta);
-            }
-            let found: Vec<Option<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
-            for (id, bytes) in chunk.iter().zip(found) {
-                // Gone since it was indexed (expired with its retention): not listed.
-                let Some(bytes) = bytes else { continue };
-                match persisted::decode::<MetaBytes>(&bytes) {
-                    Ok(meta) => metas.push(meta.into_meta(id)),
-                    Err(error) => {
-                        tracing::warn!(session = %id, %error, "unreadable session metadata");
-                        unreadable.push(id.clone());
-                    }
+        for (id, bytes) in ids.iter().zip(found) {
+            // Gone since it was indexed (expired with its retention): not listed.
+            let Some(bytes) = bytes else { continue };
+            match persisted::decode::<MetaBytes>(&bytes) {
+                Ok(meta) => metas.push(meta.into_meta(id)),
+                Err(error) => {
+                    tracing::warn!(session = %id, %error, "unreadable session metadata");
+                    unreadable.push(id.clone());
                 }
             }
         }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
+use super::connection::each;
 use super::{Keys, RedisStore, store_error};
 use crate::core::SessionId;
 use crate::store::persisted::{self, WebhookBytes};
@@ -126,6 +127,18 @@ impl RedisStore {
         }
     }
 
+    /// The stored messages of these deliveries (each in its session's slot).
+    async fn messages(&self, ids: &[DeliveryId]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let fields: Vec<(String, String)> =
+            ids.iter().map(|id| (Keys::of(&id.session_id).webhooks, id.field())).collect();
+        each(fields, |(key, field)| {
+            let mut connection = self.conn();
+            async move { connection.hget(key, field).await }
+        })
+        .await
+        .map_err(store_error)
+    }
+
     /// Re-scores or removes a claimed due entry, if the claim still holds.
     async fn if_claimed(&self, claimed: &Claimed, rescore: Option<u64>) -> Result<(), StoreError> {
         let mut invocation = self.webhook_scripts.if_claimed.prepare_invoke();
@@ -186,11 +199,7 @@ impl Webhooks for RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hget(Keys::of(&id.session_id).webhooks, id.field());
-        }
-        let found: Vec<Option<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+        let found = self.messages(&ids).await?;
         let mut claimed = Vec::with_capacity(ids.len());
         for (id, bytes) in ids.into_iter().zip(found) {
             let pending = match bytes.as_deref().map(decode).transpose() {
@@ -263,11 +272,7 @@ impl Webhooks for RedisStore {
         let ids: Vec<DeliveryId> = members.iter().filter_map(|m| m.parse().ok()).collect();
         let mut letters = Vec::with_capacity(ids.len());
         if !ids.is_empty() {
-            let mut pipe = redis::pipe();
-            for id in &ids {
-                pipe.hget(Keys::of(&id.session_id).webhooks, id.field());
-            }
-            let found: Vec<Option<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+            let found = self.messages(&ids).await?;
             for (id, bytes) in ids.into_iter().zip(found) {
                 match bytes.as_deref().map(decode).transpose()? {
                     Some((pending, Some((dead_at, reason)))) => {
@@ -298,23 +303,18 @@ impl Webhooks for RedisStore {
         if !self.replace(id, fresh, Some(&bytes)).await? {
             return Ok(false);
         }
-        let _: () = redis::pipe()
-            .zadd(due_key(&id.session_id), id.to_string(), now.0)
-            .ignore()
-            .zrem(DEAD, id.to_string())
-            .ignore()
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_error)?;
+        let _: () = self.conn().zadd(due_key(&id.session_id), id.to_string(), now.0).await.map_err(store_error)?;
+        let _: () = self.conn().zrem(DEAD, id.to_string()).await.map_err(store_error)?;
         Ok(true)
     }
 
     async fn pending_webhooks(&self) -> Result<u64, StoreError> {
-        let mut pipe = redis::pipe();
-        for shard in 0..SHARDS {
-            pipe.zcard(format!("viva:{{webhooks:{shard}}}:due"));
-        }
-        let counts: Vec<u64> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
+        let counts: Vec<u64> = each(0..SHARDS, |shard| {
+            let mut connection = self.conn();
+            async move { connection.zcard(format!("viva:{{webhooks:{shard}}}:due")).await }
+        })
+        .await
+        .map_err(store_error)?;
         Ok(counts.iter().sum())
     }
 
