@@ -238,6 +238,18 @@ impl Store for FlakyStore {
     ) -> Result<Option<Duration>, StoreError> {
         self.inner.admit_creation(user_id, session_id, now, window, limit).await
     }
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.inner.shared_secret(name).await
+    }
+    async fn use_once(
+        &self,
+        id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.use_once(id, nonce, expires, now).await
+    }
 }
 
 /// No webhooks are configured in these tests: the outbox is the inner store's.

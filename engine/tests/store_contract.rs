@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use viva_engine::core::SessionId;
 use viva_engine::core::{CoreConfig, LogEntry, Output, Session, SessionParams};
 use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::PlanCatalog;
@@ -397,6 +398,24 @@ async fn endpoints_are_switched_off_and_on(store: &impl Store) {
     assert!(store.disabled_endpoints().await.unwrap().is_empty());
 }
 
+async fn single_use_tokens_are_used_once_until_they_expire(store: &impl Store) {
+    let (s1, s2) = (SessionId::from("s1"), SessionId::from("s2"));
+    let (now, expires) = (Timestamp(1_000), Timestamp(61_000));
+    assert!(store.use_once(&s1, "n1", expires, now).await.unwrap());
+    assert!(!store.use_once(&s1, "n1", expires, now).await.unwrap(), "used");
+    assert!(store.use_once(&s2, "n1", expires, now).await.unwrap(), "another session's token");
+    assert!(store.use_once(&s1, "n2", expires, now).await.unwrap());
+    // Forgotten once expired (it is worthless by then).
+    assert!(store.use_once(&s1, "n1", Timestamp(122_000), Timestamp(61_000)).await.unwrap());
+}
+
+async fn a_shared_secret_is_the_same_for_every_caller(store: &impl Store) {
+    let first = store.shared_secret("tickets").await.unwrap();
+    assert_eq!(first.len(), 32);
+    assert_eq!(store.shared_secret("tickets").await.unwrap(), first);
+    assert_ne!(store.shared_secret("other").await.unwrap(), first);
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -438,6 +457,8 @@ macro_rules! contract {
 }
 
 contract![
+    single_use_tokens_are_used_once_until_they_expire,
+    a_shared_secret_is_the_same_for_every_caller,
     webhook_messages_are_stored_with_their_events_and_claimed_once,
     a_refused_append_stores_no_webhook,
     dead_letters_are_listed_and_redriven,

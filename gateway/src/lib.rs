@@ -75,10 +75,11 @@ pub struct AppState {
 impl AppState {
     /// State for `engine` with the given auth and default socket limits.
     pub fn new(engine: Engine, auth: AuthMode) -> Self {
+        let tickets = Arc::new(Tickets::new(Arc::clone(engine.store()), auth::ticket::TICKET_TTL));
         Self {
             engine,
             auth,
-            tickets: Arc::default(),
+            tickets,
             allowed_origins: Arc::new([]),
             socket: SocketLimits::default(),
             connections: ConnectionLimits::default(),

@@ -206,4 +206,29 @@ pub trait Store: Webhooks + Send + Sync + 'static {
     /// key of it, including keys made after this call (the log, the epoch), and its entry in
     /// the user's index, are gone.
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError>;
+
+    /// A secret shared by every node on this store (32 random bytes, made by the first node to
+    /// ask for `name`, then the same for all): the key of socket tickets, so that a ticket one
+    /// node issues is good on any other.
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Marks the single-use token `nonce` of `session_id` used until `expires` (then it is
+    /// forgotten: it is worthless by then): whether it was unused. Atomic across nodes, so a
+    /// token is used once in the whole deployment. Bounded: past [`MAX_USED_TOKENS`] at once
+    /// (in memory; on Redis 10,000 per session) it refuses.
+    async fn use_once(
+        &self,
+        session_id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Most single-use tokens remembered at once ([`Store::use_once`]): about 100 bytes each.
+pub const MAX_USED_TOKENS: usize = 1_000_000;
+
+/// 32 random bytes (from the OS, through `uuid`'s v4 generator).
+fn random_secret() -> Vec<u8> {
+    [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].iter().flat_map(|u| *u.as_bytes()).collect()
 }

@@ -3,7 +3,7 @@
 
 mod webhooks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -38,6 +38,11 @@ struct Inner {
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
     /// The webhook outbox's indexes (the messages are in their sessions).
     webhooks: webhooks::Indexes,
+    /// Secrets shared by name (`shared_secret`).
+    secrets: HashMap<String, Vec<u8>>,
+    /// Single-use tokens used (`use_once`), and their expiries in the order used.
+    used: HashSet<(SessionId, String)>,
+    used_order: VecDeque<(Timestamp, (SessionId, String))>,
 }
 
 #[derive(Debug)]
@@ -349,5 +354,40 @@ impl Store for MemoryStore {
             inner.existing(&meta.session_id)?.expires_at = Some(tokio::time::Instant::now() + ttl);
             Ok(())
         })
+    }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.with(|inner| inner.secrets.entry(name.to_owned()).or_insert_with(super::random_secret).clone()))
+    }
+
+    async fn use_once(
+        &self,
+        session_id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| {
+            // Expiries grow with the order of use but for clock steps, which only delay this.
+            while inner.used_order.front().is_some_and(|(at, _)| *at <= now) {
+                if let Some((_, token)) = inner.used_order.pop_front() {
+                    inner.used.remove(&token);
+                }
+            }
+            let token = (session_id.clone(), nonce.to_owned());
+            if inner.used.contains(&token) {
+                return false;
+            }
+            if inner.used.len() >= super::MAX_USED_TOKENS {
+                tracing::warn!(
+                    max = super::MAX_USED_TOKENS,
+                    "too many single-use tokens used within their lifetime; refusing"
+                );
+                return false;
+            }
+            inner.used.insert(token.clone());
+            inner.used_order.push_back((expires, token));
+            true
+        }))
     }
 }

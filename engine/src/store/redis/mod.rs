@@ -11,6 +11,8 @@
 //! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
+//! | `viva:{<session>}:tickets` | sorted set | socket tickets used (single use across nodes), until they expire |
+//! | `viva:{secrets}:<name>` | string | secrets every node shares (`tickets`: the tickets' signing key) |
 //! | `viva:{<session>}:webhooks` | hash | the session's webhook deliveries, pending or dead: `<seq>.<endpoint>` → [`WebhookBytes`] |
 //! | `viva:{webhooks:<0-15>}:due` | sorted set | deliveries due (score: when, ms), sharded by session (`webhooks.rs`) |
 //! | `viva:{webhooks}:dead` | sorted set | dead letters, scored by when they died |
@@ -161,6 +163,23 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 ";
 
+/// Marks a single-use token used until it expires, in its session's set of used tokens
+/// (expired ones dropped first): 1 when it was unused, 0 when used before, -1 when the session
+/// has too many; the set expires with its last token (relative to the caller's clock).
+/// KEYS: tickets. ARGV: nonce, now ms, expires ms, cap.
+const USE_ONCE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - tonumber(ARGV[2])))
+return 1
+";
+
+/// Most single-use tokens of one session remembered at once (a socket each, within a minute).
+const USED_TOKENS_PER_SESSION: usize = 10_000;
+
 /// Takes a user's index and creation window away at once and returns the session ids it held:
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
@@ -184,6 +203,7 @@ pub struct RedisStore {
     take_index: Script,
     put_audio: Script,
     admit_live: Script,
+    use_once: Script,
     webhook_scripts: webhooks::Scripts,
 }
 
@@ -195,6 +215,7 @@ struct Keys {
     snap: String,
     audio: String,
     webhooks: String,
+    tickets: String,
 }
 
 impl Keys {
@@ -206,6 +227,7 @@ impl Keys {
             snap: format!("viva:{{{session_id}}}:snap"),
             audio: format!("viva:{{{session_id}}}:audio"),
             webhooks: format!("viva:{{{session_id}}}:webhooks"),
+            tickets: format!("viva:{{{session_id}}}:tickets"),
         }
     }
 }
@@ -243,6 +265,7 @@ impl RedisStore {
             take_index: Script::new(TAKE_INDEX),
             put_audio: Script::new(PUT_AUDIO),
             admit_live: Script::new(ADMIT_LIVE),
+            use_once: Script::new(USE_ONCE),
             webhook_scripts: webhooks::Scripts::new(),
         })
     }
@@ -259,11 +282,11 @@ impl RedisStore {
     /// Deletes every key of these sessions (each session's keys in one command: one slot).
     async fn delete_sessions(&self, ids: &[SessionId]) -> Result<(), StoreError> {
         // Collected first: a lazy iterator over borrowed ids would be held across the awaits.
-        let sessions: Vec<[String; 6]> = ids
+        let sessions: Vec<[String; 7]> = ids
             .iter()
             .map(|id| {
                 let keys = Keys::of(id);
-                [keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks]
+                [keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks, keys.tickets]
             })
             .collect();
         each(sessions, |keys| {
@@ -622,5 +645,42 @@ impl Store for RedisStore {
             .map_err(store_error)?;
         let expires_at = now_ms().saturating_add(ms as u64);
         self.index(&meta.user_id, &meta.session_id, &expires_at.to_string()).await
+    }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let key = format!("viva:{{secrets}}:{name}");
+        // The first node's secret stays; every later one reads it.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(super::random_secret())
+            .arg("NX")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        let secret: Option<Vec<u8>> = self.conn().get(&key).await.map_err(store_error)?;
+        secret.filter(|s| s.len() == 32).ok_or_else(|| StoreError::Corrupt(format!("`{key}` is not a 32-byte secret")))
+    }
+
+    async fn use_once(
+        &self,
+        session_id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let used: i64 = self
+            .use_once
+            .key(Keys::of(session_id).tickets)
+            .arg(nonce)
+            .arg(now.0)
+            .arg(expires.0)
+            .arg(USED_TOKENS_PER_SESSION)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        if used < 0 {
+            tracing::warn!(session = %session_id, "too many single-use tokens used within their lifetime; refusing");
+        }
+        Ok(used == 1)
     }
 }
