@@ -108,16 +108,38 @@ async fn two_engines_never_both_write_one_session() {
     let b = engine(store(&redis).await);
     let created = a.create_session(&"erin".into(), "senior-backend", Default::default()).await.unwrap();
     let mut on_a = a.connect(&"erin".into(), &created.session_id, None).await.unwrap();
-    // B loads the session: a new epoch. A's next write is refused by Redis, and A lets go.
+    // B loads the session for a client: a new epoch. A hears of it at once (the store's
+    // notice) and closes its client as replaced (4009), writing nothing more; had the notice
+    // been missed, A's next write would be refused by Redis (4011).
     let mut on_b = b.connect(&"erin".into(), &created.session_id, Some(0)).await.unwrap();
-    let epoch = |next| match next {
-        Next::Message(ServerMessage::SessionReady(ready)) => ready.epoch,
-        other => panic!("session.ready first, not {other:?}"),
+    assert!(matches!(on_b.next().await, Next::Message(ServerMessage::SessionReady(_))));
+    let close = loop {
+        match on_a.next().await {
+            // Its own greeting, if it was sent before the close.
+            Next::Message(ServerMessage::SessionReady(_)) => continue,
+            other => break other,
+        }
     };
-    assert!(epoch(on_b.next().await) > epoch(on_a.next().await));
+    assert_eq!(close, Next::Close(CloseCode::Replaced), "closed without a word from its client");
+    on_b.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
+    assert!(matches!(on_b.next().await, Next::Message(ServerMessage::TurnStarted(_))), "B runs it");
+    let view = b.view(&"erin".into(), &created.session_id).await.unwrap();
+    assert!(view.last_seq >= 1);
+}
+
+#[tokio::test]
+async fn a_stale_owner_that_missed_the_notice_is_fenced_at_its_next_write() {
+    let redis = RedisServer::start();
+    let a = engine(store(&redis).await);
+    let created = a.create_session(&"fay".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut on_a = a.connect(&"fay".into(), &created.session_id, None).await.unwrap();
+    assert!(matches!(on_a.next().await, Next::Message(ServerMessage::SessionReady(_))));
+    // Another owner takes an epoch without telling anyone (a notice lost to a network stall).
+    let store = store(&redis).await;
+    store.acquire(&created.session_id).await.unwrap();
     on_a.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
     assert_eq!(on_a.next().await, Next::Close(CloseCode::Moved));
-    let view = b.view(&"erin".into(), &created.session_id).await.unwrap();
+    let view = a.view(&"fay".into(), &created.session_id).await.unwrap();
     assert_eq!(view.last_seq, 0, "nothing A tried to write after losing the session is in the log");
 }
 

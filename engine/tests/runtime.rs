@@ -10,8 +10,8 @@ use std::time::Duration;
 use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{
-    Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError,
-    UserSessions, WebhookMessage, Webhooks,
+    Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, Epoch, Loaded, MemoryStore, Notice, Notices, SessionMeta,
+    Store, StoreError, UserSessions, WebhookMessage, Webhooks,
 };
 use viva_engine::time::Timestamp;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
@@ -249,6 +249,12 @@ impl Store for FlakyStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.inner.use_once(id, nonce, expires, now).await
+    }
+    async fn announce(&self, notice: &Notice) -> Result<(), StoreError> {
+        self.inner.announce(notice).await
+    }
+    fn notices(&self) -> Notices {
+        self.inner.notices()
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Connect, Process, play};
 use viva_engine::plan::PlanCatalog;
-use viva_protocol::ClientMessage;
+use viva_protocol::{ClientMessage, ServerMessage};
 use viva_testkit::RedisCluster;
 
 /// Every key on every master.
@@ -60,4 +60,33 @@ async fn interviews_exports_and_deletion_on_a_three_master_cluster() {
 
     gateway.signal("TERM");
     assert_eq!(gateway.wait().await.0, Some(0));
+}
+
+/// Two gateway processes on one cluster: a client's new socket on one replaces its socket on
+/// the other at once (4009: the notice, before the old owner writes anything), and deleting a
+/// user on one closes their socket on the other (4010).
+#[tokio::test]
+async fn another_gateway_takes_a_session_over_and_deletion_reaches_every_gateway() {
+    let cluster = RedisCluster::start(3, 0);
+    let url = cluster.url();
+    let one = Process::spawn(&["--store", &url, "--scripted-pace-ms", "0"]);
+    let two = Process::spawn(&["--store", &url, "--scripted-pace-ms", "0"]);
+
+    let session = one.create("cem", "senior-backend").await;
+    let mut first = one.connect(&session, Connect::user("dev:cem")).await.unwrap();
+    first.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
+    first.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    let mut second = two.connect(&session, Connect::user("dev:cem").last_seq(0)).await.unwrap();
+    let ServerMessage::SessionReady(ready) = second.message().await else { panic!("session.ready first") };
+    assert!(ready.resumed);
+    assert_eq!(first.closed().await, Some(4009), "replaced by the socket on the other gateway");
+    let plan = PlanCatalog::shipped().get("senior-backend").unwrap().clone();
+    let question = ready.state.awaiting_answer.expect("the first question waits").question_id;
+    second.send(&common::answer_for(&plan, &question, "a1".into())).await;
+    second.until(|m| matches!(m, ServerMessage::AnswerReceived(_))).await;
+
+    let deleted = common::http().delete(one.url("/v1/me")).bearer_auth("dev:cem").send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert_eq!(second.closed().await, Some(4010), "the other gateway closed the deleted user's socket");
+    assert!(keys(&cluster).iter().all(|k| !k.contains(session.as_str())));
 }

@@ -28,7 +28,7 @@ use crate::EngineError;
 use crate::core::{
     AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, SessionId, Status, TurnId,
 };
-use crate::store::{Epoch, SessionMeta, StoreError};
+use crate::store::{Epoch, Notice, SessionMeta, StoreError};
 use crate::webhook;
 
 /// The attached connection's end of the queues.
@@ -165,6 +165,11 @@ impl Actor {
         let session_id = self.registration.session_id();
         let loaded = store.load(session_id).await?.ok_or(EngineError::NotFound)?;
         let epoch = store.acquire(session_id).await?;
+        // Any other node running it stops at once (else at its next write, which is fenced).
+        let notice = Notice::TakenOver { session_id: session_id.clone(), epoch, by_client: !self.woken };
+        if let Err(error) = store.announce(&notice).await {
+            tracing::warn!(session = %session_id, %error, "cannot announce the takeover; an older owner stops at its next write");
+        }
         let params = self.ctx.session_params(&loaded.meta)?;
         self.meta = Some(loaded.meta);
         let mut session = Session::restore(params, loaded.snapshot.unwrap_or_default(), loaded.tail);
@@ -304,6 +309,14 @@ impl Actor {
                             let _ = done.send(());
                             return Stop::Done;
                         }
+                        Command::TakenOver { epoch: newer, by_client } if newer > epoch => {
+                            // Its writes would be refused now: nothing more is written or sent.
+                            tracing::info!(session = %self.session_id(), epoch, newer, by_client, "taken over by another node");
+                            self.close(if by_client { CloseCode::Replaced } else { CloseCode::Moved }, true);
+                            return Stop::Done;
+                        }
+                        // Its own load's notice, or an older one.
+                        Command::TakenOver { .. } => {}
                         Command::Shutdown { done } => {
                             // The turn in flight ends here, durably, with what was said of it.
                             session.suspend(clock.now());

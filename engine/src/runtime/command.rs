@@ -20,6 +20,9 @@ pub(crate) enum Command {
     Shutdown { done: oneshot::Sender<()> },
     /// The session is being deleted: close the client with 4010 and stop without writing.
     Delete { done: oneshot::Sender<()> },
+    /// Another node loaded the session under `epoch`: if that is newer than this task's, close
+    /// the client (4009 when a client's socket caused it, else 4011) and stop without writing.
+    TakenOver { epoch: u64, by_client: bool },
 }
 
 /// Attach a client (its owner's: the engine checked), replaying after `last_seq`.

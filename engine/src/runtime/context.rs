@@ -26,6 +26,8 @@ pub(crate) struct Context {
     pub(crate) metering: Option<Metering>,
     pub(crate) webhooks: Option<Dispatch>,
     pub(crate) clock: Clock,
+    /// Dropped with the engine: stops following other nodes' notices.
+    pub(crate) stop_notices: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Context {

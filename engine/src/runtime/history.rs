@@ -13,7 +13,7 @@ use super::Engine;
 use super::command::Command;
 use crate::EngineError;
 use crate::core::{SessionId, UserId};
-use crate::store::SessionMeta;
+use crate::store::{Notice, SessionMeta};
 
 /// Which page of a user's sessions to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,8 +204,15 @@ impl Engine {
                 let _ = finished.await;
             }
         }
-        let deleted = self.ctx.store.delete_user(user_id).await?.len();
+        let deleted = self.ctx.store.delete_user(user_id).await?;
         self.delete_minutes(user_id).await?;
-        Ok(deleted)
+        // Other nodes running one of them close its socket (4010) at once.
+        for session_id in &deleted {
+            let notice = Notice::Deleted { session_id: session_id.clone() };
+            if let Err(error) = self.ctx.store.announce(&notice).await {
+                tracing::warn!(session = %session_id, %error, "cannot announce a deletion; its owner stops at its next write");
+            }
+        }
+        Ok(deleted.len())
     }
 }

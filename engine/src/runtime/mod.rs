@@ -37,7 +37,7 @@ use crate::core::{Candidate, CoreConfig, Session, SessionId, UserId, recording};
 use crate::interviewer::{Interviewer, ScriptedInterviewer};
 use crate::plan::{Plan, PlanCatalog};
 use crate::scorer::{HeuristicScorer, Scorer};
-use crate::store::{MemoryStore, SessionMeta, Store};
+use crate::store::{MemoryStore, Notice, Notices, SessionMeta, Store};
 use crate::time::Clock;
 use crate::webhook::Dispatch;
 
@@ -175,7 +175,7 @@ impl EngineBuilder {
     /// The engine. Must be called inside a tokio runtime.
     pub fn build(self) -> Engine {
         let registry = Arc::new(Registry::new(self.config.command_queue, self.config.max_loaded_sessions));
-        let ctx = Context {
+        let mut ctx = Context {
             config: self.config,
             plans: self.plans,
             store: self.store,
@@ -185,15 +185,44 @@ impl EngineBuilder {
             metering: self.metering,
             webhooks: self.webhooks,
             clock: Clock::new(),
+            stop_notices: None,
         };
         if let Some(webhooks) = &ctx.webhooks {
             webhooks.start(Arc::clone(&ctx.store), ctx.clock);
+        }
+        // Other nodes' takeovers and deletions stop this node's copy at once (outside a
+        // runtime there is nothing running to stop).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let (stop, stopped) = oneshot::channel();
+            tokio::spawn(follow_notices(ctx.store.notices(), Arc::downgrade(&registry), stopped));
+            ctx.stop_notices = Some(stop);
         }
         let engine = Engine { ctx: Arc::new(ctx), registry };
         if engine.ctx.metering.is_some() {
             tokio::spawn(sweep_holds_periodically(Arc::downgrade(&engine.ctx), Arc::downgrade(&engine.registry)));
         }
         engine
+    }
+}
+
+/// Hands each notice of another node to the task running its session here, if any, until
+/// the engine is gone (`stopped`).
+async fn follow_notices(mut notices: Notices, registry: std::sync::Weak<Registry>, mut stopped: oneshot::Receiver<()>) {
+    use futures::StreamExt;
+    loop {
+        let notice = tokio::select! {
+            notice = notices.next() => notice,
+            _ = &mut stopped => return,
+        };
+        let (Some(notice), Some(registry)) = (notice, registry.upgrade()) else { return };
+        let (session_id, command) = match notice {
+            Notice::TakenOver { session_id, epoch, by_client } => (session_id, Command::TakenOver { epoch, by_client }),
+            Notice::Deleted { session_id } => (session_id, Command::Delete { done: oneshot::channel().0 }),
+        };
+        if let Some(handle) = registry.get(&session_id) {
+            // A full queue: the session's next write is fenced anyway.
+            let _ = handle.commands.try_send(command);
+        }
     }
 }
 

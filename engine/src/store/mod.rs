@@ -6,6 +6,7 @@
 //! on two nodes sharing a store) can therefore never both write one session.
 
 mod memory;
+mod notices;
 pub(crate) mod persisted;
 mod redis;
 mod webhooks;
@@ -19,6 +20,7 @@ use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
+pub use notices::Notice;
 pub use redis::{CLUSTER_SCHEME, RedisConnection, RedisStore};
 pub use webhooks::{Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, PendingWebhook, WebhookMessage, Webhooks};
 
@@ -223,7 +225,18 @@ pub trait Store: Webhooks + Send + Sync + 'static {
         expires: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Tells every node on this store (this one included) at once.
+    async fn announce(&self, notice: &Notice) -> Result<(), StoreError>;
+
+    /// The notices every node announces from now on, while the stream is held (call it from
+    /// within a runtime: on Redis it starts a subscriber, which reconnects by itself; notices
+    /// sent while it is away are lost: see [`Notice`]).
+    fn notices(&self) -> Notices;
 }
+
+/// Notices from every node on a store ([`Store::notices`]).
+pub type Notices = futures::stream::BoxStream<'static, Notice>;
 
 /// Most single-use tokens remembered at once ([`Store::use_once`]): about 100 bytes each.
 pub const MAX_USED_TOKENS: usize = 1_000_000;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
+use super::{
+    Epoch, Loaded, Notice, Notices, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage,
+};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
@@ -21,10 +23,18 @@ use crate::time::Timestamp;
 /// Retention: an expired session is removed when it is next touched, and by a sweep every
 /// [`MemoryStore::SWEEP_EVERY`] (started by the first expiry set), so that it is gone on time even if
 /// nobody asks for it again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     sweeping: OnceLock<()>,
+    /// Notices to every engine on this store.
+    notices: tokio::sync::broadcast::Sender<Notice>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self { inner: Arc::default(), sweeping: OnceLock::new(), notices: tokio::sync::broadcast::channel(1024).0 }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -388,6 +398,26 @@ impl Store for MemoryStore {
             inner.used.insert(token.clone());
             inner.used_order.push_back((expires, token));
             true
+        }))
+    }
+
+    async fn announce(&self, notice: &Notice) -> Result<(), StoreError> {
+        // Nobody listening is not an error.
+        let _ = self.notices.send(notice.clone());
+        Ok(())
+    }
+
+    fn notices(&self) -> Notices {
+        let receiver = self.notices.subscribe();
+        Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(notice) => return Some((notice, receiver)),
+                    // A listener that fell behind loses some: notices are a fast path only.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
         }))
     }
 }

@@ -99,6 +99,22 @@ impl RedisConnection {
     }
 }
 
+/// The URL of one server to subscribe to (pub/sub: a cluster's messages reach every node, so
+/// its first node will do).
+pub fn pubsub_url(url: &str) -> String {
+    match url.strip_prefix(CLUSTER_SCHEME) {
+        Some(rest) => {
+            let (auth, hosts) = match rest.split_once('@') {
+                Some((auth, hosts)) => (format!("{auth}@"), hosts),
+                None => (String::new(), rest),
+            };
+            let first = hosts.trim_end_matches('/').split(',').next().unwrap_or_default();
+            format!("redis://{auth}{first}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Commands in flight at once in [`each`].
 const IN_FLIGHT: usize = 64;
 

@@ -37,7 +37,10 @@ use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes, WebhookBytes}
 use connection::each;
 pub use connection::{CLUSTER_SCHEME, RedisConnection};
 
-use super::{DeliveryId, Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
+use super::{
+    DeliveryId, Epoch, Loaded, Notice, Notices, PendingWebhook, SessionMeta, Store, StoreError, UserSessions,
+    WebhookMessage,
+};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::time::Timestamp;
 
@@ -195,6 +198,8 @@ return ids
 #[derive(Clone)]
 pub struct RedisStore {
     connection: RedisConnection,
+    /// Where to subscribe to notices.
+    pubsub_url: String,
     append: Script,
     acquire: Script,
     snapshot: Script,
@@ -257,6 +262,7 @@ impl RedisStore {
         })?;
         Ok(Self {
             connection,
+            pubsub_url: connection::pubsub_url(url),
             append: Script::new(APPEND),
             acquire: Script::new(ACQUIRE),
             snapshot: Script::new(SNAPSHOT),
@@ -682,5 +688,49 @@ impl Store for RedisStore {
             tracing::warn!(session = %session_id, "too many single-use tokens used within their lifetime; refusing");
         }
         Ok(used == 1)
+    }
+
+    async fn announce(&self, notice: &Notice) -> Result<(), StoreError> {
+        let _: i64 = self.conn().publish(super::notices::CHANNEL, notice.to_string()).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    fn notices(&self) -> Notices {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(subscribe(self.pubsub_url.clone(), sender));
+        Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|notice| (notice, receiver))
+        }))
+    }
+}
+
+/// Forwards the notices of the channel to `sender` until it is dropped, subscribing again
+/// (after a second) whenever the subscription breaks.
+async fn subscribe(url: String, sender: tokio::sync::mpsc::Sender<Notice>) {
+    use futures::StreamExt;
+    while !sender.is_closed() {
+        let subscribed = async {
+            let mut pubsub = redis::Client::open(url.as_str())?.get_async_pubsub().await?;
+            pubsub.subscribe(super::notices::CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub.into_on_message())
+        };
+        match subscribed.await {
+            Ok(mut messages) => loop {
+                tokio::select! {
+                    message = messages.next() => {
+                        let Some(message) = message else { break };
+                        let Ok(text) = message.get_payload::<String>() else { continue };
+                        match text.parse::<Notice>() {
+                            // A full queue drops the notice: notices are a fast path only.
+                            Ok(notice) => { let _ = sender.try_send(notice); }
+                            Err(error) => tracing::warn!(%error, "unreadable notice"),
+                        }
+                    }
+                    () = sender.closed() => return,
+                }
+            },
+            Err(error) => tracing::warn!(%error, "cannot subscribe to notices; again in a second"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
