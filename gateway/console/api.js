@@ -31,7 +31,9 @@ export class ApiError extends Error {
  * @typedef {{session_id: string, plan: {id: string, version: number}, scorer: {name: string, version: string},
  *   generated_at: number, ended_reason: import('./model.js').EndReason, overall: number|null,
  *   dimensions: import('./model.js').DimensionScore[], answers: AnswerEvidence[], strengths: string[],
- *   practise: string[]}} Report
+ *   practise: string[], questions?: QuestionTiming[]}} Report
+ * @typedef {{question_id: string, budget_s: number, answers: number, to_start_ms: number|null,
+ *   to_finish_ms: number|null, spent_ms: number, over_budget: boolean, audio_ms?: number}} QuestionTiming
  */
 
 export class Api {

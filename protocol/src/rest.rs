@@ -172,6 +172,39 @@ pub struct Report {
     pub strengths: Vec<String>,
     /// What to practise next.
     pub practise: Vec<String>,
+    /// Per question asked, in the order asked: how long the candidate took to start and to
+    /// finish answering, and the time spent against the plan's budget for it (absent in
+    /// reports built before timing was kept).
+    #[serde(default)]
+    pub questions: Vec<QuestionTiming>,
+}
+
+/// How long one question of an interview took, from the durable log's times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct QuestionTiming {
+    /// The question.
+    pub question_id: String,
+    /// Seconds the plan budgets for it (its `budget_s`, or the plan's `duration_s` shared by
+    /// its questions).
+    pub budget_s: u64,
+    /// Answers given on it, follow-up answers included.
+    pub answers: u32,
+    /// Milliseconds from the end of the question's turn to the start of the first answer (a
+    /// typed answer starts when it arrives; a spoken one `audio_ms` before it was stored; 0
+    /// after a barge-in); `null` when unanswered.
+    pub to_start_ms: Option<u64>,
+    /// Milliseconds from the end of the question's turn to the first answer's arrival; `null`
+    /// when unanswered.
+    pub to_finish_ms: Option<u64>,
+    /// Milliseconds from the question's first turn to the last turn or answer about it
+    /// (follow-ups included).
+    pub spent_ms: u64,
+    /// `spent_ms` is over `budget_s`.
+    pub over_budget: bool,
+    /// Milliseconds of the candidate's audio in the spoken answers on it (absent when none was
+    /// spoken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<u64>,
 }
 
 /// Which plan, in which version (as in `PlanSummary`).

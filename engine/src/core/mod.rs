@@ -40,7 +40,7 @@ use viva_protocol::{
 
 pub use ids::{AnswerId, SessionId, TurnId, UserId};
 pub use record::{LogEntry, Record, Spoken};
-pub use report::{AnswerEvidence, Report};
+pub use report::{AnswerEvidence, QuestionTiming, Report};
 pub use scoring::{ScoreError, ScoreRequest, Scoring, mean, round1};
 pub use state::{Acknowledged, Entry, State, Status, Turn};
 pub use turn::{Decision, FollowUpChoice, InterviewerEvent, TurnRequest};

@@ -16,6 +16,11 @@
 //!   never has them; they are left out when empty, so text sessions are stored as before).
 //! - snapshots `V2` gained the optional `voice` and the answers' `spoken` the same way.
 //! - log entries gained the kind `usage_low`, snapshots `V2` the optional `usage_low` (metering).
+//! - snapshots `V2`: transcript turns gained the optional `started_at`/`ended_at`, answers the
+//!   optional `at` (issue 15: entries carry their times). A snapshot stored before has none: its
+//!   entries load without times (`None`), the log's later entries with theirs.
+//! - reports (in `report_ready` records and snapshots) gained the optional `questions` (the
+//!   timing per question); older reports load with none.
 //! - metadata: `V1`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,8 +31,8 @@ use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind,
 
 use super::{SessionMeta, StoreError};
 use crate::core::{
-    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, SessionId, Spoken,
-    State, Status, Turn, TurnId, UserId,
+    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, QuestionTiming, Record, Report, Scoring,
+    SessionId, Spoken, State, Status, Turn, TurnId, UserId,
 };
 use crate::time::Timestamp;
 
@@ -348,6 +353,50 @@ pub struct ReportV1 {
     answers: Vec<AnswerEvidenceV1>,
     strengths: Vec<String>,
     practise: Vec<String>,
+    /// Timing per question (issue 15); absent in reports stored before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    questions: Vec<QuestionTimingV1>,
+}
+
+/// How long one question took, as a report stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct QuestionTimingV1 {
+    question_id: String,
+    budget_s: u64,
+    answers: u32,
+    to_start_ms: Option<u64>,
+    to_finish_ms: Option<u64>,
+    spent_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio_ms: Option<u64>,
+}
+
+impl From<&QuestionTiming> for QuestionTimingV1 {
+    fn from(q: &QuestionTiming) -> Self {
+        Self {
+            question_id: q.question_id.clone(),
+            budget_s: q.budget_s,
+            answers: q.answers,
+            to_start_ms: q.to_start_ms,
+            to_finish_ms: q.to_finish_ms,
+            spent_ms: q.spent_ms,
+            audio_ms: q.audio_ms,
+        }
+    }
+}
+
+impl From<QuestionTimingV1> for QuestionTiming {
+    fn from(q: QuestionTimingV1) -> Self {
+        Self {
+            question_id: q.question_id,
+            budget_s: q.budget_s,
+            answers: q.answers,
+            to_start_ms: q.to_start_ms,
+            to_finish_ms: q.to_finish_ms,
+            spent_ms: q.spent_ms,
+            audio_ms: q.audio_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -403,6 +452,7 @@ impl From<&Report> for ReportV1 {
                 .collect(),
             strengths: r.strengths.clone(),
             practise: r.practise.clone(),
+            questions: r.questions.iter().map(QuestionTimingV1::from).collect(),
         }
     }
 }
@@ -437,6 +487,7 @@ impl From<ReportV1> for Report {
                 .collect(),
             strengths: r.strengths,
             practise: r.practise,
+            questions: r.questions.into_iter().map(QuestionTiming::from).collect(),
         }
     }
 }
@@ -518,6 +569,9 @@ enum EntryV1 {
         answer: AnswerContent,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         spoken: Option<SpokenV1>,
+        /// When it was accepted (ms); absent in snapshots stored before issue 15.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
     },
 }
 
@@ -531,6 +585,11 @@ struct TurnV1 {
     expects: Option<Expects>,
     text: String,
     status: Option<TurnStatus>,
+    /// When it started and ended (ms); absent in snapshots stored before issue 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ended_at: Option<u64>,
 }
 
 impl From<&Turn> for TurnV1 {
@@ -543,6 +602,8 @@ impl From<&Turn> for TurnV1 {
             expects: t.expects.clone(),
             text: t.text.clone(),
             status: t.status,
+            started_at: t.started_at.map(|t| t.0),
+            ended_at: t.ended_at.map(|t| t.0),
         }
     }
 }
@@ -557,6 +618,8 @@ impl From<TurnV1> for Turn {
             expects: t.expects,
             text: t.text,
             status: t.status,
+            started_at: t.started_at.map(Timestamp),
+            ended_at: t.ended_at.map(Timestamp),
         }
     }
 }
@@ -565,11 +628,12 @@ impl From<&Entry> for EntryV1 {
     fn from(entry: &Entry) -> Self {
         match entry {
             Entry::Turn(t) => Self::Turn(t.into()),
-            Entry::Answer { answer_id, question_id, answer, spoken } => Self::Answer {
+            Entry::Answer { answer_id, question_id, answer, spoken, at } => Self::Answer {
                 answer_id: answer_id.0,
                 question_id: question_id.clone(),
                 answer: answer.clone(),
                 spoken: spoken.as_ref().map(SpokenV1::from),
+                at: at.map(|t| t.0),
             },
         }
     }
@@ -579,9 +643,13 @@ impl From<EntryV1> for Entry {
     fn from(entry: EntryV1) -> Self {
         match entry {
             EntryV1::Turn(t) => Self::Turn(t.into()),
-            EntryV1::Answer { answer_id, question_id, answer, spoken } => {
-                Self::Answer { answer_id: AnswerId(answer_id), question_id, answer, spoken: spoken.map(Spoken::from) }
-            }
+            EntryV1::Answer { answer_id, question_id, answer, spoken, at } => Self::Answer {
+                answer_id: AnswerId(answer_id),
+                question_id,
+                answer,
+                spoken: spoken.map(Spoken::from),
+                at: at.map(Timestamp),
+            },
         }
     }
 }
@@ -679,6 +747,26 @@ mod tests {
         State::from(decode::<SnapshotBytes>(bytes).unwrap())
     }
 
+    /// The fold of a log as a snapshot stored before issue 15 holds it: its transcript's
+    /// entries without their times (the log has them; those snapshots did not keep them).
+    fn without_entry_times(mut state: State) -> State {
+        for entry in &mut state.transcript {
+            match entry {
+                Entry::Turn(turn) => (turn.started_at, turn.ended_at) = (None, None),
+                Entry::Answer { at, .. } => *at = None,
+            }
+        }
+        state
+    }
+
+    /// Every finished entry of the fold has its time from the log.
+    fn has_entry_times(state: &State) -> bool {
+        state.transcript.iter().all(|e| match e {
+            Entry::Turn(turn) => turn.started_at.is_some() && turn.ended_at.is_some(),
+            Entry::Answer { at, .. } => at.is_some(),
+        })
+    }
+
     #[test]
     fn v1_metadata_loads() {
         let meta =
@@ -706,13 +794,17 @@ mod tests {
         // Mid-interview: the open turn's text so far was in V1 snapshots; it is not durable now.
         let live = log(include_bytes!("fixtures/v1/log-live.msgpack"));
         let state = snapshot(include_bytes!("fixtures/v1/snapshot-live.msgpack"));
-        assert_eq!(state, State::fold(&live));
+        assert!(has_entry_times(&State::fold(&live)));
+        // Nor was the open turn's start time kept.
+        let mut folded = without_entry_times(State::fold(&live));
+        folded.open_turn.as_mut().unwrap().started_at = None;
+        assert_eq!(state, folded);
         assert_eq!(state.status, Status::Live);
         assert_eq!(state.open_turn.as_ref().map(|t| (t.kind, t.text.as_str())), Some((TurnKind::FollowUp, "")));
         // Ended, with the report.
         let ended = log(include_bytes!("fixtures/v1/log-ended.msgpack"));
         let state = snapshot(include_bytes!("fixtures/v1/snapshot-ended.msgpack"));
-        assert_eq!(state, State::fold(&ended));
+        assert_eq!(state, without_entry_times(State::fold(&ended)));
         assert_eq!(state.status, Status::Ended(EndReason::EndedByCandidate));
         let report = state.report.as_ref().unwrap();
         assert_eq!((report.scorer.as_str(), report.plan_id.as_str()), ("heuristic/1", "test"));
@@ -747,6 +839,7 @@ mod tests {
         let stored = encode(&SnapshotBytes::from(&state)).unwrap();
         assert_eq!(snapshot(&stored), state);
         let full = State::fold(&ended);
+        assert!(has_entry_times(&full));
         assert_eq!(snapshot(&encode(&SnapshotBytes::from(&full)).unwrap()), full);
     }
 }
