@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::progress::SessionProgress;
 use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError, UserSessions};
 use viva_engine::time::Timestamp;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
@@ -228,6 +229,15 @@ impl Store for FlakyStore {
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
         self.inner.admit_creation(user_id, session_id, now, window, limit).await
+    }
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
+        self.inner.put_progress(user_id, summary).await
+    }
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError> {
+        self.inner.progress(user_id).await
+    }
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
+        self.inner.forget_progress(user_id, session_ids).await
     }
 }
 

@@ -520,3 +520,15 @@ fn error_codes_on_the_wire() {
         assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()), "{code:?}");
     }
 }
+
+#[test]
+fn create_session_adapts_only_when_asked() {
+    use viva_protocol::rest::CreateSession;
+    let plain: CreateSession = serde_json::from_str(r#"{"plan":"senior-backend"}"#).unwrap();
+    assert!(!plain.adapt);
+    assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"plan":"senior-backend","candidate":null}"#);
+    let adaptive: CreateSession = serde_json::from_str(r#"{"plan":"senior-backend","adapt":true}"#).unwrap();
+    assert!(adaptive.adapt);
+    assert_eq!(serde_json::from_str::<CreateSession>(&serde_json::to_string(&adaptive).unwrap()).unwrap(), adaptive);
+    assert!(serde_json::from_str::<CreateSession>(r#"{"plan":"senior-backend","adapt":"yes"}"#).is_err());
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use viva_protocol::rest::{
-    ApiError, CreateSession, CreditRequest, Credited, Events, Export, MySessions, Plans, Recording, Report,
+    ApiError, CreateSession, CreditRequest, Credited, Events, Export, MySessions, Plans, Progress, Recording, Report,
     SessionCreated, SessionView, SocketTicket, Usage,
 };
 use viva_protocol::{ClientMessage, ServerMessage};
@@ -64,6 +64,7 @@ fn rest_bodies() {
     generator.subschema_for::<Events>();
     generator.subschema_for::<Recording>();
     generator.subschema_for::<Export>();
+    generator.subschema_for::<Progress>();
     generator.subschema_for::<Usage>();
     generator.subschema_for::<CreditRequest>();
     generator.subschema_for::<Credited>();

@@ -39,6 +39,24 @@ pub struct Report {
     pub practise: Vec<String>,
     /// Per question asked, in the order asked: how long answering took, against its budget.
     pub questions: Vec<QuestionTiming>,
+    /// An adaptive session: each targeted key point (`Candidate::focus`), whether its question
+    /// was answered and whether the answer covered it this time.
+    pub revisited: Vec<Revisited>,
+}
+
+/// A key point an adaptive session targeted, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revisited {
+    /// The question.
+    pub question_id: String,
+    /// The key point's id.
+    pub key_point: String,
+    /// Its description.
+    pub description: String,
+    /// The question was answered (and scored) in this session.
+    pub answered: bool,
+    /// The best answer to it covered the key point, missed before: it improved.
+    pub improved: bool,
 }
 
 /// How long one question took, from the durable log's times (see [`timing`]).
@@ -136,6 +154,17 @@ impl Report {
                     spent_ms: q.spent_ms,
                     over_budget: q.over_budget(),
                     audio_ms: q.audio_ms,
+                })
+                .collect(),
+            revisited: self
+                .revisited
+                .iter()
+                .map(|r| rest::Revisited {
+                    question_id: r.question_id.clone(),
+                    key_point: r.key_point.clone(),
+                    description: r.description.clone(),
+                    answered: r.answered,
+                    improved: r.improved,
                 })
                 .collect(),
         }
@@ -285,6 +314,22 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
             practise.push(format!("{question_id}: cover {}", missed.join("; ")));
         }
     }
+    let best = best_per_question(&state.transcript, &state.scores);
+    let revisited = params
+        .candidate
+        .focus
+        .iter()
+        .map(|f| {
+            let scoring = best.get(f.question_id.as_str());
+            Revisited {
+                question_id: f.question_id.clone(),
+                key_point: f.key_point.clone(),
+                description: describe(&f.question_id, std::slice::from_ref(&f.key_point)).remove(0),
+                answered: scoring.is_some(),
+                improved: scoring.is_some_and(|s| s.key_points_hit.contains(&f.key_point)),
+            }
+        })
+        .collect();
     let answered = |id: &str| answers.iter().any(|a| a.question_id == id);
     let level = params.candidate.level.as_deref();
     for question in plan.questions.iter().filter(|q| q.suits(level) && !answered(&q.id)) {
@@ -304,5 +349,6 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         strengths,
         practise,
         questions: timing(plan, &state.transcript),
+        revisited,
     }
 }

@@ -1008,6 +1008,73 @@ fn transcript_entries_carry_their_times_and_the_report_times_each_question() {
 }
 
 #[test]
+fn an_adaptive_session_asks_about_the_weak_points_first_and_reports_how_they_went() {
+    // The candidate missed `sum.loop` and `cache.ttl` before: `sum` is asked first, and an
+    // answer to `cache` that misses both its points is followed up on `ttl` (by plan order it
+    // would be `eviction`).
+    let mut sim = Sim::new(CoreConfig::default());
+    let mut params = sim.session.params().clone();
+    params.candidate.focus = vec![
+        Focus { question_id: "sum".into(), key_point: "loop".into() },
+        Focus { question_id: "cache".into(), key_point: "ttl".into() },
+    ];
+    sim.session = Session::new(params);
+    let out = sim.run(vec![
+        START,
+        Speak,
+        Speak,
+        CODE,
+        Scores,
+        Speak,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"A hash map guarded by a lock."}"#),
+        Scores,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"Entries expire after a TTL of 60 seconds."}"#),
+        Scores,
+        Speak,
+    ]);
+    let asked: Vec<&str> = out.lines().filter(|l| l.contains(" ask ")).collect();
+    expect![[r#"
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   ask     turn 2 Question Some("sum") point=None attempt=1
+        +0s   ask     turn 3 Feedback Some("sum") point=None attempt=1
+        +0s   ask     turn 4 Question Some("cache") point=None attempt=1
+        +0s   ask     turn 5 FollowUp Some("cache") point=Some("ttl") attempt=1
+        +0s   ask     turn 6 Closing None point=None attempt=1"#]]
+    .assert_eq(&asked.join("\n"));
+    let report = sim.session.state().report.clone().unwrap().to_rest();
+    expect![[r#"
+        [
+          {
+            "question_id": "sum",
+            "key_point": "loop",
+            "description": "Iterates over the input",
+            "answered": true,
+            "improved": true
+          },
+          {
+            "question_id": "cache",
+            "key_point": "ttl",
+            "description": "Expires stale entries",
+            "answered": true,
+            "improved": true
+          }
+        ]"#]]
+    .assert_eq(&serde_json::to_string_pretty(&report.revisited).unwrap());
+    // Without focus, the plan's order and the first missed point.
+    let plain = Sim::new(CoreConfig::default()).run(vec![
+        START,
+        Speak,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"A hash map guarded by a lock."}"#),
+        Scores,
+    ]);
+    assert!(plain.contains(r#"ask     turn 2 Question Some("cache")"#), "{plain}");
+    assert!(plain.contains(r#"ask     turn 3 FollowUp Some("cache") point=Some("eviction")"#), "{plain}");
+}
+
+#[test]
 fn the_minutes_are_an_input_and_running_out_closes_the_interview() {
     // 20 s of minutes left while a question is being asked: the clock says the lesser of the
     // plan's time and the minutes; at zero the turn is cut, a short closing turn is spoken,

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::progress::SessionProgress;
 use crate::time::Timestamp;
 
 /// Sessions in a map behind a mutex.
@@ -34,6 +35,8 @@ struct Inner {
     created: HashMap<UserId, VecDeque<Timestamp>>,
     /// User id → their live sessions and when each one's lease ends (`admit_live`).
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
+    /// User id → their progress record, by session (`put_progress`).
+    progress: HashMap<UserId, HashMap<SessionId, SessionProgress>>,
 }
 
 #[derive(Debug)]
@@ -231,6 +234,7 @@ impl Store for MemoryStore {
         Ok(self.with(|inner| {
             inner.created.remove(user_id);
             inner.live.remove(user_id);
+            inner.progress.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
         }))
@@ -329,5 +333,35 @@ impl Store for MemoryStore {
             inner.existing(&meta.session_id)?.expires_at = Some(tokio::time::Instant::now() + ttl);
             Ok(())
         })
+    }
+
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| {
+            let session_id = &summary.session_id;
+            let indexed = inner.session(session_id).is_some()
+                && inner.by_user.get(user_id).is_some_and(|ids| ids.contains(session_id));
+            if indexed {
+                inner.progress.entry(user_id.clone()).or_default().insert(session_id.clone(), summary.clone());
+            }
+            indexed
+        }))
+    }
+
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError> {
+        Ok(self.with(|inner| inner.progress.get(user_id).map(|p| p.values().cloned().collect()).unwrap_or_default()))
+    }
+
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
+        self.with(|inner| {
+            if let Some(record) = inner.progress.get_mut(user_id) {
+                for id in session_ids {
+                    record.remove(id);
+                }
+                if record.is_empty() {
+                    inner.progress.remove(user_id);
+                }
+            }
+        });
+        Ok(())
     }
 }

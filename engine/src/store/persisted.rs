@@ -21,7 +21,9 @@
 //!   entries load without times (`None`), the log's later entries with theirs.
 //! - reports (in `report_ready` records and snapshots) gained the optional `questions` (the
 //!   timing per question); older reports load with none.
-//! - metadata: `V1`.
+//! - progress summaries (a user's progress record, one per finished session): `V1`.
+//! - metadata: `V1`; its candidate gained the optional `focus` (an adaptive session's targets,
+//!   issue 15), reports the optional `revisited`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,9 +33,10 @@ use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind,
 
 use super::{SessionMeta, StoreError};
 use crate::core::{
-    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, QuestionTiming, Record, Report, Scoring,
-    SessionId, Spoken, State, Status, Turn, TurnId, UserId,
+    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, Focus, LogEntry, QuestionTiming, Record, Report,
+    Revisited, Scoring, SessionId, Spoken, State, Status, Turn, TurnId, UserId,
 };
+use crate::progress::{QuestionProgress, SessionProgress};
 use crate::time::Timestamp;
 
 /// Encodes a stored value.
@@ -76,6 +79,12 @@ impl MetaBytes {
                 role: meta.candidate.role.clone(),
                 level: meta.candidate.level.clone(),
                 resume_text: meta.candidate.resume_text.clone(),
+                focus: meta
+                    .candidate
+                    .focus
+                    .iter()
+                    .map(|f| FocusV1 { question_id: f.question_id.clone(), key_point: f.key_point.clone() })
+                    .collect(),
             },
             created_at: meta.created_at.0,
             time_limit_ms: meta.time_limit_ms,
@@ -93,6 +102,11 @@ impl MetaBytes {
                     role: candidate.role,
                     level: candidate.level,
                     resume_text: candidate.resume_text,
+                    focus: candidate
+                        .focus
+                        .into_iter()
+                        .map(|f| Focus { question_id: f.question_id, key_point: f.key_point })
+                        .collect(),
                 },
                 created_at: Timestamp(created_at),
                 time_limit_ms,
@@ -110,6 +124,16 @@ pub struct CandidateV1 {
     level: Option<String>,
     #[serde(default)]
     resume_text: Option<String>,
+    /// An adaptive session's targeted key points (issue 15); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    focus: Vec<FocusV1>,
+}
+
+/// A key point an adaptive session targets.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FocusV1 {
+    question_id: String,
+    key_point: String,
 }
 
 /// One log entry.
@@ -356,6 +380,19 @@ pub struct ReportV1 {
     /// Timing per question (issue 15); absent in reports stored before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     questions: Vec<QuestionTimingV1>,
+    /// An adaptive session's targeted key points (issue 15); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revisited: Vec<RevisitedV1>,
+}
+
+/// A targeted key point in a report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RevisitedV1 {
+    question_id: String,
+    key_point: String,
+    description: String,
+    answered: bool,
+    improved: bool,
 }
 
 /// How long one question took, as a report stores it.
@@ -453,6 +490,17 @@ impl From<&Report> for ReportV1 {
             strengths: r.strengths.clone(),
             practise: r.practise.clone(),
             questions: r.questions.iter().map(QuestionTimingV1::from).collect(),
+            revisited: r
+                .revisited
+                .iter()
+                .map(|v| RevisitedV1 {
+                    question_id: v.question_id.clone(),
+                    key_point: v.key_point.clone(),
+                    description: v.description.clone(),
+                    answered: v.answered,
+                    improved: v.improved,
+                })
+                .collect(),
         }
     }
 }
@@ -488,6 +536,105 @@ impl From<ReportV1> for Report {
             strengths: r.strengths,
             practise: r.practise,
             questions: r.questions.into_iter().map(QuestionTiming::from).collect(),
+            revisited: r
+                .revisited
+                .into_iter()
+                .map(|v| Revisited {
+                    question_id: v.question_id,
+                    key_point: v.key_point,
+                    description: v.description,
+                    answered: v.answered,
+                    improved: v.improved,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One finished session's summary in its user's progress record (issue 15).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub enum ProgressBytes {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// Session id.
+        session_id: String,
+        /// Plan id.
+        plan_id: String,
+        /// When its report was built (ms).
+        ended_at: u64,
+        /// Overall score.
+        overall: Option<f32>,
+        /// Final score per dimension.
+        dimensions: Vec<DimensionScore>,
+        /// Per question.
+        questions: Vec<QuestionProgressV1>,
+    },
+}
+
+/// One question of a session's summary, version 1.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QuestionProgressV1 {
+    question_id: String,
+    hit: Vec<String>,
+    missed: Vec<String>,
+    to_start_ms: Option<u64>,
+    to_finish_ms: Option<u64>,
+    spent_ms: Option<u64>,
+    budget_s: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio_ms: Option<u64>,
+}
+
+impl From<&SessionProgress> for ProgressBytes {
+    fn from(s: &SessionProgress) -> Self {
+        Self::V1 {
+            session_id: s.session_id.to_string(),
+            plan_id: s.plan_id.clone(),
+            ended_at: s.ended_at.0,
+            overall: s.overall,
+            dimensions: s.dimensions.clone(),
+            questions: s
+                .questions
+                .iter()
+                .map(|q| QuestionProgressV1 {
+                    question_id: q.question_id.clone(),
+                    hit: q.hit.clone(),
+                    missed: q.missed.clone(),
+                    to_start_ms: q.to_start_ms,
+                    to_finish_ms: q.to_finish_ms,
+                    spent_ms: q.spent_ms,
+                    budget_s: q.budget_s,
+                    audio_ms: q.audio_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<ProgressBytes> for SessionProgress {
+    fn from(bytes: ProgressBytes) -> Self {
+        let ProgressBytes::V1 { session_id, plan_id, ended_at, overall, dimensions, questions } = bytes;
+        Self {
+            session_id: SessionId::new(session_id),
+            plan_id,
+            ended_at: Timestamp(ended_at),
+            overall,
+            dimensions,
+            questions: questions
+                .into_iter()
+                .map(|q| QuestionProgress {
+                    question_id: q.question_id,
+                    hit: q.hit,
+                    missed: q.missed,
+                    to_start_ms: q.to_start_ms,
+                    to_finish_ms: q.to_finish_ms,
+                    spent_ms: q.spent_ms,
+                    budget_s: q.budget_s,
+                    audio_ms: q.audio_ms,
+                })
+                .collect(),
         }
     }
 }
@@ -779,6 +926,7 @@ mod tests {
             role: Some("backend".into()),
             level: Some("senior".into()),
             resume_text: Some("Rust, Redis, Kafka.".into()),
+            focus: Vec::new(),
         };
         assert_eq!(meta.candidate, candidate);
         assert_eq!(

@@ -13,6 +13,11 @@
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
 //! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
+//! | `viva:{u:<user>}:progress` | hash | the user's progress record: session id → [`ProgressBytes`] (a summary of its report) |
+//!
+//! The progress record is under the user's hash tag, not the session's: it is written by its own
+//! script (`PUT_PROGRESS`, one slot) after the report is durable, idempotently (a field per
+//! session), only while the session is in the user's index, and expires with the index.
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
 //! caller's epoch and that the batch continues the log, then appends it. Nothing is written
@@ -25,9 +30,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
-use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
+use super::persisted::{self, EntryBytes, MetaBytes, ProgressBytes, SnapshotBytes};
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::progress::SessionProgress;
 use crate::time::Timestamp;
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log. A
@@ -143,6 +149,20 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 ";
 
+/// Keeps a session's summary in its user's progress record if the session is in the user's
+/// index and not expired there; the record expires with the index (the latest expiry of the
+/// user's sessions) or not at all. KEYS: index, progress. ARGV: session id, bytes, now ms.
+/// Returns 1 when kept, 0 when the session is not indexed.
+const PUT_PROGRESS: &str = r"
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+if score ~= 'inf' and tonumber(score) <= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('PERSIST', KEYS[2]) end
+return 1
+";
+
 /// Most metadata reads sent in one pipeline when listing a user's sessions.
 const META_READS_PER_ROUND_TRIP: usize = 1000;
 
@@ -150,7 +170,8 @@ const META_READS_PER_ROUND_TRIP: usize = 1000;
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
 /// The user's minutes (docs/metering.md: `meter/redis.rs` writes them) go too, whether or not
-/// minutes are metered now. KEYS: index, created, live, then the minutes' keys.
+/// minutes are metered now, and so does their progress record. KEYS: index, created, live,
+/// then the minutes' keys and the progress record.
 const TAKE_INDEX: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 redis.call('DEL', unpack(KEYS))
@@ -169,6 +190,7 @@ pub struct RedisStore {
     take_index: Script,
     put_audio: Script,
     admit_live: Script,
+    put_progress: Script,
 }
 
 /// The keys of one session.
@@ -206,6 +228,11 @@ fn user_live(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:live")
 }
 
+/// The user's progress record (same hash tag as the index).
+fn user_progress(user_id: &UserId) -> String {
+    format!("viva:{{u:{user_id}}}:progress")
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`). The connection reconnects by itself; every
     /// command gives up after `timeout`, so a Redis that hangs is an error, not a stall.
@@ -226,6 +253,7 @@ impl RedisStore {
             take_index: Script::new(TAKE_INDEX),
             put_audio: Script::new(PUT_AUDIO),
             admit_live: Script::new(ADMIT_LIVE),
+            put_progress: Script::new(PUT_PROGRESS),
         })
     }
 
@@ -458,6 +486,7 @@ impl Store for RedisStore {
             .key(format!("viva:{{u:{user_id}}}:holds"))
             .key(format!("viva:{{u:{user_id}}}:ledger"))
             .key(format!("viva:{{u:{user_id}}}:keys"))
+            .key(user_progress(user_id))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
@@ -578,5 +607,42 @@ impl Store for RedisStore {
             .map_err(store_error)?;
         let expires_at = now_ms().saturating_add(ms as u64);
         self.index(&meta.user_id, &meta.session_id, &expires_at.to_string()).await
+    }
+
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
+        let bytes = persisted::encode(&ProgressBytes::from(summary))?;
+        let kept: u8 = self
+            .put_progress
+            .key(user_index(user_id))
+            .key(user_progress(user_id))
+            .arg(summary.session_id.as_str())
+            .arg(bytes)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        Ok(kept == 1)
+    }
+
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError> {
+        let fields: Vec<(String, Vec<u8>)> = self.conn().hgetall(user_progress(user_id)).await.map_err(store_error)?;
+        Ok(fields
+            .into_iter()
+            .filter_map(|(id, bytes)| match persisted::decode::<ProgressBytes>(&bytes) {
+                Ok(summary) => Some(summary.into()),
+                Err(error) => {
+                    tracing::warn!(session = %id, %error, "unreadable progress entry left out");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = session_ids.iter().map(SessionId::as_str).collect();
+        self.conn().hdel(user_progress(user_id), ids).await.map_err(store_error)
     }
 }
