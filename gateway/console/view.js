@@ -695,6 +695,16 @@ export function renderReport(root, report, title) {
       el('p', { class: 'hint', text: `Scored by ${a.scored_by}` }),
     ]),
   );
+  // Each question's timing against the plan's budget for it.
+  const seconds = (/** @type {number|null} */ ms) => (ms === null ? '–' : formatDuration(ms / 1000));
+  const timing = (report.questions ?? []).map((q) =>
+    el('li', { 'data-question-id': q.question_id, 'data-over-budget': q.over_budget ? 'yes' : 'no' }, [
+      el('strong', { text: q.question_id }),
+      ` · started after ${seconds(q.to_start_ms)}, answered after ${seconds(q.to_finish_ms)}` +
+        ` · ${formatDuration(q.spent_ms / 1000)} of ${formatDuration(q.budget_s)}${q.over_budget ? ' (over budget)' : ''}` +
+        (q.audio_ms ? ` · ${formatDuration(q.audio_ms / 1000)} spoken` : ''),
+    ]),
+  );
   // An adaptive session: each weakness it targeted, and whether it improved.
   const revisited = (report.revisited ?? []).map((r) =>
     el('li', { 'data-key-point': `${r.question_id}/${r.key_point}`, 'data-improved': r.improved ? 'yes' : 'no' }, [
@@ -720,6 +730,9 @@ export function renderReport(root, report, title) {
         list(report.practise, 'Nothing in particular: well done.', 'report-practise'),
       ]),
     ]),
+    ...(timing.length
+      ? [el('h3', { text: 'Time per question' }), el('ul', { class: 'plain-list', 'data-testid': 'report-timing' }, timing)]
+      : []),
     ...(revisited.length
       ? [
           el('h3', { text: 'Weaknesses revisited' }),

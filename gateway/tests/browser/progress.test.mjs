@@ -92,6 +92,10 @@ test('the progress page charts each dimension, lists recurring weaknesses and pr
   const revisited = page.getByTestId('report-revisited');
   await revisited.waitFor();
   assert.equal(await revisited.locator('li').count(), 4);
+  // The report times the questions asked: the rate limiter, answered, within its 11 minutes.
+  const timed = page.locator('[data-testid="report-timing"] li[data-question-id="rate-limiter"]');
+  assert.equal(await timed.getAttribute('data-over-budget'), 'no');
+  assert.match((await timed.textContent()) ?? '', /of 11:00/);
   await waitFor(page, () => document.querySelectorAll('[data-testid="progress-point"]').length >= 12);
   await screenshot(page, 'progress-after-practice');
   assert.deepEqual(problems, []);
