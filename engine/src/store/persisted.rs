@@ -3,7 +3,8 @@
 //!
 //! Engine types change freely; these do not. A change of shape is a new version (`V2`) with a
 //! conversion from the old one, so that data written by an older build still loads (the
-//! fixtures in `fixtures/v1/` were written by such a build). Leaf values that protocol v1
+//! fixtures in `fixtures/v1/` were written by such a build; `fixtures/issue-15/` hold the
+//! optional fields added by issue 15). Leaf values that protocol v1
 //! already freezes (turn kinds and statuses, end reasons, answer contents, expected formats,
 //! dimension scores) are stored in their v1 shapes; everything else has a type here.
 //!
@@ -989,5 +990,60 @@ mod tests {
         let full = State::fold(&ended);
         assert!(has_entry_times(&full));
         assert_eq!(snapshot(&encode(&SnapshotBytes::from(&full)).unwrap()), full);
+    }
+
+    /// Writes `bytes` to `fixtures/issue-15/<name>` when `WRITE_FIXTURES` is set (once, by
+    /// the build that introduced the forms), and returns the committed bytes.
+    fn fixture(name: &str, bytes: Vec<u8>) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/fixtures/issue-15").join(name);
+        if std::env::var_os("WRITE_FIXTURES").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn data_written_with_issue_15_s_optional_fields_loads() {
+        // A snapshot whose transcript has its times, metadata with an adaptive session's focus,
+        // a progress summary: written by the build that added them (`fixtures/issue-15/`).
+        let ended = log(include_bytes!("fixtures/v1/log-ended.msgpack"));
+        let state = State::fold(&ended);
+        let stored = fixture("snapshot-timed.msgpack", encode(&SnapshotBytes::from(&state)).unwrap());
+        let loaded = snapshot(&stored);
+        assert!(has_entry_times(&loaded));
+        assert_eq!(loaded, state);
+
+        let focus = vec![Focus { question_id: "cache".into(), key_point: "ttl".into() }];
+        let meta = SessionMeta {
+            session_id: "ses_fixture".into(),
+            user_id: "alice".into(),
+            plan_id: "test".into(),
+            candidate: Candidate { level: Some("senior".into()), focus, ..Default::default() },
+            created_at: Timestamp(999_000),
+            time_limit_ms: 600_000,
+        };
+        let stored = fixture("meta-focus.msgpack", encode(&MetaBytes::from_meta(&meta)).unwrap());
+        assert_eq!(decode::<MetaBytes>(&stored).unwrap().into_meta(&"ses_fixture".into()), meta);
+
+        let summary = SessionProgress {
+            session_id: "ses_fixture".into(),
+            plan_id: "test".into(),
+            ended_at: Timestamp(1_200_000),
+            overall: Some(6.2),
+            dimensions: vec![DimensionScore { name: "design".into(), score: 6.2 }],
+            questions: vec![QuestionProgress {
+                question_id: "cache".into(),
+                hit: vec!["eviction".into()],
+                missed: vec!["ttl".into()],
+                to_start_ms: Some(3_500),
+                to_finish_ms: Some(5_000),
+                spent_ms: Some(18_000),
+                budget_s: 300,
+                audio_ms: Some(1_500),
+            }],
+        };
+        let stored = fixture("progress.msgpack", encode(&ProgressBytes::from(&summary)).unwrap());
+        assert_eq!(SessionProgress::from(decode::<ProgressBytes>(&stored).unwrap()), summary);
     }
 }
