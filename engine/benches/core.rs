@@ -46,7 +46,7 @@ fn interview(plan: &Arc<Plan>) -> u64 {
         session_id: "ses_bench".into(),
         user_id: "user".into(),
         plan: Arc::clone(plan),
-        candidate: Candidate { role: Some("backend".into()), level: Some("senior".into()), resume_text: None },
+        candidate: Candidate { role: Some("backend".into()), level: Some("senior".into()), ..Default::default() },
         time_limit_ms: plan.duration_s * 1000,
         scorer: "heuristic/1".to_owned(),
         voice: Default::default(),

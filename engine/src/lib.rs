@@ -33,6 +33,7 @@ pub mod interviewer;
 pub mod llm;
 pub mod meter;
 pub mod plan;
+pub mod progress;
 mod retry;
 pub mod rubric;
 mod runtime;

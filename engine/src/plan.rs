@@ -64,6 +64,11 @@ pub struct Question {
     /// Candidate levels the question suits (e.g. `["senior", "staff"]`); empty: every level.
     #[serde(default)]
     pub levels: Vec<String>,
+    /// Seconds the interview should spend on it, follow-ups included (the report compares the
+    /// time spent with it); by default the plan's `duration_s` shared evenly by its questions
+    /// (see [`Plan::budget_s`]).
+    #[serde(default)]
+    pub budget_s: Option<u64>,
 }
 
 impl Question {
@@ -129,6 +134,18 @@ impl Plan {
         self.questions.iter().skip(start).find(|q| q.suits(level))
     }
 
+    /// The seconds budgeted for `question`: its own `budget_s`, or else what the plan's
+    /// `duration_s` leaves after the questions with a budget of their own, shared evenly by
+    /// the others (at least 1 s).
+    pub fn budget_s(&self, question: &Question) -> u64 {
+        if let Some(budget) = question.budget_s {
+            return budget;
+        }
+        let set: u64 = self.questions.iter().filter_map(|q| q.budget_s).sum();
+        let unset = self.questions.iter().filter(|q| q.budget_s.is_none()).count().max(1) as u64;
+        (self.duration_s.saturating_sub(set) / unset).max(1)
+    }
+
     /// Checks the plan's internal references; every error at once.
     pub fn validate(&self) -> Result<(), PlanError> {
         let mut problems = Vec::new();
@@ -152,6 +169,9 @@ impl Plan {
                     problems.push(format!("question `{}` names unknown dimension `{d}`", q.id));
                 }
             }
+            if q.budget_s == Some(0) {
+                problems.push(format!("question `{}` has a budget_s of 0", q.id));
+            }
             if q.key_points.is_empty() {
                 problems.push(format!("question `{}` has no key points", q.id));
             }
@@ -160,6 +180,10 @@ impl Plan {
                     problems.push(format!("key point `{}.{}` has no keywords", q.id, k.id));
                 }
             }
+        }
+        let budgeted: u64 = self.questions.iter().filter_map(|q| q.budget_s).sum();
+        if budgeted > self.duration_s {
+            problems.push(format!("the questions' budget_s add up to {budgeted}, over duration_s {}", self.duration_s));
         }
         if problems.is_empty() { Ok(()) } else { Err(PlanError { plan: self.id.clone(), problems }) }
     }

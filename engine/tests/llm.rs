@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
-use viva_engine::core::{Decision, FollowUpChoice, UserId};
+use viva_engine::core::{Decision, Focus, FollowUpChoice, UserId};
 use viva_engine::interviewer::{Interviewer, InterviewerEvent, LlmInterviewer, ScriptedInterviewer, TurnRequest};
 use viva_engine::llm::{ChatMessage, LlmClient, LlmConfig, LlmError, LlmEvent};
 use viva_engine::plan::{Plan, PlanCatalog};
@@ -461,6 +461,25 @@ async fn the_model_speaks_a_turn() {
     let messages = fake.requests()[0].body["messages"].clone();
     let instruction = messages.as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
     assert!(instruction.contains(&plan().questions[0].prompt), "{instruction}");
+}
+
+#[tokio::test]
+async fn an_adaptive_session_tells_the_model_the_weak_points_of_the_question() {
+    let question = plan().questions[0].clone();
+    let weak = &question.key_points[2];
+    let mut request = turn(TurnKind::Question, 1);
+    request.candidate.focus = vec![Focus { question_id: question.id.clone(), key_point: weak.id.clone() }];
+    let mut elsewhere = turn(TurnKind::Question, 1);
+    elsewhere.question_id = Some(plan().questions[1].id.clone());
+    elsewhere.candidate.focus = request.candidate.focus.clone();
+    for (request, told) in [(request, true), (turn(TurnKind::Question, 1), false), (elsewhere, false)] {
+        let fake = FakeOpenAi::replies([Reply::Text(TEXT.into())]).await;
+        events(interviewer(client(config(&fake))).stream_turn(request)).await;
+        let messages = fake.requests()[0].body["messages"].clone();
+        let last = messages.as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
+        let description = weak.description.trim_end_matches('.');
+        assert_eq!(last.contains("adaptive practice") && last.contains(description), told, "{last}");
+    }
 }
 
 #[tokio::test]

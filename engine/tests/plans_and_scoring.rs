@@ -54,10 +54,11 @@ fn shipped_plans_load_and_validate() {
             };
             writeln!(
                 out,
-                "  {:<22} {:<12} {:<17} {} key points -> {}",
+                "  {:<22} {:<12} {:<17} {:>4}s {} key points -> {}",
                 q.id,
                 format!("{:?}", q.style).to_lowercase(),
                 expects,
+                plan.budget_s(q),
                 q.key_points.len(),
                 q.dimensions.join(", ")
             )
@@ -66,22 +67,22 @@ fn shipped_plans_load_and_validate() {
     }
     expect![[r#"
         coding-python v1 (mid backend, 40 min): problem_solving, code_quality, testing, communication
-          lru-cache              coding       code/python       5 key points -> problem_solving, code_quality, testing
-          merge-intervals        coding       code/python       4 key points -> problem_solving, code_quality, testing
-          testing-merge          technical    text              4 key points -> testing, communication
-          top-k-words            technical    text              4 key points -> problem_solving, communication
+          lru-cache              coding       code/python        600s 5 key points -> problem_solving, code_quality, testing
+          merge-intervals        coding       code/python        600s 4 key points -> problem_solving, code_quality, testing
+          testing-merge          technical    text               600s 4 key points -> testing, communication
+          top-k-words            technical    text               600s 4 key points -> problem_solving, communication
         frontend v1 (senior frontend, 45 min): web_platform, architecture, code_quality, communication, collaboration
-          rendering-performance  technical    text              5 key points -> web_platform, communication
-          state-management       technical    text              5 key points -> architecture, communication
-          accessibility          technical    text              5 key points -> web_platform, architecture
-          debounce               coding       code/typescript   5 key points -> code_quality, web_platform
-          pushing-back           behavioural  text              4 key points -> collaboration, communication
+          rendering-performance  technical    text               540s 5 key points -> web_platform, communication
+          state-management       technical    text               540s 5 key points -> architecture, communication
+          accessibility          technical    text               540s 5 key points -> web_platform, architecture
+          debounce               coding       code/typescript    540s 5 key points -> code_quality, web_platform
+          pushing-back           behavioural  text               540s 4 key points -> collaboration, communication
         senior-backend v1 (senior backend, 45 min): system_design, technical_depth, communication, ownership
-          rate-limiter           technical    text              5 key points -> system_design, technical_depth, communication
-          event-pipeline         technical    text              5 key points -> system_design, technical_depth
-          consistency            technical    text              5 key points -> technical_depth, communication
-          incident               behavioural  text              5 key points -> ownership, communication
-          disagreement           behavioural  text              5 key points -> ownership, communication
+          rate-limiter           technical    text               660s 5 key points -> system_design, technical_depth, communication
+          event-pipeline         technical    text               660s 5 key points -> system_design, technical_depth
+          consistency            technical    text               460s 5 key points -> technical_depth, communication
+          incident               behavioural  text               460s 5 key points -> ownership, communication
+          disagreement           behavioural  text               460s 5 key points -> ownership, communication
     "#]]
     .assert_eq(&out);
 }
@@ -124,6 +125,30 @@ fn plans_have_the_required_mix() {
             assert!(used, "{}: dimension `{}` is never measured", plan.id, d.name);
         }
     }
+}
+
+#[test]
+fn question_budgets_default_to_a_share_of_the_duration_and_are_validated() {
+    let catalog = PlanCatalog::shipped();
+    for plan in catalog.iter() {
+        let total: u64 = plan.questions.iter().map(|q| plan.budget_s(q)).sum();
+        assert!(total <= plan.duration_s, "{}: budgets add up to {total}", plan.id);
+        assert!(plan.questions.iter().all(|q| plan.budget_s(q) > 0), "{}", plan.id);
+    }
+    let with_budgets = |budgets: &[Option<u64>]| {
+        let mut plan = (*plan("senior-backend")).clone();
+        for (q, b) in plan.questions.iter_mut().zip(budgets) {
+            q.budget_s = *b;
+        }
+        plan
+    };
+    let even = with_budgets(&[None; 5]);
+    assert_eq!(even.questions.iter().map(|q| even.budget_s(q)).collect::<Vec<_>>(), [540; 5]);
+    let over = with_budgets(&[Some(2000), Some(800), None, None, None]);
+    let error = over.validate().unwrap_err();
+    assert_eq!(error.problems, ["the questions' budget_s add up to 2800, over duration_s 2700"]);
+    let zero = with_budgets(&[Some(0), None, None, None, None]);
+    assert_eq!(zero.validate().unwrap_err().problems, ["question `rate-limiter` has a budget_s of 0"]);
 }
 
 /// Every question of every shipped plan, with its plan id.
@@ -194,6 +219,7 @@ fn question_with_keywords(keywords: &[&str]) -> Question {
         expects: Expected::Text,
         dimensions: vec!["d".to_owned()],
         levels: Vec::new(),
+        budget_s: None,
         key_points: keywords
             .iter()
             .map(|kw| KeyPoint {

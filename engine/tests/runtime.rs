@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::progress::SessionProgress;
 use viva_engine::store::{
     Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, Epoch, Loaded, MemoryStore, Notice, Notices, SessionMeta,
     Store, StoreError, UserSessions, WebhookMessage, Webhooks,
@@ -255,6 +256,15 @@ impl Store for FlakyStore {
     }
     fn notices(&self) -> Notices {
         self.inner.notices()
+    }
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
+        self.inner.put_progress(user_id, summary).await
+    }
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError> {
+        self.inner.progress(user_id).await
+    }
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
+        self.inner.forget_progress(user_id, session_ids).await
     }
 }
 

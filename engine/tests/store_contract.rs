@@ -1,17 +1,17 @@
 //! The `Store` contract: the same cases against both stores, the in-memory one and Redis (a
 //! real `redis-server` per case, and a real three-master Redis Cluster per case). What the engine relies on: fencing, appends that must continue
 //! the log, snapshot + tail equal to the live state, the user index newest first, complete
-//! deletion, and retention.
+//! deletion, retention, and the per-user progress record.
 
 use std::time::Duration;
 
-use viva_engine::core::SessionId;
-use viva_engine::core::{CoreConfig, LogEntry, Output, Session, SessionParams};
+use viva_engine::core::{CoreConfig, LogEntry, Output, Session, SessionId, SessionParams, UserId};
 use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::PlanCatalog;
+use viva_engine::progress::{QuestionProgress, SessionProgress};
 use viva_engine::store::{Claimed, DeliveryId, RedisStore, SessionMeta, Store, StoreError, WebhookMessage};
 use viva_engine::time::Timestamp;
-use viva_protocol::ClientMessage;
+use viva_protocol::{ClientMessage, DimensionScore};
 use viva_testkit::RedisServer;
 
 fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
@@ -416,6 +416,50 @@ async fn a_shared_secret_is_the_same_for_every_caller(store: &impl Store) {
     assert_ne!(store.shared_secret("other").await.unwrap(), first);
 }
 
+fn summary(session: &str, score: f32) -> SessionProgress {
+    SessionProgress {
+        session_id: session.into(),
+        plan_id: "senior-backend".into(),
+        ended_at: Timestamp(1_000),
+        overall: Some(score),
+        dimensions: vec![DimensionScore { name: "system_design".into(), score }],
+        questions: vec![QuestionProgress {
+            question_id: "rate-limiter".into(),
+            hit: vec!["algorithm".into()],
+            missed: vec!["atomicity".into()],
+            to_start_ms: Some(1_200),
+            to_finish_ms: Some(1_200),
+            spent_ms: Some(30_000),
+            budget_s: 660,
+            audio_ms: Some(4_000),
+        }],
+    }
+}
+
+async fn progress_is_kept_per_session_while_indexed_and_goes_with_the_user(store: &impl Store) {
+    let user: UserId = "pat".into();
+    store.create(&meta("s1", "pat", 10), None).await.unwrap();
+    store.create(&meta("s2", "pat", 20), None).await.unwrap();
+    assert!(store.put_progress(&user, &summary("s1", 4.0)).await.unwrap());
+    // Written again (a retry, a repair): replaced, not added.
+    assert!(store.put_progress(&user, &summary("s1", 5.0)).await.unwrap());
+    assert!(store.put_progress(&user, &summary("s2", 6.0)).await.unwrap());
+    // Not the user's session, or no session at all: nothing is kept.
+    assert!(!store.put_progress(&"kim".into(), &summary("s2", 6.0)).await.unwrap());
+    assert!(!store.put_progress(&user, &summary("nope", 6.0)).await.unwrap());
+    let mut kept = store.progress(&user).await.unwrap();
+    kept.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    assert_eq!(kept, [summary("s1", 5.0), summary("s2", 6.0)]);
+    assert!(store.progress(&"kim".into()).await.unwrap().is_empty());
+    store.forget_progress(&user, &["s1".into()]).await.unwrap();
+    assert_eq!(store.progress(&user).await.unwrap(), [summary("s2", 6.0)]);
+    store.delete_user(&user).await.unwrap();
+    assert!(store.progress(&user).await.unwrap().is_empty());
+    // A summary written after the deletion (a driver finishing late) is refused.
+    assert!(!store.put_progress(&user, &summary("s2", 6.0)).await.unwrap());
+    assert!(store.progress(&user).await.unwrap().is_empty());
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -464,6 +508,7 @@ contract![
     dead_letters_are_listed_and_redriven,
     webhooks_go_with_their_session,
     endpoints_are_switched_off_and_on,
+    progress_is_kept_per_session_while_indexed_and_goes_with_the_user,
     live_sessions_are_counted_per_user_with_leases,
     answers_audio_is_kept_within_the_cap_and_goes_with_its_session,
     creates_and_reads_metadata,

@@ -31,7 +31,23 @@ export class ApiError extends Error {
  * @typedef {{session_id: string, plan: {id: string, version: number}, scorer: {name: string, version: string},
  *   generated_at: number, ended_reason: import('./model.js').EndReason, overall: number|null,
  *   dimensions: import('./model.js').DimensionScore[], answers: AnswerEvidence[], strengths: string[],
- *   practise: string[]}} Report
+ *   practise: string[], questions?: QuestionTiming[], revisited?: Revisited[]}} Report
+ * @typedef {{question_id: string, key_point: string, description: string, answered: boolean,
+ *   improved: boolean}} Revisited
+ * @typedef {{sessions: number, first: number, last: number, change: number}} Trend
+ * @typedef {{session_id: string, plan_id: string, ended_at: number, score: number}} ProgressPoint
+ * @typedef {{name: string, points: ProgressPoint[], trend: Trend|null}} DimensionProgress
+ * @typedef {{plan_id: string, question_id: string, key_point: string, description: string,
+ *   missed_in: string[], hit_in: string[]}} KeyPointProgress
+ * @typedef {{plan_id: string, question_id: string, question: string, key_points: string[]}} PractiseItem
+ * @typedef {{session_id: string, plan_id: string, ended_at: number, questions: number,
+ *   mean_to_start_ms: number|null, mean_to_finish_ms: number|null, mean_spent_ms: number|null,
+ *   over_budget: number, audio_ms?: number}} SessionTiming
+ * @typedef {{sessions: number, overall: DimensionProgress, dimensions: DimensionProgress[],
+ *   weaknesses: KeyPointProgress[], strengths: KeyPointProgress[], practise: PractiseItem[],
+ *   timing: SessionTiming[], timing_trend: Trend|null, notes: string[]}} Progress
+ * @typedef {{question_id: string, budget_s: number, answers: number, to_start_ms: number|null,
+ *   to_finish_ms: number|null, spent_ms: number, over_budget: boolean, audio_ms?: number}} QuestionTiming
  */
 
 export class Api {
@@ -84,10 +100,16 @@ export class Api {
   /**
    * @param {string} plan
    * @param {{role: string|null, level: string|null, resume_text: string|null}} candidate
+   * @param {{adapt?: boolean}} [options] `adapt`: target the caller's recurring weaknesses
    * @returns {Promise<SessionCreated>}
    */
-  createSession(plan, candidate) {
-    return this.request('POST', '/v1/sessions', { body: { plan, candidate } });
+  createSession(plan, candidate, { adapt = false } = {}) {
+    return this.request('POST', '/v1/sessions', { body: adapt ? { plan, candidate, adapt } : { plan, candidate } });
+  }
+
+  /** @returns {Promise<Progress>} the caller's progress across their finished interviews */
+  progress() {
+    return this.request('GET', '/v1/me/progress');
   }
 
   /**

@@ -9,7 +9,17 @@
 import { Api } from './api.js';
 import { RETRY_ERRORS, canAnswer, initialModel, reduce } from './model.js';
 import { Transport } from './transport.js';
-import { InterviewView, VoiceView, byId, el, endedText, formatScore, renderChart, renderReport } from './view.js';
+import {
+  InterviewView,
+  VoiceView,
+  byId,
+  el,
+  endedText,
+  formatScore,
+  renderChart,
+  renderProgress,
+  renderReport,
+} from './view.js';
 import { VoiceSession } from './voice.js';
 
 const TOKEN_KEY = 'viva.token';
@@ -71,6 +81,10 @@ class ConsoleApp {
       historyRows: byId('history-rows', HTMLElement),
       historyStatus: byId('history-status', HTMLElement),
       historyRefresh: byId('history-refresh', HTMLButtonElement),
+      progressBody: byId('progress-body', HTMLElement),
+      progressStatus: byId('progress-status', HTMLElement),
+      practise: byId('practise', HTMLButtonElement),
+      practiseHint: byId('practise-hint', HTMLElement),
       modeVoice: byId('mode-voice', HTMLInputElement),
       notifyReport: byId('notify-report', HTMLButtonElement),
     };
@@ -92,6 +106,10 @@ class ConsoleApp {
     /** What the history last showed of the current interview. */
     this.historyKey = '';
     this.chartWidth = 0;
+    /** Numbers progress requests, so only the latest one's answer is shown. */
+    this.progressRequest = 0;
+    /** @type {import('./api.js').Progress|null} what the progress panel shows */
+    this.progress = null;
     /** @type {string[]} CSP violations seen (the tests assert there are none) */
     this.cspViolations = [];
   }
@@ -508,6 +526,61 @@ class ConsoleApp {
     this.historySessions = sessions;
     renderChart(ui.historyChart, sessions);
     ui.historyRows.replaceChildren(...sessions.map((s) => this.historyRow(s)));
+    this.loadProgress();
+  }
+
+  /** The progress panel: charts per dimension, recurring weaknesses, what to practise. */
+  async loadProgress() {
+    const ui = this.ui;
+    const request = ++this.progressRequest;
+    let progress;
+    try {
+      progress = await this.api.progress();
+    } catch (error) {
+      if (request === this.progressRequest) {
+        ui.progressStatus.textContent = `Cannot load your progress: ${/** @type {Error} */ (error).message}`;
+      }
+      return;
+    }
+    if (request !== this.progressRequest) return;
+    ui.progressStatus.textContent = '';
+    this.progress = progress;
+    renderProgress(ui.progressBody, progress, this.plans);
+    const next = progress.practise[0];
+    ui.practise.hidden = !next;
+    ui.practiseHint.hidden = !next;
+    if (next) {
+      const plan = this.plans.find((p) => p.id === next.plan_id);
+      const weak = progress.practise.filter((p) => p.plan_id === next.plan_id).flatMap((p) => p.key_points).length;
+      ui.practiseHint.textContent = `An adaptive interview on ${plan ? plan.title : next.plan_id}: its questions and follow-ups go to your ${weak} recurring weak point${weak === 1 ? '' : 's'} first.`;
+    }
+  }
+
+  /** Starts an adaptive interview on the plan of the most pressing weakness. */
+  async startPractice() {
+    const ui = this.ui;
+    const next = this.progress?.practise[0];
+    const plan = next ? this.plans.find((p) => p.id === next.plan_id) : null;
+    if (!plan) return;
+    const text = (/** @type {string} */ value) => (value.trim() ? value.trim() : null);
+    ui.practise.disabled = true;
+    ui.progressStatus.textContent = 'Creating the practice interview…';
+    let created;
+    try {
+      created = await this.api.createSession(
+        plan.id,
+        { role: text(ui.role.value) ?? plan.role, level: plan.level, resume_text: text(ui.resume.value) },
+        { adapt: true },
+      );
+    } catch (error) {
+      ui.progressStatus.textContent = `Cannot start: ${/** @type {Error} */ (error).message}`;
+      return;
+    } finally {
+      ui.practise.disabled = false;
+    }
+    ui.progressStatus.textContent = '';
+    this.open(created.session_id, plan, null);
+    ui.interview.focus();
   }
 
   /** @param {SessionSummary} s */
@@ -541,6 +614,7 @@ class ConsoleApp {
     if (this.ui.historyChart.clientWidth !== this.chartWidth) {
       this.chartWidth = this.ui.historyChart.clientWidth;
       renderChart(this.ui.historyChart, this.historySessions);
+      if (this.progress) renderProgress(this.ui.progressBody, this.progress, this.plans);
     }
   }
 
@@ -618,6 +692,7 @@ class ConsoleApp {
       this.offerNotifications();
     });
     this.offerNotifications();
+    ui.practise.addEventListener('click', () => this.startPractice());
     document.addEventListener('securitypolicyviolation', (event) => {
       this.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
     });

@@ -31,10 +31,12 @@
 /**
  * `heard` marks a turn cut off while it was spoken (`turn.truncated`): `text` is what was heard.
  * `source: 'voice'` marks an answer spoken on this page (its `answer.text` is the transcript).
+ * `started_at`/`ended_at` (turns) and `at` (answers) are when the server stored them (ms since the
+ * epoch), in entries from `session.ready.state`; entries the page builds from events have none.
  * @typedef {{entry: 'turn', turn_id: number, kind: TurnKind, question_id: string|null, text: string,
- *   status: TurnStatus, heard?: boolean}} TurnEntry
+ *   status: TurnStatus, heard?: boolean, started_at?: number, ended_at?: number}} TurnEntry
  * @typedef {{entry: 'answer', answer_id: number, question_id: string, answer: AnswerContent,
- *   score: Scores|null, source?: 'voice'}} AnswerEntry
+ *   score: Scores|null, source?: 'voice', at?: number}} AnswerEntry
  * @typedef {TurnEntry | AnswerEntry} TranscriptEntry
  * @typedef {{turn_id: number, kind: TurnKind, question_id: string|null, expects: Expects|null, text: string,
  *   next_index: number}} OpenTurn

@@ -695,6 +695,23 @@ export function renderReport(root, report, title) {
       el('p', { class: 'hint', text: `Scored by ${a.scored_by}` }),
     ]),
   );
+  // Each question's timing against the plan's budget for it.
+  const seconds = (/** @type {number|null} */ ms) => (ms === null ? '–' : formatDuration(ms / 1000));
+  const timing = (report.questions ?? []).map((q) =>
+    el('li', { 'data-question-id': q.question_id, 'data-over-budget': q.over_budget ? 'yes' : 'no' }, [
+      el('strong', { text: q.question_id }),
+      ` · started after ${seconds(q.to_start_ms)}, answered after ${seconds(q.to_finish_ms)}` +
+        ` · ${formatDuration(q.spent_ms / 1000)} of ${formatDuration(q.budget_s)}${q.over_budget ? ' (over budget)' : ''}` +
+        (q.audio_ms ? ` · ${formatDuration(q.audio_ms / 1000)} spoken` : ''),
+    ]),
+  );
+  // An adaptive session: each weakness it targeted, and whether it improved.
+  const revisited = (report.revisited ?? []).map((r) =>
+    el('li', { 'data-key-point': `${r.question_id}/${r.key_point}`, 'data-improved': r.improved ? 'yes' : 'no' }, [
+      el('strong', { text: r.description }),
+      ` · ${r.question_id}: ${r.improved ? 'covered this time' : r.answered ? 'missed again' : 'not reached'}`,
+    ]),
+  );
   root.replaceChildren(
     el('p', { class: 'report-meta' }, [
       el('strong', { text: title }),
@@ -713,6 +730,15 @@ export function renderReport(root, report, title) {
         list(report.practise, 'Nothing in particular: well done.', 'report-practise'),
       ]),
     ]),
+    ...(timing.length
+      ? [el('h3', { text: 'Time per question' }), el('ul', { class: 'plain-list', 'data-testid': 'report-timing' }, timing)]
+      : []),
+    ...(revisited.length
+      ? [
+          el('h3', { text: 'Weaknesses revisited' }),
+          el('ul', { class: 'plain-list', 'data-testid': 'report-revisited' }, revisited),
+        ]
+      : []),
     el('h3', { text: 'Evidence, answer by answer' }),
     answers.length ? el('div', { class: 'evidence-list' }, answers) : el('p', { class: 'hint', text: 'No answers.' }),
   );
@@ -746,11 +772,33 @@ export function renderChart(root, sessions) {
   }
   // Drawn at the container's own width, so the labels keep their size on a phone.
   const width = Math.max(280, Math.min(640, Math.round(root.clientWidth || 600)));
-  const height = 160;
+  const points = scored.map((s) => ({
+    score: /** @type {number} */ (s.overall),
+    at: s.created_at,
+    sessionId: s.session_id,
+    title: `${new Date(s.created_at).toLocaleString()} · ${s.plan_id}: ${formatScore(s.overall)}`,
+  }));
+  const label = `Overall score across ${scored.length} interview${scored.length === 1 ? '' : 's'}, oldest first: ${scored
+    .map((s) => formatScore(s.overall))
+    .join(', ')}`;
+  root.replaceChildren(lineChart(points, { width, height: 160, label, testid: 'history-chart', pointTestid: 'history-point' }));
+}
+
+/**
+ * @typedef {{score: number, at: number, sessionId: string, title: string}} ChartPoint
+ */
+
+/**
+ * A line chart of scores (0–10) over time, oldest first, from SVG elements.
+ * @param {ChartPoint[]} points at least one
+ * @param {{width: number, height: number, label: string, testid: string, pointTestid: string}} options
+ * @returns {SVGElement}
+ */
+function lineChart(points, { width, height, label, testid, pointTestid }) {
   const pad = { left: 28, right: 12, top: 12, bottom: 22 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
-  const x = (/** @type {number} */ i) => pad.left + (scored.length === 1 ? plotW / 2 : (plotW * i) / (scored.length - 1));
+  const x = (/** @type {number} */ i) => pad.left + (points.length === 1 ? plotW / 2 : (plotW * i) / (points.length - 1));
   const y = (/** @type {number} */ v) => pad.top + plotH - (plotH * v) / 10;
   const svg = svgEl('svg', {
     viewBox: `0 0 ${width} ${height}`,
@@ -758,39 +806,111 @@ export function renderChart(root, sessions) {
     height,
     class: 'chart-svg',
     role: 'img',
-    'data-testid': 'history-chart',
-    'aria-label': `Overall score across ${scored.length} interview${scored.length === 1 ? '' : 's'}, oldest first: ${scored
-      .map((s) => formatScore(s.overall))
-      .join(', ')}`,
+    'data-testid': testid,
+    'aria-label': label,
   });
   for (const v of [0, 5, 10]) {
     svg.append(svgEl('line', { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: 'chart-grid' }));
-    const label = svgEl('text', { x: pad.left - 6, y: y(v) + 4, class: 'chart-axis', 'text-anchor': 'end' });
-    label.textContent = String(v);
-    svg.append(label);
+    const axis = svgEl('text', { x: pad.left - 6, y: y(v) + 4, class: 'chart-axis', 'text-anchor': 'end' });
+    axis.textContent = String(v);
+    svg.append(axis);
   }
-  const points = scored.map((s, i) => `${x(i)},${y(/** @type {number} */ (s.overall))}`).join(' ');
-  svg.append(svgEl('polyline', { points, class: 'chart-line' }));
-  scored.forEach((s, i) => {
+  svg.append(svgEl('polyline', { points: points.map((p, i) => `${x(i)},${y(p.score)}`).join(' '), class: 'chart-line' }));
+  points.forEach((p, i) => {
     const dot = svgEl('circle', {
       cx: x(i),
-      cy: y(/** @type {number} */ (s.overall)),
+      cy: y(p.score),
       r: 4,
       class: 'chart-dot',
-      'data-testid': 'history-point',
-      'data-session-id': s.session_id,
+      'data-testid': pointTestid,
+      'data-session-id': p.sessionId,
     });
     const title = svgEl('title', {});
-    title.textContent = `${new Date(s.created_at).toLocaleString()} · ${s.plan_id}: ${formatScore(s.overall)}`;
+    title.textContent = p.title;
     dot.append(title);
     svg.append(dot);
   });
   const first = svgEl('text', { x: pad.left, y: height - 6, class: 'chart-axis' });
-  first.textContent = new Date(scored[0].created_at).toLocaleDateString();
+  first.textContent = new Date(points[0].at).toLocaleDateString();
   const last = svgEl('text', { x: width - pad.right, y: height - 6, class: 'chart-axis', 'text-anchor': 'end' });
-  last.textContent = scored.length > 1 ? new Date(scored[scored.length - 1].created_at).toLocaleDateString() : '';
+  last.textContent = points.length > 1 ? new Date(points[points.length - 1].at).toLocaleDateString() : '';
   svg.append(first, last);
-  root.replaceChildren(svg);
+  return svg;
+}
+
+/**
+ * @typedef {import('./api.js').Progress} Progress
+ * @typedef {import('./api.js').DimensionProgress} DimensionProgress
+ */
+
+/** @param {import('./api.js').Trend|null} trend */
+function trendText(trend) {
+  if (!trend) return 'no trend yet';
+  const sign = trend.change > 0 ? '+' : '';
+  return `${formatScore(trend.first)} → ${formatScore(trend.last)} (${sign}${trend.change.toFixed(1)})`;
+}
+
+/**
+ * The progress page: what the numbers say, a chart per rubric dimension across sessions, the
+ * recurring weaknesses and the strengths that held.
+ * @param {HTMLElement} root
+ * @param {Progress} progress
+ * @param {PlanSummary[]} plans
+ */
+export function renderProgress(root, progress, plans) {
+  if (progress.sessions === 0) {
+    root.replaceChildren(el('p', { class: 'hint', text: 'Finish an interview to see your progress here.' }));
+    return;
+  }
+  const width = Math.max(240, Math.min(420, Math.round((root.clientWidth || 600) / 2) - 16));
+  /** @param {DimensionProgress} d */
+  const chart = (d) => {
+    const points = d.points.map((p) => ({
+      score: p.score,
+      at: p.ended_at,
+      sessionId: p.session_id,
+      title: `${new Date(p.ended_at).toLocaleString()} · ${p.plan_id}: ${formatScore(p.score)}`,
+    }));
+    const name = d.name === 'overall' ? 'Overall' : humanize(d.name);
+    const label = `${name} across ${points.length} interview${points.length === 1 ? '' : 's'}, oldest first: ${points
+      .map((p) => formatScore(p.score))
+      .join(', ')}`;
+    return el('figure', { class: 'progress-figure', 'data-dimension': d.name }, [
+      el('figcaption', {}, [el('strong', { text: name }), ` · ${trendText(d.trend)}`]),
+      points.length
+        ? lineChart(points, { width, height: 140, label, testid: 'progress-chart', pointTestid: 'progress-point' })
+        : el('p', { class: 'hint', text: 'Not scored yet.' }),
+    ]);
+  };
+  const planTitle = (/** @type {string} */ id) => plans.find((p) => p.id === id)?.title ?? id;
+  const keyPoint = (/** @type {import('./api.js').KeyPointProgress} */ k, /** @type {string} */ how) =>
+    el('li', { 'data-key-point': `${k.question_id}/${k.key_point}` }, [
+      el('strong', { text: k.description }),
+      ` · ${k.question_id} (${planTitle(k.plan_id)}) · ${how}`,
+    ]);
+  const weaknesses = progress.weaknesses.map((k) => {
+    const since = k.hit_in.length ? `, covered in ${k.hit_in.length}` : '';
+    return keyPoint(k, `missed in ${k.missed_in.length} interviews${since}`);
+  });
+  const strengths = progress.strengths.map((k) => keyPoint(k, `covered in ${k.hit_in.length} interviews`));
+  root.replaceChildren(
+    el('ul', { class: 'progress-notes', 'data-testid': 'progress-notes' }, progress.notes.map((n) => el('li', { text: n }))),
+    el('div', { class: 'progress-charts' }, [chart(progress.overall), ...progress.dimensions.map(chart)]),
+    el('div', { class: 'report-columns' }, [
+      el('div', {}, [
+        el('h3', { text: 'Recurring weaknesses' }),
+        weaknesses.length
+          ? el('ul', { class: 'plain-list', 'data-testid': 'progress-weaknesses' }, weaknesses)
+          : el('p', { class: 'hint', text: 'No key point missed twice yet.' }),
+      ]),
+      el('div', {}, [
+        el('h3', { text: 'Strengths that held' }),
+        strengths.length
+          ? el('ul', { class: 'plain-list', 'data-testid': 'progress-strengths' }, strengths)
+          : el('p', { class: 'hint', text: 'None yet: a strength is a key point covered twice and never missed.' }),
+      ]),
+    ]),
+  );
 }
 
 /**

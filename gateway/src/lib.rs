@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/answers/{answer_id}/audio", get(rest::answer_audio))
         .route("/v1/me/sessions", get(rest::my_sessions))
         .route("/v1/me/export", get(rest::export))
+        .route("/v1/me/progress", get(rest::my_progress))
         .route("/v1/me", delete(rest::delete_me))
         .route("/v1/me/usage", get(minutes::my_usage))
         .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))

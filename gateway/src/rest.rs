@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use viva_protocol::rest::{
-    CreateSession, Events, MySessions, Plans, Recording, Report, SessionCreated, SessionView, SocketTicket,
+    CreateSession, Events, MySessions, Plans, Progress, Recording, Report, SessionCreated, SessionView, SocketTicket,
 };
 
 use crate::AppState;
@@ -27,7 +27,11 @@ pub async fn create_session(
         StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(e.body_text()),
         _ => AppError::BadRequest(e.body_text()),
     })?;
-    let meta = state.engine.create_session(&user.0, &body.plan, body.candidate.unwrap_or_default().into()).await?;
+    let candidate = body.candidate.unwrap_or_default().into();
+    let meta = match body.adapt {
+        true => state.engine.create_adaptive_session(&user.0, &body.plan, candidate).await?,
+        false => state.engine.create_session(&user.0, &body.plan, candidate).await?,
+    };
     let plan = state.engine.plans().get(&meta.plan_id).ok_or(AppError::Internal("plan vanished".into()))?;
     let created = SessionCreated {
         ws_path: format!("/v1/sessions/{}/ws", meta.session_id),
@@ -151,7 +155,17 @@ pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::r
                             return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
                         }
                     };
-                    let tail = format!(r#"],"unreadable":{unreadable}{minutes}}}"#);
+                    let progress = match export.progress().await {
+                        Ok(None) => String::new(),
+                        Ok(Some(progress)) => {
+                            format!(r#","progress":{}"#, serde_json::to_string(&progress).unwrap_or_default())
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "export cut short");
+                            return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
+                        }
+                    };
+                    let tail = format!(r#"],"unreadable":{unreadable}{minutes}{progress}}}"#);
                     Some((Ok(tail.into_bytes()), (Step::Done, export)))
                 }
             },
@@ -160,6 +174,11 @@ pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::r
     });
     let headers = [(header::CONTENT_TYPE, "application/json")];
     Ok((headers, axum::body::Body::from_stream(pieces)).into_response())
+}
+
+/// `GET /v1/me/progress`: the caller's progress across their finished sessions.
+pub async fn my_progress(State(state): State<AppState>, user: User) -> Result<Json<Progress>, AppError> {
+    Ok(Json(state.engine.progress(&user.0).await?))
 }
 
 /// `DELETE /v1/me`: deletes everything stored about the caller → 204.

@@ -54,6 +54,7 @@ async fn delete_removes_every_key_of_the_user_live_sessions_included() {
     let (other, _) = finished_session(&gateway, "jack", "frontend").await;
     let before = keys(&redis);
     assert!(before.iter().any(|k| k.contains(&done)) && before.iter().any(|k| k.contains(&live)));
+    assert!(before.iter().any(|k| k == "viva:{u:ivy}:progress"), "the finished session is in the progress record");
 
     let response = common::http().delete(gateway.url("/v1/me")).bearer_auth("dev:ivy").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 204);

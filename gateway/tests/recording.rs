@@ -108,6 +108,12 @@ async fn transcript(remote: &Remote, user: &str, session: &str) -> Vec<Value> {
         if entry["status"] == "interrupted" {
             entry["text"] = Value::Null;
         }
+        // When each entry happened is the replay's own time, not the recording's.
+        let times: &[&str] = if entry["entry"] == "answer" { &["at"] } else { &["started_at", "ended_at"] };
+        let entry = entry.as_object_mut().unwrap();
+        for time in times {
+            assert!(entry.remove(*time).is_some_and(|t| t.is_u64()), "every entry has its {time}: {entry:?}");
+        }
     }
     entries
 }

@@ -123,7 +123,7 @@ impl Api {
 
     /// `POST /v1/sessions` on `plan` as the user of `token`.
     pub async fn create_session(&self, token: &str, plan: &str) -> Result<SessionCreated, ClientError> {
-        let body = CreateSession { plan: plan.to_owned(), candidate: None };
+        let body = CreateSession { plan: plan.to_owned(), candidate: None, adapt: false };
         let request = self.http.post(self.target.http("/v1/sessions")).bearer_auth(token).json(&body);
         json(request, "POST /v1/sessions").await
     }

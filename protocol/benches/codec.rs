@@ -42,6 +42,8 @@ fn state() -> SessionState {
         question_id: question_id.map(str::to_owned),
         text: text.to_owned(),
         status: TurnStatus::Completed,
+        started_at: Some(1_795_406_279_883),
+        ended_at: Some(1_795_406_288_120),
     };
     let answer = |answer_id, question_id: &str| TranscriptEntry::Answer {
         answer_id,
@@ -49,6 +51,7 @@ fn state() -> SessionState {
         answer: AnswerContent::Text { text: ANSWER.to_owned() },
         score: Some(AnswerScore { dimensions: dimensions(), overall: Some(7.1) }),
         spoken: None,
+        at: Some(1_795_406_301_450),
     };
     SessionState {
         status: SessionStatus::Live,

@@ -1006,6 +1006,8 @@ mod tests {
             question_id: None,
             text: "Hello there.".into(),
             status: TurnStatus::Completed,
+            started_at: None,
+            ended_at: None,
         });
         ready.state.open_turn = open;
         ServerMessage::SessionReady(ready)

@@ -27,6 +27,11 @@ pub struct CreateSession {
     /// Optional candidate profile.
     #[serde(default)]
     pub candidate: Option<Candidate>,
+    /// Adaptive practice: the interviewer prefers the questions and follow-ups that target the
+    /// caller's recurring weaknesses on this plan (`GET /v1/me/progress`); the report says
+    /// which it revisited and whether they improved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adapt: bool,
 }
 
 /// `POST /v1/sessions` answer (201).
@@ -172,6 +177,58 @@ pub struct Report {
     pub strengths: Vec<String>,
     /// What to practise next.
     pub practise: Vec<String>,
+    /// Per question asked, in the order asked: how long the candidate took to start and to
+    /// finish answering, and the time spent against the plan's budget for it (absent in
+    /// reports built before timing was kept).
+    #[serde(default)]
+    pub questions: Vec<QuestionTiming>,
+    /// An adaptive session (`adapt: true`): each recurring weakness it targeted, and whether
+    /// it improved (absent for other sessions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisited: Vec<Revisited>,
+}
+
+/// A recurring weakness an adaptive session targeted, and how it went this time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Revisited {
+    /// The plan question it belongs to.
+    pub question_id: String,
+    /// The key point's id.
+    pub key_point: String,
+    /// What the key point is.
+    pub description: String,
+    /// The question was answered (and scored) in this session.
+    pub answered: bool,
+    /// This session's best answer to the question covered it, after it was missed before.
+    pub improved: bool,
+}
+
+/// How long one question of an interview took, from the durable log's times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct QuestionTiming {
+    /// The question.
+    pub question_id: String,
+    /// Seconds the plan budgets for it (its `budget_s`, or the plan's `duration_s` shared by
+    /// its questions).
+    pub budget_s: u64,
+    /// Answers given on it, follow-up answers included.
+    pub answers: u32,
+    /// Milliseconds from the end of the question's turn to the start of the first answer (a
+    /// typed answer starts when it arrives; a spoken one `audio_ms` before it was stored; 0
+    /// after a barge-in); `null` when unanswered.
+    pub to_start_ms: Option<u64>,
+    /// Milliseconds from the end of the question's turn to the first answer's arrival; `null`
+    /// when unanswered.
+    pub to_finish_ms: Option<u64>,
+    /// Milliseconds from the question's first turn to the last turn or answer about it
+    /// (follow-ups included).
+    pub spent_ms: u64,
+    /// `spent_ms` is over `budget_s`.
+    pub over_budget: bool,
+    /// Milliseconds of the candidate's audio in the spoken answers on it (absent when none was
+    /// spoken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<u64>,
 }
 
 /// Which plan, in which version (as in `PlanSummary`).
@@ -215,6 +272,125 @@ pub struct AnswerEvidence {
     pub scored_by: String,
 }
 
+/// `GET /v1/me/progress`: the caller's progress across their finished sessions (kept
+/// incrementally, one summary per session's report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Progress {
+    /// Finished sessions counted (those with a report).
+    pub sessions: usize,
+    /// The overall score over time (`name`: `overall`).
+    pub overall: DimensionProgress,
+    /// Per rubric dimension, in the order they first appear: the score over time.
+    pub dimensions: Vec<DimensionProgress>,
+    /// Key points missed in two or more sessions, most pressing first (not covered since, then
+    /// missed most often, then most recently).
+    pub weaknesses: Vec<KeyPointProgress>,
+    /// Key points covered in two or more sessions and never missed.
+    pub strengths: Vec<KeyPointProgress>,
+    /// What to practise next: the questions that exercise the weaknesses, most pressing first
+    /// (start one with `POST /v1/sessions {plan, adapt: true}`).
+    pub practise: Vec<PractiseItem>,
+    /// Per session, oldest first: how long answering took.
+    pub timing: Vec<SessionTiming>,
+    /// The mean seconds to finish an answer (`mean_to_finish_ms`), last sessions against the
+    /// first; `null` with fewer than two sessions timed.
+    pub timing_trend: Option<Trend>,
+    /// The above in words (trends, answer time, the most pressing weakness).
+    pub notes: Vec<String>,
+}
+
+/// A score over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DimensionProgress {
+    /// The dimension (or `overall`).
+    pub name: String,
+    /// One point per finished session that scored it, oldest first.
+    pub points: Vec<ProgressPoint>,
+    /// Mean of the last N points against the first N; `null` with fewer than two points.
+    pub trend: Option<Trend>,
+}
+
+/// One finished session's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProgressPoint {
+    /// The session.
+    pub session_id: String,
+    /// Its plan.
+    pub plan_id: String,
+    /// When it ended (its report was built), milliseconds since the Unix epoch.
+    pub ended_at: u64,
+    /// The score, 0–10.
+    pub score: f32,
+}
+
+/// The mean of the last `sessions` values against the first `sessions` (3, or half the values
+/// when there are fewer than 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Trend {
+    /// N.
+    pub sessions: usize,
+    /// Mean of the first N.
+    pub first: f32,
+    /// Mean of the last N.
+    pub last: f32,
+    /// `last - first`.
+    pub change: f32,
+}
+
+/// A key point across sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KeyPointProgress {
+    /// The plan of the question.
+    pub plan_id: String,
+    /// The question.
+    pub question_id: String,
+    /// The key point's id.
+    pub key_point: String,
+    /// What it is.
+    pub description: String,
+    /// Sessions whose best answer to the question missed it, oldest first.
+    pub missed_in: Vec<String>,
+    /// Sessions whose best answer covered it, oldest first.
+    pub hit_in: Vec<String>,
+}
+
+/// A question to practise and the weak key points it exercises.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PractiseItem {
+    /// The plan that asks it.
+    pub plan_id: String,
+    /// The question.
+    pub question_id: String,
+    /// The question as written in the plan.
+    pub question: String,
+    /// The weak key points, by description.
+    pub key_points: Vec<String>,
+}
+
+/// How long answering took in one session (from its report's `questions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SessionTiming {
+    /// The session.
+    pub session_id: String,
+    /// Its plan.
+    pub plan_id: String,
+    /// When it ended, milliseconds since the Unix epoch.
+    pub ended_at: u64,
+    /// Questions asked.
+    pub questions: u32,
+    /// Mean of the questions' `to_start_ms`; `null` when none was answered.
+    pub mean_to_start_ms: Option<u64>,
+    /// Mean of the questions' `to_finish_ms`; `null` when none was answered.
+    pub mean_to_finish_ms: Option<u64>,
+    /// Mean of the questions' `spent_ms`; `null` without times.
+    pub mean_spent_ms: Option<u64>,
+    /// Questions over their budget.
+    pub over_budget: u32,
+    /// Audio of the spoken answers (absent when none was spoken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<u64>,
+}
+
 /// The body of every REST error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiError {
@@ -247,6 +423,10 @@ pub struct Export {
     /// The caller's minutes and their whole ledger, newest first (with `--metering minutes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<ExportedMinutes>,
+    /// The caller's progress record: one summary per finished session, as
+    /// `GET /v1/me/progress` computes from it (absent when there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
 }
 
 /// A user's minutes in an export.

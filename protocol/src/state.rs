@@ -59,6 +59,14 @@ pub enum TranscriptEntry {
         text: String,
         /// How it ended.
         status: TurnStatus,
+        /// When it started (its `turn.started` was stored), milliseconds since the Unix epoch;
+        /// absent only for sessions snapshotted before entries carried their times.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_at: Option<u64>,
+        /// When it ended (its `turn.done` was stored), milliseconds since the Unix epoch;
+        /// absent as `started_at`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ended_at: Option<u64>,
     },
     /// A candidate's answer.
     Answer {
@@ -74,6 +82,10 @@ pub enum TranscriptEntry {
         /// is the transcript).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         spoken: Option<SpokenAnswer>,
+        /// When it was accepted (its `answer.received` was stored), milliseconds since the
+        /// Unix epoch; absent only for sessions snapshotted before entries carried their times.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
     },
 }
 

@@ -478,6 +478,8 @@ fn session_state_shape() {
                 question_id: Some("q1".into()),
                 text: "Design a cache.".into(),
                 status: TurnStatus::Completed,
+                started_at: Some(1_795_406_279_883),
+                ended_at: Some(1_795_406_280_120),
             },
             TranscriptEntry::Answer {
                 answer_id: 1,
@@ -485,6 +487,7 @@ fn session_state_shape() {
                 answer: AnswerContent::Code { language: "python".into(), source: "pass".into() },
                 score: None,
                 spoken: None,
+                at: Some(1_795_406_301_450),
             },
         ],
         open_turn: Some(OpenTurn {
@@ -505,7 +508,7 @@ fn session_state_shape() {
     check_json(
         &state,
         expect![[
-            r#"{"status":"live","plan_id":"backend-senior","transcript":[{"entry":"turn","turn_id":1,"kind":"question","question_id":"q1","text":"Design a cache.","status":"completed"},{"entry":"answer","answer_id":1,"question_id":"q1","answer":{"format":"code","language":"python","source":"pass"},"score":null}],"open_turn":{"turn_id":2,"kind":"follow_up","question_id":"q1","expects":{"format":"text"},"text":"And eviction","next_index":3},"awaiting_answer":{"question_id":"q1","expects":{"format":"text"}},"scores":{"dimensions":[],"overall":null},"clock":{"elapsed_s":0,"remaining_s":1800},"ended_reason":null,"report_ready":false}"#
+            r#"{"status":"live","plan_id":"backend-senior","transcript":[{"entry":"turn","turn_id":1,"kind":"question","question_id":"q1","text":"Design a cache.","status":"completed","started_at":1795406279883,"ended_at":1795406280120},{"entry":"answer","answer_id":1,"question_id":"q1","answer":{"format":"code","language":"python","source":"pass"},"score":null,"at":1795406301450}],"open_turn":{"turn_id":2,"kind":"follow_up","question_id":"q1","expects":{"format":"text"},"text":"And eviction","next_index":3},"awaiting_answer":{"question_id":"q1","expects":{"format":"text"}},"scores":{"dimensions":[],"overall":null},"clock":{"elapsed_s":0,"remaining_s":1800},"ended_reason":null,"report_ready":false}"#
         ]],
     );
 }
@@ -516,4 +519,16 @@ fn error_codes_on_the_wire() {
     for &code in ErrorCode::ALL {
         assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()), "{code:?}");
     }
+}
+
+#[test]
+fn create_session_adapts_only_when_asked() {
+    use viva_protocol::rest::CreateSession;
+    let plain: CreateSession = serde_json::from_str(r#"{"plan":"senior-backend"}"#).unwrap();
+    assert!(!plain.adapt);
+    assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"plan":"senior-backend","candidate":null}"#);
+    let adaptive: CreateSession = serde_json::from_str(r#"{"plan":"senior-backend","adapt":true}"#).unwrap();
+    assert!(adaptive.adapt);
+    assert_eq!(serde_json::from_str::<CreateSession>(&serde_json::to_string(&adaptive).unwrap()).unwrap(), adaptive);
+    assert!(serde_json::from_str::<CreateSession>(r#"{"plan":"senior-backend","adapt":"yes"}"#).is_err());
 }

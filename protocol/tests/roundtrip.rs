@@ -110,14 +110,21 @@ fn scores() -> impl Strategy<Value = Scores> {
 
 fn transcript_entry() -> impl Strategy<Value = TranscriptEntry> {
     prop_oneof![
-        (any::<u32>(), turn_kind(), option::of(text()), text(), turn_status()).prop_map(
-            |(turn_id, kind, question_id, text, status)| {
-                TranscriptEntry::Turn { turn_id, kind, question_id, text, status }
-            }
-        ),
-        (any::<u32>(), text(), answer_content(), option::of(answer_score())).prop_map(
-            |(answer_id, question_id, answer, score)| {
-                TranscriptEntry::Answer { answer_id, question_id, answer, score, spoken: None }
+        (
+            any::<u32>(),
+            turn_kind(),
+            option::of(text()),
+            text(),
+            turn_status(),
+            option::of(any::<u64>()),
+            option::of(any::<u64>())
+        )
+            .prop_map(|(turn_id, kind, question_id, text, status, started_at, ended_at)| {
+                TranscriptEntry::Turn { turn_id, kind, question_id, text, status, started_at, ended_at }
+            }),
+        (any::<u32>(), text(), answer_content(), option::of(answer_score()), option::of(any::<u64>())).prop_map(
+            |(answer_id, question_id, answer, score, at)| {
+                TranscriptEntry::Answer { answer_id, question_id, answer, score, spoken: None, at }
             }
         ),
     ]

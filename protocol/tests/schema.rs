@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use viva_protocol::rest::{
-    ApiError, CreateSession, CreditRequest, Credited, DeadWebhooks, Events, Export, MySessions, Plans, Recording,
-    Report, SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
+    ApiError, CreateSession, CreditRequest, Credited, DeadWebhooks, Events, Export, MySessions, Plans, Progress,
+    Recording, Report, SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
 };
 use viva_protocol::webhook::Webhook;
 use viva_protocol::{ClientMessage, ServerMessage};
@@ -65,6 +65,7 @@ fn rest_bodies() {
     generator.subschema_for::<Events>();
     generator.subschema_for::<Recording>();
     generator.subschema_for::<Export>();
+    generator.subschema_for::<Progress>();
     generator.subschema_for::<Usage>();
     generator.subschema_for::<CreditRequest>();
     generator.subschema_for::<Credited>();

@@ -40,9 +40,9 @@ use viva_protocol::{
 
 pub use ids::{AnswerId, SessionId, TurnId, UserId};
 pub use record::{LogEntry, Record, Spoken};
-pub use report::{AnswerEvidence, Report};
+pub use report::{AnswerEvidence, QuestionTiming, Report, Revisited};
 pub use scoring::{ScoreError, ScoreRequest, Scoring, mean, round1};
-pub use state::{Acknowledged, Entry, State, Status, Turn};
+pub use state::{Acknowledged, Entry, State, Status, Turn, best_per_question};
 pub use turn::{Decision, FollowUpChoice, InterviewerEvent, TurnRequest};
 
 use self::script::{Step, TurnSpec};
@@ -116,15 +116,35 @@ pub struct Candidate {
     pub level: Option<String>,
     /// Résumé text, for personalised questions.
     pub resume_text: Option<String>,
+    /// An adaptive session (`adapt: true`): the key points of this plan the candidate missed
+    /// in earlier sessions, most pressing first. Chosen at creation and kept with the
+    /// session's metadata, so a restart or takeover targets the same ones. The script asks
+    /// their questions first and follows up on them first; the report says which were
+    /// revisited and whether they improved.
+    pub focus: Vec<Focus>,
+}
+
+/// A key point an adaptive session targets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Focus {
+    /// The plan question it belongs to.
+    pub question_id: String,
+    /// The key point's id.
+    pub key_point: String,
 }
 
 impl From<rest::Candidate> for Candidate {
     fn from(c: rest::Candidate) -> Self {
-        Self { role: c.role, level: c.level, resume_text: c.resume_text }
+        Self { role: c.role, level: c.level, resume_text: c.resume_text, focus: Vec::new() }
     }
 }
 
 impl Candidate {
+    /// The key points targeted on `question_id`, most pressing first.
+    pub fn focus_on<'a>(&'a self, question_id: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.focus.iter().filter(move |f| f.question_id == question_id).map(|f| f.key_point.as_str())
+    }
+
     /// The profile as REST shows it.
     pub fn to_rest(&self) -> rest::Candidate {
         rest::Candidate { role: self.role.clone(), level: self.level.clone(), resume_text: self.resume_text.clone() }

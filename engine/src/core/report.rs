@@ -5,10 +5,11 @@
 //! freezes the other's shape.
 
 use viva_protocol::rest;
-use viva_protocol::{DimensionScore, EndReason};
+use viva_protocol::{DimensionScore, EndReason, TurnKind, TurnStatus};
 
 use super::state::{Entry, State, best_per_question, running_scores};
 use super::{AnswerId, SessionId, SessionParams};
+use crate::plan::Plan;
 use crate::time::Timestamp;
 
 /// A finished interview's report.
@@ -36,6 +37,57 @@ pub struct Report {
     pub strengths: Vec<String>,
     /// What to practise next.
     pub practise: Vec<String>,
+    /// Per question asked, in the order asked: how long answering took, against its budget.
+    pub questions: Vec<QuestionTiming>,
+    /// An adaptive session: each targeted key point (`Candidate::focus`), whether its question
+    /// was answered and whether the answer covered it this time.
+    pub revisited: Vec<Revisited>,
+}
+
+/// A key point an adaptive session targeted, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revisited {
+    /// The question.
+    pub question_id: String,
+    /// The key point's id.
+    pub key_point: String,
+    /// Its description.
+    pub description: String,
+    /// The question was answered (and scored) in this session.
+    pub answered: bool,
+    /// The best answer to it covered the key point, missed before: it improved.
+    pub improved: bool,
+}
+
+/// How long one question took, from the durable log's times (see [`timing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionTiming {
+    /// The question.
+    pub question_id: String,
+    /// Seconds the plan budgets for it ([`crate::plan::Plan::budget_s`]).
+    pub budget_s: u64,
+    /// Answers given on it, follow-up answers included.
+    pub answers: u32,
+    /// From the end of the question's turn to the start of its first answer: a typed answer
+    /// starts when it arrives, a spoken one its audio's length before (never before the turn
+    /// ended: a barge-in counts as 0). `None` when unanswered.
+    pub to_start_ms: Option<u64>,
+    /// From the end of the question's turn to the arrival of its first answer. `None` when
+    /// unanswered.
+    pub to_finish_ms: Option<u64>,
+    /// From the start of the question's first turn to the end of the last turn or answer about
+    /// it (follow-ups included): the time spent on it, to compare with `budget_s`.
+    pub spent_ms: u64,
+    /// Milliseconds of the candidate's audio in the spoken answers on it; `None` when none was
+    /// spoken.
+    pub audio_ms: Option<u64>,
+}
+
+impl QuestionTiming {
+    /// Whether more time than budgeted went to it.
+    pub fn over_budget(&self) -> bool {
+        self.spent_ms > self.budget_s.saturating_mul(1000)
+    }
 }
 
 /// The evidence behind one answer's scores.
@@ -90,8 +142,115 @@ impl Report {
                 .collect(),
             strengths: self.strengths.clone(),
             practise: self.practise.clone(),
+            questions: self
+                .questions
+                .iter()
+                .map(|q| rest::QuestionTiming {
+                    question_id: q.question_id.clone(),
+                    budget_s: q.budget_s,
+                    answers: q.answers,
+                    to_start_ms: q.to_start_ms,
+                    to_finish_ms: q.to_finish_ms,
+                    spent_ms: q.spent_ms,
+                    over_budget: q.over_budget(),
+                    audio_ms: q.audio_ms,
+                })
+                .collect(),
+            revisited: self
+                .revisited
+                .iter()
+                .map(|r| rest::Revisited {
+                    question_id: r.question_id.clone(),
+                    key_point: r.key_point.clone(),
+                    description: r.description.clone(),
+                    answered: r.answered,
+                    improved: r.improved,
+                })
+                .collect(),
         }
     }
+}
+
+/// Per question asked, in the order asked, the time it took, from the transcript's times
+/// (the durable log's). Entries without times (snapshots stored before they were kept) count
+/// as unknown: a question whose times are unknown is left out.
+pub fn timing(plan: &Plan, transcript: &[Entry]) -> Vec<QuestionTiming> {
+    /// What is known of one question so far.
+    struct Seen<'a> {
+        question_id: &'a str,
+        first_start: Timestamp,
+        /// The end of the last question turn (not failed) before its first answer.
+        asked_end: Option<Timestamp>,
+        last_end: Timestamp,
+        answers: u32,
+        first_answer: Option<(Timestamp, u64)>,
+        audio_ms: Option<u64>,
+    }
+    let mut seen: Vec<Seen> = Vec::new();
+    for entry in transcript {
+        match entry {
+            Entry::Turn(turn) => {
+                let (Some(question_id), Some(started), Some(ended)) =
+                    (turn.question_id.as_deref(), turn.started_at, turn.ended_at)
+                else {
+                    continue;
+                };
+                if !matches!(turn.kind, TurnKind::Question | TurnKind::FollowUp) {
+                    continue;
+                }
+                let at = match seen.iter().position(|s| s.question_id == question_id) {
+                    Some(at) => at,
+                    None if turn.kind == TurnKind::Question => {
+                        seen.push(Seen {
+                            question_id,
+                            first_start: started,
+                            asked_end: None,
+                            last_end: ended,
+                            answers: 0,
+                            first_answer: None,
+                            audio_ms: None,
+                        });
+                        seen.len() - 1
+                    }
+                    None => continue,
+                };
+                let s = &mut seen[at];
+                s.last_end = s.last_end.max(ended);
+                let asks = turn.kind == TurnKind::Question && turn.status != Some(TurnStatus::Failed);
+                if asks && s.first_answer.is_none() {
+                    s.asked_end = Some(ended);
+                }
+            }
+            Entry::Answer { question_id, spoken, at: Some(at), .. } => {
+                let Some(s) = seen.iter_mut().find(|s| s.question_id == question_id) else { continue };
+                s.answers += 1;
+                s.last_end = s.last_end.max(*at);
+                let audio = spoken.as_ref().map(|sp| sp.audio_ms);
+                if let Some(ms) = audio {
+                    s.audio_ms = Some(s.audio_ms.unwrap_or(0) + ms);
+                }
+                if s.first_answer.is_none() {
+                    s.first_answer = Some((*at, audio.unwrap_or(0)));
+                }
+            }
+            Entry::Answer { .. } => {}
+        }
+    }
+    seen.into_iter()
+        .map(|s| {
+            let answered = s.first_answer.zip(s.asked_end);
+            QuestionTiming {
+                question_id: s.question_id.to_owned(),
+                budget_s: plan.question(s.question_id).map_or(0, |q| plan.budget_s(q)),
+                answers: s.answers,
+                to_start_ms: answered
+                    .map(|((at, audio_ms), asked)| Timestamp(at.0.saturating_sub(audio_ms)).ms_since(asked)),
+                to_finish_ms: answered.map(|((at, _), asked)| at.ms_since(asked)),
+                spent_ms: s.last_end.ms_since(s.first_start),
+                audio_ms: s.audio_ms,
+            }
+        })
+        .collect()
 }
 
 /// A dimension at or above this is a strength.
@@ -155,6 +314,22 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
             practise.push(format!("{question_id}: cover {}", missed.join("; ")));
         }
     }
+    let best = best_per_question(&state.transcript, &state.scores);
+    let revisited = params
+        .candidate
+        .focus
+        .iter()
+        .map(|f| {
+            let scoring = best.get(f.question_id.as_str());
+            Revisited {
+                question_id: f.question_id.clone(),
+                key_point: f.key_point.clone(),
+                description: describe(&f.question_id, std::slice::from_ref(&f.key_point)).remove(0),
+                answered: scoring.is_some(),
+                improved: scoring.is_some_and(|s| s.key_points_hit.contains(&f.key_point)),
+            }
+        })
+        .collect();
     let answered = |id: &str| answers.iter().any(|a| a.question_id == id);
     let level = params.candidate.level.as_deref();
     for question in plan.questions.iter().filter(|q| q.suits(level) && !answered(&q.id)) {
@@ -173,5 +348,7 @@ pub fn build(params: &SessionParams, state: &State, reason: EndReason, now: Time
         answers,
         strengths,
         practise,
+        questions: timing(plan, &state.transcript),
+        revisited,
     }
 }

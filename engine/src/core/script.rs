@@ -5,6 +5,10 @@
 //! answer: code gets a feedback turn first; then one follow-up per question on the first key
 //! point the answer missed; then the next question, or the closing. A failed turn is asked
 //! again (a new turn) until too many fail in a row. The closing ends the interview.
+//!
+//! An adaptive session (`Candidate::focus`) asks the questions of its focus key points first
+//! (most pressing first, then the rest in the plan's order), and its follow-up probes a missed
+//! focus point before any other missed point.
 
 use viva_protocol::{AnswerContent, EndReason, TurnKind, TurnStatus, Voice};
 
@@ -90,11 +94,15 @@ fn after_answer(params: &SessionParams, state: &State, answer_at: usize, decidin
     if !followed_up {
         // What the answer lacks: the scorer's word when its score is in, else the rubric's.
         let scored = state.scores.get(answer_id).filter(|s| !s.dimensions.is_empty());
-        let missing = match scored {
-            Some(scoring) => scoring.key_points_missed.first().cloned(),
+        let missed: Vec<String> = match scored {
+            Some(scoring) => scoring.key_points_missed.clone(),
             None if deciding == Some(*answer_id) => return Step::Wait,
-            None => rubric::coverage(question, answer).missed.first().map(|k| k.id.clone()),
+            None => rubric::coverage(question, answer).missed.iter().map(|k| k.id.clone()).collect(),
         };
+        // A focus point first (most pressing first), else the first missed.
+        let mut focus = params.candidate.focus_on(&question.id);
+        let missing =
+            focus.find(|f| missed.iter().any(|m| m == f)).map(str::to_owned).or_else(|| missed.first().cloned());
         let move_on = next_question(params, Some(index));
         let Step::Turn(mut spec) = missing.map_or(move_on.clone(), |point| Step::Turn(follow_up(&question.id, point)))
         else {
@@ -119,13 +127,42 @@ pub(super) fn follow_up(question_id: &str, point: String) -> TurnSpec {
 }
 
 /// The question after the one at `after` (the first one for `None`) that suits the
-/// candidate's level, or the closing.
+/// candidate's level, or the closing: in the plan's order, or, in an adaptive session, in
+/// [`question_order`].
 fn next_question(params: &SessionParams, after: Option<usize>) -> Step {
     let level = params.candidate.level.as_deref();
-    match params.plan.next_question(after, level) {
+    let next = if params.candidate.focus.is_empty() {
+        params.plan.next_question(after, level)
+    } else {
+        let order = question_order(params);
+        let at = match after {
+            None => 0,
+            Some(after) => order.iter().position(|&i| i == after).map_or(order.len(), |p| p + 1),
+        };
+        order.get(at).map(|&i| &params.plan.questions[i])
+    };
+    match next {
         Some(next) => Step::Turn(TurnSpec::new(TurnKind::Question, Some(next.id.clone()))),
         None => Step::Turn(TurnSpec::new(TurnKind::Closing, None)),
     }
+}
+
+/// The plan's questions that suit the candidate's level, by index, in the order an adaptive
+/// session asks them: those of its focus points first (in the focus's order), then the others
+/// in the plan's order.
+pub(super) fn question_order(params: &SessionParams) -> Vec<usize> {
+    let plan = &params.plan;
+    let level = params.candidate.level.as_deref();
+    let suits: Vec<usize> = (0..plan.questions.len()).filter(|&i| plan.questions[i].suits(level)).collect();
+    let mut order: Vec<usize> = Vec::with_capacity(suits.len());
+    for focus in &params.candidate.focus {
+        let found = suits.iter().copied().find(|&i| plan.questions[i].id == focus.question_id);
+        if let Some(i) = found.filter(|i| !order.contains(i)) {
+            order.push(i);
+        }
+    }
+    order.extend(suits.into_iter().filter(|i| !order.contains(i)).collect::<Vec<_>>());
+    order
 }
 
 /// After a failed turn: the same turn again, in a new turn, unless too many failed in a row.

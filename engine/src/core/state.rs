@@ -50,6 +50,9 @@ pub enum Entry {
         answer: AnswerContent,
         /// How a spoken answer was heard.
         spoken: Option<Spoken>,
+        /// When it was accepted (its `answer.received`); `None` only in a snapshot stored
+        /// before entries carried their times.
+        at: Option<Timestamp>,
     },
 }
 
@@ -71,6 +74,12 @@ pub struct Turn {
     pub text: String,
     /// How it ended (`None` while open).
     pub status: Option<TurnStatus>,
+    /// When it started (its `turn.started`); `None` only in a snapshot stored before entries
+    /// carried their times.
+    pub started_at: Option<Timestamp>,
+    /// When it ended (its `turn.done`); `None` while open, or in a snapshot stored before
+    /// entries carried their times.
+    pub ended_at: Option<Timestamp>,
 }
 
 /// The whole durable state of a session.
@@ -162,12 +171,15 @@ impl State {
                     expects: expects.clone(),
                     text: String::new(),
                     status: None,
+                    started_at: Some(entry.at),
+                    ended_at: None,
                 });
             }
             Record::TurnDone { turn_id, text, status } => {
                 if let Some(mut turn) = self.open_turn.take_if(|t| t.turn_id == *turn_id) {
                     turn.text.clone_from(text);
                     turn.status = Some(*status);
+                    turn.ended_at = Some(entry.at);
                     self.transcript.push(Entry::Turn(turn));
                 }
             }
@@ -181,6 +193,7 @@ impl State {
                     question_id: question_id.clone(),
                     answer: answer.clone(),
                     spoken: spoken.clone(),
+                    at: Some(entry.at),
                 });
             }
             Record::TurnTruncated { turn_id, text, .. } => {

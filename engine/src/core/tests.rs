@@ -901,9 +901,177 @@ fn the_report_has_scores_evidence_and_advice() {
             "design (7.6/10): Designs systems",
             "cache: covered Names an eviction policy; Expires stale entries"
           ],
-          "practise": []
+          "practise": [],
+          "questions": [
+            {
+              "question_id": "cache",
+              "budget_s": 300,
+              "answers": 2,
+              "to_start_ms": 0,
+              "to_finish_ms": 0,
+              "spent_ms": 0,
+              "over_budget": false
+            },
+            {
+              "question_id": "sum",
+              "budget_s": 300,
+              "answers": 1,
+              "to_start_ms": 0,
+              "to_finish_ms": 0,
+              "spent_ms": 0,
+              "over_budget": false
+            }
+          ]
         }"#]]
     .assert_eq(&serde_json::to_string_pretty(&report.to_rest()).unwrap());
+}
+
+#[test]
+fn transcript_entries_carry_their_times_and_the_report_times_each_question() {
+    // A voice session: the first answer is spoken (1.5 s of audio), the follow-up answer and
+    // the code are typed. Every time comes from the log (`LogEntry.at`), so it is deterministic.
+    let mut sim = Sim::new(CoreConfig::default());
+    let mut params = sim.session.params().clone();
+    params.voice = Voice { input: true, output: false };
+    sim.session = Session::new(params);
+    sim.run(vec![
+        Client(r#"{"type":"session.start","id":"c1","voice":{"input":true}}"#),
+        Wait(1_000),
+        Speak,
+        Wait(2_000),
+        Speak,
+        Wait(5_000),
+        Spoken("u1", "I would put an LRU in front of the database"),
+        Wait(3_000),
+        Speak,
+        Wait(8_000),
+        Client(r#"{"type":"answer.submit","text":"Entries expire after a TTL of 60 seconds."}"#),
+        Scores,
+        Wait(1_000),
+        Speak,
+        Wait(400_000),
+        CODE,
+        Scores,
+        Speak,
+        Speak,
+    ]);
+    let wire = sim.session.wire_state(sim.now);
+    let t = |at: Option<u64>| at.map_or("-".to_owned(), |at| format!("+{}ms", at - 1_000_000));
+    let mut out = String::new();
+    for entry in &wire.transcript {
+        match entry {
+            viva_protocol::state::TranscriptEntry::Turn { turn_id, kind, started_at, ended_at, .. } => {
+                writeln!(out, "turn {turn_id} {kind:?}: {} .. {}", t(*started_at), t(*ended_at)).unwrap();
+            }
+            viva_protocol::state::TranscriptEntry::Answer { answer_id, question_id, at, .. } => {
+                writeln!(out, "answer {answer_id} on {question_id}: {}", t(*at)).unwrap();
+            }
+        }
+    }
+    let report = sim.session.state().report.clone().unwrap().to_rest();
+    out.push_str(&serde_json::to_string_pretty(&report.questions).unwrap());
+    expect![[r#"
+        turn 1 Intro: +0ms .. +1000ms
+        turn 2 Question: +1000ms .. +3000ms
+        answer 1 on cache: +8000ms
+        turn 3 FollowUp: +8000ms .. +11000ms
+        answer 2 on cache: +19000ms
+        turn 4 Question: +19000ms .. +20000ms
+        answer 3 on sum: +420000ms
+        turn 5 Feedback: +420000ms .. +420000ms
+        turn 6 Closing: +420000ms .. +420000ms
+        [
+          {
+            "question_id": "cache",
+            "budget_s": 300,
+            "answers": 2,
+            "to_start_ms": 3500,
+            "to_finish_ms": 5000,
+            "spent_ms": 18000,
+            "over_budget": false,
+            "audio_ms": 1500
+          },
+          {
+            "question_id": "sum",
+            "budget_s": 300,
+            "answers": 1,
+            "to_start_ms": 400000,
+            "to_finish_ms": 400000,
+            "spent_ms": 401000,
+            "over_budget": true
+          }
+        ]"#]]
+    .assert_eq(&out);
+    // A restart rebuilds the same times from the log.
+    let restored = Session::restore(sim.session.params().clone(), State::new(), sim.log.clone());
+    assert_eq!(restored.wire_state(sim.now).transcript, wire.transcript);
+}
+
+#[test]
+fn an_adaptive_session_asks_about_the_weak_points_first_and_reports_how_they_went() {
+    // The candidate missed `sum.loop` and `cache.ttl` before: `sum` is asked first, and an
+    // answer to `cache` that misses both its points is followed up on `ttl` (by plan order it
+    // would be `eviction`).
+    let mut sim = Sim::new(CoreConfig::default());
+    let mut params = sim.session.params().clone();
+    params.candidate.focus = vec![
+        Focus { question_id: "sum".into(), key_point: "loop".into() },
+        Focus { question_id: "cache".into(), key_point: "ttl".into() },
+    ];
+    sim.session = Session::new(params);
+    let out = sim.run(vec![
+        START,
+        Speak,
+        Speak,
+        CODE,
+        Scores,
+        Speak,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"A hash map guarded by a lock."}"#),
+        Scores,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"Entries expire after a TTL of 60 seconds."}"#),
+        Scores,
+        Speak,
+    ]);
+    let asked: Vec<&str> = out.lines().filter(|l| l.contains(" ask ")).collect();
+    expect![[r#"
+        +0s   ask     turn 1 Intro None point=None attempt=1
+        +0s   ask     turn 2 Question Some("sum") point=None attempt=1
+        +0s   ask     turn 3 Feedback Some("sum") point=None attempt=1
+        +0s   ask     turn 4 Question Some("cache") point=None attempt=1
+        +0s   ask     turn 5 FollowUp Some("cache") point=Some("ttl") attempt=1
+        +0s   ask     turn 6 Closing None point=None attempt=1"#]]
+    .assert_eq(&asked.join("\n"));
+    let report = sim.session.state().report.clone().unwrap().to_rest();
+    expect![[r#"
+        [
+          {
+            "question_id": "sum",
+            "key_point": "loop",
+            "description": "Iterates over the input",
+            "answered": true,
+            "improved": true
+          },
+          {
+            "question_id": "cache",
+            "key_point": "ttl",
+            "description": "Expires stale entries",
+            "answered": true,
+            "improved": true
+          }
+        ]"#]]
+    .assert_eq(&serde_json::to_string_pretty(&report.revisited).unwrap());
+    // Without focus, the plan's order and the first missed point.
+    let plain = Sim::new(CoreConfig::default()).run(vec![
+        START,
+        Speak,
+        Speak,
+        Client(r#"{"type":"answer.submit","text":"A hash map guarded by a lock."}"#),
+        Scores,
+    ]);
+    assert!(plain.contains(r#"ask     turn 2 Question Some("cache")"#), "{plain}");
+    assert!(plain.contains(r#"ask     turn 3 FollowUp Some("cache") point=Some("eviction")"#), "{plain}");
 }
 
 #[test]

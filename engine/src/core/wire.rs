@@ -64,8 +64,10 @@ pub(super) fn entry(state: &State, entry: &Entry) -> wire::TranscriptEntry {
             question_id: t.question_id.clone(),
             text: t.text.clone(),
             status: t.status.unwrap_or(TurnStatus::Interrupted),
+            started_at: t.started_at.map(|t| t.0),
+            ended_at: t.ended_at.map(|t| t.0),
         },
-        Entry::Answer { answer_id, question_id, answer, spoken } => wire::TranscriptEntry::Answer {
+        Entry::Answer { answer_id, question_id, answer, spoken, at } => wire::TranscriptEntry::Answer {
             answer_id: answer_id.0,
             question_id: question_id.clone(),
             answer: answer.clone(),
@@ -74,6 +76,7 @@ pub(super) fn entry(state: &State, entry: &Entry) -> wire::TranscriptEntry {
                 .get(answer_id)
                 .map(|s| AnswerScore { dimensions: s.dimensions.clone(), overall: s.overall() }),
             spoken: spoken.as_ref().map(|s| wire::SpokenAnswer { words: s.words.clone(), audio_ms: s.audio_ms }),
+            at: at.map(|t| t.0),
         },
     }
 }

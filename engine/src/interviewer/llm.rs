@@ -109,12 +109,40 @@ pub fn messages(request: &TurnRequest) -> Vec<ChatMessage> {
             TranscriptEntry::Turn { .. } => {}
         }
     }
-    let instruction = match &request.choice {
+    let mut instruction = match &request.choice {
         Some(choice) => choice_instruction(request, choice),
         None => instruction(request, request.kind, request.question_id.as_deref(), request.key_point.as_deref()),
     };
+    if let Some(focus) = focus_note(request) {
+        instruction.push_str(&focus);
+    }
     chat.push(ChatMessage::system(instruction));
     chat
+}
+
+/// An adaptive session: the key points of this turn's question the candidate missed in
+/// earlier interviews, so that the model gives them room (a question turn, a follow-up or a
+/// choice of follow-up).
+fn focus_note(request: &TurnRequest) -> Option<String> {
+    if !matches!(request.kind, TurnKind::Question | TurnKind::FollowUp) && request.choice.is_none() {
+        return None;
+    }
+    let question_id = request.choice.as_ref().map(|c| c.question_id.as_str()).or(request.question_id.as_deref())?;
+    let question = request.plan.question(question_id)?;
+    let points: Vec<&str> = request
+        .candidate
+        .focus_on(question_id)
+        .filter_map(|id| question.key_points.iter().find(|k| k.id == id))
+        .map(|k| k.description.trim_end_matches('.'))
+        .collect();
+    (!points.is_empty()).then(|| {
+        format!(
+            "\nThis is adaptive practice: in earlier interviews the candidate repeatedly missed these points \
+             of this question: {}. Give them room to show them (when you choose a follow-up, prefer one of \
+             these if the answer missed it), without giving them away.",
+            points.join("; ")
+        )
+    })
 }
 
 /// The model chooses between a follow-up and moving on, on a first line of its own that the

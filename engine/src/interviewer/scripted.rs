@@ -178,6 +178,7 @@ mod tests {
                 role: Some("backend".into()),
                 level: Some("senior".into()),
                 resume_text: Some(resume.into()),
+                ..Default::default()
             },
             transcript: Vec::new(),
             attempt: 1,

@@ -28,7 +28,8 @@ use crate::EngineError;
 use crate::core::{
     AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, SessionId, Status, TurnId,
 };
-use crate::store::{Epoch, Notice, SessionMeta, StoreError};
+use crate::progress::SessionProgress;
+use crate::store::{Epoch, Notice, SessionMeta, Store, StoreError};
 use crate::webhook;
 
 /// The attached connection's end of the queues.
@@ -485,12 +486,16 @@ impl Actor {
                 }
             }
             self.since_snapshot += self.unstored.len() as u64;
+            let reported = self.unstored.iter().any(|e| matches!(e.record, Record::ReportReady { .. }));
             if let (Some(retention), Some(meta)) = (self.ctx.config.retention, &self.meta) {
                 if let Some(ttl) = retention_after(&self.unstored, retention, meta) {
                     if let Err(error) = store.expire_session(meta, ttl).await {
                         tracing::warn!(session = %session_id, %error, "cannot set the session's retention");
                     }
                 }
+            }
+            if reported {
+                record_progress(store.as_ref(), session).await;
             }
             self.unstored.clear();
             let config = &self.ctx.config;
@@ -722,5 +727,17 @@ fn retention_after(batch: &[LogEntry], retention: Duration, meta: &SessionMeta) 
         Some(retention + Duration::from_millis(meta.time_limit_ms) + END_GRACE)
     } else {
         None
+    }
+}
+
+/// Adds a session whose report is now durable to its user's progress record. The record is
+/// under the user's hash tag, apart from the session's keys, so this is a write of its own,
+/// after the report's; it is idempotent, and should it fail, the next read of the user's
+/// progress repairs it (`runtime/progress.rs`).
+async fn record_progress(store: &dyn Store, session: &Session) {
+    let params = session.params();
+    let Some(summary) = SessionProgress::of(&params.session_id, session.state()) else { return };
+    if let Err(error) = store.put_progress(&params.user_id, &summary).await {
+        tracing::warn!(session = %params.session_id, %error, "progress not recorded; the next read repairs it");
     }
 }

@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
-use viva_protocol::rest::{AnswerRecording, Export, ExportedMinutes, ExportedSession, MySessions, SessionSummary};
+use viva_protocol::rest::{
+    AnswerRecording, Export, ExportedMinutes, ExportedSession, MySessions, Progress, SessionSummary,
+};
 
 use super::Engine;
 use super::command::Command;
@@ -108,6 +110,13 @@ impl ExportSessions {
         self.engine.exported_minutes(&self.user_id).await
     }
 
+    /// The user's progress record, as `GET /v1/me/progress` shows it (`None` when it holds no
+    /// session).
+    pub async fn progress(&self) -> Result<Option<Progress>, EngineError> {
+        let progress = self.engine.progress(&self.user_id).await?;
+        Ok((progress.sessions > 0).then_some(progress))
+    }
+
     /// Sessions that could not be read, so far (all of them once `next` returned `None`).
     pub fn unreadable(&self) -> &[String] {
         &self.unreadable
@@ -185,6 +194,7 @@ impl Engine {
             user_id: user_id.to_string(),
             exported_at: export.exported_at,
             sessions,
+            progress: export.progress().await?,
             unreadable: export.unreadable,
             minutes: self.exported_minutes(user_id).await?,
         })

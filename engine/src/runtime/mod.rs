@@ -10,6 +10,7 @@ mod history;
 mod live;
 mod minutes;
 mod outbox;
+mod progress;
 mod registry;
 mod voice;
 mod webhooks;

@@ -1,6 +1,9 @@
 //! Where sessions live beyond memory: metadata, a snapshot, an append-only event log, and a
 //! per-user index (so export and deletion can find everything a user owns).
 //!
+//! A user's progress record (a summary of each finished session's report) sits beside their
+//! index, written once each report is durable.
+//!
 //! Ownership of a session is fenced: every load takes a new epoch from [`Store::acquire`], and
 //! appends or snapshots carrying an older epoch are refused. Two drivers (in one process or
 //! on two nodes sharing a store) can therefore never both write one session.
@@ -17,6 +20,7 @@ use crate::core::Candidate;
 use async_trait::async_trait;
 
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::progress::SessionProgress;
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
@@ -233,6 +237,23 @@ pub trait Store: Webhooks + Send + Sync + 'static {
     /// within a runtime: on Redis it starts a subscriber, which reconnects by itself; notices
     /// sent while it is away are lost: see [`Notice`]).
     fn notices(&self) -> Notices;
+
+    // Progress (issue 15): one record per user, a summary per finished session.
+
+    /// Keeps a finished session's summary in its user's progress record, one entry per
+    /// session (writing it again replaces it: idempotent), if the session is in the user's
+    /// index (a deleted or expired session gets nothing back): whether it was kept. On Redis
+    /// the record is under the user's hash tag, apart from the session's keys, so it is
+    /// written after the report is durable, not in the same step.
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError>;
+
+    /// Every summary in the user's progress record, in no particular order (an entry that
+    /// cannot be read is left out and logged).
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError>;
+
+    /// Drops these sessions' entries from the user's progress record (sessions gone from the
+    /// index: expired under retention).
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError>;
 }
 
 /// Notices from every node on a store ([`Store::notices`]).

@@ -3,7 +3,8 @@
 //!
 //! Engine types change freely; these do not. A change of shape is a new version (`V2`) with a
 //! conversion from the old one, so that data written by an older build still loads (the
-//! fixtures in `fixtures/v1/` were written by such a build). Leaf values that protocol v1
+//! fixtures in `fixtures/v1/` were written by such a build; `fixtures/issue-15/` hold the
+//! optional fields added by issue 15). Leaf values that protocol v1
 //! already freezes (turn kinds and statuses, end reasons, answer contents, expected formats,
 //! dimension scores) are stored in their v1 shapes; everything else has a type here.
 //!
@@ -16,8 +17,15 @@
 //!   never has them; they are left out when empty, so text sessions are stored as before).
 //! - snapshots `V2` gained the optional `voice` and the answers' `spoken` the same way.
 //! - log entries gained the kind `usage_low`, snapshots `V2` the optional `usage_low` (metering).
-//! - metadata: `V1`.
+//! - snapshots `V2`: transcript turns gained the optional `started_at`/`ended_at`, answers the
+//!   optional `at` (issue 15: entries carry their times). A snapshot stored before has none: its
+//!   entries load without times (`None`), the log's later entries with theirs.
+//! - reports (in `report_ready` records and snapshots) gained the optional `questions` (the
+//!   timing per question); older reports load with none.
+//! - progress summaries (a user's progress record, one per finished session): `V1`.
 //! - webhook deliveries (the outbox, `store::webhooks`): `V1`.
+//! - metadata: `V1`; its candidate gained the optional `focus` (an adaptive session's targets,
+//!   issue 15), reports the optional `revisited`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,9 +36,10 @@ use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind,
 use super::webhooks::{PendingWebhook, WebhookMessage};
 use super::{SessionMeta, StoreError};
 use crate::core::{
-    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, SessionId, Spoken,
-    State, Status, Turn, TurnId, UserId,
+    Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, Focus, LogEntry, QuestionTiming, Record, Report,
+    Revisited, Scoring, SessionId, Spoken, State, Status, Turn, TurnId, UserId,
 };
+use crate::progress::{QuestionProgress, SessionProgress};
 use crate::time::Timestamp;
 
 /// Encodes a stored value.
@@ -73,6 +82,12 @@ impl MetaBytes {
                 role: meta.candidate.role.clone(),
                 level: meta.candidate.level.clone(),
                 resume_text: meta.candidate.resume_text.clone(),
+                focus: meta
+                    .candidate
+                    .focus
+                    .iter()
+                    .map(|f| FocusV1 { question_id: f.question_id.clone(), key_point: f.key_point.clone() })
+                    .collect(),
             },
             created_at: meta.created_at.0,
             time_limit_ms: meta.time_limit_ms,
@@ -90,6 +105,11 @@ impl MetaBytes {
                     role: candidate.role,
                     level: candidate.level,
                     resume_text: candidate.resume_text,
+                    focus: candidate
+                        .focus
+                        .into_iter()
+                        .map(|f| Focus { question_id: f.question_id, key_point: f.key_point })
+                        .collect(),
                 },
                 created_at: Timestamp(created_at),
                 time_limit_ms,
@@ -107,6 +127,16 @@ pub struct CandidateV1 {
     level: Option<String>,
     #[serde(default)]
     resume_text: Option<String>,
+    /// An adaptive session's targeted key points (issue 15); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    focus: Vec<FocusV1>,
+}
+
+/// A key point an adaptive session targets.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FocusV1 {
+    question_id: String,
+    key_point: String,
 }
 
 /// One log entry.
@@ -350,6 +380,63 @@ pub struct ReportV1 {
     answers: Vec<AnswerEvidenceV1>,
     strengths: Vec<String>,
     practise: Vec<String>,
+    /// Timing per question (issue 15); absent in reports stored before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    questions: Vec<QuestionTimingV1>,
+    /// An adaptive session's targeted key points (issue 15); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revisited: Vec<RevisitedV1>,
+}
+
+/// A targeted key point in a report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RevisitedV1 {
+    question_id: String,
+    key_point: String,
+    description: String,
+    answered: bool,
+    improved: bool,
+}
+
+/// How long one question took, as a report stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct QuestionTimingV1 {
+    question_id: String,
+    budget_s: u64,
+    answers: u32,
+    to_start_ms: Option<u64>,
+    to_finish_ms: Option<u64>,
+    spent_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio_ms: Option<u64>,
+}
+
+impl From<&QuestionTiming> for QuestionTimingV1 {
+    fn from(q: &QuestionTiming) -> Self {
+        Self {
+            question_id: q.question_id.clone(),
+            budget_s: q.budget_s,
+            answers: q.answers,
+            to_start_ms: q.to_start_ms,
+            to_finish_ms: q.to_finish_ms,
+            spent_ms: q.spent_ms,
+            audio_ms: q.audio_ms,
+        }
+    }
+}
+
+impl From<QuestionTimingV1> for QuestionTiming {
+    fn from(q: QuestionTimingV1) -> Self {
+        Self {
+            question_id: q.question_id,
+            budget_s: q.budget_s,
+            answers: q.answers,
+            to_start_ms: q.to_start_ms,
+            to_finish_ms: q.to_finish_ms,
+            spent_ms: q.spent_ms,
+            audio_ms: q.audio_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -405,6 +492,18 @@ impl From<&Report> for ReportV1 {
                 .collect(),
             strengths: r.strengths.clone(),
             practise: r.practise.clone(),
+            questions: r.questions.iter().map(QuestionTimingV1::from).collect(),
+            revisited: r
+                .revisited
+                .iter()
+                .map(|v| RevisitedV1 {
+                    question_id: v.question_id.clone(),
+                    key_point: v.key_point.clone(),
+                    description: v.description.clone(),
+                    answered: v.answered,
+                    improved: v.improved,
+                })
+                .collect(),
         }
     }
 }
@@ -439,6 +538,106 @@ impl From<ReportV1> for Report {
                 .collect(),
             strengths: r.strengths,
             practise: r.practise,
+            questions: r.questions.into_iter().map(QuestionTiming::from).collect(),
+            revisited: r
+                .revisited
+                .into_iter()
+                .map(|v| Revisited {
+                    question_id: v.question_id,
+                    key_point: v.key_point,
+                    description: v.description,
+                    answered: v.answered,
+                    improved: v.improved,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One finished session's summary in its user's progress record (issue 15).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub enum ProgressBytes {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// Session id.
+        session_id: String,
+        /// Plan id.
+        plan_id: String,
+        /// When its report was built (ms).
+        ended_at: u64,
+        /// Overall score.
+        overall: Option<f32>,
+        /// Final score per dimension.
+        dimensions: Vec<DimensionScore>,
+        /// Per question.
+        questions: Vec<QuestionProgressV1>,
+    },
+}
+
+/// One question of a session's summary, version 1.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QuestionProgressV1 {
+    question_id: String,
+    hit: Vec<String>,
+    missed: Vec<String>,
+    to_start_ms: Option<u64>,
+    to_finish_ms: Option<u64>,
+    spent_ms: Option<u64>,
+    budget_s: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio_ms: Option<u64>,
+}
+
+impl From<&SessionProgress> for ProgressBytes {
+    fn from(s: &SessionProgress) -> Self {
+        Self::V1 {
+            session_id: s.session_id.to_string(),
+            plan_id: s.plan_id.clone(),
+            ended_at: s.ended_at.0,
+            overall: s.overall,
+            dimensions: s.dimensions.clone(),
+            questions: s
+                .questions
+                .iter()
+                .map(|q| QuestionProgressV1 {
+                    question_id: q.question_id.clone(),
+                    hit: q.hit.clone(),
+                    missed: q.missed.clone(),
+                    to_start_ms: q.to_start_ms,
+                    to_finish_ms: q.to_finish_ms,
+                    spent_ms: q.spent_ms,
+                    budget_s: q.budget_s,
+                    audio_ms: q.audio_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<ProgressBytes> for SessionProgress {
+    fn from(bytes: ProgressBytes) -> Self {
+        let ProgressBytes::V1 { session_id, plan_id, ended_at, overall, dimensions, questions } = bytes;
+        Self {
+            session_id: SessionId::new(session_id),
+            plan_id,
+            ended_at: Timestamp(ended_at),
+            overall,
+            dimensions,
+            questions: questions
+                .into_iter()
+                .map(|q| QuestionProgress {
+                    question_id: q.question_id,
+                    hit: q.hit,
+                    missed: q.missed,
+                    to_start_ms: q.to_start_ms,
+                    to_finish_ms: q.to_finish_ms,
+                    spent_ms: q.spent_ms,
+                    budget_s: q.budget_s,
+                    audio_ms: q.audio_ms,
+                })
+                .collect(),
         }
     }
 }
@@ -520,6 +719,9 @@ enum EntryV1 {
         answer: AnswerContent,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         spoken: Option<SpokenV1>,
+        /// When it was accepted (ms); absent in snapshots stored before issue 15.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
     },
 }
 
@@ -533,6 +735,11 @@ struct TurnV1 {
     expects: Option<Expects>,
     text: String,
     status: Option<TurnStatus>,
+    /// When it started and ended (ms); absent in snapshots stored before issue 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ended_at: Option<u64>,
 }
 
 impl From<&Turn> for TurnV1 {
@@ -545,6 +752,8 @@ impl From<&Turn> for TurnV1 {
             expects: t.expects.clone(),
             text: t.text.clone(),
             status: t.status,
+            started_at: t.started_at.map(|t| t.0),
+            ended_at: t.ended_at.map(|t| t.0),
         }
     }
 }
@@ -559,6 +768,8 @@ impl From<TurnV1> for Turn {
             expects: t.expects,
             text: t.text,
             status: t.status,
+            started_at: t.started_at.map(Timestamp),
+            ended_at: t.ended_at.map(Timestamp),
         }
     }
 }
@@ -567,11 +778,12 @@ impl From<&Entry> for EntryV1 {
     fn from(entry: &Entry) -> Self {
         match entry {
             Entry::Turn(t) => Self::Turn(t.into()),
-            Entry::Answer { answer_id, question_id, answer, spoken } => Self::Answer {
+            Entry::Answer { answer_id, question_id, answer, spoken, at } => Self::Answer {
                 answer_id: answer_id.0,
                 question_id: question_id.clone(),
                 answer: answer.clone(),
                 spoken: spoken.as_ref().map(SpokenV1::from),
+                at: at.map(|t| t.0),
             },
         }
     }
@@ -581,9 +793,13 @@ impl From<EntryV1> for Entry {
     fn from(entry: EntryV1) -> Self {
         match entry {
             EntryV1::Turn(t) => Self::Turn(t.into()),
-            EntryV1::Answer { answer_id, question_id, answer, spoken } => {
-                Self::Answer { answer_id: AnswerId(answer_id), question_id, answer, spoken: spoken.map(Spoken::from) }
-            }
+            EntryV1::Answer { answer_id, question_id, answer, spoken, at } => Self::Answer {
+                answer_id: AnswerId(answer_id),
+                question_id,
+                answer,
+                spoken: spoken.map(Spoken::from),
+                at: at.map(Timestamp),
+            },
         }
     }
 }
@@ -730,6 +946,26 @@ mod tests {
         State::from(decode::<SnapshotBytes>(bytes).unwrap())
     }
 
+    /// The fold of a log as a snapshot stored before issue 15 holds it: its transcript's
+    /// entries without their times (the log has them; those snapshots did not keep them).
+    fn without_entry_times(mut state: State) -> State {
+        for entry in &mut state.transcript {
+            match entry {
+                Entry::Turn(turn) => (turn.started_at, turn.ended_at) = (None, None),
+                Entry::Answer { at, .. } => *at = None,
+            }
+        }
+        state
+    }
+
+    /// Every finished entry of the fold has its time from the log.
+    fn has_entry_times(state: &State) -> bool {
+        state.transcript.iter().all(|e| match e {
+            Entry::Turn(turn) => turn.started_at.is_some() && turn.ended_at.is_some(),
+            Entry::Answer { at, .. } => at.is_some(),
+        })
+    }
+
     #[test]
     fn v1_metadata_loads() {
         let meta =
@@ -742,6 +978,7 @@ mod tests {
             role: Some("backend".into()),
             level: Some("senior".into()),
             resume_text: Some("Rust, Redis, Kafka.".into()),
+            focus: Vec::new(),
         };
         assert_eq!(meta.candidate, candidate);
         assert_eq!(
@@ -757,13 +994,17 @@ mod tests {
         // Mid-interview: the open turn's text so far was in V1 snapshots; it is not durable now.
         let live = log(include_bytes!("fixtures/v1/log-live.msgpack"));
         let state = snapshot(include_bytes!("fixtures/v1/snapshot-live.msgpack"));
-        assert_eq!(state, State::fold(&live));
+        assert!(has_entry_times(&State::fold(&live)));
+        // Nor was the open turn's start time kept.
+        let mut folded = without_entry_times(State::fold(&live));
+        folded.open_turn.as_mut().unwrap().started_at = None;
+        assert_eq!(state, folded);
         assert_eq!(state.status, Status::Live);
         assert_eq!(state.open_turn.as_ref().map(|t| (t.kind, t.text.as_str())), Some((TurnKind::FollowUp, "")));
         // Ended, with the report.
         let ended = log(include_bytes!("fixtures/v1/log-ended.msgpack"));
         let state = snapshot(include_bytes!("fixtures/v1/snapshot-ended.msgpack"));
-        assert_eq!(state, State::fold(&ended));
+        assert_eq!(state, without_entry_times(State::fold(&ended)));
         assert_eq!(state.status, Status::Ended(EndReason::EndedByCandidate));
         let report = state.report.as_ref().unwrap();
         assert_eq!((report.scorer.as_str(), report.plan_id.as_str()), ("heuristic/1", "test"));
@@ -798,6 +1039,62 @@ mod tests {
         let stored = encode(&SnapshotBytes::from(&state)).unwrap();
         assert_eq!(snapshot(&stored), state);
         let full = State::fold(&ended);
+        assert!(has_entry_times(&full));
         assert_eq!(snapshot(&encode(&SnapshotBytes::from(&full)).unwrap()), full);
+    }
+
+    /// Writes `bytes` to `fixtures/issue-15/<name>` when `WRITE_FIXTURES` is set (once, by
+    /// the build that introduced the forms), and returns the committed bytes.
+    fn fixture(name: &str, bytes: Vec<u8>) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/fixtures/issue-15").join(name);
+        if std::env::var_os("WRITE_FIXTURES").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn data_written_with_issue_15_s_optional_fields_loads() {
+        // A snapshot whose transcript has its times, metadata with an adaptive session's focus,
+        // a progress summary: written by the build that added them (`fixtures/issue-15/`).
+        let ended = log(include_bytes!("fixtures/v1/log-ended.msgpack"));
+        let state = State::fold(&ended);
+        let stored = fixture("snapshot-timed.msgpack", encode(&SnapshotBytes::from(&state)).unwrap());
+        let loaded = snapshot(&stored);
+        assert!(has_entry_times(&loaded));
+        assert_eq!(loaded, state);
+
+        let focus = vec![Focus { question_id: "cache".into(), key_point: "ttl".into() }];
+        let meta = SessionMeta {
+            session_id: "ses_fixture".into(),
+            user_id: "alice".into(),
+            plan_id: "test".into(),
+            candidate: Candidate { level: Some("senior".into()), focus, ..Default::default() },
+            created_at: Timestamp(999_000),
+            time_limit_ms: 600_000,
+        };
+        let stored = fixture("meta-focus.msgpack", encode(&MetaBytes::from_meta(&meta)).unwrap());
+        assert_eq!(decode::<MetaBytes>(&stored).unwrap().into_meta(&"ses_fixture".into()), meta);
+
+        let summary = SessionProgress {
+            session_id: "ses_fixture".into(),
+            plan_id: "test".into(),
+            ended_at: Timestamp(1_200_000),
+            overall: Some(6.2),
+            dimensions: vec![DimensionScore { name: "design".into(), score: 6.2 }],
+            questions: vec![QuestionProgress {
+                question_id: "cache".into(),
+                hit: vec!["eviction".into()],
+                missed: vec!["ttl".into()],
+                to_start_ms: Some(3_500),
+                to_finish_ms: Some(5_000),
+                spent_ms: Some(18_000),
+                budget_s: 300,
+                audio_ms: Some(1_500),
+            }],
+        };
+        let stored = fixture("progress.msgpack", encode(&ProgressBytes::from(&summary)).unwrap());
+        assert_eq!(SessionProgress::from(decode::<ProgressBytes>(&stored).unwrap()), summary);
     }
 }

@@ -232,6 +232,8 @@ mod tests {
             answers: vec![],
             strengths: vec![],
             practise: vec![],
+            questions: vec![],
+            revisited: vec![],
         })
     }
 

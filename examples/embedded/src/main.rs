@@ -56,7 +56,7 @@ async fn interview(args: Args) -> anyhow::Result<()> {
     let profile = viva_engine::core::Candidate {
         role: Some(plan.role.clone()),
         level: Some(plan.level.clone()),
-        resume_text: None,
+        ..Default::default()
     };
     let user = UserId::new(args.user);
     let meta = engine.create_session(&user, &plan.id, profile).await?;

@@ -186,7 +186,7 @@ impl Api {
     }
 
     async fn create_session(&self, plan: &str) -> anyhow::Result<SessionCreated> {
-        let request = CreateSession { plan: plan.to_owned(), candidate: None };
+        let request = CreateSession { plan: plan.to_owned(), candidate: None, adapt: false };
         let response =
             self.http.post(self.endpoint("v1/sessions")?).bearer_auth(&self.token).json(&request).send().await;
         let body = check("POST /v1/sessions", response).await?;

@@ -13,6 +13,7 @@ use super::{
     Epoch, Loaded, Notice, Notices, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage,
 };
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::progress::SessionProgress;
 use crate::time::Timestamp;
 
 /// Sessions in a map behind a mutex.
@@ -53,6 +54,8 @@ struct Inner {
     /// Single-use tokens used (`use_once`), and their expiries in the order used.
     used: HashSet<(SessionId, String)>,
     used_order: VecDeque<(Timestamp, (SessionId, String))>,
+    /// User id → their progress record, by session (`put_progress`).
+    progress: HashMap<UserId, HashMap<SessionId, SessionProgress>>,
 }
 
 #[derive(Debug)]
@@ -266,6 +269,7 @@ impl Store for MemoryStore {
         Ok(self.with(|inner| {
             inner.created.remove(user_id);
             inner.live.remove(user_id);
+            inner.progress.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
         }))
@@ -419,5 +423,35 @@ impl Store for MemoryStore {
                 }
             }
         }))
+    }
+
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| {
+            let session_id = &summary.session_id;
+            let indexed = inner.session(session_id).is_some()
+                && inner.by_user.get(user_id).is_some_and(|ids| ids.contains(session_id));
+            if indexed {
+                inner.progress.entry(user_id.clone()).or_default().insert(session_id.clone(), summary.clone());
+            }
+            indexed
+        }))
+    }
+
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError> {
+        Ok(self.with(|inner| inner.progress.get(user_id).map(|p| p.values().cloned().collect()).unwrap_or_default()))
+    }
+
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
+        self.with(|inner| {
+            if let Some(record) = inner.progress.get_mut(user_id) {
+                for id in session_ids {
+                    record.remove(id);
+                }
+                if record.is_empty() {
+                    inner.progress.remove(user_id);
+                }
+            }
+        });
+        Ok(())
     }
 }

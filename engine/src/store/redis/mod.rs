@@ -19,6 +19,11 @@
 //! | `viva:{webhooks}:disabled` | hash | endpoints switched off (410): id → `<ms> <reason>` |
 //! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
+//! | `viva:{u:<user>}:progress` | hash | the user's progress record: session id → [`ProgressBytes`] (a summary of its report) |
+//!
+//! The progress record is under the user's hash tag, not the session's: it is written by its own
+//! script (`PUT_PROGRESS`, one slot) after the report is durable, idempotently (a field per
+//! session), only while the session is in the user's index, and expires with the index.
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
 //! caller's epoch and that the batch continues the log, then appends it, with the webhook
@@ -33,7 +38,7 @@ use async_trait::async_trait;
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
-use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes, WebhookBytes};
+use super::persisted::{self, EntryBytes, MetaBytes, ProgressBytes, SnapshotBytes, WebhookBytes};
 use connection::each;
 pub use connection::{CLUSTER_SCHEME, RedisConnection};
 
@@ -42,6 +47,7 @@ use super::{
     WebhookMessage,
 };
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::progress::SessionProgress;
 use crate::time::Timestamp;
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log, and the
@@ -183,11 +189,26 @@ return 1
 /// Most single-use tokens of one session remembered at once (a socket each, within a minute).
 const USED_TOKENS_PER_SESSION: usize = 10_000;
 
+/// Keeps a session's summary in its user's progress record if the session is in the user's
+/// index and not expired there; the record expires with the index (the latest expiry of the
+/// user's sessions) or not at all. KEYS: index, progress. ARGV: session id, bytes, now ms.
+/// Returns 1 when kept, 0 when the session is not indexed.
+const PUT_PROGRESS: &str = r"
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+if score ~= 'inf' and tonumber(score) <= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('PERSIST', KEYS[2]) end
+return 1
+";
+
 /// Takes a user's index and creation window away at once and returns the session ids it held:
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
 /// The user's minutes (docs/metering.md: `meter/redis.rs` writes them) go too, whether or not
-/// minutes are metered now. KEYS: index, created, live, then the minutes' keys.
+/// minutes are metered now, and so does their progress record. KEYS: index, created, live,
+/// then the minutes' keys and the progress record.
 const TAKE_INDEX: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 redis.call('DEL', unpack(KEYS))
@@ -210,6 +231,7 @@ pub struct RedisStore {
     admit_live: Script,
     use_once: Script,
     webhook_scripts: webhooks::Scripts,
+    put_progress: Script,
 }
 
 /// The keys of one session.
@@ -251,6 +273,11 @@ fn user_live(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:live")
 }
 
+/// The user's progress record (same hash tag as the index).
+fn user_progress(user_id: &UserId) -> String {
+    format!("viva:{{u:{user_id}}}:progress")
+}
+
 impl RedisStore {
     /// Connects to `url`: `redis://host:port/db`, or a cluster, `redis+cluster://h1:p1,h2:p2`
     /// (any of its nodes; the rest are found). The connection reconnects by itself; every
@@ -273,6 +300,7 @@ impl RedisStore {
             admit_live: Script::new(ADMIT_LIVE),
             use_once: Script::new(USE_ONCE),
             webhook_scripts: webhooks::Scripts::new(),
+            put_progress: Script::new(PUT_PROGRESS),
         })
     }
 
@@ -529,6 +557,7 @@ impl Store for RedisStore {
             .key(format!("viva:{{u:{user_id}}}:holds"))
             .key(format!("viva:{{u:{user_id}}}:ledger"))
             .key(format!("viva:{{u:{user_id}}}:keys"))
+            .key(user_progress(user_id))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
@@ -701,6 +730,43 @@ impl Store for RedisStore {
         Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|notice| (notice, receiver))
         }))
+    }
+
+    async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
+        let bytes = persisted::encode(&ProgressBytes::from(summary))?;
+        let kept: u8 = self
+            .put_progress
+            .key(user_index(user_id))
+            .key(user_progress(user_id))
+            .arg(summary.session_id.as_str())
+            .arg(bytes)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        Ok(kept == 1)
+    }
+
+    async fn progress(&self, user_id: &UserId) -> Result<Vec<SessionProgress>, StoreError> {
+        let fields: Vec<(String, Vec<u8>)> = self.conn().hgetall(user_progress(user_id)).await.map_err(store_error)?;
+        Ok(fields
+            .into_iter()
+            .filter_map(|(id, bytes)| match persisted::decode::<ProgressBytes>(&bytes) {
+                Ok(summary) => Some(summary.into()),
+                Err(error) => {
+                    tracing::warn!(session = %id, %error, "unreadable progress entry left out");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = session_ids.iter().map(SessionId::as_str).collect();
+        self.conn().hdel(user_progress(user_id), ids).await.map_err(store_error)
     }
 }
 
