@@ -151,7 +151,17 @@ pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::r
                             return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
                         }
                     };
-                    let tail = format!(r#"],"unreadable":{unreadable}{minutes}}}"#);
+                    let resume = match export.resume().await {
+                        Ok(None) => String::new(),
+                        Ok(Some(resume)) => {
+                            format!(r#","resume":{}"#, serde_json::to_string(&resume).unwrap_or_default())
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "export cut short");
+                            return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
+                        }
+                    };
+                    let tail = format!(r#"],"unreadable":{unreadable}{minutes}{resume}}}"#);
                     Some((Ok(tail.into_bytes()), (Step::Done, export)))
                 }
             },

@@ -10,7 +10,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use viva_protocol::rest::{
     ApiError, CreateSession, CreditRequest, Credited, Events, Export, MySessions, Plans, Recording, Report,
-    SessionCreated, SessionView, SocketTicket, Usage,
+    ResumeUploaded, ResumeView, SessionCreated, SessionView, SocketTicket, Usage,
 };
 use viva_protocol::{ClientMessage, ServerMessage};
 
@@ -67,6 +67,8 @@ fn rest_bodies() {
     generator.subschema_for::<Usage>();
     generator.subschema_for::<CreditRequest>();
     generator.subschema_for::<Credited>();
+    generator.subschema_for::<ResumeUploaded>();
+    generator.subschema_for::<ResumeView>();
     generator.subschema_for::<ApiError>();
     let defs = generator.take_definitions(true);
     let document = serde_json::json!({

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 /// Sessions in a map behind a mutex.
@@ -34,6 +35,8 @@ struct Inner {
     created: HashMap<UserId, VecDeque<Timestamp>>,
     /// User id → their live sessions and when each one's lease ends (`admit_live`).
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
+    /// User id → their résumé (`put_resume`).
+    resumes: HashMap<UserId, Resume>,
 }
 
 #[derive(Debug)]
@@ -231,6 +234,7 @@ impl Store for MemoryStore {
         Ok(self.with(|inner| {
             inner.created.remove(user_id);
             inner.live.remove(user_id);
+            inner.resumes.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
         }))
@@ -329,5 +333,18 @@ impl Store for MemoryStore {
             inner.existing(&meta.session_id)?.expires_at = Some(tokio::time::Instant::now() + ttl);
             Ok(())
         })
+    }
+
+    async fn put_resume(&self, user_id: &UserId, resume: &Resume) -> Result<(), StoreError> {
+        self.with(|inner| inner.resumes.insert(user_id.clone(), resume.clone()));
+        Ok(())
+    }
+
+    async fn resume(&self, user_id: &UserId) -> Result<Option<Resume>, StoreError> {
+        Ok(self.with(|inner| inner.resumes.get(user_id).cloned()))
+    }
+
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| inner.resumes.remove(user_id).is_some()))
     }
 }

@@ -1,5 +1,6 @@
 //! Where sessions live beyond memory: metadata, a snapshot, an append-only event log, and a
-//! per-user index (so export and deletion can find everything a user owns).
+//! per-user index (so export and deletion can find everything a user owns); and what a user
+//! keeps beside their sessions (their résumé).
 //!
 //! Ownership of a session is fenced: every load takes a new epoch from [`Store::acquire`], and
 //! appends or snapshots carrying an older epoch are refused. Two drivers (in one process or
@@ -15,6 +16,7 @@ use crate::core::Candidate;
 use async_trait::async_trait;
 
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
@@ -195,4 +197,15 @@ pub trait Store: Send + Sync + 'static {
     /// key of it, including keys made after this call (the log, the epoch), and its entry in
     /// the user's index, are gone.
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Keeps the user's résumé, replacing the one kept before. It is the user's, not a
+    /// session's: no retention expires it; [`Store::delete_resume`] and
+    /// [`Store::delete_user`] remove it.
+    async fn put_resume(&self, user_id: &UserId, resume: &Resume) -> Result<(), StoreError>;
+
+    /// The user's résumé, if one is kept.
+    async fn resume(&self, user_id: &UserId) -> Result<Option<Resume>, StoreError>;
+
+    /// Removes the user's résumé: whether there was one.
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError>;
 }

@@ -13,6 +13,8 @@
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
 //! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
+//! | `viva:{u:<user>}:created` | sorted set | the user's recent session creations (`admit_creation`) |
+//! | `viva:{u:<user>}:resume` | string | [`ResumeBytes`]: the user's résumé (text, file name, type, size, upload time) |
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
 //! caller's epoch and that the batch continues the log, then appends it. Nothing is written
@@ -25,9 +27,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
-use super::persisted::{self, EntryBytes, MetaBytes, SnapshotBytes};
+use super::persisted::{self, EntryBytes, MetaBytes, ResumeBytes, SnapshotBytes};
 use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
 use crate::core::{LogEntry, SessionId, State, UserId};
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log. A
@@ -150,7 +153,8 @@ const META_READS_PER_ROUND_TRIP: usize = 1000;
 /// a creation racing the deletion either indexed its session before (then it is in the list
 /// and deleted) or finds its entry gone afterwards and removes what it wrote (see `create`).
 /// The user's minutes (docs/metering.md: `meter/redis.rs` writes them) go too, whether or not
-/// minutes are metered now. KEYS: index, created, live, then the minutes' keys.
+/// minutes are metered now; so does their résumé. KEYS: index, created, live, the minutes'
+/// keys, then the résumé.
 const TAKE_INDEX: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 redis.call('DEL', unpack(KEYS))
@@ -204,6 +208,11 @@ fn user_created(user_id: &UserId) -> String {
 /// The user's live sessions (same hash tag as the index).
 fn user_live(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:live")
+}
+
+/// The user's résumé (same hash tag as the index).
+fn user_resume(user_id: &UserId) -> String {
+    format!("viva:{{u:{user_id}}}:resume")
 }
 
 impl RedisStore {
@@ -458,6 +467,7 @@ impl Store for RedisStore {
             .key(format!("viva:{{u:{user_id}}}:holds"))
             .key(format!("viva:{{u:{user_id}}}:ledger"))
             .key(format!("viva:{{u:{user_id}}}:keys"))
+            .key(user_resume(user_id))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
@@ -578,5 +588,20 @@ impl Store for RedisStore {
             .map_err(store_error)?;
         let expires_at = now_ms().saturating_add(ms as u64);
         self.index(&meta.user_id, &meta.session_id, &expires_at.to_string()).await
+    }
+
+    async fn put_resume(&self, user_id: &UserId, resume: &Resume) -> Result<(), StoreError> {
+        let bytes = persisted::encode(&ResumeBytes::from(resume))?;
+        self.conn().set(user_resume(user_id), bytes).await.map_err(store_error)
+    }
+
+    async fn resume(&self, user_id: &UserId) -> Result<Option<Resume>, StoreError> {
+        let bytes: Option<Vec<u8>> = self.conn().get(user_resume(user_id)).await.map_err(store_error)?;
+        bytes.map(|b| Ok(persisted::decode::<ResumeBytes>(&b)?.into())).transpose()
+    }
+
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        let deleted: u64 = self.conn().del(user_resume(user_id)).await.map_err(store_error)?;
+        Ok(deleted > 0)
     }
 }
