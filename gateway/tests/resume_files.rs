@@ -150,13 +150,15 @@ async fn bad_files_get_422_with_a_clear_message_and_the_gateway_carries_on() {
         ("encrypted", PDF, fixtures::encrypted_pdf(&typical, "user-secret"), "encrypted"),
         ("huge page count", PDF, fixtures::many_pages_pdf(2_000), "2000 pages"),
         ("malformed PDF", PDF, fixtures::malformed_pdf(), "malformed"),
+        // A page whose content stream inflates to 256 MiB from about 256 KiB.
+        ("deflate bomb PDF", PDF, fixtures::deflate_bomb_pdf(256), "deflate bomb"),
         ("not a PDF", PDF, b"GIF89a".to_vec(), "not a PDF"),
         ("not a ZIP", DOCX, b"PK\x03\x04 nothing".to_vec(), "not a DOCX"),
         ("a ZIP but not Word", DOCX, fixtures::stored_zip("readme.txt", b"hello"), "no word/document.xml"),
         // 1 GiB of zeros from about 1 MiB, its header telling the truth...
-        ("ZIP bomb", DOCX, fixtures::zip_bomb_docx(1 << 30, 1 << 30), "ZIP bomb"),
+        ("ZIP bomb", DOCX, fixtures::zip_bomb_docx(1024, 1 << 30), "ZIP bomb"),
         // ... and lying (1 KiB): the inflating stream is cut at the cap all the same.
-        ("lying ZIP bomb", DOCX, fixtures::zip_bomb_docx(1 << 30, 1024), "ZIP bomb"),
+        ("lying ZIP bomb", DOCX, fixtures::zip_bomb_docx(1024, 1024), "ZIP bomb"),
     ];
     for (what, content_type, file, says) in cases {
         assert!(file.len() <= MAX_FILE_BYTES, "{what}: {} bytes", file.len());
@@ -227,16 +229,27 @@ async fn deleting_the_resume_or_the_user_removes_it_and_the_export_has_it() {
 }
 
 #[tokio::test]
-async fn the_memory_bound_holds_without_the_caps() {
-    // The caps off (a 4 GiB inflation cap): the child's own address-space limit stops the bomb.
+async fn the_memory_and_cpu_bounds_hold_without_the_caps() {
+    // The caps off (a 4 GiB inflation cap): the child's own resource limits stop the bombs (the
+    // wall-clock timeout is long here, so that it is not what stops them).
     let mut extractor = extractor();
     extractor.memory_bytes = 256 * 1024 * 1024;
+    extractor.cpu_seconds = 2;
+    extractor.timeout = Duration::from_secs(120);
     extractor.limits.max_inflated_bytes = 4 << 30;
     let gateway = Gateway::start_with(EngineConfig::default(), |state| state.resume = extractor).await;
-    let (status, body) = put(&gateway, "hal", Some(DOCX), "bomb.docx", fixtures::zip_bomb_docx(1 << 30, 1 << 30)).await;
+    // Inflating 1 GiB into memory: refused at 256 MiB.
+    let (status, body) = put(&gateway, "hal", Some(DOCX), "bomb.docx", fixtures::zip_bomb_docx(1024, 1 << 30)).await;
     let (code, message) = error(&body);
     assert_eq!((status, code), (422, "unreadable_resume"), "{body}");
     assert!(message.contains("more than 256 MiB of memory"), "{message}");
+    // 512 MiB of page content for the PDF parser: its memory or its CPU time (2 s) runs out,
+    // whichever first (it depends on the machine).
+    let (status, body) = put(&gateway, "hal", Some(PDF), "bomb.pdf", fixtures::deflate_bomb_pdf(512)).await;
+    let (code, message) = error(&body);
+    assert_eq!((status, code), (422, "unreadable_resume"), "{body}");
+    let limits = ["more than 256 MiB of memory", "more than 2 s of CPU time"];
+    assert!(limits.iter().any(|limit| message.contains(limit)), "{message}");
     assert_eq!(gateway.get(None, "/healthz").await.0, 200);
 }
 

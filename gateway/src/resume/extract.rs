@@ -87,8 +87,9 @@ impl Kind {
 pub struct Limits {
     /// Most pages a PDF may have (a résumé has one to three).
     pub max_pages: usize,
-    /// Most bytes a DOCX's `word/document.xml` may inflate to (read in a bounded stream, so a
-    /// size the archive lies about changes nothing).
+    /// Most bytes a DOCX's `word/document.xml`, or a PDF's page contents together, may inflate
+    /// to (measured through a bounded stream, so a size the file states or lies about changes
+    /// nothing).
     pub max_inflated_bytes: u64,
     /// Most bytes of text kept (the rest is dropped and the text marked truncated; the engine
     /// keeps less still).
@@ -175,6 +176,7 @@ fn pdf_text(bytes: &[u8], limits: &Limits) -> Result<String, Unreadable> {
             limits.max_pages
         )));
     }
+    page_contents_fit(&document, &pages, limits.max_inflated_bytes)?;
     let mut text = String::new();
     for &number in pages.keys() {
         let mut output = pdf_extract::PlainTextOutput::new(&mut text);
@@ -186,6 +188,52 @@ fn pdf_text(bytes: &[u8], limits: &Limits) -> Result<String, Unreadable> {
         }
     }
     Ok(text)
+}
+
+/// Whether the pages' content streams (what the text is read from) inflate to at most `cap`
+/// bytes together, measured through a bounded stream before the parser inflates them whole:
+/// a deflate bomb in a content stream is refused at the cap. (Images are never inflated: the
+/// text does not need them.)
+fn page_contents_fit(
+    document: &lopdf::Document,
+    pages: &std::collections::BTreeMap<u32, lopdf::ObjectId>,
+    cap: u64,
+) -> Result<(), Unreadable> {
+    let too_big = || unreadable(format!("the PDF's pages inflate past {} MiB (a deflate bomb?)", cap / (1024 * 1024)));
+    let mut total: u64 = 0;
+    for &page in pages.values() {
+        for id in document.get_page_contents(page) {
+            let Ok(stream) = document.get_object(id).and_then(lopdf::Object::as_stream) else { continue };
+            let filters = stream.filters().unwrap_or_default();
+            let size = match filters.as_slice() {
+                [] => stream.content.len() as u64,
+                [b"FlateDecode"] => {
+                    let decoder = flate2::read::ZlibDecoder::new(stream.content.as_slice());
+                    inflated_size(decoder.take(cap.saturating_sub(total) + 1))
+                }
+                // Other filters (rare in content streams) are left to the memory limit.
+                _ => 0,
+            };
+            total = total.saturating_add(size);
+            if total > cap {
+                return Err(too_big());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes read from `reader` until its end or its first error (a stream that stops inflating is
+/// the parser's to report; what came before it counts).
+fn inflated_size(mut reader: impl Read) -> u64 {
+    let mut chunk = [0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) | Err(_) => return size,
+            Ok(n) => size += n as u64,
+        }
+    }
 }
 
 fn docx_text(bytes: &[u8], limits: &Limits) -> Result<String, Unreadable> {
