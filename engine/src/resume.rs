@@ -219,8 +219,9 @@ pub fn cut_at_sentence(text: &str, max_bytes: usize) -> (&str, bool) {
 }
 
 /// The plans' technical keywords (of their non-behavioural questions' key points, four letters
-/// or more) that `text` names, in the plans' order, each once: the skills a résumé shows
-/// as these plans understand them (e.g. `kafka`, `token bucket`).
+/// or more) that `text` names, in the plans' order, each once, in the text's own words (a
+/// keyword that is a stem, like `idempoten`, gives the word it matched, `idempotency`): the
+/// skills a résumé shows as these plans understand them (e.g. `kafka`, `token bucket`).
 pub fn skills<'a>(text: &str, plans: impl IntoIterator<Item = &'a Plan>) -> Vec<String> {
     if text.trim().is_empty() {
         return Vec::new();
@@ -233,8 +234,10 @@ pub fn skills<'a>(text: &str, plans: impl IntoIterator<Item = &'a Plan>) -> Vec<
         let technical = plan.questions.iter().filter(|q| q.style != QuestionStyle::Behavioural);
         let keywords = technical.flat_map(|q| &q.key_points).flat_map(|k| &k.keywords).filter(|k| k.len() >= 4);
         for keyword in keywords {
-            if words.contains(keyword) && !found.iter().any(|s| s == keyword) {
-                found.push(keyword.clone());
+            if let Some(skill) = words.found(keyword) {
+                if !found.contains(&skill) {
+                    found.push(skill);
+                }
             }
         }
     }
@@ -291,10 +294,12 @@ mod tests {
     #[test]
     fn finds_skills_across_every_plan() {
         let plans = PlanCatalog::shipped();
-        let text = "Built Kafka pipelines; designed a token bucket limiter. I like gardening.";
+        let text = "Built Kafka pipelines; designed a token bucket limiter with idempotency keys. I like gardening.";
         let found = skills(text, plans.iter().map(|p| p.as_ref()));
         assert!(found.iter().any(|s| s == "kafka"), "{found:?}");
         assert!(found.iter().any(|s| s == "token bucket"), "{found:?}");
+        assert!(found.iter().any(|s| s == "idempotency"), "a stem gives the résumé's word: {found:?}");
+        assert!(!found.iter().any(|s| s == "idempoten"), "{found:?}");
         assert!(skills("I like gardening.", plans.iter().map(|p| p.as_ref())).is_empty());
     }
 }

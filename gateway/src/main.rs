@@ -149,8 +149,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     state.allowed_origins = settings.allowed_origins.clone().into();
     state.metrics = Some(metrics_recorder()?);
     state.admin_token = settings.admin_token.as_deref().map(Arc::from);
-    // Résumé files are read by this binary run as a child (`__extract-resume`).
-    state.resume = resume::child::Extractor::new(Some(std::env::current_exe().context("cannot find this program")?));
+    // Résumé files are read by this binary run as a child (`__extract-resume`): on Linux through
+    // /proc/self/exe, which is this process's image even after an upgrade replaced the file.
+    let this_program = match std::path::Path::new("/proc/self/exe") {
+        proc if proc.exists() => proc.to_path_buf(),
+        _ => std::env::current_exe().context("cannot find this program")?,
+    };
+    state.resume = resume::child::Extractor::new(Some(this_program));
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())

@@ -113,8 +113,26 @@ impl Extractor {
         self
     }
 
-    /// The text of `bytes`, a file of `kind`, from a child process.
+    /// The text of `bytes`, a file of `kind`, from a child process. Counted in
+    /// `viva_resume_extractions_total{kind, outcome}` (`text`, `unreadable`, `unavailable`) and
+    /// timed in `viva_resume_extraction_seconds{kind}`.
     pub async fn extract(&self, kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
+        let started = std::time::Instant::now();
+        let result = self.run(kind, bytes).await;
+        let outcome = match &result {
+            Ok(_) => "text",
+            Err(ExtractError::Unreadable(_)) => "unreadable",
+            Err(ExtractError::Unavailable(_)) => "unavailable",
+        };
+        metrics::counter!("viva_resume_extractions_total", "kind" => kind.name(), "outcome" => outcome).increment(1);
+        if outcome != "unavailable" {
+            metrics::histogram!("viva_resume_extraction_seconds", "kind" => kind.name())
+                .record(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn run(&self, kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
         let program = self
             .program
             .as_ref()
