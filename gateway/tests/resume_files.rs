@@ -253,14 +253,20 @@ async fn the_memory_and_cpu_bounds_hold_without_the_caps() {
     assert_eq!(gateway.get(None, "/healthz").await.0, 200);
 }
 
+/// A shell script standing in for the extractor, in a directory of its own.
+fn script(name: &str, body: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("viva-resume-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = dir.join(name);
+    std::fs::write(&program, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (dir, program)
+}
+
 #[tokio::test]
 async fn a_child_that_never_answers_is_killed_at_the_timeout() {
     // A program that ignores its input and sleeps stands in for a parser that never ends.
-    let dir = std::env::temp_dir().join(format!("viva-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let program = dir.join("sleeper.sh");
-    std::fs::write(&program, "#!/bin/sh\nexec sleep 600\n").unwrap();
-    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (dir, program) = script("sleeper.sh", "exec sleep 600");
     let mut extractor = Extractor::new(Some(program));
     extractor.timeout = Duration::from_secs(1);
     let gateway = Gateway::start_with(EngineConfig::default(), |state| state.resume = extractor).await;
@@ -268,6 +274,17 @@ async fn a_child_that_never_answers_is_killed_at_the_timeout() {
     let (code, message) = error(&body);
     assert_eq!((status, code), (422, "unreadable_resume"), "{body}");
     assert!(message.contains("took longer than 1 s"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_extractor_that_cannot_set_its_limits_is_unavailable_not_a_bad_file() {
+    // The child's exit code when setrlimit fails: it refused to parse, the file is not at fault.
+    let (dir, program) = script("no-limits.sh", "echo 'cannot set resource limits' >&2; exit 71");
+    let gateway =
+        Gateway::start_with(EngineConfig::default(), |state| state.resume = Extractor::new(Some(program))).await;
+    let (status, body) = put(&gateway, "kim", Some("text/plain"), "cv.txt", b"Kafka".to_vec()).await;
+    assert_eq!((status, error(&body).0), (503, "unavailable"), "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

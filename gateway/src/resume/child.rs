@@ -41,6 +41,12 @@ pub const SUBCOMMAND: &str = "__extract-resume";
 /// Largest reply read from a child (the text is capped well below).
 const MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The child's exit code for bad arguments (EX_USAGE).
+const EXIT_USAGE: i32 = 64;
+
+/// The child's exit code when it cannot set its resource limits (EX_OSERR): it refuses to parse.
+const EXIT_NO_LIMITS: i32 = 71;
+
 /// Most of a child's stderr kept for the logs.
 const MAX_STDERR_BYTES: u64 = 4 * 1024;
 
@@ -138,9 +144,10 @@ impl Extractor {
             .as_ref()
             .ok_or_else(|| ExtractError::Unavailable("résumé files are not enabled on this server".into()))?;
         let busy = || ExtractError::Unavailable("too many résumés are being read; try again shortly".into());
-        let _permit =
-            tokio::time::timeout(self.timeout, Arc::clone(&self.permits).acquire_owned()).await.map_err(|_| busy())?;
-        let _permit = _permit.map_err(|_| busy())?;
+        let _permit = match tokio::time::timeout(self.timeout, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(busy()),
+        };
         let limits = &self.limits;
         let mut child = tokio::process::Command::new(program)
             .arg(SUBCOMMAND)
@@ -192,6 +199,11 @@ impl Extractor {
         match serde_json::from_slice::<Reply>(&out) {
             Ok(Reply::Text(extracted)) => Ok(extracted),
             Ok(Reply::Unreadable(message)) => Err(ExtractError::Unreadable(message)),
+            Err(_) if status.as_ref().is_ok_and(|s| matches!(s.code(), Some(EXIT_USAGE | EXIT_NO_LIMITS))) => {
+                // Not the file: this program cannot run as the extractor here.
+                tracing::error!(program = %program.display(), stderr = %stderr.trim(), "the résumé extractor cannot run");
+                Err(ExtractError::Unavailable("résumés cannot be read right now".into()))
+            }
             Err(_) => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 tracing::info!(kind = kind.name(), %status, stderr = %stderr.trim(), "résumé extractor failed");
@@ -246,11 +258,11 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!(
             "usage: viva-gateway {SUBCOMMAND} <pdf|docx|markdown|text> <memory bytes> <cpu s> <pages> <inflated bytes> <text bytes>"
         );
-        return ExitCode::from(64);
+        return ExitCode::from(EXIT_USAGE as u8);
     };
     if let Err(error) = limit_self(memory, cpu) {
         eprintln!("cannot set resource limits: {error}");
-        return ExitCode::from(71);
+        return ExitCode::from(EXIT_NO_LIMITS as u8);
     }
     let mut bytes = Vec::new();
     if let Err(error) = std::io::stdin().lock().take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes) {
