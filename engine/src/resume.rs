@@ -302,4 +302,22 @@ mod tests {
         assert!(!found.iter().any(|s| s == "idempoten"), "{found:?}");
         assert!(skills("I like gardening.", plans.iter().map(|p| p.as_ref())).is_empty());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_normalizes_once_and_cuts_within_the_limit(
+            text in "([a-zA-Z .!?#*_`\\[\\]()|>~-]|\n|\r|\t|\u{0}|\u{AD}|\u{200B}|é|ß|\u{2028}){0,200}",
+            markdown in proptest::bool::ANY,
+            max in 0usize..120,
+        ) {
+            let once = normalize(&text, markdown);
+            // Idempotent as plain text: what normalizing gives is already in normal form.
+            proptest::prop_assert_eq!(normalize(&once, false), once.clone());
+            proptest::prop_assert!(!once.chars().any(|c| c.is_control() && c != '\n'), "{:?}", once);
+            let (cut, truncated) = cut_at_sentence(&once, max);
+            proptest::prop_assert!(cut.len() <= max);
+            proptest::prop_assert!(once.starts_with(cut));
+            proptest::prop_assert_eq!(truncated, once.len() > max);
+        }
+    }
 }
