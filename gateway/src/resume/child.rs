@@ -249,7 +249,8 @@ async fn read_err(stderr: tokio::process::ChildStderr) -> Vec<u8> {
 
 /// The child: `args` are what follows [`SUBCOMMAND`] (kind, memory bytes, CPU seconds, max
 /// pages, max inflated bytes, max text bytes). Sets its limits, reads the file from stdin,
-/// writes the [`Reply`] to stdout. Called by `main` before anything else.
+/// writes its reply to stdout (JSON: `{"text": {"text", "truncated"}}` or
+/// `{"unreadable": "why"}`). Called by `main` before anything else.
 pub fn main(args: &[String]) -> ExitCode {
     let number = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
     let (Some(kind), Some(memory), Some(cpu), Some(pages), Some(inflated), Some(text)) =
