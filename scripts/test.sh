@@ -23,6 +23,12 @@ command -v pocketsphinx_continuous >/dev/null 2>&1 || missing+=(pocketsphinx)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 
+# The webhook tests verify signatures with the Standard Webhooks reference package (PyPI).
+python3 -c 'import standardwebhooks' 2>/dev/null || {
+    step "installing standardwebhooks (PyPI)"
+    python3 -m pip install --quiet standardwebhooks
+}
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -50,6 +56,31 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 VIVA_STORE="redis://127.0.0.1:$redis_port/0" scripts/conformance.sh
+
+step "protocol conformance again, on a three-master Redis Cluster"
+cluster_dir="$(mktemp -d)"
+cluster_nodes=()
+cluster_pids=()
+for n in 1 2 3; do
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$cluster_dir/$n"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
+        --cluster-enabled yes --cluster-config-file nodes.conf --dir "$cluster_dir/$n" >/dev/null &
+    cluster_pids+=($!)
+    cluster_nodes+=("127.0.0.1:$port")
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+done
+trap 'kill "$redis_pid" "${cluster_pids[@]}" 2>/dev/null || true; rm -rf "$redis_dir" "$cluster_dir"' EXIT
+redis-cli --cluster create "${cluster_nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+for _ in $(seq 200); do
+    redis-cli -p "${cluster_nodes[0]##*:}" cluster info | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+done
+VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
+kill "${cluster_pids[@]}" 2>/dev/null || true
 
 step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
 scripts/console.sh

@@ -43,6 +43,7 @@ pub mod scorer;
 pub mod store;
 pub mod time;
 pub mod voice;
+pub mod webhook;
 
 pub use runtime::{
     AudioRecordings, Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Metering, Next, Page,

@@ -80,7 +80,7 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 /// `base` plus up to 50% random jitter.
-fn jittered(base: Duration) -> Duration {
+pub(crate) fn jittered(base: Duration) -> Duration {
     let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
     base + base * random / 2000
 }

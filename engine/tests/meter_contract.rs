@@ -216,6 +216,20 @@ macro_rules! contract {
                 }
             )*
         }
+        /// On a three-master Redis Cluster: the sweep scans every master.
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let cluster = viva_testkit::RedisCluster::start(3, 0);
+                    let url = cluster.url();
+                    let store = viva_engine::store::RedisStore::connect(&url, std::time::Duration::from_secs(2)).await.unwrap();
+                    let meter: std::sync::Arc<dyn viva_engine::meter::Meter> =
+                        std::sync::Arc::new(viva_engine::meter::RedisMeter::new(store.connection()));
+                    super::$case(meter.as_ref()).await;
+                }
+            )*
+        }
     };
 }
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
-use viva_engine::store::{Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError, UserSessions};
+use viva_engine::store::{
+    Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, Epoch, Loaded, MemoryStore, SessionMeta, Store, StoreError,
+    UserSessions, WebhookMessage, Webhooks,
+};
 use viva_engine::time::Timestamp;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
 use viva_protocol::server::SessionReady;
@@ -175,12 +178,18 @@ impl Store for FlakyStore {
     async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError> {
         self.inner.acquire(session_id).await
     }
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        entries: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError> {
         self.appends.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("down for the test".into()));
         }
-        self.inner.append(session_id, epoch, entries).await
+        self.inner.append(session_id, epoch, entries, webhooks).await
     }
     async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError> {
         self.inner.save_snapshot(session_id, epoch, state).await
@@ -237,6 +246,63 @@ impl Store for FlakyStore {
     }
     async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
         self.inner.delete_resume(user_id).await
+    }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.inner.shared_secret(name).await
+    }
+    async fn use_once(
+        &self,
+        id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.use_once(id, nonce, expires, now).await
+    }
+}
+
+/// No webhooks are configured in these tests: the outbox is the inner store's.
+#[async_trait::async_trait]
+impl Webhooks for FlakyStore {
+    async fn claim_webhooks(&self, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+        self.inner.claim_webhooks(now, lease, limit).await
+    }
+    async fn webhook_delivered(&self, claimed: &Claimed) -> Result<(), StoreError> {
+        self.inner.webhook_delivered(claimed).await
+    }
+    async fn webhook_dropped(&self, claimed: &Claimed) -> Result<(), StoreError> {
+        self.inner.webhook_dropped(claimed).await
+    }
+    async fn webhook_retry(
+        &self,
+        claimed: &Claimed,
+        at: Timestamp,
+        attempts: u32,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.webhook_retry(claimed, at, attempts, error).await
+    }
+    async fn webhook_dead(&self, claimed: &Claimed, at: Timestamp, attempts: u32, why: &str) -> Result<(), StoreError> {
+        self.inner.webhook_dead(claimed, at, attempts, why).await
+    }
+    async fn dead_webhooks(&self, limit: usize) -> Result<(Vec<DeadWebhook>, u64), StoreError> {
+        self.inner.dead_webhooks(limit).await
+    }
+    async fn redrive_webhook(&self, id: &DeliveryId, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.redrive_webhook(id, now).await
+    }
+    async fn pending_webhooks(&self) -> Result<u64, StoreError> {
+        self.inner.pending_webhooks().await
+    }
+    async fn disable_endpoint(&self, endpoint: &str, at: Timestamp, reason: &str) -> Result<(), StoreError> {
+        self.inner.disable_endpoint(endpoint, at, reason).await
+    }
+    async fn enable_endpoint(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.inner.enable_endpoint(endpoint).await
+    }
+    async fn disabled_endpoints(&self) -> Result<Vec<DisabledEndpoint>, StoreError> {
+        self.inner.disabled_endpoints().await
     }
 }
 

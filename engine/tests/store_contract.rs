@@ -1,15 +1,16 @@
 //! The `Store` contract: the same cases against both stores, the in-memory one and Redis (a
-//! real `redis-server` per case). What the engine relies on: fencing, appends that must continue
+//! real `redis-server` per case, and a real three-master Redis Cluster per case). What the engine relies on: fencing, appends that must continue
 //! the log, snapshot + tail equal to the live state, the user index newest first, complete
 //! deletion, and retention.
 
 use std::time::Duration;
 
+use viva_engine::core::SessionId;
 use viva_engine::core::{CoreConfig, LogEntry, Output, Session, SessionParams};
 use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::PlanCatalog;
 use viva_engine::resume::Resume;
-use viva_engine::store::{RedisStore, SessionMeta, Store, StoreError};
+use viva_engine::store::{Claimed, DeliveryId, RedisStore, SessionMeta, Store, StoreError, WebhookMessage};
 use viva_engine::time::Timestamp;
 use viva_protocol::ClientMessage;
 use viva_testkit::RedisServer;
@@ -82,12 +83,12 @@ async fn an_append_must_continue_the_log(store: &impl Store) {
     let (_, log) = recorded("s1");
     store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
-    store.append(&"s1".into(), epoch, &[]).await.unwrap();
-    let gap = store.append(&"s1".into(), epoch, &log[1..2]).await.unwrap_err();
+    store.append(&"s1".into(), epoch, &[], &[]).await.unwrap();
+    let gap = store.append(&"s1".into(), epoch, &log[1..2], &[]).await.unwrap_err();
     assert_eq!(gap, StoreError::OutOfOrder { head: 0, got: 2 });
-    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
-    store.append(&"s1".into(), epoch, &log[2..]).await.unwrap();
-    let again = store.append(&"s1".into(), epoch, &log[..1]).await.unwrap_err();
+    store.append(&"s1".into(), epoch, &log[..2], &[]).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[2..], &[]).await.unwrap();
+    let again = store.append(&"s1".into(), epoch, &log[..1], &[]).await.unwrap_err();
     assert_eq!(again, StoreError::OutOfOrder { head: log.len() as u64, got: 1 });
     assert_eq!(store.read_log(&"s1".into(), 0).await.unwrap().unwrap(), log);
     assert_eq!(store.read_log(&"s1".into(), 1).await.unwrap().unwrap(), log[1..]);
@@ -98,10 +99,10 @@ async fn snapshot_plus_tail_is_the_live_state(store: &impl Store) {
     let (live, log) = recorded("s1");
     store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
-    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2], &[]).await.unwrap();
     let snapshot = Session::restore(params("s1"), Default::default(), log[..2].to_vec()).state().clone();
     store.save_snapshot(&"s1".into(), epoch, &snapshot).await.unwrap();
-    store.append(&"s1".into(), epoch, &log[2..]).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[2..], &[]).await.unwrap();
     let loaded = store.load(&"s1".into()).await.unwrap().unwrap();
     assert_eq!(loaded.snapshot.as_ref().unwrap().head, 2);
     assert_eq!(loaded.tail, log[2..]);
@@ -113,13 +114,13 @@ async fn an_older_epoch_is_fenced(store: &impl Store) {
     let (live, log) = recorded("s1");
     store.create(&meta("s1", "alice", 10), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
-    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2], &[]).await.unwrap();
     let newer = store.acquire(&"s1".into()).await.unwrap();
-    let fenced = store.append(&"s1".into(), epoch, &log[2..3]).await.unwrap_err();
+    let fenced = store.append(&"s1".into(), epoch, &log[2..3], &[]).await.unwrap_err();
     assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
     let fenced = store.save_snapshot(&"s1".into(), epoch, live.state()).await.unwrap_err();
     assert_eq!(fenced, StoreError::Fenced { epoch, current: newer });
-    store.append(&"s1".into(), newer, &log[2..]).await.unwrap();
+    store.append(&"s1".into(), newer, &log[2..], &[]).await.unwrap();
     assert_eq!(store.read_log(&"s1".into(), 0).await.unwrap().unwrap(), log, "nothing of the fenced writer");
 }
 
@@ -145,7 +146,7 @@ async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl 
     store.create(&meta("s2", "dora", 2), None).await.unwrap();
     store.create(&meta("k", "kept", 3), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
-    store.append(&"s1".into(), epoch, &log[..2]).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2], &[]).await.unwrap();
     store.save_snapshot(&"s1".into(), epoch, live.state()).await.unwrap();
 
     let mut removed = store.delete_user(&"dora".into()).await.unwrap();
@@ -157,7 +158,7 @@ async fn deleting_a_user_removes_everything_and_fences_its_writers(store: &impl 
     }
     assert!(listed(store, "dora").await.is_empty());
     // The owner still running the session cannot bring it back.
-    assert!(matches!(store.append(&"s1".into(), epoch, &log[2..]).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(store.append(&"s1".into(), epoch, &log[2..], &[]).await, Err(StoreError::Fenced { .. })));
     assert!(matches!(store.save_snapshot(&"s1".into(), epoch, live.state()).await, Err(StoreError::Fenced { .. })));
     assert!(matches!(store.acquire(&"s1".into()).await, Err(StoreError::NotFound(_))));
     assert!(store.meta(&"s1".into()).await.unwrap().is_none(), "nothing came back");
@@ -170,7 +171,7 @@ async fn an_expired_session_is_gone_with_its_index_entry(store: &impl Store) {
     store.create(&meta("s1", "erin", 1), None).await.unwrap();
     store.create(&meta("s2", "erin", 2), None).await.unwrap();
     let epoch = store.acquire(&"s1".into()).await.unwrap();
-    store.append(&"s1".into(), epoch, &log).await.unwrap();
+    store.append(&"s1".into(), epoch, &log, &[]).await.unwrap();
     store.expire_session(&meta("s1", "erin", 1), Duration::from_millis(200)).await.unwrap();
     // Retention runs on the store's own clock (Redis keys' TTL): poll, bounded, no timing asserted.
     let mut gone = false;
@@ -294,6 +295,160 @@ async fn a_users_resume_is_kept_replaced_and_deleted_with_the_user(store: &impl 
     assert_eq!(store.resume(&bob).await.unwrap(), Some(resume("Go and Redis.", 2)), "another user's stays");
 }
 
+fn webhook(seq: u64, endpoint: &str, at: u64) -> WebhookMessage {
+    WebhookMessage {
+        seq,
+        endpoint: endpoint.into(),
+        body: format!(r#"{{"type":"session.ended","seq":{seq}}}"#),
+        created_at: Timestamp(at),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// The claims that have a message to send, by delivery id.
+fn sendable(claims: &[Claimed]) -> Vec<String> {
+    let mut ids: Vec<String> = claims.iter().filter(|c| c.pending.is_some()).map(|c| c.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+async fn webhook_messages_are_stored_with_their_events_and_claimed_once(store: &impl Store) {
+    let (_, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    let t = 1_000_000;
+    let messages = [webhook(2, "e1", t), webhook(2, "e2", t)];
+    store.append(&"s1".into(), epoch, &log[..2], &messages).await.unwrap();
+    assert_eq!(store.pending_webhooks().await.unwrap(), 2);
+
+    let claims = store.claim_webhooks(Timestamp(t), LEASE, 10).await.unwrap();
+    assert_eq!(sendable(&claims), ["s1.2.e1", "s1.2.e2"]);
+    let first = &claims[0].pending.as_ref().unwrap().message;
+    assert!(messages.contains(first), "the message as appended");
+    assert!(claims.iter().all(|c| c.token == t + 30_000));
+    // Claimed: no other worker gets them while the lease holds.
+    assert!(store.claim_webhooks(Timestamp(t + 1_000), LEASE, 10).await.unwrap().is_empty());
+
+    let (e1, e2) = if claims[0].id.endpoint == "e1" { (&claims[0], &claims[1]) } else { (&claims[1], &claims[0]) };
+    store.webhook_delivered(e1).await.unwrap();
+    assert_eq!(store.pending_webhooks().await.unwrap(), 1);
+    store.webhook_retry(e2, Timestamp(t + 5_000), 1, "answered 500").await.unwrap();
+    assert!(store.claim_webhooks(Timestamp(t + 4_999), LEASE, 10).await.unwrap().is_empty());
+    let again = store.claim_webhooks(Timestamp(t + 5_000), LEASE, 10).await.unwrap();
+    assert_eq!(sendable(&again), ["s1.2.e2"]);
+    let pending = again[0].pending.as_ref().unwrap();
+    assert_eq!((pending.attempts, pending.last_error.as_deref()), (1, Some("answered 500")));
+
+    // A worker whose claim lapsed cannot move the delivery under the new claim: its retry
+    // changes nothing; its success removes the message, and the new claim is then dropped.
+    store.webhook_retry(e2, Timestamp(t + 999_000), 2, "late").await.unwrap();
+    store.webhook_delivered(e2).await.unwrap();
+    assert_eq!(store.pending_webhooks().await.unwrap(), 1, "still held by the newer claim");
+    let lapsed = store.claim_webhooks(Timestamp(t + 5_000 + 30_000), LEASE, 10).await.unwrap();
+    assert_eq!((lapsed.len(), sendable(&lapsed).len()), (1, 0), "claimed again, with no message left");
+    store.webhook_dropped(&lapsed[0]).await.unwrap();
+    assert_eq!(store.pending_webhooks().await.unwrap(), 0);
+}
+
+async fn a_refused_append_stores_no_webhook(store: &impl Store) {
+    let (_, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
+    let stale = store.acquire(&"s1".into()).await.unwrap();
+    store.acquire(&"s1".into()).await.unwrap();
+    let t = 1_000_000;
+    let refused = store.append(&"s1".into(), stale, &log[..2], &[webhook(2, "e1", t)]).await;
+    assert!(matches!(refused, Err(StoreError::Fenced { .. })));
+    // Whatever the store keeps to be safe against a crash, nothing is ever sent.
+    for at in [t, t + 61_000, t + 200_000] {
+        let claims = store.claim_webhooks(Timestamp(at), LEASE, 10).await.unwrap();
+        assert!(sendable(&claims).is_empty());
+        for claim in &claims {
+            store.webhook_dropped(claim).await.unwrap();
+        }
+    }
+    assert_eq!(store.pending_webhooks().await.unwrap(), 0);
+}
+
+async fn dead_letters_are_listed_and_redriven(store: &impl Store) {
+    let (_, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    let t = 1_000_000;
+    store.append(&"s1".into(), epoch, &log[..2], &[webhook(2, "e1", t)]).await.unwrap();
+    let claims = store.claim_webhooks(Timestamp(t), LEASE, 10).await.unwrap();
+    store.webhook_dead(&claims[0], Timestamp(t + 9), 7, "7 attempts failed; the last: answered 503").await.unwrap();
+    assert_eq!(store.pending_webhooks().await.unwrap(), 0);
+    let (dead, total) = store.dead_webhooks(10).await.unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(dead[0].id.to_string(), "s1.2.e1");
+    assert_eq!((dead[0].pending.attempts, dead[0].dead_at), (7, Timestamp(t + 9)));
+    assert_eq!(dead[0].reason, "7 attempts failed; the last: answered 503");
+    assert_eq!(dead[0].pending.message, webhook(2, "e1", t));
+    assert!(store.claim_webhooks(Timestamp(t + 3_600_000), LEASE, 10).await.unwrap().is_empty());
+
+    let id: DeliveryId = "s1.2.e1".parse().unwrap();
+    assert!(store.redrive_webhook(&id, Timestamp(t + 100)).await.unwrap());
+    assert!(!store.redrive_webhook(&id, Timestamp(t + 100)).await.unwrap(), "not dead any more");
+    assert!(!store.redrive_webhook(&"s1.3.e1".parse().unwrap(), Timestamp(t)).await.unwrap());
+    assert_eq!(store.dead_webhooks(10).await.unwrap().1, 0);
+    let redriven = store.claim_webhooks(Timestamp(t + 100), LEASE, 10).await.unwrap();
+    assert_eq!(sendable(&redriven), ["s1.2.e1"]);
+    assert_eq!(redriven[0].pending.as_ref().unwrap().attempts, 0, "a fresh schedule");
+}
+
+async fn webhooks_go_with_their_session(store: &impl Store) {
+    let (_, log) = recorded("s1");
+    store.create(&meta("s1", "alice", 10), None).await.unwrap();
+    store.create(&meta("s2", "alice", 20), None).await.unwrap();
+    let t = 1_000_000;
+    let epoch = store.acquire(&"s1".into()).await.unwrap();
+    store.append(&"s1".into(), epoch, &log[..2], &[webhook(2, "e1", t)]).await.unwrap();
+    let (_, log2) = recorded("s2");
+    let epoch = store.acquire(&"s2".into()).await.unwrap();
+    store.append(&"s2".into(), epoch, &log2[..2], &[webhook(2, "e1", t)]).await.unwrap();
+    let claims = store.claim_webhooks(Timestamp(t), LEASE, 10).await.unwrap();
+    let dead = claims.iter().find(|c| c.id.session_id.as_str() == "s2").unwrap();
+    store.webhook_dead(dead, Timestamp(t), 1, "gone").await.unwrap();
+
+    store.delete_user(&"alice".into()).await.unwrap();
+    assert_eq!(store.dead_webhooks(10).await.unwrap(), (vec![], 0), "no dead letter outlives its session");
+    let after = store.claim_webhooks(Timestamp(t + 30_000), LEASE, 10).await.unwrap();
+    assert!(sendable(&after).is_empty(), "nothing of a deleted user is sent");
+}
+
+async fn endpoints_are_switched_off_and_on(store: &impl Store) {
+    assert!(store.disabled_endpoints().await.unwrap().is_empty());
+    store.disable_endpoint("e1", Timestamp(5), "the endpoint answered 410 Gone").await.unwrap();
+    let off = store.disabled_endpoints().await.unwrap();
+    assert_eq!(off.len(), 1);
+    assert_eq!(
+        (off[0].endpoint.as_str(), off[0].at, off[0].reason.as_str()),
+        ("e1", Timestamp(5), "the endpoint answered 410 Gone")
+    );
+    assert!(store.enable_endpoint("e1").await.unwrap());
+    assert!(!store.enable_endpoint("e1").await.unwrap());
+    assert!(store.disabled_endpoints().await.unwrap().is_empty());
+}
+
+async fn single_use_tokens_are_used_once_until_they_expire(store: &impl Store) {
+    let (s1, s2) = (SessionId::from("s1"), SessionId::from("s2"));
+    let (now, expires) = (Timestamp(1_000), Timestamp(61_000));
+    assert!(store.use_once(&s1, "n1", expires, now).await.unwrap());
+    assert!(!store.use_once(&s1, "n1", expires, now).await.unwrap(), "used");
+    assert!(store.use_once(&s2, "n1", expires, now).await.unwrap(), "another session's token");
+    assert!(store.use_once(&s1, "n2", expires, now).await.unwrap());
+    // Forgotten once expired (it is worthless by then).
+    assert!(store.use_once(&s1, "n1", Timestamp(122_000), Timestamp(61_000)).await.unwrap());
+}
+
+async fn a_shared_secret_is_the_same_for_every_caller(store: &impl Store) {
+    let first = store.shared_secret("tickets").await.unwrap();
+    assert_eq!(first.len(), 32);
+    assert_eq!(store.shared_secret("tickets").await.unwrap(), first);
+    assert_ne!(store.shared_secret("other").await.unwrap(), first);
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -318,10 +473,30 @@ macro_rules! contract {
                 }
             )*
         }
+        /// Every case on a Redis Cluster of three masters: each script and pipeline must
+        /// stay in one slot, and work across slots must still be complete.
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let cluster = viva_testkit::RedisCluster::start(3, 0);
+                    let url = cluster.url();
+                    let store = viva_engine::store::RedisStore::connect(&url, std::time::Duration::from_secs(2));
+                    super::$case(&store.await.unwrap()).await;
+                }
+            )*
+        }
     };
 }
 
 contract![
+    single_use_tokens_are_used_once_until_they_expire,
+    a_shared_secret_is_the_same_for_every_caller,
+    webhook_messages_are_stored_with_their_events_and_claimed_once,
+    a_refused_append_stores_no_webhook,
+    dead_letters_are_listed_and_redriven,
+    webhooks_go_with_their_session,
+    endpoints_are_switched_off_and_on,
     a_users_resume_is_kept_replaced_and_deleted_with_the_user,
     live_sessions_are_counted_per_user_with_leases,
     answers_audio_is_kept_within_the_cap_and_goes_with_its_session,

@@ -72,6 +72,7 @@ class ConsoleApp {
       historyStatus: byId('history-status', HTMLElement),
       historyRefresh: byId('history-refresh', HTMLButtonElement),
       modeVoice: byId('mode-voice', HTMLInputElement),
+      notifyReport: byId('notify-report', HTMLButtonElement),
       resumeDetails: byId('resume-details', HTMLDetailsElement),
       resumeFile: byId('resume-file-input', HTMLInputElement),
       resumeStatus: byId('resume-file-status', HTMLElement),
@@ -564,11 +565,35 @@ class ConsoleApp {
       const title = plan ? plan.title : (this.plans.find((p) => p.id === report.plan.id)?.title ?? report.plan.id);
       renderReport(ui.reportBody, report, title);
       ui.report.dataset.sessionId = sessionId;
+      if (this.session?.id === sessionId) this.notifyReport(title, report.overall);
     } catch (error) {
       ui.reportBody.replaceChildren(
         el('p', { class: 'hint', text: `Cannot load the report: ${/** @type {Error} */ (error).message}` }),
       );
     }
+  }
+
+  /**
+   * Tells the candidate their report arrived while the page was in the background (the
+   * browser's notifications, allowed on a click of theirs: `offerNotifications`).
+   * @param {string} title
+   * @param {number|null} overall
+   */
+  notifyReport(title, overall) {
+    if (document.visibilityState !== 'hidden' || !('Notification' in window)) return;
+    if (Notification.permission !== 'granted') return;
+    const score = overall == null ? '' : ` Overall ${overall.toFixed(1)} / 10.`;
+    const notice = new Notification('Your interview report is ready', { body: `${title}.${score}`, tag: 'viva-report' });
+    notice.addEventListener('click', () => {
+      window.focus();
+      this.ui.report.scrollIntoView({ block: 'start' });
+      notice.close();
+    });
+  }
+
+  /** Offers the report notice while the browser has not been asked yet (never asks by itself). */
+  offerNotifications() {
+    this.ui.notifyReport.hidden = !('Notification' in window) || Notification.permission !== 'default';
   }
 
   async loadHistory() {
@@ -703,6 +728,11 @@ class ConsoleApp {
     window.addEventListener('online', () => this.session?.transport.reconnectNow());
     window.addEventListener('resize', () => this.resized());
     ui.historyRefresh.addEventListener('click', () => this.loadHistory());
+    ui.notifyReport.addEventListener('click', async () => {
+      await Notification.requestPermission();
+      this.offerNotifications();
+    });
+    this.offerNotifications();
     document.addEventListener('securitypolicyviolation', (event) => {
       this.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`);
     });

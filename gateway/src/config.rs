@@ -9,7 +9,9 @@ use clap::Parser;
 use crate::auth::jwt::JwtConfig;
 use crate::is_loopback_host;
 use crate::speech::{SpeechArgs, SpeechSettings};
+use crate::webhooks::WebhookArgs;
 use crate::ws::{SocketLimits, normalize_origin};
+use viva_engine::store::CLUSTER_SCHEME;
 
 /// Command-line flags and their `VIVA_*` variables, as given.
 #[derive(Debug, Clone, Parser)]
@@ -18,7 +20,8 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "VIVA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Where sessions are stored: `memory`, or `redis://host:port/db`.
+    /// Where sessions are stored: `memory`, `redis://host:port/db`, or a Redis Cluster,
+    /// `redis+cluster://host1:port1,host2:port2` (any of its nodes).
     #[arg(long, env = "VIVA_STORE", default_value = "memory", hide_env_values = true)]
     pub store: String,
     /// How long one store command may take, in milliseconds, before it counts as failed.
@@ -152,6 +155,9 @@ pub struct Args {
     /// Voice.
     #[command(flatten)]
     pub speech: SpeechArgs,
+    /// Webhooks.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// Which implementation of a provider.
@@ -248,6 +254,8 @@ pub struct Settings {
     pub llm: Option<LlmSettings>,
     /// Speech providers.
     pub speech: SpeechSettings,
+    /// Webhooks (`None`: none configured).
+    pub webhooks: Option<viva_engine::webhook::WebhookConfig>,
     /// Authentication.
     pub auth: AuthSettings,
     /// Web origins allowed to open WebSockets besides the gateway's own, normalized.
@@ -291,9 +299,14 @@ impl Args {
             .ok();
         let store = match self.store.as_str() {
             "memory" => Some(StoreKind::Memory),
-            url if url.starts_with("redis://") => Some(StoreKind::Redis(url.to_owned())),
+            url if url.starts_with("redis://") || url.starts_with(CLUSTER_SCHEME) => {
+                Some(StoreKind::Redis(url.to_owned()))
+            }
             other => {
-                errors.push(format!("--store `{}` is not `memory` or a `redis://host:port/db` URL", redacted(other)));
+                errors.push(format!(
+                    "--store `{}` is not `memory`, a `redis://host:port/db` URL or `redis+cluster://host:port,...`",
+                    redacted(other)
+                ));
                 None
             }
         };
@@ -425,6 +438,7 @@ impl Args {
             }
         };
         let speech = self.speech.validate(&mut errors);
+        let webhooks = self.webhooks.validate(&mut errors);
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             errors.push(format!("--log `{}` is not a valid filter", self.log));
         }
@@ -437,6 +451,7 @@ impl Args {
                     scorer,
                     llm,
                     speech,
+                    webhooks,
                     store_timeout: Duration::from_millis(store_timeout_ms),
                     retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
                     auth,
@@ -507,7 +522,7 @@ impl Args {
 }
 
 /// `value` as a whole number from `min` to `max`, or the error saying it is not.
-fn whole_number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+pub(crate) fn whole_number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("--{name} `{value}` is not a whole number from {min} to {max}")),

@@ -22,6 +22,7 @@ pub mod rest;
 pub mod resume;
 pub mod server;
 pub mod speech;
+pub mod webhooks;
 pub mod ws;
 
 use std::future::Future;
@@ -78,10 +79,11 @@ pub struct AppState {
 impl AppState {
     /// State for `engine` with the given auth and default socket limits.
     pub fn new(engine: Engine, auth: AuthMode) -> Self {
+        let tickets = Arc::new(Tickets::new(Arc::clone(engine.store()), auth::ticket::TICKET_TTL));
         Self {
             engine,
             auth,
-            tickets: Arc::default(),
+            tickets,
             allowed_origins: Arc::new([]),
             socket: SocketLimits::default(),
             connections: ConnectionLimits::default(),
@@ -125,6 +127,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))
         .route("/v1/admin/users/{user}/credits", post(minutes::credit))
+        .route("/v1/admin/webhooks", get(webhooks::endpoints))
+        .route("/v1/admin/webhooks/dead", get(webhooks::dead))
+        .route("/v1/admin/webhooks/dead/{id}/redrive", post(webhooks::redrive))
+        .route("/v1/admin/webhooks/endpoints/{id}/enable", post(webhooks::enable))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))

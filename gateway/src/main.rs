@@ -12,6 +12,7 @@ use viva_engine::llm::{LlmClient, LlmConfig, LlmError};
 use viva_engine::meter::{MemoryMeter, Meter, RedisMeter};
 use viva_engine::scorer::{HeuristicScorer, LlmScorer, Scorer};
 use viva_engine::store::{MemoryStore, RedisStore, Store};
+use viva_engine::webhook::Dispatch;
 use viva_engine::{Engine, EngineConfig, Metering};
 use viva_gateway::auth::AuthMode;
 use viva_gateway::auth::jwt::JwtVerifier;
@@ -134,6 +135,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         builder = builder.metering(Metering { slice_s, ..Metering::new(meter) });
         tracing::info!(slice_s, "minutes metered");
     }
+    if let Some(webhooks) = settings.webhooks.clone() {
+        let endpoints: Vec<String> = webhooks.endpoints.iter().map(|e| format!("{} ({})", e.url, e.id)).collect();
+        builder = builder.webhooks(Dispatch::new(webhooks).context("cannot make the webhooks' HTTP client")?);
+        tracing::info!(?endpoints, "webhooks on");
+    }
     let engine = builder.build();
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
@@ -208,9 +214,12 @@ async fn llm_client(settings: &LlmSettings) -> anyhow::Result<LlmClient> {
 fn metrics_recorder() -> anyhow::Result<PrometheusHandle> {
     const SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
     const RATES: &[f64] = &[1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+    // Event → delivered: milliseconds normally, hours across the retry schedule.
+    const WEBHOOK: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0, 1800.0, 7200.0, 36_000.0, 86_400.0];
     let handle = PrometheusBuilder::new()
         .set_buckets(SECONDS)?
         .set_buckets_for_metric(Matcher::Full("viva_llm_chunks_per_second".into()), RATES)?
+        .set_buckets_for_metric(Matcher::Full("viva_webhook_latency_seconds".into()), WEBHOOK)?
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let upkeep = handle.clone();

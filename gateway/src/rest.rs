@@ -11,8 +11,8 @@ use viva_protocol::rest::{
 };
 
 use crate::AppState;
-use viva_engine::Page;
 use viva_engine::core::{AnswerId, SessionId};
+use viva_engine::{EngineError, Page};
 
 use crate::auth::{User, ticket};
 use crate::error::AppError;
@@ -63,7 +63,7 @@ pub async fn ticket(
     Path(session_id): Path<SessionId>,
 ) -> Result<Json<SocketTicket>, AppError> {
     state.engine.authorize(&user.0, &session_id).await?;
-    let ticket = state.tickets.issue(&user.0, &session_id, ticket::now());
+    let ticket = state.tickets.issue(&user.0, &session_id, ticket::now()).await.map_err(EngineError::from)?;
     Ok(Json(SocketTicket { ticket, expires_in_s: state.tickets.ttl().as_secs() }))
 }
 

@@ -117,7 +117,10 @@ pub async fn upgrade(
     let chosen = Encoding::negotiate(offered).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let encoding = chosen.unwrap_or(Encoding::Json);
     let user = match credential.ok().and_then(|Query(q)| q.ticket) {
-        Some(ticket) => state.tickets.redeem(&ticket, &session_id, ticket::now()).ok_or(auth::INVALID_TOKEN)?,
+        Some(ticket) => {
+            let redeemed = state.tickets.redeem(&ticket, &session_id, ticket::now()).await;
+            redeemed.map_err(EngineError::from)?.ok_or(auth::INVALID_TOKEN)?
+        }
         None => auth::bearer(&headers, &state).await?,
     };
     // Refuse strangers here, as plain HTTP (the one ownership check); attach only once

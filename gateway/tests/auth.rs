@@ -99,7 +99,7 @@ async fn an_expired_ticket_is_refused() {
     // Tickets that live no time at all: expired as soon as issued (the 60 s boundary itself is
     // a unit test of the store, on a clock passed in).
     let gateway = Gateway::start_with(EngineConfig::default(), |state| {
-        state.tickets = Arc::new(Tickets::new(Duration::ZERO));
+        state.tickets = Arc::new(Tickets::new(Arc::clone(state.engine.store()), Duration::ZERO));
     })
     .await;
     let session = gateway.create("alice", "senior-backend").await;
@@ -107,6 +107,31 @@ async fn an_expired_ticket_is_refused() {
     let response = http().post(url).bearer_auth("dev:alice").send().await.unwrap();
     let ticket: SocketTicket = response.json().await.unwrap();
     assert_eq!(gateway.connect(&session, Connect::ticket(&ticket.ticket)).await.err(), Some(401));
+}
+
+#[tokio::test]
+async fn a_ticket_issued_by_one_gateway_works_once_on_another_of_the_same_redis() {
+    let redis = viva_testkit::RedisServer::start();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let store = viva_engine::store::RedisStore::connect(&redis.url(), Duration::from_secs(2)).await.unwrap();
+        let engine = viva_engine::Engine::builder()
+            .store(Arc::new(store))
+            .interviewer(Arc::new(viva_engine::interviewer::ScriptedInterviewer::new(Duration::ZERO)))
+            .build();
+        nodes.push(Gateway::start_on(engine, |_| {}).await);
+    }
+    let session = nodes[0].create("alice", "senior-backend").await;
+    let ticket = ticket(&nodes[0], "alice", &session).await;
+    let mut client = nodes[1].connect(&session, Connect::ticket(&ticket)).await.unwrap();
+    assert!(matches!(client.message().await, ServerMessage::SessionReady(r) if r.session_id == session));
+    drop(client);
+    for node in &nodes {
+        assert_eq!(node.connect(&session, Connect::ticket(&ticket)).await.err(), Some(401), "used, on every node");
+    }
+    // And the other way round.
+    let ticket = self::ticket(&nodes[1], "alice", &session).await;
+    nodes[0].connect(&session, Connect::ticket(&ticket)).await.unwrap();
 }
 
 #[tokio::test]

@@ -74,3 +74,37 @@ async fn logs_into_a_pipe_have_no_colour_codes() {
     assert_eq!(code, Some(0));
     assert!(logs.contains("listening") && !logs.contains('\u{1b}'), "{logs:?}");
 }
+
+#[test]
+fn bad_webhook_flags_exit_64_and_secrets_are_never_printed() {
+    let output = common::binary()
+        .args(["--webhook-url", "http://hooks.example.com/viva", "--webhook-url", "https://hooks.example.com/b"])
+        .args([
+            "--webhook-secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--webhook-secret",
+            "whsec_c2hvcnQtc2VjcmV0",
+        ])
+        .args(["--webhook-retry-schedule", "5s,5 parsecs"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for needle in ["must be https", "a webhook secret must be `whsec_`", "--webhook-retry-schedule"] {
+        assert!(stderr.contains(needle), "{needle} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("c2hvcnQtc2VjcmV0") && !stderr.contains("MfKQ9r8"), "a secret printed: {stderr}");
+    let output = common::binary()
+        .args(["--webhook-url", "https://a.example/", "--webhook-url", "https://b.example/"])
+        .args(["--webhook-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("2 --webhook-url but 1 --webhook-secret"));
+    let help = common::binary()
+        .arg("--help")
+        .env("VIVA_WEBHOOK_SECRET", "whsec_hunter2hunter2hunter2hunter2")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("hunter2"), "--help shows a webhook secret");
+}

@@ -18,6 +18,7 @@ pub mod error;
 pub mod rest;
 pub mod server;
 pub mod state;
+pub mod webhook;
 
 pub use audio::Audio;
 pub use client::{AnswerContent, ClientMessage, MessageId, Voice};

@@ -411,3 +411,71 @@ pub struct ResumeView {
     /// When it was uploaded, milliseconds since the Unix epoch.
     pub uploaded_at: u64,
 }
+
+/// `GET /v1/admin/webhooks`: the endpoints configured and the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WebhookEndpoints {
+    /// Every endpoint, as configured.
+    pub endpoints: Vec<WebhookEndpoint>,
+    /// Deliveries waiting (due, claimed or backing off), on every node.
+    pub pending: u64,
+    /// Dead letters (see `GET /v1/admin/webhooks/dead`).
+    pub dead: u64,
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WebhookEndpoint {
+    /// Its id (from its URL): deliveries and dead letters name it.
+    pub id: String,
+    /// Where webhooks are POSTed.
+    pub url: String,
+    /// Set when it is switched off (it answered 410 Gone); `POST
+    /// /v1/admin/webhooks/endpoints/{id}/enable` switches it on again.
+    pub disabled: Option<EndpointDisabled>,
+}
+
+/// Why and since when an endpoint is off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EndpointDisabled {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// `GET /v1/admin/webhooks/dead`: the newest dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DeadWebhooks {
+    /// Newest first, at most `limit`.
+    pub items: Vec<DeadWebhook>,
+    /// How many there are in all.
+    pub total: u64,
+}
+
+/// A webhook delivery given up on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DeadWebhook {
+    /// The delivery (`<session>.<seq>.<endpoint>`): `POST /v1/admin/webhooks/dead/{id}/redrive`
+    /// sends it again.
+    pub id: String,
+    /// Its `webhook-id` (the same on every attempt).
+    pub webhook_id: String,
+    /// The endpoint's id.
+    pub endpoint: String,
+    /// The event: `report.ready`, `session.ended`, `usage.low`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The session it is about.
+    pub session_id: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event happened, milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// When it was given up on.
+    pub dead_at: u64,
+    /// Why.
+    pub reason: String,
+}

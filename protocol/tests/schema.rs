@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use viva_protocol::rest::{
-    ApiError, CreateSession, CreditRequest, Credited, Events, Export, MySessions, Plans, Recording, Report,
-    ResumeUploaded, ResumeView, SessionCreated, SessionView, SocketTicket, Usage,
+    ApiError, CreateSession, CreditRequest, Credited, DeadWebhooks, Events, Export, MySessions, Plans, Recording,
+    Report, ResumeUploaded, ResumeView, SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
 };
+use viva_protocol::webhook::Webhook;
 use viva_protocol::{ClientMessage, ServerMessage};
 
 fn dir() -> PathBuf {
@@ -67,6 +68,8 @@ fn rest_bodies() {
     generator.subschema_for::<Usage>();
     generator.subschema_for::<CreditRequest>();
     generator.subschema_for::<Credited>();
+    generator.subschema_for::<WebhookEndpoints>();
+    generator.subschema_for::<DeadWebhooks>();
     generator.subschema_for::<ResumeUploaded>();
     generator.subschema_for::<ResumeView>();
     generator.subschema_for::<ApiError>();
@@ -78,4 +81,9 @@ fn rest_bodies() {
         "$defs": defs,
     });
     check("rest.schema.json", &Schema::try_from(document).unwrap());
+}
+
+#[test]
+fn webhook_bodies() {
+    check("webhook.schema.json", &root::<Webhook>());
 }

@@ -23,8 +23,11 @@ build_and_lift_limits() {
 }
 
 pids=()
+# Stops the servers, the last started first (the gateway before the store it flushes to).
 stop_servers() {
-    for pid in "${pids[@]}"; do
+    local i pid
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        pid=${pids[i]}
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done

@@ -33,16 +33,24 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// More `redis-server` arguments (cluster mode).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port, in a directory of its own, with append-only
     /// persistence fsynced on every write, so that [`RedisServer::restart`] keeps everything.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more `redis-server` arguments.
+    fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("viva-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
-        let mut server = Self { port, dir, child: None };
+        let extra = extra.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = Self { port, dir, child: None, extra };
         server.restart();
         server
     }
@@ -73,6 +81,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", "always", "--dir"])
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -119,4 +128,52 @@ impl Drop for RedisServer {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
+}
+
+/// A Redis Cluster owned by a test: masters (and replicas) on free loopback ports, each a
+/// [`RedisServer`] in cluster mode, every slot assigned (`redis-cli --cluster create`).
+pub struct RedisCluster {
+    /// Every node, masters first (as `--cluster create` was given them).
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// `masters` masters with `replicas` replicas each, ready (`cluster_state:ok` on every
+    /// node).
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        let cluster_args =
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"];
+        let nodes: Vec<RedisServer> =
+            (0..masters * (1 + replicas)).map(|_| RedisServer::start_with(&cluster_args)).collect();
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let create = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        assert!(create.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&create.stdout));
+        let cluster = Self { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// `redis+cluster://127.0.0.1:<port>,...` (every node).
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// Polls until every node says the cluster is ok (slots assigned and agreed), bounded.
+    fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.nodes.iter().all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the Redis Cluster was not ok within 20 s");
+    }
 }

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
@@ -20,6 +19,7 @@ use super::{
     check_key,
 };
 use crate::core::{SessionId, UserId};
+use crate::store::RedisConnection;
 use crate::time::Timestamp;
 
 /// Moves up to `want` seconds from the balance into the session's hold and renews its expiry.
@@ -92,7 +92,7 @@ return {balance, 0}
 /// Minutes in Redis (see the module's key layout).
 #[derive(Clone)]
 pub struct RedisMeter {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     reserve: Script,
     settle: Script,
     release: Script,
@@ -119,7 +119,7 @@ impl Keys {
 
 impl RedisMeter {
     /// A meter on this connection (the store's: `RedisStore::connection`).
-    pub fn new(connection: ConnectionManager) -> Self {
+    pub fn new(connection: RedisConnection) -> Self {
         Self {
             connection,
             reserve: Script::new(RESERVE),
@@ -129,7 +129,7 @@ impl RedisMeter {
         }
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConnection {
         self.connection.clone()
     }
 }
@@ -312,15 +312,7 @@ impl Meter for RedisMeter {
     ) -> Result<(Vec<(UserId, Hold)>, u64), MeterError> {
         // SCAN, not an index: no key shared by every user in the write path. A step reads
         // about `count` keys' worth of the keyspace, then each holds hash it found.
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("viva:{u:*}:holds")
-            .arg("COUNT")
-            .arg(count.max(1))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
+        let (next, keys) = self.conn().scan(cursor, "viva:{u:*}:holds", count).await.map_err(unavailable)?;
         let mut expired = Vec::new();
         for key in keys {
             let Some(user) = key.strip_prefix("viva:{u:").and_then(|k| k.strip_suffix("}:holds")) else { continue };

@@ -29,6 +29,7 @@ use crate::core::{
     AnswerId, InterviewerEvent, LogEntry, Output, Record, ScoreError, Scoring, Session, SessionId, Status, TurnId,
 };
 use crate::store::{Epoch, SessionMeta, StoreError};
+use crate::webhook;
 
 /// The attached connection's end of the queues.
 struct Subscriber {
@@ -436,10 +437,18 @@ impl Actor {
             let session_id = self.registration.session_id();
             let last = self.unstored.last().map_or(0, |e| e.seq);
             let appending = Instant::now();
-            let appended = store.append(session_id, epoch, &self.unstored).await;
+            let webhooks = match (&self.ctx.webhooks, &self.meta) {
+                (Some(dispatch), Some(meta)) => webhook::messages(meta, &self.unstored, dispatch.endpoints()),
+                _ => Vec::new(),
+            };
+            let appended = store.append(session_id, epoch, &self.unstored, &webhooks).await;
             metrics::histogram!("viva_store_append_seconds").record(appending.elapsed());
             match appended {
-                Ok(()) => {}
+                Ok(()) => {
+                    if let (false, Some(dispatch)) = (webhooks.is_empty(), &self.ctx.webhooks) {
+                        dispatch.wake();
+                    }
+                }
                 // A retry of a batch whose first try landed but whose answer was lost.
                 Err(StoreError::OutOfOrder { head, .. }) if head == last => {}
                 Err(StoreError::Unavailable(error)) => {

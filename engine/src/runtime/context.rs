@@ -13,6 +13,7 @@ use crate::plan::PlanCatalog;
 use crate::scorer::Scorer;
 use crate::store::{SessionMeta, Store};
 use crate::time::Clock;
+use crate::webhook::Dispatch;
 
 /// The providers and tunables of an engine.
 pub(crate) struct Context {
@@ -23,6 +24,7 @@ pub(crate) struct Context {
     pub(crate) scorer: Arc<dyn Scorer>,
     pub(crate) speech: Speech,
     pub(crate) metering: Option<Metering>,
+    pub(crate) webhooks: Option<Dispatch>,
     pub(crate) clock: Clock,
 }
 

@@ -13,6 +13,7 @@ mod outbox;
 mod registry;
 mod resumes;
 mod voice;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,7 @@ use crate::plan::{Plan, PlanCatalog};
 use crate::scorer::{HeuristicScorer, Scorer};
 use crate::store::{MemoryStore, SessionMeta, Store};
 use crate::time::Clock;
+use crate::webhook::Dispatch;
 
 /// Longest candidate `role` or `level` (a job title, a seniority), in characters.
 const MAX_PROFILE_FIELD_CHARS: usize = 100;
@@ -119,6 +121,7 @@ pub struct EngineBuilder {
     scorer: Arc<dyn Scorer>,
     speech: Speech,
     metering: Option<Metering>,
+    webhooks: Option<Dispatch>,
 }
 
 impl EngineBuilder {
@@ -152,6 +155,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Webhooks of the sessions' events (none by default), delivered from the store's outbox
+    /// by this engine (and by every other engine on the same store).
+    pub fn webhooks(mut self, webhooks: Dispatch) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
     /// The speech providers, for voice sessions (none by default: text only).
     pub fn speech(mut self, speech: Speech) -> Self {
         self.speech = speech;
@@ -175,8 +185,12 @@ impl EngineBuilder {
             scorer: self.scorer,
             speech: self.speech,
             metering: self.metering,
+            webhooks: self.webhooks,
             clock: Clock::new(),
         };
+        if let Some(webhooks) = &ctx.webhooks {
+            webhooks.start(Arc::clone(&ctx.store), ctx.clock);
+        }
         let engine = Engine { ctx: Arc::new(ctx), registry };
         if engine.ctx.metering.is_some() {
             tokio::spawn(sweep_holds_periodically(Arc::downgrade(&engine.ctx), Arc::downgrade(&engine.registry)));
@@ -249,6 +263,7 @@ impl Engine {
             scorer: Arc::new(HeuristicScorer),
             speech: Speech::new(),
             metering: None,
+            webhooks: None,
         }
     }
 

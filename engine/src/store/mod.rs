@@ -9,6 +9,7 @@
 mod memory;
 pub(crate) mod persisted;
 mod redis;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -20,7 +21,8 @@ use crate::resume::Resume;
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{CLUSTER_SCHEME, RedisConnection, RedisStore};
+pub use webhooks::{Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, PendingWebhook, WebhookMessage, Webhooks};
 
 /// A fencing epoch: grows on every load of a session.
 pub type Epoch = u64;
@@ -105,9 +107,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Session storage.
+/// Session storage, and the webhook outbox written with it ([`Webhooks`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Webhooks + Send + Sync + 'static {
     /// A short name for logs and `/readyz` (`memory`, `redis`).
     fn name(&self) -> &str;
 
@@ -128,8 +130,17 @@ pub trait Store: Send + Sync + 'static {
     /// now on writes with an older epoch are refused.
     async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError>;
 
-    /// Appends durable events, in order, continuing the log's head, in one step.
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError>;
+    /// Appends durable events, in order, continuing the log's head, and the webhook messages
+    /// they make (`crate::webhook::messages`), in one step: a message is never stored without
+    /// its event, nor an event without its messages. The messages are then due for delivery
+    /// (a message whose event is stored is never forgotten, even if the caller dies now).
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        entries: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError>;
 
     /// Stores a snapshot of the state (its `head` says which entries it covers).
     async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError>;
@@ -208,4 +219,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the user's résumé: whether there was one.
     async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError>;
+
+    /// A secret shared by every node on this store (32 random bytes, made by the first node to
+    /// ask for `name`, then the same for all): the key of socket tickets, so that a ticket one
+    /// node issues is good on any other.
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Marks the single-use token `nonce` of `session_id` used until `expires` (then it is
+    /// forgotten: it is worthless by then): whether it was unused. Atomic across nodes, so a
+    /// token is used once in the whole deployment. Bounded: past [`MAX_USED_TOKENS`] at once
+    /// (in memory; on Redis 10,000 per session) it refuses.
+    async fn use_once(
+        &self,
+        session_id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Most single-use tokens remembered at once ([`Store::use_once`]): about 100 bytes each.
+pub const MAX_USED_TOKENS: usize = 1_000_000;
+
+/// 32 random bytes (from the OS, through `uuid`'s v4 generator).
+fn random_secret() -> Vec<u8> {
+    [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].iter().flat_map(|u| *u.as_bytes()).collect()
 }

@@ -17,6 +17,7 @@
 //! - snapshots `V2` gained the optional `voice` and the answers' `spoken` the same way.
 //! - log entries gained the kind `usage_low`, snapshots `V2` the optional `usage_low` (metering).
 //! - metadata: `V1`.
+//! - webhook deliveries (the outbox, `store::webhooks`): `V1`.
 //! - résumés (per user): `V1`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use viva_protocol::server::TimedWord;
 use viva_protocol::{AnswerContent, DimensionScore, EndReason, Expects, TurnKind, TurnStatus, Voice};
 
+use super::webhooks::{PendingWebhook, WebhookMessage};
 use super::{SessionMeta, StoreError};
 use crate::core::{
     Acknowledged, AnswerEvidence, AnswerId, Candidate, Entry, LogEntry, Record, Report, Scoring, SessionId, Spoken,
@@ -708,6 +710,55 @@ impl From<ResumeBytes> for Resume {
                 Self { text, truncated, file_name, media_type, size_bytes, uploaded_at: Timestamp(uploaded_at) }
             }
         }
+    }
+}
+
+/// A webhook delivery waiting in a session's outbox (`store::webhooks`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub enum WebhookBytes {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// The event's seq.
+        seq: u64,
+        /// The endpoint's id.
+        endpoint: String,
+        /// The JSON body.
+        body: String,
+        /// Milliseconds since the epoch.
+        created_at: u64,
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_error: Option<String>,
+        /// Given up on: when (ms) and why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dead: Option<(u64, String)>,
+    },
+}
+
+impl WebhookBytes {
+    /// A pending delivery (`dead`: given up on at that time, for that reason).
+    pub fn new(pending: &PendingWebhook, dead: Option<(Timestamp, &str)>) -> Self {
+        let m = &pending.message;
+        Self::V1 {
+            seq: m.seq,
+            endpoint: m.endpoint.clone(),
+            body: m.body.clone(),
+            created_at: m.created_at.0,
+            attempts: pending.attempts,
+            last_error: pending.last_error.clone(),
+            dead: dead.map(|(at, why)| (at.0, why.to_owned())),
+        }
+    }
+
+    /// The delivery, and when and why it was given up on, if it was.
+    pub fn into_pending(self) -> (PendingWebhook, Option<(Timestamp, String)>) {
+        let Self::V1 { seq, endpoint, body, created_at, attempts, last_error, dead } = self;
+        let message = WebhookMessage { seq, endpoint, body, created_at: Timestamp(created_at) };
+        (PendingWebhook { message, attempts, last_error }, dead.map(|(at, why)| (Timestamp(at), why)))
     }
 }
 

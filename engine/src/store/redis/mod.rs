@@ -11,32 +11,45 @@
 //! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
+//! | `viva:{<session>}:tickets` | sorted set | socket tickets used (single use across nodes), until they expire |
+//! | `viva:{secrets}:<name>` | string | secrets every node shares (`tickets`: the tickets' signing key) |
+//! | `viva:{<session>}:webhooks` | hash | the session's webhook deliveries, pending or dead: `<seq>.<endpoint>` → [`WebhookBytes`] |
+//! | `viva:{webhooks:<0-15>}:due` | sorted set | deliveries due (score: when, ms), sharded by session (`webhooks.rs`) |
+//! | `viva:{webhooks}:dead` | sorted set | dead letters, scored by when they died |
+//! | `viva:{webhooks}:disabled` | hash | endpoints switched off (410): id → `<ms> <reason>` |
 //! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
 //! | `viva:{u:<user>}:sessions` | sorted set | the user's session ids, scored by creation time |
 //! | `viva:{u:<user>}:created` | sorted set | the user's recent session creations (`admit_creation`) |
 //! | `viva:{u:<user>}:resume` | string | [`ResumeBytes`]: the user's résumé (text, file name, type, size, upload time) |
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
-//! caller's epoch and that the batch continues the log, then appends it. Nothing is written
-//! per token.
+//! caller's epoch and that the batch continues the log, then appends it, with the webhook
+//! messages the batch makes. Nothing is written per token.
+
+mod connection;
+mod webhooks;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
-use super::persisted::{self, EntryBytes, MetaBytes, ResumeBytes, SnapshotBytes};
-use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
+use super::persisted::{self, EntryBytes, MetaBytes, ResumeBytes, SnapshotBytes, WebhookBytes};
+use connection::each;
+pub use connection::{CLUSTER_SCHEME, RedisConnection};
+
+use super::{DeliveryId, Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::resume::Resume;
 use crate::time::Timestamp;
 
-/// Appends a batch if the caller's epoch is current and the batch continues the log. A
-/// session under retention (its metadata has a TTL) gives the log the same TTL, so that a log
-/// made after the expiry was set expires with the rest.
-/// KEYS: epoch, log, meta. ARGV: epoch, first seq, encoded entries...
+/// Appends a batch if the caller's epoch is current and the batch continues the log, and the
+/// webhook messages it makes into the session's outbox. A session under retention (its
+/// metadata has a TTL) gives the log and the outbox the same TTL, so that keys made after the
+/// expiry was set expire with the rest.
+/// KEYS: epoch, log, meta, webhooks. ARGV: epoch, first seq, n, n encoded entries, then
+/// (field, encoded delivery) pairs.
 const APPEND: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
@@ -48,12 +61,19 @@ if #last > 0 then head = tonumber(string.match(last[1][1], '^(%d+)')) end
 if head + 1 ~= tonumber(ARGV[2]) then
   return redis.error_reply('OUT_OF_ORDER ' .. head)
 end
-for i = 3, #ARGV do
-  redis.call('XADD', KEYS[2], (head + i - 2) .. '-0', 'e', ARGV[i])
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  redis.call('XADD', KEYS[2], (head + i) .. '-0', 'e', ARGV[3 + i])
 end
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return head + #ARGV - 2
+if #ARGV > 3 + n then
+  for i = 4 + n, #ARGV, 2 do
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  end
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+end
+return head + n
 ";
 
 /// A new epoch, only for a session that exists: INCR alone would leave an `epoch` key behind
@@ -146,8 +166,22 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 ";
 
-/// Most metadata reads sent in one pipeline when listing a user's sessions.
-const META_READS_PER_ROUND_TRIP: usize = 1000;
+/// Marks a single-use token used until it expires, in its session's set of used tokens
+/// (expired ones dropped first): 1 when it was unused, 0 when used before, -1 when the session
+/// has too many; the set expires with its last token (relative to the caller's clock).
+/// KEYS: tickets. ARGV: nonce, now ms, expires ms, cap.
+const USE_ONCE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - tonumber(ARGV[2])))
+return 1
+";
+
+/// Most single-use tokens of one session remembered at once (a socket each, within a minute).
+const USED_TOKENS_PER_SESSION: usize = 10_000;
 
 /// Takes a user's index and creation window away at once and returns the session ids it held:
 /// a creation racing the deletion either indexed its session before (then it is in the list
@@ -164,7 +198,7 @@ return ids
 /// Sessions in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     append: Script,
     acquire: Script,
     snapshot: Script,
@@ -173,6 +207,8 @@ pub struct RedisStore {
     take_index: Script,
     put_audio: Script,
     admit_live: Script,
+    use_once: Script,
+    webhook_scripts: webhooks::Scripts,
 }
 
 /// The keys of one session.
@@ -182,6 +218,8 @@ struct Keys {
     log: String,
     snap: String,
     audio: String,
+    webhooks: String,
+    tickets: String,
 }
 
 impl Keys {
@@ -192,6 +230,8 @@ impl Keys {
             log: format!("viva:{{{session_id}}}:log"),
             snap: format!("viva:{{{session_id}}}:snap"),
             audio: format!("viva:{{{session_id}}}:audio"),
+            webhooks: format!("viva:{{{session_id}}}:webhooks"),
+            tickets: format!("viva:{{{session_id}}}:tickets"),
         }
     }
 }
@@ -216,15 +256,14 @@ fn user_resume(user_id: &UserId) -> String {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`). The connection reconnects by itself; every
+    /// Connects to `url`: `redis://host:port/db`, or a cluster, `redis+cluster://h1:p1,h2:p2`
+    /// (any of its nodes; the rest are found). The connection reconnects by itself; every
     /// command gives up after `timeout`, so a Redis that hangs is an error, not a stall.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        let connection = RedisConnection::open(url, timeout).await.map_err(|e| match e.kind() {
+            redis::ErrorKind::InvalidClientConfig => StoreError::Unavailable(format!("bad Redis URL: {e}")),
+            _ => unavailable(e),
+        })?;
         Ok(Self {
             connection,
             append: Script::new(APPEND),
@@ -235,29 +274,37 @@ impl RedisStore {
             take_index: Script::new(TAKE_INDEX),
             put_audio: Script::new(PUT_AUDIO),
             admit_live: Script::new(ADMIT_LIVE),
+            use_once: Script::new(USE_ONCE),
+            webhook_scripts: webhooks::Scripts::new(),
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConnection {
         self.connection.clone()
     }
 
     /// Its connection (which reconnects by itself), for others on the same Redis: the meter.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn()
     }
 
-    /// Deletes every key of these sessions, in one round trip.
+    /// Deletes every key of these sessions (each session's keys in one command: one slot).
     async fn delete_sessions(&self, ids: &[SessionId]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            let keys = Keys::of(id);
-            pipe.del(&[keys.meta, keys.epoch, keys.log, keys.snap, keys.audio]).ignore();
-        }
-        pipe.query_async(&mut self.conn()).await.map_err(store_error)
+        // Collected first: a lazy iterator over borrowed ids would be held across the awaits.
+        let sessions: Vec<[String; 7]> = ids
+            .iter()
+            .map(|id| {
+                let keys = Keys::of(id);
+                [keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks, keys.tickets]
+            })
+            .collect();
+        each(sessions, |keys| {
+            let mut connection = self.conn();
+            async move { connection.del::<_, ()>(&keys).await }
+        })
+        .await
+        .map(drop)
+        .map_err(store_error)
     }
 
     async fn index(&self, user_id: &UserId, session_id: &SessionId, score: &str) -> Result<(), StoreError> {
@@ -382,15 +429,33 @@ impl Store for RedisStore {
         })
     }
 
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, batch: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        batch: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError> {
         let Some(first) = batch.first() else { return Ok(()) };
         let keys = Keys::of(session_id);
+        // Due a while from now, before the script: if this process dies after the script, the
+        // messages are delivered anyway (see `webhooks.rs`).
+        self.expect_webhooks(session_id, webhooks).await?;
         let mut invocation = self.append.prepare_invoke();
-        invocation.key(&keys.epoch).key(&keys.log).key(&keys.meta).arg(epoch).arg(first.seq);
+        invocation.key(&keys.epoch).key(&keys.log).key(&keys.meta).key(&keys.webhooks);
+        invocation.arg(epoch).arg(first.seq).arg(batch.len());
         for entry in batch {
             invocation.arg(persisted::encode(&EntryBytes::from(entry))?);
         }
+        for message in webhooks {
+            let pending = PendingWebhook { message: message.clone(), attempts: 0, last_error: None };
+            invocation.arg(DeliveryId::of(session_id, message).field());
+            invocation.arg(persisted::encode(&WebhookBytes::new(&pending, None))?);
+        }
         let result: Result<u64, _> = invocation.invoke_async(&mut self.conn()).await;
+        if result.is_ok() {
+            self.webhooks_due(session_id, webhooks).await;
+        }
         result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
             StoreError::OutOfOrder { head, .. } => StoreError::OutOfOrder { head, got: first.seq },
@@ -428,24 +493,24 @@ impl Store for RedisStore {
         let _: () = self.conn().zrembyscore(&index, "-inf", now_ms()).await.map_err(store_error)?;
         let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
         let ids: Vec<SessionId> = ids.into_iter().map(SessionId::from).collect();
-        // Every metadata in one round trip (metadata is small: ~200 bytes a session), in
-        // pipelines of a bounded size.
+        // Every metadata at once (metadata is small: ~200 bytes a session; each in its
+        // session's slot).
+        let keys: Vec<String> = ids.iter().map(|id| Keys::of(id).meta).collect();
+        let found: Vec<Option<Vec<u8>>> = each(keys, |key| {
+            let mut connection = self.conn();
+            async move { connection.get(key).await }
+        })
+        .await
+        .map_err(store_error)?;
         let (mut metas, mut unreadable) = (Vec::with_capacity(ids.len()), Vec::new());
-        for chunk in ids.chunks(META_READS_PER_ROUND_TRIP) {
-            let mut pipe = redis::pipe();
-            for id in chunk {
-                pipe.get(Keys::of(id).meta);
-            }
-            let found: Vec<Option<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(store_error)?;
-            for (id, bytes) in chunk.iter().zip(found) {
-                // Gone since it was indexed (expired with its retention): not listed.
-                let Some(bytes) = bytes else { continue };
-                match persisted::decode::<MetaBytes>(&bytes) {
-                    Ok(meta) => metas.push(meta.into_meta(id)),
-                    Err(error) => {
-                        tracing::warn!(session = %id, %error, "unreadable session metadata");
-                        unreadable.push(id.clone());
-                    }
+        for (id, bytes) in ids.iter().zip(found) {
+            // Gone since it was indexed (expired with its retention): not listed.
+            let Some(bytes) = bytes else { continue };
+            match persisted::decode::<MetaBytes>(&bytes) {
+                Ok(meta) => metas.push(meta.into_meta(id)),
+                Err(error) => {
+                    tracing::warn!(session = %id, %error, "unreadable session metadata");
+                    unreadable.push(id.clone());
                 }
             }
         }
@@ -583,6 +648,8 @@ impl Store for RedisStore {
             .ignore()
             .pexpire(&keys.audio, ms)
             .ignore()
+            .pexpire(&keys.webhooks, ms)
+            .ignore()
             .query_async(&mut self.conn())
             .await
             .map_err(store_error)?;
@@ -603,5 +670,42 @@ impl Store for RedisStore {
     async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
         let deleted: u64 = self.conn().del(user_resume(user_id)).await.map_err(store_error)?;
         Ok(deleted > 0)
+    }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let key = format!("viva:{{secrets}}:{name}");
+        // The first node's secret stays; every later one reads it.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(super::random_secret())
+            .arg("NX")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        let secret: Option<Vec<u8>> = self.conn().get(&key).await.map_err(store_error)?;
+        secret.filter(|s| s.len() == 32).ok_or_else(|| StoreError::Corrupt(format!("`{key}` is not a 32-byte secret")))
+    }
+
+    async fn use_once(
+        &self,
+        session_id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let used: i64 = self
+            .use_once
+            .key(Keys::of(session_id).tickets)
+            .arg(nonce)
+            .arg(now.0)
+            .arg(expires.0)
+            .arg(USED_TOKENS_PER_SESSION)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        if used < 0 {
+            tracing::warn!(session = %session_id, "too many single-use tokens used within their lifetime; refusing");
+        }
+        Ok(used == 1)
     }
 }

@@ -1,13 +1,15 @@
 //! The embedded store: everything in process memory, nothing installed. Sessions are lost when
 //! the process exits; use Redis for durability.
 
-use std::collections::{HashMap, VecDeque};
+mod webhooks;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Epoch, Loaded, SessionMeta, Store, StoreError, UserSessions};
+use super::{Epoch, Loaded, PendingWebhook, SessionMeta, Store, StoreError, UserSessions, WebhookMessage};
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::resume::Resume;
 use crate::time::Timestamp;
@@ -35,6 +37,13 @@ struct Inner {
     created: HashMap<UserId, VecDeque<Timestamp>>,
     /// User id → their live sessions and when each one's lease ends (`admit_live`).
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
+    /// The webhook outbox's indexes (the messages are in their sessions).
+    webhooks: webhooks::Indexes,
+    /// Secrets shared by name (`shared_secret`).
+    secrets: HashMap<String, Vec<u8>>,
+    /// Single-use tokens used (`use_once`), and their expiries in the order used.
+    used: HashSet<(SessionId, String)>,
+    used_order: VecDeque<(Timestamp, (SessionId, String))>,
     /// User id → their résumé (`put_resume`).
     resumes: HashMap<UserId, Resume>,
 }
@@ -47,6 +56,8 @@ struct Stored {
     log: Vec<LogEntry>,
     /// Spoken answers' audio by utterance id (`put_audio`).
     audio: HashMap<String, Vec<u8>>,
+    /// Webhook deliveries by `<seq>.<endpoint>`, pending or dead (when and why).
+    webhooks: HashMap<String, (PendingWebhook, Option<(Timestamp, String)>)>,
     /// When retention removes it (tokio's clock, so paused-time tests see it).
     expires_at: Option<tokio::time::Instant>,
 }
@@ -157,6 +168,7 @@ impl Store for MemoryStore {
                 snapshot: None,
                 log: Vec::new(),
                 audio: HashMap::new(),
+                webhooks: HashMap::new(),
                 expires_at,
             };
             inner.sessions.insert(meta.session_id.clone(), stored);
@@ -189,7 +201,13 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn append(&self, session_id: &SessionId, epoch: Epoch, entries: &[LogEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        session_id: &SessionId,
+        epoch: Epoch,
+        entries: &[LogEntry],
+        webhooks: &[WebhookMessage],
+    ) -> Result<(), StoreError> {
         self.with(|inner| {
             // A deleted session refuses its old owner, as a stale epoch would.
             let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
@@ -201,6 +219,13 @@ impl Store for MemoryStore {
                 }
             }
             stored.log.extend_from_slice(entries);
+            for message in webhooks {
+                let pending = PendingWebhook { message: message.clone(), attempts: 0, last_error: None };
+                stored.webhooks.insert(super::DeliveryId::of(session_id, message).field(), (pending, None));
+            }
+            for message in webhooks {
+                inner.webhooks.schedule(super::DeliveryId::of(session_id, message), message.created_at.0);
+            }
             Ok(())
         })
     }
@@ -346,5 +371,40 @@ impl Store for MemoryStore {
 
     async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
         Ok(self.with(|inner| inner.resumes.remove(user_id).is_some()))
+    }
+
+    async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.with(|inner| inner.secrets.entry(name.to_owned()).or_insert_with(super::random_secret).clone()))
+    }
+
+    async fn use_once(
+        &self,
+        session_id: &SessionId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| {
+            // Expiries grow with the order of use but for clock steps, which only delay this.
+            while inner.used_order.front().is_some_and(|(at, _)| *at <= now) {
+                if let Some((_, token)) = inner.used_order.pop_front() {
+                    inner.used.remove(&token);
+                }
+            }
+            let token = (session_id.clone(), nonce.to_owned());
+            if inner.used.contains(&token) {
+                return false;
+            }
+            if inner.used.len() >= super::MAX_USED_TOKENS {
+                tracing::warn!(
+                    max = super::MAX_USED_TOKENS,
+                    "too many single-use tokens used within their lifetime; refusing"
+                );
+                return false;
+            }
+            inner.used.insert(token.clone());
+            inner.used_order.push_back((expires, token));
+            true
+        }))
     }
 }

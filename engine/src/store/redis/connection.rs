@@ -1,0 +1,169 @@
+//! One connection type for a standalone Redis and a Redis Cluster: the store and the meter
+//! speak to either the same way.
+//!
+//! `redis://host:port/db` is one server (redis-rs's `ConnectionManager`: multiplexed,
+//! reconnecting); `redis+cluster://h1:p1,h2:p2,...` is a cluster (redis-rs's `cluster-async`:
+//! a connection per node, MOVED/ASK followed, the slot map refreshed on failover). On a cluster
+//! every script and every pipeline must touch one slot: Viva's keys of a session share the
+//! session's hash tag, a user's keys the user's; work across slots is done per slot (many
+//! commands at once: the multiplexed connections pipeline them anyway).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+/// A connection to a standalone Redis or a Redis Cluster. Cheap to clone: clones share it.
+#[derive(Clone)]
+pub enum RedisConnection {
+    /// One server.
+    Single(ConnectionManager),
+    /// A cluster.
+    Cluster(ClusterConnection),
+}
+
+/// The scheme of a cluster's URL.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+impl RedisConnection {
+    /// Connects to `url` (`redis://...` or `redis+cluster://h1:p1,h2:p2`); every command gives
+    /// up after `timeout`, so a Redis that hangs is an error, not a stall.
+    pub async fn open(url: &str, timeout: Duration) -> RedisResult<Self> {
+        match url.strip_prefix(CLUSTER_SCHEME) {
+            Some(rest) => {
+                // `[user:password@]h1:p1,h2:p2`: the credentials are every node's.
+                let (auth, hosts) = match rest.split_once('@') {
+                    Some((auth, hosts)) => (format!("{auth}@"), hosts),
+                    None => (String::new(), rest),
+                };
+                let nodes: Vec<String> = hosts
+                    .trim_end_matches('/')
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|node| format!("redis://{auth}{node}"))
+                    .collect();
+                let client = ClusterClientBuilder::new(nodes)
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(2)
+                    .build()?;
+                Ok(Self::Cluster(client.get_async_connection().await?))
+            }
+            None => {
+                let client = redis::Client::open(url)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(2);
+                Ok(Self::Single(ConnectionManager::new_with_config(client, config).await?))
+            }
+        }
+    }
+
+    /// One step of `SCAN ... MATCH pattern COUNT count` over every master: the cursor to go
+    /// on with (0 when done) and the keys found. On a cluster the cursor also says which
+    /// master the scan is on (its top byte: the index among the masters, by address).
+    pub async fn scan(&self, cursor: u64, pattern: &str, count: usize) -> RedisResult<(u64, Vec<String>)> {
+        let scan = |node_cursor: u64| {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(node_cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count.max(1));
+            cmd
+        };
+        match self {
+            Self::Single(connection) => scan(cursor).query_async(&mut connection.clone()).await,
+            Self::Cluster(connection) => {
+                let mut connection = connection.clone();
+                let masters = masters(&mut connection).await?;
+                let node = (cursor >> 56) as usize;
+                let Some((host, port)) = masters.get(node) else { return Ok((0, Vec::new())) };
+                let routing =
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
+                let value = connection.route_command(scan(cursor & NODE_CURSOR), routing).await?;
+                let (next, keys): (u64, Vec<String>) = redis::from_redis_value(value)?;
+                // On along this master, else from the start of the next one (never master 0
+                // again: cursor 0 is "done").
+                let next = match next {
+                    0 if node + 1 < masters.len() => ((node + 1) as u64) << 56,
+                    0 => 0,
+                    next => (node as u64) << 56 | (next & NODE_CURSOR),
+                };
+                Ok((next, keys))
+            }
+        }
+    }
+}
+
+/// Commands in flight at once in [`each`].
+const IN_FLIGHT: usize = 64;
+
+/// Runs `command` for each item, at most 64 at once, the results in order: the way to work
+/// across slots (one pipeline must stay in one slot on a cluster). The multiplexed connections
+/// send what is in flight together, as a pipeline would.
+pub async fn each<I, T, F, Fut>(items: I, command: F) -> RedisResult<Vec<T>>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future<Output = RedisResult<T>>,
+{
+    futures::stream::iter(items).map(command).buffered(IN_FLIGHT).try_collect().await
+}
+
+/// The bits of a cluster scan's cursor that are the master's own cursor.
+const NODE_CURSOR: u64 = (1 << 56) - 1;
+
+/// The cluster's masters, by address (`CLUSTER SLOTS`).
+async fn masters(connection: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
+    let value = connection
+        .route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+        )
+        .await?;
+    let ranges: Vec<Vec<Value>> = redis::from_redis_value(value)?;
+    let mut masters: Vec<(String, u16)> = ranges
+        .into_iter()
+        .filter_map(|range| {
+            let master: Vec<Value> = redis::from_redis_value(range.get(2)?.clone()).ok()?;
+            let host: String = redis::from_redis_value(master.first()?.clone()).ok()?;
+            let port: u16 = redis::from_redis_value(master.get(1)?.clone()).ok()?;
+            Some((host, port))
+        })
+        .collect();
+    masters.sort();
+    masters.dedup();
+    Ok(masters)
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
