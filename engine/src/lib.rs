@@ -5,6 +5,8 @@
 //!   library API drivers call (`create_session`, `connect`, `view`, `report`, ...).
 //! - Providers behind traits, each with an embedded default: [`interviewer`] (scripted),
 //!   [`scorer`] (heuristic), [`store`] (in memory).
+//! - [`resume`]: résumé text (normalized, cut to the limit, the skills it names), stored per
+//!   user and used by default for new sessions.
 //! - [`plan`] and [`rubric`]: interview plans as data, and the pure text analysis both the core
 //!   (to choose follow-ups) and the heuristic scorer use.
 //!
@@ -34,6 +36,7 @@ pub mod llm;
 pub mod meter;
 pub mod plan;
 pub mod progress;
+pub mod resume;
 mod retry;
 pub mod rubric;
 mod runtime;
@@ -45,7 +48,7 @@ pub mod webhook;
 
 pub use runtime::{
     AudioRecordings, Connection, Engine, EngineBuilder, EngineConfig, ExportSessions, Metering, Next, Page,
-    SessionAccess, Speech, plan_summary,
+    ResumeUpload, SessionAccess, Speech, plan_summary,
 };
 
 use store::StoreError;

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use viva_engine::core::{SessionId, UserId};
+use viva_engine::core::{Candidate, SessionId, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::store::{RedisStore, SessionMeta, Store, StoreError};
 use viva_engine::time::Timestamp;
-use viva_engine::{Engine, EngineConfig, Next};
+use viva_engine::{Engine, EngineConfig, Next, ResumeUpload};
 use viva_protocol::{ClientMessage, CloseCode, ServerMessage};
 use viva_testkit::RedisServer;
 
@@ -185,6 +185,41 @@ async fn deleting_a_user_deletes_their_minutes_even_with_metering_off() {
     // An engine without metering: the store deletes them all the same.
     engine(store).delete_user(&user).await.unwrap();
     assert_eq!(keys(&redis), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_kept_resume_is_used_by_new_sessions_exported_and_deleted_with_its_user() {
+    let redis = RedisServer::start();
+    let engine = engine(store(&redis).await);
+    let user: UserId = "hal".into();
+    let upload = ResumeUpload {
+        text: "Built Kafka pipelines. Designed a token bucket rate limiter.".into(),
+        truncated: false,
+        file_name: "cv.pdf".into(),
+        media_type: "application/pdf".into(),
+        size_bytes: 2_048,
+    };
+    let kept = engine.put_resume(&user, upload).await.unwrap();
+    assert!(kept.skills.iter().any(|s| s == "kafka"), "{kept:?}");
+    assert_eq!(keys(&redis), ["viva:{u:hal}:resume"]);
+    // A session created without a résumé gets the kept one; one with its own keeps its own.
+    let by_default = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    assert_eq!(by_default.candidate.resume_text.as_deref(), Some(kept_text()));
+    let own = Candidate { resume_text: Some("Go.".into()), ..Default::default() };
+    let given = engine.create_session(&user, "senior-backend", own).await.unwrap();
+    assert_eq!(given.candidate.resume_text.as_deref(), Some("Go."));
+    let export = engine.export(&user).await.unwrap();
+    let exported = export.resume.expect("the résumé is exported");
+    assert_eq!((exported.text.as_str(), exported.file_name.as_str()), (kept_text(), "cv.pdf"));
+    assert!(exported.skills.iter().any(|s| s == "token bucket"), "{exported:?}");
+
+    engine.delete_user(&user).await.unwrap();
+    assert_eq!(keys(&redis), Vec::<String>::new(), "no key of the user is left");
+    assert_eq!(engine.resume(&user).await.unwrap(), None);
+}
+
+fn kept_text() -> &'static str {
+    "Built Kafka pipelines. Designed a token bucket rate limiter."
 }
 
 #[tokio::test]

@@ -239,6 +239,16 @@ impl Store for FlakyStore {
     ) -> Result<Option<Duration>, StoreError> {
         self.inner.admit_creation(user_id, session_id, now, window, limit).await
     }
+    async fn put_resume(&self, user_id: &UserId, resume: &viva_engine::resume::Resume) -> Result<(), StoreError> {
+        self.inner.put_resume(user_id, resume).await
+    }
+    async fn resume(&self, user_id: &UserId) -> Result<Option<viva_engine::resume::Resume>, StoreError> {
+        self.inner.resume(user_id).await
+    }
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        self.inner.delete_resume(user_id).await
+    }
+
     async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.shared_secret(name).await
     }

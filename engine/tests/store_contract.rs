@@ -9,6 +9,7 @@ use viva_engine::core::{CoreConfig, LogEntry, Output, Session, SessionId, Sessio
 use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::PlanCatalog;
 use viva_engine::progress::{QuestionProgress, SessionProgress};
+use viva_engine::resume::Resume;
 use viva_engine::store::{Claimed, DeliveryId, RedisStore, SessionMeta, Store, StoreError, WebhookMessage};
 use viva_engine::time::Timestamp;
 use viva_protocol::{ClientMessage, DimensionScore};
@@ -262,6 +263,38 @@ async fn live_sessions_are_counted_per_user_with_leases(store: &impl Store) {
     assert!(admit("kim", "g", 61_600).await);
 }
 
+fn resume(text: &str, at: u64) -> Resume {
+    Resume {
+        text: text.into(),
+        truncated: false,
+        file_name: "cv.pdf".into(),
+        media_type: "application/pdf".into(),
+        size_bytes: 1_234,
+        uploaded_at: Timestamp(at),
+    }
+}
+
+async fn a_users_resume_is_kept_replaced_and_deleted_with_the_user(store: &impl Store) {
+    let (ann, bob) = ("ann".into(), "bob".into());
+    assert_eq!(store.resume(&ann).await.unwrap(), None);
+    assert!(!store.delete_resume(&ann).await.unwrap(), "nothing to delete");
+    store.put_resume(&ann, &resume("Rust and Kafka.", 1)).await.unwrap();
+    store.put_resume(&bob, &resume("Go and Redis.", 2)).await.unwrap();
+    assert_eq!(store.resume(&ann).await.unwrap(), Some(resume("Rust and Kafka.", 1)));
+    let replacement = Resume { truncated: true, media_type: "text/markdown".into(), ..resume("Zig.", 3) };
+    store.put_resume(&ann, &replacement).await.unwrap();
+    assert_eq!(store.resume(&ann).await.unwrap(), Some(replacement), "the latest replaces the earlier one");
+    assert!(store.delete_resume(&ann).await.unwrap());
+    assert_eq!(store.resume(&ann).await.unwrap(), None);
+    assert!(!store.delete_resume(&ann).await.unwrap());
+    // Deleting the user removes it with everything else, and only theirs.
+    store.put_resume(&ann, &resume("Rust and Kafka.", 4)).await.unwrap();
+    store.create(&meta("s1", "ann", 5), None).await.unwrap();
+    store.delete_user(&ann).await.unwrap();
+    assert_eq!(store.resume(&ann).await.unwrap(), None);
+    assert_eq!(store.resume(&bob).await.unwrap(), Some(resume("Go and Redis.", 2)), "another user's stays");
+}
+
 fn webhook(seq: u64, endpoint: &str, at: u64) -> WebhookMessage {
     WebhookMessage {
         seq,
@@ -509,6 +542,7 @@ contract![
     webhooks_go_with_their_session,
     endpoints_are_switched_off_and_on,
     progress_is_kept_per_session_while_indexed_and_goes_with_the_user,
+    a_users_resume_is_kept_replaced_and_deleted_with_the_user,
     live_sessions_are_counted_per_user_with_leases,
     answers_audio_is_kept_within_the_cap_and_goes_with_its_session,
     creates_and_reads_metadata,

@@ -48,7 +48,35 @@ export class ApiError extends Error {
  *   timing: SessionTiming[], timing_trend: Trend|null, notes: string[]}} Progress
  * @typedef {{question_id: string, budget_s: number, answers: number, to_start_ms: number|null,
  *   to_finish_ms: number|null, spent_ms: number, over_budget: boolean, audio_ms?: number}} QuestionTiming
+ * @typedef {{chars: number, truncated: boolean, skills: string[], file_name: string, media_type: string,
+ *   size_bytes: number, uploaded_at: number}} ResumeUploaded
+ * @typedef {ResumeUploaded & {text: string}} ResumeView
  */
+
+/** The résumé files the server reads, by media type. */
+export const RESUME_TYPES = {
+  pdf: 'application/pdf',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  md: 'text/markdown',
+  markdown: 'text/markdown',
+  txt: 'text/plain',
+};
+
+/** Largest résumé file the server takes, in bytes (2 MiB). */
+export const MAX_RESUME_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The media type to send a file as: its own when the server reads it, else by its extension
+ * (browsers give Markdown files no type, or `text/x-markdown`); null when it is not one.
+ * @param {{name: string, type: string}} file
+ * @returns {string|null}
+ */
+export function resumeType(file) {
+  const types = /** @type {string[]} */ (Object.values(RESUME_TYPES));
+  if (types.includes(file.type)) return file.type;
+  const extension = file.name.includes('.') ? file.name.split('.').pop()?.toLowerCase() ?? '' : '';
+  return /** @type {Record<string, string>} */ (RESUME_TYPES)[extension] ?? null;
+}
 
 export class Api {
   /** @param {() => string} token returns the current bearer token */
@@ -59,20 +87,26 @@ export class Api {
   /**
    * @param {string} method
    * @param {string} path
-   * @param {{body?: unknown, auth?: boolean}} [options]
+   * @param {{body?: unknown, file?: {blob: Blob, type: string, name: string}, auth?: boolean}} [options]
+   *   `body` is sent as JSON; `file` as itself, with its type and name
    * @returns {Promise<any>} the parsed JSON body (null for 204)
    */
-  async request(method, path, { body, auth = true } = {}) {
+  async request(method, path, { body, file, auth = true } = {}) {
     /** @type {Record<string, string>} */
     const headers = { Accept: 'application/json' };
     if (auth) headers.Authorization = `Bearer ${this.token()}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (file) {
+      headers['Content-Type'] = file.type;
+      // RFC 6266 / 8187: any name, percent-encoded UTF-8 (a header value must be Latin-1).
+      headers['Content-Disposition'] = `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`;
+    }
     let response;
     try {
       response = await fetch(path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: file ? file.blob : body === undefined ? undefined : JSON.stringify(body),
         cache: 'no-store',
       });
     } catch (error) {
@@ -150,6 +184,33 @@ export class Api {
       if (error instanceof ApiError && error.status === 404) return null;
       throw error;
     }
+  }
+
+  /**
+   * Uploads a résumé file (PDF, DOCX, Markdown or plain text, at most 2 MiB): the server keeps
+   * its text for the caller's next interviews.
+   * @param {Blob} blob
+   * @param {string} type its media type
+   * @param {string} name the file's name
+   * @returns {Promise<ResumeUploaded>}
+   */
+  putResume(blob, type, name) {
+    return this.request('PUT', '/v1/me/resume', { file: { blob, type, name } });
+  }
+
+  /** @returns {Promise<ResumeView|null>} the kept résumé, or null when there is none */
+  async resume() {
+    try {
+      return await this.request('GET', '/v1/me/resume');
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** @returns {Promise<void>} */
+  async deleteResume() {
+    await this.request('DELETE', '/v1/me/resume');
   }
 
   /** @returns {Promise<SessionSummary[]>} newest first */

@@ -6,7 +6,7 @@
 // `dispatch`: the reducer makes the next model, the controller does what the change asks for
 // (send, reconnect, fetch the report) and the view draws the model.
 
-import { Api } from './api.js';
+import { Api, MAX_RESUME_BYTES, resumeType } from './api.js';
 import { RETRY_ERRORS, canAnswer, initialModel, reduce } from './model.js';
 import { Transport } from './transport.js';
 import {
@@ -87,6 +87,12 @@ class ConsoleApp {
       practiseHint: byId('practise-hint', HTMLElement),
       modeVoice: byId('mode-voice', HTMLInputElement),
       notifyReport: byId('notify-report', HTMLButtonElement),
+      resumeDetails: byId('resume-details', HTMLDetailsElement),
+      resumeFile: byId('resume-file-input', HTMLInputElement),
+      resumeStatus: byId('resume-file-status', HTMLElement),
+      resumeKept: byId('resume-kept', HTMLElement),
+      resumeSkills: byId('resume-skills', HTMLElement),
+      resumeDelete: byId('resume-delete', HTMLButtonElement),
     };
     this.api = new Api(() => this.ui.token.value.trim());
     this.view = new InterviewView();
@@ -110,6 +116,10 @@ class ConsoleApp {
     this.progressRequest = 0;
     /** @type {import('./api.js').Progress|null} what the progress panel shows */
     this.progress = null;
+    /** Numbers résumé requests, so only the latest one's answer is shown. */
+    this.resumeRequest = 0;
+    /** Whether the résumé shown is the signed-in user's (it is read when its section opens). */
+    this.resumeLoaded = false;
     /** @type {string[]} CSP violations seen (the tests assert there are none) */
     this.cspViolations = [];
   }
@@ -463,6 +473,101 @@ class ConsoleApp {
     ui.interview.focus();
   }
 
+  // ---- the résumé file -----------------------------------------------------------------------
+
+  /**
+   * Shows the résumé kept (or that none is), or what went wrong.
+   * @param {import('./api.js').ResumeUploaded|null} kept
+   * @param {string} [problem] an error to show instead
+   */
+  showResume(kept, problem) {
+    const ui = this.ui;
+    ui.resumeStatus.dataset.state = problem ? 'error' : kept ? 'kept' : 'none';
+    if (problem) {
+      ui.resumeStatus.textContent = problem;
+    } else if (kept) {
+      const chars = kept.chars.toLocaleString();
+      const cut = kept.truncated ? ' It was too long: only the beginning is kept.' : '';
+      const count = kept.skills.length;
+      const skills = count ? ` ${count} skill${count === 1 ? '' : 's'} found.` : ' No skill the plans know was found.';
+      ui.resumeStatus.textContent = `${kept.file_name}: ${chars} characters kept for your next interviews.${cut}${skills}`;
+    } else {
+      ui.resumeStatus.textContent = 'No résumé file kept.';
+    }
+    // An error keeps showing the résumé kept before it (a failed upload changes nothing).
+    if (!problem) {
+      ui.resumeKept.hidden = !kept;
+      ui.resumeKept.dataset.truncated = kept?.truncated ? 'true' : 'false';
+      ui.resumeSkills.replaceChildren(...(kept?.skills ?? []).map((skill) => el('li', { text: skill })));
+    }
+  }
+
+  /**
+   * Reads the kept résumé, once per sign-in, when its section is open: the page asks only when
+   * the candidate looks (none kept is a 404, which a browser logs as an error).
+   */
+  async loadResume() {
+    if (this.resumeLoaded || !this.ui.resumeDetails.open) return;
+    this.resumeLoaded = true;
+    const request = ++this.resumeRequest;
+    try {
+      const kept = await this.api.resume();
+      if (request === this.resumeRequest) this.showResume(kept);
+    } catch (error) {
+      if (request === this.resumeRequest) {
+        this.showResume(null, `Cannot load your résumé: ${/** @type {Error} */ (error).message}`);
+      }
+    }
+  }
+
+  /** @param {File} file */
+  async uploadResume(file) {
+    const ui = this.ui;
+    const type = resumeType(file);
+    if (!type) {
+      this.showResume(null, `${file.name} is not a PDF, DOCX, Markdown or text file.`);
+      return;
+    }
+    if (file.size > MAX_RESUME_BYTES) {
+      this.showResume(null, `${file.name} is over 2 MiB.`);
+      return;
+    }
+    const request = ++this.resumeRequest;
+    ui.resumeFile.disabled = true;
+    ui.resumeDelete.disabled = true;
+    ui.resumeStatus.dataset.state = 'busy';
+    ui.resumeStatus.textContent = `Reading ${file.name}…`;
+    try {
+      const kept = await this.api.putResume(file, type, file.name);
+      this.resumeLoaded = true;
+      if (request === this.resumeRequest) this.showResume(kept);
+    } catch (error) {
+      if (request === this.resumeRequest) {
+        this.showResume(null, `Cannot read ${file.name}: ${/** @type {Error} */ (error).message}`);
+      }
+    } finally {
+      ui.resumeFile.disabled = false;
+      ui.resumeDelete.disabled = false;
+      ui.resumeFile.value = '';
+    }
+  }
+
+  async deleteResume() {
+    const request = ++this.resumeRequest;
+    this.ui.resumeDelete.disabled = true;
+    try {
+      await this.api.deleteResume();
+      if (request === this.resumeRequest) this.showResume(null);
+      this.ui.resumeFile.focus();
+    } catch (error) {
+      if (request === this.resumeRequest) {
+        this.showResume(null, `Cannot delete your résumé: ${/** @type {Error} */ (error).message}`);
+      }
+    } finally {
+      this.ui.resumeDelete.disabled = false;
+    }
+  }
+
   // ---- the report and the history ---------------------------------------------------------
 
   /**
@@ -632,7 +737,17 @@ class ConsoleApp {
       this.leave();
       this.reset();
       this.loadHistory();
+      this.resumeLoaded = false;
+      this.ui.resumeStatus.textContent = '';
+      this.ui.resumeKept.hidden = true;
+      this.loadResume();
     });
+    ui.resumeDetails.addEventListener('toggle', () => this.loadResume());
+    ui.resumeFile.addEventListener('change', () => {
+      const file = ui.resumeFile.files?.[0];
+      if (file) this.uploadResume(file);
+    });
+    ui.resumeDelete.addEventListener('click', () => this.deleteResume());
     ui.plan.addEventListener('change', () => this.showPlan());
     ui.role.addEventListener('input', () => {
       this.roleFromPlan = false;

@@ -57,6 +57,12 @@ pub enum AppError {
     /// A bug or a broken dependency; the message is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A request body of a media type the route does not take: 415 `unsupported_media_type`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A résumé file whose text cannot be read: 422 `unreadable_resume`, saying why.
+    #[error("{0}")]
+    UnreadableResume(String),
 }
 
 impl AppError {
@@ -90,6 +96,10 @@ impl AppError {
                 ErrorCode::Internal,
                 "internal error; see the server logs".to_owned(),
             ),
+            Self::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType, m.clone())
+            }
+            Self::UnreadableResume(m) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnreadableResume, m.clone()),
         }
     }
 }

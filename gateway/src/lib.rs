@@ -8,6 +8,7 @@
 //! - [`auth`]: bearer tokens (dev or JWT) and single-use socket tickets.
 //! - [`server`]: the accept loop, with the limits on connections before any login.
 //! - [`rest`] and [`ws`]: the endpoints.
+//! - [`resume`]: résumé files (`/v1/me/resume`), read in a child process with resource limits.
 //! - [`minutes`]: balances, ledgers and the admin's credits (`--metering minutes`).
 //! - [`console`]: the web interview console at `/`.
 //! - [`error`]: the one place failures become responses.
@@ -18,6 +19,7 @@ pub mod console;
 pub mod error;
 pub mod minutes;
 pub mod rest;
+pub mod resume;
 pub mod server;
 pub mod speech;
 pub mod webhooks;
@@ -35,7 +37,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
@@ -70,6 +72,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The token of the `/v1/admin/*` routes (`None`: they do not exist).
     pub admin_token: Option<Arc<str>>,
+    /// Reads résumé files in child processes (off by default: the binary points it at itself).
+    pub resume: resume::child::Extractor,
 }
 
 impl AppState {
@@ -86,11 +90,13 @@ impl AppState {
             sockets: TaskTracker::new(),
             metrics: None,
             admin_token: None,
+            resume: resume::child::Extractor::default(),
         }
     }
 }
 
-/// Largest REST request body (a résumé fits easily).
+/// Largest REST request body (a résumé's text fits easily); résumé files have their own
+/// limit ([`resume::MAX_FILE_BYTES`]).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The gateway's routes.
@@ -113,6 +119,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me/progress", get(rest::my_progress))
         .route("/v1/me", delete(rest::delete_me))
         .route("/v1/me/usage", get(minutes::my_usage))
+        .route(
+            "/v1/me/resume",
+            put(resume::put)
+                .get(resume::get)
+                .delete(resume::delete)
+                .layer(DefaultBodyLimit::max(resume::MAX_FILE_BYTES)),
+        )
         .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))
         .route("/v1/admin/users/{user}/credits", post(minutes::credit))
         .route("/v1/admin/webhooks", get(webhooks::endpoints))

@@ -17,12 +17,17 @@ use viva_engine::{Engine, EngineConfig, Metering};
 use viva_gateway::auth::AuthMode;
 use viva_gateway::auth::jwt::JwtVerifier;
 use viva_gateway::config::{self, Args, AuthSettings, LlmSettings, LogFormat, Provider, Settings, StoreKind};
-use viva_gateway::{AppState, bind, run};
+use viva_gateway::{AppState, bind, resume, run};
 
 /// EX_USAGE: bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
+    // A child reading a résumé file (`resume::child`): its limits first, nothing else.
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == resume::child::SUBCOMMAND) {
+        return resume::child::main(&argv[1..]);
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(error) => {
@@ -150,6 +155,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     state.allowed_origins = settings.allowed_origins.clone().into();
     state.metrics = Some(metrics_recorder()?);
     state.admin_token = settings.admin_token.as_deref().map(Arc::from);
+    // Résumé files are read by this binary run as a child (`__extract-resume`): on Linux through
+    // /proc/self/exe, which is this process's image even after an upgrade replaced the file.
+    let this_program = match std::path::Path::new("/proc/self/exe") {
+        proc if proc.exists() => proc.to_path_buf(),
+        _ => std::env::current_exe().context("cannot find this program")?,
+    };
+    state.resume = resume::child::Extractor::new(Some(this_program));
     run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())

@@ -145,28 +145,23 @@ pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::r
                 }
                 None => {
                     let unreadable = serde_json::to_string(export.unreadable()).unwrap_or_default();
-                    let minutes = match export.minutes().await {
-                        Ok(None) => String::new(),
-                        Ok(Some(minutes)) => {
-                            format!(r#","minutes":{}"#, serde_json::to_string(&minutes).unwrap_or_default())
+                    // What the user has besides sessions: absent fields when none is kept.
+                    let extras = async {
+                        let minutes = extra("minutes", export.minutes().await)?;
+                        let progress = extra("progress", export.progress().await)?;
+                        let resume = extra("resume", export.resume().await)?;
+                        Ok::<_, EngineError>(format!("{minutes}{progress}{resume}"))
+                    };
+                    match extras.await {
+                        Ok(extras) => {
+                            let tail = format!(r#"],"unreadable":{unreadable}{extras}}}"#);
+                            Some((Ok(tail.into_bytes()), (Step::Done, export)))
                         }
                         Err(error) => {
                             tracing::warn!(%error, "export cut short");
-                            return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
+                            Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)))
                         }
-                    };
-                    let progress = match export.progress().await {
-                        Ok(None) => String::new(),
-                        Ok(Some(progress)) => {
-                            format!(r#","progress":{}"#, serde_json::to_string(&progress).unwrap_or_default())
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "export cut short");
-                            return Some((Err(std::io::Error::other(error.to_string())), (Step::Done, export)));
-                        }
-                    };
-                    let tail = format!(r#"],"unreadable":{unreadable}{minutes}{progress}}}"#);
-                    Some((Ok(tail.into_bytes()), (Step::Done, export)))
+                    }
                 }
             },
             Step::Done => None,
@@ -174,6 +169,11 @@ pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::r
     });
     let headers = [(header::CONTENT_TYPE, "application/json")];
     Ok((headers, axum::body::Body::from_stream(pieces)).into_response())
+}
+
+/// `,"<name>":<value as JSON>` for the export's tail, or nothing when there is no value.
+fn extra<T: serde::Serialize>(name: &str, value: Result<Option<T>, EngineError>) -> Result<String, EngineError> {
+    Ok(value?.map(|v| format!(r#","{name}":{}"#, serde_json::to_string(&v).unwrap_or_default())).unwrap_or_default())
 }
 
 /// `GET /v1/me/progress`: the caller's progress across their finished sessions.

@@ -57,6 +57,13 @@ pub enum ErrorCode {
     /// `session.start` while the user already has as many live sessions as allowed: end one
     /// (or wait for one to end), then start again. The session stays `created`.
     TooManyLiveSessions,
+    /// A request body of a media type the route does not take (REST 415), e.g. a résumé that
+    /// is not PDF, DOCX, Markdown or plain text.
+    UnsupportedMediaType,
+    /// A résumé file whose text cannot be read (REST 422): malformed, encrypted, without a
+    /// text layer, inflating past the limits, too many pages, or too slow or too big to parse.
+    /// The message says which.
+    UnreadableResume,
 }
 
 impl ErrorCode {
@@ -87,6 +94,8 @@ impl ErrorCode {
         Self::InsufficientMinutes,
         Self::AtCapacity,
         Self::TooManyLiveSessions,
+        Self::UnsupportedMediaType,
+        Self::UnreadableResume,
     ];
 
     /// The code as it appears on the wire.
@@ -116,6 +125,8 @@ impl ErrorCode {
             Self::InsufficientMinutes => "insufficient_minutes",
             Self::AtCapacity => "at_capacity",
             Self::TooManyLiveSessions => "too_many_live_sessions",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnreadableResume => "unreadable_resume",
         }
     }
 }
@@ -170,6 +181,8 @@ mod tests {
             InsufficientMinutes,
             AtCapacity,
             TooManyLiveSessions,
+            UnsupportedMediaType,
+            UnreadableResume,
         ]
     }
 

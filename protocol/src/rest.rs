@@ -427,6 +427,9 @@ pub struct Export {
     /// `GET /v1/me/progress` computes from it (absent when there is none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// The caller's résumé (`PUT /v1/me/resume`), when one is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeView>,
 }
 
 /// A user's minutes in an export.
@@ -543,6 +546,50 @@ pub struct Recording {
     pub t_ms: u64,
     /// What the client sent.
     pub message: crate::ClientMessage,
+}
+
+/// `PUT /v1/me/resume` answer (200): what was kept of the file. The body of the request is the
+/// file itself, with its `Content-Type` (`application/pdf`,
+/// `application/vnd.openxmlformats-officedocument.wordprocessingml.document`, `text/markdown`,
+/// `text/plain`), at most 2 MiB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ResumeUploaded {
+    /// Characters of text kept.
+    pub chars: usize,
+    /// Whether the text was cut (at a sentence boundary) to the server's résumé limit.
+    pub truncated: bool,
+    /// Skills the interview plans know that the text names (e.g. `kafka`, `token bucket`).
+    pub skills: Vec<String>,
+    /// The file's name (from `Content-Disposition`; `resume` when none was given).
+    pub file_name: String,
+    /// The file's media type.
+    pub media_type: String,
+    /// The file's size in bytes.
+    pub size_bytes: u64,
+    /// When it was uploaded, milliseconds since the Unix epoch.
+    pub uploaded_at: u64,
+}
+
+/// `GET /v1/me/resume` answer: the caller's résumé as kept, used as `candidate.resume_text`
+/// by `POST /v1/sessions` when the request gives none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ResumeView {
+    /// The text extracted and normalized (plain text: paragraphs on their own lines).
+    pub text: String,
+    /// Characters of text.
+    pub chars: usize,
+    /// Whether the text was cut (at a sentence boundary) to the server's résumé limit.
+    pub truncated: bool,
+    /// Skills the interview plans know that the text names.
+    pub skills: Vec<String>,
+    /// The file's name.
+    pub file_name: String,
+    /// The file's media type.
+    pub media_type: String,
+    /// The file's size in bytes.
+    pub size_bytes: u64,
+    /// When it was uploaded, milliseconds since the Unix epoch.
+    pub uploaded_at: u64,
 }
 
 /// `GET /v1/admin/webhooks`: the endpoints configured and the outbox.

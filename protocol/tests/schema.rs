@@ -10,7 +10,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use viva_protocol::rest::{
     ApiError, CreateSession, CreditRequest, Credited, DeadWebhooks, Events, Export, MySessions, Plans, Progress,
-    Recording, Report, SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
+    Recording, Report, ResumeUploaded, ResumeView, SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
 };
 use viva_protocol::webhook::Webhook;
 use viva_protocol::{ClientMessage, ServerMessage};
@@ -71,6 +71,8 @@ fn rest_bodies() {
     generator.subschema_for::<Credited>();
     generator.subschema_for::<WebhookEndpoints>();
     generator.subschema_for::<DeadWebhooks>();
+    generator.subschema_for::<ResumeUploaded>();
+    generator.subschema_for::<ResumeView>();
     generator.subschema_for::<ApiError>();
     let defs = generator.take_definitions(true);
     let document = serde_json::json!({

@@ -9,8 +9,7 @@ use futures::stream::{self, BoxStream};
 use viva_protocol::{AnswerContent, EndReason, TurnKind};
 
 use super::{Interviewer, InterviewerEvent, TurnRequest};
-use crate::plan::QuestionStyle;
-use crate::rubric;
+use crate::{resume, rubric};
 
 /// Streams the plan's text at a fixed pace.
 #[derive(Debug, Clone)]
@@ -68,25 +67,12 @@ impl ScriptedInterviewer {
 }
 
 /// Up to two of the plan's key topics that the candidate's résumé mentions, in the résumé's
-/// own terms as the plan names them (e.g. `kafka`, `token bucket`).
+/// own terms as the plan names them (e.g. `kafka`, `token bucket`): the first two of
+/// [`resume::skills`] for this plan.
 fn resume_skills(request: &TurnRequest) -> Vec<String> {
-    let Some(resume) = request.candidate.resume_text.as_deref().filter(|r| !r.trim().is_empty()) else {
-        return Vec::new();
-    };
-    let words = rubric::Words::of_text(resume);
-    let mut skills: Vec<String> = Vec::new();
-    // Behavioural questions' keywords (impact, users, ...) say nothing about skills; nor do
-    // very short words.
-    let technical = request.plan.questions.iter().filter(|q| q.style != QuestionStyle::Behavioural);
-    let keywords = technical.flat_map(|q| &q.key_points).flat_map(|k| &k.keywords).filter(|k| k.len() >= 4);
-    for keyword in keywords {
-        if words.contains(keyword) && !skills.iter().any(|s| s == keyword) {
-            skills.push(keyword.clone());
-            if skills.len() == 2 {
-                break;
-            }
-        }
-    }
+    let resume = request.candidate.resume_text.as_deref().unwrap_or_default();
+    let mut skills = resume::skills(resume, [request.plan.as_ref()]);
+    skills.truncate(2);
     skills
 }
 

@@ -142,6 +142,15 @@ impl Words {
         (0..self.len()).any(|i| self.matches_at(i, &phrase))
     }
 
+    /// The words `keyword` matches first (see [`Words::contains`]), as they are in the text
+    /// (lowercase, joined by spaces): `idempoten` finds `idempotency`.
+    pub fn found(&self, keyword: &str) -> Option<String> {
+        let phrase = Phrase::new(keyword, Mode::Prefix);
+        let at = (0..self.len()).find(|&i| self.matches_at(i, &phrase))?;
+        let words: Vec<&str> = (at..at + phrase.parts.len()).filter_map(|i| self.get(i)).collect();
+        Some(words.join(" "))
+    }
+
     /// How many times any of `phrases` starts at some word.
     pub(crate) fn count_any(&self, phrases: &[&str], mode: Mode) -> u32 {
         let phrases = Phrase::all(phrases, mode);

@@ -117,6 +117,11 @@ impl ExportSessions {
         Ok((progress.sessions > 0).then_some(progress))
     }
 
+    /// The user's résumé (`None` when none is kept).
+    pub async fn resume(&self) -> Result<Option<viva_protocol::rest::ResumeView>, EngineError> {
+        self.engine.resume(&self.user_id).await
+    }
+
     /// Sessions that could not be read, so far (all of them once `next` returned `None`).
     pub fn unreadable(&self) -> &[String] {
         &self.unreadable
@@ -170,7 +175,8 @@ impl Engine {
 
     /// Everything stored about a user, machine-readable, to be taken session by session:
     /// every session with its candidate profile, transcript (answers and code), scores and
-    /// report. Only one session is loaded at a time.
+    /// report; then their minutes and résumé ([`ExportSessions::minutes`],
+    /// [`ExportSessions::resume`]). Only one session is loaded at a time.
     pub async fn export_sessions(&self, user_id: &UserId) -> Result<ExportSessions, EngineError> {
         let listed = self.ctx.store.user_sessions(user_id).await?;
         Ok(ExportSessions {
@@ -197,6 +203,7 @@ impl Engine {
             progress: export.progress().await?,
             unreadable: export.unreadable,
             minutes: self.exported_minutes(user_id).await?,
+            resume: self.resume(user_id).await?,
         })
     }
 

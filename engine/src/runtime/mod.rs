@@ -12,6 +12,7 @@ mod minutes;
 mod outbox;
 mod progress;
 mod registry;
+mod resumes;
 mod voice;
 mod webhooks;
 
@@ -27,6 +28,7 @@ pub use answer_audio::AudioRecordings;
 pub use connection::{Connection, Next};
 pub use history::{ExportSessions, Page};
 pub use minutes::Metering;
+pub use resumes::ResumeUpload;
 pub use voice::Speech;
 
 use self::actor::Actor;
@@ -310,12 +312,13 @@ impl Engine {
         self.registry.len()
     }
 
-    /// Creates a session for `user_id` on plan `plan_id`.
+    /// Creates a session for `user_id` on plan `plan_id`. A candidate without `resume_text`
+    /// gets the user's kept résumé ([`Engine::put_resume`]), if any; `Some("")` is no résumé.
     pub async fn create_session(
         &self,
         user_id: &UserId,
         plan_id: &str,
-        candidate: Candidate,
+        mut candidate: Candidate,
     ) -> Result<SessionMeta, EngineError> {
         let plan = self.ctx.plans.get(plan_id).ok_or_else(|| EngineError::UnknownPlan(plan_id.to_owned()))?;
         if self.registry.full() {
@@ -328,6 +331,9 @@ impl Engine {
                 let limit = MAX_PROFILE_FIELD_CHARS;
                 return Err(EngineError::BadRequest(format!("{field} of {chars} characters is over {limit}")));
             }
+        }
+        if candidate.resume_text.is_none() {
+            candidate.resume_text = self.default_resume_text(user_id).await?;
         }
         let resume = candidate.resume_text.as_deref().map_or(0, str::len);
         if resume > self.ctx.config.max_resume_bytes {

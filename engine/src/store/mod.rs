@@ -1,5 +1,6 @@
 //! Where sessions live beyond memory: metadata, a snapshot, an append-only event log, and a
-//! per-user index (so export and deletion can find everything a user owns).
+//! per-user index (so export and deletion can find everything a user owns); and what a user
+//! keeps beside their sessions (their résumé).
 //!
 //! A user's progress record (a summary of each finished session's report) sits beside their
 //! index, written once each report is durable.
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::progress::SessionProgress;
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
@@ -212,6 +214,17 @@ pub trait Store: Webhooks + Send + Sync + 'static {
     /// key of it, including keys made after this call (the log, the epoch), and its entry in
     /// the user's index, are gone.
     async fn expire_session(&self, meta: &SessionMeta, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Keeps the user's résumé, replacing the one kept before. It is the user's, not a
+    /// session's: no retention expires it; [`Store::delete_resume`] and
+    /// [`Store::delete_user`] remove it.
+    async fn put_resume(&self, user_id: &UserId, resume: &Resume) -> Result<(), StoreError>;
+
+    /// The user's résumé, if one is kept.
+    async fn resume(&self, user_id: &UserId) -> Result<Option<Resume>, StoreError>;
+
+    /// Removes the user's résumé: whether there was one.
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError>;
 
     /// A secret shared by every node on this store (32 random bytes, made by the first node to
     /// ask for `name`, then the same for all): the key of socket tickets, so that a ticket one

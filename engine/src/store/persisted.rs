@@ -26,6 +26,7 @@
 //! - webhook deliveries (the outbox, `store::webhooks`): `V1`.
 //! - metadata: `V1`; its candidate gained the optional `focus` (an adaptive session's targets,
 //!   issue 15), reports the optional `revisited`.
+//! - résumés (per user): `V1`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,6 +41,7 @@ use crate::core::{
     Revisited, Scoring, SessionId, Spoken, State, Status, Turn, TurnId, UserId,
 };
 use crate::progress::{QuestionProgress, SessionProgress};
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 /// Encodes a stored value.
@@ -882,6 +884,51 @@ impl From<StateV1> for StateV2 {
     }
 }
 
+/// A user's résumé.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub enum ResumeBytes {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// Normalized text, within the engine's limit.
+        text: String,
+        /// Whether it was cut to fit.
+        truncated: bool,
+        /// The file's name.
+        file_name: String,
+        /// The file's media type.
+        media_type: String,
+        /// The file's size in bytes.
+        size_bytes: u64,
+        /// Milliseconds since the epoch.
+        uploaded_at: u64,
+    },
+}
+
+impl From<&Resume> for ResumeBytes {
+    fn from(resume: &Resume) -> Self {
+        Self::V1 {
+            text: resume.text.clone(),
+            truncated: resume.truncated,
+            file_name: resume.file_name.clone(),
+            media_type: resume.media_type.clone(),
+            size_bytes: resume.size_bytes,
+            uploaded_at: resume.uploaded_at.0,
+        }
+    }
+}
+
+impl From<ResumeBytes> for Resume {
+    fn from(stored: ResumeBytes) -> Self {
+        match stored {
+            ResumeBytes::V1 { text, truncated, file_name, media_type, size_bytes, uploaded_at } => {
+                Self { text, truncated, file_name, media_type, size_bytes, uploaded_at: Timestamp(uploaded_at) }
+            }
+        }
+    }
+}
+
 /// A webhook delivery waiting in a session's outbox (`store::webhooks`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "v")]
@@ -1096,5 +1143,19 @@ mod tests {
         };
         let stored = fixture("progress.msgpack", encode(&ProgressBytes::from(&summary)).unwrap());
         assert_eq!(SessionProgress::from(decode::<ProgressBytes>(&stored).unwrap()), summary);
+    }
+
+    #[test]
+    fn a_resume_round_trips() {
+        let resume = Resume {
+            text: "Rust, Redis, Kafka.".into(),
+            truncated: true,
+            file_name: "cv.pdf".into(),
+            media_type: "application/pdf".into(),
+            size_bytes: 12_345,
+            uploaded_at: Timestamp(1_000),
+        };
+        let stored = encode(&ResumeBytes::from(&resume)).unwrap();
+        assert_eq!(Resume::from(decode::<ResumeBytes>(&stored).unwrap()), resume);
     }
 }

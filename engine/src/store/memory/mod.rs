@@ -14,6 +14,7 @@ use super::{
 };
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::progress::SessionProgress;
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 /// Sessions in a map behind a mutex.
@@ -56,6 +57,8 @@ struct Inner {
     used_order: VecDeque<(Timestamp, (SessionId, String))>,
     /// User id → their progress record, by session (`put_progress`).
     progress: HashMap<UserId, HashMap<SessionId, SessionProgress>>,
+    /// User id → their résumé (`put_resume`).
+    resumes: HashMap<UserId, Resume>,
 }
 
 #[derive(Debug)]
@@ -270,6 +273,7 @@ impl Store for MemoryStore {
             inner.created.remove(user_id);
             inner.live.remove(user_id);
             inner.progress.remove(user_id);
+            inner.resumes.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
         }))
@@ -368,6 +372,19 @@ impl Store for MemoryStore {
             inner.existing(&meta.session_id)?.expires_at = Some(tokio::time::Instant::now() + ttl);
             Ok(())
         })
+    }
+
+    async fn put_resume(&self, user_id: &UserId, resume: &Resume) -> Result<(), StoreError> {
+        self.with(|inner| inner.resumes.insert(user_id.clone(), resume.clone()));
+        Ok(())
+    }
+
+    async fn resume(&self, user_id: &UserId) -> Result<Option<Resume>, StoreError> {
+        Ok(self.with(|inner| inner.resumes.get(user_id).cloned()))
+    }
+
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        Ok(self.with(|inner| inner.resumes.remove(user_id).is_some()))
     }
 
     async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {

@@ -24,6 +24,8 @@
 //! The progress record is under the user's hash tag, not the session's: it is written by its own
 //! script (`PUT_PROGRESS`, one slot) after the report is durable, idempotently (a field per
 //! session), only while the session is in the user's index, and expires with the index.
+//! | `viva:{u:<user>}:created` | sorted set | the user's recent session creations (`admit_creation`) |
+//! | `viva:{u:<user>}:resume` | string | [`ResumeBytes`]: the user's résumé (text, file name, type, size, upload time) |
 //!
 //! One batch of durable events is one script call (one round trip): the script checks the
 //! caller's epoch and that the batch continues the log, then appends it, with the webhook
@@ -38,7 +40,7 @@ use async_trait::async_trait;
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 
-use super::persisted::{self, EntryBytes, MetaBytes, ProgressBytes, SnapshotBytes, WebhookBytes};
+use super::persisted::{self, EntryBytes, MetaBytes, ProgressBytes, ResumeBytes, SnapshotBytes, WebhookBytes};
 use connection::each;
 pub use connection::{CLUSTER_SCHEME, RedisConnection};
 
@@ -48,6 +50,7 @@ use super::{
 };
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::progress::SessionProgress;
+use crate::resume::Resume;
 use crate::time::Timestamp;
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log, and the
@@ -209,6 +212,8 @@ return 1
 /// The user's minutes (docs/metering.md: `meter/redis.rs` writes them) go too, whether or not
 /// minutes are metered now, and so does their progress record. KEYS: index, created, live,
 /// then the minutes' keys and the progress record.
+/// minutes are metered now; so does their résumé. KEYS: index, created, live, the minutes'
+/// keys, then the résumé.
 const TAKE_INDEX: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 redis.call('DEL', unpack(KEYS))
@@ -276,6 +281,11 @@ fn user_live(user_id: &UserId) -> String {
 /// The user's progress record (same hash tag as the index).
 fn user_progress(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:progress")
+}
+
+/// The user's résumé (same hash tag as the index).
+fn user_resume(user_id: &UserId) -> String {
+    format!("viva:{{u:{user_id}}}:resume")
 }
 
 impl RedisStore {
@@ -558,6 +568,7 @@ impl Store for RedisStore {
             .key(format!("viva:{{u:{user_id}}}:ledger"))
             .key(format!("viva:{{u:{user_id}}}:keys"))
             .key(user_progress(user_id))
+            .key(user_resume(user_id))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
@@ -680,6 +691,21 @@ impl Store for RedisStore {
             .map_err(store_error)?;
         let expires_at = now_ms().saturating_add(ms as u64);
         self.index(&meta.user_id, &meta.session_id, &expires_at.to_string()).await
+    }
+
+    async fn put_resume(&self, user_id: &UserId, resume: &Resume) -> Result<(), StoreError> {
+        let bytes = persisted::encode(&ResumeBytes::from(resume))?;
+        self.conn().set(user_resume(user_id), bytes).await.map_err(store_error)
+    }
+
+    async fn resume(&self, user_id: &UserId) -> Result<Option<Resume>, StoreError> {
+        let bytes: Option<Vec<u8>> = self.conn().get(user_resume(user_id)).await.map_err(store_error)?;
+        bytes.map(|b| Ok(persisted::decode::<ResumeBytes>(&b)?.into())).transpose()
+    }
+
+    async fn delete_resume(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        let deleted: u64 = self.conn().del(user_resume(user_id)).await.map_err(store_error)?;
+        Ok(deleted > 0)
     }
 
     async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
