@@ -267,6 +267,15 @@ impl Store for FlakyStore {
     fn notices(&self) -> Notices {
         self.inner.notices()
     }
+    async fn heartbeat(&self, node: &viva_engine::store::NodeInfo) -> Result<(), StoreError> {
+        self.inner.heartbeat(node).await
+    }
+    async fn nodes(&self, now: Timestamp) -> Result<Vec<viva_engine::store::NodeInfo>, StoreError> {
+        self.inner.nodes(now).await
+    }
+    async fn forget_node(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.forget_node(id).await
+    }
     async fn put_progress(&self, user_id: &UserId, summary: &SessionProgress) -> Result<bool, StoreError> {
         self.inner.put_progress(user_id, summary).await
     }

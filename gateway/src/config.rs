@@ -104,6 +104,18 @@ pub struct Args {
     /// How long a graceful shutdown waits for sessions to persist, in seconds.
     #[arg(long, env = "VIVA_SHUTDOWN_GRACE_S", default_value = "10")]
     pub shutdown_grace_s: String,
+    /// This node's id in the registry of nodes (`GET /v1/admin/nodes`; drains name it):
+    /// letters, digits, `-`, `_`, `.`, at most 64 (`auto`: `node-` and 8 random hex digits).
+    #[arg(long, env = "VIVA_NODE_ID", default_value = "auto")]
+    pub node_id: String,
+    /// The address other nodes and operators see for this node (`auto`: the one it listens on).
+    #[arg(long, env = "VIVA_ADVERTISE_ADDRESS", default_value = "auto")]
+    pub advertise_address: String,
+    /// Seconds a draining node (SIGTERM, or `POST /v1/admin/nodes/{id}/drain`) answers 503 on
+    /// `/readyz`, still serving, before it hands its sessions over: time for the balancer's
+    /// health checks to notice.
+    #[arg(long, env = "VIVA_DRAIN_DELAY_S", default_value = "0")]
+    pub drain_delay_s: String,
     /// Client messages per second one socket may send on average.
     #[arg(long, env = "VIVA_RATE_LIMIT_PER_S", default_value = "10")]
     pub rate_limit_per_s: String,
@@ -264,6 +276,12 @@ pub struct Settings {
     pub scripted_pace: Duration,
     /// Graceful shutdown bound.
     pub shutdown_grace: Duration,
+    /// This node's id (`None`: a random one).
+    pub node_id: Option<String>,
+    /// The address this node advertises (`None`: the one it listens on).
+    pub advertise_address: Option<String>,
+    /// How long a draining node says so before it stops serving.
+    pub drain_delay: Duration,
     /// Per-socket limits.
     pub socket: SocketLimits,
     /// Sessions one user may create in any hour (`None`: no limit).
@@ -403,6 +421,7 @@ impl Args {
         };
         let pace_ms = number("scripted-pace-ms", &self.scripted_pace_ms, 0, 10_000);
         let grace_s = number("shutdown-grace-s", &self.shutdown_grace_s, 0, 3_600);
+        let drain_delay_s = number("drain-delay-s", &self.drain_delay_s, 0, 600);
         let store_timeout_ms = number("store-timeout-ms", &self.store_timeout_ms, 10, 60_000);
         let retention_days = number("retention-days", &self.retention_days, 0, 36_500);
         let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
@@ -437,6 +456,12 @@ impl Args {
                 LogFormat::Plain
             }
         };
+        let node_id_ok = |id: &str| {
+            (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if self.node_id != "auto" && !node_id_ok(&self.node_id) {
+            errors.push(format!("--node-id `{}` is not 1 to 64 letters, digits, `-`, `_` or `.`", self.node_id));
+        }
         let speech = self.speech.validate(&mut errors);
         let webhooks = self.webhooks.validate(&mut errors);
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
@@ -458,6 +483,9 @@ impl Args {
                     allowed_origins,
                     scripted_pace: Duration::from_millis(pace_ms),
                     shutdown_grace: Duration::from_secs(grace_s),
+                    node_id: (self.node_id != "auto").then(|| self.node_id.clone()),
+                    advertise_address: (self.advertise_address != "auto").then(|| self.advertise_address.clone()),
+                    drain_delay: Duration::from_secs(drain_delay_s),
                     socket: SocketLimits { rate_per_s: per_s as f64, burst: burst as f64, ..SocketLimits::default() },
                     max_sessions_per_user_per_hour: (sessions_per_hour > 0).then_some(sessions_per_hour as u32),
                     metering_slice_s,

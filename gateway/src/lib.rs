@@ -18,6 +18,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod minutes;
+pub mod nodes;
 pub mod rest;
 pub mod resume;
 pub mod server;
@@ -74,6 +75,11 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// Reads résumé files in child processes (off by default: the binary points it at itself).
     pub resume: resume::child::Extractor,
+    /// This node: its entry in the registry of nodes, and whether it drains.
+    pub node: Arc<nodes::Node>,
+    /// How long a draining node answers 503 on `/readyz` before it stops taking connections
+    /// (for a balancer's health checks to notice).
+    pub drain_delay: Duration,
 }
 
 impl AppState {
@@ -91,6 +97,8 @@ impl AppState {
             metrics: None,
             admin_token: None,
             resume: resume::child::Extractor::default(),
+            node: Arc::new(nodes::Node::new(nodes::Node::random_id(), String::new())),
+            drain_delay: Duration::ZERO,
         }
     }
 }
@@ -128,6 +136,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))
         .route("/v1/admin/users/{user}/credits", post(minutes::credit))
+        .route("/v1/admin/nodes", get(nodes::list))
+        .route("/v1/admin/nodes/{id}/drain", post(nodes::drain))
         .route("/v1/admin/webhooks", get(webhooks::endpoints))
         .route("/v1/admin/webhooks/dead", get(webhooks::dead))
         .route("/v1/admin/webhooks/dead/{id}/redrive", post(webhooks::redrive))
@@ -236,12 +246,28 @@ pub async fn run(
     let engine = state.engine.clone();
     let sockets = state.sockets.clone();
     let limits = state.connections.clone();
-    server::serve(listener, router(state), limits, shutdown, grace).await;
+    let (node, drain_delay) = (Arc::clone(&state.node), state.drain_delay);
+    let registered = tokio::spawn(nodes::keep_registered(state.clone()));
+    // A drain asked for by an operator ends serving as a shutdown signal does; either way the
+    // node first says it drains (`/readyz` 503) for `drain_delay`.
+    let draining = Arc::clone(&node);
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => draining.drain(),
+            () = draining.drain_requested() => {}
+        }
+        tokio::time::sleep(drain_delay).await;
+    };
+    server::serve(listener, router(state), limits, stop, grace).await;
+    registered.abort();
     tracing::info!(sessions = engine.live_sessions(), "shutting down");
     engine.shutdown(grace).await;
     sockets.close();
     if tokio::time::timeout(grace, sockets.wait()).await.is_err() {
         tracing::warn!(open = sockets.len(), "sockets still open after the grace period");
+    }
+    if let Err(error) = engine.store().forget_node(&node.id).await {
+        tracing::warn!(%error, "cannot remove this node from the registry; its entry expires");
     }
     Ok(())
 }

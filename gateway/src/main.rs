@@ -155,6 +155,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     state.allowed_origins = settings.allowed_origins.clone().into();
     state.metrics = Some(metrics_recorder()?);
     state.admin_token = settings.admin_token.as_deref().map(Arc::from);
+    let node_id = settings.node_id.clone().unwrap_or_else(viva_gateway::nodes::Node::random_id);
+    let address = settings.advertise_address.clone().unwrap_or_else(|| addr.to_string());
+    tracing::info!(node = %node_id, %address, "this node");
+    state.node = Arc::new(viva_gateway::nodes::Node::new(node_id, address));
+    state.drain_delay = settings.drain_delay;
     // Résumé files are read by this binary run as a child (`__extract-resume`): on Linux through
     // /proc/self/exe, which is this process's image even after an upgrade replaced the file.
     let this_program = match std::path::Path::new("/proc/self/exe") {

@@ -27,6 +27,7 @@ pub async fn create_session(
         StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(e.body_text()),
         _ => AppError::BadRequest(e.body_text()),
     })?;
+    state.node.refuse_if_draining()?;
     let candidate = body.candidate.unwrap_or_default().into();
     let meta = match body.adapt {
         true => state.engine.create_adaptive_session(&user.0, &body.plan, candidate).await?,
@@ -223,6 +224,8 @@ pub async fn healthz() -> Json<Value> {
 
 /// `GET /readyz`: the process can serve (its store answers).
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    // A draining node says so, so that the balancer sends it nothing new.
+    state.node.refuse_if_draining()?;
     let store = state.engine.store();
     match store.ping().await {
         Ok(()) => Ok(Json(json!({ "status": "ready", "store": store.name() }))),

@@ -104,6 +104,8 @@ pub async fn upgrade(
     // Everything that can be refused without a credential comes first, so that a refused
     // page, a plain GET or a bad `last_seq` does not use up a ticket.
     check_origin(&headers, &state.allowed_origins)?;
+    // A draining node takes no new socket: the client retries, through the balancer, elsewhere.
+    state.node.refuse_if_draining()?;
     let ws = ws.map_err(upgrade_refusal)?;
     check_key(&headers)?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;

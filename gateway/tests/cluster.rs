@@ -94,3 +94,88 @@ async fn another_gateway_takes_a_session_over_and_deletion_reaches_every_gateway
     assert_eq!(second.closed().await, Some(4010), "the other gateway closed the deleted user's socket");
     assert!(keys(&cluster).iter().all(|k| !k.contains(session.as_str())));
 }
+
+const ADMIN: &str = "admin-token-for-the-tests-0123";
+
+async fn admin(remote: &common::Remote, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
+    let response = common::http().request(method, remote.url(path)).bearer_auth(ADMIN).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The registry of nodes, and a drain asked for on one node for another: the drained node
+/// says so on `/readyz`, hands its live session over (4000: reconnect), leaves the registry
+/// and exits 0; the client resumes on the other node with nothing lost.
+#[tokio::test]
+async fn a_node_drained_from_another_hands_its_sessions_over_and_exits() {
+    let redis = viva_testkit::RedisServer::start();
+    let url = redis.url();
+    let args = |id: &'static str| {
+        vec![
+            "--store",
+            &url,
+            "--scripted-pace-ms",
+            "0",
+            "--admin-token",
+            ADMIN,
+            "--node-id",
+            id,
+            "--drain-delay-s",
+            "1",
+        ]
+    };
+    let a = Process::spawn(&args("node-a"));
+    let b = Process::spawn(&args("node-b"));
+    let ids = |nodes: &serde_json::Value| -> Vec<String> {
+        nodes["items"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let mut listed = Vec::new();
+    for _ in 0..500 {
+        listed = ids(&admin(&a, reqwest::Method::GET, "/v1/admin/nodes").await.1);
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(listed, ["node-a", "node-b"]);
+    let (_, nodes) = admin(&b, reqwest::Method::GET, "/v1/admin/nodes").await;
+    let this: Vec<bool> = nodes["items"].as_array().unwrap().iter().map(|n| n["this_node"] == true).collect();
+    assert_eq!(this, [false, true]);
+    assert_eq!(admin(&a, reqwest::Method::POST, "/v1/admin/nodes/node-z/drain").await.0, 404);
+
+    let session = b.create("dee", "senior-backend").await;
+    let mut client = b.connect(&session, Connect::user("dev:dee")).await.unwrap();
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
+    let mut seen = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+
+    assert_eq!(admin(&a, reqwest::Method::POST, "/v1/admin/nodes/node-b/drain").await.0, 202);
+    let mut ready = 200;
+    for _ in 0..500 {
+        ready = b.get(None, "/readyz").await.0;
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(ready, 503, "a draining node says so");
+    let refused = common::http()
+        .post(b.url("/v1/sessions"))
+        .bearer_auth("dev:dee")
+        .json(&serde_json::json!({"plan": "senior-backend"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 503, "no new session on a draining node");
+
+    // Its live session is persisted and its socket told to reconnect; then it exits.
+    assert_eq!(client.closed().await, Some(4000));
+    assert_eq!(b.wait().await.0, Some(0));
+    let last = seen.iter().filter_map(ServerMessage::seq).max().unwrap();
+    let mut client = a.connect(&session, Connect::user("dev:dee").last_seq(last)).await.unwrap();
+    let ServerMessage::SessionReady(resumed) = client.message().await else { panic!("session.ready first") };
+    assert!(resumed.resumed && resumed.state.awaiting_answer.is_some(), "resumed on the other node, waiting");
+    seen.push(ServerMessage::SessionReady(resumed));
+    assert_eq!(ids(&admin(&a, reqwest::Method::GET, "/v1/admin/nodes").await.1), ["node-a"], "it left the registry");
+    a.signal("TERM");
+    assert_eq!(a.wait().await.0, Some(0));
+}

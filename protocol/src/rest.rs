@@ -659,3 +659,27 @@ pub struct DeadWebhook {
     /// Why.
     pub reason: String,
 }
+
+/// `GET /v1/admin/nodes`: the gateway nodes on this store, by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Nodes {
+    /// Every node whose last heartbeat has not expired.
+    pub items: Vec<NodeView>,
+}
+
+/// One gateway node as it last said it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeView {
+    /// Its id (`--node-id`).
+    pub id: String,
+    /// Where it listens, as it says.
+    pub address: String,
+    /// Sessions it runs.
+    pub live_sessions: u64,
+    /// Its last heartbeat, milliseconds since the Unix epoch.
+    pub heartbeat_at: u64,
+    /// Draining: taking no new sessions, handing its own over, then exiting.
+    pub draining: bool,
+    /// The node that answered this request.
+    pub this_node: bool,
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use viva_protocol::rest::{
-    ApiError, CreateSession, CreditRequest, Credited, DeadWebhooks, Events, Export, MySessions, Plans, Progress,
+    ApiError, CreateSession, CreditRequest, Credited, DeadWebhooks, Events, Export, MySessions, Nodes, Plans, Progress,
     Recording, Report, ResumeUploaded, ResumeView, SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
 };
 use viva_protocol::webhook::Webhook;
@@ -71,6 +71,7 @@ fn rest_bodies() {
     generator.subschema_for::<Credited>();
     generator.subschema_for::<WebhookEndpoints>();
     generator.subschema_for::<DeadWebhooks>();
+    generator.subschema_for::<Nodes>();
     generator.subschema_for::<ResumeUploaded>();
     generator.subschema_for::<ResumeView>();
     generator.subschema_for::<ApiError>();

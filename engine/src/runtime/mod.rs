@@ -221,6 +221,8 @@ async fn follow_notices(mut notices: Notices, registry: std::sync::Weak<Registry
         let (session_id, command) = match notice {
             Notice::TakenOver { session_id, epoch, by_client } => (session_id, Command::TakenOver { epoch, by_client }),
             Notice::Deleted { session_id } => (session_id, Command::Delete { done: oneshot::channel().0 }),
+            // For the node's driver (the gateway), not for sessions.
+            Notice::Drain { .. } => continue,
         };
         if let Some(handle) = registry.get(&session_id) {
             // A full queue: the session's next write is fenced anyway.

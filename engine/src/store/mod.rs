@@ -10,6 +10,7 @@
 //! on two nodes sharing a store) can therefore never both write one session.
 
 mod memory;
+mod nodes;
 mod notices;
 pub(crate) mod persisted;
 mod redis;
@@ -26,6 +27,7 @@ use crate::resume::Resume;
 use crate::time::Timestamp;
 
 pub use memory::MemoryStore;
+pub use nodes::NodeInfo;
 pub use notices::Notice;
 pub use redis::{CLUSTER_SCHEME, RedisConnection, RedisStore};
 pub use webhooks::{Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, PendingWebhook, WebhookMessage, Webhooks};
@@ -250,6 +252,15 @@ pub trait Store: Webhooks + Send + Sync + 'static {
     /// within a runtime: on Redis it starts a subscriber, which reconnects by itself; notices
     /// sent while it is away are lost: see [`Notice`]).
     fn notices(&self) -> Notices;
+
+    /// Writes a node's entry in the registry of nodes (replacing its last one).
+    async fn heartbeat(&self, node: &NodeInfo) -> Result<(), StoreError>;
+
+    /// The nodes whose entry has not expired at `now` (expired ones are removed), by id.
+    async fn nodes(&self, now: Timestamp) -> Result<Vec<NodeInfo>, StoreError>;
+
+    /// Removes a node's entry (it stopped).
+    async fn forget_node(&self, id: &str) -> Result<(), StoreError>;
 
     // Progress (issue 15): one record per user, a summary per finished session.
 

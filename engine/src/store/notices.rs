@@ -32,6 +32,12 @@ pub enum Notice {
         /// The session.
         session_id: SessionId,
     },
+    /// An operator asks the node `node` to drain (`POST /v1/admin/nodes/{id}/drain` on any
+    /// node).
+    Drain {
+        /// The node's id.
+        node: String,
+    },
 }
 
 impl std::fmt::Display for Notice {
@@ -41,6 +47,7 @@ impl std::fmt::Display for Notice {
                 write!(f, "taken {session_id} {epoch} {}", if *by_client { "client" } else { "other" })
             }
             Self::Deleted { session_id } => write!(f, "deleted {session_id}"),
+            Self::Drain { node } => write!(f, "drain {node}"),
         }
     }
 }
@@ -57,6 +64,7 @@ impl FromStr for Notice {
                 by_client: *cause == "client",
             }),
             ["deleted", session] => Ok(Self::Deleted { session_id: SessionId::from(*session) }),
+            ["drain", node] => Ok(Self::Drain { node: (*node).to_owned() }),
             _ => Err(format!("unknown notice `{text}`")),
         }
     }
@@ -72,6 +80,7 @@ mod tests {
             Notice::TakenOver { session_id: "ses_1".into(), epoch: 7, by_client: true },
             Notice::TakenOver { session_id: "ses_1".into(), epoch: 8, by_client: false },
             Notice::Deleted { session_id: "ses_2".into() },
+            Notice::Drain { node: "node-a".into() },
         ] {
             assert_eq!(notice.to_string().parse::<Notice>(), Ok(notice));
         }

@@ -50,6 +50,8 @@ struct Inner {
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
     /// The webhook outbox's indexes (the messages are in their sessions).
     webhooks: webhooks::Indexes,
+    /// The registry of nodes, by id (`heartbeat`).
+    nodes: std::collections::BTreeMap<String, super::NodeInfo>,
     /// Secrets shared by name (`shared_secret`).
     secrets: HashMap<String, Vec<u8>>,
     /// Single-use tokens used (`use_once`), and their expiries in the order used.
@@ -425,6 +427,23 @@ impl Store for MemoryStore {
     async fn announce(&self, notice: &Notice) -> Result<(), StoreError> {
         // Nobody listening is not an error.
         let _ = self.notices.send(notice.clone());
+        Ok(())
+    }
+
+    async fn heartbeat(&self, node: &super::NodeInfo) -> Result<(), StoreError> {
+        self.with(|inner| inner.nodes.insert(node.id.clone(), node.clone()));
+        Ok(())
+    }
+
+    async fn nodes(&self, now: Timestamp) -> Result<Vec<super::NodeInfo>, StoreError> {
+        Ok(self.with(|inner| {
+            inner.nodes.retain(|_, node| node.expires_at > now.0);
+            inner.nodes.values().cloned().collect()
+        }))
+    }
+
+    async fn forget_node(&self, id: &str) -> Result<(), StoreError> {
+        self.with(|inner| inner.nodes.remove(id));
         Ok(())
     }
 

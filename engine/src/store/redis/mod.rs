@@ -12,6 +12,7 @@
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
 //! | `viva:{<session>}:tickets` | sorted set | socket tickets used (single use across nodes), until they expire |
+//! | `viva:{nodes}` | hash | the registry of gateway nodes: id → JSON (address, live sessions, heartbeat, expiry, draining) |
 //! | `viva:{secrets}:<name>` | string | secrets every node shares (`tickets`: the tickets' signing key) |
 //! | `viva:{<session>}:webhooks` | hash | the session's webhook deliveries, pending or dead: `<seq>.<endpoint>` → [`WebhookBytes`] |
 //! | `viva:{webhooks:<0-15>}:due` | sorted set | deliveries due (score: when, ms), sharded by session (`webhooks.rs`) |
@@ -188,6 +189,9 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - tonumber(ARGV[2])))
 return 1
 ";
+
+/// The registry of nodes: node id → its JSON [`NodeInfo`](super::NodeInfo).
+const NODES: &str = "viva:{nodes}";
 
 /// Most single-use tokens of one session remembered at once (a socket each, within a minute).
 const USED_TOKENS_PER_SESSION: usize = 10_000;
@@ -748,6 +752,31 @@ impl Store for RedisStore {
     async fn announce(&self, notice: &Notice) -> Result<(), StoreError> {
         let _: i64 = self.conn().publish(super::notices::CHANNEL, notice.to_string()).await.map_err(store_error)?;
         Ok(())
+    }
+
+    async fn heartbeat(&self, node: &super::NodeInfo) -> Result<(), StoreError> {
+        let json = serde_json::to_string(node).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn().hset(NODES, &node.id, json).await.map_err(store_error)
+    }
+
+    async fn nodes(&self, now: Timestamp) -> Result<Vec<super::NodeInfo>, StoreError> {
+        let all: Vec<(String, String)> = self.conn().hgetall(NODES).await.map_err(store_error)?;
+        let mut nodes = Vec::with_capacity(all.len());
+        for (id, json) in all {
+            match serde_json::from_str::<super::NodeInfo>(&json) {
+                Ok(node) if node.expires_at > now.0 => nodes.push(node),
+                // Expired (the node stopped without saying so), or unreadable: removed.
+                _ => {
+                    let _: () = self.conn().hdel(NODES, &id).await.map_err(store_error)?;
+                }
+            }
+        }
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(nodes)
+    }
+
+    async fn forget_node(&self, id: &str) -> Result<(), StoreError> {
+        self.conn().hdel(NODES, id).await.map_err(store_error)
     }
 
     fn notices(&self) -> Notices {
