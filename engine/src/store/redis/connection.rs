@@ -99,19 +99,23 @@ impl RedisConnection {
     }
 }
 
-/// The URL of one server to subscribe to (pub/sub: a cluster's messages reach every node, so
-/// its first node will do).
-pub fn pubsub_url(url: &str) -> String {
+/// The URLs of the servers to subscribe to, in order of preference (pub/sub: a cluster's
+/// messages reach every node, so any one will do; the next when one is down).
+pub fn pubsub_urls(url: &str) -> Vec<String> {
     match url.strip_prefix(CLUSTER_SCHEME) {
         Some(rest) => {
             let (auth, hosts) = match rest.split_once('@') {
                 Some((auth, hosts)) => (format!("{auth}@"), hosts),
                 None => (String::new(), rest),
             };
-            let first = hosts.trim_end_matches('/').split(',').next().unwrap_or_default();
-            format!("redis://{auth}{first}")
+            hosts
+                .trim_end_matches('/')
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("redis://{auth}{n}"))
+                .collect()
         }
-        None => url.to_owned(),
+        None => vec![url.to_owned()],
     }
 }
 

@@ -228,8 +228,8 @@ return ids
 #[derive(Clone)]
 pub struct RedisStore {
     connection: RedisConnection,
-    /// Where to subscribe to notices.
-    pubsub_url: String,
+    /// Where to subscribe to notices (any one of them).
+    pubsub_urls: Vec<String>,
     append: Script,
     acquire: Script,
     snapshot: Script,
@@ -303,7 +303,7 @@ impl RedisStore {
         })?;
         Ok(Self {
             connection,
-            pubsub_url: connection::pubsub_url(url),
+            pubsub_urls: connection::pubsub_urls(url),
             append: Script::new(APPEND),
             acquire: Script::new(ACQUIRE),
             snapshot: Script::new(SNAPSHOT),
@@ -781,7 +781,7 @@ impl Store for RedisStore {
 
     fn notices(&self) -> Notices {
         let (sender, receiver) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(subscribe(self.pubsub_url.clone(), sender));
+        tokio::spawn(subscribe(self.pubsub_urls.clone(), sender));
         Box::pin(futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|notice| (notice, receiver))
         }))
@@ -826,10 +826,13 @@ impl Store for RedisStore {
 }
 
 /// Forwards the notices of the channel to `sender` until it is dropped, subscribing again
-/// (after a second) whenever the subscription breaks.
-async fn subscribe(url: String, sender: tokio::sync::mpsc::Sender<Notice>) {
+/// (after a second, to the next of `urls`) whenever the subscription breaks.
+async fn subscribe(urls: Vec<String>, sender: tokio::sync::mpsc::Sender<Notice>) {
     use futures::StreamExt;
-    while !sender.is_closed() {
+    for url in urls.iter().cycle() {
+        if sender.is_closed() {
+            return;
+        }
         let subscribed = async {
             let mut pubsub = redis::Client::open(url.as_str())?.get_async_pubsub().await?;
             pubsub.subscribe(super::notices::CHANNEL).await?;
@@ -850,7 +853,7 @@ async fn subscribe(url: String, sender: tokio::sync::mpsc::Sender<Notice>) {
                     () = sender.closed() => return,
                 }
             },
-            Err(error) => tracing::warn!(%error, "cannot subscribe to notices; again in a second"),
+            Err(error) => tracing::warn!(%error, %url, "cannot subscribe to notices; the next node in a second"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
