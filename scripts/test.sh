@@ -62,7 +62,20 @@ cluster_dir="$(mktemp -d)"
 cluster_nodes=()
 cluster_pids=()
 for n in 1 2 3; do
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    # A free port whose cluster bus port (10,000 higher) exists and is free too.
+    port="$(python3 -c '
+import socket
+while True:
+    s, bus = socket.socket(), socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    try:
+        if port <= 55535:
+            bus.bind(("127.0.0.1", port + 10000))
+            break
+    except OSError:
+        pass
+print(port)')"
     mkdir -p "$cluster_dir/$n"
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
         --cluster-enabled yes --cluster-config-file nodes.conf --dir "$cluster_dir/$n" >/dev/null &
@@ -72,6 +85,7 @@ for n in 1 2 3; do
         redis-cli -p "$port" ping >/dev/null 2>&1 && break
         sleep 0.1
     done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "test: cluster node on port $port did not start" >&2; exit 1; }
 done
 trap 'kill "$redis_pid" "${cluster_pids[@]}" 2>/dev/null || true; rm -rf "$redis_dir" "$cluster_dir"' EXIT
 redis-cli --cluster create "${cluster_nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null

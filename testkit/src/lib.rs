@@ -41,12 +41,11 @@ impl RedisServer {
     /// Starts a server on a free port, in a directory of its own, with append-only
     /// persistence fsynced on every write, so that [`RedisServer::restart`] keeps everything.
     pub fn start() -> Self {
-        Self::start_with(&[])
+        Self::start_with(free_port(), &[])
     }
 
-    /// [`RedisServer::start`] with more `redis-server` arguments.
-    fn start_with(extra: &[&str]) -> Self {
-        let port = free_port();
+    /// [`RedisServer::start`] with more `redis-server` arguments, on `port`.
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("viva-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
         let extra = extra.iter().map(|a| (*a).to_owned()).collect();
@@ -124,6 +123,18 @@ impl Drop for RedisServer {
     }
 }
 
+/// A port free right now on 127.0.0.1 for a cluster node: its cluster bus listens 10,000
+/// higher, which must exist (a port above 55535 has none: the node would not start) and be
+/// free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A port free right now on 127.0.0.1.
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -143,8 +154,9 @@ impl RedisCluster {
     pub fn start(masters: usize, replicas: usize) -> Self {
         let cluster_args =
             ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"];
-        let nodes: Vec<RedisServer> =
-            (0..masters * (1 + replicas)).map(|_| RedisServer::start_with(&cluster_args)).collect();
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
+            .map(|_| RedisServer::start_with(free_cluster_port(), &cluster_args))
+            .collect();
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let create = Command::new("redis-cli")
             .arg("--cluster")
