@@ -11,7 +11,10 @@
 start_gateway() {
     local name=$1
     shift
-    cargo build --locked -p viva-gateway
+    # The binary exactly as `cargo test --workspace` builds it (features unified across the
+    # workspace and its tests): after the test command's own `cargo test`, nothing to do. A
+    # plain `cargo build -p viva-gateway` resolves other features and rebuilds ~45 crates.
+    cargo test --locked --workspace --no-run --quiet
     local gateway="${CARGO_TARGET_DIR:-target}/debug/viva-gateway"
     tmp="$(mktemp -d)"
     gw_pid=""
