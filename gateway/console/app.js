@@ -380,9 +380,11 @@ class ConsoleApp {
     const transport = session.transport;
     this.view.render({ model, plan: session.plan, connected: transport.connected, stopped: transport.stopped }, session.plan);
     if (session.voice) this.voiceView.render(session.voice, model, transport.connected);
-    // The history shows this interview's status and answers: refresh it when they change.
+    // The history shows this interview's status and answers, and the progress its report
+    // (recorded once the report is ready, after the session has ended): refresh them when
+    // any of these change.
     const answers = model.transcript.filter((e) => e.entry === 'answer').length;
-    const key = `${session.id}:${model.status}:${answers}:${model.scores.overall}`;
+    const key = `${session.id}:${model.status}:${answers}:${model.scores.overall}:${model.reportReady}`;
     if (key !== this.historyKey) {
       this.historyKey = key;
       this.loadHistory();
