@@ -11,8 +11,8 @@ use viva_engine::core::{LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::progress::SessionProgress;
 use viva_engine::store::{
-    Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, Epoch, Loaded, MemoryStore, Notice, Notices, SessionMeta,
-    Store, StoreError, UserSessions, WebhookMessage, Webhooks,
+    Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, Epoch, Leases, Loaded, MemoryStore, Notice, Notices,
+    SessionMeta, Store, StoreError, UserSessions, WebhookMessage, Webhooks,
 };
 use viva_engine::time::Timestamp;
 use viva_engine::{Connection, Engine, EngineConfig, Next};
@@ -284,6 +284,25 @@ impl Store for FlakyStore {
     }
     async fn forget_progress(&self, user_id: &UserId, session_ids: &[SessionId]) -> Result<(), StoreError> {
         self.inner.forget_progress(user_id, session_ids).await
+    }
+}
+
+/// Leases are the inner store's.
+#[async_trait::async_trait]
+impl Leases for FlakyStore {
+    async fn renew_leases(&self, sessions: &[SessionId], term: Duration, now: Timestamp) -> Result<(), StoreError> {
+        self.inner.renew_leases(sessions, term, now).await
+    }
+    async fn release_lease(&self, session_id: &SessionId) -> Result<(), StoreError> {
+        self.inner.release_lease(session_id).await
+    }
+    async fn claim_expired_leases(
+        &self,
+        term: Duration,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.inner.claim_expired_leases(term, limit, now).await
     }
 }
 

@@ -493,6 +493,32 @@ async fn progress_is_kept_per_session_while_indexed_and_goes_with_the_user(store
     assert!(store.progress(&user).await.unwrap().is_empty());
 }
 
+/// Now by the wall clock (Redis goes by its own server's, the same machine's).
+fn wall() -> Timestamp {
+    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+async fn leases_run_out_and_each_is_claimed_by_one_sweep(store: &impl Store) {
+    let ids: Vec<SessionId> = (0..40).map(|i| SessionId::from(format!("lease-{i}"))).collect();
+    let term = Duration::from_secs(60);
+    let claim = |limit: usize| async move { store.claim_expired_leases(term, limit, wall()).await.unwrap() };
+    store.renew_leases(&ids, term, wall()).await.unwrap();
+    assert!(claim(100).await.is_empty(), "leases in their term are not claimed");
+    // Their owner hands 30 over (a term of zero: claimable at once); one is released.
+    store.renew_leases(&ids[..30], Duration::ZERO, wall()).await.unwrap();
+    store.release_lease(&ids[0]).await.unwrap();
+    let first = claim(20).await;
+    let second = claim(100).await;
+    assert_eq!(first.len(), 20, "a claim takes at most its limit");
+    assert_eq!(second.len(), 9, "the rest");
+    let mut all: Vec<SessionId> = first.into_iter().chain(second).collect();
+    all.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut expected = ids[1..30].to_vec();
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(all, expected, "each once, none released, none still in its term");
+    assert!(claim(100).await.is_empty(), "a claim renews what it took for the term");
+}
+
 async fn redis(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), Duration::from_secs(2)).await.unwrap()
 }
@@ -534,6 +560,7 @@ macro_rules! contract {
 }
 
 contract![
+    leases_run_out_and_each_is_claimed_by_one_sweep,
     single_use_tokens_are_used_once_until_they_expire,
     a_shared_secret_is_the_same_for_every_caller,
     webhook_messages_are_stored_with_their_events_and_claimed_once,

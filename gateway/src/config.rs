@@ -146,6 +146,11 @@ pub struct Args {
     /// A live session with no client connected this long ends `abandoned` (0: never).
     #[arg(long, env = "VIVA_ABANDON_AFTER_S", default_value = "300")]
     pub abandon_after_s: String,
+    /// The term of a running session's lease, in ms: when the node running a session dies (or
+    /// loses the store) this long, another node on the same store takes it over, so that its
+    /// clock, closing turn, report and webhooks happen with no client (docs/scale-out.md).
+    #[arg(long, env = "VIVA_SESSION_LEASE_MS", default_value = "15000")]
+    pub session_lease_ms: String,
     /// The token of the `/v1/admin/*` routes (without it they do not exist); at least 16
     /// characters. Never logged.
     #[arg(long, env = "VIVA_ADMIN_TOKEN", hide_env_values = true)]
@@ -294,6 +299,8 @@ pub struct Settings {
     pub metering_slice_s: Option<u64>,
     /// A live session with no client this long ends `abandoned` (`None`: never).
     pub abandon_after: Option<Duration>,
+    /// The term of a running session's lease.
+    pub session_lease: Duration,
     /// The admin routes' token.
     pub admin_token: Option<String>,
     /// Open connections at most (`None`: from the file limit).
@@ -431,6 +438,7 @@ impl Args {
         let header_timeout_s = number("header-timeout-s", &self.header_timeout_s, 1, 600);
         let slice_s = number("metering-slice-s", &self.metering_slice_s, 1, 3_600);
         let abandon_after_s = number("abandon-after-s", &self.abandon_after_s, 0, 86_400);
+        let session_lease_ms = number("session-lease-ms", &self.session_lease_ms, 300, 600_000);
         let max_live_sessions = number("max-live-sessions", &self.max_live_sessions, 0, 10_000_000);
         let max_live_per_user = number("max-live-per-user", &self.max_live_per_user, 0, 1_000_000);
         let max_connections = match self.max_connections.as_str() {
@@ -492,6 +500,7 @@ impl Args {
                     max_live_sessions: (max_live_sessions > 0).then_some(max_live_sessions as usize),
                     max_live_per_user: (max_live_per_user > 0).then_some(max_live_per_user as u32),
                     abandon_after: (abandon_after_s > 0).then(|| Duration::from_secs(abandon_after_s)),
+                    session_lease: Duration::from_millis(session_lease_ms),
                     admin_token: self.admin_token.clone(),
                     max_connections,
                     header_timeout: Duration::from_secs(header_timeout_s),

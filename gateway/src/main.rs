@@ -102,6 +102,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         retention: settings.retention,
         max_sessions_per_user_per_hour: settings.max_sessions_per_user_per_hour,
         abandon_after_ms: settings.abandon_after.map(|d| d.as_millis() as u64),
+        lease_term_ms: settings.session_lease.as_millis() as u64,
         max_loaded_sessions: settings.max_live_sessions,
         max_live_per_user: settings.max_live_per_user,
         ..EngineConfig::default()

@@ -93,9 +93,17 @@ pub(crate) struct Actor {
     live: Option<Box<LiveCount>>,
     /// Since when no client is attached (meaningful while none is).
     detached_since: Instant,
-    /// Started by the sweep of expired holds, not for a client.
+    /// Started by a sweep (of expired holds or leases), not for a client.
     woken: bool,
+    /// Whether this task holds the session's lease in the store (`runtime/leases.rs`); `None`
+    /// until first decided: a woken task may find the stale lease of a session that needs
+    /// none, and releases it.
+    lease: Option<bool>,
 }
+
+/// How long a session handed over at shutdown waits for its client to take it on elsewhere
+/// before a sweep may take it over.
+const HANDOVER_GRACE: Duration = Duration::from_secs(3);
 
 /// Why the task stops.
 enum Stop {
@@ -128,13 +136,15 @@ impl Actor {
             live: None,
             detached_since: Instant::now(),
             woken: false,
+            lease: Some(false),
         }
     }
 
-    /// A task the sweep of expired holds starts, for a session nobody runs (see
-    /// `SessionMinutes::resume`).
+    /// A task a sweep starts, for a session nobody runs (see `SessionMinutes::resume` and
+    /// `runtime/leases.rs`).
     pub(crate) fn woken(mut self) -> Self {
         self.woken = true;
+        self.lease = None;
         self
     }
 
@@ -247,6 +257,10 @@ impl Actor {
             // connected. Otherwise the task stops once idle; an ended session lingers briefly
             // so that a connect racing with its end is served here, not by a new task.
             let frozen = !self.unstored.is_empty();
+            // A metered session's hold of minutes is its lease: renewed every slice, and the
+            // sweep of expired holds takes it over (`runtime/minutes.rs`).
+            let running = matches!(session.state().status, Status::Live | Status::Ending { .. });
+            self.keep_lease((running || frozen) && self.minutes.is_none()).await;
             let transcribing = self.voice.as_ref().is_some_and(|v| v.busy());
             let busy =
                 self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty() || frozen || transcribing;
@@ -328,6 +342,7 @@ impl Actor {
                                 }
                             }
                             self.close(CloseCode::GoingAway, false);
+                            self.hand_lease_over().await;
                             let _ = done.send(());
                             return Stop::Done;
                         }
@@ -387,6 +402,43 @@ impl Actor {
                     }
                     idle_since = Instant::now();
                 }
+            }
+        }
+    }
+
+    /// Takes or gives up the session's lease when whether it needs one changed: it does while
+    /// its clock runs (live or ending) and while events wait for the store.
+    async fn keep_lease(&mut self, needed: bool) {
+        if self.lease == Some(needed) {
+            return;
+        }
+        self.lease = Some(needed);
+        self.registration.set_leased(needed);
+        let (store, session_id) = (&self.ctx.store, self.registration.session_id());
+        let written = if needed {
+            let term = Duration::from_millis(self.ctx.config.lease_term_ms);
+            store.renew_leases(std::slice::from_ref(session_id), term, self.ctx.clock.now()).await
+        } else {
+            store.release_lease(session_id).await
+        };
+        if let Err(error) = written {
+            // Taken with the next renewal; a lease not released is claimed by a sweep one day,
+            // whose task finds nothing to run and releases it.
+            tracing::warn!(session = %session_id, needed, %error, "cannot write the session's lease");
+        }
+    }
+
+    /// This engine stops running the session (shutdown, drain): its lease is left to run out
+    /// soon, so that a client coming back through another node takes it on, and a session
+    /// nobody comes back to is taken over by a sweep a few seconds later.
+    async fn hand_lease_over(&mut self) {
+        if self.lease == Some(true) {
+            self.registration.set_leased(false);
+            let (store, session_id) = (&self.ctx.store, self.registration.session_id());
+            let renewed =
+                store.renew_leases(std::slice::from_ref(session_id), HANDOVER_GRACE, self.ctx.clock.now()).await;
+            if let Err(error) = renewed {
+                tracing::warn!(session = %session_id, %error, "cannot shorten the session's lease; it runs out in its term");
             }
         }
     }

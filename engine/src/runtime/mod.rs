@@ -7,6 +7,7 @@ mod command;
 mod connection;
 mod context;
 mod history;
+mod leases;
 mod live;
 mod minutes;
 mod outbox;
@@ -90,6 +91,10 @@ pub struct EngineConfig {
     /// across every engine on it (`None`: no limit). A further `session.start` is refused
     /// (`too_many_live_sessions`).
     pub max_live_per_user: Option<u32>,
+    /// The term of a running session's lease in the store, renewed every third of it: a
+    /// session whose engine died (or lost the store) for this long is taken over by another
+    /// engine's sweep, which runs as often (`runtime/leases.rs`).
+    pub lease_term_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +114,7 @@ impl Default for EngineConfig {
             abandon_after_ms: Some(300_000),
             max_loaded_sessions: None,
             max_live_per_user: None,
+            lease_term_ms: 15_000,
         }
     }
 }
@@ -201,6 +207,9 @@ impl EngineBuilder {
             ctx.stop_notices = Some(stop);
         }
         let engine = Engine { ctx: Arc::new(ctx), registry };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(leases::keep_leases(Arc::downgrade(&engine.ctx), Arc::downgrade(&engine.registry)));
+        }
         if engine.ctx.metering.is_some() {
             tokio::spawn(sweep_holds_periodically(Arc::downgrade(&engine.ctx), Arc::downgrade(&engine.registry)));
         }

@@ -1,7 +1,9 @@
 //! The live sessions of an engine: one entry per session whose task runs in this process.
 //!
 //! A task holds a [`Registration`] for as long as it runs; dropping it removes the task's own
-//! entry (never a successor's: entries carry the generation of the task that made them).
+//! entry (never a successor's: entries carry the generation of the task that made them). An
+//! entry also says whether its session needs a lease in the store (it is running: its clock
+//! must run out even if this process dies), which the engine renews for all of them at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,7 +16,7 @@ use crate::core::SessionId;
 
 /// Session id → the handle of its task.
 pub(crate) struct Registry {
-    sessions: DashMap<SessionId, SessionHandle>,
+    sessions: DashMap<SessionId, Entry>,
     /// Source of task generations.
     generations: AtomicU64,
     /// Bound of each task's command queue.
@@ -32,6 +34,13 @@ pub(crate) struct SessionHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     /// Tells this task's entry from a successor's.
     generation: u64,
+}
+
+/// A task's entry.
+struct Entry {
+    handle: SessionHandle,
+    /// Its session runs (live or ending): its lease is renewed ([`Registry::leased`]).
+    leased: bool,
 }
 
 /// A running task's place in the registry; dropping it deregisters the task.
@@ -90,8 +99,9 @@ impl Registry {
                     Registration { registry: Arc::clone(self), session_id: session_id.clone(), generation };
                 metrics::gauge!("viva_live_sessions").increment(1.0);
                 spawn(Spawn { registration, commands, commands_tx: commands_tx.clone() });
-                SessionHandle { commands: commands_tx, generation }
+                Entry { handle: SessionHandle { commands: commands_tx, generation }, leased: false }
             })
+            .handle
             .clone();
         if !spawned {
             // Another caller started it meanwhile: the place goes back.
@@ -102,7 +112,7 @@ impl Registry {
 
     /// The handle of a session's task, if one runs.
     pub(crate) fn get(&self, session_id: &SessionId) -> Option<SessionHandle> {
-        self.sessions.get(session_id).map(|h| h.value().clone())
+        self.sessions.get(session_id).map(|e| e.handle.clone())
     }
 
     /// Forgets `handle`, whose task refused a command (it is stopping), so that the next
@@ -113,7 +123,12 @@ impl Registry {
 
     /// Every running task's handle.
     pub(crate) fn handles(&self) -> Vec<SessionHandle> {
-        self.sessions.iter().map(|e| e.value().clone()).collect()
+        self.sessions.iter().map(|e| e.handle.clone()).collect()
+    }
+
+    /// The sessions whose leases this engine renews.
+    pub(crate) fn leased(&self) -> Vec<SessionId> {
+        self.sessions.iter().filter(|e| e.leased).map(|e| e.key().clone()).collect()
     }
 
     /// Number of running tasks.
@@ -122,7 +137,7 @@ impl Registry {
     }
 
     fn remove(&self, session_id: &SessionId, generation: u64) {
-        self.sessions.remove_if(session_id, |_, handle| handle.generation == generation);
+        self.sessions.remove_if(session_id, |_, entry| entry.handle.generation == generation);
     }
 }
 
@@ -130,6 +145,15 @@ impl Registration {
     /// The session this task drives.
     pub(crate) fn session_id(&self) -> &SessionId {
         &self.session_id
+    }
+
+    /// Says whether this task's session needs its lease renewed from now on.
+    pub(crate) fn set_leased(&self, leased: bool) {
+        if let Some(mut entry) = self.registry.sessions.get_mut(&self.session_id) {
+            if entry.handle.generation == self.generation {
+                entry.leased = leased;
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! appends or snapshots carrying an older epoch are refused. Two drivers (in one process or
 //! on two nodes sharing a store) can therefore never both write one session.
 
+mod leases;
 mod memory;
 mod nodes;
 mod notices;
@@ -26,6 +27,7 @@ use crate::progress::SessionProgress;
 use crate::resume::Resume;
 use crate::time::Timestamp;
 
+pub use leases::Leases;
 pub use memory::MemoryStore;
 pub use nodes::NodeInfo;
 pub use notices::Notice;
@@ -117,7 +119,7 @@ pub enum StoreError {
 
 /// Session storage, and the webhook outbox written with it ([`Webhooks`]).
 #[async_trait]
-pub trait Store: Webhooks + Send + Sync + 'static {
+pub trait Store: Webhooks + Leases + Send + Sync + 'static {
     /// A short name for logs and `/readyz` (`memory`, `redis`).
     fn name(&self) -> &str;
 

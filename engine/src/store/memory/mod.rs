@@ -1,6 +1,7 @@
 //! The embedded store: everything in process memory, nothing installed. Sessions are lost when
 //! the process exits; use Redis for durability.
 
+mod leases;
 mod webhooks;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -48,6 +49,8 @@ struct Inner {
     created: HashMap<UserId, VecDeque<Timestamp>>,
     /// User id → their live sessions and when each one's lease ends (`admit_live`).
     live: HashMap<UserId, HashMap<SessionId, Timestamp>>,
+    /// Running sessions' leases: session id → when the term ends, ms (`renew_leases`).
+    leases: HashMap<SessionId, u64>,
     /// The webhook outbox's indexes (the messages are in their sessions).
     webhooks: webhooks::Indexes,
     /// The registry of nodes, by id (`heartbeat`).
@@ -277,6 +280,9 @@ impl Store for MemoryStore {
             inner.progress.remove(user_id);
             inner.resumes.remove(user_id);
             let ids = inner.by_user.remove(user_id).unwrap_or_default();
+            for id in &ids {
+                inner.leases.remove(id);
+            }
             ids.into_iter().filter(|id| inner.sessions.remove(id).is_some()).collect()
         }))
     }

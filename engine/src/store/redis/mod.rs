@@ -16,6 +16,7 @@
 //! | `viva:{secrets}:<name>` | string | secrets every node shares (`tickets`: the tickets' signing key) |
 //! | `viva:{<session>}:webhooks` | hash | the session's webhook deliveries, pending or dead: `<seq>.<endpoint>` → [`WebhookBytes`] |
 //! | `viva:{webhooks:<0-15>}:due` | sorted set | deliveries due (score: when, ms), sharded by session (`webhooks.rs`) |
+//! | `viva:{leases:<0-15>}` | sorted set | running sessions' leases (score: the term's end, ms of the server's clock), sharded by session (`leases.rs`) |
 //! | `viva:{webhooks}:dead` | sorted set | dead letters, scored by when they died |
 //! | `viva:{webhooks}:disabled` | hash | endpoints switched off (410): id → `<ms> <reason>` |
 //! | `viva:{u:<user>}:live` | sorted set | the user's live sessions, scored by when their lease ends |
@@ -33,6 +34,7 @@
 //! messages the batch makes. Nothing is written per token.
 
 mod connection;
+mod leases;
 mod webhooks;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -240,6 +242,7 @@ pub struct RedisStore {
     admit_live: Script,
     use_once: Script,
     webhook_scripts: webhooks::Scripts,
+    lease_scripts: leases::Scripts,
     put_progress: Script,
 }
 
@@ -292,6 +295,16 @@ fn user_resume(user_id: &UserId) -> String {
     format!("viva:{{u:{user_id}}}:resume")
 }
 
+/// Shards of the indexes across sessions (webhooks due, leases): never one global key in a
+/// session's write path, and on Redis Cluster the shards spread over the masters.
+const SHARDS: u32 = 16;
+
+/// A session's shard (FNV-1a of its id).
+fn shard(session_id: &SessionId) -> u32 {
+    let hash = session_id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % SHARDS
+}
+
 impl RedisStore {
     /// Connects to `url`: `redis://host:port/db`, or a cluster, `redis+cluster://h1:p1,h2:p2`
     /// (any of its nodes; the rest are found). The connection reconnects by itself; every
@@ -314,6 +327,7 @@ impl RedisStore {
             admit_live: Script::new(ADMIT_LIVE),
             use_once: Script::new(USE_ONCE),
             webhook_scripts: webhooks::Scripts::new(),
+            lease_scripts: leases::Scripts::new(),
             put_progress: Script::new(PUT_PROGRESS),
         })
     }

@@ -24,16 +24,13 @@ use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
 use super::connection::each;
-use super::{Keys, RedisStore, store_error};
+use super::{Keys, RedisStore, SHARDS, shard, store_error};
 use crate::core::SessionId;
 use crate::store::persisted::{self, WebhookBytes};
 use crate::store::{
     Claimed, DeadWebhook, DeliveryId, DisabledEndpoint, PendingWebhook, StoreError, WebhookMessage, Webhooks,
 };
 use crate::time::Timestamp;
-
-/// Shards of the due-index.
-const SHARDS: u32 = 16;
 
 /// How long a message whose append is in flight waits before it is due anyway.
 const APPEND_GRACE_MS: u64 = 60_000;
@@ -79,10 +76,9 @@ impl Scripts {
     }
 }
 
-/// The due-index shard of a session (FNV-1a of its id).
+/// The due-index shard of a session.
 fn due_key(session_id: &SessionId) -> String {
-    let hash = session_id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("viva:{{webhooks:{}}}:due", hash % SHARDS)
+    format!("viva:{{webhooks:{}}}:due", shard(session_id))
 }
 
 const DEAD: &str = "viva:{webhooks}:dead";

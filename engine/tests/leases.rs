@@ -1,0 +1,97 @@
+//! Leases of running sessions across engines sharing one store: an engine that dies leaves
+//! its running sessions to another engine's sweep, which runs their clocks out to their
+//! reports with nobody connected; a session that needs no clock holds no lease. Tokio's paused
+//! clock throughout (the dead engine's own runtime too), so the waits cost nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use viva_engine::core::SessionId;
+use viva_engine::interviewer::ScriptedInterviewer;
+use viva_engine::store::{Leases, MemoryStore, SessionMeta};
+use viva_engine::time::Clock;
+use viva_engine::{Engine, EngineConfig, Next};
+use viva_protocol::{ClientMessage, EndReason, ServerMessage};
+
+fn engine(store: Arc<MemoryStore>) -> Engine {
+    // Never abandoned, so that a session alone runs until its time is up.
+    let config = EngineConfig { abandon_after_ms: None, ..EngineConfig::default() };
+    Engine::builder()
+        .config(config)
+        .store(store)
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build()
+}
+
+/// Creates and starts a session on `engine`, then waits for its first question to be done.
+async fn started(engine: &Engine, user: &str) -> SessionMeta {
+    let session = engine.create_session(&user.into(), "frontend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&user.into(), &session.session_id, None).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
+    loop {
+        match connection.next().await {
+            Next::Message(ServerMessage::TurnDone(_)) => break,
+            Next::Message(_) => {}
+            Next::Close(code) => panic!("closed with {code:?}"),
+        }
+    }
+    session
+}
+
+/// The leases claimable an hour from now (the memory store goes by the caller's clock),
+/// claimed: each test calls it last, or once before its session ends.
+async fn claimable_later(store: &MemoryStore) -> Vec<SessionId> {
+    let later = Clock::new().now().plus_ms(3_600_000);
+    store.claim_expired_leases(Duration::from_secs(15), 100, later).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_running_session_whose_engine_died_ends_on_time_on_another_engine() {
+    let store = Arc::new(MemoryStore::new());
+    // The first engine runs in a runtime of its own, dropped with every task of it: the
+    // process died (no shutdown, no handover).
+    let first_store = Arc::clone(&store);
+    let session = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let session = runtime.block_on(async move { started(&engine(first_store), "ana").await });
+        drop(runtime);
+        session
+    })
+    .join()
+    .unwrap();
+
+    let survivor = engine(Arc::clone(&store));
+    // The frontend plan's 45 minutes, and then some: the survivor's sweep found the lease
+    // run out and ran the session to its end.
+    tokio::time::sleep(Duration::from_secs(46 * 60)).await;
+    let view = survivor.view(&"ana".into(), &session.session_id).await.unwrap();
+    assert_eq!(view.ended_reason, Some(EndReason::TimeUp), "ended on time, with nobody connected");
+    let report = survivor.report(&"ana".into(), &session.session_id).await.unwrap();
+    assert_eq!(report.ended_reason, EndReason::TimeUp);
+    assert!(claimable_later(&store).await.is_empty(), "an ended session holds no lease");
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_a_running_session_holds_a_lease_and_its_engine_keeps_it() {
+    let store = Arc::new(MemoryStore::new());
+    // The engine's clock, as near as can be (both are the wall time at their start plus the
+    // paused clock's time since).
+    let clock = Clock::new();
+    let engine = engine(Arc::clone(&store));
+    let waiting = engine.create_session(&"bo".into(), "frontend", Default::default()).await.unwrap();
+    drop(engine.connect(&"bo".into(), &waiting.session_id, None).await.unwrap());
+    let running = started(&engine, "bo").await;
+    // Renewed by its engine all along: never claimable now, even after many terms.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let now = clock.now();
+        assert!(store.claim_expired_leases(Duration::from_secs(15), 100, now).await.unwrap().is_empty());
+    }
+    assert_eq!(claimable_later(&store).await, [running.session_id.clone()], "only the started one needs a clock");
+
+    let mut connection = engine.connect(&"bo".into(), &running.session_id, None).await.unwrap();
+    connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
+    while !matches!(connection.next().await, Next::Message(ServerMessage::SessionEnded(_))) {}
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(claimable_later(&store).await.is_empty(), "its lease is given up when it ends");
+}
