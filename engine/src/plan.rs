@@ -238,6 +238,11 @@ impl PlanCatalog {
         if errors.is_empty() { Ok(catalog) } else { Err(errors) }
     }
 
+    /// Adds `other`'s plans; one with the id of a plan here replaces it.
+    pub fn extend(&mut self, other: PlanCatalog) {
+        self.plans.extend(other.plans);
+    }
+
     /// The plan with this id.
     pub fn get(&self, id: &str) -> Option<&Arc<Plan>> {
         self.plans.get(id)

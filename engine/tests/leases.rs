@@ -87,7 +87,11 @@ async fn only_a_running_session_holds_a_lease_and_its_engine_keeps_it() {
         let now = clock.now();
         assert!(store.claim_expired_leases(Duration::from_secs(15), 100, now).await.unwrap().is_empty());
     }
-    assert_eq!(claimable_later(&store).await, [running.session_id.clone()], "only the started one needs a clock");
+    assert_eq!(
+        claimable_later(&store).await,
+        std::slice::from_ref(&running.session_id),
+        "only the started one needs a clock"
+    );
 
     let mut connection = engine.connect(&"bo".into(), &running.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();

@@ -11,6 +11,7 @@ use crate::is_loopback_host;
 use crate::speech::{SpeechArgs, SpeechSettings};
 use crate::webhooks::WebhookArgs;
 use crate::ws::{SocketLimits, normalize_origin};
+use viva_engine::plan::PlanCatalog;
 use viva_engine::store::CLUSTER_SCHEME;
 
 /// Command-line flags and their `VIVA_*` variables, as given.
@@ -98,6 +99,11 @@ pub struct Args {
     /// scripted interviewer speaks it instead, in milliseconds.
     #[arg(long, env = "VIVA_LLM_TURN_QUEUE_MS", default_value = "1000")]
     pub llm_turn_queue_ms: String,
+    /// A directory of interview plans (`*.toml`, the format of `engine/plans/`) offered
+    /// besides the shipped ones; a plan with a shipped plan's id replaces it. Every plan is
+    /// checked at start: one that does not hold together stops the gateway, saying why.
+    #[arg(long, env = "VIVA_PLANS")]
+    pub plans: Option<std::path::PathBuf>,
     /// Delay between the scripted interviewer's words, in milliseconds (0 in tests).
     #[arg(long, env = "VIVA_SCRIPTED_PACE_MS", default_value = "25")]
     pub scripted_pace_ms: String,
@@ -301,6 +307,8 @@ pub struct Settings {
     pub abandon_after: Option<Duration>,
     /// The term of a running session's lease.
     pub session_lease: Duration,
+    /// The plans offered: the shipped ones and `--plans`'s.
+    pub plans: PlanCatalog,
     /// The admin routes' token.
     pub admin_token: Option<String>,
     /// Open connections at most (`None`: from the file limit).
@@ -420,6 +428,13 @@ impl Args {
                 )),
             }
         }
+        let plans = match self.plans.as_deref().map(load_plans).transpose() {
+            Ok(plans) => plans.unwrap_or_else(PlanCatalog::shipped),
+            Err(error) => {
+                errors.push(format!("--plans: {error}"));
+                PlanCatalog::default()
+            }
+        };
         let mut number = |name: &str, value: &str, min: u64, max: u64| -> u64 {
             whole_number(name, value, min, max).unwrap_or_else(|error| {
                 errors.push(error);
@@ -501,6 +516,7 @@ impl Args {
                     max_live_per_user: (max_live_per_user > 0).then_some(max_live_per_user as u32),
                     abandon_after: (abandon_after_s > 0).then(|| Duration::from_secs(abandon_after_s)),
                     session_lease: Duration::from_millis(session_lease_ms),
+                    plans,
                     admin_token: self.admin_token.clone(),
                     max_connections,
                     header_timeout: Duration::from_secs(header_timeout_s),
@@ -586,6 +602,25 @@ pub fn redacted(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
         _ => url.to_owned(),
     }
+}
+
+/// The shipped plans, with those of `dir` (`--plans`) added: every file's problems at once.
+fn load_plans(dir: &std::path::Path) -> Result<PlanCatalog, String> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            files.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), text));
+        }
+    }
+    files.sort();
+    let added = PlanCatalog::from_toml(files.iter().map(|(name, text)| (name.as_str(), text.as_str())))
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+    let mut catalog = PlanCatalog::shipped();
+    catalog.extend(added);
+    Ok(catalog)
 }
 
 #[cfg(test)]

@@ -130,8 +130,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (interviewer_name, scorer_name) = (interviewer.name().to_owned(), scorer.name().to_owned());
     let speech = settings.speech.build()?;
     let voice = speech.offered();
-    let mut builder =
-        Engine::builder().config(config).store(store).interviewer(interviewer).scorer(scorer).speech(speech);
+    let mut builder = Engine::builder()
+        .config(config)
+        .plans(settings.plans.clone())
+        .store(store)
+        .interviewer(interviewer)
+        .scorer(scorer)
+        .speech(speech);
     if let Some(slice_s) = settings.metering_slice_s {
         builder = builder.metering(Metering { slice_s, ..Metering::new(meter) });
         tracing::info!(slice_s, "minutes metered");

@@ -25,6 +25,21 @@ fn bad_configuration_exits_64_listing_every_problem() {
     assert!(String::from_utf8(help.stdout).unwrap().contains("VIVA_SCRIPTED_PACE_MS"));
 }
 
+#[test]
+fn plans_that_do_not_hold_together_exit_64_saying_why() {
+    let dir = std::env::temp_dir().join(format!("viva-bad-plans-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = include_str!("../../engine/plans/frontend.toml").replacen("duration_s = 2700", "duration_s = 0", 1);
+    std::fs::write(dir.join("broken.toml"), plan).unwrap();
+    let output = common::binary().args(["--plans", dir.to_str().unwrap()]).output().unwrap();
+    let missing = common::binary().args(["--plans", "/nonexistent/viva-plans"]).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("--plans") && stderr.contains("duration_s is 0"), "{stderr}");
+    assert_eq!(missing.status.code(), Some(64));
+}
+
 #[tokio::test]
 async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     let gateway = Process::spawn(&["--scripted-pace-ms", "0", "--log-format", "json"]);

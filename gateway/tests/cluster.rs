@@ -179,3 +179,73 @@ async fn a_node_drained_from_another_hands_its_sessions_over_and_exits() {
     a.signal("TERM");
     assert_eq!(a.wait().await.0, Some(0));
 }
+
+/// A directory holding the shipped frontend plan as `quick-frontend`, `duration_s` seconds
+/// long (a plan's time is minutes; a test's is seconds). Removed with the value.
+struct QuickPlan(std::path::PathBuf);
+
+impl QuickPlan {
+    fn new(duration_s: u64) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir = std::env::temp_dir().join(format!("viva-plans-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../../engine/plans/frontend.toml");
+        let quick = shipped.replacen("id = \"frontend\"", "id = \"quick-frontend\"", 1).replacen(
+            "duration_s = 2700",
+            &format!("duration_s = {duration_s}"),
+            1,
+        );
+        std::fs::write(dir.join("quick-frontend.toml"), quick).unwrap();
+        Self(dir)
+    }
+
+    fn dir(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for QuickPlan {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running interview whose client left, on a node that is then killed (SIGKILL: no
+/// handover): another node's sweep finds its lease run out and runs it to its `time_up` end
+/// and its report, with nobody connected. Its log is whole: seq contiguous, one end.
+#[tokio::test]
+async fn a_session_alone_on_a_killed_node_ends_on_time_on_another() {
+    let cluster = RedisCluster::start(3, 0);
+    let url = cluster.url();
+    let plans = QuickPlan::new(6);
+    let args = ["--store", &url, "--scripted-pace-ms", "0", "--session-lease-ms", "1000", "--plans", plans.dir()];
+    let (one, two) = (Process::spawn(&args), Process::spawn(&args));
+
+    let session = one.create("dia", "quick-frontend").await;
+    let mut client = one.connect(&session, Connect::user("dev:dia")).await.unwrap();
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
+    client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    drop(client);
+    one.signal("KILL");
+    one.wait().await;
+
+    let path = format!("/v1/sessions/{session}");
+    let mut view = serde_json::Value::Null;
+    for _ in 0..600 {
+        view = two.get(Some("dia"), &path).await.1;
+        if !view["ended_reason"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["ended_reason"], "time_up", "{view}");
+    let (status, report) = two.get(Some("dia"), &format!("{path}/report")).await;
+    assert_eq!((status, report["ended_reason"].as_str()), (200, Some("time_up")));
+    let (_, events) = two.get(Some("dia"), &format!("{path}/events")).await;
+    let events = events["events"].as_array().unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no seq skipped or repeated");
+    assert_eq!(events.iter().filter(|e| e["type"] == "session.ended").count(), 1);
+    two.signal("TERM");
+    assert_eq!(two.wait().await.0, Some(0));
+}
