@@ -112,6 +112,9 @@ pub fn router(state: AppState) -> Router {
     let request_timeout = state.connections.request_timeout;
     let dev_auth = matches!(state.auth, AuthMode::Dev);
     let csp = content_security_policy(&state.allowed_origins);
+    // Which node answered, for operators and load tests behind a balancer (node ids are
+    // letters, digits, `-`, `_` and `.`: always a valid header value).
+    let node = HeaderValue::from_str(&state.node.id).unwrap_or(HeaderValue::from_static("unknown"));
     let router = Router::new()
         .route("/v1/sessions", post(rest::create_session))
         .route("/v1/sessions/{id}", get(rest::session))
@@ -154,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
     let router = if dev_auth { router.layer(middleware::from_fn(loopback_host_only)) } else { router };
     let router = router.layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp));
+    let router = router.layer(SetResponseHeaderLayer::overriding(NODE_HEADER, node));
     SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
     })
@@ -183,6 +187,9 @@ pub fn is_loopback_host(host: &str) -> bool {
     };
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The response header naming the node that answered (its `--node-id`).
+pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-viva-node");
 
 /// The browser's security policy, on every response: no MIME sniffing, no referrer, no
 /// framing (clickjacking); the Content-Security-Policy ([`content_security_policy`]) is built

@@ -138,6 +138,9 @@ async fn a_node_drained_from_another_hands_its_sessions_over_and_exits() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(listed, ["node-a", "node-b"]);
+    // Every response says which node answered (for operators and load tests behind a balancer).
+    let answered = common::http().get(b.url("/healthz")).send().await.unwrap();
+    assert_eq!(answered.headers()["x-viva-node"], "node-b");
     let (_, nodes) = admin(&b, reqwest::Method::GET, "/v1/admin/nodes").await;
     let this: Vec<bool> = nodes["items"].as_array().unwrap().iter().map(|n| n["this_node"] == true).collect();
     assert_eq!(this, [false, true]);

@@ -188,6 +188,8 @@ pub struct Socket {
     pub bytes_out: u64,
     /// Messages sent.
     pub messages_out: u64,
+    /// The node that took the socket (the gateway's `x-viva-node` header), if it said.
+    pub node: Option<String>,
 }
 
 impl Socket {
@@ -200,7 +202,32 @@ impl Socket {
         encoding: Encoding,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let url = target.ws(&format!("/v1/sessions/{session_id}/ws"));
+        Self::open(target, token, session_id, encoding, timeout, None).await
+    }
+
+    /// Opens the session's socket again, resuming after `last_seq` (the last durable event
+    /// received): the gateway replays what came after it.
+    pub async fn resume(
+        target: &Target,
+        token: &str,
+        session_id: &str,
+        encoding: Encoding,
+        timeout: Duration,
+        last_seq: u64,
+    ) -> Result<Self, ClientError> {
+        Self::open(target, token, session_id, encoding, timeout, Some(last_seq)).await
+    }
+
+    async fn open(
+        target: &Target,
+        token: &str,
+        session_id: &str,
+        encoding: Encoding,
+        timeout: Duration,
+        last_seq: Option<u64>,
+    ) -> Result<Self, ClientError> {
+        let query = last_seq.map(|seq| format!("?last_seq={seq}")).unwrap_or_default();
+        let url = target.ws(&format!("/v1/sessions/{session_id}/ws{query}"));
         let mut request = url.into_client_request().map_err(|e| ClientError::Handshake(e.to_string()))?;
         let headers = request.headers_mut();
         let bearer =
@@ -232,7 +259,8 @@ impl Socket {
         if chosen.and_then(Encoding::from_subprotocol) != Some(encoding) {
             return Err(ClientError::Handshake(format!("asked for {}, got {chosen:?}", encoding.subprotocol())));
         }
-        Ok(Self { stream, encoding, bytes_in: 0, bytes_out: 0, messages_out: 0 })
+        let node = response.headers().get("x-viva-node").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Self { stream, encoding, bytes_in: 0, bytes_out: 0, messages_out: 0, node })
     }
 
     /// Sends one message in the socket's encoding.

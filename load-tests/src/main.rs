@@ -81,9 +81,16 @@ enum EncodingArg {
 
 #[derive(Debug, clap::Args)]
 struct ReplayArgs {
-    /// The gateway, `ws://host:port` or `http://host:port`.
-    #[arg(long)]
-    url: String,
+    /// The gateway, `ws://host:port` or `http://host:port`; several (repeat the flag): session
+    /// n goes to the nth mod their number, and each reconnect to the next. Behind a balancer,
+    /// its one URL.
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Reconnects a session makes at most, resuming with `last_seq`, after its socket closed
+    /// before the end with a code that says to (a node going away, or killed; a session moved);
+    /// then it fails.
+    #[arg(long, default_value_t = 10)]
+    max_reconnects: u32,
     /// A directory of `<plan>.<name>.jsonl` recordings (or one such file), replayed round-robin.
     #[arg(long, default_value = "load-tests/recordings")]
     recordings: PathBuf,
@@ -222,7 +229,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         encoding.subprotocol()
     );
     let info = viva_load::report::RunInfo {
-        url: args.url.clone(),
+        url: args.url.join(" "),
         recordings: names.iter().map(|name| (*name).to_owned()).collect(),
         sessions: args.sessions,
         concurrency: args.concurrency,
@@ -251,7 +258,8 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
         None
     };
     let config = ReplayConfig {
-        target: Target::parse(&args.url)?,
+        targets: args.url.iter().map(|url| Target::parse(url)).collect::<Result<_, _>>()?,
+        max_reconnects: args.max_reconnects,
         scripts,
         sessions: args.sessions,
         concurrency: args.concurrency,
@@ -359,6 +367,12 @@ fn render(summary: &Summary) -> String {
     if !summary.errors.is_empty() {
         let errors: Vec<String> = summary.errors.iter().map(|(code, n)| format!("{code}: {n}")).collect();
         let _ = writeln!(out, "errors      {}", errors.join(", "));
+    }
+    let c = &summary.connections;
+    if c.reconnects > 0 || c.by_node.len() > 1 {
+        let nodes: Vec<String> = c.by_node.iter().map(|(node, n)| format!("{node}: {n}")).collect();
+        let _ =
+            writeln!(out, "sockets     {} reconnects ({} moved); by node: {}", c.reconnects, c.moved, nodes.join(", "));
     }
     let _ = writeln!(out, "latency (ms)        count      p50      p90      p99      max");
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));

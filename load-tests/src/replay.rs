@@ -37,8 +37,12 @@ impl Default for Timeouts {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
-    /// The gateway.
-    pub target: Target,
+    /// The gateways: session `n` is created and opened on target `n mod len` (one target:
+    /// a gateway or a balancer), and each of its reconnects goes to the next.
+    pub targets: Vec<Target>,
+    /// Reconnects a session makes at most (after its socket closed early with a code that says
+    /// to reconnect); then it fails.
+    pub max_reconnects: u32,
     /// The recordings, replayed round-robin.
     pub scripts: Vec<Script>,
     /// Sessions to run.
@@ -88,8 +92,12 @@ pub async fn run(
     if let Some(ramp) = config.ramp_per_s.filter(|r| !r.is_finite() || *r <= 0.0) {
         return Err(ReplayError::Config(format!("the ramp must be above 0 sessions/s, not {ramp}")));
     }
-    let api = Api::new(config.target.clone(), config.timeouts.connect);
-    let plans = api.plans().await?;
+    if config.targets.is_empty() {
+        return Err(ReplayError::Config("need at least one gateway URL".to_owned()));
+    }
+    let apis: Vec<Api> = config.targets.iter().map(|t| Api::new(t.clone(), config.timeouts.connect)).collect();
+    let targets: Arc<[Target]> = config.targets.into();
+    let plans = apis[0].plans().await?;
     for script in &config.scripts {
         if !plans.plans.iter().any(|p| p.id == script.plan) {
             return Err(ReplayError::Config(format!(
@@ -128,8 +136,10 @@ pub async fn run(
             session_timeout: config.timeouts.session.unwrap_or(length + Duration::from_secs(120)),
             run_start: started,
             voice: config.voice.clone(),
+            targets: Arc::clone(&targets),
+            max_reconnects: config.max_reconnects,
         };
-        let api = api.clone();
+        let api = apis[index % apis.len()].clone();
         running.spawn(async move {
             let outcome = session::run(&api, &script, &job).await;
             drop(permit);

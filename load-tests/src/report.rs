@@ -720,7 +720,8 @@ mod tests {
                 "latency-first_delta.svg",
                 "latency-score.svg",
                 "latency-speech_end_to_answer.svg",
-                "latency-speech_end_to_audio.svg"
+                "latency-speech_end_to_audio.svg",
+                "latency-reconnect.svg"
             ]
         );
         for path in &written {

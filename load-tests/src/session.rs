@@ -27,9 +27,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use viva_protocol::{ClientMessage, Encoding, ErrorCode, ServerMessage};
+use viva_protocol::state::SessionStatus;
+use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, ServerMessage};
 
-use crate::client::{Api, Incoming, Socket};
+use crate::client::{Api, Incoming, Socket, Target};
 use crate::recording::{Script, is_answer};
 use crate::series::Timeline;
 use crate::stats::{Metric, Samples};
@@ -58,6 +59,12 @@ pub struct SessionJob {
     pub run_start: Instant,
     /// Speak the answers and listen to the turns.
     pub voice: Option<std::sync::Arc<VoiceReplay>>,
+    /// The gateways (or the one balancer): the session opens on the one its index falls on,
+    /// and each reconnect goes to the next.
+    pub targets: std::sync::Arc<[Target]>,
+    /// Reconnects a session makes at most after its socket closed early with a code that says
+    /// to ([`CloseCode::reconnects`]); then it fails.
+    pub max_reconnects: u32,
 }
 
 /// Why a session did not reach its end.
@@ -139,6 +146,12 @@ pub struct SessionOutcome {
     pub barge_ins: u64,
     /// Its activity per second of the run.
     pub timeline: Timeline,
+    /// Times its socket closed early and it connected again (resuming with `last_seq`).
+    pub reconnects: u64,
+    /// Of those closes, how many said the session moved to another node (4011).
+    pub moved: u64,
+    /// The node that took each of its sockets, in order (`x-viva-node`; `?` when not said).
+    pub nodes: Vec<String>,
 }
 
 /// Most answers given beyond the recording's before the session is ended instead.
@@ -179,9 +192,17 @@ impl SessionOutcome {
             audio_ms_out: 0,
             barge_ins: 0,
             timeline: Timeline::default(),
+            reconnects: 0,
+            moved: 0,
+            nodes: Vec::new(),
         }
     }
 }
+
+/// Tries to open the socket again after one drop, before the reconnect fails.
+const CONNECT_TRIES: u32 = 6;
+/// The first wait between those tries; doubled each time (with jitter), at most 2 s.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Replays `script` as one new session.
 pub async fn run(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome {
@@ -200,15 +221,34 @@ async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome 
     };
     outcome.session_id = Some(created.session_id.clone());
     let connecting = Instant::now();
-    let connect = Socket::connect(api.target(), &job.token, &created.session_id, job.encoding, job.connect_timeout);
-    let mut socket = match connect.await {
+    let mut socket = match open(job, &created.session_id, None, 0, deadline).await {
         Ok(socket) => socket,
-        Err(error) => return outcome.failed(FailureKind::Connect, error.to_string()),
+        Err(detail) => return outcome.failed(FailureKind::Connect, detail),
     };
     outcome.samples.record(Metric::Connect, connecting.elapsed());
+    outcome.nodes.push(socket.node.clone().unwrap_or_else(|| "?".to_owned()));
     let opened = job.run_start.elapsed();
     let mut driver = Driver::new(script, job, deadline);
-    let result = driver.drive(&mut socket).await;
+    let result = loop {
+        let result = driver.drive(&mut socket).await;
+        let Some(code) = driver.closed_early.take().filter(|code| CloseCode::reconnects(*code)) else { break result };
+        if outcome.reconnects >= u64::from(job.max_reconnects) {
+            break result;
+        }
+        outcome.reconnects += 1;
+        outcome.moved += u64::from(code == Some(CloseCode::Moved.code()));
+        (outcome.bytes_in, outcome.bytes_out) =
+            (outcome.bytes_in + socket.bytes_in, outcome.bytes_out + socket.bytes_out);
+        outcome.messages_out += socket.messages_out;
+        driver.checker.reconnecting();
+        driver.reconnect_from = Some(Instant::now());
+        let last_seq = Some(driver.checker.last_seq());
+        match open(job, &created.session_id, last_seq, outcome.reconnects, deadline).await {
+            Ok(again) => socket = again,
+            Err(detail) => break Err((FailureKind::Connect, detail)),
+        }
+        outcome.nodes.push(socket.node.clone().unwrap_or_else(|| "?".to_owned()));
+    };
     outcome.events = driver.events;
     outcome.answers = driver.answers;
     outcome.extra_answers = driver.extra_answers;
@@ -221,9 +261,9 @@ async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome 
     outcome.samples = std::mem::take(&mut driver.samples).merged(outcome.samples);
     outcome.timeline = std::mem::take(&mut driver.timeline);
     outcome.timeline.opened(opened);
-    outcome.bytes_in = socket.bytes_in;
-    outcome.bytes_out = socket.bytes_out;
-    outcome.messages_out = socket.messages_out;
+    outcome.bytes_in += socket.bytes_in;
+    outcome.bytes_out += socket.bytes_out;
+    outcome.messages_out += socket.messages_out;
     outcome.completed = driver.checker.completed();
     match result {
         Err(failure) => {
@@ -240,6 +280,47 @@ async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome 
     outcome.violations = violations;
     outcome.errors = errors;
     outcome
+}
+
+/// Opens the session's socket (after its `n`th drop: resuming after `last_seq`) on the
+/// session's target, or the next one after `n` drops; each failed try goes on to the next
+/// target, after a growing, jittered backoff, within the session's deadline: a node that is
+/// going away refuses (503) or is gone.
+async fn open(
+    job: &SessionJob,
+    session_id: &str,
+    last_seq: Option<u64>,
+    n: u64,
+    deadline: Instant,
+) -> Result<Socket, String> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_error = String::new();
+    for attempt in 0..u64::from(CONNECT_TRIES) {
+        let target = &job.targets[(job.index + (n + attempt) as usize) % job.targets.len()];
+        let (token, encoding, timeout) = (&job.token, job.encoding, job.connect_timeout);
+        let opening = async {
+            match last_seq {
+                Some(seq) => Socket::resume(target, token, session_id, encoding, timeout, seq).await,
+                None => Socket::connect(target, token, session_id, encoding, timeout).await,
+            }
+        };
+        match tokio::time::timeout_at(deadline, opening).await {
+            Err(_) => return Err("the session's time ran out while reconnecting".to_owned()),
+            Ok(Ok(socket)) => return Ok(socket),
+            Ok(Err(error)) => last_error = error.to_string(),
+        }
+        let jitter = Duration::from_millis(u64::from(rand_below(100)));
+        tokio::time::sleep_until((Instant::now() + backoff + jitter).min(deadline)).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    let after = last_seq.map(|seq| format!(", resuming after seq {seq}")).unwrap_or_default();
+    Err(format!("{last_error} ({CONNECT_TRIES} tries{after})"))
+}
+
+/// A number below `n` (jitter: nothing here needs a good random generator).
+fn rand_below(n: u32) -> u32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    nanos.wrapping_mul(2_654_435_761) % n.max(1)
 }
 
 impl SessionOutcome {
@@ -287,6 +368,12 @@ struct Driver<'a> {
     extra_answers: u64,
     /// With voice: what is spoken and heard.
     voice: Option<Listening>,
+    /// The socket closed before `session.ended`, with this code (taken by the reconnect).
+    closed_early: Option<Option<u16>>,
+    /// Reconnecting since then: the next `session.ready` times the reconnect.
+    reconnect_from: Option<Instant>,
+    /// `session.start` went out (a reconnect finding the session not started sends it again).
+    start_went_out: bool,
 }
 
 /// A voice session's audio, both ways.
@@ -421,6 +508,9 @@ impl<'a> Driver<'a> {
             answers: 0,
             extra_answers: 0,
             voice: job.voice.clone().map(Listening::new),
+            closed_early: None,
+            reconnect_from: None,
+            start_went_out: false,
         }
     }
 
@@ -459,10 +549,14 @@ impl<'a> Driver<'a> {
             match incoming {
                 Incoming::Message(message) => {
                     self.events += 1;
-                    if matches!(message, ServerMessage::SessionReady(_)) {
+                    if let ServerMessage::SessionReady(session) = &message {
                         // The schedule starts now: `session.start` (t = 0) goes out at once.
                         ready = true;
                         self.zero.get_or_insert(last_activity);
+                        if let Some(from) = self.reconnect_from.take() {
+                            self.samples.record(Metric::Reconnect, last_activity - from);
+                            self.resumed(session.state.status == SessionStatus::Created, last_activity);
+                        }
                     }
                     self.checker.observe(&message);
                     self.on_message(&message, last_activity);
@@ -482,7 +576,10 @@ impl<'a> Driver<'a> {
                     self.checker.closed(code);
                     return match self.checker.ended() {
                         Some(_) => Ok(()),
-                        None => Err((FailureKind::Closed, format!("closed with {code:?} before session.ended"))),
+                        None => {
+                            self.closed_early = Some(code);
+                            Err((FailureKind::Closed, format!("closed with {code:?} before session.ended")))
+                        }
                     };
                 }
             }
@@ -528,6 +625,7 @@ impl<'a> Driver<'a> {
         match message {
             ClientMessage::SessionStart { id, voice } => {
                 self.start_sent = Some(now);
+                self.start_went_out = true;
                 let voice = if self.voice.is_some() { Some(Voice { input: true, output: true }) } else { voice };
                 Some(ClientMessage::SessionStart { id, voice })
             }
@@ -541,6 +639,19 @@ impl<'a> Driver<'a> {
                 Some(message)
             }
             other => Some(other),
+        }
+    }
+
+    /// Connected again: the answer in flight is sent again with its id (the gateway
+    /// acknowledges it once, or again with its original event), and a `session.start` the
+    /// gateway never stored goes out again.
+    fn resumed(&mut self, not_started: bool, now: Instant) {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.resend_at = Some(now);
+        }
+        if not_started && self.start_went_out {
+            let voice = self.voice.as_ref().map(|_| Voice { input: true, output: true });
+            self.steps.push_front((Duration::ZERO, ClientMessage::SessionStart { id: None, voice }));
         }
     }
 

@@ -37,11 +37,13 @@ pub enum Metric {
     SpeechEndToAnswer,
     /// Voice: the end of a spoken answer's speech → the first `turn.audio` of the next turn.
     SpeechEndToAudio,
+    /// A socket closed before the end → the `session.ready` of the socket opened again.
+    Reconnect,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Connect,
         Self::StartFirstDelta,
         Self::Ack,
@@ -49,6 +51,7 @@ impl Metric {
         Self::Score,
         Self::SpeechEndToAnswer,
         Self::SpeechEndToAudio,
+        Self::Reconnect,
     ];
 
     /// Its name in reports and thresholds.
@@ -61,6 +64,7 @@ impl Metric {
             Self::Score => "score",
             Self::SpeechEndToAnswer => "speech_end_to_answer",
             Self::SpeechEndToAudio => "speech_end_to_audio",
+            Self::Reconnect => "reconnect",
         }
     }
 
@@ -74,6 +78,7 @@ impl Metric {
             Self::Score => "answer -> score.updated",
             Self::SpeechEndToAnswer => "voice: end of speech -> answer.received",
             Self::SpeechEndToAudio => "voice: end of speech -> first turn.audio of the next turn",
+            Self::Reconnect => "socket closed early -> session.ready of the next socket",
         }
     }
 
@@ -129,6 +134,10 @@ pub struct Aggregate {
     audio_ms_in: u64,
     audio_ms_out: u64,
     barge_ins: u64,
+    reconnects: u64,
+    moved: u64,
+    /// Sockets opened, by the node that took them.
+    nodes: BTreeMap<String, u64>,
     /// A few failures and violations, word for word, to show what went wrong.
     examples: Vec<String>,
     /// Activity per second of the run.
@@ -165,6 +174,9 @@ impl Aggregate {
             audio_ms_in: 0,
             audio_ms_out: 0,
             barge_ins: 0,
+            reconnects: 0,
+            moved: 0,
+            nodes: BTreeMap::new(),
             examples: Vec::new(),
             series: SeriesBuilder::default(),
         }
@@ -203,6 +215,11 @@ impl Aggregate {
         self.audio_ms_in += outcome.audio_ms_in;
         self.audio_ms_out += outcome.audio_ms_out;
         self.barge_ins += outcome.barge_ins;
+        self.reconnects += outcome.reconnects;
+        self.moved += outcome.moved;
+        for node in &outcome.nodes {
+            *self.nodes.entry(node.clone()).or_default() += 1;
+        }
         self.series.add(&outcome.timeline, outcome.completed);
     }
 
@@ -254,6 +271,7 @@ impl Aggregate {
                 speech_sent_s: round3(self.audio_ms_out as f64 / 1000.0),
                 barge_ins: self.barge_ins,
             },
+            connections: Connections { reconnects: self.reconnects, moved: self.moved, by_node: self.nodes.clone() },
             examples: self.examples.clone(),
             thresholds: Vec::new(),
             series: self.series.points(elapsed),
@@ -296,6 +314,8 @@ pub struct Summary {
     pub extra_answers: u64,
     /// Voice: the audio moved (all zero in a text replay).
     pub audio: Audio,
+    /// Sockets: reconnects, and which nodes took them.
+    pub connections: Connections,
     /// The first few failures and violations, word for word.
     pub examples: Vec<String>,
     /// The thresholds checked, if any.
@@ -319,6 +339,17 @@ pub struct Audio {
     /// Turns cut off while an answer was being spoken (the client waits for the interviewer's
     /// audio to finish: should be 0).
     pub barge_ins: u64,
+}
+
+/// The sockets of a run, behind a balancer or over several gateways.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Connections {
+    /// Sockets that closed before their session's end and were opened again (resuming).
+    pub reconnects: u64,
+    /// Of those, closed because another node took the session over (4011).
+    pub moved: u64,
+    /// Sockets opened (first and again), by the node that took them (`x-viva-node`).
+    pub by_node: BTreeMap<String, u64>,
 }
 
 /// Sessions of a run.
@@ -512,6 +543,7 @@ Metrics:
   {p50,p90,p99,max,mean}_score_ms              answer -> score.updated
   {p50,p90,p99,max,mean}_speech_end_to_answer_ms  voice: end of speech -> answer.received
   {p50,p90,p99,max,mean}_speech_end_to_audio_ms   voice: end of speech -> first turn.audio of the next turn
+  {p50,p90,p99,max,mean}_reconnect_ms          socket closed early -> session.ready of the next socket
   events_per_s, bytes_per_s                    server messages / payload bytes received per second
   sessions_completed, sessions_failed          sessions that did / did not reach session.ended + close 1000
   violations, errors                           protocol violations; non-fatal error events received
@@ -669,9 +701,15 @@ mod tests {
             audio_ms_out: 0,
             barge_ins: 0,
             timeline: crate::series::Timeline::default(),
+            reconnects: 2,
+            moved: 1,
+            nodes: vec!["node-a".into(), "node-b".into(), "node-a".into()],
         };
         aggregate.add(&outcome);
         let mut summary = aggregate.summary(Duration::from_secs(2));
+        let by_node: Vec<(&str, u64)> = summary.connections.by_node.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!((summary.connections.reconnects, summary.connections.moved), (2, 1));
+        assert_eq!(by_node, [("node-a", 2), ("node-b", 1)]);
         let first_delta = &summary.latency_ms["first_delta"];
         assert_eq!((first_delta.count, first_delta.p50, first_delta.max), (100, Some(50.015), Some(100.031)));
         assert_eq!(summary.latency_ms["ack"].p99, None);

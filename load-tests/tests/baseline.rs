@@ -58,7 +58,8 @@ async fn replay(
     ramp_per_s: Option<f64>,
 ) -> (Summary, Vec<SessionOutcome>) {
     let config = ReplayConfig {
-        target,
+        targets: vec![target],
+        max_reconnects: 0,
         scripts,
         sessions,
         concurrency: 4,

@@ -27,7 +27,8 @@ async fn gateway() -> Target {
 /// Replays the shipped recordings; the summary and every session's outcome.
 async fn replay(target: Target, encoding: Encoding, sessions: usize) -> (Summary, Vec<SessionOutcome>) {
     let config = ReplayConfig {
-        target,
+        targets: vec![target],
+        max_reconnects: 0,
         scripts: shipped(),
         sessions,
         concurrency: 3,
@@ -193,7 +194,8 @@ async fn a_replayed_session_records_what_was_replayed() {
 /// One session at recorded speed, giving up on connects after `connect`.
 fn one_session(target: Target, connect: Duration) -> ReplayConfig {
     ReplayConfig {
-        target,
+        targets: vec![target],
+        max_reconnects: 0,
         scripts: shipped(),
         sessions: 1,
         concurrency: 1,
@@ -230,4 +232,51 @@ async fn a_gateway_that_never_answers_fails_within_the_timeout() {
     let config = one_session(target, Duration::from_millis(300));
     let error = viva_load::replay::run(config, |_, _| {}).await.unwrap_err();
     assert!(error.to_string().contains("GET /v1/plans"), "{error}");
+}
+
+/// Two gateways on one store (two nodes), sessions spread over both URLs; one goes away
+/// mid-run (a SIGTERM: its sockets close with 4000). Its sessions reconnect to the other,
+/// resume with `last_seq` and complete; nothing breaks the protocol; the summary counts the
+/// reconnects and the sockets each node took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_reconnect_to_another_gateway_when_theirs_goes_away() {
+    use std::sync::Arc;
+    use viva_engine::store::MemoryStore;
+    use viva_testkit::gateway::InProcessGateway;
+
+    let store = Arc::new(MemoryStore::new());
+    // Words every 2 ms: an interview lasts seconds, so sessions are live when one node goes.
+    let node = |store: Arc<MemoryStore>| {
+        let interviewer = Arc::new(viva_engine::interviewer::ScriptedInterviewer::new(Duration::from_millis(2)));
+        let engine = viva_engine::Engine::builder().store(store).interviewer(interviewer).build();
+        InProcessGateway::start(engine, |_| {})
+    };
+    let (leaving, staying) = (node(Arc::clone(&store)), node(store));
+    let target = |gateway: &InProcessGateway| Target::parse(&format!("ws://{}", gateway.addr)).unwrap();
+    let config = ReplayConfig {
+        targets: vec![target(&leaving), target(&staying)],
+        max_reconnects: 3,
+        scripts: shipped(),
+        sessions: 8,
+        concurrency: 8,
+        speed: 1e6,
+        encoding: Encoding::MsgPack,
+        token_prefix: "dev:moving-".to_owned(),
+        timeouts: Timeouts::default(),
+        ramp_per_s: None,
+        voice: None,
+    };
+    let run = tokio::spawn(common::replay(config));
+    while leaving.engine.live_sessions() < 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    leaving.stop().await.unwrap();
+    let (summary, outcomes) = run.await.unwrap();
+    common::assert_clean(&summary, 8);
+    let moved: Vec<&SessionOutcome> = outcomes.iter().filter(|o| o.reconnects > 0).collect();
+    assert!(moved.len() >= 3, "the sessions live on the node that left reconnected: {}", moved.len());
+    assert!(moved.iter().all(|o| o.nodes.len() == 2 && o.nodes[0] != o.nodes[1]), "each went to the other node");
+    assert_eq!(summary.connections.reconnects, moved.iter().map(|o| o.reconnects).sum::<u64>());
+    assert_eq!(summary.connections.by_node.len(), 2);
+    assert_eq!(summary.latency_ms["reconnect"].count, summary.connections.reconnects);
 }

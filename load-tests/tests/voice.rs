@@ -70,7 +70,8 @@ async fn spoken_answers_replay_cleanly_and_time_the_end_of_speech() {
     assert_eq!(voice.voices.len(), 2);
     assert!(voice.voices.seconds() > 1.0, "{} s of speech", voice.voices.seconds());
     let config = ReplayConfig {
-        target,
+        targets: vec![target],
+        max_reconnects: 0,
         scripts,
         sessions: 2,
         concurrency: 2,
@@ -110,7 +111,8 @@ async fn a_gateway_without_speech_fails_voice_sessions_at_once() {
     let target = Target::parse(&format!("ws://{}", common::gateway(viva_engine::EngineConfig::default()))).unwrap();
     let voice = VoiceReplay { voices: Arc::new(Voices::default()), max_chars: 0, max_errors: 0 };
     let config = ReplayConfig {
-        target,
+        targets: vec![target],
+        max_reconnects: 0,
         scripts: common::shipped(),
         sessions: 2,
         concurrency: 2,

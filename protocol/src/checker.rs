@@ -143,6 +143,9 @@ struct Open {
 pub struct Checker {
     /// Watching every message of the session across connections, without the client's sends.
     observer: bool,
+    /// The client connects again (after a drop, with `last_seq`): its next `session.ready`
+    /// is a resume.
+    reconnecting: bool,
     /// Check that every acknowledged answer was scored by the end.
     every_answer_scored: bool,
     ready: bool,
@@ -246,7 +249,7 @@ impl Checker {
             self.violate(ViolationKind::AfterEnd, format!("{} after session.ended", message.type_name()));
         }
         if let ServerMessage::SessionReady(ready) = message {
-            if self.observer && self.seen_any() {
+            if (self.observer || std::mem::take(&mut self.reconnecting)) && self.seen_any() {
                 // A resume: the replay of what was missed follows, then the live stream.
                 self.resumed(ready.seq, &ready.state);
                 return;
@@ -484,6 +487,20 @@ impl Checker {
     /// Whether the answer with this id was refused (an `error` named it) and not accepted since.
     pub fn refused(&self, id: &str) -> bool {
         self.answers.get(id) == Some(&Fate::Refused)
+    }
+
+    /// The client connects again after its socket closed before the end (with `last_seq`:
+    /// [`Checker::last_seq`]): the next `session.ready` is a resume, followed by the replay of
+    /// what it missed. Answers not acknowledged yet are still owed an acknowledgement (the
+    /// client sends them again with the same ids).
+    pub fn reconnecting(&mut self) {
+        self.reconnecting = true;
+        self.closed = None;
+    }
+
+    /// The last durable `seq` seen (0 before any): what a reconnect asks to resume after.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.saturating_sub(1)
     }
 
     /// Whether the session went the whole way: `session.ended`, then close 1000.
@@ -1055,6 +1072,49 @@ mod tests {
         let mut gap = across;
         gap[6] = delta(2, 2, "a cache.");
         assert_eq!(observe_all(&gap), [ViolationKind::DeltaIndexGap]);
+    }
+
+    #[test]
+    fn a_client_reconnecting_resumes_where_it_was() {
+        // The same drop as the observer's above, seen by the client: its socket closes with
+        // 4011 mid-intro, it reconnects after seq 2; nothing is a violation.
+        let session = good_session();
+        let open = OpenTurn {
+            turn_id: 2,
+            kind: TurnKind::Question,
+            question_id: Some("q".into()),
+            expects: Some(Expects::Text),
+            text: "Design ".into(),
+            next_index: 1,
+        };
+        let mut checker = Checker::new().every_answer_scored();
+        for message in &session[..3] {
+            checker.observe(message);
+        }
+        checker.closed(Some(4011));
+        assert_eq!(checker.last_seq(), 1);
+        checker.reconnecting();
+        let mut after = vec![resumed_ready(3, Some(open))];
+        after.extend([done(2, 1, "Hello there.", TurnStatus::Completed), started(3, 2, TurnKind::Question)]);
+        after.extend([delta(2, 1, "a cache."), done(4, 2, "Design a cache.", TurnStatus::Completed)]);
+        after.extend(session[8..].iter().cloned());
+        let mut again = checker.clone();
+        for message in &after {
+            if again.awaiting_answer() {
+                again.sent(&answer("a1"));
+            }
+            again.observe(message);
+        }
+        again.closed(Some(1000));
+        assert!(again.completed());
+        assert_eq!(again.finish().0, []);
+        // Without saying it reconnects, a second session.ready is a violation.
+        let mut unsaid = Checker::new();
+        for message in session[..3].iter().chain(&after[..1]) {
+            unsaid.observe(message);
+        }
+        let kinds: Vec<ViolationKind> = unsaid.finish().0.into_iter().map(|v| v.kind).collect();
+        assert!(kinds.contains(&ViolationKind::ReadyNotFirst), "{kinds:?}");
     }
 
     fn fatal() -> ServerMessage {

@@ -36,6 +36,21 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// Whether a client reconnects (with `last_seq`, after a backoff) once its socket closed
+    /// with `code` before the session ended (`None`: the connection dropped with no close
+    /// frame). No for the codes that say the session is elsewhere for good (4009), gone
+    /// (4010), or that the client itself is at fault.
+    pub fn reconnects(code: Option<u16>) -> bool {
+        match code {
+            None => true,
+            // The standard codes of a server or a proxy going away or failing (RFC 6455).
+            Some(1001 | 1006 | 1011 | 1012 | 1013 | 1014) => true,
+            Some(code) => [Self::GoingAway, Self::SlowConsumer, Self::Moved, Self::InternalError, Self::AtCapacity]
+                .iter()
+                .any(|c| c.code() == code),
+        }
+    }
+
     /// The numeric code.
     pub fn code(self) -> u16 {
         self as u16
