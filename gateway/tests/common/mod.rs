@@ -340,9 +340,10 @@ pub fn binary() -> std::process::Command {
     command
 }
 
-/// A running `viva-gateway` process listening on a free loopback port.
+/// A running `viva-gateway` process listening on a free loopback port; killed when dropped
+/// unless waited for (a failed test leaves no gateway behind).
 pub struct Process {
-    pub child: std::process::Child,
+    child: Option<std::process::Child>,
     pub remote: Remote,
 }
 
@@ -361,20 +362,30 @@ impl Process {
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
         let addr = banner.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
         let addr = addr.unwrap_or_else(|| panic!("no address in the banner {banner:?}"));
-        Self { child, remote: Remote { addr: addr.parse().unwrap() } }
+        Self { child: Some(child), remote: Remote { addr: addr.parse().unwrap() } }
     }
 
     /// Sends a signal (`TERM`, `KILL`) to the process.
     pub fn signal(&self, signal: &str) {
         let mut kill = std::process::Command::new("kill");
-        kill.args([format!("-{signal}"), self.child.id().to_string()]);
+        kill.args([format!("-{signal}"), self.child.as_ref().map_or(0, std::process::Child::id).to_string()]);
         assert!(kill.status().unwrap().success(), "kill -{signal}");
     }
 
     /// Waits for the process to exit: its exit code and its log.
-    pub async fn wait(self) -> (Option<i32>, String) {
-        let output = tokio::task::spawn_blocking(move || self.child.wait_with_output()).await.unwrap().unwrap();
+    pub async fn wait(mut self) -> (Option<i32>, String) {
+        let child = self.child.take().expect("not waited for yet");
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
         (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

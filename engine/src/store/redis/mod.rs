@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `viva:{<session>}:meta` | string | [`MetaBytes`]: owner, plan, candidate, time budget |
 //! | `viva:{<session>}:epoch` | string (int) | the fencing epoch of the current owner |
-//! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`] |
+//! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`], field `w`: the epoch that wrote it (an audit of fencing: along a log it never goes down) |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
 //! | `viva:{<session>}:tickets` | sorted set | socket tickets used (single use across nodes), until they expire |
@@ -75,7 +75,7 @@ if head + 1 ~= tonumber(ARGV[2]) then
 end
 local n = tonumber(ARGV[3])
 for i = 1, n do
-  redis.call('XADD', KEYS[2], (head + i) .. '-0', 'e', ARGV[3 + i])
+  redis.call('XADD', KEYS[2], (head + i) .. '-0', 'e', ARGV[3 + i], 'w', ARGV[1])
 end
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Several nodes behind a balancer, tested whole: scripts/cluster.sh brings up a Redis Cluster
+# (3 masters + 3 replicas), 3 gateways and nginx; viva-load replays SESSIONS interviews (1,000
+# by default) through nginx with no stickiness; once the second gateway runs some of them it
+# is killed (SIGKILL: no handover). Passes when every interview completes with no protocol
+# violation (viva-load checks seqs across reconnects, acknowledgements, the report), the
+# sessions of the dead node reconnected elsewhere, and the audit of every stored log finds
+# seqs 1..n and never an event written by an epoch older than one before it (0 double
+# writers). Prints the reconnect latency and where the sockets went. Run from anywhere;
+# scripts/test.sh calls it.
+#
+#   SESSIONS=1000 CONCURRENCY=250 scripts/cluster-test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+sessions=${SESSIONS:-1000}
+concurrency=${CONCURRENCY:-250}
+
+# The binaries as the test command's `cargo test --workspace` builds them (nothing to build
+# after it).
+cargo test --locked --workspace --no-run --quiet
+bin="${CARGO_TARGET_DIR:-target}/debug"
+dir="$(mktemp -d -t viva-cluster-test.XXXXXX)"
+cluster_pid=""
+load_pid=""
+finish() {
+    [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null
+    [ -n "$cluster_pid" ] && kill -TERM "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null
+    rm -rf "$dir"
+}
+trap finish EXIT
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+
+VIVA_GATEWAY_BIN="$bin/viva-gateway" scripts/cluster.sh --gateways 3 --masters 3 --replicas 1 --port "$port" \
+    --dir "$dir/cluster" -- --scripted-pace-ms 0 --session-lease-ms 3000 --max-live-per-user 0 \
+    >"$dir/cluster.out" 2>&1 &
+cluster_pid=$!
+for _ in $(seq 1200); do
+    grep -q "viva cluster ready" "$dir/cluster.out" && break
+    kill -0 "$cluster_pid" 2>/dev/null || break
+    sleep 0.1
+done
+grep "viva cluster ready" "$dir/cluster.out" || { echo "cluster-test: the cluster did not start:" >&2; cat "$dir/cluster.out" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$dir/cluster/cluster.env"
+read -r -a gw_pids <<<"$VIVA_GATEWAY_PIDS"
+read -r -a gw_addrs <<<"$VIVA_GATEWAY_ADDRS"
+
+# Recordings at 40x: an interview lasts seconds, so sessions are live when the node dies.
+"$bin/viva-load" replay --url "$VIVA_URL" --sessions "$sessions" --concurrency "$concurrency" --speed 40 \
+    --encoding msgpack --max-reconnects 5 --json "$dir/summary.json" >"$dir/load.out" 2>"$dir/load.err" &
+load_pid=$!
+
+# The victim: the second gateway, once it runs at least 20 sessions.
+live() {
+    curl -fs -H "Authorization: Bearer $VIVA_ADMIN_TOKEN" "http://${gw_addrs[1]}/v1/admin/nodes" |
+        python3 -c 'import json, sys; print(next((n["live_sessions"] for n in json.load(sys.stdin)["items"] if n["id"] == "gw-2"), 0))' 2>/dev/null || echo 0
+}
+for _ in $(seq 600); do
+    [ "$(live)" -ge 20 ] && break
+    sleep 0.1
+done
+victim_live="$(live)"
+kill -KILL "${gw_pids[1]}"
+echo "cluster-test: gw-2 killed (SIGKILL) running $victim_live sessions"
+
+load_status=0
+wait "$load_pid" || load_status=$?
+load_pid=""
+cat "$dir/load.out"
+if [ "$load_status" -ne 0 ]; then
+    echo "cluster-test: FAIL viva-load exited $load_status" >&2
+    tail -20 "$dir/load.err" >&2
+    exit 1
+fi
+
+python3 - "$dir/summary.json" "$sessions" <<'EOF'
+import json, sys
+summary, sessions = json.load(open(sys.argv[1])), int(sys.argv[2])
+s, c, r = summary["sessions"], summary["connections"], summary["latency_ms"]["reconnect"]
+problems = []
+if s["completed"] != sessions or s["failed"]:
+    problems.append(f"{s['completed']}/{sessions} completed, failures {s['failures']}")
+if summary["violations"]["total"]:
+    problems.append(f"violations {summary['violations']['by_kind']}")
+if c["reconnects"] == 0:
+    problems.append("no session reconnected: the killed node ran none")
+if len(c["by_node"]) != 3:
+    problems.append(f"sockets went to {sorted(c['by_node'])}, not the three gateways")
+print(f"cluster-test: {s['completed']}/{sessions} interviews completed, {summary['violations']['total']} violations; "
+      f"{c['reconnects']} reconnects ({c['moved']} moved), reconnect p50 {r['p50']} ms p99 {r['p99']} ms max {r['max']} ms; "
+      f"sockets by node {c['by_node']}")
+if problems:
+    print("cluster-test: FAIL " + "; ".join(problems), file=sys.stderr)
+    sys.exit(1)
+EOF
+
+read -r -a redis_nodes <<<"$VIVA_REDIS_NODES"
+audit="$(python3 scripts/lib/audit_logs.py "${redis_nodes[@]}")" || { echo "cluster-test: FAIL audit: $audit" >&2; exit 1; }
+echo "cluster-test: audit of the stored logs: $audit"
+echo "cluster-test: passed in $((SECONDS - started)) s"
