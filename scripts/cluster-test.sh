@@ -24,14 +24,18 @@ dir="$(mktemp -d -t viva-cluster-test.XXXXXX)"
 cluster_pid=""
 load_pid=""
 finish() {
-    [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null
-    [ -n "$cluster_pid" ] && kill -TERM "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null
-    rm -rf "$dir"
+    if [ -n "$load_pid" ]; then kill "$load_pid" 2>/dev/null || true; fi
+    if [ -n "$cluster_pid" ]; then
+        kill -TERM "$cluster_pid" 2>/dev/null || true
+        wait "$cluster_pid" 2>/dev/null || true
+    fi
+    # VIVA_KEEP=1 keeps every log (the gateways', nginx's, viva-load's) for a look.
+    if [ -n "${VIVA_KEEP:-}" ]; then echo "cluster-test: files kept in $dir" >&2; else rm -rf "$dir"; fi
 }
 trap finish EXIT
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
-VIVA_GATEWAY_BIN="$bin/viva-gateway" scripts/cluster.sh --gateways 3 --masters 3 --replicas 1 --port "$port" \
+VIVA_CLUSTER_KEEP="${VIVA_KEEP:-}" VIVA_GATEWAY_BIN="$bin/viva-gateway" scripts/cluster.sh --gateways 3 --masters 3 --replicas 1 --port "$port" \
     --dir "$dir/cluster" -- --scripted-pace-ms 0 --session-lease-ms 3000 --max-live-per-user 0 \
     >"$dir/cluster.out" 2>&1 &
 cluster_pid=$!

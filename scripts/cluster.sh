@@ -124,16 +124,19 @@ done
 # (draining) is skipped for the next one; sockets may stay open for an hour.
 upstreams=""
 for addr in "${addrs[@]}"; do upstreams+="        server $addr max_fails=1 fail_timeout=5s;"$'\n'; done
+# As many connections as the file limit allows (each proxied socket takes two).
+nofile="$(ulimit -Hn)"
+[ "$nofile" = unlimited ] && nofile=1048576
 user_line=""
 [ "$(id -u)" -eq 0 ] && user_line="user root;"
 cat >"$dir/nginx.conf" <<EOF
 $user_line
 daemon off;
 worker_processes 1;
-worker_rlimit_nofile 60000;
+worker_rlimit_nofile $nofile;
 pid $dir/nginx.pid;
 error_log $dir/nginx-error.log warn;
-events { worker_connections 50000; }
+events { worker_connections $((nofile - 100)); }
 http {
     access_log off;
     client_body_temp_path $dir/nginx-body;

@@ -21,6 +21,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v pocketsphinx_continuous >/dev/null 2>&1 || missing+=(pocketsphinx)
 [ -d /usr/share/pocketsphinx/model/en-us ] || missing+=(pocketsphinx-en-us)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+# The balancer in front of several gateways (scripts/cluster-test.sh).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 
 # The webhook tests verify signatures with the Standard Webhooks reference package (PyPI).
@@ -95,6 +97,9 @@ for _ in $(seq 200); do
 done
 VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
 kill "${cluster_pids[@]}" 2>/dev/null || true
+
+step "several nodes: 3 gateways behind nginx on a Redis Cluster, one killed mid-run (1,000 interviews)"
+scripts/cluster-test.sh
 
 step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
 scripts/console.sh

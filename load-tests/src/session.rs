@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use viva_protocol::state::SessionStatus;
 use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, ServerMessage};
 
-use crate::client::{Api, Incoming, Socket, Target};
+use crate::client::{Api, ClientError, Incoming, Socket, Target};
 use crate::recording::{Script, is_answer};
 use crate::series::Timeline;
 use crate::stats::{Metric, Samples};
@@ -199,6 +199,9 @@ impl SessionOutcome {
     }
 }
 
+/// After a reconnect, how long the replay has to show that a `session.end` sent before the
+/// drop was had, before it is sent again.
+const END_AGAIN_AFTER: Duration = Duration::from_millis(500);
 /// Tries to open the socket again after one drop, before the reconnect fails.
 const CONNECT_TRIES: u32 = 6;
 /// The first wait between those tries; doubled each time (with jitter), at most 2 s.
@@ -214,7 +217,7 @@ pub async fn run(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome
 async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome {
     let mut outcome = SessionOutcome::new(job.index, script.name.clone());
     let deadline = Instant::now() + job.session_timeout;
-    let created = match tokio::time::timeout_at(deadline, api.create_session(&job.token, &script.plan)).await {
+    let created = match tokio::time::timeout_at(deadline, create(api, job, &script.plan)).await {
         Ok(Ok(created)) => created,
         Ok(Err(error)) => return outcome.failed(FailureKind::Create, error.to_string()),
         Err(_) => return outcome.failed(FailureKind::SessionTimeout, "creating the session".to_owned()),
@@ -280,6 +283,22 @@ async fn replay(api: &Api, script: &Script, job: &SessionJob) -> SessionOutcome 
     outcome.violations = violations;
     outcome.errors = errors;
     outcome
+}
+
+/// Creates the session; tried again (a few times, with backoff) when the gateway or the
+/// balancer in front of it failed (502, 503, 504, or no answer): a node died or is draining.
+/// A create that did happen but whose answer was lost leaves an unstarted session behind.
+async fn create(api: &Api, job: &SessionJob, plan: &str) -> Result<viva_protocol::rest::SessionCreated, ClientError> {
+    let mut backoff = FIRST_BACKOFF;
+    for _ in 1..CONNECT_TRIES {
+        match api.create_session(&job.token, plan).await {
+            Err(ClientError::Status { status: 502..=504, .. } | ClientError::Http { .. }) => {}
+            done => return done,
+        }
+        tokio::time::sleep(backoff + Duration::from_millis(u64::from(rand_below(100)))).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    api.create_session(&job.token, plan).await
 }
 
 /// Opens the session's socket (after its `n`th drop: resuming after `last_seq`) on the
@@ -555,7 +574,7 @@ impl<'a> Driver<'a> {
                         self.zero.get_or_insert(last_activity);
                         if let Some(from) = self.reconnect_from.take() {
                             self.samples.record(Metric::Reconnect, last_activity - from);
-                            self.resumed(session.state.status == SessionStatus::Created, last_activity);
+                            self.resumed(session.state.status, last_activity);
                         }
                     }
                     self.checker.observe(&message);
@@ -634,6 +653,8 @@ impl<'a> Driver<'a> {
                 Some(self.send_answer(with_id(message, id), now))
             }
             ClientMessage::TurnInterrupt { .. } if self.checker.open_turn().is_none() => self.next_to_send(now),
+            // The end is on its way already (a `session.end` sent again after a reconnect).
+            ClientMessage::SessionEnd { .. } if self.checker.ending().is_some() => self.next_to_send(now),
             ClientMessage::SessionEnd { .. } => {
                 self.ended_by_us = true;
                 Some(message)
@@ -644,14 +665,19 @@ impl<'a> Driver<'a> {
 
     /// Connected again: the answer in flight is sent again with its id (the gateway
     /// acknowledges it once, or again with its original event), and a `session.start` the
-    /// gateway never stored goes out again.
-    fn resumed(&mut self, not_started: bool, now: Instant) {
+    /// gateway never stored goes out again, as does a `session.end` it may not have had (once
+    /// the replay has had time to say whether the end is on its way: then it is not sent).
+    fn resumed(&mut self, status: SessionStatus, now: Instant) {
         if let Some(pending) = self.pending.as_mut() {
             pending.resend_at = Some(now);
         }
-        if not_started && self.start_went_out {
+        if status == SessionStatus::Created && self.start_went_out {
             let voice = self.voice.as_ref().map(|_| Voice { input: true, output: true });
             self.steps.push_front((Duration::ZERO, ClientMessage::SessionStart { id: None, voice }));
+        }
+        if status == SessionStatus::Live && self.ended_by_us {
+            let at = self.zero.map_or(Duration::ZERO, |zero| now.saturating_duration_since(zero)) + END_AGAIN_AFTER;
+            self.steps.push_front((at, ClientMessage::SessionEnd { id: Some("load-end-again".to_owned()) }));
         }
     }
 

@@ -249,7 +249,10 @@ impl Checker {
             self.violate(ViolationKind::AfterEnd, format!("{} after session.ended", message.type_name()));
         }
         if let ServerMessage::SessionReady(ready) = message {
-            if (self.observer || std::mem::take(&mut self.reconnecting)) && self.seen_any() {
+            // A client's reconnect is a resume once it has had a `session.ready` (else this is
+            // its first), even if it saw nothing of the session yet.
+            let resumed = std::mem::take(&mut self.reconnecting) && self.ready;
+            if resumed || (self.observer && self.seen_any()) {
                 // A resume: the replay of what was missed follows, then the live stream.
                 self.resumed(ready.seq, &ready.state);
                 return;
@@ -477,6 +480,11 @@ impl Checker {
     /// The turn in flight, if any.
     pub fn open_turn(&self) -> Option<(u32, TurnKind)> {
         self.open.as_ref().map(|o| (o.turn_id, o.kind))
+    }
+
+    /// Why the session ends, once `session.ending` (or `session.ended`) came.
+    pub fn ending(&self) -> Option<EndReason> {
+        self.ending.or(self.ended)
     }
 
     /// Why the session ended, once `session.ended` came.
