@@ -246,6 +246,7 @@ class Interview:
             assert self._shown is not None  # set by `session.ready`, always first
             if seq <= self._shown:
                 # Shown already: replayed, or the re-sent acknowledgement of a duplicate answer.
+                log.debug("not shown again: %s %d", message["type"], seq)
                 self.model = reduce(self.model, message)
                 return False
             if seq != self._shown + 1:
