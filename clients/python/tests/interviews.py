@@ -40,8 +40,8 @@ async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-def durable(messages: Sequence[ServerMessage]) -> list[ServerMessage]:
-    return [m for m in messages if "seq" in m and m["type"] != "session.ready"]
+def durable(messages: Sequence[ServerMessage]) -> list[dict[str, Any]]:
+    return [dict(m) for m in messages if "seq" in m and m["type"] != "session.ready"]
 
 
 def comparable(transcript: Sequence[TranscriptEntry]) -> list[dict[str, Any]]:

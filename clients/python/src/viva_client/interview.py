@@ -313,7 +313,7 @@ class Interview:
                 max_size=None,  # a long session's `session.ready` can be large; trust the server
             )
         except InvalidStatus as refused:
-            raise ApiError.from_response(refused.response.status_code, refused.response.body) from None
+            raise ApiError.from_response(refused.response.status_code, bytes(refused.response.body)) from None
         if ws.subprotocol != subprotocol:
             await ws.close()
             raise VivaError(f"the server did not agree to {subprotocol} (it answered {ws.subprotocol!r})")

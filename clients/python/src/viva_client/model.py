@@ -301,11 +301,10 @@ def _ready(model: Model, m: SessionReady) -> Model:
 def _spoken(model: Model, m: AnswerReceived) -> Model:
     """A spoken answer is stored: its transcript is the answer (the client has no content of
     its own for it). Whichever pending entry or partial transcript it had goes."""
-    question_id = (model.awaiting_answer or {}).get("question_id") or (model.open_turn or {}).get("question_id") or ""
     entry: AnswerEntry = {
         "entry": "answer",
         "answer_id": m["answer_id"],
-        "question_id": question_id,
+        "question_id": _asked(model) or "",
         "answer": {"format": "text", "text": m.get("transcript", "")},
         "score": None,
     }
@@ -336,8 +335,14 @@ def _replayed(model: Model, m: Action) -> Model:
 def _submit(model: Model, action: LocalSubmit) -> Model:
     if not model.can_answer:
         return model
-    question_id = (model.awaiting_answer or {}).get("question_id") or (model.open_turn or {}).get("question_id")
-    return replace(model, pending=(*model.pending, PendingAnswer(action["id"], action["answer"], question_id)))
+    return replace(model, pending=(*model.pending, PendingAnswer(action["id"], action["answer"], _asked(model))))
+
+
+def _asked(model: Model) -> str | None:
+    """The question an answer now would answer: the one awaited, or the one being spoken."""
+    if model.awaiting_answer:
+        return model.awaiting_answer["question_id"]
+    return model.open_turn["question_id"] if model.open_turn else None
 
 
 def _refuse_all(model: Model, code: str) -> Model:
