@@ -96,6 +96,9 @@ done
 VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
 kill "${cluster_pids[@]}" 2>/dev/null || true
 
+step "Python client: clients/python's tests against the gateway binary"
+scripts/python-client.sh
+
 step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
 scripts/console.sh
 
