@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import cast
 
-import websockets
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
@@ -306,7 +305,7 @@ class Interview:
             query["last_seq"] = str(self._shown)
         subprotocol = SUBPROTOCOLS[self.encoding]
         try:
-            ws = await websockets.connect(
+            ws = await connect(
                 f"{self._url}?{urllib.parse.urlencode(query)}",
                 subprotocols=[Subprotocol(subprotocol)],
                 compression=None,  # the server negotiates no extension
