@@ -10,7 +10,8 @@ acknowledgement of an answer this client does not know) marks the model `resync`
 `session.ready` repairs it, and `Interview` reconnects to get one.
 
 Pure: no socket, no clock; it never mutates its inputs and returns the very same model when an
-action changes nothing.
+action changes nothing. Transcript entries keep the protocol's shapes: the console's view-only
+marks (`heard` on a truncated turn, `source` on a spoken answer) are left out.
 """
 
 from __future__ import annotations
