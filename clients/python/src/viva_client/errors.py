@@ -40,8 +40,8 @@ class SessionClosed(VivaError):
     """The server closed the socket with a code that says not to reconnect.
 
     4009: another connection took the session over (reconnecting would take it back, and the
-    two would replace each other forever); 4010: the session was deleted; 4002: a protocol
-    error (docs/protocol.md section 7, close codes).
+    two would replace each other forever); 4010: the session was deleted; 1002, 1007, 1009,
+    4002, 4029: the client is at fault (docs/protocol.md section 7, close codes).
     """
 
     def __init__(self, code: int, reason: str) -> None:

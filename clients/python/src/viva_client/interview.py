@@ -6,7 +6,7 @@ the resume handshake (`?last_seq=` the highest durable seq shown, so what happen
 socket was down is replayed); durable events shown once each, in `seq` order (a replayed event
 already shown, or the re-sent acknowledgement of a duplicate answer, is not shown again); the
 client's answers kept until acknowledged and re-sent with the same id after a reconnect; and
-reconnects with jittered, bounded backoff, except after the close codes that say not to.
+reconnects with jittered, bounded backoff after the close codes that say to.
 `model` follows the interview (`viva_client.model`).
 
 One task iterates; the others may send. The socket is read only while someone iterates.
@@ -38,13 +38,16 @@ log = logging.getLogger("viva_client")
 Tickets = Callable[[], Awaitable[str]]
 """Gives a fresh socket ticket (`POST /v1/sessions/{id}/ticket`): one per connect."""
 
-# After these close codes reconnecting is wrong (section 7): another socket took the session
-# over (4009: reconnecting would take it back, and the two would replace each other forever),
-# the session was deleted (4010), or the client broke the protocol (4002). 1000, the session
-# ended, ends the iteration without an error.
-_STOP = frozenset({4002, 4009, 4010})
+# Close codes after which to reconnect (section 7), the list of the protocol crate's
+# `CloseCode::reconnects`: a server or a proxy going away or failing (1001, 1006 for no close
+# frame, 1011-1014), 4000 going away, 4008 slow consumer, 4011 moved, 4013 internal error,
+# 4503 at capacity. 1000 (the session ended) ends the iteration. Any other code raises
+# SessionClosed: the session is elsewhere for good (4009: reconnecting would take it back, and
+# the two clients would replace each other forever), gone (4010), or the client is at fault
+# (1002, 1007, 1009, 4002, 4029), which reconnecting would repeat.
+_RECONNECT = frozenset({1001, 1006, 1011, 1012, 1013, 1014, 4000, 4008, 4011, 4013, 4503})
 # Close codes that ask for a longer wait before reconnecting: seconds at least.
-_WAIT_AT_LEAST = {4029: 3.0, 4503: 5.0}
+_WAIT_AT_LEAST = {4503: 5.0}
 # Handshake and ticket refusals that a later attempt can cure; any other (401, 403, 404, ...)
 # will not change and is raised.
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -267,12 +270,12 @@ class Interview:
         code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (1006, "")
         if code == 1000:
             self._done = True  # the session ended: the report is ready
-        elif code in _STOP:
-            self._done = True
-            raise SessionClosed(code, reason)
-        else:
+        elif code in _RECONNECT:
             self._wait_at_least = _WAIT_AT_LEAST.get(code, 0.0)
             log.info("socket closed (%d %r): reconnecting", code, reason)
+        else:
+            self._done = True
+            raise SessionClosed(code, reason)
 
     async def _drop(self, why: str) -> None:
         log.warning("reconnecting to resynchronise: %s", why)
