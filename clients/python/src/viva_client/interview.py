@@ -135,12 +135,13 @@ class Interview:
 
     async def __anext__(self) -> ServerMessage:
         while not self._done:
-            if self._ws is None:
+            ws = self._ws
+            if ws is None:
                 await self._reconnect()
                 continue
             await self._ack()
             try:
-                frame = await self._ws.recv()
+                frame = await ws.recv()
             except ConnectionClosed as closed:
                 self._closed(closed)
                 continue
