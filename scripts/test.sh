@@ -98,6 +98,9 @@ done
 VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
 kill "${cluster_pids[@]}" 2>/dev/null || true
 
+step "Python client: clients/python's tests against the gateway binary"
+scripts/python-client.sh
+
 step "several nodes: 3 gateways behind nginx on a Redis Cluster, one killed mid-run (1,000 interviews)"
 scripts/cluster-test.sh
 
