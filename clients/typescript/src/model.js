@@ -1,31 +1,55 @@
 // @ts-check
-// The interview as the page knows it, and the one function that changes it:
+// An interview as a client knows it, and the one function that changes it:
 // `reduce(model, action) → model` (the Elm architecture; docs/protocol.md section 6, "Client
 // algorithm"). Pure: no DOM, no socket, no timers, no clock; it never mutates its inputs, and
 // returns the very same model when an action changes nothing. Tested as tables of messages
-// (gateway/tests/console/reducer.test.mjs); transport.js brings the messages, view.js renders
-// the result, app.js wires them.
+// (test/model.test.mjs). The one reducer of Viva's clients: interview.js drives it for the
+// client library, and the web console (gateway/console, which serves this file) renders it.
 //
 // The model is exact, never a guess: it is rebuilt from `session.ready.state` on every connect
 // (the open turn with its text so far and `next_index` included), durable events are applied
-// only when their `seq` is the next one, and the page's answers are matched to their
+// only when their `seq` is the next one, and the client's answers are matched to their
 // `answer.received` by the client message id, never by content. Anything that does not fit (a
 // gap in `seq`, a `turn.done` for a turn that is not open, an acknowledgement of an answer the
-// page does not know) marks the model `resync`: the page reconnects and starts again from the
-// server's state.
+// client does not know) marks the model `resync`: the client reconnects and starts again from
+// the server's state.
 
 /**
- * @typedef {'intro'|'question'|'follow_up'|'feedback'|'closing'} TurnKind
- * @typedef {'completed'|'interrupted'|'failed'} TurnStatus
- * @typedef {'created'|'live'|'ended'} SessionStatus
- * @typedef {'completed'|'time_up'|'ended_by_candidate'|'interviewer_failed'|'out_of_minutes'|'abandoned'} EndReason
- * @typedef {{format: 'text', text: string} | {format: 'code', language: string, source: string}} AnswerContent
- * @typedef {{format: 'text'} | {format: 'code', language: string}} Expects
- * @typedef {{name: string, score: number}} DimensionScore
+ * The protocol's types, generated from its JSON Schemas (protocol.d.ts).
+ * @typedef {import('./protocol').TurnKind} TurnKind
+ * @typedef {import('./protocol').TurnStatus} TurnStatus
+ * @typedef {import('./protocol').SessionStatus} SessionStatus
+ * @typedef {import('./protocol').EndReason} EndReason
+ * @typedef {import('./protocol').AnswerContent} AnswerContent
+ * @typedef {import('./protocol').Expects} Expects
+ * @typedef {import('./protocol').DimensionScore} DimensionScore
+ * @typedef {import('./protocol').Clock} Clock
+ * @typedef {import('./protocol').Voice} VoiceMode which ways a session is spoken
+ * @typedef {import('./protocol').TimedWord} TimedWord
+ * @typedef {import('./protocol').AwaitingAnswer} AwaitingAnswer
+ * @typedef {import('./protocol').SessionState} SessionState
+ * @typedef {import('./protocol').ServerMessage} ServerMessage
+ * @typedef {import('./protocol').ClientMessage} ClientMessage
+ */
+
+/**
+ * A server message of one type, e.g. `Message<'turn.done'>`.
+ * @template {ServerMessage['type']} T
+ * @typedef {Extract<ServerMessage, {type: T}>} Message
+ */
+/**
+ * @typedef {Message<'session.ready'>} SessionReady
+ * @typedef {Message<'answer.received'>} AnswerReceived
+ * @typedef {Message<'error'>} ErrorMessage
+ * @typedef {Message<'turn.started'|'turn.done'|'answer.received'|'turn.truncated'|'usage.low'|'score.updated'
+ *   |'report.ready'|'session.ending'|'session.ended'>} DurableEvent
+ */
+
+/**
+ * The model's own shapes: the protocol's, with what may be absent on the wire made explicit.
  * @typedef {{dimensions: DimensionScore[], overall: number|null}} Scores
- * @typedef {{elapsed_s: number, remaining_s: number}} Clock
- * @typedef {{input: boolean, output: boolean}} VoiceMode which ways a session is spoken
- * @typedef {{text: string, start_ms: number, end_ms: number}} TimedWord
+ * @typedef {{turn_id: number, kind: TurnKind, question_id: string|null, expects: Expects|null, text: string,
+ *   next_index: number}} OpenTurn
  */
 
 /**
@@ -33,46 +57,9 @@
  * `source: 'voice'` marks an answer spoken on this page (its `answer.text` is the transcript).
  * `started_at`/`ended_at` (turns) and `at` (answers) are when the server stored them (ms since the
  * epoch), in entries from `session.ready.state`; entries the page builds from events have none.
- * @typedef {{entry: 'turn', turn_id: number, kind: TurnKind, question_id: string|null, text: string,
- *   status: TurnStatus, heard?: boolean, started_at?: number, ended_at?: number}} TurnEntry
- * @typedef {{entry: 'answer', answer_id: number, question_id: string, answer: AnswerContent,
- *   score: Scores|null, source?: 'voice', at?: number}} AnswerEntry
+ * @typedef {Extract<import('./protocol').TranscriptEntry, {entry: 'turn'}> & {heard?: boolean}} TurnEntry
+ * @typedef {Extract<import('./protocol').TranscriptEntry, {entry: 'answer'}> & {source?: 'voice'}} AnswerEntry
  * @typedef {TurnEntry | AnswerEntry} TranscriptEntry
- * @typedef {{turn_id: number, kind: TurnKind, question_id: string|null, expects: Expects|null, text: string,
- *   next_index: number}} OpenTurn
- * @typedef {{question_id: string, expects: Expects}} AwaitingAnswer
- * @typedef {{status: SessionStatus, plan_id: string, transcript: TranscriptEntry[], open_turn: OpenTurn|null,
- *   awaiting_answer: AwaitingAnswer|null, scores: Scores, clock: Clock, ended_reason: EndReason|null,
- *   report_ready: boolean, voice?: VoiceMode}} SessionState
- */
-
-/**
- * Server → client messages (protocol.md section 4).
- * @typedef {{type: 'session.ready', session_id: string, epoch: number, resumed: boolean, seq: number,
- *   last_seq: number, state: SessionState}} SessionReady
- * @typedef {{type: 'turn.started', seq: number, turn_id: number, kind: TurnKind, question_id: string|null,
- *   expects: Expects|null}} TurnStarted
- * @typedef {{type: 'turn.delta', turn_id: number, index: number, text: string}} TurnDelta
- * @typedef {{type: 'turn.done', seq: number, turn_id: number, text: string, status: TurnStatus}} TurnDone
- * @typedef {{type: 'answer.received', seq: number, id: string|null, answer_id: number, source?: 'voice',
- *   transcript?: string, words?: TimedWord[], audio_ms?: number}} AnswerReceived
- * @typedef {{type: 'turn.truncated', seq: number, turn_id: number, text: string, audio_end_ms: number}} TurnTruncated
- * @typedef {{type: 'usage.low', seq: number, remaining_s: number}} UsageLow
- * @typedef {{type: 'turn.audio', turn_id: number, index: number, audio: string}} TurnAudio
- * @typedef {{type: 'input_audio.speech_started', audio_start_ms: number}} SpeechStarted
- * @typedef {{type: 'input_audio.speech_stopped', audio_end_ms: number}} SpeechStopped
- * @typedef {{type: 'answer.transcript.delta', id: string, text: string}} TranscriptDelta
- * @typedef {{type: 'score.updated', seq: number, answer_id: number, dimensions: DimensionScore[],
- *   overall: number|null, answer: Scores}} ScoreUpdated
- * @typedef {{type: 'report.ready', seq: number, session_id: string}} ReportReady
- * @typedef {{type: 'session.ending', seq: number, reason: EndReason}} SessionEnding
- * @typedef {{type: 'session.ended', seq: number, reason: EndReason}} SessionEnded
- * @typedef {{type: 'clock', elapsed_s: number, remaining_s: number}} ClockTick
- * @typedef {{type: 'error', code: string, message: string, fatal: boolean, ref: string|null}} ErrorMessage
- * @typedef {{type: 'pong', id?: string}} Pong
- * @typedef {SessionReady|TurnStarted|TurnDelta|TurnDone|AnswerReceived|TurnTruncated|UsageLow|ScoreUpdated|ReportReady
- *   |SessionEnding|SessionEnded|ClockTick|ErrorMessage|Pong|TurnAudio|SpeechStarted|SpeechStopped|TranscriptDelta} ServerMessage
- * @typedef {TurnStarted|TurnDone|AnswerReceived|TurnTruncated|UsageLow|ScoreUpdated|ReportReady|SessionEnding|SessionEnded} DurableEvent
  */
 
 /**
@@ -166,8 +153,8 @@ export function reduce(model, action) {
         openTurn: {
           turn_id: action.turn_id,
           kind: action.kind,
-          question_id: action.question_id,
-          expects: action.expects,
+          question_id: action.question_id ?? null,
+          expects: action.expects ?? null,
           text: '',
           next_index: 0,
         },
@@ -233,7 +220,7 @@ export function reduce(model, action) {
     case 'score.updated':
       return {
         ...model,
-        scores: { dimensions: action.dimensions, overall: action.overall },
+        scores: scores(action),
         transcript: model.transcript.map((e) =>
           e.entry === 'answer' && e.answer_id === action.answer_id ? { ...e, score: action.answer } : e,
         ),
@@ -288,16 +275,16 @@ function ready(model, m) {
     status: state.status,
     planId: state.plan_id,
     transcript: state.transcript,
-    openTurn: state.open_turn,
-    awaitingAnswer: state.awaiting_answer,
+    openTurn: openTurn(state.open_turn),
+    awaitingAnswer: state.awaiting_answer ?? null,
     pending: base.pending,
     refused: base.refused,
-    scores: state.scores,
+    scores: scores(state.scores),
     clock: state.clock,
     // `state` does not say that a session is ending (protocol.md section 9, item 12); an end
     // once seen is never undone, and a replayed `session.ending` says so too.
     ending: state.status === 'live' ? model.ending : null,
-    endedReason: state.ended_reason,
+    endedReason: state.ended_reason ?? null,
     // Not in `state` either: a warning once seen stays (a replayed `usage.low` says so too).
     minutesLow: state.status === 'live' ? model.minutesLow : null,
     reportReady: state.report_ready,
@@ -305,6 +292,22 @@ function ready(model, m) {
     voice: state.voice ?? null,
     hearing: null,
   };
+}
+
+/**
+ * @param {import('./protocol').Scores|import('./protocol').AnswerScore} s
+ * @returns {Scores}
+ */
+function scores(s) {
+  return { dimensions: s.dimensions, overall: s.overall ?? null };
+}
+
+/**
+ * @param {import('./protocol').OpenTurn|null|undefined} t
+ * @returns {OpenTurn|null}
+ */
+function openTurn(t) {
+  return t ? { ...t, question_id: t.question_id ?? null, expects: t.expects ?? null } : null;
 }
 
 /**
