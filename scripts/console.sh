@@ -10,11 +10,9 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 
 client=clients/typescript
-# npm ci again only when the lockfile differs from the one installed last time.
-if ! cmp -s "$client/package-lock.json" "$client/node_modules/.viva-installed-lock.json"; then
-    (cd "$client" && npm ci --no-audit --no-fund --loglevel=error)
-    cp "$client/package-lock.json" "$client/node_modules/.viva-installed-lock.json"
-fi
+# shellcheck source=lib/npm.sh
+. scripts/lib/npm.sh
+npm_ci "$client"
 
 echo "console: the client's protocol.d.ts regenerated from protocol/schema/ (no difference allowed)"
 node "$client/scripts/generate.mjs" --check

@@ -96,8 +96,11 @@ done
 VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
 kill "${cluster_pids[@]}" 2>/dev/null || true
 
-step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
+step "TypeScript client and web console: protocol.d.ts drift, tsc over their JSDoc types, the reducer's tables"
 scripts/console.sh
+
+step "TypeScript client against the gateway binary: interviews, resume, re-sent answers, 4009, the README example"
+scripts/typescript-client.sh
 
 step "browser tests: the web console in Chromium against the gateway binary"
 scripts/browser.sh

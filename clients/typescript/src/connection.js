@@ -142,6 +142,9 @@ export class Connection {
       this.ws = null;
       this.closed(event.code, event.reason);
     });
+    // A failed handshake or connection: its `close` follows (and Node's `ws` throws an
+    // `error` that nobody listens to).
+    ws.addEventListener('error', () => {});
   }
 
   /**
@@ -214,7 +217,7 @@ export class Connection {
 
   /** The model missed something: close, reconnect, and start again from the server's state. */
   resync() {
-    if (this.ws) this.ws.close(3001, 'gap in seq');
+    this.abandon(3001, 'gap in seq');
   }
 
   /**
@@ -252,7 +255,22 @@ export class Connection {
 
   /** Drops the socket as a network failure would (for tests); the client reconnects. */
   drop() {
-    if (this.ws) this.ws.close(3000, 'dropped');
+    this.abandon(3000, 'dropped');
+  }
+
+  /**
+   * Closes the socket and reads nothing more from it (as a browser does once it closes one:
+   * what the server sent meanwhile is replayed on the next connection), then reconnects as
+   * after any close.
+   * @param {number} code
+   * @param {string} reason
+   */
+  abandon(code, reason) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    ws.close(code, reason);
+    this.closed(code, reason);
   }
 
   /**
