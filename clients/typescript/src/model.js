@@ -54,16 +54,16 @@
 
 /**
  * `heard` marks a turn cut off while it was spoken (`turn.truncated`): `text` is what was heard.
- * `source: 'voice'` marks an answer spoken on this page (its `answer.text` is the transcript).
+ * `source: 'voice'` marks an answer spoken by this client (its `answer.text` is the transcript).
  * `started_at`/`ended_at` (turns) and `at` (answers) are when the server stored them (ms since the
- * epoch), in entries from `session.ready.state`; entries the page builds from events have none.
+ * epoch), in entries from `session.ready.state`; entries the client builds from events have none.
  * @typedef {Extract<import('./protocol').TranscriptEntry, {entry: 'turn'}> & {heard?: boolean}} TurnEntry
  * @typedef {Extract<import('./protocol').TranscriptEntry, {entry: 'answer'}> & {source?: 'voice'}} AnswerEntry
  * @typedef {TurnEntry | AnswerEntry} TranscriptEntry
  */
 
 /**
- * What the page itself does to the model: the candidate sends an answer with message id `id`.
+ * What the client itself does to the model: the candidate sends an answer with message id `id`.
  * @typedef {{type: 'local.submit', id: string, answer: AnswerContent}} LocalSubmit
  * @typedef {ServerMessage | LocalSubmit} Action
  */
@@ -72,7 +72,7 @@
  * @typedef {{id: string, answer: AnswerContent, question_id: string|null}} PendingAnswer
  *   an answer sent (or to send) with message id `id` and not acknowledged yet
  * @typedef {PendingAnswer & {code: string}} RefusedAnswer an answer the server will never store,
- *   and why (an error code): the page gives its text back to the candidate
+ *   and why (an error code): the app gives its text back to the candidate
  */
 
 /**
@@ -84,14 +84,14 @@
  * @property {TranscriptEntry[]} transcript finished turns and accepted answers, in order
  * @property {OpenTurn|null} openTurn the turn in flight, with its text so far
  * @property {AwaitingAnswer|null} awaitingAnswer set exactly when an answer would be accepted now
- * @property {PendingAnswer[]} pending the page's answers not acknowledged yet, oldest first
- * @property {RefusedAnswer[]} refused the page's answers refused so far, oldest first
+ * @property {PendingAnswer[]} pending the client's answers not acknowledged yet, oldest first
+ * @property {RefusedAnswer[]} refused the client's answers refused so far, oldest first
  * @property {Scores} scores running scores
  * @property {Clock|null} clock the last clock the server sent (`state.clock` or a `clock` tick)
  * @property {EndReason|null} ending set by `session.ending`: the end is decided, a report is coming
  * @property {EndReason|null} endedReason set once `status` is `ended`
  * @property {number|null} minutesLow the seconds of the candidate's minutes left when
- *   `usage.low` came (metering): the page warns that the interview will close soon
+ *   `usage.low` came (metering): an app warns that the interview will close soon
  * @property {boolean} reportReady
  * @property {boolean} resync the model missed something: only a new `session.ready` repairs it
  * @property {VoiceMode|null} voice the ways the session is spoken (`state.voice`), null for text
@@ -191,7 +191,7 @@ export function reduce(model, action) {
     case 'answer.received': {
       const mine = model.pending.find((p) => p.id === action.id);
       if (action.source === 'voice') return spoken(model, action);
-      if (!mine) return resync(); // an answer whose content the page does not have
+      if (!mine) return resync(); // an answer whose content the client does not have
       return {
         ...model,
         transcript: [
@@ -249,13 +249,13 @@ export function reduce(model, action) {
       };
     }
     default:
-      return model; // pong, and anything newer than this page
+      return model; // pong, and anything newer than this client
   }
 }
 
 /**
- * `session.ready`: everything up to `seq` is in `state`. The page's own answers stay pending:
- * their `answer.received` (replayed, or re-sent when the page re-sends them) says which were
+ * `session.ready`: everything up to `seq` is in `state`. The client's own answers stay pending:
+ * their `answer.received` (replayed, or re-sent when the client re-sends them) says which were
  * stored.
  * @param {Model} model
  * @param {SessionReady} m
@@ -265,7 +265,7 @@ function ready(model, m) {
   const state = m.state;
   const ended = state.status === 'ended';
   // The replay after `session.ready` holds the acknowledgements of answers stored while the
-  // page was away; on an ended session it closes with the `session.ended` that gives the rest
+  // client was away; on an ended session it closes with the `session.ended` that gives the rest
   // back. With nothing to replay, answers still pending on an ended session are refused now.
   const replayComing = m.resumed && model.seq < m.seq;
   const base = ended && !replayComing ? refuseAll(model, 'session_ended') : model;
@@ -311,7 +311,7 @@ function openTurn(t) {
 }
 
 /**
- * A spoken answer is stored: the page has no content of its own for it (the server heard it),
+ * A spoken answer is stored: the client has no content of its own for it (the server heard it),
  * so its transcript is the answer. Whichever pending entry or partial transcript it had goes.
  * @param {Model} model
  * @param {AnswerReceived} m
@@ -347,7 +347,7 @@ function spoken(model, m) {
 function replayed(model, m) {
   switch (m.type) {
     case 'answer.received': {
-      // The answer is in the transcript already; this says it is the page's.
+      // The answer is in the transcript already; this says it is the client's.
       const pending = model.pending.filter((p) => p.id !== m.id);
       return pending.length === model.pending.length ? model : { ...model, pending };
     }

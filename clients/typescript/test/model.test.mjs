@@ -1,6 +1,6 @@
-// The client's reducer (src/model.js, the web console's too) as tables: a session.ready (or nothing),
-// then messages, then the model expected. Every input is deep-frozen, so a reducer that
-// mutates what it is given fails here. No browser, no socket: `node --test` runs it
+// The client's reducer (src/model.js, the web console's too) as tables: a session.ready (or
+// nothing), then messages, then the model expected. Every input is deep-frozen, so a reducer
+// that mutates what it is given fails here. No browser, no socket: `node --test` runs it
 // (scripts/console.sh).
 
 import assert from 'node:assert/strict';
