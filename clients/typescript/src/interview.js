@@ -86,15 +86,35 @@ export class Interview {
       ...(WebSocket ? { WebSocket } : {}),
       ...(codec ? { codec } : {}),
     });
-    /** @type {Promise<Report>} */
-    this.finished = new Promise((resolve, reject) => {
-      this.on('ended', () => api.report(sessionId).then(resolve, reject));
-      this.on('state', (state, detail) => {
-        if (state === 'stopped') reject(new Error(detail));
-      });
+    /** @type {string|null} why the connection stopped for good, if it did */
+    this.stopped = null;
+    this.on('state', (state, detail) => {
+      if (state === 'stopped') this.stopped = detail;
+      else if (state !== 'ended') this.stopped = null; // `connection.resume()`
     });
-    // Rejected when nobody waits for it (a console that never asks): not an unhandled error.
-    this.finished.catch(() => {});
+    /** @type {Promise<Report>|null} `finished`, made on first use */
+    this.finishing = null;
+  }
+
+  /**
+   * The report, once the session has ended (fetched then, on first use); rejected when a close
+   * stops the interview first (e.g. 4009: it was opened elsewhere).
+   * @returns {Promise<Report>}
+   */
+  get finished() {
+    this.finishing ??= new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        if (this.model.status === 'ended') this.api.report(this.sessionId).then(resolve, reject);
+        else if (this.stopped !== null) reject(new Error(this.stopped));
+        else return;
+        settled = true;
+      };
+      settle();
+      this.on('ended', settle).on('state', settle);
+    });
+    return this.finishing;
   }
 
   /**
