@@ -7,10 +7,10 @@
 //   node scripts/generate.mjs [--check]
 //
 // The schemas use a small part of JSON Schema (what schemars emits for serde types): objects
-// with `properties` and `required`, `type` (one or a list, `null` among them), `const`,
-// `items`, `oneOf`/`anyOf`, `$ref` into `$defs` (beside `properties` for internally tagged
-// enums: an intersection), `contentEncoding: base64`. Anything else fails loudly rather than
-// becoming a wrong type.
+// with `properties`, `required` and `additionalProperties`, `type` (one or a list, `null`
+// among them), `const`, `enum`, `items`, `oneOf`/`anyOf`/`allOf`, `$ref` into `$defs` (beside
+// `properties` for internally tagged enums: an intersection), `contentEncoding: base64`.
+// Anything else fails loudly rather than becoming a wrong type.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,7 +22,9 @@ const output = join(here, '../src/protocol.d.ts');
 /** Their roots become types of their own (`rest` is only `$defs`). */
 const SCHEMAS = ['client-message', 'server-message', 'webhook', 'rest'];
 /** Keywords that only document, or constrain values that the types do not describe. */
-const IGNORED = new Set(['$schema', 'title', 'description', 'format', 'minimum', 'default', '$defs']);
+const IGNORED = new Set(['$schema', 'title', 'description', 'format', 'minimum', 'maximum', 'default', '$defs']);
+/** Keywords that make the type. */
+const KNOWN = new Set(['$ref', 'const', 'enum', 'type', 'properties', 'required', 'additionalProperties', 'items', 'oneOf', 'anyOf', 'allOf', 'contentEncoding']);
 
 /** @param {string} text */
 function comment(text, indent) {
@@ -44,7 +46,7 @@ function atom(type) {
  */
 function ts(schema, indent) {
   for (const key of Object.keys(schema)) {
-    if (!IGNORED.has(key) && !['$ref', 'const', 'type', 'properties', 'required', 'items', 'oneOf', 'anyOf', 'contentEncoding'].includes(key)) {
+    if (!IGNORED.has(key) && !KNOWN.has(key)) {
       throw new Error(`unsupported keyword ${key} in ${JSON.stringify(schema).slice(0, 200)}`);
     }
   }
@@ -57,8 +59,10 @@ function ts(schema, indent) {
   }
   const variants = schema.oneOf ?? schema.anyOf;
   if (variants) parts.push(union(variants, indent));
+  for (const part of schema.allOf ?? []) parts.push(ts(part, indent));
   if (parts.length) return parts.map((p) => (parts.length > 1 ? atom(p) : p)).join(' & ');
   if ('const' in schema) return JSON.stringify(schema.const);
+  if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(' | ');
   const types = Array.isArray(schema.type) ? schema.type : [schema.type];
   return types
     .map((type) => {
@@ -75,8 +79,11 @@ function ts(schema, indent) {
           return 'null';
         case 'array':
           return `${atom(ts(schema.items, indent))}[]`;
-        case 'object':
-          return 'Record<string, never>';
+        case 'object': {
+          // A map (`HashMap<String, T>`), or an object with no fields.
+          const values = schema.additionalProperties;
+          return values && typeof values === 'object' ? `Record<string, ${ts(values, indent)}>` : 'Record<string, never>';
+        }
         default:
           throw new Error(`unsupported type ${type}`);
       }
@@ -88,6 +95,9 @@ function ts(schema, indent) {
 function object(schema, indent) {
   const inner = `${indent}  `;
   const required = new Set(schema.required ?? []);
+  if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+    throw new Error(`fields and a map at once: ${JSON.stringify(schema).slice(0, 200)}`);
+  }
   const fields = Object.entries(schema.properties).map(([name, field]) => {
     const doc = field.description ? comment(field.description, inner) : '';
     return `${doc}${inner}${name}${required.has(name) ? '' : '?'}${after(':', ts(field, inner))};\n`;
