@@ -19,12 +19,9 @@ if [ ! -x "$chromium" ]; then
 fi
 
 tests=gateway/tests/browser
-# npm ci again only when the lockfile differs from the one installed last time (a checkout
-# whose node_modules predates a new dependency, e.g. axe-core, gets it).
-if ! cmp -s "$tests/package-lock.json" "$tests/node_modules/.viva-installed-lock.json"; then
-    (cd "$tests" && npm ci --no-audit --no-fund --loglevel=error)
-    cp "$tests/package-lock.json" "$tests/node_modules/.viva-installed-lock.json"
-fi
+# shellcheck source=lib/npm.sh
+. scripts/lib/npm.sh
+npm_ci "$tests"
 
 artifacts="${CARGO_TARGET_DIR:-$PWD/target}/browser-artifacts"
 mkdir -p "$artifacts"

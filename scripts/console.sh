@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Checks of the web console that need no browser: `tsc` over its modules' JSDoc types
-# (gateway/console/jsconfig.json: strict, DOM types; any type error fails the run), then the
-# reducer's tables (gateway/tests/console, node --test). Installs the pinned TypeScript with
-# `npm ci` when it is missing or the lockfile changed. Run from anywhere; scripts/test.sh
-# calls it.
+# Checks of the TypeScript client and the web console that need no gateway and no browser:
+# the client's protocol.d.ts against protocol/schema/ (regenerated in memory: any difference
+# fails), `tsc` over the client's and the console's JSDoc types (strict; any type error
+# fails), then the reducer's tables (clients/typescript/test/model.test.mjs, node --test).
+# Installs the client's pinned npm packages (TypeScript among them) with `npm ci` when they
+# are missing or the lockfile changed. Run from anywhere; scripts/test.sh calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-checks=gateway/tests/console
-# npm ci again only when the lockfile differs from the one installed last time.
-if ! cmp -s "$checks/package-lock.json" "$checks/node_modules/.viva-installed-lock.json"; then
-    (cd "$checks" && npm ci --no-audit --no-fund --loglevel=error)
-    cp "$checks/package-lock.json" "$checks/node_modules/.viva-installed-lock.json"
-fi
+client=clients/typescript
+# shellcheck source=lib/npm.sh
+. scripts/lib/npm.sh
+npm_ci "$client"
 
-echo "console: tsc --noEmit (checkJs, strict) over gateway/console/*.js"
-"$checks/node_modules/.bin/tsc" --noEmit --checkJs -p gateway/console/jsconfig.json
+echo "console: the client's protocol.d.ts regenerated from protocol/schema/ (no difference allowed)"
+node "$client/scripts/generate.mjs" --check
+
+echo "console: tsc --noEmit (checkJs, strict) over clients/typescript/src and gateway/console"
+"$client/node_modules/.bin/tsc" -p "$client/jsconfig.json"
+"$client/node_modules/.bin/tsc" -p gateway/console/jsconfig.json
 
 echo "console: reducer tables (node --test)"
-(cd "$checks" && node --test)
+(cd "$client" && node --test test/model.test.mjs)
 
 echo "console: passed in $((SECONDS - started)) s"

@@ -104,8 +104,11 @@ scripts/python-client.sh
 step "several nodes: 3 gateways behind nginx on a Redis Cluster, one killed mid-run (1,000 interviews)"
 scripts/cluster-test.sh
 
-step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
+step "TypeScript client and web console: protocol.d.ts drift, tsc over their JSDoc types, the reducer's tables"
 scripts/console.sh
+
+step "TypeScript client against the gateway binary: interviews, resume, re-sent answers, 4009, the README example"
+scripts/typescript-client.sh
 
 step "browser tests: the web console in Chromium against the gateway binary"
 scripts/browser.sh

@@ -1,14 +1,14 @@
 // @ts-check
 // The interview console: sign-in, a new interview, the live interview, its report and the
 // history of past interviews. One controller owns everything that changes: the REST client
-// (api.js), the current interview's model (model.js) and socket (transport.js), and the view
-// (view.js). Every server message and every answer the candidate sends goes through
-// `dispatch`: the reducer makes the next model, the controller does what the change asks for
-// (send, reconnect, fetch the report) and the view draws the model.
+// (api.js), the current interview (client/interview.js: its socket and model, and the
+// protocol's client algorithm, the same as the client library's for apps) and the view
+// (view.js). Every change of the interview's model comes to `changed`, which does what the
+// page does about it (voice, the report, the minutes) and has the view draw the model.
 
 import { Api, MAX_RESUME_BYTES, resumeType } from './api.js';
-import { RETRY_ERRORS, canAnswer, initialModel, reduce } from './model.js';
-import { Transport } from './transport.js';
+import { Interview } from './client/interview.js';
+import { RETRY_ERRORS, canAnswer } from './client/model.js';
 import {
   InterviewView,
   VoiceView,
@@ -25,14 +25,13 @@ import { VoiceSession } from './voice.js';
 const TOKEN_KEY = 'viva.token';
 
 /**
- * @typedef {import('./api.js').PlanSummary} PlanSummary
- * @typedef {import('./api.js').SessionSummary} SessionSummary
- * @typedef {import('./model.js').Model} Model
- * @typedef {import('./model.js').Action} Action
- * @typedef {import('./model.js').AnswerContent} AnswerContent
- * @typedef {import('./model.js').PendingAnswer} PendingAnswer
- * @typedef {import('./model.js').ErrorMessage} ErrorMessage
- * @typedef {import('./model.js').VoiceMode} VoiceMode
+ * @typedef {import('./client/protocol').PlanSummary} PlanSummary
+ * @typedef {import('./client/protocol').SessionSummary} SessionSummary
+ * @typedef {import('./client/model.js').Model} Model
+ * @typedef {import('./client/model.js').Action} Action
+ * @typedef {import('./client/model.js').AnswerContent} AnswerContent
+ * @typedef {import('./client/model.js').ErrorMessage} ErrorMessage
+ * @typedef {import('./client/model.js').VoiceMode} VoiceMode
  */
 
 /**
@@ -40,24 +39,13 @@ const TOKEN_KEY = 'viva.token';
  * @typedef {object} Session
  * @property {string} id
  * @property {PlanSummary|null} plan
- * @property {Model} model
- * @property {Transport} transport
- * @property {() => string} newId a new client message id (unique per session, so a page reload never reuses one)
- * @property {string} startId the id of our `session.start`, re-sent with the same id while the session is `created`
+ * @property {Interview} interview its socket and model
  * @property {boolean} reportShown
  * @property {VoiceMode|null} voiceWanted voice asked for in `session.start` (null: text)
  * @property {VoiceSession|null} voice the microphone and the speaker, in a spoken session
  * @property {import('./view.js').MinutesShown|null} minutes the user's minutes as last read
  *   (null: not metered, or not read yet)
  */
-
-/** @param {PendingAnswer} pending */
-function wireAnswer(pending) {
-  const a = pending.answer;
-  return a.format === 'code'
-    ? { type: 'code.submit', id: pending.id, language: a.language, source: a.source }
-    : { type: 'answer.submit', id: pending.id, text: a.text };
-}
 
 class ConsoleApp {
   constructor() {
@@ -94,7 +82,7 @@ class ConsoleApp {
       resumeSkills: byId('resume-skills', HTMLElement),
       resumeDelete: byId('resume-delete', HTMLButtonElement),
     };
-    this.api = new Api(() => this.ui.token.value.trim());
+    this.api = new Api({ baseUrl: location.origin, token: () => this.ui.token.value.trim() });
     this.view = new InterviewView();
     this.voiceView = new VoiceView();
     /** @type {AudioContext|null} one for the page, made on a click so that it may play */
@@ -114,7 +102,7 @@ class ConsoleApp {
     this.chartWidth = 0;
     /** Numbers progress requests, so only the latest one's answer is shown. */
     this.progressRequest = 0;
-    /** @type {import('./api.js').Progress|null} what the progress panel shows */
+    /** @type {import('./client/protocol').Progress|null} what the progress panel shows */
     this.progress = null;
     /** Numbers résumé requests, so only the latest one's answer is shown. */
     this.resumeRequest = 0;
@@ -138,39 +126,30 @@ class ConsoleApp {
     this.ui.setupFields.disabled = true;
     this.ui.setup.hidden = true;
     this.view.title(plan ? plan.title : 'Interview', sessionId);
-    const idPrefix = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    let nextId = 1;
-    const newId = () => `${idPrefix}-${nextId++}`;
     /** @type {Session} */
     const session = {
       id: sessionId,
       plan,
-      model: initialModel(),
-      transport: new Transport({
-        api: this.api,
-        sessionId,
-        lastSeq: () => session.model.seq,
-        onMessage: (message) => {
-          if (this.session === session) this.dispatch(message);
-        },
-        onState: (state, detail) => {
-          if (this.session === session) this.connectionChanged(state, detail);
-        },
-      }),
-      newId,
-      startId: newId(),
+      interview: new Interview({ api: this.api, sessionId, start: voiceWanted ? { voice: voiceWanted } : true }),
       reportShown: false,
       voiceWanted,
       voice: null,
       minutes: null,
     };
+    session.interview
+      .on('change', (model, before, action) => {
+        if (this.session === session) this.changed(session, model, before, action);
+      })
+      .on('state', (state, detail) => {
+        if (this.session === session) this.connectionChanged(state, detail);
+      });
     this.session = session;
-    session.transport.connect();
+    session.interview.connect();
   }
 
   leave() {
     if (this.session) {
-      this.session.transport.close();
+      this.session.interview.close();
       this.session.voice?.close();
     }
     this.session = null;
@@ -187,34 +166,23 @@ class ConsoleApp {
   }
 
   /**
-   * Applies a server message, or an answer the candidate sends, to the model, and does what the
-   * change calls for.
-   * @param {Action} action
+   * What the page does when the interview's model changes (the interview did what the protocol
+   * asks: start, re-send, resync, stop).
+   * @param {Session} session
+   * @param {Model} model
+   * @param {Model} before
+   * @param {Action} action what changed it
    */
-  dispatch(action) {
-    const session = this.session;
-    if (!session) return;
-    const before = session.model;
-    const model = reduce(before, action);
-    session.model = model;
-    const transport = session.transport;
+  changed(session, model, before, action) {
     if (action.type === 'session.ready' && model.status !== 'ended') {
-      const voice = session.voiceWanted;
-      if (model.status === 'created') {
-        transport.send(voice ? { type: 'session.start', id: session.startId, voice } : { type: 'session.start', id: session.startId });
-      }
       // A spoken session resumes its voice mode from the server's state.
       if (model.voice && (model.voice.input || model.voice.output)) this.startVoice(session, model.voice);
-      else if (voice) this.startVoice(session, voice);
-      // Re-send what was not acknowledged, with the same ids: the server applies each once.
-      for (const pending of model.pending) transport.send(wireAnswer(pending));
+      else if (session.voiceWanted) this.startVoice(session, session.voiceWanted);
     }
     for (const refused of model.refused.slice(before.refused.length)) this.view.giveBack(refused);
     if (action.type === 'error') this.serverError(session, before, action);
     if (session.voice && action.type !== 'local.submit') session.voice.message(action, model);
     this.voiceOnline(session);
-    if (model.resync && !before.resync) transport.resync();
-    if (model.status === 'ended' && !transport.finished) transport.finish(endedText(model.endedReason));
     if (model.reportReady && !session.reportShown) {
       session.reportShown = true;
       this.showReport(session.id, session.plan);
@@ -242,9 +210,10 @@ class ConsoleApp {
    * @param {ErrorMessage} m
    */
   serverError(session, before, m) {
-    if (m.code === 'voice_unavailable' && m.ref === session.startId) {
-      // The session was not started: offer to start it in text.
+    if (m.code === 'voice_unavailable' && m.ref === session.interview.startId) {
+      // The session was not started: offer to start it in text (the candidate's choice).
       session.voiceWanted = null;
+      session.interview.starting = null;
       session.voice?.close();
       session.voice = null;
       this.voiceView.unavailable();
@@ -257,11 +226,7 @@ class ConsoleApp {
     }
     const mine = before.pending.find((p) => p.id === m.ref);
     if (mine && RETRY_ERRORS.has(m.code)) {
-      setTimeout(() => {
-        if (this.session === session && session.model.pending.some((p) => p.id === mine.id)) {
-          session.transport.send(wireAnswer(mine));
-        }
-      }, 1500);
+      // The interview sends it again by itself.
       this.view.say(`${m.message} (re-sending) (${m.code})`);
       return;
     }
@@ -277,23 +242,12 @@ class ConsoleApp {
    * @returns {boolean} whether it was taken
    */
   submit(answer) {
-    const session = this.session;
-    if (!session || !canAnswer(session.model)) return false;
-    const interrupting = !session.model.awaitingAnswer && !!session.model.openTurn;
-    const interruptId = interrupting ? session.newId() : '';
-    const id = session.newId();
-    this.dispatch({ type: 'local.submit', id, answer });
-    const pending = session.model.pending.find((p) => p.id === id);
-    if (!pending) return false;
-    if (interrupting) session.transport.send({ type: 'turn.interrupt', id: interruptId });
-    session.transport.send(wireAnswer(pending));
-    return true;
+    return !!this.session?.interview.answer(answer);
   }
 
   /** Barge-in: ends the interviewer's turn in flight. */
   interrupt() {
-    const session = this.session;
-    if (session && session.model.openTurn) session.transport.send({ type: 'turn.interrupt', id: session.newId() });
+    this.session?.interview.interrupt();
   }
 
   // ---- voice --------------------------------------------------------------------------------
@@ -315,8 +269,8 @@ class ConsoleApp {
     session.voice = new VoiceSession({
       mode,
       ctx: this.audioContext(),
-      send: (message) => session.transport.send(message),
-      newId: session.newId,
+      send: (message) => session.interview.send(message),
+      newId: () => session.interview.newId(),
       changed: () => {
         if (this.session === session) this.renderVoice();
       },
@@ -332,8 +286,8 @@ class ConsoleApp {
   voiceOnline(session) {
     const voice = session.voice;
     if (!voice) return;
-    const model = session.model;
-    const live = session.transport.connected && model.ready && !model.resync && model.status === 'live';
+    const model = session.interview.model;
+    const live = session.interview.connection.connected && model.ready && !model.resync && model.status === 'live';
     if (live && !voice.online) voice.goOnline();
     else if (!live && voice.online) voice.offline();
     if (model.status === 'ended') voice.close();
@@ -344,22 +298,22 @@ class ConsoleApp {
     const session = this.session;
     if (!session || !session.voice) return;
     this.voiceOnline(session);
-    this.voiceView.render(session.voice, session.model, session.transport.connected);
+    this.voiceView.render(session.voice, session.interview.model, session.interview.connection.connected);
   }
 
   /** Ends the interview early. */
   end() {
-    const session = this.session;
-    if (session) session.transport.send({ type: 'session.end', id: session.newId() });
+    this.session?.interview.end();
   }
 
   /**
-   * @param {import('./transport.js').ConnectionState} state
+   * @param {import('./client/connection.js').ConnectionState} state
    * @param {string} detail
    */
   connectionChanged(state, detail) {
     const session = this.session;
-    const ended = !!session && session.model.status === 'ended';
+    const ended = !!session && session.interview.model.status === 'ended';
+    if (state === 'ended' && session) detail = endedText(session.interview.model.endedReason);
     // A new connection starts with `session.ready`: audio waits for it.
     if (session?.voice && state !== 'open') session.voice.offline();
     this.view.showConnection(state, detail, state === 'stopped' && !!session && !ended, state === 'ended' || state === 'stopped');
@@ -372,12 +326,12 @@ class ConsoleApp {
       this.view.render(null, this.pickedPlan());
       return;
     }
-    const model = session.model;
+    const model = session.interview.model;
     if (!session.plan) {
       session.plan = this.plans.find((p) => p.id === model.planId) ?? null;
       if (session.plan) this.view.title(session.plan.title, session.id);
     }
-    const transport = session.transport;
+    const transport = session.interview.connection;
     this.view.render({ model, plan: session.plan, connected: transport.connected, stopped: transport.stopped }, session.plan);
     if (session.voice) this.voiceView.render(session.voice, model, transport.connected);
     // The history shows this interview's status and answers, and the progress its report
@@ -395,7 +349,7 @@ class ConsoleApp {
   tick() {
     const session = this.session;
     this.view.renderClock(
-      session ? session.model : null,
+      session ? session.interview.model : null,
       session ? session.plan : this.pickedPlan(),
       session ? session.minutes : null,
     );
@@ -479,7 +433,7 @@ class ConsoleApp {
 
   /**
    * Shows the résumé kept (or that none is), or what went wrong.
-   * @param {import('./api.js').ResumeUploaded|null} kept
+   * @param {import('./client/protocol').ResumeUploaded|null} kept
    * @param {string} [problem] an error to show instead
    */
   showResume(kept, problem) {
@@ -585,7 +539,7 @@ class ConsoleApp {
       const title = plan ? plan.title : (this.plans.find((p) => p.id === report.plan.id)?.title ?? report.plan.id);
       renderReport(ui.reportBody, report, title);
       ui.report.dataset.sessionId = sessionId;
-      if (this.session?.id === sessionId) this.notifyReport(title, report.overall);
+      if (this.session?.id === sessionId) this.notifyReport(title, report.overall ?? null);
     } catch (error) {
       ui.reportBody.replaceChildren(
         el('p', { class: 'hint', text: `Cannot load the report: ${/** @type {Error} */ (error).message}` }),
@@ -760,7 +714,7 @@ class ConsoleApp {
     });
     ui.answerForm.addEventListener('submit', (event) => {
       event.preventDefault();
-      if (!this.session || !canAnswer(this.session.model)) return;
+      if (!this.session || !canAnswer(this.session.interview.model)) return;
       if (view.formatCode.checked) {
         const source = view.code.value;
         if (!source.trim()) {
@@ -794,14 +748,14 @@ class ConsoleApp {
         this.end();
       }
     });
-    view.reconnect.addEventListener('click', () => this.session?.transport.resume());
+    view.reconnect.addEventListener('click', () => this.session?.interview.connection.resume());
     view.newInterview.addEventListener('click', () => {
       this.leave();
       this.reset();
       ui.plan.focus();
     });
     this.listenVoice();
-    window.addEventListener('online', () => this.session?.transport.reconnectNow());
+    window.addEventListener('online', () => this.session?.interview.connection.reconnectNow());
     window.addEventListener('resize', () => this.resized());
     ui.historyRefresh.addEventListener('click', () => this.loadHistory());
     ui.notifyReport.addEventListener('click', async () => {
@@ -860,10 +814,9 @@ class ConsoleApp {
     });
     vv.fallback.addEventListener('click', () => {
       const session = this.session;
-      if (!session || session.model.status !== 'created') return;
+      if (!session || session.interview.model.status !== 'created') return;
       vv.hide();
-      session.startId = session.newId();
-      session.transport.send({ type: 'session.start', id: session.startId });
+      session.interview.start();
       this.view.say('Starting in text…');
     });
   }
@@ -872,17 +825,17 @@ class ConsoleApp {
   hooks() {
     return Object.freeze({
       /** Closes the socket as a network failure would; the page reconnects by itself. */
-      dropSocket: () => this.session?.transport.drop(),
+      dropSocket: () => this.session?.interview.connection.drop(),
       /** What the page's session client knows. */
       state: () => {
         const session = this.session;
         return (
           session && {
             sessionId: session.id,
-            lastSeq: session.model.seq,
-            connections: session.transport.connections,
-            resumes: [...session.transport.resumes],
-            status: session.model.status,
+            lastSeq: session.interview.model.seq,
+            connections: session.interview.connection.connections,
+            resumes: [...session.interview.connection.resumes],
+            status: session.interview.model.status,
           }
         );
       },

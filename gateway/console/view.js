@@ -4,19 +4,20 @@
 // APIs only; text always goes in through textContent, never as HTML. The view reads the model
 // (model.js) and never changes it.
 
-import { askedQuestion, canAnswer } from './model.js';
+import { askedQuestion, canAnswer } from './client/model.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
 /**
- * @typedef {import('./model.js').Model} Model
- * @typedef {import('./model.js').TurnKind} TurnKind
- * @typedef {import('./model.js').AnswerContent} AnswerContent
- * @typedef {import('./model.js').Scores} Scores
- * @typedef {import('./model.js').EndReason} EndReason
- * @typedef {import('./model.js').RefusedAnswer} RefusedAnswer
- * @typedef {import('./api.js').PlanSummary} PlanSummary
- * @typedef {import('./transport.js').ConnectionState} ConnectionState
+ * @typedef {import('./client/model.js').Model} Model
+ * @typedef {import('./client/model.js').TurnKind} TurnKind
+ * @typedef {import('./client/model.js').AnswerContent} AnswerContent
+ * @typedef {import('./client/model.js').Scores} Scores
+ * @typedef {import('./client/protocol').AnswerScore} AnswerScore
+ * @typedef {import('./client/model.js').EndReason} EndReason
+ * @typedef {import('./client/model.js').RefusedAnswer} RefusedAnswer
+ * @typedef {import('./client/protocol').PlanSummary} PlanSummary
+ * @typedef {import('./client/connection.js').ConnectionState} ConnectionState
  */
 
 /**
@@ -95,7 +96,7 @@ export function endingText(reason) {
 /**
  * @typedef {{kind: 'turn', key: string, turnId: number, turnKind: TurnKind, text: string,
  *   status: 'completed'|'interrupted'|'failed'|'streaming', connected: boolean, heard: boolean}} TurnItem
- * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: Scores|null,
+ * @typedef {{kind: 'answer', key: string, answerId: number, answer: AnswerContent, score: AnswerScore|null,
  *   spoken: boolean}} AnswerItem
  * @typedef {{kind: 'pending', key: string, id: string, answer: AnswerContent}} PendingItem
  * @typedef {TurnItem|AnswerItem|PendingItem} Item one entry of the transcript as shown
@@ -156,7 +157,7 @@ export class TranscriptView {
               key: `answer-${e.answer_id}`,
               answerId: e.answer_id,
               answer: e.answer,
-              score: e.score,
+              score: e.score ?? null,
               spoken: e.source === 'voice',
             },
       );
@@ -300,7 +301,7 @@ function turnNode(item) {
   return node;
 }
 
-/** @param {Scores|null} score this answer's own scores, once scored */
+/** @param {AnswerScore|null} score this answer's own scores, once scored */
 function answerBadge(score) {
   if (score && typeof score.overall === 'number') {
     return el('span', { class: 'badge badge-score', text: `${formatScore(score.overall)} / 10` });
@@ -397,7 +398,7 @@ export class InterviewView {
     this.hintBase = '';
     /** The question the answer format was last chosen for, so a new question picks its own. */
     this.formatChosenFor = '';
-    /** @type {{clock: import('./model.js').Clock, at: number, stoppedAt: number|null}|null} the last clock and when it came */
+    /** @type {{clock: import('./client/model.js').Clock, at: number, stoppedAt: number|null}|null} the last clock and when it came */
     this.tick = null;
     this.formatText.addEventListener('change', () => this.showFormat());
     this.formatCode.addEventListener('change', () => this.showFormat());
@@ -595,7 +596,7 @@ export class InterviewView {
  * place, so a bar grows from its last value.
  * @param {HTMLElement} list
  * @param {string[]} dimensions the plan's dimensions
- * @param {import('./model.js').DimensionScore[]} scores
+ * @param {import('./client/model.js').DimensionScore[]} scores
  * @param {string} [testid] each row's `data-testid`
  */
 export function renderBars(list, dimensions, scores, testid = 'score-bar') {
@@ -637,7 +638,7 @@ export function renderBars(list, dimensions, scores, testid = 'score-bar') {
 /**
  * The report (protocol.md, `GET /v1/sessions/{id}/report`).
  * @param {HTMLElement} root
- * @param {import('./api.js').Report} report
+ * @param {import('./client/protocol').Report} report
  * @param {string} title the plan's title
  */
 export function renderReport(root, report, title) {
@@ -696,7 +697,7 @@ export function renderReport(root, report, title) {
     ]),
   );
   // Each question's timing against the plan's budget for it.
-  const seconds = (/** @type {number|null} */ ms) => (ms === null ? '–' : formatDuration(ms / 1000));
+  const seconds = (/** @type {number|null|undefined} */ ms) => (ms == null ? '–' : formatDuration(ms / 1000));
   const timing = (report.questions ?? []).map((q) =>
     el('li', { 'data-question-id': q.question_id, 'data-over-budget': q.over_budget ? 'yes' : 'no' }, [
       el('strong', { text: q.question_id }),
@@ -762,7 +763,7 @@ export function reasonText(reason) {
 /**
  * A line chart of the overall score across sessions, oldest first; built from SVG elements.
  * @param {HTMLElement} root
- * @param {import('./api.js').SessionSummary[]} sessions newest first (as the API sends them)
+ * @param {import('./client/protocol').SessionSummary[]} sessions newest first (as the API sends them)
  */
 export function renderChart(root, sessions) {
   const scored = sessions.filter((s) => typeof s.overall === 'number').reverse();
@@ -839,11 +840,11 @@ function lineChart(points, { width, height, label, testid, pointTestid }) {
 }
 
 /**
- * @typedef {import('./api.js').Progress} Progress
- * @typedef {import('./api.js').DimensionProgress} DimensionProgress
+ * @typedef {import('./client/protocol').Progress} Progress
+ * @typedef {import('./client/protocol').DimensionProgress} DimensionProgress
  */
 
-/** @param {import('./api.js').Trend|null} trend */
+/** @param {import('./client/protocol').Trend|null|undefined} trend */
 function trendText(trend) {
   if (!trend) return 'no trend yet';
   const sign = trend.change > 0 ? '+' : '';
@@ -883,7 +884,7 @@ export function renderProgress(root, progress, plans) {
     ]);
   };
   const planTitle = (/** @type {string} */ id) => plans.find((p) => p.id === id)?.title ?? id;
-  const keyPoint = (/** @type {import('./api.js').KeyPointProgress} */ k, /** @type {string} */ how) =>
+  const keyPoint = (/** @type {import('./client/protocol').KeyPointProgress} */ k, /** @type {string} */ how) =>
     el('li', { 'data-key-point': `${k.question_id}/${k.key_point}` }, [
       el('strong', { text: k.description }),
       ` · ${k.question_id} (${planTitle(k.plan_id)}) · ${how}`,

@@ -18,7 +18,7 @@
 //   while audio plays, playback stops at once, the queue is dropped, and `turn.truncate` says
 //   how much of the turn was heard.
 
-/** @typedef {import('./model.js').VoiceMode} VoiceMode */
+/** @typedef {import('./client/model.js').VoiceMode} VoiceMode */
 /** @typedef {'hands-free'|'push-to-talk'} TalkStyle */
 
 const INPUT_RATE = 16000;
@@ -59,11 +59,11 @@ const PUMP_MS = 25;
  * @property {number} resent chunks sent again after a reconnect
  */
 
-/** @param {string} base64 @returns {Int16Array} */
-function decodePcm(base64) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+/** @param {string|Uint8Array} audio base64 (JSON) or bytes (MessagePack) @returns {Int16Array} */
+function decodePcm(audio) {
+  const bytes = typeof audio === 'string' ? Uint8Array.from(atob(audio), (c) => c.charCodeAt(0)) : audio;
   const samples = new Int16Array(bytes.length >> 1);
-  const view = new DataView(bytes.buffer);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(i * 2, true);
   return samples;
 }
@@ -178,7 +178,7 @@ export class VoiceSession {
    * @param {object} options
    * @param {VoiceMode} options.mode
    * @param {AudioContext} options.ctx made during a click, so the browser lets it play
-   * @param {(message: {type: string, id?: string} & Record<string, unknown>) => boolean} options.send false when not connected
+   * @param {(message: import('./client/protocol').ClientMessage) => boolean} options.send false when not connected
    * @param {() => string} options.newId a new client message id
    * @param {() => void} options.changed something `status()` shows changed
    * @param {(text: string) => void} options.say a message for the candidate
@@ -210,7 +210,7 @@ export class VoiceSession {
     this.current = this.utterance();
     /** @type {Utterance[]} closed, not acknowledged yet, oldest first */
     this.waiting = [];
-    /** @type {{type: string, id: string, audio?: string}[]} appends (and commits behind them) to send, oldest first */
+    /** @type {({type: 'input_audio.append', id: string, audio: string}|{type: 'input_audio.commit', id: string})[]} appends (and commits behind them) to send, oldest first */
     this.outbox = [];
     /** Whether the socket is open and the session live: audio is sent only then. */
     this.online = false;
@@ -330,8 +330,8 @@ export class VoiceSession {
     this.appendsSent += 1;
     // A commit queued behind its audio goes out right after the last append.
     while (this.outbox.length && this.outbox[0].type !== 'input_audio.append') {
-      const commit = /** @type {{type: string, id: string}} */ (this.outbox.shift());
-      this.send(commit);
+      const commit = this.outbox.shift();
+      if (commit) this.send(commit);
       this.commitsSent += 1;
     }
   }
@@ -413,8 +413,8 @@ export class VoiceSession {
   // ---- the server's messages ----------------------------------------------------------------
 
   /**
-   * @param {import('./model.js').ServerMessage} m
-   * @param {import('./model.js').Model} model the model after `m`
+   * @param {import('./client/model.js').ServerMessage} m
+   * @param {import('./client/model.js').Model} model the model after `m`
    */
   message(m, model) {
     switch (m.type) {

@@ -149,7 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))
         .route("/", get(console::index))
-        .route("/console/{file}", get(console::asset))
+        .route("/console/{*file}", get(console::asset))
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

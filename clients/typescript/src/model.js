@@ -1,82 +1,69 @@
 // @ts-check
-// The interview as the page knows it, and the one function that changes it:
+// An interview as a client knows it, and the one function that changes it:
 // `reduce(model, action) → model` (the Elm architecture; docs/protocol.md section 6, "Client
 // algorithm"). Pure: no DOM, no socket, no timers, no clock; it never mutates its inputs, and
 // returns the very same model when an action changes nothing. Tested as tables of messages
-// (gateway/tests/console/reducer.test.mjs); transport.js brings the messages, view.js renders
-// the result, app.js wires them.
+// (test/model.test.mjs). The one reducer of Viva's clients: interview.js drives it for the
+// client library, and the web console (gateway/console, which serves this file) renders it.
 //
 // The model is exact, never a guess: it is rebuilt from `session.ready.state` on every connect
 // (the open turn with its text so far and `next_index` included), durable events are applied
-// only when their `seq` is the next one, and the page's answers are matched to their
+// only when their `seq` is the next one, and the client's answers are matched to their
 // `answer.received` by the client message id, never by content. Anything that does not fit (a
 // gap in `seq`, a `turn.done` for a turn that is not open, an acknowledgement of an answer the
-// page does not know) marks the model `resync`: the page reconnects and starts again from the
-// server's state.
+// client does not know) marks the model `resync`: the client reconnects and starts again from
+// the server's state.
 
 /**
- * @typedef {'intro'|'question'|'follow_up'|'feedback'|'closing'} TurnKind
- * @typedef {'completed'|'interrupted'|'failed'} TurnStatus
- * @typedef {'created'|'live'|'ended'} SessionStatus
- * @typedef {'completed'|'time_up'|'ended_by_candidate'|'interviewer_failed'|'out_of_minutes'|'abandoned'} EndReason
- * @typedef {{format: 'text', text: string} | {format: 'code', language: string, source: string}} AnswerContent
- * @typedef {{format: 'text'} | {format: 'code', language: string}} Expects
- * @typedef {{name: string, score: number}} DimensionScore
+ * The protocol's types, generated from its JSON Schemas (protocol.d.ts).
+ * @typedef {import('./protocol').TurnKind} TurnKind
+ * @typedef {import('./protocol').TurnStatus} TurnStatus
+ * @typedef {import('./protocol').SessionStatus} SessionStatus
+ * @typedef {import('./protocol').EndReason} EndReason
+ * @typedef {import('./protocol').AnswerContent} AnswerContent
+ * @typedef {import('./protocol').Expects} Expects
+ * @typedef {import('./protocol').DimensionScore} DimensionScore
+ * @typedef {import('./protocol').Clock} Clock
+ * @typedef {import('./protocol').Voice} VoiceMode which ways a session is spoken
+ * @typedef {import('./protocol').TimedWord} TimedWord
+ * @typedef {import('./protocol').AwaitingAnswer} AwaitingAnswer
+ * @typedef {import('./protocol').SessionState} SessionState
+ * @typedef {import('./protocol').ServerMessage} ServerMessage
+ * @typedef {import('./protocol').ClientMessage} ClientMessage
+ */
+
+/**
+ * A server message of one type, e.g. `Message<'turn.done'>`.
+ * @template {ServerMessage['type']} T
+ * @typedef {Extract<ServerMessage, {type: T}>} Message
+ */
+/**
+ * @typedef {Message<'session.ready'>} SessionReady
+ * @typedef {Message<'answer.received'>} AnswerReceived
+ * @typedef {Message<'error'>} ErrorMessage
+ * @typedef {Message<'turn.started'|'turn.done'|'answer.received'|'turn.truncated'|'usage.low'|'score.updated'
+ *   |'report.ready'|'session.ending'|'session.ended'>} DurableEvent
+ */
+
+/**
+ * The model's own shapes: the protocol's, with what may be absent on the wire made explicit.
  * @typedef {{dimensions: DimensionScore[], overall: number|null}} Scores
- * @typedef {{elapsed_s: number, remaining_s: number}} Clock
- * @typedef {{input: boolean, output: boolean}} VoiceMode which ways a session is spoken
- * @typedef {{text: string, start_ms: number, end_ms: number}} TimedWord
+ * @typedef {{turn_id: number, kind: TurnKind, question_id: string|null, expects: Expects|null, text: string,
+ *   next_index: number}} OpenTurn
  */
 
 /**
  * `heard` marks a turn cut off while it was spoken (`turn.truncated`): `text` is what was heard.
- * `source: 'voice'` marks an answer spoken on this page (its `answer.text` is the transcript).
+ * `source: 'voice'` marks an answer spoken by this client (its `answer.text` is the transcript).
  * `started_at`/`ended_at` (turns) and `at` (answers) are when the server stored them (ms since the
- * epoch), in entries from `session.ready.state`; entries the page builds from events have none.
- * @typedef {{entry: 'turn', turn_id: number, kind: TurnKind, question_id: string|null, text: string,
- *   status: TurnStatus, heard?: boolean, started_at?: number, ended_at?: number}} TurnEntry
- * @typedef {{entry: 'answer', answer_id: number, question_id: string, answer: AnswerContent,
- *   score: Scores|null, source?: 'voice', at?: number}} AnswerEntry
+ * epoch), in entries from `session.ready.state`; entries the client builds from events have none.
+ * @typedef {Extract<import('./protocol').TranscriptEntry, {entry: 'turn'}> & {heard?: boolean}} TurnEntry
+ * @typedef {Extract<import('./protocol').TranscriptEntry, {entry: 'answer'}> & {source?: 'voice'}} AnswerEntry
  * @typedef {TurnEntry | AnswerEntry} TranscriptEntry
- * @typedef {{turn_id: number, kind: TurnKind, question_id: string|null, expects: Expects|null, text: string,
- *   next_index: number}} OpenTurn
- * @typedef {{question_id: string, expects: Expects}} AwaitingAnswer
- * @typedef {{status: SessionStatus, plan_id: string, transcript: TranscriptEntry[], open_turn: OpenTurn|null,
- *   awaiting_answer: AwaitingAnswer|null, scores: Scores, clock: Clock, ended_reason: EndReason|null,
- *   report_ready: boolean, voice?: VoiceMode}} SessionState
  */
 
 /**
- * Server → client messages (protocol.md section 4).
- * @typedef {{type: 'session.ready', session_id: string, epoch: number, resumed: boolean, seq: number,
- *   last_seq: number, state: SessionState}} SessionReady
- * @typedef {{type: 'turn.started', seq: number, turn_id: number, kind: TurnKind, question_id: string|null,
- *   expects: Expects|null}} TurnStarted
- * @typedef {{type: 'turn.delta', turn_id: number, index: number, text: string}} TurnDelta
- * @typedef {{type: 'turn.done', seq: number, turn_id: number, text: string, status: TurnStatus}} TurnDone
- * @typedef {{type: 'answer.received', seq: number, id: string|null, answer_id: number, source?: 'voice',
- *   transcript?: string, words?: TimedWord[], audio_ms?: number}} AnswerReceived
- * @typedef {{type: 'turn.truncated', seq: number, turn_id: number, text: string, audio_end_ms: number}} TurnTruncated
- * @typedef {{type: 'usage.low', seq: number, remaining_s: number}} UsageLow
- * @typedef {{type: 'turn.audio', turn_id: number, index: number, audio: string}} TurnAudio
- * @typedef {{type: 'input_audio.speech_started', audio_start_ms: number}} SpeechStarted
- * @typedef {{type: 'input_audio.speech_stopped', audio_end_ms: number}} SpeechStopped
- * @typedef {{type: 'answer.transcript.delta', id: string, text: string}} TranscriptDelta
- * @typedef {{type: 'score.updated', seq: number, answer_id: number, dimensions: DimensionScore[],
- *   overall: number|null, answer: Scores}} ScoreUpdated
- * @typedef {{type: 'report.ready', seq: number, session_id: string}} ReportReady
- * @typedef {{type: 'session.ending', seq: number, reason: EndReason}} SessionEnding
- * @typedef {{type: 'session.ended', seq: number, reason: EndReason}} SessionEnded
- * @typedef {{type: 'clock', elapsed_s: number, remaining_s: number}} ClockTick
- * @typedef {{type: 'error', code: string, message: string, fatal: boolean, ref: string|null}} ErrorMessage
- * @typedef {{type: 'pong', id?: string}} Pong
- * @typedef {SessionReady|TurnStarted|TurnDelta|TurnDone|AnswerReceived|TurnTruncated|UsageLow|ScoreUpdated|ReportReady
- *   |SessionEnding|SessionEnded|ClockTick|ErrorMessage|Pong|TurnAudio|SpeechStarted|SpeechStopped|TranscriptDelta} ServerMessage
- * @typedef {TurnStarted|TurnDone|AnswerReceived|TurnTruncated|UsageLow|ScoreUpdated|ReportReady|SessionEnding|SessionEnded} DurableEvent
- */
-
-/**
- * What the page itself does to the model: the candidate sends an answer with message id `id`.
+ * What the client itself does to the model: the candidate sends an answer with message id `id`.
  * @typedef {{type: 'local.submit', id: string, answer: AnswerContent}} LocalSubmit
  * @typedef {ServerMessage | LocalSubmit} Action
  */
@@ -85,7 +72,7 @@
  * @typedef {{id: string, answer: AnswerContent, question_id: string|null}} PendingAnswer
  *   an answer sent (or to send) with message id `id` and not acknowledged yet
  * @typedef {PendingAnswer & {code: string}} RefusedAnswer an answer the server will never store,
- *   and why (an error code): the page gives its text back to the candidate
+ *   and why (an error code): the app gives its text back to the candidate
  */
 
 /**
@@ -97,14 +84,14 @@
  * @property {TranscriptEntry[]} transcript finished turns and accepted answers, in order
  * @property {OpenTurn|null} openTurn the turn in flight, with its text so far
  * @property {AwaitingAnswer|null} awaitingAnswer set exactly when an answer would be accepted now
- * @property {PendingAnswer[]} pending the page's answers not acknowledged yet, oldest first
- * @property {RefusedAnswer[]} refused the page's answers refused so far, oldest first
+ * @property {PendingAnswer[]} pending the client's answers not acknowledged yet, oldest first
+ * @property {RefusedAnswer[]} refused the client's answers refused so far, oldest first
  * @property {Scores} scores running scores
  * @property {Clock|null} clock the last clock the server sent (`state.clock` or a `clock` tick)
  * @property {EndReason|null} ending set by `session.ending`: the end is decided, a report is coming
  * @property {EndReason|null} endedReason set once `status` is `ended`
  * @property {number|null} minutesLow the seconds of the candidate's minutes left when
- *   `usage.low` came (metering): the page warns that the interview will close soon
+ *   `usage.low` came (metering): an app warns that the interview will close soon
  * @property {boolean} reportReady
  * @property {boolean} resync the model missed something: only a new `session.ready` repairs it
  * @property {VoiceMode|null} voice the ways the session is spoken (`state.voice`), null for text
@@ -166,8 +153,8 @@ export function reduce(model, action) {
         openTurn: {
           turn_id: action.turn_id,
           kind: action.kind,
-          question_id: action.question_id,
-          expects: action.expects,
+          question_id: action.question_id ?? null,
+          expects: action.expects ?? null,
           text: '',
           next_index: 0,
         },
@@ -204,7 +191,7 @@ export function reduce(model, action) {
     case 'answer.received': {
       const mine = model.pending.find((p) => p.id === action.id);
       if (action.source === 'voice') return spoken(model, action);
-      if (!mine) return resync(); // an answer whose content the page does not have
+      if (!mine) return resync(); // an answer whose content the client does not have
       return {
         ...model,
         transcript: [
@@ -233,7 +220,7 @@ export function reduce(model, action) {
     case 'score.updated':
       return {
         ...model,
-        scores: { dimensions: action.dimensions, overall: action.overall },
+        scores: scores(action),
         transcript: model.transcript.map((e) =>
           e.entry === 'answer' && e.answer_id === action.answer_id ? { ...e, score: action.answer } : e,
         ),
@@ -262,13 +249,13 @@ export function reduce(model, action) {
       };
     }
     default:
-      return model; // pong, and anything newer than this page
+      return model; // pong, and anything newer than this client
   }
 }
 
 /**
- * `session.ready`: everything up to `seq` is in `state`. The page's own answers stay pending:
- * their `answer.received` (replayed, or re-sent when the page re-sends them) says which were
+ * `session.ready`: everything up to `seq` is in `state`. The client's own answers stay pending:
+ * their `answer.received` (replayed, or re-sent when the client re-sends them) says which were
  * stored.
  * @param {Model} model
  * @param {SessionReady} m
@@ -278,7 +265,7 @@ function ready(model, m) {
   const state = m.state;
   const ended = state.status === 'ended';
   // The replay after `session.ready` holds the acknowledgements of answers stored while the
-  // page was away; on an ended session it closes with the `session.ended` that gives the rest
+  // client was away; on an ended session it closes with the `session.ended` that gives the rest
   // back. With nothing to replay, answers still pending on an ended session are refused now.
   const replayComing = m.resumed && model.seq < m.seq;
   const base = ended && !replayComing ? refuseAll(model, 'session_ended') : model;
@@ -288,16 +275,16 @@ function ready(model, m) {
     status: state.status,
     planId: state.plan_id,
     transcript: state.transcript,
-    openTurn: state.open_turn,
-    awaitingAnswer: state.awaiting_answer,
+    openTurn: openTurn(state.open_turn),
+    awaitingAnswer: state.awaiting_answer ?? null,
     pending: base.pending,
     refused: base.refused,
-    scores: state.scores,
+    scores: scores(state.scores),
     clock: state.clock,
     // `state` does not say that a session is ending (protocol.md section 9, item 12); an end
     // once seen is never undone, and a replayed `session.ending` says so too.
     ending: state.status === 'live' ? model.ending : null,
-    endedReason: state.ended_reason,
+    endedReason: state.ended_reason ?? null,
     // Not in `state` either: a warning once seen stays (a replayed `usage.low` says so too).
     minutesLow: state.status === 'live' ? model.minutesLow : null,
     reportReady: state.report_ready,
@@ -308,7 +295,23 @@ function ready(model, m) {
 }
 
 /**
- * A spoken answer is stored: the page has no content of its own for it (the server heard it),
+ * @param {import('./protocol').Scores|import('./protocol').AnswerScore} s
+ * @returns {Scores}
+ */
+function scores(s) {
+  return { dimensions: s.dimensions, overall: s.overall ?? null };
+}
+
+/**
+ * @param {import('./protocol').OpenTurn|null|undefined} t
+ * @returns {OpenTurn|null}
+ */
+function openTurn(t) {
+  return t ? { ...t, question_id: t.question_id ?? null, expects: t.expects ?? null } : null;
+}
+
+/**
+ * A spoken answer is stored: the client has no content of its own for it (the server heard it),
  * so its transcript is the answer. Whichever pending entry or partial transcript it had goes.
  * @param {Model} model
  * @param {AnswerReceived} m
@@ -344,7 +347,7 @@ function spoken(model, m) {
 function replayed(model, m) {
   switch (m.type) {
     case 'answer.received': {
-      // The answer is in the transcript already; this says it is the page's.
+      // The answer is in the transcript already; this says it is the client's.
       const pending = model.pending.filter((p) => p.id !== m.id);
       return pending.length === model.pending.length ? model : { ...model, pending };
     }

@@ -1,11 +1,11 @@
-// The console's reducer (gateway/console/model.js) as tables: a session.ready (or nothing),
-// then messages, then the model expected. Every input is deep-frozen, so a reducer that
-// mutates what it is given fails here. No browser, no socket: `node --test` runs it
+// The client's reducer (src/model.js, the web console's too) as tables: a session.ready (or
+// nothing), then messages, then the model expected. Every input is deep-frozen, so a reducer
+// that mutates what it is given fails here. No browser, no socket: `node --test` runs it
 // (scripts/console.sh).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canAnswer, initialModel, reduce } from '../../console/model.js';
+import { canAnswer, initialModel, reduce } from '../src/model.js';
 
 // ---- messages, as the server sends them (docs/protocol.md section 4) ----------------------
 

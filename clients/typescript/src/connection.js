@@ -1,12 +1,35 @@
 // @ts-check
-// The session's socket (docs/protocol.md sections 2, 6 and 7): a fresh single-use ticket for
-// every connect, `?last_seq=` so the server replays what the page missed, reconnects with
-// exponential backoff and jitter, and the close codes after which the page must not reconnect
+// A session's socket (docs/protocol.md sections 2, 6 and 7): a fresh single-use ticket for
+// every connect, `?last_seq=` so the server replays what the client missed, reconnects with
+// exponential backoff and jitter, and the close codes after which a client must not reconnect
 // by itself. It knows nothing about the interview: it hands every message to `onMessage` and
-// says how the connection is with `onState`; model.js makes sense of the messages.
+// says how the connection is with `onState`; model.js makes sense of the messages and
+// interview.js ties the two together. Runs in browsers and in Node (give it `WebSocket`, e.g.
+// the `ws` package's, where there is no global one).
 
-/** Close codes after which the page must not reconnect by itself (protocol.md, section 7). */
-const FINAL_CLOSES = new Map([
+/**
+ * @typedef {import('./protocol').ServerMessage} ServerMessage
+ * @typedef {import('./protocol').ClientMessage} ClientMessage
+ * @typedef {'idle'|'connecting'|'open'|'reconnecting'|'ended'|'stopped'} ConnectionState
+ */
+
+/**
+ * How messages travel: the subprotocol offered, and the frames it uses.
+ * @typedef {object} Codec
+ * @property {string} protocol the subprotocol (`viva.v1.json`, `viva.v1.msgpack`)
+ * @property {(message: ClientMessage) => string|Uint8Array<ArrayBuffer>} encode
+ * @property {(data: unknown) => unknown} decode a frame's data (a string, or an ArrayBuffer)
+ */
+
+/** `viva.v1.json`: one JSON object per text frame. */
+export const json = /** @type {Codec} */ ({
+  protocol: 'viva.v1.json',
+  encode: (message) => JSON.stringify(message),
+  decode: (data) => (typeof data === 'string' ? JSON.parse(data) : null),
+});
+
+/** Close codes after which a client must not reconnect by itself (protocol.md, section 7). */
+export const FINAL_CLOSES = new Map([
   [4002, 'protocol error'],
   [4009, 'replaced by a newer connection: the interview was opened in another tab or on another device'],
   [4010, 'the session was deleted'],
@@ -16,25 +39,35 @@ const FINAL_CLOSES = new Map([
 const SETTLED_MS = 10000;
 
 /**
- * @typedef {'idle'|'connecting'|'open'|'reconnecting'|'ended'|'stopped'} ConnectionState
- * @typedef {import('./model.js').ServerMessage} ServerMessage
+ * The subset of the WebSocket API the connection uses (browsers' and the `ws` package's).
+ * @typedef {{new (url: string, protocols: string[]): WebSocket}} WebSocketClass
  */
 
-export class Transport {
+export class Connection {
   /**
    * @param {object} options
-   * @param {import('./api.js').Api} options.api
+   * @param {string|URL} options.baseUrl the gateway (`http://127.0.0.1:8080`); the socket is
+   *   `ws:` (`wss:` for `https:`) on the same host
    * @param {string} options.sessionId
-   * @param {() => number} options.lastSeq the highest durable seq the page has applied
+   * @param {(sessionId: string) => Promise<{ticket: string}>} options.ticket a new ticket
+   *   (`POST /v1/sessions/{id}/ticket`); an error with `status` 401, 403 or 404 stops
+   * @param {() => number} options.lastSeq the highest durable seq the client has applied
    * @param {(message: ServerMessage) => void} options.onMessage
    * @param {(state: ConnectionState, detail: string) => void} options.onState
+   * @param {WebSocketClass} [options.WebSocket] default: the global one
+   * @param {Codec} [options.codec] default: JSON
    */
-  constructor({ api, sessionId, lastSeq, onMessage, onState }) {
-    this.api = api;
+  constructor({ baseUrl, sessionId, ticket, lastSeq, onMessage, onState, WebSocket, codec = json }) {
+    this.baseUrl = baseUrl;
     this.sessionId = sessionId;
+    this.ticket = ticket;
     this.lastSeq = lastSeq;
     this.onMessage = onMessage;
     this.onState = onState;
+    const Socket = WebSocket ?? globalThis.WebSocket;
+    if (!Socket) throw new Error('no WebSocket here: pass one (e.g. the `ws` package\'s) as `WebSocket`');
+    this.Socket = Socket;
+    this.codec = codec;
     /** @type {WebSocket|null} */
     this.ws = null;
     /** Failed (or short-lived) connections in a row, for the backoff. */
@@ -45,7 +78,7 @@ export class Transport {
     this.fetchingTicket = false;
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.retryTimer = undefined;
-    /** No more reconnecting: the session ended, a close forbade it, or the page left. */
+    /** No more reconnecting: the session ended, a close forbade it, or the client left. */
     this.stopped = false;
     /** The session ended (`finish`): a close is expected and final. */
     this.finished = false;
@@ -53,11 +86,13 @@ export class Transport {
     this.connections = 0;
     /** @type {boolean[]} `resumed` of each `session.ready`, in order (for tests and diagnostics) */
     this.resumes = [];
+    /** @type {number[]} the code of every close, in order (for tests and diagnostics) */
+    this.closes = [];
   }
 
   /** Whether a message can be sent now. */
   get connected() {
-    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+    return !!this.ws && this.ws.readyState === 1; // OPEN
   }
 
   /** Connects (again), with a fresh ticket. */
@@ -69,11 +104,11 @@ export class Transport {
     let ticket;
     this.fetchingTicket = true;
     try {
-      ticket = (await this.api.ticket(this.sessionId)).ticket;
+      ticket = (await this.ticket(this.sessionId)).ticket;
     } catch (caught) {
       this.fetchingTicket = false;
       if (this.stopped) return;
-      const error = /** @type {import('./api.js').ApiError} */ (caught);
+      const error = /** @type {{status?: number, message: string}} */ (caught);
       if (error.status === 401 || error.status === 403 || error.status === 404) {
         this.stop(error.status === 404 ? 'The session no longer exists.' : `Not allowed: ${error.message}. Check the token.`);
       } else {
@@ -83,15 +118,16 @@ export class Transport {
     }
     this.fetchingTicket = false;
     if (this.stopped || this.ws) return;
-    const url = new URL(`/v1/sessions/${encodeURIComponent(this.sessionId)}/ws`, location.href);
+    const url = new URL(`/v1/sessions/${encodeURIComponent(this.sessionId)}/ws`, this.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('ticket', ticket);
     url.searchParams.set('last_seq', String(this.lastSeq()));
-    const ws = new WebSocket(url, ['viva.v1.json']);
+    const ws = new this.Socket(url.href, [this.codec.protocol]);
+    ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.addEventListener('message', (event) => {
-      if (ws !== this.ws || typeof event.data !== 'string') return;
-      const message = parse(event.data);
+      if (ws !== this.ws) return;
+      const message = this.parse(event.data);
       if (!message) return;
       if (message.type === 'session.ready') {
         this.readyAt = performance.now();
@@ -106,6 +142,25 @@ export class Transport {
       this.ws = null;
       this.closed(event.code, event.reason);
     });
+    // A failed handshake or connection: its `close` follows (and Node's `ws` throws an
+    // `error` that nobody listens to).
+    ws.addEventListener('error', () => {});
+  }
+
+  /**
+   * A frame as a server message, or null when it is not an object with a string `type`.
+   * @param {unknown} data
+   * @returns {ServerMessage|null}
+   */
+  parse(data) {
+    let value;
+    try {
+      value = this.codec.decode(data);
+    } catch {
+      return null;
+    }
+    if (!value || typeof value !== 'object' || !('type' in value) || typeof value.type !== 'string') return null;
+    return /** @type {ServerMessage} */ (value);
   }
 
   /**
@@ -113,6 +168,7 @@ export class Transport {
    * @param {string} reason
    */
   closed(code, reason) {
+    this.closes.push(code);
     // One closed at once (e.g. 4013 right after the attach) keeps backing off.
     if (this.readyAt !== null && performance.now() - this.readyAt > SETTLED_MS) this.attempt = 0;
     this.readyAt = null;
@@ -151,7 +207,7 @@ export class Transport {
     this.connect();
   }
 
-  /** A reconnect the candidate asked for after a close that forbids doing it automatically. */
+  /** A reconnect the user asked for after a close that forbids doing it automatically. */
   resume() {
     if (this.finished || this.ws) return;
     this.stopped = false;
@@ -159,11 +215,9 @@ export class Transport {
     this.connect();
   }
 
-  /**
-   * The model missed something: close, reconnect, and start again from the server's state.
-   */
+  /** The model missed something: close, reconnect, and start again from the server's state. */
   resync() {
-    if (this.ws) this.ws.close(3001, 'gap in seq');
+    this.abandon(3001, 'gap in seq');
   }
 
   /**
@@ -193,39 +247,39 @@ export class Transport {
   close() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000, 'leaving');
   }
 
-  /** Drops the socket as a network failure would (the test hook `__viva.dropSocket`). */
+  /** Drops the socket as a network failure would (for tests); the client reconnects. */
   drop() {
-    if (this.ws) this.ws.close(3000, 'dropped');
+    this.abandon(3000, 'dropped');
+  }
+
+  /**
+   * Closes the socket and reads nothing more from it (as a browser does once it closes one:
+   * what the server sent meanwhile is replayed on the next connection), then reconnects as
+   * after any close.
+   * @param {number} code
+   * @param {string} reason
+   */
+  abandon(code, reason) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    ws.close(code, reason);
+    this.closed(code, reason);
   }
 
   /**
    * Sends one client message; false when there is no open socket to send it on.
-   * @param {{type: string, id?: string} & Record<string, unknown>} message
+   * @param {ClientMessage} message
    */
   send(message) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(message));
+    if (!this.ws || !this.connected) return false;
+    this.ws.send(this.codec.encode(message));
     return true;
   }
-}
-
-/**
- * A text frame as a server message, or null when it is not a JSON object with a string `type`.
- * @param {string} data
- * @returns {ServerMessage|null}
- */
-function parse(data) {
-  let value;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (!value || typeof value !== 'object' || typeof value.type !== 'string') return null;
-  return /** @type {ServerMessage} */ (value);
 }
