@@ -406,10 +406,13 @@ impl Socket {
         }
         self.refused_in_a_row = 0;
         match decoded {
-            Ok(message) => match connection.send(message).await {
-                Ok(()) => Then::Go,
-                Err(_) => Then::Close(CloseCode::InternalError),
-            },
+            Ok(message) => {
+                // A session that stopped (deleted, taken over, shutting down) takes no more
+                // messages; its close code is in the connection's queue, or comes when it lets
+                // go of it: read on, and the connection says how to close (not 4013 in its stead).
+                let _ = connection.send(message).await;
+                Then::Go
+            }
             Err((code, message)) if bytes.len() > limits.max_frame_bytes => {
                 tracing::debug!(%code, %message, "frame too large");
                 Then::Close(CloseCode::TooBig)
