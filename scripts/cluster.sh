@@ -123,7 +123,7 @@ done
 # nginx: round robin over the gateways; a gateway that refuses a connection or answers 503
 # (draining) is skipped for the next one; sockets may stay open for an hour.
 upstreams=""
-for addr in "${addrs[@]}"; do upstreams+="        server $addr max_fails=1 fail_timeout=5s;"$'\n'; done
+for addr in "${addrs[@]}"; do upstreams+="        server $addr max_fails=3 fail_timeout=2s;"$'\n'; done
 # As many connections as the file limit allows (each proxied socket takes two).
 nofile="$(ulimit -Hn)"
 [ "$nofile" = unlimited ] && nofile=1048576

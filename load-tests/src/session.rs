@@ -203,7 +203,7 @@ impl SessionOutcome {
 /// drop was had, before it is sent again.
 const END_AGAIN_AFTER: Duration = Duration::from_millis(500);
 /// Tries to open the socket again after one drop, before the reconnect fails.
-const CONNECT_TRIES: u32 = 6;
+const CONNECT_TRIES: u32 = 10;
 /// The first wait between those tries; doubled each time (with jitter), at most 2 s.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 

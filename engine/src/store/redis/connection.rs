@@ -9,12 +9,14 @@
 //! commands at once: the multiplexed connections pipeline them anyway).
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
@@ -25,7 +27,59 @@ pub enum RedisConnection {
     /// One server.
     Single(ConnectionManager),
     /// A cluster.
-    Cluster(ClusterConnection),
+    Cluster(Arc<Cluster>),
+}
+
+/// A cluster's connection, made again when it keeps failing: after a master's failover
+/// redis-rs's cluster connection was seen timing out every command for over a minute (its
+/// slot map never refreshed), while a new one finds the promoted replica at once.
+pub struct Cluster {
+    client: ClusterClient,
+    current: RwLock<ClusterConnection>,
+    /// Since when every command failed (none succeeded since), if they do.
+    failing_since: Mutex<Option<Instant>>,
+    remaking: AtomicBool,
+}
+
+/// How long every command may fail before the cluster's connection is made again.
+const REMAKE_AFTER: Duration = Duration::from_secs(3);
+
+impl Cluster {
+    fn connection(&self) -> ClusterConnection {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Notes how a command went; past [`REMAKE_AFTER`] of failures only, makes the connection
+    /// again (once at a time, in the background: commands go on meanwhile).
+    fn observe<T>(self: &Arc<Self>, result: &RedisResult<T>) {
+        let mut failing = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
+        let failed = match result {
+            Ok(_) => false,
+            Err(error) => error.is_timeout() || error.is_io_error() || error.is_connection_dropped(),
+        };
+        if !failed {
+            *failing = None;
+            return;
+        }
+        let since = *failing.get_or_insert_with(Instant::now);
+        if since.elapsed() < REMAKE_AFTER || self.remaking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cluster = Arc::clone(self);
+        tokio::spawn(async move {
+            match cluster.client.get_async_connection().await {
+                Ok(connection) => {
+                    *cluster.current.write().unwrap_or_else(|e| e.into_inner()) = connection;
+                    *cluster.failing_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    tracing::warn!("the Redis Cluster connection kept failing: made again");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot make the Redis Cluster connection again; next failure retries")
+                }
+            }
+            cluster.remaking.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// The scheme of a cluster's URL.
@@ -53,7 +107,10 @@ impl RedisConnection {
                     .response_timeout(timeout)
                     .retries(2)
                     .build()?;
-                Ok(Self::Cluster(client.get_async_connection().await?))
+                let current = RwLock::new(client.get_async_connection().await?);
+                let cluster =
+                    Cluster { client, current, failing_since: Mutex::new(None), remaking: AtomicBool::new(false) };
+                Ok(Self::Cluster(Arc::new(cluster)))
             }
             None => {
                 let client = redis::Client::open(url)?;
@@ -77,8 +134,8 @@ impl RedisConnection {
         };
         match self {
             Self::Single(connection) => scan(cursor).query_async(&mut connection.clone()).await,
-            Self::Cluster(connection) => {
-                let mut connection = connection.clone();
+            Self::Cluster(cluster) => {
+                let mut connection = cluster.connection();
                 let masters = masters(&mut connection).await?;
                 let node = (cursor >> 56) as usize;
                 let Some((host, port)) = masters.get(node) else { return Ok((0, Vec::new())) };
@@ -164,7 +221,11 @@ impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(connection) => connection.req_packed_command(cmd),
-            Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(cluster) => Box::pin(async move {
+                let result = cluster.connection().req_packed_command(cmd).await;
+                cluster.observe(&result);
+                result
+            }),
         }
     }
 
@@ -176,14 +237,18 @@ impl ConnectionLike for RedisConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(cluster) => Box::pin(async move {
+                let result = cluster.connection().req_packed_commands(pipeline, offset, count).await;
+                cluster.observe(&result);
+                result
+            }),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(connection) => connection.get_db(),
-            Self::Cluster(connection) => connection.get_db(),
+            Self::Cluster(_) => 0,
         }
     }
 }
