@@ -107,6 +107,13 @@ pub async fn keep_registered(state: AppState) {
     }
 }
 
+/// The `{id}` of a node's routes.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct NodePath {
+    /// The node's id (`id` in `GET /v1/admin/nodes`).
+    id: String,
+}
+
 /// `GET /v1/admin/nodes`.
 pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>, AppError> {
     let nodes = state.engine.store().nodes(ticket::now()).await.map_err(viva_engine::EngineError::from)?;
@@ -126,7 +133,11 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>
 
 /// `POST /v1/admin/nodes/{id}/drain`: 202, the node drains (this one at once, another when the
 /// notice reaches it); 404 for a node not in the registry.
-pub async fn drain(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn drain(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(NodePath { id }): Path<NodePath>,
+) -> Result<StatusCode, AppError> {
     if id == state.node.id {
         state.node.drain();
         return Ok(StatusCode::ACCEPTED);
