@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use viva_engine::core::UserId;
 use viva_engine::meter::MAX_PAGE;
@@ -12,7 +12,7 @@ use viva_protocol::rest::{CreditRequest, Credited, Usage};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::auth::{User, valid_user_id};
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// `?cursor=&limit=`: the one way lists page.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -62,7 +62,7 @@ pub async fn my_usage(
 pub async fn user_usage(
     State(state): State<AppState>,
     _: Admin,
-    Path(UserPath { user }): Path<UserPath>,
+    PathParams(UserPath { user }): PathParams<UserPath>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Usage>, AppError> {
     let user = user_id(&user)?;
@@ -75,7 +75,7 @@ pub async fn user_usage(
 pub async fn credit(
     State(state): State<AppState>,
     _: Admin,
-    Path(UserPath { user }): Path<UserPath>,
+    PathParams(UserPath { user }): PathParams<UserPath>,
     body: Result<Json<CreditRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Credited>), AppError> {
     let user = user_id(&user)?;

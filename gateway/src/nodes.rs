@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -19,7 +19,7 @@ use viva_protocol::rest::{NodeView, Nodes};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::auth::ticket;
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// How often a node writes its entry.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -136,7 +136,7 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>
 pub async fn drain(
     State(state): State<AppState>,
     _: Admin,
-    Path(NodePath { id }): Path<NodePath>,
+    PathParams(NodePath { id }): PathParams<NodePath>,
 ) -> Result<StatusCode, AppError> {
     if id == state.node.id {
         state.node.drain();

@@ -28,7 +28,7 @@ use viva_protocol::rest::ApiError;
 
 use crate::auth::User;
 use crate::auth::admin::Admin;
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// The security scheme of a user's bearer token.
 const BEARER: &str = "bearer";
@@ -221,6 +221,13 @@ impl OperationInput for Admin {
         operation.security = vec![[(ADMIN.to_owned(), Vec::new())].into_iter().collect()];
         error(ctx, operation, 401, "`unauthorized`: a missing or wrong admin token");
         error(ctx, operation, 404, "`not_found`: the gateway runs without `--admin-token` (no admin route exists)");
+    }
+}
+
+/// Path parameters are documented as axum's `Path` documents them (from `T`'s schema).
+impl<T: JsonSchema> OperationInput for PathParams<T> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        axum::extract::Path::<T>::operation_input(ctx, operation);
     }
 }
 

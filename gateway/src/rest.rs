@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
@@ -16,7 +16,7 @@ use viva_engine::core::{AnswerId, SessionId};
 use viva_engine::{EngineError, Page};
 
 use crate::auth::{User, ticket};
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// The `{id}` of a session's routes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -56,7 +56,7 @@ pub async fn create_session(
 pub async fn session(
     State(state): State<AppState>,
     user: User,
-    Path(SessionPath { id: session_id }): Path<SessionPath>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<SessionView>, AppError> {
     Ok(Json(state.engine.view(&user.0, &session_id).await?))
 }
@@ -65,7 +65,7 @@ pub async fn session(
 pub async fn report(
     State(state): State<AppState>,
     user: User,
-    Path(SessionPath { id: session_id }): Path<SessionPath>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<Report>, AppError> {
     Ok(Json(state.engine.report(&user.0, &session_id).await?))
 }
@@ -74,7 +74,7 @@ pub async fn report(
 pub async fn ticket(
     State(state): State<AppState>,
     user: User,
-    Path(SessionPath { id: session_id }): Path<SessionPath>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<SocketTicket>, AppError> {
     state.engine.authorize(&user.0, &session_id).await?;
     let ticket = state.tickets.issue(&user.0, &session_id, ticket::now()).await.map_err(EngineError::from)?;
@@ -85,7 +85,7 @@ pub async fn ticket(
 pub async fn events(
     State(state): State<AppState>,
     user: User,
-    Path(SessionPath { id: session_id }): Path<SessionPath>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<Events>, AppError> {
     let events = state.engine.events(&user.0, &session_id).await?;
     Ok(Json(Events { session_id: session_id.into_string(), events }))
@@ -96,7 +96,7 @@ pub async fn events(
 pub async fn recording(
     State(state): State<AppState>,
     user: User,
-    Path(SessionPath { id: session_id }): Path<SessionPath>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Response, AppError> {
     let messages = state.engine.recording(&user.0, &session_id).await?;
     let mut body = Vec::with_capacity(messages.len() * 128);
@@ -125,7 +125,7 @@ pub struct AnswerPath {
 pub async fn answer_audio(
     State(state): State<AppState>,
     user: User,
-    Path(AnswerPath { id: session_id, answer_id }): Path<AnswerPath>,
+    PathParams(AnswerPath { id: session_id, answer_id }): PathParams<AnswerPath>,
 ) -> Result<Response, AppError> {
     // Not a number: no such answer (the JSON error of every REST 404, not axum's text).
     let answer_id = answer_id.parse().map(AnswerId).map_err(|_| AppError::NotFound)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use clap::Args;
 use viva_engine::webhook::{Endpoint, WebhookConfig};
@@ -15,7 +15,7 @@ use viva_protocol::rest::{DeadWebhooks, WebhookEndpoints};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::config::whole_number;
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// The webhook flags and their `VIVA_*` variables, as given.
 #[derive(Debug, Clone, Args)]
@@ -161,7 +161,7 @@ pub async fn dead(
 pub async fn redrive(
     State(state): State<AppState>,
     _: Admin,
-    Path(DeadLetterPath { id }): Path<DeadLetterPath>,
+    PathParams(DeadLetterPath { id }): PathParams<DeadLetterPath>,
 ) -> Result<StatusCode, AppError> {
     state.engine.redrive_webhook(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -171,7 +171,7 @@ pub async fn redrive(
 pub async fn enable(
     State(state): State<AppState>,
     _: Admin,
-    Path(EndpointPath { id }): Path<EndpointPath>,
+    PathParams(EndpointPath { id }): PathParams<EndpointPath>,
 ) -> Result<StatusCode, AppError> {
     state.engine.enable_webhook_endpoint(&id).await?;
     Ok(StatusCode::NO_CONTENT)
