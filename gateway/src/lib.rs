@@ -146,6 +146,7 @@ fn routes() -> ApiRouter<AppState> {
     const STORE: &str = "`unavailable`: the store does not answer (or the session is moving to another node); retry";
     const NO_WEBHOOKS: &str = "`not_found`: no `--webhook-url` configured";
     const NO_METERING: &str = "`not_found`: minutes are not metered (no `--metering minutes`)";
+    const CREATED_ID: &str = "$response.body#/session_id";
     const BAD_PAGE: &str = "`bad_request`: a `limit` out of range, or a `cursor` this server did not give";
     ApiRouter::new()
         .api_route(
@@ -153,7 +154,11 @@ fn routes() -> ApiRouter<AppState> {
             post_with(rest::create_session, |op| {
                 op.named("createSession", "sessions", "Create an interview session")
                     .ok::<SessionCreated>(201, "The session, `created`: open its socket at `ws_path`")
-                    .session_links(201, &["getSession", "getReport", "createTicket", "getEvents", "getRecording"])
+                    .link(201, "getSession", "id", CREATED_ID)
+                    .link(201, "getReport", "id", CREATED_ID)
+                    .link(201, "createTicket", "id", CREATED_ID)
+                    .link(201, "getEvents", "id", CREATED_ID)
+                    .link(201, "getRecording", "id", CREATED_ID)
                     .error(400, "`bad_request`: not JSON, no JSON `Content-Type`, an unknown plan, a field too long")
                     .error(413, "`bad_request`: a body over 64 KiB")
                     .error(429, "`rate_limited`: the user's sessions per hour are used up")
@@ -337,6 +342,7 @@ fn routes() -> ApiRouter<AppState> {
             get_with(webhooks::endpoints, |op| {
                 op.named("listWebhookEndpoints", "admin", "The webhook endpoints and the outbox")
                     .ok::<WebhookEndpoints>(200, "The endpoints, deliveries pending, dead letters")
+                    .link(200, "enableWebhookEndpoint", "id", "$response.body#/endpoints/0/id")
                     .error(404, NO_WEBHOOKS)
                     .error(503, STORE)
             }),
@@ -346,6 +352,7 @@ fn routes() -> ApiRouter<AppState> {
             get_with(webhooks::dead, |op| {
                 op.named("listDeadWebhooks", "admin", "The newest dead letters")
                     .ok::<DeadWebhooks>(200, "Dead letters, newest first, and their total")
+                    .link(200, "redriveWebhook", "id", "$response.body#/items/0/id")
                     .error(400, "`bad_request`: a `limit` out of range")
                     .error(404, NO_WEBHOOKS)
                     .error(503, STORE)

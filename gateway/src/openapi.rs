@@ -113,9 +113,9 @@ pub trait Doc: Sized {
     fn error(self, status: u16, description: &str) -> Self;
     /// A request body that is a file, of one of `media_types`.
     fn file_body(self, media_types: &[&str], description: &str) -> Self;
-    /// Links from the `status` response to operations taking the session's `{id}` from its
-    /// `session_id`.
-    fn session_links(self, status: u16, operations: &[&str]) -> Self;
+    /// A link from the `status` response to `operation`, whose `parameter` is `expression`
+    /// (e.g. `$response.body#/session_id`).
+    fn link(self, status: u16, operation: &str, parameter: &str, expression: &str) -> Self;
 }
 
 impl Doc for TransformOperation<'_> {
@@ -154,15 +154,13 @@ impl Doc for TransformOperation<'_> {
         self
     }
 
-    fn session_links(mut self, status: u16, operations: &[&str]) -> Self {
+    fn link(mut self, status: u16, operation: &str, parameter: &str, expression: &str) -> Self {
         let responses = self.inner_mut().responses.get_or_insert_with(Default::default);
         let Some(ReferenceOr::Item(response)) = responses.responses.get_mut(&StatusCode::Code(status)) else {
-            panic!("links from a response not declared ({status})");
+            panic!("a link from a response not declared ({status})");
         };
-        for operation in operations {
-            let link = json!({"operationId": operation, "parameters": {"id": "$response.body#/session_id"}});
-            response.links.insert((*operation).to_owned(), ReferenceOr::Item(from_json(link)));
-        }
+        let link = json!({"operationId": operation, "parameters": {parameter: expression}});
+        response.links.insert(operation.to_owned(), ReferenceOr::Item(from_json(link)));
         self
     }
 }
