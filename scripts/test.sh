@@ -96,6 +96,9 @@ done
 VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
 kill "${cluster_pids[@]}" 2>/dev/null || true
 
+step "the REST routes against their OpenAPI document: schemathesis against the gateway binary"
+scripts/schemathesis.sh
+
 step "web console: tsc over its JSDoc types, and its reducer's tables (no browser)"
 scripts/console.sh
 
