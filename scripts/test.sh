@@ -98,6 +98,9 @@ done
 VIVA_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" scripts/conformance.sh
 kill "${cluster_pids[@]}" 2>/dev/null || true
 
+step "the REST routes against their OpenAPI document: schemathesis against the gateway binary"
+scripts/schemathesis.sh
+
 step "Python client: clients/python's tests against the gateway binary"
 scripts/python-client.sh
 

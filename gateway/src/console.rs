@@ -14,11 +14,10 @@
 //! ([`crate::content_security_policy`]): no inline script or style, nothing from another
 //! origin, sockets only to its own.
 
-use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// One embedded file.
 struct File {
@@ -73,7 +72,7 @@ pub async fn index() -> Response {
 
 /// `GET /console/{*file}`: one of the console's files (`client/...` for the client's); 404 for
 /// any other name.
-pub async fn asset(Path(name): Path<String>) -> Result<Response, AppError> {
+pub async fn asset(PathParams(name): PathParams<String>) -> Result<Response, AppError> {
     FILES.iter().find(|f| f.name == name).map(serve).ok_or(AppError::NotFound)
 }
 

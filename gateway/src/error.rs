@@ -3,6 +3,8 @@
 //! to the logs, never to the client.
 
 use axum::Json;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use viva_engine::EngineError;
@@ -123,6 +125,31 @@ impl From<EngineError> for AppError {
                 Self::TooManyRequests { message, retry_after_s: Some(retry_after.as_millis().div_ceil(1000) as u64) }
             }
             EngineError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+/// A route's path parameters, as axum's [`Path`], but refused as every REST 404 is (JSON), not
+/// with axum's text 400: the only parameter it can refuse is one not UTF-8 once
+/// percent-decoded (every parameter is a string), which names no session, answer, user, node
+/// or file.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => Ok(Self(params)),
+            Err(rejection) => {
+                tracing::debug!(%rejection, "path parameters refused");
+                Err(AppError::NotFound)
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //! - [`config`]: flags and `VIVA_*` variables, checked all at once.
 //! - [`auth`]: bearer tokens (dev or JWT) and single-use socket tickets.
 //! - [`server`]: the accept loop, with the limits on connections before any login.
-//! - [`rest`] and [`ws`]: the endpoints.
+//! - [`rest`] and [`ws`]: the endpoints; [`openapi`]: the REST routes' OpenAPI document.
 //! - [`resume`]: résumé files (`/v1/me/resume`), read in a child process with resource limits.
 //! - [`minutes`]: balances, ledgers and the admin's credits (`--metering minutes`).
 //! - [`console`]: the web interview console at `/`.
@@ -19,6 +19,7 @@ pub mod console;
 pub mod error;
 pub mod minutes;
 pub mod nodes;
+pub mod openapi;
 pub mod rest;
 pub mod resume;
 pub mod server;
@@ -32,23 +33,30 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{delete_with, get_with, post_with, put_with};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use viva_engine::Engine;
+use viva_protocol::rest::{
+    Credited, DeadWebhooks, Events, Export, MySessions, Nodes, Plans, Progress, Report, ResumeUploaded, ResumeView,
+    SessionCreated, SessionView, SocketTicket, Usage, WebhookEndpoints,
+};
 
 use crate::auth::AuthMode;
 use crate::auth::ticket::Tickets;
 use crate::error::AppError;
+use crate::openapi::Doc;
 use crate::server::ConnectionLimits;
 use crate::ws::{SocketLimits, normalize_origin};
 
@@ -107,7 +115,8 @@ impl AppState {
 /// limit ([`resume::MAX_FILE_BYTES`]).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The gateway's routes.
+/// The gateway's routes: the REST routes ([`routes`]), the WebSocket, the console, and the
+/// layers every request goes through.
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.connections.request_timeout;
     let dev_auth = matches!(state.auth, AuthMode::Dev);
@@ -115,39 +124,9 @@ pub fn router(state: AppState) -> Router {
     // Which node answered, for operators and load tests behind a balancer (node ids are
     // letters, digits, `-`, `_` and `.`: always a valid header value).
     let node = HeaderValue::from_str(&state.node.id).unwrap_or(HeaderValue::from_static("unknown"));
-    let router = Router::new()
-        .route("/v1/sessions", post(rest::create_session))
-        .route("/v1/sessions/{id}", get(rest::session))
-        .route("/v1/sessions/{id}/report", get(rest::report))
+    let (rest, _) = openapi::generate(routes);
+    let router = rest
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))
-        .route("/v1/sessions/{id}/ticket", post(rest::ticket))
-        .route("/v1/plans", get(rest::plans))
-        .route("/v1/sessions/{id}/events", get(rest::events))
-        .route("/v1/sessions/{id}/recording", get(rest::recording))
-        .route("/v1/sessions/{id}/answers/{answer_id}/audio", get(rest::answer_audio))
-        .route("/v1/me/sessions", get(rest::my_sessions))
-        .route("/v1/me/export", get(rest::export))
-        .route("/v1/me/progress", get(rest::my_progress))
-        .route("/v1/me", delete(rest::delete_me))
-        .route("/v1/me/usage", get(minutes::my_usage))
-        .route(
-            "/v1/me/resume",
-            put(resume::put)
-                .get(resume::get)
-                .delete(resume::delete)
-                .layer(DefaultBodyLimit::max(resume::MAX_FILE_BYTES)),
-        )
-        .route("/v1/admin/users/{user}/usage", get(minutes::user_usage))
-        .route("/v1/admin/users/{user}/credits", post(minutes::credit))
-        .route("/v1/admin/nodes", get(nodes::list))
-        .route("/v1/admin/nodes/{id}/drain", post(nodes::drain))
-        .route("/v1/admin/webhooks", get(webhooks::endpoints))
-        .route("/v1/admin/webhooks/dead", get(webhooks::dead))
-        .route("/v1/admin/webhooks/dead/{id}/redrive", post(webhooks::redrive))
-        .route("/v1/admin/webhooks/endpoints/{id}/enable", post(webhooks::enable))
-        .route("/healthz", get(rest::healthz))
-        .route("/readyz", get(rest::readyz))
-        .route("/metrics", get(rest::metrics))
         .route("/", get(console::index))
         .route("/console/{*file}", get(console::asset))
         .fallback(rest::not_found)
@@ -161,6 +140,274 @@ pub fn router(state: AppState) -> Router {
     SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
     })
+}
+
+/// Every REST route, each with its documentation: what the OpenAPI document
+/// (`GET /v1/openapi.json`, [`openapi`]) says of it besides what its extractors say (its body,
+/// parameters and who may call). docs/protocol.md section 8 tells the same in words.
+fn routes() -> ApiRouter<AppState> {
+    const NO_SESSION: &str = "`not_found`: no such session, or another user's";
+    const STORE: &str = "`unavailable`: the store does not answer (or the session is moving to another node); retry";
+    const NO_WEBHOOKS: &str = "`not_found`: no `--webhook-url` configured";
+    const NO_METERING: &str = "`not_found`: minutes are not metered (no `--metering minutes`)";
+    const CREATED_ID: &str = "$response.body#/session_id";
+    const BAD_PAGE: &str = "`bad_request`: a `limit` out of range, or a `cursor` this server did not give";
+    ApiRouter::new()
+        .api_route(
+            "/v1/sessions",
+            post_with(rest::create_session, |op| {
+                op.named("createSession", "sessions", "Create an interview session")
+                    .ok::<SessionCreated>(201, "The session, `created`: open its socket at `ws_path`")
+                    .link(201, "getSession", "id", CREATED_ID)
+                    .link(201, "getReport", "id", CREATED_ID)
+                    .link(201, "createTicket", "id", CREATED_ID)
+                    .link(201, "getEvents", "id", CREATED_ID)
+                    .link(201, "getRecording", "id", CREATED_ID)
+                    .error(400, "`bad_request`: not JSON, no JSON `Content-Type`, an unknown plan, a field too long")
+                    .error(413, "`bad_request`: a body over 64 KiB")
+                    .error(429, "`rate_limited`: the user's sessions per hour are used up")
+                    .error(503, "`at_capacity`: the node runs `--max-live-sessions`; or `unavailable`: it drains")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/sessions/{id}",
+            get_with(rest::session, |op| {
+                op.named("getSession", "sessions", "A session as stored: status, transcript, scores")
+                    .ok::<SessionView>(200, "The session")
+                    .error(404, NO_SESSION)
+                    .error(500, "`internal`: the session's stored data is damaged (`unreadable` in the lists)")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/sessions/{id}/report",
+            get_with(rest::report, |op| {
+                op.named("getReport", "sessions", "A finished session's report")
+                    .ok::<Report>(200, "The report (from `report.ready` on)")
+                    .error(404, NO_SESSION)
+                    .error(409, "`not_ready`: before `report.ready`")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/sessions/{id}/ticket",
+            post_with(rest::ticket, |op| {
+                op.named("createTicket", "sessions", "A single-use ticket for the session's socket (browsers)")
+                    .ok::<SocketTicket>(200, "The ticket: `GET /v1/sessions/{id}/ws?ticket=...` within `expires_in_s`")
+                    .error(404, NO_SESSION)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/sessions/{id}/events",
+            get_with(rest::events, |op| {
+                op.named("getEvents", "sessions", "The session's durable events, as its clients received them")
+                    .ok::<Events>(200, "The events, in `seq` order")
+                    .error(404, NO_SESSION)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/sessions/{id}/recording",
+            get_with(rest::recording, |op| {
+                op.named("getRecording", "sessions", "The client's messages, with times, for `viva-load replay`")
+                    .ok_as(200, "application/x-ndjson", None, "JSON lines: one `Recording` (`{t_ms, message}`) a line")
+                    .error(404, NO_SESSION)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/sessions/{id}/answers/{answer_id}/audio",
+            get_with(rest::answer_audio, |op| {
+                op.named("getAnswerAudio", "sessions", "A spoken answer's audio (`--audio-recordings on`)")
+                    .ok_as(200, "audio/wav", None, "WAV, PCM16 mono 16 kHz")
+                    .error(404, "`not_found`: no such session (or another user's) or answer, or its audio not kept")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/plans",
+            get_with(rest::plans, |op| {
+                op.named("listPlans", "plans", "The interview plans").ok::<Plans>(200, "Every plan, by id")
+            }),
+        )
+        .api_route(
+            "/v1/me/sessions",
+            get_with(rest::my_sessions, |op| {
+                op.named("listMySessions", "me", "The caller's sessions, newest first, a page at a time")
+                    .ok::<MySessions>(200, "A page")
+                    .error(400, BAD_PAGE)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/me/export",
+            get_with(rest::export, |op| {
+                op.named("exportMe", "me", "Everything stored about the caller")
+                    .ok::<Export>(200, "Streamed: a store failure midway ends the body early (not valid JSON)")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/me/progress",
+            get_with(rest::my_progress, |op| {
+                op.named("getProgress", "me", "The caller's progress across finished sessions")
+                    .ok::<Progress>(200, "Progress per dimension, weaknesses, what to practise")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/me",
+            delete_with(rest::delete_me, |op| {
+                op.named("deleteMe", "me", "Delete everything stored about the caller")
+                    .empty(204, "Deleted; live sessions' sockets closed with 4010")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/me/usage",
+            get_with(minutes::my_usage, |op| {
+                op.named("getMyUsage", "me", "The caller's minutes: balance, holds, ledger (newest first)")
+                    .ok::<Usage>(200, "A page of the ledger")
+                    .error(400, BAD_PAGE)
+                    .error(404, NO_METERING)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/me/resume",
+            put_with(resume::put, |op| {
+                op.named("putResume", "me", "Keep the caller's résumé (the file as the body)")
+                    .file_body(
+                        &resume::extract::Kind::ALL.map(resume::extract::Kind::media_type),
+                        "The file, at most 2 MiB; `Content-Disposition: attachment; filename=...` names it",
+                    )
+                    .ok::<ResumeUploaded>(200, "Kept: its text's length, skills, file")
+                    .error(413, "`bad_request`: a file over 2 MiB")
+                    .error(415, "`unsupported_media_type`: another `Content-Type`, or none")
+                    .error(422, "`unreadable_resume`: its text cannot be read; the message says why")
+                    .error(503, "`unavailable`: résumé files are off, or too many are being read (retry)")
+                    .error(503, STORE)
+            })
+            .get_with(resume::get, |op| {
+                op.named("getResume", "me", "The caller's résumé")
+                    .ok::<ResumeView>(200, "Its text, skills and file")
+                    .error(404, "`not_found`: none is kept")
+                    .error(503, STORE)
+            })
+            .delete_with(resume::delete, |op| {
+                op.named("deleteResume", "me", "Delete the caller's résumé")
+                    .empty(204, "Deleted, or none was kept")
+                    .error(503, STORE)
+            })
+            .layer(DefaultBodyLimit::max(resume::MAX_FILE_BYTES)),
+        )
+        .api_route(
+            "/v1/admin/users/{user}/usage",
+            get_with(minutes::user_usage, |op| {
+                op.named("getUserUsage", "admin", "A user's minutes, as `GET /v1/me/usage`")
+                    .ok::<Usage>(200, "A page of the ledger")
+                    .error(400, "`bad_request`: not a user id, or a bad `limit` or `cursor`")
+                    .error(404, NO_METERING)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/users/{user}/credits",
+            post_with(minutes::credit, |op| {
+                op.named("creditUser", "admin", "Add seconds to a user's balance, once per `idempotency_key`")
+                    .ok::<Credited>(201, "Credited")
+                    .ok::<Credited>(200, "The same `idempotency_key` again: nothing added (`duplicate: true`)")
+                    .error(400, "`bad_request`: a bad body, seconds, key, reason or user id")
+                    .error(404, NO_METERING)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/nodes",
+            get_with(nodes::list, |op| {
+                op.named("listNodes", "admin", "The gateway nodes on the store")
+                    .ok::<Nodes>(200, "Every node whose heartbeat has not expired")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/nodes/{id}/drain",
+            post_with(nodes::drain, |op| {
+                op.named("drainNode", "admin", "Drain a node: it hands its sessions over and exits")
+                    .empty(202, "The node drains")
+                    .error(404, "`not_found`: no such node")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/webhooks",
+            get_with(webhooks::endpoints, |op| {
+                op.named("listWebhookEndpoints", "admin", "The webhook endpoints and the outbox")
+                    .ok::<WebhookEndpoints>(200, "The endpoints, deliveries pending, dead letters")
+                    .link(200, "enableWebhookEndpoint", "id", "$response.body#/endpoints/0/id")
+                    .error(404, NO_WEBHOOKS)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/webhooks/dead",
+            get_with(webhooks::dead, |op| {
+                op.named("listDeadWebhooks", "admin", "The newest dead letters")
+                    .ok::<DeadWebhooks>(200, "Dead letters, newest first, and their total")
+                    .link(200, "redriveWebhook", "id", "$response.body#/items/0/id")
+                    .error(400, "`bad_request`: a `limit` out of range")
+                    .error(404, NO_WEBHOOKS)
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/webhooks/dead/{id}/redrive",
+            post_with(webhooks::redrive, |op| {
+                op.named("redriveWebhook", "admin", "Deliver a dead letter again")
+                    .empty(204, "Due again at once, same `webhook-id`")
+                    .error(404, "`not_found`: no such dead letter, or no `--webhook-url`")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/v1/admin/webhooks/endpoints/{id}/enable",
+            post_with(webhooks::enable, |op| {
+                op.named("enableWebhookEndpoint", "admin", "Switch an endpoint (off after a 410) on again")
+                    .empty(204, "On again")
+                    .error(404, "`not_found`: no such endpoint configured")
+                    .error(503, STORE)
+            }),
+        )
+        .api_route(
+            "/healthz",
+            get_with(rest::healthz, |op| {
+                op.named("healthz", "operations", "The process is up").ok::<rest::Health>(200, "Up")
+            }),
+        )
+        .api_route(
+            "/readyz",
+            get_with(rest::readyz, |op| {
+                op.named("readyz", "operations", "The node can serve: its store answers, it does not drain")
+                    .ok::<rest::Readiness>(200, "Ready")
+                    .error(503, "`unavailable`: the store does not answer, or the node drains")
+            }),
+        )
+        .api_route(
+            "/metrics",
+            get_with(rest::metrics, |op| {
+                op.named("metrics", "operations", "Prometheus metrics (`viva_*`)")
+                    .ok_as(200, "text/plain", None, "Prometheus text format")
+                    .error(404, "`not_found`: no metrics recorder (an embedding that installs none)")
+            }),
+        )
+        .api_route(
+            "/v1/openapi.json",
+            get_with(openapi::serve, |op| {
+                op.named("openapi", "operations", "This document").ok_as(200, "application/json", None, "OpenAPI 3.1")
+            }),
+        )
 }
 
 /// With dev auth anyone is anyone, so only requests to a loopback host name are served: a web

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use viva_engine::core::UserId;
 use viva_engine::meter::MAX_PAGE;
@@ -12,13 +12,25 @@ use viva_protocol::rest::{CreditRequest, Credited, Usage};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::auth::{User, valid_user_id};
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// `?cursor=&limit=`: the one way lists page.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ListQuery {
+    /// The previous page's `next_cursor`; none for the first page.
     cursor: Option<String>,
+    /// Items on the page at most (50 when absent).
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_PAGE))]
     limit: Option<String>,
+}
+
+/// The `{user}` of the admin's user routes.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct UserPath {
+    /// The user's id, as their tokens name them: 1 to 255 printable ASCII characters, no
+    /// space or braces.
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[!-z|~]+$"))]
+    user: String,
 }
 
 impl ListQuery {
@@ -50,7 +62,7 @@ pub async fn my_usage(
 pub async fn user_usage(
     State(state): State<AppState>,
     _: Admin,
-    Path(user): Path<String>,
+    PathParams(UserPath { user }): PathParams<UserPath>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Usage>, AppError> {
     let user = user_id(&user)?;
@@ -63,7 +75,7 @@ pub async fn user_usage(
 pub async fn credit(
     State(state): State<AppState>,
     _: Admin,
-    Path(user): Path<String>,
+    PathParams(UserPath { user }): PathParams<UserPath>,
     body: Result<Json<CreditRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Credited>), AppError> {
     let user = user_id(&user)?;

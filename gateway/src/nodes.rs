@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -19,7 +19,7 @@ use viva_protocol::rest::{NodeView, Nodes};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::auth::ticket;
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// How often a node writes its entry.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -107,6 +107,13 @@ pub async fn keep_registered(state: AppState) {
     }
 }
 
+/// The `{id}` of a node's routes.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct NodePath {
+    /// The node's id (`id` in `GET /v1/admin/nodes`).
+    id: String,
+}
+
 /// `GET /v1/admin/nodes`.
 pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>, AppError> {
     let nodes = state.engine.store().nodes(ticket::now()).await.map_err(viva_engine::EngineError::from)?;
@@ -126,7 +133,11 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>
 
 /// `POST /v1/admin/nodes/{id}/drain`: 202, the node drains (this one at once, another when the
 /// notice reaches it); 404 for a node not in the registry.
-pub async fn drain(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn drain(
+    State(state): State<AppState>,
+    _: Admin,
+    PathParams(NodePath { id }): PathParams<NodePath>,
+) -> Result<StatusCode, AppError> {
     if id == state.node.id {
         state.node.drain();
         return Ok(StatusCode::ACCEPTED);

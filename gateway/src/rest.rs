@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use viva_protocol::rest::{
     CreateSession, Events, MySessions, Plans, Progress, Recording, Report, SessionCreated, SessionView, SocketTicket,
 };
@@ -15,7 +16,15 @@ use viva_engine::core::{AnswerId, SessionId};
 use viva_engine::{EngineError, Page};
 
 use crate::auth::{User, ticket};
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
+
+/// The `{id}` of a session's routes.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SessionPath {
+    /// The session's id (`session_id` of `POST /v1/sessions`).
+    #[schemars(with = "String")]
+    id: SessionId,
+}
 
 /// `POST /v1/sessions` → 201.
 pub async fn create_session(
@@ -47,7 +56,7 @@ pub async fn create_session(
 pub async fn session(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<SessionId>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<SessionView>, AppError> {
     Ok(Json(state.engine.view(&user.0, &session_id).await?))
 }
@@ -56,7 +65,7 @@ pub async fn session(
 pub async fn report(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<SessionId>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<Report>, AppError> {
     Ok(Json(state.engine.report(&user.0, &session_id).await?))
 }
@@ -65,7 +74,7 @@ pub async fn report(
 pub async fn ticket(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<SessionId>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<SocketTicket>, AppError> {
     state.engine.authorize(&user.0, &session_id).await?;
     let ticket = state.tickets.issue(&user.0, &session_id, ticket::now()).await.map_err(EngineError::from)?;
@@ -76,7 +85,7 @@ pub async fn ticket(
 pub async fn events(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<SessionId>,
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<Events>, AppError> {
     let events = state.engine.events(&user.0, &session_id).await?;
     Ok(Json(Events { session_id: session_id.into_string(), events }))
@@ -87,8 +96,8 @@ pub async fn events(
 pub async fn recording(
     State(state): State<AppState>,
     user: User,
-    Path(session_id): Path<SessionId>,
-) -> Result<impl IntoResponse, AppError> {
+    PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
+) -> Result<Response, AppError> {
     let messages = state.engine.recording(&user.0, &session_id).await?;
     let mut body = Vec::with_capacity(messages.len() * 128);
     for (t_ms, message) in messages {
@@ -96,7 +105,18 @@ pub async fn recording(
             .map_err(|e| AppError::Internal(e.to_string()))?;
         body.push(b'\n');
     }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// The path of an answer's audio.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AnswerPath {
+    /// The session's id.
+    #[schemars(with = "String")]
+    id: SessionId,
+    /// The answer's id (`answer_id` of its `answer.received`).
+    #[schemars(with = "u32")]
+    answer_id: String,
 }
 
 /// `GET /v1/sessions/{id}/answers/{answer_id}/audio`: a spoken answer's audio as a WAV file
@@ -105,19 +125,19 @@ pub async fn recording(
 pub async fn answer_audio(
     State(state): State<AppState>,
     user: User,
-    Path((session_id, answer_id)): Path<(SessionId, String)>,
-) -> Result<impl IntoResponse, AppError> {
+    PathParams(AnswerPath { id: session_id, answer_id }): PathParams<AnswerPath>,
+) -> Result<Response, AppError> {
     // Not a number: no such answer (the JSON error of every REST 404, not axum's text).
     let answer_id = answer_id.parse().map(AnswerId).map_err(|_| AppError::NotFound)?;
     let wav = state.engine.answer_audio(&user.0, &session_id, answer_id).await?;
-    Ok(([(header::CONTENT_TYPE, "audio/wav")], wav))
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], wav).into_response())
 }
 
 /// `GET /v1/me/export`: everything stored about the caller, as JSON (an `Export`), streamed
 /// session by session: memory and time to first byte do not grow with the number of
 /// sessions. A store failure after the first byte ends the body early (the JSON is then
 /// incomplete, which a client cannot mistake for a whole export).
-pub async fn export(State(state): State<AppState>, user: User) -> Result<axum::response::Response, AppError> {
+pub async fn export(State(state): State<AppState>, user: User) -> Result<Response, AppError> {
     let export = state.engine.export_sessions(&user.0).await?;
     let head = format!(
         r#"{{"user_id":{},"exported_at":{},"sessions":["#,
@@ -195,9 +215,12 @@ pub async fn plans(State(state): State<AppState>) -> Json<Plans> {
 }
 
 /// `?cursor=&limit=` of `GET /v1/me/sessions`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct PageQuery {
+    /// The previous page's `next_cursor`; none for the first page.
     cursor: Option<String>,
+    /// Sessions on the page at most (50 when absent).
+    #[schemars(with = "Option<u32>", range(min = 1, max = Page::MAX_LIMIT))]
     limit: Option<String>,
 }
 
@@ -217,18 +240,34 @@ pub async fn my_sessions(
     Ok(Json(state.engine.sessions_of(&user.0, Page { cursor: page.cursor, limit }).await?))
 }
 
+/// The body of `GET /healthz`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Health {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// The body of `GET /readyz` when ready.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Readiness {
+    /// `ready`.
+    status: &'static str,
+    /// The store's kind: `memory` or `redis`.
+    store: String,
+}
+
 /// `GET /healthz`: the process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: the process can serve (its store answers).
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, AppError> {
     // A draining node says so, so that the balancer sends it nothing new.
     state.node.refuse_if_draining()?;
     let store = state.engine.store();
     match store.ping().await {
-        Ok(()) => Ok(Json(json!({ "status": "ready", "store": store.name() }))),
+        Ok(()) => Ok(Json(Readiness { status: "ready", store: store.name().to_owned() })),
         Err(error) => {
             tracing::warn!(%error, "not ready");
             Err(AppError::Unavailable(format!("store `{}` unavailable", store.name())))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use clap::Args;
 use viva_engine::webhook::{Endpoint, WebhookConfig};
@@ -15,7 +15,7 @@ use viva_protocol::rest::{DeadWebhooks, WebhookEndpoints};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::config::whole_number;
-use crate::error::AppError;
+use crate::error::{AppError, PathParams};
 
 /// The webhook flags and their `VIVA_*` variables, as given.
 #[derive(Debug, Clone, Args)]
@@ -119,9 +119,25 @@ pub async fn endpoints(State(state): State<AppState>, _: Admin) -> Result<Json<W
 }
 
 /// `?limit=` of the dead letters.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct DeadQuery {
+    /// Dead letters at most (50 when absent).
+    #[schemars(with = "Option<u32>", range(min = 1, max = 500))]
     limit: Option<String>,
+}
+
+/// The `{id}` of a dead letter's route.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct DeadLetterPath {
+    /// The dead letter's id (`id` in `GET /v1/admin/webhooks/dead`).
+    id: String,
+}
+
+/// The `{id}` of an endpoint's route.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct EndpointPath {
+    /// The endpoint's id (`id` in `GET /v1/admin/webhooks`).
+    id: String,
 }
 
 /// `GET /v1/admin/webhooks/dead?limit=`: the newest dead letters (50 unless `limit`, at most
@@ -142,13 +158,21 @@ pub async fn dead(
 }
 
 /// `POST /v1/admin/webhooks/dead/{id}/redrive`: 204, the delivery is due at once.
-pub async fn redrive(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn redrive(
+    State(state): State<AppState>,
+    _: Admin,
+    PathParams(DeadLetterPath { id }): PathParams<DeadLetterPath>,
+) -> Result<StatusCode, AppError> {
     state.engine.redrive_webhook(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/admin/webhooks/endpoints/{id}/enable`: 204.
-pub async fn enable(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn enable(
+    State(state): State<AppState>,
+    _: Admin,
+    PathParams(EndpointPath { id }): PathParams<EndpointPath>,
+) -> Result<StatusCode, AppError> {
     state.engine.enable_webhook_endpoint(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

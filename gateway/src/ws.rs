@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
@@ -24,7 +24,7 @@ use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, Limits, Serve
 
 use crate::AppState;
 use crate::auth::{self, ticket};
-use crate::error::{AppError, socket_refusal};
+use crate::error::{AppError, PathParams, socket_refusal};
 
 /// Per-socket limits.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +95,7 @@ pub struct TicketQuery {
 /// The handshake.
 pub async fn upgrade(
     State(state): State<AppState>,
-    Path(session_id): Path<SessionId>,
+    PathParams(session_id): PathParams<SessionId>,
     credential: Result<Query<TicketQuery>, axum::extract::rejection::QueryRejection>,
     query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,

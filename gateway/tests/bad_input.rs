@@ -269,6 +269,24 @@ async fn a_client_close_is_answered_and_an_invalid_message_is_named_by_its_id() 
 }
 
 #[tokio::test]
+async fn a_path_parameter_that_is_not_utf8_is_a_json_404() {
+    let gateway = Gateway::start().await;
+    // `%FF` percent-decodes to a byte that is not UTF-8: no session, answer, user, node or
+    // file has such a name (axum's own rejection would be a text 400).
+    let paths = [
+        "/v1/sessions/%FF",
+        "/v1/sessions/%FF/report",
+        "/v1/sessions/%FF/ws",
+        "/v1/sessions/%FF/answers/1/audio",
+        "/console/%FF",
+    ];
+    for path in paths {
+        let (status, body) = gateway.get(Some("alice"), path).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn oversized_bodies_get_413_and_profile_fields_are_bounded() {
     let gateway = Gateway::start().await;
     let post = |body: String| {

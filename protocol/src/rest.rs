@@ -8,11 +8,13 @@ use crate::{DimensionScore, EndReason, ErrorCode};
 /// Who the candidate is; the interviewer uses it to tailor the interview.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Candidate {
-    /// Role applied for, e.g. `backend`.
+    /// Role applied for, e.g. `backend` (at most 100 characters).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub role: Option<String>,
-    /// Level, e.g. `senior`.
+    /// Level, e.g. `senior` (at most 100 characters).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub level: Option<String>,
     /// Résumé as plain text.
     #[serde(default)]
@@ -23,6 +25,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateSession {
     /// Plan id, from `GET /v1/plans`.
+    #[schemars(example = "senior-backend")]
     pub plan: String,
     /// Optional candidate profile.
     #[serde(default)]
@@ -486,11 +489,14 @@ pub struct LedgerItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreditRequest {
     /// Seconds to add: 1 to 3,153,600,000 (a century).
+    #[schemars(range(min = 1, max = 3_153_600_000u64))]
     pub seconds: u64,
     /// The same key again credits nothing and answers the same (1 to 200 bytes).
+    #[schemars(length(min = 1, max = 200))]
     pub idempotency_key: String,
-    /// Why, kept in the ledger.
+    /// Why, kept in the ledger (at most 500 bytes).
     #[serde(default)]
+    #[schemars(length(max = 500))]
     pub reason: Option<String>,
 }
 

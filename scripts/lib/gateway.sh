@@ -25,7 +25,8 @@ start_gateway() {
     base=""
     local line
     for _ in $(seq 300); do
-        line="$(head -n 1 "$tmp/stdout")"
+        # The file exists once the background shell has opened it, which may be after this.
+        line="$(head -n 1 "$tmp/stdout" 2>/dev/null || true)"
         if [[ "$line" =~ listening\ on\ (http://[^ ]+) ]]; then
             base="${BASH_REMATCH[1]}"
             break
