@@ -22,7 +22,7 @@ const output = join(here, '../src/protocol.d.ts');
 /** Their roots become types of their own (`rest` is only `$defs`). */
 const SCHEMAS = ['client-message', 'server-message', 'webhook', 'rest'];
 /** Keywords that only document, or constrain values that the types do not describe. */
-const IGNORED = new Set(['$schema', 'title', 'description', 'format', 'minimum', 'maximum', 'default', '$defs']);
+const IGNORED = new Set(['$schema', 'title', 'description', 'format', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'examples', 'default', '$defs']);
 /** Keywords that make the type. */
 const KNOWN = new Set(['$ref', 'const', 'enum', 'type', 'properties', 'required', 'additionalProperties', 'items', 'oneOf', 'anyOf', 'allOf', 'contentEncoding']);
 

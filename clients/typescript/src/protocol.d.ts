@@ -775,11 +775,11 @@ export type ApiErrorBody = {
 
 /** Who the candidate is; the interviewer uses it to tailor the interview. */
 export type Candidate = {
-  /** Level, e.g. `senior`. */
+  /** Level, e.g. `senior` (at most 100 characters). */
   level?: string | null;
   /** Résumé as plain text. */
   resume_text?: string | null;
-  /** Role applied for, e.g. `backend`. */
+  /** Role applied for, e.g. `backend` (at most 100 characters). */
   role?: string | null;
 };
 
@@ -801,7 +801,7 @@ export type CreateSession = {
 export type CreditRequest = {
   /** The same key again credits nothing and answers the same (1 to 200 bytes). */
   idempotency_key: string;
-  /** Why, kept in the ledger. */
+  /** Why, kept in the ledger (at most 500 bytes). */
   reason?: string | null;
   /** Seconds to add: 1 to 3,153,600,000 (a century). */
   seconds: number;
