@@ -2,9 +2,10 @@
 # Several nodes behind a balancer, tested whole: scripts/cluster.sh brings up a Redis Cluster
 # (3 masters + 3 replicas), 3 gateways and nginx; viva-load replays SESSIONS interviews (1,000
 # by default) through nginx with no stickiness; once the second gateway runs some of them it
-# is killed (SIGKILL: no handover). Passes when every interview completes with no protocol
-# violation (viva-load checks seqs across reconnects, acknowledgements, the report), the
-# sessions of the dead node reconnected elsewhere, and the audit of every stored log finds
+# is killed (SIGKILL: no handover), then the third is drained (it hands its sessions over and
+# exits). Passes when every interview completes with no protocol violation (viva-load checks
+# seqs across reconnects, acknowledgements, the report), the sessions of the dead and the
+# drained node reconnected elsewhere, the drained one exited, and the audit of every stored log finds
 # seqs 1..n and never an event written by an epoch older than one before it (0 double
 # writers). Prints the reconnect latency and where the sockets went. Run from anywhere;
 # scripts/test.sh calls it.
@@ -55,18 +56,32 @@ read -r -a gw_addrs <<<"$VIVA_GATEWAY_ADDRS"
     --encoding msgpack --max-reconnects 5 --json "$dir/summary.json" >"$dir/load.out" 2>"$dir/load.err" &
 load_pid=$!
 
-# The victim: the second gateway, once it runs at least 20 sessions.
+# Sessions a gateway runs, as the registry says (asked of the first gateway).
 live() {
-    curl -fs -H "Authorization: Bearer $VIVA_ADMIN_TOKEN" "http://${gw_addrs[1]}/v1/admin/nodes" |
-        python3 -c 'import json, sys; print(next((n["live_sessions"] for n in json.load(sys.stdin)["items"] if n["id"] == "gw-2"), 0))' 2>/dev/null || echo 0
+    curl -fs -H "Authorization: Bearer $VIVA_ADMIN_TOKEN" "http://${gw_addrs[0]}/v1/admin/nodes" |
+        python3 -c 'import json, sys; print(next((n["live_sessions"] for n in json.load(sys.stdin)["items"] if n["id"] == sys.argv[1]), 0))' "$1" 2>/dev/null || echo 0
 }
+
+# The victim: the second gateway, once it runs at least 20 sessions.
 for _ in $(seq 600); do
-    [ "$(live)" -ge 20 ] && break
+    [ "$(live gw-2)" -ge 20 ] && break
     sleep 0.1
 done
-victim_live="$(live)"
+victim_live="$(live gw-2)"
 kill -KILL "${gw_pids[1]}"
 echo "cluster-test: gw-2 killed (SIGKILL) running $victim_live sessions"
+
+# Then the third is drained (from the first: any node takes the request) once it runs 20
+# sessions: it hands them over (4000: their clients reconnect through nginx) and exits.
+for _ in $(seq 600); do
+    [ "$(live gw-3)" -ge 20 ] && break
+    sleep 0.1
+done
+drained_live="$(live gw-3)"
+status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $VIVA_ADMIN_TOKEN" \
+    "http://${gw_addrs[0]}/v1/admin/nodes/gw-3/drain")"
+echo "cluster-test: gw-3 drained (HTTP $status) running $drained_live sessions"
+[ "$status" = 202 ] || [ "$status" = 200 ] || { echo "cluster-test: FAIL the drain was refused: $status" >&2; exit 1; }
 
 load_status=0
 wait "$load_pid" || load_status=$?
@@ -98,6 +113,18 @@ if problems:
     print("cluster-test: FAIL " + "; ".join(problems), file=sys.stderr)
     sys.exit(1)
 EOF
+
+# The drained node exited by itself, and said it stopped cleanly.
+for _ in $(seq 300); do
+    kill -0 "${gw_pids[2]}" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "${gw_pids[2]}" 2>/dev/null || ! tail -n 1 "$dir/cluster/gw-3.log" | grep -q stopped; then
+    echo "cluster-test: FAIL the drained gateway did not exit cleanly:" >&2
+    tail -5 "$dir/cluster/gw-3.log" >&2
+    exit 1
+fi
+echo "cluster-test: gw-3 handed its sessions over and exited"
 
 read -r -a redis_nodes <<<"$VIVA_REDIS_NODES"
 audit="$(python3 scripts/lib/audit_logs.py "${redis_nodes[@]}")" || { echo "cluster-test: FAIL audit: $audit" >&2; exit 1; }

@@ -61,27 +61,13 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-# A free loopback port whose cluster bus port (10,000 higher) exists and is free too.
-free_port() {
-    python3 -c '
-import socket
-while True:
-    s, bus = socket.socket(), socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    try:
-        if port <= 55535:
-            bus.bind(("127.0.0.1", port + 10000))
-            break
-    except OSError:
-        pass
-print(port)'
-}
+# shellcheck source=lib/ports.sh
+. scripts/lib/ports.sh
 
 # Redis Cluster: every node with `appendfsync always` (docs/durability.md).
 nodes=()
 for n in $(seq $((masters * (1 + replicas)))); do
-    p="$(free_port)"
+    p="$(free_cluster_port)"
     mkdir -p "$dir/redis-$n"
     redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
         --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \

@@ -60,24 +60,13 @@ done
 VIVA_STORE="redis://127.0.0.1:$redis_port/0" scripts/conformance.sh
 
 step "protocol conformance again, on a three-master Redis Cluster"
+# shellcheck source=lib/ports.sh
+. scripts/lib/ports.sh
 cluster_dir="$(mktemp -d)"
 cluster_nodes=()
 cluster_pids=()
 for n in 1 2 3; do
-    # A free port whose cluster bus port (10,000 higher) exists and is free too.
-    port="$(python3 -c '
-import socket
-while True:
-    s, bus = socket.socket(), socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    try:
-        if port <= 55535:
-            bus.bind(("127.0.0.1", port + 10000))
-            break
-    except OSError:
-        pass
-print(port)')"
+    port="$(free_cluster_port)"
     mkdir -p "$cluster_dir/$n"
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
         --cluster-enabled yes --cluster-config-file nodes.conf --dir "$cluster_dir/$n" >/dev/null &
