@@ -10,31 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sessions=${SESSIONS:-600}
 
-cargo test --locked --workspace --no-run --quiet
-bin="${CARGO_TARGET_DIR:-target}/debug"
-dir="$(mktemp -d -t viva-takeover.XXXXXX)"
-cluster_pid="" hold_pid=""
-finish() {
-    if [ -n "$hold_pid" ]; then kill -KILL "$hold_pid" 2>/dev/null || true; fi
-    if [ -n "$cluster_pid" ]; then
-        kill -TERM "$cluster_pid" 2>/dev/null || true
-        wait "$cluster_pid" 2>/dev/null || true
-    fi
-    rm -rf "$dir"
-}
-trap finish EXIT
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-VIVA_GATEWAY_BIN="$bin/viva-gateway" scripts/cluster.sh --port "$port" --dir "$dir/cluster" \
-    -- --max-live-per-user 0 >"$dir/cluster.out" 2>&1 &
-cluster_pid=$!
-for _ in $(seq 1200); do
-    grep -q "viva cluster ready" "$dir/cluster.out" && break
-    sleep 0.1
-done
-# shellcheck disable=SC1091
-. "$dir/cluster/cluster.env"
-read -r -a gw_pids <<<"$VIVA_GATEWAY_PIDS"
-read -r -a gw_addrs <<<"$VIVA_GATEWAY_ADDRS"
+# shellcheck source=lib/cluster.sh
+. scripts/lib/cluster.sh
+hold_pid=""
+on_exit='[ -z "$hold_pid" ] || kill -KILL "$hold_pid" 2>/dev/null'
+start_cluster takeover --max-live-per-user 0
 nodes() {
     curl -fs -H "Authorization: Bearer $VIVA_ADMIN_TOKEN" "http://${gw_addrs[0]}/v1/admin/nodes" |
         python3 -c "import json, sys; print(json.dumps({n['id']: n['live_sessions'] for n in json.load(sys.stdin)['items']}))"

@@ -17,39 +17,11 @@ started=$SECONDS
 sessions=${SESSIONS:-1000}
 concurrency=${CONCURRENCY:-250}
 
-# The binaries as the test command's `cargo test --workspace` builds them (nothing to build
-# after it).
-cargo test --locked --workspace --no-run --quiet
-bin="${CARGO_TARGET_DIR:-target}/debug"
-dir="$(mktemp -d -t viva-cluster-test.XXXXXX)"
-cluster_pid=""
+# shellcheck source=lib/cluster.sh
+. scripts/lib/cluster.sh
 load_pid=""
-finish() {
-    if [ -n "$load_pid" ]; then kill "$load_pid" 2>/dev/null || true; fi
-    if [ -n "$cluster_pid" ]; then
-        kill -TERM "$cluster_pid" 2>/dev/null || true
-        wait "$cluster_pid" 2>/dev/null || true
-    fi
-    # VIVA_KEEP=1 keeps every log (the gateways', nginx's, viva-load's) for a look.
-    if [ -n "${VIVA_KEEP:-}" ]; then echo "cluster-test: files kept in $dir" >&2; else rm -rf "$dir"; fi
-}
-trap finish EXIT
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-
-VIVA_CLUSTER_KEEP="${VIVA_KEEP:-}" VIVA_GATEWAY_BIN="$bin/viva-gateway" scripts/cluster.sh --gateways 3 --masters 3 --replicas 1 --port "$port" \
-    --dir "$dir/cluster" -- --scripted-pace-ms 0 --session-lease-ms 3000 --max-live-per-user 0 \
-    >"$dir/cluster.out" 2>&1 &
-cluster_pid=$!
-for _ in $(seq 1200); do
-    grep -q "viva cluster ready" "$dir/cluster.out" && break
-    kill -0 "$cluster_pid" 2>/dev/null || break
-    sleep 0.1
-done
-grep "viva cluster ready" "$dir/cluster.out" || { echo "cluster-test: the cluster did not start:" >&2; cat "$dir/cluster.out" >&2; exit 1; }
-# shellcheck disable=SC1091
-. "$dir/cluster/cluster.env"
-read -r -a gw_pids <<<"$VIVA_GATEWAY_PIDS"
-read -r -a gw_addrs <<<"$VIVA_GATEWAY_ADDRS"
+on_exit='[ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null'
+start_cluster cluster-test --scripted-pace-ms 0 --session-lease-ms 3000 --max-live-per-user 0
 
 # Recordings at 40x: an interview lasts seconds, so sessions are live when the node dies.
 "$bin/viva-load" replay --url "$VIVA_URL" --sessions "$sessions" --concurrency "$concurrency" --speed 40 \
@@ -126,7 +98,6 @@ if kill -0 "${gw_pids[2]}" 2>/dev/null || ! tail -n 1 "$dir/cluster/gw-3.log" | 
 fi
 echo "cluster-test: gw-3 handed its sessions over and exited"
 
-read -r -a redis_nodes <<<"$VIVA_REDIS_NODES"
 audit="$(python3 scripts/lib/audit_logs.py "${redis_nodes[@]}")" || { echo "cluster-test: FAIL audit: $audit" >&2; exit 1; }
 echo "cluster-test: audit of the stored logs: $audit"
 echo "cluster-test: passed in $((SECONDS - started)) s"

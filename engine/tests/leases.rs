@@ -63,7 +63,7 @@ async fn a_running_session_whose_engine_died_ends_on_time_on_another_engine() {
     let survivor = engine(Arc::clone(&store));
     // The frontend plan's 45 minutes, and then some: the survivor's sweep found the lease
     // run out and ran the session to its end.
-    tokio::time::sleep(Duration::from_secs(46 * 60)).await;
+    tokio::time::sleep(Duration::from_secs(46 * 60)).await; // paused clock: at once
     let view = survivor.view(&"ana".into(), &session.session_id).await.unwrap();
     assert_eq!(view.ended_reason, Some(EndReason::TimeUp), "ended on time, with nobody connected");
     let report = survivor.report(&"ana".into(), &session.session_id).await.unwrap();
@@ -83,7 +83,7 @@ async fn only_a_running_session_holds_a_lease_and_its_engine_keeps_it() {
     let running = started(&engine, "bo").await;
     // Renewed by its engine all along: never claimable now, even after many terms.
     for _ in 0..10 {
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        tokio::time::sleep(Duration::from_secs(15)).await; // paused clock: a lease term, at once
         let now = clock.now();
         assert!(store.claim_expired_leases(Duration::from_secs(15), 100, now).await.unwrap().is_empty());
     }
@@ -96,6 +96,6 @@ async fn only_a_running_session_holds_a_lease_and_its_engine_keeps_it() {
     let mut connection = engine.connect(&"bo".into(), &running.session_id, None).await.unwrap();
     connection.send(ClientMessage::SessionEnd { id: None }).await.unwrap();
     while !matches!(connection.next().await, Next::Message(ServerMessage::SessionEnded(_))) {}
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // paused clock: lets the task write the end
     assert!(claimable_later(&store).await.is_empty(), "its lease is given up when it ends");
 }
