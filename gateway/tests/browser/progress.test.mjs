@@ -50,8 +50,14 @@ test('the progress page charts each dimension, lists recurring weaknesses and pr
     assert.equal(await weakInterview(page), SHARED_STATE, 'the plan order: the first key point missed');
   }
 
-  // Two finished interviews: a chart per dimension (and overall) with two points each.
-  await waitFor(page, () => document.querySelectorAll('[data-testid="progress-chart"]').length >= 2);
+  // Two finished interviews: a chart per dimension (and overall) with two points each. The
+  // charts of the first interview are on the page already: wait for the second's point, which
+  // comes once the panel has refetched after this interview's report.
+  await waitFor(page, () =>
+    [...document.querySelectorAll('[data-testid="progress-chart"]')].some(
+      (svg) => svg.querySelectorAll('[data-testid="progress-point"]').length >= 2,
+    ),
+  );
   const charts = await page.evaluate(() =>
     [...document.querySelectorAll('[data-testid="progress-chart"]')].map((svg) => ({
       dimension: svg.closest('figure')?.getAttribute('data-dimension'),
