@@ -14,7 +14,7 @@ sessions=${SESSIONS:-600}
 . scripts/lib/cluster.sh
 hold_pid=""
 on_exit='[ -z "$hold_pid" ] || kill -KILL "$hold_pid" 2>/dev/null'
-start_cluster takeover --max-live-per-user 0
+start_cluster takeover -- --max-live-per-user 0
 nodes() {
     curl -fs -H "Authorization: Bearer $VIVA_ADMIN_TOKEN" "http://${gw_addrs[0]}/v1/admin/nodes" |
         python3 -c "import json, sys; print(json.dumps({n['id']: n['live_sessions'] for n in json.load(sys.stdin)['items']}))"

@@ -21,7 +21,7 @@ concurrency=${CONCURRENCY:-250}
 . scripts/lib/cluster.sh
 load_pid=""
 on_exit='[ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null'
-start_cluster cluster-test --scripted-pace-ms 0 --session-lease-ms 3000 --max-live-per-user 0
+start_cluster cluster-test -- --scripted-pace-ms 0 --session-lease-ms 3000 --max-live-per-user 0
 
 # Recordings at 40x: an interview lasts seconds, so sessions are live when the node dies.
 "$bin/viva-load" replay --url "$VIVA_URL" --sessions "$sessions" --concurrency "$concurrency" --speed 40 \

@@ -23,6 +23,8 @@ command -v pocketsphinx_continuous >/dev/null 2>&1 || missing+=(pocketsphinx)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 # The balancer in front of several gateways (scripts/cluster-test.sh).
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# A gateway whose clock is off (gateway/tests/faults.rs) runs under libfaketime.
+command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 
 # The webhook tests verify signatures with the Standard Webhooks reference package (PyPI).

@@ -30,10 +30,15 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// A clock starting now.
+    /// A clock starting now, at this machine's wall time.
     pub fn new() -> Self {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        Self { wall_at_start: Timestamp(wall.as_millis() as u64), started: tokio::time::Instant::now() }
+        Self::starting_at(system_now())
+    }
+
+    /// A clock that reads `wall` now (another machine's time: a store's, so that every node
+    /// on it tells the same time whatever its own clock says).
+    pub fn starting_at(wall: Timestamp) -> Self {
+        Self { wall_at_start: wall, started: tokio::time::Instant::now() }
     }
 
     /// The current time.
@@ -45,6 +50,12 @@ impl Clock {
     pub fn instant_at(&self, at: Timestamp) -> tokio::time::Instant {
         self.started + Duration::from_millis(at.ms_since(self.wall_at_start))
     }
+}
+
+/// This machine's wall time.
+pub fn system_now() -> Timestamp {
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    Timestamp(wall.as_millis() as u64)
 }
 
 impl Default for Clock {

@@ -365,3 +365,67 @@ async fn deleting_a_user_wins_every_race_with_a_creation_elsewhere() {
         a.delete_user(&user).await.unwrap();
     }
 }
+
+/// Entries in a session's log on one server.
+fn log_length(redis: &RedisServer, session: &SessionId) -> u64 {
+    redis.cli(&["XLEN", &format!("viva:{{{session}}}:log")]).trim().parse().unwrap()
+}
+
+/// Waits for the next message that `pick` takes, through an engine connection.
+async fn until<T>(connection: &mut viva_engine::Connection, pick: impl Fn(&ServerMessage) -> Option<T>) -> T {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), connection.next()).await.expect("a message in time") {
+            Next::Message(message) => {
+                if let Some(found) = pick(&message) {
+                    return found;
+                }
+            }
+            other => panic!("closed while waiting: {other:?}"),
+        }
+    }
+}
+
+/// With replicas to wait for (`--store-wait-replicas 1`), events are acknowledged only once a
+/// replica has them: a master's failover then loses nothing acknowledged. With the replica
+/// gone, an answer freezes the session (`store_unavailable`: on the master, unconfirmed); when
+/// the replica is back the batch is confirmed, acknowledged, and in the log once.
+#[tokio::test]
+async fn with_a_replica_to_wait_for_an_answer_is_acknowledged_once_the_replica_has_it() {
+    let master = RedisServer::start();
+    let mut replica = RedisServer::replica_of(&master);
+    let store = RedisStore::connect(&master.url(), Duration::from_secs(1)).await.unwrap().wait_for_replicas(1);
+    let engine = engine(Arc::new(store));
+    let user: UserId = "gil".into();
+    let created = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap();
+    let session = created.session_id;
+    let mut connection = engine.connect(&user, &session, None).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
+    let head = until(&mut connection, |m| match m {
+        ServerMessage::TurnDone(d) if d.turn_id == 2 => Some(d.seq),
+        _ => None,
+    })
+    .await;
+    assert_eq!(log_length(&replica, &session), head, "everything acknowledged is on the replica");
+
+    replica.kill();
+    let answer = ClientMessage::AnswerSubmit { id: Some("a1".into()), text: "I would use a cache.".into() };
+    connection.send(answer).await.unwrap();
+    until(&mut connection, |m| match m {
+        ServerMessage::Error(e) if e.code == viva_protocol::ErrorCode::StoreUnavailable => Some(()),
+        ServerMessage::AnswerReceived(_) => panic!("acknowledged with no replica to confirm it"),
+        _ => None,
+    })
+    .await;
+    assert!(log_length(&master, &session) > head, "on the master, not acknowledged");
+    replica.restart();
+    let received = until(&mut connection, |m| match m {
+        ServerMessage::AnswerReceived(r) => Some(r.seq),
+        _ => None,
+    })
+    .await;
+    assert_eq!(received, head + 1, "the answer's batch, acknowledged once confirmed");
+    assert!(log_length(&replica, &session) >= received, "and on the replica");
+    let view = engine.view(&user, &session).await.unwrap();
+    let answers = view.transcript.iter().filter(|e| matches!(e, viva_protocol::state::TranscriptEntry::Answer { .. }));
+    assert_eq!(answers.count(), 1, "stored once");
+}

@@ -28,6 +28,12 @@ pub struct Args {
     /// How long one store command may take, in milliseconds, before it counts as failed.
     #[arg(long, env = "VIVA_STORE_TIMEOUT_MS", default_value = "2000")]
     pub store_timeout_ms: String,
+    /// Replicas (Redis Cluster or a standalone Redis with replicas) that must have each batch
+    /// of a session's events before it is acknowledged (`WAIT`): with 1 or more, a master's
+    /// failover loses nothing acknowledged, at the cost of a replica round trip per batch;
+    /// while fewer replicas answer, sessions on that master freeze. 0: the master's word.
+    #[arg(long, env = "VIVA_STORE_WAIT_REPLICAS", default_value = "0")]
+    pub store_wait_replicas: String,
     /// Days a finished session is kept before all of it expires; 0 keeps it until deleted.
     #[arg(long, env = "VIVA_RETENTION_DAYS", default_value = "0")]
     pub retention_days: String,
@@ -267,6 +273,8 @@ pub struct Settings {
     pub store: StoreKind,
     /// How long one store command may take before it counts as failed.
     pub store_timeout: Duration,
+    /// Replicas that must have each batch before it is acknowledged (Redis only).
+    pub store_wait_replicas: u32,
     /// How long a finished session is kept.
     pub retention: Option<Duration>,
     /// Who speaks the turns.
@@ -446,6 +454,7 @@ impl Args {
         let drain_delay_s = number("drain-delay-s", &self.drain_delay_s, 0, 600);
         let store_timeout_ms = number("store-timeout-ms", &self.store_timeout_ms, 10, 60_000);
         let retention_days = number("retention-days", &self.retention_days, 0, 36_500);
+        let store_wait_replicas = number("store-wait-replicas", &self.store_wait_replicas, 0, 16) as u32;
         let per_s = number("rate-limit-per-s", &self.rate_limit_per_s, 1, 10_000);
         let burst = number("rate-limit-burst", &self.rate_limit_burst, 1, 100_000);
         let sessions_per_hour =
@@ -468,6 +477,10 @@ impl Args {
                 None
             }
         };
+        if store_wait_replicas > 0 && matches!(store, Some(StoreKind::Memory)) {
+            errors
+                .push("--store-wait-replicas needs a Redis store (--store redis://... or redis+cluster://...)".into());
+        }
         if self.admin_token.as_ref().is_some_and(|t| t.trim().len() < 16 || t.trim() != t) {
             errors.push("--admin-token must be at least 16 characters, with no space around it".to_owned());
         }
@@ -501,6 +514,7 @@ impl Args {
                     speech,
                     webhooks,
                     store_timeout: Duration::from_millis(store_timeout_ms),
+                    store_wait_replicas,
                     retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
                     auth,
                     allowed_origins,

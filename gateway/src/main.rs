@@ -93,6 +93,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         StoreKind::Redis(url) => {
             let store = RedisStore::connect(url, settings.store_timeout).await;
             let store = store.with_context(|| format!("cannot reach Redis at {}", config::redacted(url)))?;
+            let store = store.wait_for_replicas(settings.store_wait_replicas);
             let meter = RedisMeter::new(store.connection());
             (Arc::new(store), Arc::new(meter))
         }

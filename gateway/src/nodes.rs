@@ -18,7 +18,6 @@ use viva_protocol::rest::{NodeView, Nodes};
 
 use crate::AppState;
 use crate::auth::admin::Admin;
-use crate::auth::ticket;
 use crate::error::{AppError, PathParams};
 
 /// How often a node writes its entry.
@@ -85,7 +84,7 @@ pub async fn keep_registered(state: AppState) {
     loop {
         tokio::select! {
             _ = beat.tick() => {
-                let now = ticket::now();
+                let now = state.engine.now();
                 let entry = NodeInfo {
                     id: state.node.id.clone(),
                     address: state.node.address.clone(),
@@ -116,7 +115,7 @@ pub struct NodePath {
 
 /// `GET /v1/admin/nodes`.
 pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>, AppError> {
-    let nodes = state.engine.store().nodes(ticket::now()).await.map_err(viva_engine::EngineError::from)?;
+    let nodes = state.engine.store().nodes(state.engine.now()).await.map_err(viva_engine::EngineError::from)?;
     let items = nodes
         .into_iter()
         .map(|node| NodeView {
@@ -143,7 +142,7 @@ pub async fn drain(
         return Ok(StatusCode::ACCEPTED);
     }
     let store = state.engine.store();
-    let nodes = store.nodes(ticket::now()).await.map_err(viva_engine::EngineError::from)?;
+    let nodes = store.nodes(state.engine.now()).await.map_err(viva_engine::EngineError::from)?;
     if !nodes.iter().any(|n| n.id == id) {
         return Err(AppError::NotFound);
     }

@@ -15,7 +15,7 @@ use crate::AppState;
 use viva_engine::core::{AnswerId, SessionId};
 use viva_engine::{EngineError, Page};
 
-use crate::auth::{User, ticket};
+use crate::auth::User;
 use crate::error::{AppError, PathParams};
 
 /// The `{id}` of a session's routes.
@@ -77,7 +77,7 @@ pub async fn ticket(
     PathParams(SessionPath { id: session_id }): PathParams<SessionPath>,
 ) -> Result<Json<SocketTicket>, AppError> {
     state.engine.authorize(&user.0, &session_id).await?;
-    let ticket = state.tickets.issue(&user.0, &session_id, ticket::now()).await.map_err(EngineError::from)?;
+    let ticket = state.tickets.issue(&user.0, &session_id, state.engine.now()).await.map_err(EngineError::from)?;
     Ok(Json(SocketTicket { ticket, expires_in_s: state.tickets.ttl().as_secs() }))
 }
 

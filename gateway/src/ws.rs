@@ -23,7 +23,7 @@ use viva_protocol::server::ErrorEvent;
 use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
 use crate::AppState;
-use crate::auth::{self, ticket};
+use crate::auth;
 use crate::error::{AppError, PathParams, socket_refusal};
 
 /// Per-socket limits.
@@ -120,7 +120,7 @@ pub async fn upgrade(
     let encoding = chosen.unwrap_or(Encoding::Json);
     let user = match credential.ok().and_then(|Query(q)| q.ticket) {
         Some(ticket) => {
-            let redeemed = state.tickets.redeem(&ticket, &session_id, ticket::now()).await;
+            let redeemed = state.tickets.redeem(&ticket, &session_id, state.engine.now()).await;
             redeemed.map_err(EngineError::from)?.ok_or(auth::INVALID_TOKEN)?
         }
         None => auth::bearer(&headers, &state).await?,

@@ -183,36 +183,6 @@ async fn a_node_drained_from_another_hands_its_sessions_over_and_exits() {
     assert_eq!(a.wait().await.0, Some(0));
 }
 
-/// A directory holding the shipped frontend plan as `quick-frontend`, `duration_s` seconds
-/// long (a plan's time is minutes; a test's is seconds). Removed with the value.
-struct QuickPlan(std::path::PathBuf);
-
-impl QuickPlan {
-    fn new(duration_s: u64) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let dir = std::env::temp_dir().join(format!("viva-plans-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let shipped = include_str!("../../engine/plans/frontend.toml");
-        let quick = shipped.replacen("id = \"frontend\"", "id = \"quick-frontend\"", 1).replacen(
-            "duration_s = 2700",
-            &format!("duration_s = {duration_s}"),
-            1,
-        );
-        std::fs::write(dir.join("quick-frontend.toml"), quick).unwrap();
-        Self(dir)
-    }
-
-    fn dir(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for QuickPlan {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A running interview whose client left, on a node that is then killed (SIGKILL: no
 /// handover): another node's sweep finds its lease run out and runs it to its `time_up` end
 /// and its report, with nobody connected. Its log is whole: seq contiguous, one end.
@@ -220,7 +190,7 @@ impl Drop for QuickPlan {
 async fn a_session_alone_on_a_killed_node_ends_on_time_on_another() {
     let cluster = RedisCluster::start(3, 0);
     let url = cluster.url();
-    let plans = QuickPlan::new(6);
+    let plans = common::QuickPlan::new(6);
     let args = ["--store", &url, "--scripted-pace-ms", "0", "--session-lease-ms", "1000", "--plans", plans.dir()];
     let (one, two) = (Process::spawn(&args), Process::spawn(&args));
 

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::{ClientMessage, EndReason, ServerMessage, SessionState, TurnKind, TurnStatus};
+use crate::{ClientMessage, EndReason, ErrorCode, ServerMessage, SessionState, TurnKind, TurnStatus};
 
 /// What rule a violation broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -264,6 +264,17 @@ impl Checker {
             self.next_seq = ready.seq + 1;
             self.resume_from(&ready.state);
             return;
+        }
+        if let ServerMessage::Error(e) = message {
+            // A socket the server could not attach the session to (deleted a moment ago, the
+            // store away, the node full): one fatal error instead of `session.ready`, then a
+            // close whose code says whether to reconnect (docs/protocol.md, "Connecting"). A
+            // refusal, which the close code answers; not a broken rule.
+            let unattached = self.reconnecting || !self.ready;
+            if e.fatal && unattached && refuses_attach(e.code) {
+                *self.errors.entry(e.code.as_str().to_owned()).or_default() += 1;
+                return;
+            }
         }
         if !self.ready && !self.unready_seen {
             self.violate(ViolationKind::ReadyNotFirst, format!("{} before session.ready", message.type_name()));
@@ -607,6 +618,11 @@ impl Checker {
     }
 }
 
+/// The errors a socket's attach can be refused with (fatal, before `session.ready`).
+fn refuses_attach(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::NotFound | ErrorCode::StoreUnavailable | ErrorCode::Unavailable | ErrorCode::AtCapacity)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::server::{
@@ -787,7 +803,7 @@ mod tests {
             ),
             case("end without report", renumbered(|m| drop(m.remove(14))), &[EndOrder]),
             case("message after the end", raw(|m| m.push(ServerMessage::Clock(tick()))), &[AfterEnd]),
-            case("fatal error", raw(|m| m.insert(1, fatal())), &[FatalError]),
+            case("fatal error", raw(|m| m.insert(1, fatal(ErrorCode::Unavailable))), &[FatalError]),
             Case {
                 name: "close 4013 after the end",
                 messages: good_session(),
@@ -943,6 +959,46 @@ mod tests {
         assert_eq!(check(messages, Some(4013)), (vec![], false));
         assert_eq!(check(messages, None), (vec![], false));
         assert_eq!(check(messages, Some(1000)), (vec![ViolationKind::CloseCode], false));
+    }
+
+    fn fatal(code: ErrorCode) -> ServerMessage {
+        ServerMessage::Error(ErrorEvent { code, message: "refused".into(), fatal: true, reference: None })
+    }
+
+    /// A socket refused at attach (a failover: the store cannot load the session) is closed
+    /// with a code to reconnect after; the next socket resumes. Not a violation, whether it is
+    /// the first socket or a reconnect; a fatal error on an attached socket still is.
+    #[test]
+    fn a_refused_attach_then_a_resume_is_no_violation() {
+        let session = good_session();
+        let mut checker = Checker::new();
+        checker.observe(&fatal(ErrorCode::StoreUnavailable));
+        checker.closed(Some(4013));
+        checker.reconnecting();
+        for message in &session[..8] {
+            checker.observe(message);
+        }
+        checker.closed(Some(4011));
+        checker.reconnecting();
+        checker.observe(&fatal(ErrorCode::AtCapacity));
+        checker.closed(Some(4503));
+        checker.reconnecting();
+        let ServerMessage::SessionReady(mut ready) = ready() else { unreachable!() };
+        (ready.resumed, ready.seq) = (true, 4);
+        checker.observe(&ServerMessage::SessionReady(ready));
+        checker.sent(&answer("a1"));
+        for message in &session[8..] {
+            checker.observe(message);
+        }
+        checker.closed(Some(1000));
+        assert!(checker.completed());
+        let (violations, errors) = checker.finish();
+        assert_eq!(violations, []);
+        assert_eq!(errors.values().sum::<u32>(), 2, "{errors:?}");
+
+        let mut attached = good_session()[..8].to_vec();
+        attached.push(fatal(ErrorCode::StoreUnavailable));
+        assert_eq!(check(&attached, Some(4013)).0, [ViolationKind::FatalError]);
     }
 
     fn ending(seq: u64, reason: EndReason) -> ServerMessage {
@@ -1123,15 +1179,6 @@ mod tests {
         }
         let kinds: Vec<ViolationKind> = unsaid.finish().0.into_iter().map(|v| v.kind).collect();
         assert!(kinds.contains(&ViolationKind::ReadyNotFirst), "{kinds:?}");
-    }
-
-    fn fatal() -> ServerMessage {
-        ServerMessage::Error(ErrorEvent {
-            code: ErrorCode::Unavailable,
-            message: "x".into(),
-            fatal: true,
-            reference: None,
-        })
     }
 
     #[test]

@@ -1,11 +1,11 @@
 # Sourced by the scripts that drive a local cluster (cluster-test.sh, cluster-failover.sh,
 # cluster-takeover.sh).
 #
-#   start_cluster NAME [GATEWAY ARGS...]
+#   start_cluster NAME [CLUSTER ARGS...] -- [GATEWAY ARGS...]
 #
 # builds the binaries as the test command's `cargo test --workspace --no-run` does, starts
-# scripts/cluster.sh (3 masters + 3 replicas, 3 gateways, nginx on a free port) with the gateway
-# arguments, waits for it, and sets `bin` (the binaries' directory), `dir` (its files: the
+# scripts/cluster.sh (by default 3 masters + 3 replicas, 3 gateways, nginx on a free port; its
+# options, such as --replicas 2, as CLUSTER ARGS) with the gateway arguments, waits for it, and sets `bin` (the binaries' directory), `dir` (its files: the
 # cluster's under `$dir/cluster`, removed on exit unless VIVA_KEEP is set), `cluster_pid`, the
 # variables of cluster.env (VIVA_URL, VIVA_ADMIN_TOKEN, ...), and the arrays `gw_pids`,
 # `gw_addrs` and `redis_nodes`. On exit the cluster is stopped; a script may set `on_exit` to a
@@ -14,6 +14,12 @@
 start_cluster() {
     local name=$1
     shift
+    local cluster_args=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        cluster_args+=("$1")
+        shift
+    done
+    [ $# -gt 0 ] && shift
     cargo test --locked --workspace --no-run --quiet
     bin="${CARGO_TARGET_DIR:-target}/debug"
     dir="$(mktemp -d -t "viva-$name.XXXXXX")"
@@ -22,7 +28,7 @@ start_cluster() {
     local port
     port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     VIVA_CLUSTER_KEEP="${VIVA_KEEP:-}" VIVA_GATEWAY_BIN="$bin/viva-gateway" scripts/cluster.sh --port "$port" \
-        --dir "$dir/cluster" -- "$@" >"$dir/cluster.out" 2>&1 &
+        --dir "$dir/cluster" ${cluster_args[@]+"${cluster_args[@]}"} -- "$@" >"$dir/cluster.out" 2>&1 &
     cluster_pid=$!
     for _ in $(seq 1200); do
         grep -q "viva cluster ready" "$dir/cluster.out" && break

@@ -7,6 +7,9 @@
 //! [`openai::FakeOpenAi`] is an OpenAI-compatible provider on a free loopback port whose
 //! every answer the test scripts, failures included.
 //!
+//! [`fault_proxy::FaultProxy`] stands between a process and a server (a gateway and its
+//! Redis) and stalls or cuts the connections when the test says.
+//!
 //! [`gateway::InProcessGateway`] (feature `gateway`) serves an engine on a free loopback port
 //! in the test's own process.
 
@@ -18,6 +21,7 @@ pub fn missing_program(what: &str) {
     eprintln!("skipped: {what} is not installed");
 }
 
+pub mod fault_proxy;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod openai;
@@ -42,6 +46,17 @@ impl RedisServer {
     /// persistence fsynced on every write, so that [`RedisServer::restart`] keeps everything.
     pub fn start() -> Self {
         Self::start_with(free_port(), &[])
+    }
+
+    /// A replica of `master` (`--replicaof`), once it has synchronised with it.
+    pub fn replica_of(master: &RedisServer) -> Self {
+        let replica = Self::start_with(free_port(), &["--replicaof", "127.0.0.1", &master.port.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !replica.cli(&["INFO", "replication"]).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "the replica on port {} did not sync within 10 s", replica.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        replica
     }
 
     /// [`RedisServer::start`] with more `redis-server` arguments, on `port`.

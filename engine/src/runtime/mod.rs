@@ -42,7 +42,7 @@ use crate::interviewer::{Interviewer, ScriptedInterviewer};
 use crate::plan::{Plan, PlanCatalog};
 use crate::scorer::{HeuristicScorer, Scorer};
 use crate::store::{MemoryStore, Notice, Notices, SessionMeta, Store};
-use crate::time::Clock;
+use crate::time::Timestamp;
 use crate::webhook::Dispatch;
 
 /// Longest candidate `role` or `level` (a job title, a seniority), in characters.
@@ -184,6 +184,7 @@ impl EngineBuilder {
     /// The engine. Must be called inside a tokio runtime.
     pub fn build(self) -> Engine {
         let registry = Arc::new(Registry::new(self.config.command_queue, self.config.max_loaded_sessions));
+        let clock = self.store.clock();
         let mut ctx = Context {
             config: self.config,
             plans: self.plans,
@@ -193,7 +194,7 @@ impl EngineBuilder {
             speech: self.speech,
             metering: self.metering,
             webhooks: self.webhooks,
-            clock: Clock::new(),
+            clock,
             stop_notices: None,
         };
         if let Some(webhooks) = &ctx.webhooks {
@@ -316,6 +317,12 @@ impl Engine {
     /// The store (for readiness checks).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.ctx.store
+    }
+
+    /// The time by the engine's clock, which is its store's ([`Store::clock`]): what tickets,
+    /// the registry of nodes and everything else that several nodes compare must use.
+    pub fn now(&self) -> Timestamp {
+        self.ctx.clock.now()
     }
 
     /// Number of sessions with a running task.

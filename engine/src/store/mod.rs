@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::progress::SessionProgress;
 use crate::resume::Resume;
-use crate::time::Timestamp;
+use crate::time::{Clock, Timestamp};
 
 pub use leases::Leases;
 pub use memory::MemoryStore;
@@ -125,6 +125,13 @@ pub trait Store: Webhooks + Leases + Send + Sync + 'static {
 
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The time every node on this store goes by (events' timestamps, time limits, tickets,
+    /// retention): a shared store's own clock, so that a node whose clock is off neither ends
+    /// interviews early nor refuses other nodes' tickets. This machine's clock by default.
+    fn clock(&self) -> Clock {
+        Clock::new()
+    }
 
     /// Records a new session and indexes it under its user; with `ttl` (retention), it is
     /// gone that long after, unless [`Store::expire_session`] says otherwise meanwhile.

@@ -133,12 +133,6 @@ fn mac(key: &[u8], payload: &[u8], session: &SessionId) -> Hmac<Sha256> {
     mac
 }
 
-/// The wall clock, as tickets read it (their expiry must mean the same on every node).
-pub fn now() -> Timestamp {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timestamp(since_epoch.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use viva_engine::store::MemoryStore;

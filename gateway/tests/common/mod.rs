@@ -344,25 +344,39 @@ pub fn binary() -> std::process::Command {
 /// unless waited for (a failed test leaves no gateway behind).
 pub struct Process {
     child: Option<std::process::Child>,
+    /// Its log, read as it comes (a full pipe would stop a gateway that logs much).
+    log: Option<std::thread::JoinHandle<String>>,
     pub remote: Remote,
 }
 
 impl Process {
     /// Starts the binary with `args` (plus `--listen 127.0.0.1:0`) and waits for its banner.
     pub fn spawn(args: &[&str]) -> Self {
-        use std::io::BufRead;
+        Self::spawn_with(args, &[])
+    }
+
+    /// [`Process::spawn`] with more environment variables.
+    pub fn spawn_with(args: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, Read};
         let mut child = binary()
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut log = Vec::new();
+            let _ = stderr.read_to_end(&mut log);
+            String::from_utf8_lossy(&log).into_owned()
+        });
         let mut banner = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
         let addr = banner.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
         let addr = addr.unwrap_or_else(|| panic!("no address in the banner {banner:?}"));
-        Self { child: Some(child), remote: Remote { addr: addr.parse().unwrap() } }
+        Self { child: Some(child), log: Some(log), remote: Remote { addr: addr.parse().unwrap() } }
     }
 
     /// Sends a signal (`TERM`, `KILL`) to the process.
@@ -374,9 +388,14 @@ impl Process {
 
     /// Waits for the process to exit: its exit code and its log.
     pub async fn wait(mut self) -> (Option<i32>, String) {
-        let child = self.child.take().expect("not waited for yet");
-        let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+        let mut child = self.child.take().expect("not waited for yet");
+        let log = self.log.take().expect("not waited for yet");
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            (status.code(), log.join().unwrap_or_default())
+        })
+        .await
+        .unwrap()
     }
 }
 
@@ -394,5 +413,35 @@ impl std::ops::Deref for Process {
 
     fn deref(&self) -> &Remote {
         &self.remote
+    }
+}
+
+/// A directory holding the shipped frontend plan as `quick-frontend`, `duration_s` seconds
+/// long (a plan's time is minutes; a test's is seconds). Removed with the value.
+pub struct QuickPlan(std::path::PathBuf);
+
+impl QuickPlan {
+    pub fn new(duration_s: u64) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir = std::env::temp_dir().join(format!("viva-plans-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../../../engine/plans/frontend.toml");
+        let quick = shipped.replacen("id = \"frontend\"", "id = \"quick-frontend\"", 1).replacen(
+            "duration_s = 2700",
+            &format!("duration_s = {duration_s}"),
+            1,
+        );
+        std::fs::write(dir.join("quick-frontend.toml"), quick).unwrap();
+        Self(dir)
+    }
+
+    pub fn dir(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for QuickPlan {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 /// A connection to a standalone Redis or a Redis Cluster. Cheap to clone: clones share it.
@@ -119,6 +119,23 @@ impl RedisConnection {
                     .set_response_timeout(Some(timeout))
                     .set_number_of_retries(2);
                 Ok(Self::Single(ConnectionManager::new_with_config(client, config).await?))
+            }
+        }
+    }
+
+    /// `WAIT replicas timeout` on the server that holds `key` (on a cluster, its slot's
+    /// master): how many replicas have every write this connection sent it so far.
+    pub async fn wait_for_replicas(&self, key: &str, replicas: u32, timeout: Duration) -> RedisResult<u32> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout.as_millis().max(1) as u64);
+        match self {
+            Self::Single(connection) => wait.query_async(&mut connection.clone()).await,
+            Self::Cluster(cluster) => {
+                let master = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master));
+                let result = cluster.connection().route_command(wait, routing).await;
+                cluster.observe(&result);
+                Ok(redis::from_redis_value(result?)?)
             }
         }
     }

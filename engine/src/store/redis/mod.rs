@@ -37,7 +37,7 @@ mod connection;
 mod leases;
 mod webhooks;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::streams::StreamRangeReply;
@@ -54,7 +54,7 @@ use super::{
 use crate::core::{LogEntry, SessionId, State, UserId};
 use crate::progress::SessionProgress;
 use crate::resume::Resume;
-use crate::time::Timestamp;
+use crate::time::{self, Clock, Timestamp};
 
 /// Appends a batch if the caller's epoch is current and the batch continues the log, and the
 /// webhook messages it makes into the session's outbox. A session under retention (its
@@ -244,6 +244,12 @@ pub struct RedisStore {
     webhook_scripts: webhooks::Scripts,
     lease_scripts: leases::Scripts,
     put_progress: Script,
+    /// Redis's time, read when connecting: every node on this Redis goes by it.
+    clock: Clock,
+    /// Replicas that must have a batch of events before `append` says it is stored, and how
+    /// long to wait for them (`WAIT`); none: the master's word.
+    wait_replicas: Option<(u32, Duration)>,
+    command_timeout: Duration,
 }
 
 /// The keys of one session.
@@ -314,7 +320,11 @@ impl RedisStore {
             redis::ErrorKind::InvalidClientConfig => StoreError::Unavailable(format!("bad Redis URL: {e}")),
             _ => unavailable(e),
         })?;
+        let clock = redis_clock(&connection).await?;
         Ok(Self {
+            clock,
+            wait_replicas: None,
+            command_timeout: timeout,
             connection,
             pubsub_urls: connection::pubsub_urls(url),
             append: Script::new(APPEND),
@@ -330,6 +340,14 @@ impl RedisStore {
             lease_scripts: leases::Scripts::new(),
             put_progress: Script::new(PUT_PROGRESS),
         })
+    }
+
+    /// Appends are acknowledged only once `replicas` replicas have them too (0: once the
+    /// master has them). A batch the replicas do not confirm within half the command timeout
+    /// is reported unavailable, and confirmed when tried again (the session freezes meanwhile).
+    pub fn wait_for_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = (replicas > 0).then_some((replicas, self.command_timeout / 2));
+        self
     }
 
     fn conn(&self) -> RedisConnection {
@@ -372,9 +390,20 @@ impl RedisStore {
     }
 }
 
-/// Wall time in milliseconds (retention is wall time, like Redis's own expiry).
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+/// Redis's clock (`TIME`, half the round trip added), and a warning when this machine's is
+/// more than a second off it: the node goes by Redis's time, but its operator should know.
+async fn redis_clock(connection: &RedisConnection) -> Result<Clock, StoreError> {
+    let asked = std::time::Instant::now();
+    let (secs, micros): (u64, u64) =
+        redis::cmd("TIME").query_async(&mut connection.clone()).await.map_err(store_error)?;
+    let half_trip = asked.elapsed().as_millis() as u64 / 2;
+    let redis = Timestamp(secs * 1000 + micros / 1000 + half_trip);
+    let local = time::system_now();
+    let off_ms = local.0 as i64 - redis.0 as i64;
+    if off_ms.abs() > 1000 {
+        tracing::warn!(off_ms, "this machine's clock is off Redis's; Viva goes by Redis's time (fix the clock: NTP)");
+    }
+    Ok(Clock::starting_at(redis))
 }
 
 /// A Redis failure as a store error: script refusals are typed, everything else means Redis
@@ -423,6 +452,10 @@ impl Store for RedisStore {
         "redis"
     }
 
+    fn clock(&self) -> Clock {
+        self.clock
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await.map_err(store_error)?;
         if pong == "PONG" { Ok(()) } else { Err(StoreError::Unavailable(format!("PING answered {pong}"))) }
@@ -439,7 +472,7 @@ impl Store for RedisStore {
             }
             Some(ttl) => {
                 let ms = ttl.as_millis() as u64;
-                self.index(&meta.user_id, &meta.session_id, &now_ms().saturating_add(ms).to_string()).await?;
+                self.index(&meta.user_id, &meta.session_id, &self.clock.now().0.saturating_add(ms).to_string()).await?;
                 let _: () = self.conn().pset_ex(&keys.meta, bytes, ms).await.map_err(store_error)?;
             }
         }
@@ -509,11 +542,28 @@ impl Store for RedisStore {
         if result.is_ok() {
             self.webhooks_due(session_id, webhooks).await;
         }
-        result.map(drop).map_err(|e| match store_error(e) {
+        let result = result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
             StoreError::OutOfOrder { head, .. } => StoreError::OutOfOrder { head, got: first.seq },
             other => other,
-        })
+        });
+        // The batch is on the master now (or was already: a retry); with replicas to wait
+        // for, it counts as stored once they have it.
+        let last = first.seq + batch.len() as u64 - 1;
+        let landed = match &result {
+            Ok(()) => true,
+            Err(StoreError::OutOfOrder { head, .. }) => *head == last,
+            Err(_) => false,
+        };
+        if let (true, Some((replicas, timeout))) = (landed, self.wait_replicas) {
+            let confirmed = self.conn().wait_for_replicas(&keys.log, replicas, timeout).await.map_err(store_error)?;
+            if confirmed < replicas {
+                metrics::counter!("viva_store_replica_wait_short_total").increment(1);
+                let detail = format!("the batch is on the master but on {confirmed} of {replicas} replicas");
+                return Err(StoreError::Unavailable(detail));
+            }
+        }
+        result
     }
 
     async fn save_snapshot(&self, session_id: &SessionId, epoch: Epoch, state: &State) -> Result<(), StoreError> {
@@ -543,7 +593,7 @@ impl Store for RedisStore {
     async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError> {
         let index = user_index(user_id);
         // Entries whose retention ran out go first; their keys expired with them.
-        let _: () = self.conn().zrembyscore(&index, "-inf", now_ms()).await.map_err(store_error)?;
+        let _: () = self.conn().zrembyscore(&index, "-inf", self.clock.now().0).await.map_err(store_error)?;
         let ids: Vec<String> = self.conn().zrange(&index, 0, -1).await.map_err(store_error)?;
         let ids: Vec<SessionId> = ids.into_iter().map(SessionId::from).collect();
         // Every metadata at once (metadata is small: ~200 bytes a session; each in its
@@ -707,7 +757,7 @@ impl Store for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(store_error)?;
-        let expires_at = now_ms().saturating_add(ms as u64);
+        let expires_at = self.clock.now().0.saturating_add(ms as u64);
         self.index(&meta.user_id, &meta.session_id, &expires_at.to_string()).await
     }
 
@@ -809,7 +859,7 @@ impl Store for RedisStore {
             .key(user_progress(user_id))
             .arg(summary.session_id.as_str())
             .arg(bytes)
-            .arg(now_ms())
+            .arg(self.clock.now().0)
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_error)?;
