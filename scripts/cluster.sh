@@ -70,7 +70,7 @@ for n in $(seq $((masters * (1 + replicas)))); do
     p="$(free_cluster_port)"
     mkdir -p "$dir/redis-$n"
     redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
-        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+        --repl-diskless-sync-delay 0 --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
         --dir "$dir/redis-$n" --logfile "$dir/redis-$n/redis.log" &
     pids+=($!)
     nodes+=("127.0.0.1:$p")
@@ -81,6 +81,15 @@ redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replicas" --cluste
 for _ in $(seq 300); do
     redis-cli -p "${nodes[0]##*:}" cluster info | grep -q 'cluster_state:ok' && break
     sleep 0.1
+done
+# Every replica in sync with its master: a replica that never synced cannot take over.
+for node in "${nodes[@]}"; do
+    for _ in $(seq 300); do
+        info="$(redis-cli -p "${node##*:}" info replication)"
+        grep -q 'role:master' <<<"$info" && break
+        grep -q 'master_link_status:up' <<<"$info" && break
+        sleep 0.1
+    done
 done
 store="redis+cluster://$(IFS=,; echo "${nodes[*]:0:$masters}")"
 

@@ -98,6 +98,9 @@ scripts/python-client.sh
 step "several nodes: 3 gateways behind nginx on a Redis Cluster, one killed mid-run (1,000 interviews)"
 scripts/cluster-test.sh
 
+step "a Redis Cluster master killed mid-run, its replica promoted: nothing acknowledged lost (500 interviews, WAIT 1)"
+scripts/cluster-failover.sh
+
 step "TypeScript client and web console: protocol.d.ts drift, tsc over their JSDoc types, the reducer's tables"
 scripts/console.sh
 

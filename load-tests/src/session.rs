@@ -373,6 +373,8 @@ struct Driver<'a> {
     /// Tries of the answer at the front of `steps` (after refusals).
     tries: u32,
     ended_by_us: bool,
+    /// The id of the last `session.end` sent (each goes out with one, so a refusal names it).
+    end_id: Option<String>,
     /// Answer sends by answer id, for the score latency.
     sent_by_answer: HashMap<u32, Instant>,
     /// After an answer is acknowledged: the next turn's first delta is timed from this send.
@@ -517,6 +519,7 @@ impl<'a> Driver<'a> {
             pending: None,
             tries: 0,
             ended_by_us: false,
+            end_id: None,
             sent_by_answer: HashMap::new(),
             next_turn_from: None,
             first_delta_of: None,
@@ -655,9 +658,11 @@ impl<'a> Driver<'a> {
             ClientMessage::TurnInterrupt { .. } if self.checker.open_turn().is_none() => self.next_to_send(now),
             // The end is on its way already (a `session.end` sent again after a reconnect).
             ClientMessage::SessionEnd { .. } if self.checker.ending().is_some() => self.next_to_send(now),
-            ClientMessage::SessionEnd { .. } => {
+            ClientMessage::SessionEnd { id } => {
                 self.ended_by_us = true;
-                Some(message)
+                let id = id.unwrap_or_else(|| "load-end".to_owned());
+                self.end_id = Some(id.clone());
+                Some(ClientMessage::SessionEnd { id: Some(id) })
             }
             other => Some(other),
         }
@@ -704,6 +709,7 @@ impl<'a> Driver<'a> {
         if self.extra_answers > MAX_EXTRA_ANSWERS || last.is_none() {
             // Cannot happen with the shipped plans; end rather than wait for the time limit.
             self.ended_by_us = true;
+            self.end_id = Some("load-end".to_owned());
             return Some(ClientMessage::SessionEnd { id: Some("load-end".to_owned()) });
         }
         let id = format!("extra-{}", self.extra_answers);
@@ -797,6 +803,14 @@ impl<'a> Driver<'a> {
             ServerMessage::ScoreUpdated(s) => {
                 if let Some(sent) = self.sent_by_answer.remove(&s.answer_id) {
                     self.samples.record(Metric::Score, now - sent);
+                }
+            }
+            ServerMessage::Error(e) if e.reference.is_some() && e.reference == self.end_id => {
+                // Our `session.end` refused (the store away, the rate limit): it goes out again
+                // a moment later, unless the end turns out to be on its way.
+                if self.checker.ending().is_none() && e.code != ErrorCode::SessionEnded {
+                    let at = self.zero.map_or(Duration::ZERO, |zero| now.saturating_duration_since(zero));
+                    self.steps.push_front((at + END_AGAIN_AFTER, ClientMessage::SessionEnd { id: self.end_id.clone() }));
                 }
             }
             ServerMessage::Error(e) => {

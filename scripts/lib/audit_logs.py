@@ -44,7 +44,10 @@ def entries(node, key):
     lines = cli(node, "--raw", "EVAL", IDS_AND_WRITERS, "1", key).split("\n")
     result = []
     for line in filter(None, lines):
-        entry_id, writer = line.split(" ")
+        parts = line.split(" ")
+        if len(parts) != 2:  # Redis answered an error (the cluster down, a slot moved)
+            sys.exit(f"cannot read {key} on {node}: {line}")
+        entry_id, writer = parts
         result.append((int(entry_id.split("-")[0]), None if writer == "-" else int(writer)))
     return result
 
