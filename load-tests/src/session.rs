@@ -810,7 +810,8 @@ impl<'a> Driver<'a> {
                 // a moment later, unless the end turns out to be on its way.
                 if self.checker.ending().is_none() && e.code != ErrorCode::SessionEnded {
                     let at = self.zero.map_or(Duration::ZERO, |zero| now.saturating_duration_since(zero));
-                    self.steps.push_front((at + END_AGAIN_AFTER, ClientMessage::SessionEnd { id: self.end_id.clone() }));
+                    self.steps
+                        .push_front((at + END_AGAIN_AFTER, ClientMessage::SessionEnd { id: self.end_id.clone() }));
                 }
             }
             ServerMessage::Error(e) => {
