@@ -502,6 +502,9 @@ async fn a_compacted_interview_reads_as_before_and_is_deleted_with_its_user() {
     let after = store.read_log(&session, events - 2).await.unwrap().unwrap();
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![events - 1, events]);
     store.compact(&session, epoch).await.unwrap(); // compacted already: nothing to do
+    // A driver unloading the session snapshots it: no snapshot comes back beside the archive.
+    store.save_snapshot(&session, epoch, &viva_engine::core::State::fold(&loaded.tail)).await.unwrap();
+    assert!(!exists(&redis, &key("snap")));
 
     engine.delete_user(&user).await.unwrap();
     assert_eq!(
@@ -511,9 +514,14 @@ async fn a_compacted_interview_reads_as_before_and_is_deleted_with_its_user() {
 }
 
 #[tokio::test]
-async fn a_finished_interview_is_compacted_by_its_engine() {
+async fn a_finished_interview_is_compacted_by_its_engine_and_keeps_its_retention() {
     let redis = RedisServer::start();
-    let engine = engine(store(&redis).await);
+    let retention = Duration::from_secs(3_600);
+    let engine = Engine::builder()
+        .config(EngineConfig { retention: Some(retention), ..EngineConfig::default() })
+        .store(store(&redis).await)
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build();
     let user: UserId = "ida".into();
     let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id;
     interview(&engine, &user, &session).await;
@@ -525,6 +533,8 @@ async fn a_finished_interview_is_compacted_by_its_engine() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(exists(&redis, &key("archive")) && !exists(&redis, &key("snap")));
+    let ttl: i64 = redis.cli(&["PTTL", &key("archive")]).trim().parse().unwrap();
+    assert!(ttl > 0 && ttl <= retention.as_millis() as i64, "the archive expires with the session ({ttl} ms)");
     assert!(engine.report(&user, &session).await.is_ok());
 }
 

@@ -140,12 +140,15 @@ return -1
 ";
 
 /// Replaces the snapshot if the caller's epoch is current; a session under retention keeps
-/// its expiry. KEYS: epoch, snap, meta. ARGV: epoch, bytes.
+/// its expiry. A compacted session gets none (its archive is the whole log; the state is its
+/// fold), so that a driver unloading it does not write 20 KB back. KEYS: epoch, snap, meta,
+/// archive. ARGV: epoch, bytes.
 const SNAPSHOT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
   return redis.error_reply('FENCED ' .. current)
 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -613,7 +616,7 @@ impl Store for RedisStore {
         let keys = Keys::of(session_id);
         let bytes = persisted::encode(&SnapshotBytes::from(state))?;
         let mut result = self.snapshot.prepare_invoke();
-        result.key(&keys.epoch).key(&keys.snap).key(&keys.meta).arg(epoch).arg(bytes);
+        result.key(&keys.epoch).key(&keys.snap).key(&keys.meta).key(&keys.archive).arg(epoch).arg(bytes);
         let result: Result<u64, _> = result.invoke_async(&mut self.conn()).await;
         result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
