@@ -429,3 +429,144 @@ async fn with_a_replica_to_wait_for_an_answer_is_acknowledged_once_the_replica_h
     let answers = view.transcript.iter().filter(|e| matches!(e, viva_protocol::state::TranscriptEntry::Answer { .. }));
     assert_eq!(answers.count(), 1, "stored once");
 }
+
+/// Everything the REST routes read of a session, the export's own time left out.
+async fn everything_read(
+    engine: &Engine,
+    user: &UserId,
+    session: &SessionId,
+) -> (
+    viva_protocol::rest::SessionView,
+    Vec<ServerMessage>,
+    Vec<(u64, ClientMessage)>,
+    viva_protocol::rest::Report,
+    viva_protocol::rest::Export,
+) {
+    let mut export = engine.export(user).await.unwrap();
+    export.exported_at = 0;
+    (
+        engine.view(user, session).await.unwrap(),
+        engine.events(user, session).await.unwrap(),
+        engine.recording(user, session).await.unwrap(),
+        engine.report(user, session).await.unwrap(),
+        export,
+    )
+}
+
+/// The memory a session's keys take in Redis.
+fn session_bytes(redis: &RedisServer, session: &SessionId) -> u64 {
+    let mine = keys(redis).into_iter().filter(|k| k.contains(session.as_str()));
+    mine.map(|k| redis.cli(&["MEMORY", "USAGE", &k]).trim().parse::<u64>().unwrap()).sum()
+}
+
+fn exists(redis: &RedisServer, key: &str) -> bool {
+    redis.cli(&["EXISTS", key]).trim() == "1"
+}
+
+#[tokio::test]
+async fn a_compacted_interview_reads_as_before_and_is_deleted_with_its_user() {
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    let config = EngineConfig { compact_finished: false, ..EngineConfig::default() };
+    let engine = Engine::builder()
+        .config(config)
+        .store(store.clone())
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build();
+    let user: UserId = "hal".into();
+    let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id;
+    interview(&engine, &user, &session).await;
+    let key = |suffix: &str| format!("viva:{{{session}}}:{suffix}");
+    let before = everything_read(&engine, &user, &session).await;
+    assert!(exists(&redis, &key("log")) && !exists(&redis, &key("archive")), "not compacted when off");
+    let streamed = session_bytes(&redis, &session);
+    let events = log_length(&redis, &session);
+    assert!(events > 10, "a whole interview: {events} events");
+
+    let stale = store.acquire(&session).await.unwrap();
+    let epoch = store.acquire(&session).await.unwrap();
+    assert_eq!(store.compact(&session, stale).await, Err(StoreError::Fenced { epoch: stale, current: epoch }));
+    assert_eq!(log_length(&redis, &session), events, "a refused compaction leaves the log");
+    store.compact(&session, epoch).await.unwrap();
+    assert!(!exists(&redis, &key("log")) && !exists(&redis, &key("snap")) && exists(&redis, &key("archive")));
+    let writers = redis.cli(&["HGET", &key("archive"), "w"]);
+    assert_eq!(writers.trim().split(',').count() as u64, events, "a writer per entry: {writers}");
+    assert!(writers.trim().split(',').all(|w| w.parse::<u64>().unwrap() > 0), "{writers}");
+
+    assert_eq!(everything_read(&engine, &user, &session).await, before, "the same read from the archive");
+    let compacted = session_bytes(&redis, &session);
+    assert!(compacted <= 8 * 1024, "the compacted session takes {compacted} bytes ({streamed} before)");
+    let loaded = store.load(&session).await.unwrap().unwrap();
+    assert!(loaded.snapshot.is_none());
+    assert_eq!(loaded.tail.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=events).collect::<Vec<_>>());
+    let after = store.read_log(&session, events - 2).await.unwrap().unwrap();
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![events - 1, events]);
+    store.compact(&session, epoch).await.unwrap(); // compacted already: nothing to do
+    // A driver unloading the session snapshots it: no snapshot comes back beside the archive.
+    store.save_snapshot(&session, epoch, &viva_engine::core::State::fold(&loaded.tail)).await.unwrap();
+    assert!(!exists(&redis, &key("snap")));
+
+    engine.delete_user(&user).await.unwrap();
+    assert_eq!(
+        keys(&redis).into_iter().filter(|k| k.contains(session.as_str())).collect::<Vec<_>>(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_finished_interview_is_compacted_by_its_engine_and_keeps_its_retention() {
+    let redis = RedisServer::start();
+    let retention = Duration::from_secs(3_600);
+    let engine = Engine::builder()
+        .config(EngineConfig { retention: Some(retention), ..EngineConfig::default() })
+        .store(store(&redis).await)
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build();
+    let user: UserId = "ida".into();
+    let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id;
+    interview(&engine, &user, &session).await;
+    let key = |suffix: &str| format!("viva:{{{session}}}:{suffix}");
+    // Compacted right after the end, which the client may hear of first.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while exists(&redis, &key("log")) {
+        assert!(std::time::Instant::now() < deadline, "never compacted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(exists(&redis, &key("archive")) && !exists(&redis, &key("snap")));
+    let ttl: i64 = redis.cli(&["PTTL", &key("archive")]).trim().parse().unwrap();
+    assert!(ttl > 0 && ttl <= retention.as_millis() as i64, "the archive expires with the session ({ttl} ms)");
+    assert!(engine.report(&user, &session).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_corrupt_archive_is_an_error_not_a_panic() {
+    use std::io::Write;
+    let redis = RedisServer::start();
+    let store = store(&redis).await;
+    let engine = engine(store.clone());
+    let user: UserId = "jo".into();
+    let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id;
+    interview(&engine, &user, &session).await;
+    let epoch = store.acquire(&session).await.unwrap();
+    store.compact(&session, epoch).await.unwrap();
+    let archive = format!("viva:{{{session}}}:archive");
+    let set_data = |data: Vec<u8>| {
+        let (mut connection, archive) = (store.connection(), archive.clone());
+        async move {
+            let () = redis::cmd("HSET").arg(&archive).arg("data").arg(data).query_async(&mut connection).await.unwrap();
+        }
+    };
+    let corrupt = |result: Result<_, StoreError>| matches!(result, Err(StoreError::Corrupt(_)));
+
+    set_data(b"garbage".to_vec()).await;
+    assert!(corrupt(store.load(&session).await.map(drop)));
+    assert!(corrupt(store.read_log(&session, 0).await.map(drop)));
+    assert!(engine.view(&user, &session).await.is_err());
+
+    // Inflating past the bound is refused before it takes the memory.
+    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater.write_all(&vec![0; 17 * 1024 * 1024]).unwrap();
+    set_data(deflater.finish().unwrap()).await;
+    let refused = store.read_log(&session, 0).await;
+    assert!(matches!(&refused, Err(StoreError::Corrupt(why)) if why.contains("inflates past")), "{refused:?}");
+}

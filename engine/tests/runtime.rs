@@ -198,6 +198,9 @@ impl Store for FlakyStore {
     async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
         self.inner.read_log(session_id, after).await
     }
+    async fn compact(&self, session_id: &SessionId, epoch: Epoch) -> Result<(), StoreError> {
+        self.inner.compact(session_id, epoch).await
+    }
     async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError> {
         self.inner.user_sessions(user_id).await
     }

@@ -1,7 +1,11 @@
 """Audits every session log of a Viva Redis (Cluster) after a run: each log's seqs are 1, 2,
 3, ... with none skipped or repeated, and the epoch that wrote each event (the stream entry's
 `w` field) never goes down along the log: no writer wrote after a newer owner had taken the
-session over (0 double writers). Prints one JSON line of counts; exit status 1 on any breach.
+session over (0 double writers). A finished session compacted into an archive
+(`viva:{<session>}:archive`, field `w`: the writers of its entries, in order, 0 for none) is
+audited the same way, counted as a log: its seqs are 1..n by construction (it is written only
+from a whole log), so its writers are what is checked. Prints one JSON line of counts; exit
+status 1 on any breach.
 
     python3 scripts/lib/audit_logs.py HOST:PORT [HOST:PORT ...]   # the masters (or any nodes)
 """
@@ -52,13 +56,23 @@ def entries(node, key):
     return result
 
 
+def archived(node, key):
+    """(seq, writer epoch or None) of each entry of an archive (seqs implied: 1..n)."""
+    writers = cli(node, "--raw", "HGET", key, "w").strip()
+    if not writers or not all(w.isdigit() for w in writers.split(",")):
+        sys.exit(f"cannot read {key} on {node}: {writers!r}")
+    return [(seq, int(w) or None) for seq, w in enumerate(writers.split(","), 1)]
+
+
 def main():
     nodes = sys.argv[1:]
     logs = sessions_moved = events = 0
     breaches = []
     for node in masters(nodes):
-        for key in cli(node, "--scan", "--pattern", "viva:{*}:log").split():
-            log = entries(node, key)
+        found = [(key, entries) for key in cli(node, "--scan", "--pattern", "viva:{*}:log").split()]
+        found += [(key, archived) for key in cli(node, "--scan", "--pattern", "viva:{*}:archive").split()]
+        for key, read in found:
+            log = read(node, key)
             logs += 1
             events += len(log)
             seqs = [seq for seq, _ in log]

@@ -498,6 +498,7 @@ impl Actor {
             // Frozen, and not yet time to try the store again.
             return Ok(());
         }
+        let mut log_whole = false;
         if !self.unstored.is_empty() {
             let store = &self.ctx.store;
             let session_id = self.registration.session_id();
@@ -561,9 +562,19 @@ impl Actor {
                     Err(error) => tracing::warn!(session = %session_id, %error, "snapshot failed"),
                 }
             }
+            // The batch holding the end is stored (and its progress record): the log is whole
+            // and no more comes.
+            log_whole = session.is_ended();
         }
         for message in std::mem::take(&mut self.undelivered) {
             self.deliver(message);
+        }
+        // After delivering: the client hears of the end without waiting for this.
+        if log_whole && self.ctx.config.compact_finished {
+            let session_id = self.registration.session_id();
+            if let Err(error) = self.ctx.store.compact(session_id, epoch).await {
+                tracing::warn!(session = %session_id, %error, "cannot compact the finished session (it stays readable)");
+            }
         }
         if session.is_ended() {
             if let Some(minutes) = self.minutes.as_mut() {

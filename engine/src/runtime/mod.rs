@@ -95,6 +95,9 @@ pub struct EngineConfig {
     /// session whose engine died (or lost the store) for this long is taken over by another
     /// engine's sweep, which runs as often (`runtime/leases.rs`).
     pub lease_term_ms: u64,
+    /// A finished session's log is compacted in the store once all of it is durable
+    /// ([`Store::compact`](crate::store::Store::compact)); off, it stays as it was written.
+    pub compact_finished: bool,
 }
 
 impl Default for EngineConfig {
@@ -115,6 +118,7 @@ impl Default for EngineConfig {
             max_loaded_sessions: None,
             max_live_per_user: None,
             lease_term_ms: 15_000,
+            compact_finished: true,
         }
     }
 }

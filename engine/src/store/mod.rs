@@ -165,6 +165,15 @@ pub trait Store: Webhooks + Leases + Send + Sync + 'static {
     /// Log entries with `seq > after`, or `None` when some of them are no longer kept.
     async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError>;
 
+    /// Stores a finished session's log compactly, once every event of it is durable (issue 17:
+    /// a finished interview's stream costs ~45 KB of Redis, its archive a few). Reads go on as
+    /// before. Refused like an append with an older epoch (`Fenced`); an error leaves the log
+    /// as it was, still whole and readable. Stores that keep the log in-process (memory) do
+    /// nothing.
+    async fn compact(&self, _session_id: &SessionId, _epoch: Epoch) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Every session of a user, newest first, read at once (one round trip on Redis); those
     /// whose metadata cannot be read are listed apart instead of failing the whole list.
     async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError>;

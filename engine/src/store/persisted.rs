@@ -27,6 +27,9 @@
 //! - metadata: `V1`; its candidate gained the optional `focus` (an adaptive session's targets,
 //!   issue 15), reports the optional `revisited`.
 //! - résumés (per user): `V1`.
+//! - archives (a finished session's whole log, compacted on Redis): `1` (the archive's field
+//!   `v`): its `data` is the entries' [`EntryBytes`], the stream's encoding, as one MessagePack
+//!   array, deflated.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -52,6 +55,47 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 /// Decodes a stored value.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("cannot decode: {e}")))
+}
+
+/// The format of archives written ([`encode_archive`]), kept beside their data.
+pub const ARCHIVE_VERSION: &str = "1";
+
+/// Most bytes an archive may inflate to: a finished interview's log is tens of KB, so more is
+/// corrupt data, refused before it takes the memory.
+pub const MAX_ARCHIVE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A whole log as an archive's data ([`ARCHIVE_VERSION`] 1): the entries as one MessagePack
+/// array of [`EntryBytes`], deflated.
+pub fn encode_archive(entries: &[LogEntry]) -> Result<Vec<u8>, StoreError> {
+    use std::io::Write;
+    let bytes = encode(&entries.iter().map(EntryBytes::from).collect::<Vec<_>>())?;
+    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater
+        .write_all(&bytes)
+        .and_then(|()| deflater.finish())
+        .map_err(|e| StoreError::Corrupt(format!("cannot deflate: {e}")))
+}
+
+/// The entries of an archive written by [`encode_archive`] in format `version`: a whole log,
+/// seqs 1 to n.
+pub fn decode_archive(version: &str, data: &[u8]) -> Result<Vec<LogEntry>, StoreError> {
+    use std::io::Read;
+    if version != ARCHIVE_VERSION {
+        return Err(StoreError::Corrupt(format!("archive version `{version}`")));
+    }
+    let mut bytes = Vec::new();
+    flate2::read::DeflateDecoder::new(data)
+        .take(MAX_ARCHIVE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::Corrupt(format!("cannot inflate the archive: {e}")))?;
+    if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
+        return Err(StoreError::Corrupt(format!("archive inflates past {MAX_ARCHIVE_BYTES} bytes")));
+    }
+    let entries: Vec<LogEntry> = decode::<Vec<EntryBytes>>(&bytes)?.into_iter().map(LogEntry::from).collect();
+    match entries.iter().zip(1..).find(|(entry, seq)| entry.seq != *seq) {
+        Some((entry, seq)) => Err(StoreError::Corrupt(format!("archived entry {} where {seq} belongs", entry.seq))),
+        None => Ok(entries),
+    }
 }
 
 /// A session's metadata.

@@ -10,6 +10,7 @@
 //! | `viva:{<session>}:epoch` | string (int) | the fencing epoch of the current owner |
 //! | `viva:{<session>}:log` | stream | one entry per durable event, id `<seq>-0`, field `e`: [`EntryBytes`], field `w`: the epoch that wrote it (an audit of fencing: along a log it never goes down) |
 //! | `viva:{<session>}:snap` | string | [`SnapshotBytes`]: the state after some `head` seq |
+//! | `viva:{<session>}:archive` | hash | a finished session's whole log, in place of `log` and `snap` (`compact`): `v` the format ([`persisted::ARCHIVE_VERSION`]), `data` the entries deflated ([`persisted::encode_archive`]), `w` each entry's writer epoch, comma-separated (for audits) |
 //! | `viva:{<session>}:audio` | hash | spoken answers' audio (`--audio-recordings on`): utterance id → FLAC |
 //! | `viva:{<session>}:tickets` | sorted set | socket tickets used (single use across nodes), until they expire |
 //! | `viva:{nodes}` | hash | the registry of gateway nodes: id → JSON (address, live sessions, heartbeat, expiry, draining) |
@@ -88,6 +89,26 @@ end
 return head + n
 ";
 
+/// Replaces a finished session's log and snapshot by its archive, if the caller's epoch is
+/// current and the log is still the one read (as long as it was): else a later append would
+/// be lost. The archive keeps the metadata's expiry (retention).
+/// KEYS: epoch, log, snap, archive, meta. ARGV: epoch, entries read, version, data, writers.
+const COMPACT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then
+  return redis.error_reply('FENCED ' .. current)
+end
+local length = redis.call('XLEN', KEYS[2])
+if length ~= tonumber(ARGV[2]) then
+  return redis.error_reply('LOG_MOVED the log has ' .. length .. ' entries, ' .. ARGV[2] .. ' were read')
+end
+redis.call('HSET', KEYS[4], 'v', ARGV[3], 'data', ARGV[4], 'w', ARGV[5])
+local ttl = redis.call('PTTL', KEYS[5])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+";
+
 /// A new epoch, only for a session that exists: INCR alone would leave an `epoch` key behind
 /// for a deleted or expired session, against complete deletion. Under retention the epoch
 /// expires with the metadata. KEYS: meta, epoch.
@@ -119,12 +140,15 @@ return -1
 ";
 
 /// Replaces the snapshot if the caller's epoch is current; a session under retention keeps
-/// its expiry. KEYS: epoch, snap, meta. ARGV: epoch, bytes.
+/// its expiry. A compacted session gets none (its archive is the whole log; the state is its
+/// fold), so that a driver unloading it does not write 20 KB back. KEYS: epoch, snap, meta,
+/// archive. ARGV: epoch, bytes.
 const SNAPSHOT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then
   return redis.error_reply('FENCED ' .. current)
 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -235,6 +259,7 @@ pub struct RedisStore {
     append: Script,
     acquire: Script,
     snapshot: Script,
+    compact: Script,
     index: Script,
     admit: Script,
     take_index: Script,
@@ -258,6 +283,7 @@ struct Keys {
     epoch: String,
     log: String,
     snap: String,
+    archive: String,
     audio: String,
     webhooks: String,
     tickets: String,
@@ -270,6 +296,7 @@ impl Keys {
             epoch: format!("viva:{{{session_id}}}:epoch"),
             log: format!("viva:{{{session_id}}}:log"),
             snap: format!("viva:{{{session_id}}}:snap"),
+            archive: format!("viva:{{{session_id}}}:archive"),
             audio: format!("viva:{{{session_id}}}:audio"),
             webhooks: format!("viva:{{{session_id}}}:webhooks"),
             tickets: format!("viva:{{{session_id}}}:tickets"),
@@ -330,6 +357,7 @@ impl RedisStore {
             append: Script::new(APPEND),
             acquire: Script::new(ACQUIRE),
             snapshot: Script::new(SNAPSHOT),
+            compact: Script::new(COMPACT),
             index: Script::new(INDEX),
             admit: Script::new(ADMIT),
             take_index: Script::new(TAKE_INDEX),
@@ -362,11 +390,11 @@ impl RedisStore {
     /// Deletes every key of these sessions (each session's keys in one command: one slot).
     async fn delete_sessions(&self, ids: &[SessionId]) -> Result<(), StoreError> {
         // Collected first: a lazy iterator over borrowed ids would be held across the awaits.
-        let sessions: Vec<[String; 7]> = ids
+        let sessions: Vec<[String; 8]> = ids
             .iter()
             .map(|id| {
                 let keys = Keys::of(id);
-                [keys.meta, keys.epoch, keys.log, keys.snap, keys.audio, keys.webhooks, keys.tickets]
+                [keys.meta, keys.epoch, keys.log, keys.snap, keys.archive, keys.audio, keys.webhooks, keys.tickets]
             })
             .collect();
         each(sessions, |keys| {
@@ -376,6 +404,26 @@ impl RedisStore {
         .await
         .map(drop)
         .map_err(store_error)
+    }
+
+    /// The log's entries with `seq > after`: from its stream, or from its archive once the
+    /// session was compacted (then there is no stream). One round trip: the archive's fields
+    /// are nil while the stream exists.
+    async fn log_after(&self, keys: &Keys, after: u64) -> Result<Vec<LogEntry>, StoreError> {
+        let (reply, (version, data)): (StreamRangeReply, (Option<String>, Option<Vec<u8>>)) = redis::pipe()
+            .xrange(&keys.log, format!("{}-0", after + 1), "+")
+            .hmget(&keys.archive, &["v", "data"])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_error)?;
+        match (version, data) {
+            (Some(version), Some(data)) if reply.ids.is_empty() => {
+                let mut entries = persisted::decode_archive(&version, &data)?;
+                entries.retain(|entry| entry.seq > after);
+                Ok(entries)
+            }
+            _ => entries(reply),
+        }
     }
 
     async fn index(&self, user_id: &UserId, session_id: &SessionId, score: &str) -> Result<(), StoreError> {
@@ -500,9 +548,7 @@ impl Store for RedisStore {
         let meta = persisted::decode::<MetaBytes>(&meta)?.into_meta(session_id);
         let snapshot: Option<State> = snap.map(|b| persisted::decode::<SnapshotBytes>(&b)).transpose()?.map(Into::into);
         let after = snapshot.as_ref().map_or(0, |s| s.head);
-        let reply: StreamRangeReply =
-            self.conn().xrange(&keys.log, format!("{}-0", after + 1), "+").await.map_err(store_error)?;
-        Ok(Some(Loaded { meta, snapshot, tail: entries(reply)? }))
+        Ok(Some(Loaded { meta, snapshot, tail: self.log_after(&keys, after).await? }))
     }
 
     async fn acquire(&self, session_id: &SessionId) -> Result<Epoch, StoreError> {
@@ -570,7 +616,7 @@ impl Store for RedisStore {
         let keys = Keys::of(session_id);
         let bytes = persisted::encode(&SnapshotBytes::from(state))?;
         let mut result = self.snapshot.prepare_invoke();
-        result.key(&keys.epoch).key(&keys.snap).key(&keys.meta).arg(epoch).arg(bytes);
+        result.key(&keys.epoch).key(&keys.snap).key(&keys.meta).key(&keys.archive).arg(epoch).arg(bytes);
         let result: Result<u64, _> = result.invoke_async(&mut self.conn()).await;
         result.map(drop).map_err(|e| match store_error(e) {
             StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
@@ -579,15 +625,42 @@ impl Store for RedisStore {
     }
 
     async fn read_log(&self, session_id: &SessionId, after: u64) -> Result<Option<Vec<LogEntry>>, StoreError> {
-        let keys = Keys::of(session_id);
-        let reply: StreamRangeReply =
-            self.conn().xrange(&keys.log, format!("{}-0", after + 1), "+").await.map_err(store_error)?;
-        let entries = entries(reply)?;
+        let entries = self.log_after(&Keys::of(session_id), after).await?;
         // History after `after` is whole only if it starts right after it.
         match entries.first() {
             Some(first) if first.seq != after + 1 => Ok(None),
             _ => Ok(Some(entries)),
         }
+    }
+
+    async fn compact(&self, session_id: &SessionId, epoch: Epoch) -> Result<(), StoreError> {
+        let keys = Keys::of(session_id);
+        let reply: StreamRangeReply = self.conn().xrange_all(&keys.log).await.map_err(store_error)?;
+        if reply.ids.is_empty() {
+            // Compacted already, or deleted.
+            return Ok(());
+        }
+        let writers: Vec<String> = reply.ids.iter().map(|id| id.get::<u64>("w").unwrap_or(0).to_string()).collect();
+        let read = reply.ids.len();
+        let data = persisted::encode_archive(&entries(reply)?)?;
+        let result: Result<u8, _> = self
+            .compact
+            .key(&keys.epoch)
+            .key(&keys.log)
+            .key(&keys.snap)
+            .key(&keys.archive)
+            .key(&keys.meta)
+            .arg(epoch)
+            .arg(read)
+            .arg(persisted::ARCHIVE_VERSION)
+            .arg(data)
+            .arg(writers.join(","))
+            .invoke_async(&mut self.conn())
+            .await;
+        result.map(drop).map_err(|e| match store_error(e) {
+            StoreError::Fenced { current, .. } => StoreError::Fenced { epoch, current },
+            other => other,
+        })
     }
 
     async fn user_sessions(&self, user_id: &UserId) -> Result<UserSessions, StoreError> {
@@ -749,6 +822,8 @@ impl Store for RedisStore {
             .pexpire(&keys.log, ms)
             .ignore()
             .pexpire(&keys.snap, ms)
+            .ignore()
+            .pexpire(&keys.archive, ms)
             .ignore()
             .pexpire(&keys.audio, ms)
             .ignore()
