@@ -805,14 +805,16 @@ impl<'a> Driver<'a> {
                     self.samples.record(Metric::Score, now - sent);
                 }
             }
-            ServerMessage::Error(e) if e.reference.is_some() && e.reference == self.end_id => {
-                // Our `session.end` refused (the store away, the rate limit): it goes out again
-                // a moment later, unless the end turns out to be on its way.
-                if self.checker.ending().is_none() && e.code != ErrorCode::SessionEnded {
-                    let at = self.zero.map_or(Duration::ZERO, |zero| now.saturating_duration_since(zero));
-                    self.steps
-                        .push_front((at + END_AGAIN_AFTER, ClientMessage::SessionEnd { id: self.end_id.clone() }));
-                }
+            // Our `session.end` refused (the store away, the rate limit): it goes out again a
+            // moment later, unless the end turns out to be on its way.
+            ServerMessage::Error(e)
+                if e.reference.is_some()
+                    && e.reference == self.end_id
+                    && self.checker.ending().is_none()
+                    && e.code != ErrorCode::SessionEnded =>
+            {
+                let at = self.zero.map_or(Duration::ZERO, |zero| now.saturating_duration_since(zero));
+                self.steps.push_front((at + END_AGAIN_AFTER, ClientMessage::SessionEnd { id: self.end_id.clone() }));
             }
             ServerMessage::Error(e) => {
                 let Some(pending) = self.pending.as_mut().filter(|p| e.reference.as_deref() == Some(p.id.as_str()))
