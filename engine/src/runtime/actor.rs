@@ -569,13 +569,6 @@ impl Actor {
         for message in std::mem::take(&mut self.undelivered) {
             self.deliver(message);
         }
-        // After delivering: the client hears of the end without waiting for this.
-        if log_whole && self.ctx.config.compact_finished {
-            let session_id = self.registration.session_id();
-            if let Err(error) = self.ctx.store.compact(session_id, epoch).await {
-                tracing::warn!(session = %session_id, %error, "cannot compact the finished session (it stays readable)");
-            }
-        }
         if session.is_ended() {
             if let Some(minutes) = self.minutes.as_mut() {
                 let now = self.ctx.clock.now();
@@ -591,6 +584,14 @@ impl Actor {
                 self.end_live_count().await;
             }
             self.close(CloseCode::Normal, false);
+        }
+        // Last, after the close: the client hears of the end, and its socket closes, without
+        // waiting for this (a node dying in between would leave it without its close frame).
+        if log_whole && self.ctx.config.compact_finished {
+            let session_id = self.registration.session_id();
+            if let Err(error) = self.ctx.store.compact(session_id, epoch).await {
+                tracing::warn!(session = %session_id, %error, "cannot compact the finished session (it stays readable)");
+            }
         }
         Ok(())
     }
