@@ -62,19 +62,5 @@ if [ "$load_status" -ne 0 ]; then
     tail -20 "$dir/load.err" >&2
     exit 1
 fi
-python3 - "$dir/summary.json" "$sessions" <<'EOF'
-import json, sys
-summary, sessions = json.load(open(sys.argv[1])), int(sys.argv[2])
-s, c = summary["sessions"], summary["connections"]
-problems = []
-if s["completed"] != sessions or s["failed"]:
-    problems.append(f"{s['completed']}/{sessions} completed, failures {s['failures']}")
-if summary["violations"]["total"]:
-    problems.append(f"violations {summary['violations']['by_kind']}")
-print(f"failover: {s['completed']}/{sessions} interviews completed, {summary['violations']['total']} violations, "
-      f"{c['reconnects']} reconnects, errors {summary.get('errors', {})}")
-if problems:
-    print("failover: FAIL " + "; ".join(problems), file=sys.stderr)
-    sys.exit(1)
-EOF
+python3 scripts/lib/check_summary.py failover "$dir/summary.json" "$sessions"
 echo "failover: passed in $((SECONDS - started)) s"

@@ -65,26 +65,7 @@ if [ "$load_status" -ne 0 ]; then
     exit 1
 fi
 
-python3 - "$dir/summary.json" "$sessions" <<'EOF'
-import json, sys
-summary, sessions = json.load(open(sys.argv[1])), int(sys.argv[2])
-s, c, r = summary["sessions"], summary["connections"], summary["latency_ms"]["reconnect"]
-problems = []
-if s["completed"] != sessions or s["failed"]:
-    problems.append(f"{s['completed']}/{sessions} completed, failures {s['failures']}")
-if summary["violations"]["total"]:
-    problems.append(f"violations {summary['violations']['by_kind']}")
-if c["reconnects"] == 0:
-    problems.append("no session reconnected: the killed node ran none")
-if len(c["by_node"]) != 3:
-    problems.append(f"sockets went to {sorted(c['by_node'])}, not the three gateways")
-print(f"cluster-test: {s['completed']}/{sessions} interviews completed, {summary['violations']['total']} violations; "
-      f"{c['reconnects']} reconnects ({c['moved']} moved), reconnect p50 {r['p50']} ms p99 {r['p99']} ms max {r['max']} ms; "
-      f"sockets by node {c['by_node']}")
-if problems:
-    print("cluster-test: FAIL " + "; ".join(problems), file=sys.stderr)
-    sys.exit(1)
-EOF
+python3 scripts/lib/check_summary.py cluster-test "$dir/summary.json" "$sessions" --nodes 3
 
 # The drained node exited by itself, and said it stopped cleanly.
 for _ in $(seq 300); do

@@ -19,7 +19,15 @@ async fn store(redis: &RedisServer) -> Arc<RedisStore> {
 }
 
 fn engine(store: Arc<RedisStore>) -> Engine {
-    Engine::builder().store(store).interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO))).build()
+    engine_with(EngineConfig::default(), store)
+}
+
+fn engine_with(config: EngineConfig, store: Arc<RedisStore>) -> Engine {
+    Engine::builder()
+        .config(config)
+        .store(store)
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .build()
 }
 
 fn meta(session: &str, user: &str, at: u64) -> SessionMeta {
@@ -467,12 +475,7 @@ fn exists(redis: &RedisServer, key: &str) -> bool {
 async fn a_compacted_interview_reads_as_before_and_is_deleted_with_its_user() {
     let redis = RedisServer::start();
     let store = store(&redis).await;
-    let config = EngineConfig { compact_finished: false, ..EngineConfig::default() };
-    let engine = Engine::builder()
-        .config(config)
-        .store(store.clone())
-        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-        .build();
+    let engine = engine_with(EngineConfig { compact_finished: false, ..EngineConfig::default() }, store.clone());
     let user: UserId = "hal".into();
     let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id;
     interview(&engine, &user, &session).await;
@@ -517,11 +520,8 @@ async fn a_compacted_interview_reads_as_before_and_is_deleted_with_its_user() {
 async fn a_finished_interview_is_compacted_by_its_engine_and_keeps_its_retention() {
     let redis = RedisServer::start();
     let retention = Duration::from_secs(3_600);
-    let engine = Engine::builder()
-        .config(EngineConfig { retention: Some(retention), ..EngineConfig::default() })
-        .store(store(&redis).await)
-        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
-        .build();
+    let engine =
+        engine_with(EngineConfig { retention: Some(retention), ..EngineConfig::default() }, store(&redis).await);
     let user: UserId = "ida".into();
     let session = engine.create_session(&user, "senior-backend", Default::default()).await.unwrap().session_id;
     interview(&engine, &user, &session).await;
