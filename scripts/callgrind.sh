@@ -2,8 +2,9 @@
 # The deterministic cost of one whole scripted interview (core, heuristic scorer, JSON codec),
 # in instructions counted by valgrind's callgrind: comparable across machines and runs where
 # timings are not. Builds engine/benches/instructions.rs (the bench profile: optimized), runs it
-# once per shipped plan under callgrind collecting only inside `common::interview`, and prints
-# the instructions per interview. Needs valgrind (Debian's `valgrind`).
+# once per shipped plan under callgrind collecting only inside its `measured` (the second
+# interview of the process: the first builds what is built once), and prints the instructions
+# per interview. Needs valgrind (Debian's `valgrind`).
 #
 #   scripts/callgrind.sh            every shipped plan
 #   scripts/callgrind.sh PLAN...    those plans
@@ -19,7 +20,7 @@ plans=("$@")
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 for plan in "${plans[@]}"; do
-    valgrind --tool=callgrind --callgrind-out-file="$out/$plan.out" --toggle-collect='*common::interview*' \
+    valgrind --tool=callgrind --callgrind-out-file="$out/$plan.out" --toggle-collect='*instructions::measured*' \
         "$bin" "$plan" >"$out/$plan.log" 2>&1
     inputs="$(grep -o '[0-9]* inputs' "$out/$plan.log" | cut -d' ' -f1)"
     instructions="$(awk '/^(summary|totals):/ { print $2; exit }' "$out/$plan.out")"

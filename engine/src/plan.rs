@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use crate::rubric::KeywordIndex;
 use serde::Deserialize;
 
 /// One interview: its questions in order, the rubric they are scored on, and the time limit.
@@ -69,6 +70,9 @@ pub struct Question {
     /// (see [`Plan::budget_s`]).
     #[serde(default)]
     pub budget_s: Option<u64>,
+    /// The key points' keywords prepared for matching (built on first use).
+    #[serde(skip)]
+    pub keyword_index: KeywordIndex,
 }
 
 impl Question {

@@ -229,6 +229,7 @@ fn question_with_keywords(keywords: &[&str]) -> Question {
                 follow_up: "?".to_owned(),
             })
             .collect(),
+        keyword_index: Default::default(),
     }
 }
 

@@ -25,7 +25,7 @@ mod coverage;
 mod language;
 mod words;
 
-pub use coverage::{Coverage, coverage, coverage_in};
+pub use coverage::{Coverage, KeywordIndex, coverage, coverage_in};
 pub use language::{canonical_language, same_language, strip_comments};
 pub use words::Words;
-pub(crate) use words::{Mode, is_ident_char, is_text_char};
+pub(crate) use words::{Mode, Phrases, is_ident_char, is_text_char};

@@ -138,29 +138,54 @@ impl Words {
     /// Whether `keyword` is found under the keyword rule (see the
     /// [matching rules](crate::rubric#matching-rules)).
     pub fn contains(&self, keyword: &str) -> bool {
-        let phrase = Phrase::new(keyword, Mode::Prefix);
+        let phrase = Phrase::new(keyword, Mode::Prefix, 0);
         (0..self.len()).any(|i| self.matches_at(i, &phrase))
     }
 
     /// The words `keyword` matches first (see [`Words::contains`]), as they are in the text
     /// (lowercase, joined by spaces): `idempoten` finds `idempotency`.
     pub fn found(&self, keyword: &str) -> Option<String> {
-        let phrase = Phrase::new(keyword, Mode::Prefix);
+        let phrase = Phrase::new(keyword, Mode::Prefix, 0);
         let at = (0..self.len()).find(|&i| self.matches_at(i, &phrase))?;
         let words: Vec<&str> = (at..at + phrase.parts.len()).filter_map(|i| self.get(i)).collect();
         Some(words.join(" "))
     }
 
-    /// How many times any of `phrases` starts at some word.
-    pub(crate) fn count_any(&self, phrases: &[&str], mode: Mode) -> u32 {
-        let phrases = Phrase::all(phrases, mode);
-        (0..self.len()).filter(|&i| phrases.iter().any(|p| self.matches_at(i, p))).count() as u32
+    /// At how many words any phrase of `set` starts.
+    pub(crate) fn count(&self, set: &Phrases) -> u32 {
+        (0..self.len()).filter(|&i| self.starting_at(i, set).next().is_some()).count() as u32
     }
 
-    /// Whether any of `phrases` is found.
-    pub(crate) fn has_any(&self, phrases: &[&str], mode: Mode) -> bool {
-        let phrases = Phrase::all(phrases, mode);
-        (0..self.len()).any(|i| phrases.iter().any(|p| self.matches_at(i, p)))
+    /// Whether any phrase of `set` is found.
+    pub(crate) fn has(&self, set: &Phrases) -> bool {
+        (0..self.len()).any(|i| self.starting_at(i, set).next().is_some())
+    }
+
+    /// For each tag below `tags`, whether a phrase of `set` with that tag is found.
+    pub(crate) fn tags_found(&self, set: &Phrases, tags: usize) -> Vec<bool> {
+        let mut found = vec![false; tags];
+        for i in 0..self.len() {
+            for phrase in self.starting_at(i, set) {
+                if let Some(seen) = found.get_mut(phrase.tag) {
+                    *seen = true;
+                }
+            }
+        }
+        found
+    }
+
+    /// The phrases of `set` that start at word `i`: only those whose first byte is the word's
+    /// are compared.
+    fn starting_at<'s>(&'s self, i: usize, set: &'s Phrases) -> impl Iterator<Item = &'s Phrase> + 's {
+        let candidates = match self.get(i).and_then(|word| word.as_bytes().first()) {
+            Some(&first) => {
+                let start = set.firsts.partition_point(|&f| f < first);
+                let end = start + set.firsts[start..].partition_point(|&f| f == first);
+                &set.phrases[start..end]
+            }
+            None => &[],
+        };
+        candidates.iter().filter(move |phrase| self.matches_at(i, phrase))
     }
 
     /// Whether `phrase`'s words start at word `i`. A phrase without words matches nothing.
@@ -170,10 +195,47 @@ impl Words {
     }
 }
 
+/// Phrases prepared once for matching many answers: split into words, lowercased, and
+/// ordered by their first byte so that each word of an answer is compared only with the
+/// phrases that can start there (scoring is the engine's hottest loop). Build the scorer's
+/// fixed lists once per process and a question's keywords once per plan, not per answer.
+#[derive(Default)]
+pub(crate) struct Phrases {
+    /// Ordered by their first byte.
+    phrases: Vec<Phrase>,
+    /// The first byte of each phrase, in the same order.
+    firsts: Vec<u8>,
+}
+
+impl Phrases {
+    /// `phrases`, each matched under `mode`.
+    pub(crate) fn new(phrases: &[&str], mode: Mode) -> Self {
+        Self::default().with(phrases, mode)
+    }
+
+    /// These phrases added, each matched under `mode`.
+    pub(crate) fn with(self, phrases: &[&str], mode: Mode) -> Self {
+        self.tagged(phrases.iter().map(|&phrase| (0, phrase)), mode)
+    }
+
+    /// These phrases added, each with its tag (see [`Words::tags_found`]).
+    pub(crate) fn tagged<'p>(mut self, phrases: impl IntoIterator<Item = (usize, &'p str)>, mode: Mode) -> Self {
+        // A phrase without words matches nothing.
+        self.phrases.extend(
+            phrases.into_iter().map(|(tag, phrase)| Phrase::new(phrase, mode, tag)).filter(|p| !p.parts.is_empty()),
+        );
+        self.phrases.sort_by_key(Phrase::first_byte);
+        self.firsts = self.phrases.iter().map(Phrase::first_byte).collect();
+        self
+    }
+}
+
 /// A phrase split into its words and lowercased once, before it is looked for at every word
-/// of an answer (scoring is the engine's hottest loop).
+/// of an answer.
 struct Phrase {
     parts: Vec<PhraseWord>,
+    /// Which of a set's groups it belongs to (a question's key point).
+    tag: usize,
 }
 
 /// One word of a [`Phrase`].
@@ -186,7 +248,7 @@ struct PhraseWord {
 }
 
 impl Phrase {
-    fn new(phrase: &str, mode: Mode) -> Self {
+    fn new(phrase: &str, mode: Mode, tag: usize) -> Self {
         let parts = phrase
             .split(|c: char| !is_text_char(c))
             .filter(|w| !w.is_empty())
@@ -196,11 +258,12 @@ impl Phrase {
                 number: part.chars().all(|c| c.is_ascii_digit()),
             })
             .collect();
-        Self { parts }
+        Self { parts, tag }
     }
 
-    fn all(phrases: &[&str], mode: Mode) -> Vec<Self> {
-        phrases.iter().map(|p| Self::new(p, mode)).collect()
+    /// The first byte of its first word (0 for a phrase without words).
+    fn first_byte(&self) -> u8 {
+        self.parts.first().and_then(|part| part.lower.as_bytes().first()).copied().unwrap_or(0)
     }
 }
 
@@ -277,5 +340,21 @@ mod tests {
     fn prose_keeps_plus_hash_and_underscore() {
         let w = Words::of_text("C++ and C# beat rate_limit, Überall!");
         assert_eq!(words(&w), ["c++", "and", "c#", "beat", "rate_limit", "überall"]);
+    }
+
+    #[test]
+    fn a_prepared_set_matches_like_each_phrase_alone() {
+        let w = Words::of_text("Sharding the cache, then a token bucket per shard; 429s at the edge.");
+        let set = Phrases::default().tagged(
+            [(0, "shard"), (1, "Token bucket"), (1, "leaky bucket"), (2, "tokens"), (3, "429"), (4, "")],
+            Mode::Prefix,
+        );
+        assert_eq!(w.tags_found(&set, 5), [true, true, false, true, false]);
+        // "shard" starts at two words, "token bucket" and "429" at one each.
+        assert_eq!(w.count(&set), 4);
+        let exact = Phrases::new(&["shard", "then"], Mode::Exact).with(&["cach"], Mode::Prefix);
+        assert_eq!(w.count(&exact), 3);
+        assert!(!w.has(&Phrases::new(&["sharding the cache now"], Mode::Exact)));
+        assert!(!w.has(&Phrases::default()));
     }
 }

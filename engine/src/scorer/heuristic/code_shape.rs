@@ -2,7 +2,9 @@
 //! edge cases it guards and whether it has tests, read without running it.
 
 use super::language::detect_language;
-use crate::rubric::{Mode, Words, canonical_language, is_ident_char};
+use std::sync::LazyLock;
+
+use crate::rubric::{Mode, Phrases, Words, canonical_language, is_ident_char};
 
 /// The edge cases a piece of code visibly guards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,13 +96,11 @@ pub(super) fn code_shape_in<'a>(language: &str, source: &'a str, words: &Words) 
         _ => false,
     };
     shape.edge_cases = EdgeCases {
-        empty_input: words.has_any(&["if not"], Mode::Exact)
-            || words.has_any(&["empty"], Mode::Prefix)
+        empty_input: words.has(&EMPTY_CHECKS)
             || ["==0", "===0", "<1", "<=0", "==[]", "==\"\"", "===\"\"", "===''", "==''"]
                 .iter()
                 .any(|p| contains_compact(source, p)),
-        missing_value: words.has_any(&["none", "null", "undefined", "nil", "not in", "keyerror"], Mode::Exact)
-            || ["??", "?."].iter().any(|p| source.contains(p)),
+        missing_value: words.has(&MISSING_CHECKS) || ["??", "?."].iter().any(|p| source.contains(p)),
         bounds: [
             "<0",
             "<=0",
@@ -116,10 +116,9 @@ pub(super) fn code_shape_in<'a>(language: &str, source: &'a str, words: &Words) 
         ]
         .iter()
         .any(|p| contains_compact(source, p)),
-        invalid_input: words.has_any(&["raise", "throw", "valueerror", "typeerror", "except", "catch"], Mode::Exact),
+        invalid_input: words.has(&INVALID_CHECKS),
     };
-    shape.has_tests = words.has_any(&["assert", "pytest", "unittest", "test_", "def test"], Mode::Prefix)
-        || words.has_any(&["describe", "expect", "jest", "vitest"], Mode::Exact);
+    shape.has_tests = words.has(&TESTS);
     shape
 }
 
@@ -131,6 +130,24 @@ enum Def {
     /// A class.
     Class,
 }
+
+/// Words of code that checks for empty input.
+static EMPTY_CHECKS: LazyLock<Phrases> =
+    LazyLock::new(|| Phrases::new(&["if not"], Mode::Exact).with(&["empty"], Mode::Prefix));
+
+/// Words of code that handles a missing value.
+static MISSING_CHECKS: LazyLock<Phrases> =
+    LazyLock::new(|| Phrases::new(&["none", "null", "undefined", "nil", "not in", "keyerror"], Mode::Exact));
+
+/// Words of code that refuses invalid input.
+static INVALID_CHECKS: LazyLock<Phrases> =
+    LazyLock::new(|| Phrases::new(&["raise", "throw", "valueerror", "typeerror", "except", "catch"], Mode::Exact));
+
+/// Words of code that tests itself.
+static TESTS: LazyLock<Phrases> = LazyLock::new(|| {
+    Phrases::new(&["assert", "pytest", "unittest", "test_", "def test"], Mode::Prefix)
+        .with(&["describe", "expect", "jest", "vitest"], Mode::Exact)
+});
 
 /// Keywords that may precede a definition.
 const MODIFIERS: &[&str] = &[

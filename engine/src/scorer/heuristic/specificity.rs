@@ -1,7 +1,9 @@
 //! Specificity: how concrete an answer is (numbers, numbers with units, big-O bounds and
 //! trade-off language), one of the heuristic scorer's signals.
 
-use crate::rubric::{Mode, Words, is_text_char};
+use std::sync::LazyLock;
+
+use crate::rubric::{Mode, Phrases, Words, is_text_char};
 
 /// How concrete an answer is: numbers, units, complexity and trade-offs named.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,31 +27,36 @@ const UNITS: &str = "\
     regions engineers people customers fps";
 
 /// Phrases that name a trade-off, matched as whole words.
-const TRADEOFFS: &[&str] = &[
-    "trade off",
-    "trade offs",
-    "tradeoff",
-    "tradeoffs",
-    "however",
-    "at the cost of",
-    "at the expense of",
-    "instead of",
-    "rather than",
-    "versus",
-    "vs",
-    "on the other hand",
-    "downside",
-    "downsides",
-    "drawback",
-    "drawbacks",
-    "in exchange",
-    "whereas",
-    "compared to",
-    "compared with",
-    "pros and cons",
-    "it depends",
-    "depends on",
-];
+static TRADEOFFS: LazyLock<Phrases> = LazyLock::new(|| {
+    Phrases::new(
+        &[
+            "trade off",
+            "trade offs",
+            "tradeoff",
+            "tradeoffs",
+            "however",
+            "at the cost of",
+            "at the expense of",
+            "instead of",
+            "rather than",
+            "versus",
+            "vs",
+            "on the other hand",
+            "downside",
+            "downsides",
+            "drawback",
+            "drawbacks",
+            "in exchange",
+            "whereas",
+            "compared to",
+            "compared with",
+            "pros and cons",
+            "it depends",
+            "depends on",
+        ],
+        Mode::Exact,
+    )
+});
 
 /// Counts the numbers, units, complexities and trade-off phrases of `text`.
 pub fn specificity(text: &str) -> Specificity {
@@ -58,7 +65,7 @@ pub fn specificity(text: &str) -> Specificity {
 
 /// [`specificity`] with `text`'s words already split (prose or code).
 pub(super) fn specificity_in(text: &str, words: &Words) -> Specificity {
-    let mut s = Specificity { tradeoff_phrases: words.count_any(TRADEOFFS, Mode::Exact), ..Specificity::default() };
+    let mut s = Specificity { tradeoff_phrases: words.count(&TRADEOFFS), ..Specificity::default() };
     let mut raw = RawWords::new(text).peekable();
     // End of the last number seen, so that `99.9` and `10,000` count once.
     let mut prev_number_end = None;

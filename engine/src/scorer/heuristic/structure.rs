@@ -2,7 +2,9 @@
 //! (length, sentences, paragraphs, lists, sequence words) and, for a behavioural question,
 //! which parts of a STAR story it tells.
 
-use crate::rubric::{Mode, Words};
+use std::sync::LazyLock;
+
+use crate::rubric::{Mode, Phrases, Words};
 
 /// How a prose answer is laid out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,22 +22,27 @@ pub struct Layout {
 }
 
 /// Words that show an answer proceeds in order, matched as whole words.
-const SEQUENCE: &[&str] = &[
-    "first",
-    "firstly",
-    "second",
-    "secondly",
-    "third",
-    "thirdly",
-    "then",
-    "next",
-    "finally",
-    "lastly",
-    "after that",
-    "afterwards",
-    "step",
-    "steps",
-];
+static SEQUENCE: LazyLock<Phrases> = LazyLock::new(|| {
+    Phrases::new(
+        &[
+            "first",
+            "firstly",
+            "second",
+            "secondly",
+            "third",
+            "thirdly",
+            "then",
+            "next",
+            "finally",
+            "lastly",
+            "after that",
+            "afterwards",
+            "step",
+            "steps",
+        ],
+        Mode::Exact,
+    )
+});
 
 /// How `text` is laid out: length, sentences, paragraphs, lists and sequence words.
 pub fn layout(text: &str) -> Layout {
@@ -44,11 +51,7 @@ pub fn layout(text: &str) -> Layout {
 
 /// [`layout`] with `text`'s words already split.
 pub(super) fn layout_in(text: &str, words: &Words) -> Layout {
-    let mut l = Layout {
-        words: words.len() as u32,
-        sequence_words: words.count_any(SEQUENCE, Mode::Exact),
-        ..Layout::default()
-    };
+    let mut l = Layout { words: words.len() as u32, sequence_words: words.count(&SEQUENCE), ..Layout::default() };
     let mut sentence_has_text = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -118,77 +121,92 @@ impl Star {
 }
 
 /// Cues of a situation, matched under the keyword rule.
-const SITUATION: &[&str] = &[
-    "at my",
-    "at the time",
-    "we had",
-    "we were",
-    "our team",
-    "my team",
-    "the team",
-    "our service",
-    "our system",
-    "last year",
-    "years ago",
-    "back in",
-    "i was working",
-    "i worked",
-    "when i was",
-    "situation",
-    "context",
-    "background",
-];
+static SITUATION: LazyLock<Phrases> = LazyLock::new(|| {
+    Phrases::new(
+        &[
+            "at my",
+            "at the time",
+            "we had",
+            "we were",
+            "our team",
+            "my team",
+            "the team",
+            "our service",
+            "our system",
+            "last year",
+            "years ago",
+            "back in",
+            "i was working",
+            "i worked",
+            "when i was",
+            "situation",
+            "context",
+            "background",
+        ],
+        Mode::Prefix,
+    )
+});
 
 /// Cues of a task, matched under the keyword rule.
-const TASK: &[&str] = &[
-    "my role",
-    "my job",
-    "my responsibility",
-    "i was responsible",
-    "responsible for",
-    "i owned",
-    "i was on call",
-    "on call",
-    "i needed to",
-    "i had to",
-    "we needed to",
-    "we had to",
-    "the goal",
-    "my goal",
-    "our goal",
-    "tasked",
-    "the task",
-    "the problem was",
-    "the challenge",
-    "i was asked",
-    "incident commander",
-];
+static TASK: LazyLock<Phrases> = LazyLock::new(|| {
+    Phrases::new(
+        &[
+            "my role",
+            "my job",
+            "my responsibility",
+            "i was responsible",
+            "responsible for",
+            "i owned",
+            "i was on call",
+            "on call",
+            "i needed to",
+            "i had to",
+            "we needed to",
+            "we had to",
+            "the goal",
+            "my goal",
+            "our goal",
+            "tasked",
+            "the task",
+            "the problem was",
+            "the challenge",
+            "i was asked",
+            "incident commander",
+        ],
+        Mode::Prefix,
+    )
+});
 
 /// Cues of a result, matched under the keyword rule.
-const RESULT: &[&str] = &[
-    "as a result",
-    "result",
-    "outcome",
-    "in the end",
-    "ended up",
-    "eventually",
-    "reduc",
-    "improv",
-    "increas",
-    "decreas",
-    "dropped",
-    "went from",
-    "went down",
-    "since then",
-    "learn",
-    "lesson",
-    "no longer",
-    "turned out",
-    "impact",
-    "shipped",
-    "launched",
-    "resolved",
-];
+static RESULT: LazyLock<Phrases> = LazyLock::new(|| {
+    Phrases::new(
+        &[
+            "as a result",
+            "result",
+            "outcome",
+            "in the end",
+            "ended up",
+            "eventually",
+            "reduc",
+            "improv",
+            "increas",
+            "decreas",
+            "dropped",
+            "went from",
+            "went down",
+            "since then",
+            "learn",
+            "lesson",
+            "no longer",
+            "turned out",
+            "impact",
+            "shipped",
+            "launched",
+            "resolved",
+        ],
+        Mode::Prefix,
+    )
+});
 
 /// Irregular past-tense verbs that tell an action after "I" or "we", separated by whitespace.
 const IRREGULAR_PAST: &str = "\
@@ -210,9 +228,9 @@ pub fn star_structure(text: &str) -> Star {
 /// [`star_structure`] over prose already split.
 pub(super) fn star_in(words: &Words) -> Star {
     let mut star = Star {
-        situation: words.has_any(SITUATION, Mode::Prefix) || words.iter().any(is_year),
-        task: words.has_any(TASK, Mode::Prefix),
-        result: words.has_any(RESULT, Mode::Prefix),
+        situation: words.has(&SITUATION) || words.iter().any(is_year),
+        task: words.has(&TASK),
+        result: words.has(&RESULT),
         ..Star::default()
     };
     let mut team_actions = 0;
