@@ -50,7 +50,7 @@ wait_for "http://$gateway/healthz" "$gateway_pid" "$base.gateway.log"
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 if [ -n "$PERF" ]; then
-    perf record -e cpu-clock -g -o "$PERF" -p "$gateway_pid" 2>/dev/null &
+    perf record -e cpu-clock ${PERF_CALL_GRAPH:--g} -o "$PERF" -p "$gateway_pid" 2>/dev/null &
     perf_pid=$!
 fi
 before=$(ticks "$gateway_pid")

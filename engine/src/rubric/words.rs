@@ -178,11 +178,7 @@ impl Words {
     /// are compared.
     fn starting_at<'s>(&'s self, i: usize, set: &'s Phrases) -> impl Iterator<Item = &'s Phrase> + 's {
         let candidates = match self.get(i).and_then(|word| word.as_bytes().first()) {
-            Some(&first) => {
-                let start = set.firsts.partition_point(|&f| f < first);
-                let end = start + set.firsts[start..].partition_point(|&f| f == first);
-                &set.phrases[start..end]
-            }
+            Some(&first) => set.starting_with(first),
             None => &[],
         };
         candidates.iter().filter(move |phrase| self.matches_at(i, phrase))
@@ -196,15 +192,21 @@ impl Words {
 }
 
 /// Phrases prepared once for matching many answers: split into words, lowercased, and
-/// ordered by their first byte so that each word of an answer is compared only with the
+/// grouped by their first byte so that each word of an answer is compared only with the
 /// phrases that can start there (scoring is the engine's hottest loop). Build the scorer's
 /// fixed lists once per process and a question's keywords once per plan, not per answer.
-#[derive(Default)]
 pub(crate) struct Phrases {
     /// Ordered by their first byte.
     phrases: Vec<Phrase>,
-    /// The first byte of each phrase, in the same order.
-    firsts: Vec<u8>,
+    /// Where the phrases starting with each byte begin in `phrases`: those starting with `b`
+    /// are `phrases[starts[b]..starts[b + 1]]`.
+    starts: Box<[u32; 257]>,
+}
+
+impl Default for Phrases {
+    fn default() -> Self {
+        Self { phrases: Vec::new(), starts: Box::new([0; 257]) }
+    }
 }
 
 impl Phrases {
@@ -221,12 +223,23 @@ impl Phrases {
     /// These phrases added, each with its tag (see [`Words::tags_found`]).
     pub(crate) fn tagged<'p>(mut self, phrases: impl IntoIterator<Item = (usize, &'p str)>, mode: Mode) -> Self {
         // A phrase without words matches nothing.
-        self.phrases.extend(
-            phrases.into_iter().map(|(tag, phrase)| Phrase::new(phrase, mode, tag)).filter(|p| !p.parts.is_empty()),
-        );
+        let added = phrases.into_iter().map(|(tag, phrase)| Phrase::new(phrase, mode, tag));
+        self.phrases.extend(added.filter(|p| !p.parts.is_empty()));
         self.phrases.sort_by_key(Phrase::first_byte);
-        self.firsts = self.phrases.iter().map(Phrase::first_byte).collect();
+        let mut next = 0;
+        for (byte, start) in self.starts.iter_mut().enumerate() {
+            while next < self.phrases.len() && usize::from(self.phrases[next].first_byte()) < byte {
+                next += 1;
+            }
+            *start = next as u32;
+        }
         self
+    }
+
+    /// The phrases whose first word starts with `byte`.
+    fn starting_with(&self, byte: u8) -> &[Phrase] {
+        let b = usize::from(byte);
+        &self.phrases[self.starts[b] as usize..self.starts[b + 1] as usize]
     }
 }
 
@@ -261,7 +274,7 @@ impl Phrase {
         Self { parts, tag }
     }
 
-    /// The first byte of its first word (0 for a phrase without words).
+    /// The first byte of its first word (0 for a phrase without words, which no set keeps).
     fn first_byte(&self) -> u8 {
         self.parts.first().and_then(|part| part.lower.as_bytes().first()).copied().unwrap_or(0)
     }
