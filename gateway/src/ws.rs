@@ -18,7 +18,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
 use viva_engine::core::SessionId;
-use viva_engine::{Connection, EngineError, Next};
+use viva_engine::{Connection, Engine, EngineError, Next, SessionAccess};
 use viva_protocol::server::ErrorEvent;
 use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
@@ -142,12 +142,7 @@ pub async fn upgrade(
         .max_message_size(limits.max_frame_bytes)
         .max_frame_size(limits.max_frame_bytes)
         .on_upgrade(move |socket| {
-            sockets.track_future(async move {
-                match engine.attach(&access, query.last_seq).await {
-                    Ok(connection) => serve(socket, connection, encoding, limits).await,
-                    Err(error) => refuse(socket, encoding, error, &limits).await,
-                }
-            })
+            sockets.track_future(serve(socket, engine, access, query.last_seq, encoding, limits))
         }))
 }
 
@@ -223,9 +218,36 @@ pub fn normalize_origin(origin: &str) -> Option<String> {
     }
 }
 
+/// Attaches the upgraded socket to its session and moves frames between them until either side
+/// closes. Not an `async fn`, and the socket is not split: this future is what every connected
+/// session costs, and an `async fn` keeps its arguments twice (as arguments and as the body's
+/// locals), a split socket once more in the lock its halves share.
+fn serve(
+    mut socket: WebSocket,
+    engine: Engine,
+    access: SessionAccess,
+    last_seq: Option<u64>,
+    encoding: Encoding,
+    limits: SocketLimits,
+) -> impl Future<Output = ()> + Send {
+    let mut state = Socket {
+        encoding,
+        messages: Bucket::new(limits.rate_per_s, limits.burst),
+        audio: Bucket::new(limits.audio_rate_per_s, limits.audio_burst),
+        limits,
+        refused_in_a_row: 0,
+    };
+    async move {
+        match engine.attach(&access, last_seq).await {
+            Ok(mut connection) => state.serve(&mut socket, &mut connection).await,
+            Err(error) => refuse(&mut socket, state.encoding, error, &state.limits).await,
+        }
+    }
+}
+
 /// Tells an upgraded client why its session cannot be attached, then closes; a client that
 /// does not read is not waited for longer than any other write.
-async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError, limits: &SocketLimits) {
+async fn refuse(socket: &mut WebSocket, encoding: Encoding, error: EngineError, limits: &SocketLimits) {
     tracing::warn!(%error, "attach failed after the upgrade");
     let (code, close) = socket_refusal(&error);
     let message = "the session cannot be attached right now; reconnect with last_seq".to_owned();
@@ -240,74 +262,6 @@ async fn refuse(mut socket: WebSocket, encoding: Encoding, error: EngineError, l
 /// The close frame of `code`.
 fn close_frame(code: CloseCode) -> Message {
     Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))
-}
-
-/// Moves frames between one socket and its session until either side closes.
-async fn serve(socket: WebSocket, mut connection: Connection, encoding: Encoding, limits: SocketLimits) {
-    let (mut sink, mut stream) = socket.split();
-    let mut socket = Socket {
-        encoding,
-        messages: Bucket::new(limits.rate_per_s, limits.burst),
-        audio: Bucket::new(limits.audio_rate_per_s, limits.audio_burst),
-        limits,
-        refused_in_a_row: 0,
-    };
-    loop {
-        let close = tokio::select! {
-            next = connection.next() => {
-                let mut next = Some(next);
-                let mut fed = 0;
-                let mut close = None;
-                while let Some(item) = next.take() {
-                    match item {
-                        Next::Message(message) => {
-                            if !socket.write(sink.feed(socket.frame(&message))).await {
-                                return;
-                            }
-                            fed += 1;
-                            if fed < socket.limits.batch {
-                                next = connection.try_next();
-                            }
-                        }
-                        Next::Close(code) => close = Some(code),
-                    }
-                }
-                if !socket.write(sink.flush()).await {
-                    return;
-                }
-                close
-            }
-            frame = stream.next() => match frame {
-                None => return,
-                // Complete the closing handshake the client started.
-                Some(Ok(Message::Close(_))) => {
-                    socket.write(sink.close()).await;
-                    return;
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                Some(Ok(Message::Text(text))) => match socket.receive(text.as_bytes(), false, &connection, &mut sink).await {
-                    Then::Go => None,
-                    Then::Close(code) => Some(code),
-                    Then::Drop => return,
-                },
-                Some(Ok(Message::Binary(bytes))) => match socket.receive(&bytes, true, &connection, &mut sink).await {
-                    Then::Go => None,
-                    Then::Close(code) => Some(code),
-                    Then::Drop => return,
-                },
-                Some(Err(error)) => match read_error_close(error) {
-                    Some(code) => Some(code),
-                    None => return,
-                },
-            },
-        };
-        if let Some(code) = close {
-            // Then the socket is dropped, and its connection closes gracefully (server.rs): the
-            // close frame reaches a client that is still sending too.
-            socket.write(sink.send(close_frame(code))).await;
-            return;
-        }
-    }
 }
 
 /// The close a failed read calls for. tungstenite finds the client's protocol errors (RFC 6455
@@ -376,11 +330,71 @@ impl Bucket {
     }
 }
 
-type Sink = futures::stream::SplitSink<WebSocket, Message>;
-
 impl Socket {
+    /// Moves frames between the socket and its session until either side closes.
+    async fn serve(&mut self, socket: &mut WebSocket, connection: &mut Connection) {
+        loop {
+            // Reading is cancelled while the session's events are written: `next` loses nothing
+            // when dropped, and a client that sends while not reading meets backpressure.
+            let close = tokio::select! {
+                next = connection.next() => {
+                    let mut next = Some(next);
+                    let mut fed = 0;
+                    let mut close = None;
+                    while let Some(item) = next.take() {
+                        match item {
+                            Next::Message(message) => {
+                                if !self.write(socket.feed(self.frame(&message))).await {
+                                    return;
+                                }
+                                fed += 1;
+                                if fed < self.limits.batch {
+                                    next = connection.try_next();
+                                }
+                            }
+                            Next::Close(code) => close = Some(code),
+                        }
+                    }
+                    if !self.write(socket.flush()).await {
+                        return;
+                    }
+                    close
+                }
+                frame = socket.next() => match frame {
+                    None => return,
+                    // Complete the closing handshake the client started.
+                    Some(Ok(Message::Close(_))) => {
+                        self.write(socket.close()).await;
+                        return;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Text(text))) => match self.receive(text.as_bytes(), false, connection, socket).await {
+                        Then::Go => None,
+                        Then::Close(code) => Some(code),
+                        Then::Drop => return,
+                    },
+                    Some(Ok(Message::Binary(bytes))) => match self.receive(&bytes, true, connection, socket).await {
+                        Then::Go => None,
+                        Then::Close(code) => Some(code),
+                        Then::Drop => return,
+                    },
+                    Some(Err(error)) => match read_error_close(error) {
+                        Some(code) => Some(code),
+                        None => return,
+                    },
+                },
+            };
+            if let Some(code) = close {
+                // Then the socket is dropped, and its connection closes gracefully (server.rs): the
+                // close frame reaches a client that is still sending too.
+                self.write(socket.send(close_frame(code))).await;
+                return;
+            }
+        }
+    }
+
     /// Handles one client frame.
-    async fn receive(&mut self, bytes: &[u8], binary: bool, connection: &Connection, sink: &mut Sink) -> Then {
+    async fn receive(&mut self, bytes: &[u8], binary: bool, connection: &Connection, socket: &mut WebSocket) -> Then {
         let limits = Limits { max_frame_bytes: self.limits.max_frame_bytes, ..Limits::default() };
         let decoded = if binary == self.encoding.is_binary() {
             self.encoding.decode_client(bytes, &limits).map_err(|error| (error.code(), error.to_string()))
@@ -402,7 +416,7 @@ impl Socket {
             }
             let reference = decoded.ok().and_then(|m| m.id().map(str::to_owned));
             let message = "too many messages; slow down and re-send with the same id";
-            return self.error(sink, ErrorCode::RateLimited, message.to_owned(), reference).await;
+            return Box::pin(self.error(socket, ErrorCode::RateLimited, message.to_owned(), reference)).await;
         }
         self.refused_in_a_row = 0;
         match decoded {
@@ -419,15 +433,16 @@ impl Socket {
             }
             Err((code, message)) => {
                 let reference = self.encoding.message_id(bytes, &limits);
-                self.error(sink, code, message, reference).await
+                Box::pin(self.error(socket, code, message, reference)).await
             }
         }
     }
 
-    /// Replies with an error, bounded like every write.
-    async fn error(&self, sink: &mut Sink, code: ErrorCode, message: String, reference: Option<String>) -> Then {
+    /// Replies with an error, bounded like every write. Boxed by its callers: refusals are rare,
+    /// and its future would otherwise take room in every socket's.
+    async fn error(&self, socket: &mut WebSocket, code: ErrorCode, message: String, reference: Option<String>) -> Then {
         let event = ServerMessage::Error(ErrorEvent { code, message, fatal: false, reference });
-        if self.write(sink.send(self.frame(&event))).await { Then::Go } else { Then::Drop }
+        if self.write(socket.send(self.frame(&event))).await { Then::Go } else { Then::Drop }
     }
 
     fn frame(&self, message: &ServerMessage) -> Message {

@@ -101,6 +101,23 @@ pub(crate) struct Actor {
     lease: Option<bool>,
 }
 
+/// The deadlines a session's task waits for besides its inputs.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// The core's next timeout (time limit, a turn's or a score's deadline).
+    Session,
+    /// The next slice of metered minutes to settle.
+    Settle,
+    /// The user's live count to renew.
+    Renew,
+    /// No client came back in time: the interview is abandoned.
+    Abandon,
+    /// The store to try again.
+    Retry,
+    /// Idle with nobody attached: the task stops.
+    Unload,
+}
+
 /// How long a session handed over at shutdown waits for its client to take it on elsewhere
 /// before a sweep may take it over.
 const HANDOVER_GRACE: Duration = Duration::from_secs(3);
@@ -153,18 +170,23 @@ impl Actor {
     }
 
     /// Loads the session, then drives it until it ends, idles out, or the engine stops.
-    /// The task's registration goes with it.
-    pub(crate) async fn run(mut self) {
-        match self.drive().await {
-            Ok(Stop::Done) => {}
-            Ok(Stop::Failed(code)) => self.close(code, true),
-            Err(error) => {
-                tracing::error!(session = %self.session_id(), %error, "cannot load session");
-                // Fail whoever is waiting to attach; later attaches start a fresh task.
-                self.commands.close();
-                while let Ok(command) = self.commands.try_recv() {
-                    if let Command::Attach(attach) = command {
-                        let _ = attach.reply.send(Err(error.clone()));
+    /// The task's registration goes with it. Not an `async fn`: its argument would take its room
+    /// twice in the future (once as the argument, once as the body's local), which is what every
+    /// session costs; the block uses the captured actor in place.
+    #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+    pub(crate) fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            match self.drive().await {
+                Ok(Stop::Done) => {}
+                Ok(Stop::Failed(code)) => self.close(code, true),
+                Err(error) => {
+                    tracing::error!(session = %self.session_id(), %error, "cannot load session");
+                    // Fail whoever is waiting to attach; later attaches start a fresh task.
+                    self.commands.close();
+                    while let Ok(command) = self.commands.try_recv() {
+                        if let Command::Attach(attach) = command {
+                            let _ = attach.reply.send(Err(error.clone()));
+                        }
                     }
                 }
             }
@@ -192,10 +214,15 @@ impl Actor {
     /// from here: a value moved into a callee's future still takes its room in the caller's
     /// state, and this state is what every idle session costs (docs/performance.md).
     async fn drive(&mut self) -> Result<Stop, EngineError> {
-        let (mut session, epoch) = self.load().await?;
+        // Boxed: loading happens once, and its future would otherwise keep its room in this
+        // one for the session's whole life.
+        let (mut session, epoch) = Box::pin(self.load()).await?;
         if let Some(metering) = self.ctx.metering.clone() {
             let params = session.params();
-            let mut minutes = SessionMinutes::new(metering, params.user_id.clone(), params.session_id.clone());
+            // Boxed from the start: a value held across an await keeps its room in this future
+            // for the session's whole life.
+            let mut minutes =
+                Box::new(SessionMinutes::new(metering, params.user_id.clone(), params.session_id.clone()));
             let now = self.ctx.clock.now();
             match minutes.resume(&mut session, now, self.woken, self.ctx.config.abandon_after_ms).await {
                 Ok(Resumed::Running) => {}
@@ -213,11 +240,11 @@ impl Actor {
                     minutes.retry_at(now);
                 }
             }
-            self.minutes = Some(Box::new(minutes));
+            self.minutes = Some(minutes);
         }
         if let Some(limit) = self.ctx.config.max_live_per_user {
             let params = session.params();
-            let mut live = LiveCount::new(limit, params.user_id.clone(), params.session_id.clone());
+            let mut live = Box::new(LiveCount::new(limit, params.user_id.clone(), params.session_id.clone()));
             let now = self.ctx.clock.now();
             match session.state().status {
                 // Loaded live (a takeover, a restart): it keeps its place.
@@ -232,7 +259,7 @@ impl Actor {
                 }
                 Status::Created => {}
             }
-            self.live = Some(Box::new(live));
+            self.live = Some(live);
         }
         Ok(self.drive_loaded(&mut session, epoch).await)
     }
@@ -274,14 +301,36 @@ impl Actor {
                 idle_since = Instant::now();
             }
             let clock = self.ctx.clock;
-            let wake = session.poll_timeout().map(|at| clock.instant_at(at));
             let live = session.state().status == Status::Live;
-            let settle_at =
-                self.minutes.as_ref().and_then(|m| m.next_at()).filter(|_| live).map(|at| clock.instant_at(at));
-            let renew_at = self.live.as_ref().and_then(|l| l.renew_at()).map(|at| clock.instant_at(at));
-            let abandon_at = abandon_after
-                .filter(|_| live && self.subscriber.is_none())
-                .map(|ms| self.detached_since + Duration::from_millis(ms));
+            // One timer for the soonest of the session's deadlines (a sleep per deadline would
+            // cost every session its room in this future and the timer wheel one entry each
+            // per pass of this loop). Equal ones go in this order; the rest fire next pass.
+            let timer = [
+                (Timer::Session, session.poll_timeout().map(|at| clock.instant_at(at)).filter(|_| !frozen)),
+                (
+                    Timer::Settle,
+                    self.minutes
+                        .as_ref()
+                        .and_then(|m| m.next_at())
+                        .filter(|_| live && !frozen)
+                        .map(|at| clock.instant_at(at)),
+                ),
+                (
+                    Timer::Renew,
+                    self.live.as_ref().and_then(|l| l.renew_at()).filter(|_| !frozen).map(|at| clock.instant_at(at)),
+                ),
+                (
+                    Timer::Abandon,
+                    abandon_after
+                        .filter(|_| live && self.subscriber.is_none() && !frozen)
+                        .map(|ms| self.detached_since + Duration::from_millis(ms)),
+                ),
+                (Timer::Retry, self.retry.map(|backoff| backoff.at)),
+                (Timer::Unload, unload_at),
+            ]
+            .into_iter()
+            .filter_map(|(timer, at)| Some((at?, timer)))
+            .min_by_key(|&(at, _)| at);
             tokio::select! {
                 // Clients first: an attach or an answer is never kept waiting behind a stream.
                 biased;
@@ -367,41 +416,43 @@ impl Actor {
                     }
                     VoiceEvent::Send(message) => self.deliver(message),
                 },
-                () = sleep_until(wake), if !frozen => session.handle_timeout(clock.now()),
-                () = sleep_until(settle_at), if !frozen => {
-                    if let Some(minutes) = self.minutes.as_mut() {
-                        let now = clock.now();
-                        if let Some(voice) = self.voice.as_mut() {
-                            minutes.add_audio(voice.take_audio());
-                        }
-                        if let Err(error) = minutes.tick(session, now).await {
-                            tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle minutes; retrying");
-                            minutes.retry_at(now);
-                        }
-                    }
-                }
-                () = sleep_until(renew_at), if !frozen => {
-                    if let Some(count) = self.live.as_mut() {
-                        if let Err(error) = count.renew(self.ctx.store.as_ref(), clock.now()).await {
-                            tracing::warn!(session = %self.registration.session_id(), %error, "cannot renew the live count");
+                () = sleep_until(timer.map(|(at, _)| at)) => match timer.map(|(_, timer)| timer) {
+                    Some(Timer::Session) => session.handle_timeout(clock.now()),
+                    Some(Timer::Settle) => {
+                        if let Some(minutes) = self.minutes.as_mut() {
+                            let now = clock.now();
+                            if let Some(voice) = self.voice.as_mut() {
+                                minutes.add_audio(voice.take_audio());
+                            }
+                            if let Err(error) = minutes.tick(session, now).await {
+                                tracing::warn!(session = %self.registration.session_id(), %error, "cannot settle minutes; retrying");
+                                minutes.retry_at(now);
+                            }
                         }
                     }
-                }
-                () = sleep_until(abandon_at), if !frozen => {
-                    tracing::info!(session = %self.session_id(), "no client for too long: the session is abandoned");
-                    session.handle_abandoned(clock.now());
-                }
-                // Try the store again (at the top of the loop).
-                () = sleep_until(self.retry.map(|backoff| backoff.at)) => {}
-                () = sleep_until(unload_at) => {
-                    // Nobody is here and nothing is in flight: free the memory; the next
-                    // connect restores the session from the store.
-                    let saved = self.ctx.store.save_snapshot(self.session_id(), epoch, session.state()).await;
-                    if saved.is_ok() {
-                        return Stop::Done;
+                    Some(Timer::Renew) => {
+                        if let Some(count) = self.live.as_mut() {
+                            if let Err(error) = count.renew(self.ctx.store.as_ref(), clock.now()).await {
+                                tracing::warn!(session = %self.registration.session_id(), %error, "cannot renew the live count");
+                            }
+                        }
                     }
-                    idle_since = Instant::now();
-                }
+                    Some(Timer::Abandon) => {
+                        tracing::info!(session = %self.session_id(), "no client for too long: the session is abandoned");
+                        session.handle_abandoned(clock.now());
+                    }
+                    // Try the store again (at the top of the loop).
+                    Some(Timer::Retry) | None => {}
+                    Some(Timer::Unload) => {
+                        // Nobody is here and nothing is in flight: free the memory; the next
+                        // connect restores the session from the store.
+                        let saved = self.ctx.store.save_snapshot(self.session_id(), epoch, session.state()).await;
+                        if saved.is_ok() {
+                            return Stop::Done;
+                        }
+                        idle_since = Instant::now();
+                    }
+                },
             }
         }
     }
