@@ -5,23 +5,29 @@
 //! negotiates the encoding (`viva.v1.json` or `viva.v1.msgpack`) and attaches to the session
 //! before upgrading, so refusals are plain HTTP errors. After it, this module only moves
 //! frames: it decodes client frames into protocol messages for the engine and encodes the
-//! engine's events, feeding a batch of frames before each flush.
+//! engine's events, feeding a batch of frames before each flush. The handshake itself is in
+//! [`upgrade`], with the IO that frees an idle socket's write buffer.
+
+mod upgrade;
 
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use viva_engine::core::SessionId;
 use viva_engine::{Connection, Engine, EngineError, Next, SessionAccess};
 use viva_protocol::server::ErrorEvent;
 use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
+use self::upgrade::{Upgrade, WebSocket};
 use crate::AppState;
 use crate::auth;
 use crate::error::{AppError, PathParams, socket_refusal};
@@ -99,14 +105,14 @@ pub async fn upgrade(
     credential: Result<Query<TicketQuery>, axum::extract::rejection::QueryRejection>,
     query: Result<Query<SocketQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, AppError>,
 ) -> Result<Response, AppError> {
     // Everything that can be refused without a credential comes first, so that a refused
     // page, a plain GET or a bad `last_seq` does not use up a ticket.
     check_origin(&headers, &state.allowed_origins)?;
     // A draining node takes no new socket: the client retries, through the balancer, elsewhere.
     state.node.refuse_if_draining()?;
-    let ws = ws.map_err(upgrade_refusal)?;
+    let ws = ws?;
     check_key(&headers)?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
     let offered = headers
@@ -130,35 +136,20 @@ pub async fn upgrade(
     let access = state.engine.authorize(&user.0, &session_id).await?;
     let limits = state.socket.clone();
     let engine = state.engine.clone();
-    let ws = match chosen {
-        Some(encoding) => ws.protocols([encoding.subprotocol()]),
-        None => ws,
-    };
     let sockets = state.sockets.clone();
-    Ok(ws
+    let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer)
-        .write_buffer_size(limits.write_buffer)
         .max_write_buffer_size(limits.max_write_buffer)
-        .max_message_size(limits.max_frame_bytes)
-        .max_frame_size(limits.max_frame_bytes)
-        .on_upgrade(move |socket| {
-            sockets.track_future(serve(socket, engine, access, query.last_seq, encoding, limits))
-        }))
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes));
+    let write_buffer = limits.write_buffer;
+    Ok(ws.respond(chosen.map(Encoding::subprotocol), config, write_buffer, move |socket| {
+        sockets.track_future(serve(socket, engine, access, query.last_seq, encoding, limits))
+    }))
 }
 
-/// Why a request is not a WebSocket handshake, as RFC 6455 section 4.2.2 asks: 426 with the
-/// version spoken here for another version, 400 for the rest (not GET, no `Upgrade:
-/// websocket`, no `Connection: Upgrade`, no key). Other methods than GET and HEAD never get
-/// here: the route answers them with 405.
-fn upgrade_refusal(rejection: WebSocketUpgradeRejection) -> AppError {
-    match rejection {
-        WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => AppError::WebSocketVersion,
-        other => AppError::BadRequest(format!("expected a WebSocket upgrade: {}", other.body_text())),
-    }
-}
-
-/// `Sec-WebSocket-Key` must be 16 bytes, base64-encoded (RFC 6455 section 4.1); axum checks
-/// only that it is there.
+/// `Sec-WebSocket-Key` must be 16 bytes, base64-encoded (RFC 6455 section 4.1); [`Upgrade`]
+/// checks only that it is there.
 fn check_key(headers: &HeaderMap) -> Result<(), AppError> {
     use base64::Engine as _;
     let key = headers.get(header::SEC_WEBSOCKET_KEY).map(|key| base64::engine::general_purpose::STANDARD.decode(key));
@@ -242,6 +233,10 @@ fn serve(
             Ok(mut connection) => state.serve(&mut socket, &mut connection).await,
             Err(error) => refuse(&mut socket, state.encoding, error, &state.limits).await,
         }
+        // tungstenite ends its closing handshake by writing the close frame without flushing
+        // it: pass on what the socket's buffer holds, if the connection takes it now (a client
+        // that stopped reading is not waited for again).
+        let _ = socket.get_mut().flush().now_or_never();
     }
 }
 
@@ -261,16 +256,16 @@ async fn refuse(socket: &mut WebSocket, encoding: Encoding, error: EngineError, 
 
 /// The close frame of `code`.
 fn close_frame(code: CloseCode) -> Message {
-    Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))
+    Message::Close(Some(CloseFrame { code: code.code().into(), reason: Utf8Bytes::from_static(code.reason()) }))
 }
 
 /// The close a failed read calls for. tungstenite finds the client's protocol errors (RFC 6455
 /// section 7.1.7, "Fail the WebSocket Connection") but leaves the close to us: the code says
 /// which class of error it was. `None` when the connection itself is gone (reset, closed
 /// without a close frame): there is no one to tell.
-fn read_error_close(error: axum::Error) -> Option<CloseCode> {
+fn read_error_close(error: tungstenite::Error) -> Option<CloseCode> {
     use tungstenite::error::ProtocolError;
-    match error.into_inner().downcast_ref::<tungstenite::Error>()? {
+    match error {
         tungstenite::Error::Capacity(_) => Some(CloseCode::TooBig),
         tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidUtf8),
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
@@ -364,10 +359,11 @@ impl Socket {
                     None => return,
                     // Complete the closing handshake the client started.
                     Some(Ok(Message::Close(_))) => {
-                        self.write(socket.close()).await;
+                        self.write(SinkExt::close(socket)).await;
                         return;
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    // Pings are answered by tungstenite; raw frames are never read.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                     Some(Ok(Message::Text(text))) => match self.receive(text.as_bytes(), false, connection, socket).await {
                         Then::Go => None,
                         Then::Close(code) => Some(code),
