@@ -72,6 +72,32 @@ async fn a_running_session_whose_engine_died_ends_on_time_on_another_engine() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_engine_shutting_down_takes_over_no_session() {
+    let store = Arc::new(MemoryStore::new());
+    let dead_store = Arc::clone(&store);
+    let session = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let session = runtime.block_on(async move { started(&engine(dead_store), "ben").await });
+        drop(runtime);
+        session
+    })
+    .join()
+    .unwrap();
+
+    let stopping = engine(Arc::clone(&store));
+    stopping.shutdown(Duration::from_secs(1)).await;
+    // Many sweeps' worth (paused clock: at once): the dead engine's lease ran out long ago.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(stopping.live_sessions(), 0, "a node shutting down starts nothing");
+    let attached = stopping.connect(&"ben".into(), &session.session_id, None).await;
+    assert!(attached.is_err(), "nor for a client");
+    // Left to the others: a running node's sweep takes it.
+    let survivor = engine(Arc::clone(&store));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(survivor.live_sessions(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn only_a_running_session_holds_a_lease_and_its_engine_keeps_it() {
     let store = Arc::new(MemoryStore::new());
     // The engine's clock, as near as can be (both are the wall time at their start plus the

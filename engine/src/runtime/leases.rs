@@ -57,6 +57,9 @@ impl Engine {
     /// Takes over the sessions whose leases ran out (their owner stopped renewing them): each
     /// is started here, with no client. Returns how many were.
     async fn sweep_leases(&self) -> Result<usize, EngineError> {
+        if self.registry.is_closed() {
+            return Ok(0); // Shutting down: what it claimed would wait out the claim's term.
+        }
         let store = &self.ctx.store;
         let claimed = store.claim_expired_leases(self.lease_term(), SWEEP_LIMIT, self.ctx.clock.now()).await?;
         let mut taken = 0;

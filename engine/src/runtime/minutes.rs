@@ -308,6 +308,9 @@ impl Engine {
     /// as abandoned; a hold whose session is gone is given back.
     pub async fn sweep_holds(&self, cursor: u64) -> Result<u64, EngineError> {
         let meter = &self.metering()?.meter;
+        if self.registry.is_closed() {
+            return Ok(0); // Shutting down: the other nodes' sweeps take them.
+        }
         let (expired, next) = meter.expired_holds(cursor, SWEEP_STEP, self.ctx.clock.now()).await?;
         for (user_id, hold) in expired {
             if self.registry.get(&hold.session_id).is_some() {

@@ -6,7 +6,7 @@
 //! must run out even if this process dies), which the engine renews for all of them at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use tokio::sync::mpsc;
@@ -26,6 +26,8 @@ pub(crate) struct Registry {
     /// Running tasks (kept beside the map: the map cannot be counted while an entry of it is
     /// held).
     running: AtomicUsize,
+    /// Set when the engine shuts down: no task starts after it.
+    closed: AtomicBool,
 }
 
 /// How to reach a session's task.
@@ -66,12 +68,24 @@ impl Registry {
             command_queue,
             max,
             running: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
     /// Whether no task may start now.
     pub(crate) fn full(&self) -> bool {
         self.max.is_some_and(|max| self.running.load(Ordering::Acquire) >= max)
+    }
+
+    /// No task starts after this (the engine shuts down): a session that is not running here
+    /// is left to the other nodes, and an attach gets `None` as when at capacity.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Registry::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The handle of a session's task, starting one with `spawn` when there is none; `None`
@@ -83,6 +97,9 @@ impl Registry {
     ) -> Option<SessionHandle> {
         if let Some(handle) = self.get(session_id) {
             return Some(handle);
+        }
+        if self.is_closed() {
+            return None;
         }
         // A place first, so that concurrent starts never exceed the bound.
         let max = self.max.unwrap_or(usize::MAX);
