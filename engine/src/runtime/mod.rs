@@ -459,8 +459,8 @@ impl Engine {
     }
 
     /// Asks every live session to persist, tell its client to reconnect, and stop; waits at
-    /// most `grace` for them. No session starts here after this: not for a client, nor for a
-    /// sweep of expired leases or holds (the other nodes take those).
+    /// most `grace` for them. Its sweeps of expired leases and holds take over nothing after
+    /// this: the other nodes take those.
     pub async fn shutdown(&self, grace: Duration) {
         self.registry.close();
         let stops = self.registry.handles().into_iter().map(|handle| async move {

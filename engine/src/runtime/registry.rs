@@ -26,7 +26,7 @@ pub(crate) struct Registry {
     /// Running tasks (kept beside the map: the map cannot be counted while an entry of it is
     /// held).
     running: AtomicUsize,
-    /// Set when the engine shuts down: no task starts after it.
+    /// Set when the engine shuts down: its sweeps start no task after it.
     closed: AtomicBool,
 }
 
@@ -77,8 +77,9 @@ impl Registry {
         self.max.is_some_and(|max| self.running.load(Ordering::Acquire) >= max)
     }
 
-    /// No task starts after this (the engine shuts down): a session that is not running here
-    /// is left to the other nodes, and an attach gets `None` as when at capacity.
+    /// The engine shut down: its sweeps start no session after this (the other nodes' sweeps
+    /// take the expired leases and holds). A client may still attach: an engine can be served
+    /// again after a stop, and a draining gateway refuses sockets before they get here.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }
@@ -97,9 +98,6 @@ impl Registry {
     ) -> Option<SessionHandle> {
         if let Some(handle) = self.get(session_id) {
             return Some(handle);
-        }
-        if self.is_closed() {
-            return None;
         }
         // A place first, so that concurrent starts never exceed the bound.
         let max = self.max.unwrap_or(usize::MAX);
