@@ -45,20 +45,22 @@ async fn claimable_later(store: &MemoryStore) -> Vec<SessionId> {
     store.claim_expired_leases(Duration::from_secs(15), 100, later).await.unwrap()
 }
 
+/// A session started on an engine that then dies: the engine runs in a runtime of its own,
+/// dropped with every task of it (no shutdown, no handover), its lease left to run out.
+fn started_on_an_engine_that_dies(store: &Arc<MemoryStore>, user: &'static str) -> SessionMeta {
+    let store = Arc::clone(store);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        runtime.block_on(async move { started(&engine(store), user).await })
+    })
+    .join()
+    .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_running_session_whose_engine_died_ends_on_time_on_another_engine() {
     let store = Arc::new(MemoryStore::new());
-    // The first engine runs in a runtime of its own, dropped with every task of it: the
-    // process died (no shutdown, no handover).
-    let first_store = Arc::clone(&store);
-    let session = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        let session = runtime.block_on(async move { started(&engine(first_store), "ana").await });
-        drop(runtime);
-        session
-    })
-    .join()
-    .unwrap();
+    let session = started_on_an_engine_that_dies(&store, "ana");
 
     let survivor = engine(Arc::clone(&store));
     // The frontend plan's 45 minutes, and then some: the survivor's sweep found the lease
@@ -73,26 +75,17 @@ async fn a_running_session_whose_engine_died_ends_on_time_on_another_engine() {
 
 #[tokio::test(start_paused = true)]
 async fn an_engine_shutting_down_takes_over_no_session() {
-    // A dead engine's running session, its lease left to run out.
     let store = Arc::new(MemoryStore::new());
-    let dead_store = Arc::clone(&store);
-    let session = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        let session = runtime.block_on(async move { started(&engine(dead_store), "ben").await });
-        drop(runtime);
-        session
-    })
-    .join()
-    .unwrap();
+    let session = started_on_an_engine_that_dies(&store, "ben");
 
     let stopping = engine(Arc::clone(&store));
     stopping.shutdown(Duration::from_secs(1)).await;
-    // Many sweeps' worth (paused clock: at once): the dead engine's lease ran out long ago.
-    tokio::time::sleep(Duration::from_secs(120)).await;
+    // Many sweeps' worth: the dead engine's lease ran out long ago.
+    tokio::time::sleep(Duration::from_secs(120)).await; // paused clock: at once
     assert_eq!(stopping.live_sessions(), 0, "a node shutting down takes no session over");
     // Left to the others: a running node's sweep takes it.
     let survivor = engine(Arc::clone(&store));
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await; // paused clock: a few sweeps, at once
     assert_eq!(survivor.live_sessions(), 1);
     let view = survivor.view(&"ben".into(), &session.session_id).await.unwrap();
     assert_eq!(view.ended_reason, None, "running there, its clock not out yet");

@@ -214,9 +214,7 @@ impl Actor {
     /// from here: a value moved into a callee's future still takes its room in the caller's
     /// state, and this state is what every idle session costs (docs/performance.md).
     async fn drive(&mut self) -> Result<Stop, EngineError> {
-        // Boxed: loading happens once, and its future would otherwise keep its room in this
-        // one for the session's whole life.
-        let (mut session, epoch) = Box::pin(self.load()).await?;
+        let (mut session, epoch) = self.load().await?;
         if let Some(metering) = self.ctx.metering.clone() {
             let params = session.params();
             // Boxed from the start: a value held across an await keeps its room in this future
