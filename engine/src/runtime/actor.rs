@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::queue;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, FuturesUnordered};
 use futures::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use viva_protocol::server::{ErrorEvent, Pong, SessionReady};
 use viva_protocol::{ClientMessage, CloseCode, ErrorCode, ServerMessage};
@@ -67,9 +67,9 @@ pub(crate) struct Actor {
     registration: Registration,
     /// What the session is (known once loaded).
     meta: Option<SessionMeta>,
-    commands: mpsc::Receiver<Command>,
+    commands: queue::Receiver<Command>,
     /// Kept to hand to connections.
-    commands_tx: mpsc::Sender<Command>,
+    commands_tx: queue::Sender<Command>,
     subscriber: Option<Subscriber>,
     next_connection: u64,
     turn: Option<TurnInFlight>,
@@ -183,7 +183,7 @@ impl Actor {
                     tracing::error!(session = %self.session_id(), %error, "cannot load session");
                     // Fail whoever is waiting to attach; later attaches start a fresh task.
                     self.commands.close();
-                    while let Ok(command) = self.commands.try_recv() {
+                    while let Some(command) = self.commands.try_recv() {
                         if let Command::Attach(attach) = command {
                             let _ = attach.reply.send(Err(error.clone()));
                         }
@@ -348,7 +348,8 @@ impl Actor {
                                 && session.state().status == Status::Created
                                 && (self.minutes.is_some() || self.live.is_some())
                             {
-                                self.start_gated(session, *message).await;
+                                // Boxed: once per session, and its room would be every idle session's.
+                                Box::pin(self.start_gated(session, *message)).await;
                             } else if let Some(voice) = self.voice.as_mut().filter(|_| message.is_voice()) {
                                 for message in voice.handle(*message, session, clock.now()) {
                                     self.deliver(message);
@@ -597,7 +598,8 @@ impl Actor {
                 }
             }
             if reported {
-                record_progress(store.as_ref(), session).await;
+                // Boxed: once per session, and its room would be every idle session's.
+                Box::pin(record_progress(store.as_ref(), session)).await;
             }
             self.unstored.clear();
             let config = &self.ctx.config;

@@ -1,7 +1,7 @@
 //! A client's attachment to a live session: what a driver (the gateway's socket handler, an
 //! embedder's loop) holds while one client is connected.
 
-use tokio::sync::mpsc;
+use super::queue;
 use viva_protocol::ClientMessage;
 
 pub use super::outbox::Next;
@@ -18,7 +18,7 @@ use crate::EngineError;
 pub struct Connection {
     pub(crate) id: u64,
     pub(crate) inbox: Inbox,
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) commands: queue::Sender<Command>,
 }
 
 impl Connection {

@@ -12,6 +12,7 @@ mod live;
 mod minutes;
 mod outbox;
 mod progress;
+mod queue;
 mod registry;
 mod resumes;
 mod voice;

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use super::queue;
 use dashmap::DashMap;
-use tokio::sync::mpsc;
 
 use super::command::Command;
 use crate::core::SessionId;
@@ -33,7 +33,7 @@ pub(crate) struct Registry {
 /// How to reach a session's task.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) commands: queue::Sender<Command>,
     /// Tells this task's entry from a successor's.
     generation: u64,
 }
@@ -56,8 +56,8 @@ pub(crate) struct Registration {
 /// sender, to hand to the connections it attaches).
 pub(crate) struct Spawn {
     pub(crate) registration: Registration,
-    pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) commands_tx: mpsc::Sender<Command>,
+    pub(crate) commands: queue::Receiver<Command>,
+    pub(crate) commands_tx: queue::Sender<Command>,
 }
 
 impl Registry {
@@ -109,7 +109,7 @@ impl Registry {
             .or_insert_with(|| {
                 spawned = true;
                 let generation = self.generations.fetch_add(1, Ordering::Relaxed);
-                let (commands_tx, commands) = mpsc::channel(self.command_queue);
+                let (commands_tx, commands) = queue::channel(self.command_queue);
                 let registration =
                     Registration { registry: Arc::clone(self), session_id: session_id.clone(), generation };
                 metrics::gauge!("viva_live_sessions").increment(1.0);

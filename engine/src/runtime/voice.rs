@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 use futures::stream::{BoxStream, FuturesOrdered};
 use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
@@ -206,11 +206,17 @@ impl VoicePath {
 
     /// What the audio path has next for the task: a transcription done, or a piece of the
     /// interviewer's audio to send (only when `sending`: someone is connected). Pending while
-    /// there is neither.
-    pub(super) async fn next(voice: &mut Option<Box<Self>>, sending: bool) -> VoiceEvent {
-        let Some(VoicePath { user, listening, speaking, spoken, .. }) = voice.as_deref_mut() else {
-            return std::future::pending().await;
-        };
+    /// there is neither, and always for a text session. Boxed for a voice session: the session
+    /// task's idle state holds this future, and a text session should not pay for its room.
+    pub(super) fn next(voice: &mut Option<Box<Self>>, sending: bool) -> impl Future<Output = VoiceEvent> + Send + '_ {
+        match voice.as_deref_mut() {
+            Some(path) => Either::Left(path.next_event(sending).boxed()),
+            None => Either::Right(std::future::pending()),
+        }
+    }
+
+    async fn next_event(&mut self, sending: bool) -> VoiceEvent {
+        let VoicePath { user, listening, speaking, spoken, .. } = self;
         let transcribed = async {
             match listening.as_mut().filter(|l| !l.transcribing.is_empty()) {
                 Some(listening) => match listening.transcribing.next().await {
