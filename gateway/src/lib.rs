@@ -72,7 +72,7 @@ pub struct AppState {
     /// Web origins (normalized) whose pages may open WebSockets, besides the gateway's own.
     pub allowed_origins: Arc<[String]>,
     /// Per-socket limits.
-    pub socket: SocketLimits,
+    pub socket: Arc<SocketLimits>,
     /// Limits on HTTP connections (open at most, header timeout).
     pub connections: ConnectionLimits,
     /// Every upgraded socket's task, so shutdown can wait for them.
@@ -99,7 +99,7 @@ impl AppState {
             auth,
             tickets,
             allowed_origins: Arc::new([]),
-            socket: SocketLimits::default(),
+            socket: Arc::default(),
             connections: ConnectionLimits::default(),
             sockets: TaskTracker::new(),
             metrics: None,

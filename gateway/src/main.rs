@@ -156,7 +156,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     println!("viva-gateway listening on http://{addr} (store: {store_name}; try: curl http://{addr}/v1/plans)");
     let mut state = AppState::new(engine, auth);
-    state.socket = settings.socket.clone();
+    state.socket = Arc::new(settings.socket.clone());
     state.connections.header_read_timeout = settings.header_timeout;
     state.connections.max_connections = max_connections;
     state.allowed_origins = settings.allowed_origins.clone().into();

@@ -110,9 +110,10 @@ async fn a_frame_over_the_limit_closes_with_1009() {
 #[tokio::test]
 async fn a_flood_is_rate_limited_then_closed_and_others_carry_on() {
     let gateway = Gateway::start_with(Default::default(), |state| {
-        state.socket.burst = 5.0;
-        state.socket.rate_per_s = 0.001;
-        state.socket.flood_close_after = 20;
+        let socket = std::sync::Arc::make_mut(&mut state.socket);
+        socket.burst = 5.0;
+        socket.rate_per_s = 0.001;
+        socket.flood_close_after = 20;
     })
     .await;
     let session = gateway.create("alice", "senior-backend").await;

@@ -180,10 +180,11 @@ async fn a_socket_that_stops_reading_is_dropped_even_when_only_errors_are_writte
 
     let mut sockets = None;
     let gateway = Gateway::start_with(EngineConfig::default(), |state| {
-        state.socket.write_timeout = Duration::from_secs(1);
+        let socket = std::sync::Arc::make_mut(&mut state.socket);
+        socket.write_timeout = Duration::from_secs(1);
         // Bad frames as fast as the client can send them, each answered with an error.
-        state.socket.rate_per_s = 1e9;
-        state.socket.burst = 1e9;
+        socket.rate_per_s = 1e9;
+        socket.burst = 1e9;
         state.connections.send_buffer_bytes = 4096;
         sockets = Some(state.sockets.clone());
     })

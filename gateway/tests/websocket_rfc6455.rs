@@ -551,10 +551,11 @@ async fn a_message_over_the_limit_is_closed_with_1009() {
 #[tokio::test]
 async fn a_rate_limit_close_reaches_a_client_that_is_still_sending() {
     let gateway = start(|state| {
-        state.socket.burst = 5.0;
-        state.socket.rate_per_s = 0.001;
+        let socket = std::sync::Arc::make_mut(&mut state.socket);
+        socket.burst = 5.0;
+        socket.rate_per_s = 0.001;
         // The default 200 refusals in a row: about 26 KiB of `error` events before the close.
-        state.socket.flood_close_after = 200;
+        socket.flood_close_after = 200;
     })
     .await;
     let addr = gateway.remote.addr;

@@ -10,6 +10,7 @@
 
 mod upgrade;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -27,7 +28,7 @@ use viva_engine::{Connection, Engine, EngineError, Next, SessionAccess};
 use viva_protocol::server::ErrorEvent;
 use viva_protocol::{ClientMessage, CloseCode, Encoding, ErrorCode, Limits, ServerMessage};
 
-use self::upgrade::{Upgrade, WebSocket};
+use self::upgrade::{Upgrade, Upgrading, WebSocket};
 use crate::AppState;
 use crate::auth;
 use crate::error::{AppError, PathParams, socket_refusal};
@@ -37,7 +38,8 @@ use crate::error::{AppError, PathParams, socket_refusal};
 pub struct SocketLimits {
     /// Largest client frame; a larger one closes the socket with 1009.
     pub max_frame_bytes: usize,
-    /// Read buffer per socket (tungstenite allocates it up front).
+    /// Read buffer per socket (tungstenite allocates it up front and keeps it; the connection
+    /// is read ahead in larger pieces, `upgrade::READ_AHEAD`, so a small one costs no reads).
     pub read_buffer: usize,
     /// Bytes buffered before a write goes to the socket.
     pub write_buffer: usize,
@@ -66,10 +68,10 @@ impl Default for SocketLimits {
     fn default() -> Self {
         Self {
             max_frame_bytes: Limits::default().max_frame_bytes,
-            // Small: an idle socket keeps both (tungstenite allocates the read buffer up
-            // front and never shrinks the write buffer); a batch above 2 KiB is written as it
-            // fills, and the flush after the batch writes the rest.
-            read_buffer: 1024,
+            // Small: an idle socket keeps it (tungstenite allocates the read buffer up front);
+            // a batch above 2 KiB is written as it fills, and the flush after the batch writes
+            // the rest.
+            read_buffer: 256,
             write_buffer: 2 * 1024,
             max_write_buffer: 512 * 1024,
             rate_per_s: 10.0,
@@ -134,18 +136,17 @@ pub async fn upgrade(
     // Refuse strangers here, as plain HTTP (the one ownership check); attach only once
     // upgraded, so that a handshake that fails never displaces the session's current socket.
     let access = state.engine.authorize(&user.0, &session_id).await?;
-    let limits = state.socket.clone();
-    let engine = state.engine.clone();
-    let sockets = state.sockets.clone();
+    let limits = Arc::clone(&state.socket);
     let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer)
         .max_write_buffer_size(limits.max_write_buffer)
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
     let write_buffer = limits.write_buffer;
-    Ok(ws.respond(chosen.map(Encoding::subprotocol), config, write_buffer, move |socket| {
-        sockets.track_future(serve(socket, engine, access, query.last_seq, encoding, limits))
-    }))
+    let (response, upgrading) = ws.respond(chosen.map(Encoding::subprotocol), config, write_buffer);
+    let engine = state.engine.clone();
+    tokio::spawn(state.sockets.track_future(serve(upgrading, engine, access, query.last_seq, encoding, limits)));
+    Ok(response)
 }
 
 /// `Sec-WebSocket-Key` must be 16 bytes, base64-encoded (RFC 6455 section 4.1); [`Upgrade`]
@@ -214,12 +215,12 @@ pub fn normalize_origin(origin: &str) -> Option<String> {
 /// session costs, and an `async fn` keeps its arguments twice (as arguments and as the body's
 /// locals), a split socket once more in the lock its halves share.
 fn serve(
-    mut socket: WebSocket,
+    upgrading: Upgrading,
     engine: Engine,
     access: SessionAccess,
     last_seq: Option<u64>,
     encoding: Encoding,
-    limits: SocketLimits,
+    limits: Arc<SocketLimits>,
 ) -> impl Future<Output = ()> + Send {
     let mut state = Socket {
         encoding,
@@ -229,9 +230,11 @@ fn serve(
         refused_in_a_row: 0,
     };
     async move {
+        // Boxed, as everything a socket does once: their room would be every session's.
+        let Some(mut socket) = Box::pin(upgrading.socket()).await else { return };
         match engine.attach(&access, last_seq).await {
             Ok(mut connection) => state.serve(&mut socket, &mut connection).await,
-            Err(error) => refuse(&mut socket, state.encoding, error, &state.limits).await,
+            Err(error) => Box::pin(refuse(&mut socket, state.encoding, error, &state.limits)).await,
         }
         // tungstenite ends its closing handshake by writing the close frame without flushing
         // it: pass on what the socket's buffer holds, if the connection takes it now (a client
@@ -290,7 +293,7 @@ enum Then {
 /// Per-socket state of the reading side.
 struct Socket {
     encoding: Encoding,
-    limits: SocketLimits,
+    limits: Arc<SocketLimits>,
     /// The rate of messages, audio aside.
     messages: Bucket,
     /// The rate of `input_audio.append` messages.
@@ -327,66 +330,68 @@ impl Bucket {
 
 impl Socket {
     /// Moves frames between the socket and its session until either side closes.
+    ///
+    /// What a socket does between waits (writing a batch, handling a frame) is boxed: this
+    /// future is every connected session's, and it should hold only what waiting needs. One
+    /// allocation per batch or frame costs less than the room held for the socket's life.
     async fn serve(&mut self, socket: &mut WebSocket, connection: &mut Connection) {
         loop {
             // Reading is cancelled while the session's events are written: `next` loses nothing
             // when dropped, and a client that sends while not reading meets backpressure.
-            let close = tokio::select! {
-                next = connection.next() => {
-                    let mut next = Some(next);
-                    let mut fed = 0;
-                    let mut close = None;
-                    while let Some(item) = next.take() {
-                        match item {
-                            Next::Message(message) => {
-                                if !self.write(socket.feed(self.frame(&message))).await {
-                                    return;
-                                }
-                                fed += 1;
-                                if fed < self.limits.batch {
-                                    next = connection.try_next();
-                                }
-                            }
-                            Next::Close(code) => close = Some(code),
-                        }
-                    }
-                    if !self.write(socket.flush()).await {
-                        return;
-                    }
-                    close
-                }
+            let then = tokio::select! {
+                next = connection.next() => Box::pin(self.write_batch(next, socket, connection)).await,
                 frame = socket.next() => match frame {
-                    None => return,
+                    None => Then::Drop,
                     // Complete the closing handshake the client started.
                     Some(Ok(Message::Close(_))) => {
-                        self.write(SinkExt::close(socket)).await;
-                        return;
+                        Box::pin(self.write(SinkExt::close(socket))).await;
+                        Then::Drop
                     }
                     // Pings are answered by tungstenite; raw frames are never read.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
-                    Some(Ok(Message::Text(text))) => match self.receive(text.as_bytes(), false, connection, socket).await {
-                        Then::Go => None,
-                        Then::Close(code) => Some(code),
-                        Then::Drop => return,
-                    },
-                    Some(Ok(Message::Binary(bytes))) => match self.receive(&bytes, true, connection, socket).await {
-                        Then::Go => None,
-                        Then::Close(code) => Some(code),
-                        Then::Drop => return,
-                    },
-                    Some(Err(error)) => match read_error_close(error) {
-                        Some(code) => Some(code),
-                        None => return,
-                    },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Then::Go,
+                    Some(Ok(Message::Text(text))) => {
+                        Box::pin(self.receive(text.as_bytes(), false, connection, socket)).await
+                    }
+                    Some(Ok(Message::Binary(bytes))) => Box::pin(self.receive(&bytes, true, connection, socket)).await,
+                    Some(Err(error)) => read_error_close(error).map_or(Then::Drop, Then::Close),
                 },
             };
-            if let Some(code) = close {
-                // Then the socket is dropped, and its connection closes gracefully (server.rs): the
-                // close frame reaches a client that is still sending too.
-                self.write(socket.send(close_frame(code))).await;
-                return;
+            match then {
+                Then::Go => {}
+                Then::Drop => return,
+                Then::Close(code) => {
+                    // Then the socket is dropped, and its connection closes gracefully
+                    // (server.rs): the close frame reaches a client that is still sending too.
+                    Box::pin(self.write(socket.send(close_frame(code)))).await;
+                    return;
+                }
             }
         }
+    }
+
+    /// Writes `next` and what else is queued behind it (up to a batch), then flushes.
+    async fn write_batch(&self, next: Next, socket: &mut WebSocket, connection: &mut Connection) -> Then {
+        let mut next = Some(next);
+        let mut fed = 0;
+        let mut close = None;
+        while let Some(item) = next.take() {
+            match item {
+                Next::Message(message) => {
+                    if !self.write(socket.feed(self.frame(&message))).await {
+                        return Then::Drop;
+                    }
+                    fed += 1;
+                    if fed < self.limits.batch {
+                        next = connection.try_next();
+                    }
+                }
+                Next::Close(code) => close = Some(code),
+            }
+        }
+        if !self.write(socket.flush()).await {
+            return Then::Drop;
+        }
+        close.map_or(Then::Go, Then::Close)
     }
 
     /// Handles one client frame.

@@ -4,6 +4,7 @@
 //! at all, where tungstenite keeps its own at its high-water mark for the socket's life.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -56,28 +57,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 }
 
 impl Upgrade {
-    /// Answers 101 (with `protocol` chosen, if any) and runs `serve` on the socket once the
-    /// connection is upgraded; a connection that goes away first is dropped quietly.
-    /// `write_buffer` is how many bytes the socket gathers before writing to the connection.
-    pub fn respond<F>(
+    /// Answers 101 (with `protocol` chosen, if any); the [`Upgrading`] becomes the socket once
+    /// the connection is upgraded. `write_buffer` is how many bytes the socket gathers before
+    /// writing to the connection.
+    ///
+    /// The caller runs the socket on its own task, starting with [`Upgrading::socket`]: not a
+    /// callback run here, whose captures would stay in the task's future beside the copies the
+    /// socket's own future makes of them (what every session pays).
+    pub fn respond(
         self,
         protocol: Option<&'static str>,
         mut config: WebSocketConfig,
         write_buffer: usize,
-        serve: impl FnOnce(WebSocket) -> F + Send + 'static,
-    ) -> Response
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    ) -> (Response, Upgrading) {
         let Self { key, on_upgrade } = self;
         // Every frame goes straight to the `ReleasingIo`, which gathers them.
         let gather = config.max_write_buffer_size;
         config.write_buffer_size = 0;
-        tokio::spawn(async move {
-            let Ok(upgraded) = on_upgrade.await else { return };
-            let io = ReleasingIo::new(TokioIo::new(upgraded), write_buffer, gather);
-            serve(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await).await;
-        });
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -87,7 +83,25 @@ impl Upgrade {
         if let Some(protocol) = protocol {
             headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
         }
-        response
+        (response, Upgrading { on_upgrade, config, write_buffer, gather })
+    }
+}
+
+/// A connection answered 101, on its way to being a socket.
+pub struct Upgrading {
+    on_upgrade: OnUpgrade,
+    config: WebSocketConfig,
+    write_buffer: usize,
+    gather: usize,
+}
+
+impl Upgrading {
+    /// The socket, once hyper hands the connection over; `None` if it went away first.
+    pub async fn socket(self) -> Option<WebSocket> {
+        let Self { on_upgrade, config, write_buffer, gather } = self;
+        let upgraded = on_upgrade.await.ok()?;
+        let io = ReleasingIo::new(TokioIo::new(upgraded), write_buffer, gather);
+        Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
     }
 }
 
@@ -105,17 +119,35 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 ///
 /// Writes are accepted into the buffer; once it holds `write_through` bytes, each write also
 /// tries to pass them on (without waiting), and only at `most` does it wait for the connection
-/// (backpressure). A flush writes everything. Reads pass through.
+/// (backpressure). A flush writes everything.
+///
+/// Reads ask the connection for up to [`READ_AHEAD`] bytes at a time (into the stack), however
+/// little the reader asked for: tungstenite's read buffer is allocated up front and kept for
+/// the socket's life, so the gateway gives it a small one, and what it has no room for waits
+/// here, in a buffer freed as soon as it is taken.
 pub struct ReleasingIo<T> {
     inner: T,
     buffer: Vec<u8>,
     write_through: usize,
     most: usize,
+    /// Read from the connection, not yet taken; `read_at` is where the rest starts.
+    read_ahead: Vec<u8>,
+    read_at: usize,
 }
+
+/// The most a read asks of the connection.
+pub const READ_AHEAD: usize = 8 * 1024;
 
 impl<T> ReleasingIo<T> {
     fn new(inner: T, write_through: usize, most: usize) -> Self {
-        Self { inner, buffer: Vec::new(), write_through, most: most.max(write_through).max(1) }
+        Self {
+            inner,
+            buffer: Vec::new(),
+            write_through,
+            most: most.max(write_through).max(1),
+            read_ahead: Vec::new(),
+            read_at: 0,
+        }
     }
 }
 
@@ -165,7 +197,33 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ReleasingIo<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for ReleasingIo<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if this.read_at < this.read_ahead.len() {
+            let taken = buf.remaining().min(this.read_ahead.len() - this.read_at);
+            buf.put_slice(&this.read_ahead[this.read_at..this.read_at + taken]);
+            this.read_at += taken;
+            if this.read_at == this.read_ahead.len() {
+                this.read_ahead = Vec::new();
+                this.read_at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= READ_AHEAD {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let mut stack = [MaybeUninit::<u8>::uninit(); READ_AHEAD];
+        let mut ahead = ReadBuf::uninit(&mut stack);
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut ahead))?;
+        let read = ahead.filled();
+        let taken = buf.remaining().min(read.len());
+        buf.put_slice(&read[..taken]);
+        if taken < read.len() {
+            this.read_ahead = read[taken..].to_vec();
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -192,6 +250,39 @@ mod tests {
         let mut got = [0; 2];
         far.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"ij");
+    }
+
+    #[tokio::test]
+    async fn a_small_reader_gets_everything_and_what_waited_is_freed() {
+        let (near, mut far) = duplex(2 * READ_AHEAD);
+        let mut io = ReleasingIo::new(near, 8, 32);
+        let sent: Vec<u8> = (0..READ_AHEAD + 100).map(|i| (i % 251) as u8).collect();
+        far.write_all(&sent).await.unwrap();
+        drop(far);
+        let mut got = Vec::new();
+        let mut small = [0; 100];
+        let mut waited = false;
+        loop {
+            let n = io.read(&mut small).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&small[..n]);
+            waited |= !io.read_ahead.is_empty();
+            if io.read_at == io.read_ahead.len() {
+                assert_eq!(io.read_ahead.capacity(), 0, "nothing waits: nothing held");
+            }
+        }
+        assert!(waited, "a read brought more than the reader took");
+        assert_eq!(got, sent, "in order, then the end");
+        // A reader with room reads from the connection directly.
+        let (near, mut far) = duplex(2 * READ_AHEAD);
+        let mut io = ReleasingIo::new(near, 8, 32);
+        far.write_all(&sent).await.unwrap();
+        let mut big = vec![0; 2 * READ_AHEAD];
+        let n = io.read(&mut big).await.unwrap();
+        assert_eq!(&big[..n], &sent[..n]);
+        assert_eq!(io.read_ahead.capacity(), 0);
     }
 
     // Paused time: the timeout fires as soon as nothing else can run.
