@@ -214,7 +214,8 @@ impl Actor {
     /// from here: a value moved into a callee's future still takes its room in the caller's
     /// state, and this state is what every idle session costs (docs/performance.md).
     async fn drive(&mut self) -> Result<Stop, EngineError> {
-        let (mut session, epoch) = self.load().await?;
+        // Boxed: once per session, and its room would be every idle session's.
+        let (mut session, epoch) = Box::pin(self.load()).await?;
         if let Some(metering) = self.ctx.metering.clone() {
             let params = session.params();
             // Boxed from the start: a value held across an await keeps its room in this future
