@@ -42,7 +42,9 @@ impl Default for MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<SessionId, Stored>,
+    /// Boxed: a map's table is larger than what it holds (up to twice, free slots included),
+    /// and a slot is as large as its value; a box keeps the slack to a pointer a session.
+    sessions: HashMap<SessionId, Box<Stored>>,
     /// User id → session ids, in creation order.
     by_user: HashMap<UserId, Vec<SessionId>>,
     /// User id → times of their recent session creations, oldest first (`admit_creation`).
@@ -70,7 +72,8 @@ struct Inner {
 struct Stored {
     meta: SessionMeta,
     epoch: Epoch,
-    snapshot: Option<State>,
+    /// Boxed: most sessions have none yet, or no longer need it.
+    snapshot: Option<Box<State>>,
     log: Vec<LogEntry>,
     /// Spoken answers' audio by utterance id (`put_audio`).
     audio: HashMap<String, Vec<u8>>,
@@ -92,7 +95,7 @@ impl Inner {
             }
             return None;
         }
-        self.sessions.get_mut(id)
+        self.sessions.get_mut(id).map(Box::as_mut)
     }
 
     /// Removes every session whose retention ran out.
@@ -189,7 +192,7 @@ impl Store for MemoryStore {
                 webhooks: HashMap::new(),
                 expires_at,
             };
-            inner.sessions.insert(meta.session_id.clone(), stored);
+            inner.sessions.insert(meta.session_id.clone(), Box::new(stored));
         });
         Ok(())
     }
@@ -204,7 +207,7 @@ impl Store for MemoryStore {
                 let after = s.snapshot.as_ref().map_or(0, |snap| snap.head);
                 Loaded {
                     meta: s.meta.clone(),
-                    snapshot: s.snapshot.clone(),
+                    snapshot: s.snapshot.as_deref().cloned(),
                     tail: s.log.iter().filter(|e| e.seq > after).cloned().collect(),
                 }
             })
@@ -252,7 +255,7 @@ impl Store for MemoryStore {
         self.with(|inner| {
             let stored = inner.session(session_id).ok_or(StoreError::Fenced { epoch, current: 0 })?;
             check_epoch(stored, epoch)?;
-            stored.snapshot = Some(state.clone());
+            stored.snapshot = Some(Box::new(state.clone()));
             Ok(())
         })
     }
