@@ -106,6 +106,19 @@ impl AppError {
     }
 }
 
+/// A JSON body the route could not take: 413 over the body limit, 400 otherwise (malformed,
+/// not the route's shape, not JSON). `what` names the body in the message ("bad credit: ...").
+pub fn json_body_refused(what: &str, rejection: &axum::extract::rejection::JsonRejection) -> AppError {
+    let message = match what {
+        "" => rejection.body_text(),
+        what => format!("{what}: {}", rejection.body_text()),
+    };
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(message),
+        _ => AppError::BadRequest(message),
+    }
+}
+
 impl From<EngineError> for AppError {
     fn from(error: EngineError) -> Self {
         match error {

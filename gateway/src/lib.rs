@@ -320,6 +320,7 @@ fn routes() -> ApiRouter<AppState> {
                     .ok::<Credited>(201, "Credited")
                     .ok::<Credited>(200, "The same `idempotency_key` again: nothing added (`duplicate: true`)")
                     .error(400, "`bad_request`: a bad body, seconds, key, reason or user id")
+                    .error(413, "`bad_request`: a body over 64 KiB")
                     .error(404, NO_METERING)
                     .error(503, STORE)
             }),

@@ -12,7 +12,7 @@ use viva_protocol::rest::{CreditRequest, Credited, Usage};
 use crate::AppState;
 use crate::auth::admin::Admin;
 use crate::auth::{User, valid_user_id};
-use crate::error::{AppError, PathParams};
+use crate::error::{AppError, PathParams, json_body_refused};
 
 /// `?cursor=&limit=`: the one way lists page.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -79,7 +79,7 @@ pub async fn credit(
     body: Result<Json<CreditRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Credited>), AppError> {
     let user = user_id(&user)?;
-    let Json(credit) = body.map_err(|e| AppError::BadRequest(format!("bad credit: {}", e.body_text())))?;
+    let Json(credit) = body.map_err(|e| json_body_refused("bad credit", &e))?;
     let credited = state.engine.credit(&user, &credit).await?;
     let status = if credited.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(credited)))

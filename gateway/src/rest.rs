@@ -16,7 +16,7 @@ use viva_engine::core::{AnswerId, SessionId};
 use viva_engine::{EngineError, Page};
 
 use crate::auth::User;
-use crate::error::{AppError, PathParams};
+use crate::error::{AppError, PathParams, json_body_refused};
 
 /// The `{id}` of a session's routes.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -32,10 +32,7 @@ pub async fn create_session(
     user: User,
     body: Result<Json<CreateSession>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), AppError> {
-    let Json(body) = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(e.body_text()),
-        _ => AppError::BadRequest(e.body_text()),
-    })?;
+    let Json(body) = body.map_err(|e| json_body_refused("", &e))?;
     state.node.refuse_if_draining()?;
     let candidate = body.candidate.unwrap_or_default().into();
     let meta = match body.adapt {

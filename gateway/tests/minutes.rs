@@ -93,6 +93,10 @@ async fn credits_apply_once_and_bad_ones_apply_nothing() {
     }
     let (status, _) = credit(&gateway, "bad%7Buser", json!({"seconds": 1, "idempotency_key": "k"})).await;
     assert_eq!(status, 400, "not a user id");
+    // Over the 64 KiB body limit: too large, as on every other route (it was a 400 here).
+    let huge = json!({"seconds": 10, "idempotency_key": "k6", "reason": "x".repeat(70 * 1024)});
+    let (status, body) = credit(&gateway, "bob", huge).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("bad_request")), "{body}");
     let (_, usage) = call(&gateway, reqwest::Method::GET, "/v1/me/usage", Some("dev:bob"), None).await;
     assert_eq!(
         (&usage["balance_s"], usage["items"].as_array().unwrap().len()),
