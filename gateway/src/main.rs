@@ -155,6 +155,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(?endpoints, "webhooks on");
     }
     let engine = builder.build();
+    let shutdown = shutdown_signal()?;
     let listener = bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -181,7 +182,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         _ => std::env::current_exe().context("cannot find this program")?,
     };
     state.resume = resume::child::Extractor::new(Some(this_program));
-    run(listener, state, shutdown_signal(), settings.shutdown_grace).await?;
+    run(listener, state, shutdown, settings.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -252,33 +253,32 @@ fn metrics_recorder() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// Completes on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Installs the handlers for SIGTERM and ctrl-c now and returns what completes on either.
+/// Now, not on the future's first poll: the server polls it beside `accept`, in either order,
+/// so a request can be answered before it is polled — and a SIGTERM sent to a process that has
+/// answered must not find the default action (death by signal, no drain) still in place.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for ctrl-c")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            tracing::info!("shutdown signal received");
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for ctrl-c");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutdown signal received");
+        tracing::info!("shutdown signal received");
+    })
 }
 
 fn init_tracing(settings: &Settings) {

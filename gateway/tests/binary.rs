@@ -82,12 +82,23 @@ fn secrets_in_the_store_url_are_never_printed() {
 #[tokio::test]
 async fn logs_into_a_pipe_have_no_colour_codes() {
     let gateway = Process::spawn(&[]);
-    // Served: the signal handler is in place.
     assert_eq!(common::http().get(gateway.url("/healthz")).send().await.unwrap().status(), 200);
     gateway.signal("TERM");
     let (code, logs) = gateway.wait().await;
     assert_eq!(code, Some(0));
     assert!(logs.contains("listening") && !logs.contains('\u{1b}'), "{logs:?}");
+}
+
+/// A supervisor may stop the gateway the moment it says it listens: the handlers are in place
+/// by then (they were once installed only when the server first polled for a signal, and a
+/// SIGTERM in between killed the process by the default action).
+#[tokio::test]
+async fn sigterm_right_after_the_banner_drains_and_exits_0() {
+    let gateway = Process::spawn(&[]);
+    gateway.signal("TERM");
+    let (code, logs) = gateway.wait().await;
+    assert_eq!(code, Some(0));
+    assert!(logs.contains("shutdown signal received") && logs.contains("stopped"), "{logs}");
 }
 
 #[test]

@@ -440,7 +440,7 @@ impl Socket {
     }
 
     /// Replies with an error, bounded like every write. Boxed by its callers: refusals are rare,
-    /// and its future would otherwise take room in every socket's.
+    /// and its future would otherwise enlarge the allocation every frame's handling makes.
     async fn error(&self, socket: &mut WebSocket, code: ErrorCode, message: String, reference: Option<String>) -> Then {
         let event = ServerMessage::Error(ErrorEvent { code, message, fatal: false, reference });
         if self.write(socket.send(self.frame(&event))).await { Then::Go } else { Then::Drop }
