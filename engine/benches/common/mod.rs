@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use viva_engine::core::Candidate;
-use viva_engine::core::{CoreConfig, Output, Session, SessionParams};
+use viva_engine::core::{CoreConfig, FollowUps, Output, Session, SessionParams};
 use viva_engine::interviewer::{InterviewerEvent, ScriptedInterviewer};
 use viva_engine::plan::{Expected, Plan};
 use viva_engine::scorer::HeuristicScorer;
@@ -47,7 +47,12 @@ pub fn interview(plan: &Arc<Plan>, encode: bool) -> u64 {
         time_limit_ms: plan.duration_s * 1000,
         scorer: "heuristic/1".to_owned(),
         voice: Default::default(),
-        config: CoreConfig::default(),
+        // As the gateway binary configures the scripted interviewer and heuristic scorer.
+        config: CoreConfig {
+            follow_ups: FollowUps::Scorer { wait_ms: 3_000 },
+            turn_context: 0,
+            ..CoreConfig::default()
+        },
     };
     let mut session = Session::new(params);
     let mut now = Timestamp(1_800_000_000_000);

@@ -72,6 +72,9 @@ pub struct CoreConfig {
     pub control_ids_kept: usize,
     /// `usage.low` is sent when this much of the candidate's minutes is left.
     pub usage_low_ms: u64,
+    /// How many of the transcript's latest entries a turn request carries: the interviewer's
+    /// context. Copied for every turn, so 0 for an interviewer that reads none (the scripted).
+    pub turn_context: usize,
 }
 
 impl Default for CoreConfig {
@@ -87,6 +90,7 @@ impl Default for CoreConfig {
             max_score_attempts: 2,
             control_ids_kept: 256,
             usage_low_ms: 60_000,
+            turn_context: 12,
         }
     }
 }
@@ -550,9 +554,9 @@ impl Session {
             }
         };
         self.live.score_attempts.remove(&answer_id);
-        let mut scores = self.state.scores.clone();
-        scores.insert(answer_id, scoring.clone());
-        let (running, overall) = state::running_scores(&self.params.plan, &self.state.transcript, &scores);
+        let (running, overall) = state::running_scores_by(&self.params.plan, &self.state.transcript, |id| {
+            if id == answer_id { Some(&scoring) } else { self.state.scores.get(&id) }
+        });
         self.commit(Record::ScoreUpdated { answer_id, scoring, running, overall }, now);
         if self.live.follow_up_wait.is_some_and(|w| w.answer_id == answer_id) {
             self.live.follow_up_wait = None;
@@ -713,7 +717,11 @@ impl Session {
             answer: spec.answer.clone(),
             ending: spec.ending,
             candidate: self.params.candidate.clone(),
-            transcript: self.state.transcript.iter().map(|e| wire::entry(&self.state, e)).collect(),
+            transcript: {
+                let transcript = &self.state.transcript;
+                let recent = &transcript[transcript.len().saturating_sub(self.params.config.turn_context)..];
+                recent.iter().map(|e| wire::entry(&self.state, e)).collect()
+            },
             attempt: spec.attempt,
             choice: spec.choice.clone(),
         };

@@ -333,7 +333,17 @@ pub fn running_scores(
     transcript: &[Entry],
     scores: &BTreeMap<AnswerId, Scoring>,
 ) -> (Vec<DimensionScore>, Option<f32>) {
-    let best = best_per_question(transcript, scores);
+    running_scores_by(plan, transcript, |id| scores.get(&id))
+}
+
+/// [`running_scores`] with the scores looked up by `score_of` (the stored ones and one about
+/// to be stored, without copying the others).
+pub(super) fn running_scores_by<'a>(
+    plan: &Plan,
+    transcript: &'a [Entry],
+    score_of: impl Fn(AnswerId) -> Option<&'a Scoring>,
+) -> (Vec<DimensionScore>, Option<f32>) {
+    let best = best_by(transcript, score_of);
     let dimensions: Vec<DimensionScore> = plan
         .dimensions
         .iter()
@@ -351,12 +361,19 @@ pub fn best_per_question<'a>(
     transcript: &'a [Entry],
     scores: &'a BTreeMap<AnswerId, Scoring>,
 ) -> BTreeMap<&'a str, &'a Scoring> {
+    best_by(transcript, |id| scores.get(&id))
+}
+
+fn best_by<'a>(
+    transcript: &'a [Entry],
+    score_of: impl Fn(AnswerId) -> Option<&'a Scoring>,
+) -> BTreeMap<&'a str, &'a Scoring> {
     let mut best: BTreeMap<&str, &Scoring> = BTreeMap::new();
     for entry in transcript {
         let Entry::Answer { answer_id, question_id, .. } = entry else {
             continue;
         };
-        let Some(scoring) = scores.get(answer_id).filter(|s| s.overall().is_some()) else {
+        let Some(scoring) = score_of(*answer_id).filter(|s| s.overall().is_some()) else {
             continue;
         };
         let better = best.get(question_id.as_str()).is_none_or(|b| scoring.overall() >= b.overall());

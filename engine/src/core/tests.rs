@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use expect_test::{Expect, expect};
+use viva_protocol::state::TranscriptEntry;
 use viva_protocol::{ClientMessage, Encoding, ServerMessage};
 
 use super::*;
@@ -1370,6 +1371,31 @@ fn the_interviewer_can_choose_the_follow_up_in_its_turn() {
         let started = sim.log.iter().rev().find(|e| matches!(e.record, Record::TurnStarted { .. })).unwrap();
         assert!(matches!(&started.record, Record::TurnStarted { key_point: Some(p), .. } if p == "ttl"));
     }
+}
+
+/// A turn request carries the transcript's latest `turn_context` entries, oldest first (the
+/// interviewer's context, copied for every turn): none for an interviewer that reads none.
+#[test]
+fn a_turn_request_carries_the_latest_entries_of_the_transcript() {
+    let inputs = || vec![START, Speak, Speak, PARTIAL];
+    let carried = |turn_context| {
+        let mut sim = Sim::new(CoreConfig { turn_context, ..CoreConfig::default() });
+        sim.run(inputs());
+        let request = sim.turn.expect("a follow-up is asked");
+        assert_eq!(request.kind, TurnKind::FollowUp);
+        let kinds: Vec<String> = request
+            .transcript
+            .iter()
+            .map(|e| match e {
+                TranscriptEntry::Turn { turn_id, .. } => format!("turn {turn_id}"),
+                TranscriptEntry::Answer { answer_id, .. } => format!("answer {answer_id}"),
+            })
+            .collect();
+        kinds.join(", ")
+    };
+    assert_eq!(carried(12), "turn 1, turn 2, answer 1");
+    assert_eq!(carried(2), "turn 2, answer 1");
+    assert_eq!(carried(0), "");
 }
 
 /// A turn offered a choice fails, is silent, is overtaken by the end, or is lost in a crash

@@ -33,7 +33,7 @@ pub struct TurnRequest {
     pub ending: Option<EndReason>,
     /// Who the candidate is.
     pub candidate: Candidate,
-    /// Everything said so far.
+    /// The latest of what was said so far: at most `CoreConfig::turn_context` entries.
     pub transcript: Vec<TranscriptEntry>,
     /// 1 on the first try; more when asking again after a failed turn.
     pub attempt: u32,

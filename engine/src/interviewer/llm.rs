@@ -18,8 +18,6 @@ use crate::rubric;
 
 /// Most of the résumé sent to the provider, in characters.
 const RESUME_CHARS: usize = 3_000;
-/// Most transcript entries sent as context.
-const CONTEXT_ENTRIES: usize = 12;
 
 /// Speaks turns through an OpenAI-compatible model, falling back to the script.
 #[derive(Debug, Clone)]
@@ -101,8 +99,8 @@ pub fn messages(request: &TurnRequest) -> Vec<ChatMessage> {
         ));
     }
     let mut chat = vec![ChatMessage::system(system)];
-    let skip = request.transcript.len().saturating_sub(CONTEXT_ENTRIES);
-    for entry in &request.transcript[skip..] {
+    // As many as the core's `turn_context` puts in the request (12 by default).
+    for entry in &request.transcript {
         match entry {
             TranscriptEntry::Turn { text, .. } if !text.is_empty() => chat.push(ChatMessage::assistant(text.clone())),
             TranscriptEntry::Answer { answer, .. } => chat.push(ChatMessage::user(answer_text(answer))),
