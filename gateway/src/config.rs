@@ -110,7 +110,8 @@ pub struct Args {
     /// checked at start: one that does not hold together stops the gateway, saying why.
     #[arg(long, env = "VIVA_PLANS")]
     pub plans: Option<std::path::PathBuf>,
-    /// Delay between the scripted interviewer's words, in milliseconds (0 in tests).
+    /// Delay between the scripted interviewer's words, in milliseconds (0: each turn is one
+    /// delta, for tests and load tests).
     #[arg(long, env = "VIVA_SCRIPTED_PACE_MS", default_value = "25")]
     pub scripted_pace_ms: String,
     /// How long a graceful shutdown waits for sessions to persist, in seconds.

@@ -11,15 +11,16 @@ use viva_protocol::{AnswerContent, EndReason, TurnKind};
 use super::{Interviewer, InterviewerEvent, TurnRequest};
 use crate::{resume, rubric};
 
-/// Streams the plan's text at a fixed pace.
+/// Streams the plan's text at a fixed pace: a word at a time, or the whole turn at once
+/// without a pace.
 #[derive(Debug, Clone)]
 pub struct ScriptedInterviewer {
-    /// Delay between words; zero streams a turn at once (tests, load tests).
+    /// Delay between words; zero streams a turn as one delta (tests, load tests).
     pace: Duration,
 }
 
 impl ScriptedInterviewer {
-    /// An interviewer that waits `pace` between words.
+    /// An interviewer that waits `pace` between words (none: a turn is one delta).
     pub fn new(pace: Duration) -> Self {
         Self { pace }
     }
@@ -126,11 +127,15 @@ impl Interviewer for ScriptedInterviewer {
     }
 
     fn stream_turn(&self, request: TurnRequest) -> BoxStream<'static, InterviewerEvent> {
-        let deltas = words(&Self::text(&request)).into_iter().map(InterviewerEvent::Delta);
-        let events = stream::iter(deltas.chain([InterviewerEvent::Done]));
+        let text = Self::text(&request);
         if self.pace.is_zero() {
-            return events.boxed();
+            // Nothing to pace: the whole text is one delta (word by word, each word would
+            // take its own pass through the session and the connection's queue, only to be
+            // merged with the next one in the queue while the socket is busy).
+            return stream::iter([InterviewerEvent::Delta(text), InterviewerEvent::Done]).boxed();
         }
+        let events =
+            stream::iter(words(&text).into_iter().map(InterviewerEvent::Delta).chain([InterviewerEvent::Done]));
         let pace = self.pace;
         events
             .then(move |event| async move {
