@@ -12,6 +12,8 @@ pub struct Words {
     buf: String,
     /// Byte range of each word in `buf`, in answer order.
     spans: Vec<(usize, usize)>,
+    /// Each word's [`prefix_key`], beside its span: a phrase's word is compared with it first.
+    keys: Vec<u64>,
 }
 
 /// How a phrase's words are compared with an answer's.
@@ -27,7 +29,7 @@ pub(crate) enum Mode {
 impl Words {
     /// Splits prose: words are runs of alphanumerics, `_`, `+` and `#`.
     pub fn of_text(text: &str) -> Self {
-        let mut words = Self { buf: String::with_capacity(text.len()), spans: Vec::new() };
+        let mut words = Self { buf: String::with_capacity(text.len()), ..Self::default() };
         let mut start = None;
         for c in text.chars() {
             if is_text_char(c) {
@@ -40,14 +42,14 @@ impl Words {
         if let Some(s) = start {
             words.spans.push((s, words.buf.len()));
         }
-        words
+        words.keyed()
     }
 
     /// Splits source code: each identifier (alphanumerics and `_`) is a word, followed by its
     /// parts split on `_` and camelCase when it has more than one (`HTTPServer`: `httpserver`,
     /// `http`, `server`).
     pub fn of_code(source: &str) -> Self {
-        let mut words = Self { buf: String::with_capacity(source.len() * 2), spans: Vec::new() };
+        let mut words = Self { buf: String::with_capacity(source.len() * 2), ..Self::default() };
         let mut start = None;
         for (i, c) in source.char_indices() {
             if is_ident_char(c) {
@@ -59,7 +61,13 @@ impl Words {
         if let Some(s) = start {
             words.push_identifier(&source[s..]);
         }
-        words
+        words.keyed()
+    }
+
+    /// With every word's key, once the words are split.
+    fn keyed(mut self) -> Self {
+        self.keys = self.spans.iter().map(|&(s, e)| prefix_key(&self.buf.as_bytes()[s..e])).collect();
+        self
     }
 
     /// Splits an answer: prose with [`Words::of_text`], code with [`Words::of_code`] after
@@ -187,7 +195,9 @@ impl Words {
     /// Whether `phrase`'s words start at word `i`. A phrase without words matches nothing.
     fn matches_at(&self, i: usize, phrase: &Phrase) -> bool {
         !phrase.parts.is_empty()
-            && phrase.parts.iter().enumerate().all(|(n, part)| self.get(i + n).is_some_and(|word| part.matches(word)))
+            && phrase.parts.iter().enumerate().all(|(n, part)| {
+                self.keys.get(i + n).is_some_and(|&key| part.matches(key, || self.get(i + n).unwrap_or_default()))
+            })
     }
 }
 
@@ -254,6 +264,11 @@ struct Phrase {
 /// One word of a [`Phrase`].
 struct PhraseWord {
     lower: String,
+    /// [`prefix_key`] of `lower`, and the mask of its bytes in it: a word whose key agrees
+    /// under the mask starts with `lower`'s first 8 bytes (with all of `lower` if it is no
+    /// longer). Most comparisons end here, without looking at the word's bytes.
+    key: u64,
+    mask: u64,
     /// The answer's word must be this word, not merely start with it.
     whole: bool,
     /// All digits: `3` matches `3rd` but not `30`.
@@ -265,10 +280,17 @@ impl Phrase {
         let parts = phrase
             .split(|c: char| !is_text_char(c))
             .filter(|w| !w.is_empty())
-            .map(|part| PhraseWord {
-                lower: part.chars().flat_map(char::to_lowercase).collect(),
-                whole: mode == Mode::Exact || part.chars().nth(1).is_none(),
-                number: part.chars().all(|c| c.is_ascii_digit()),
+            .map(|part| {
+                let lower: String = part.chars().flat_map(char::to_lowercase).collect();
+                let key = prefix_key(lower.as_bytes());
+                let mask = u64::MAX.checked_shr(8 * (8 - lower.len().min(8)) as u32).unwrap_or(0);
+                PhraseWord {
+                    key,
+                    mask,
+                    whole: mode == Mode::Exact || part.chars().nth(1).is_none(),
+                    number: part.chars().all(|c| c.is_ascii_digit()),
+                    lower,
+                }
             })
             .collect();
         Self { parts, tag }
@@ -281,19 +303,37 @@ impl Phrase {
 }
 
 impl PhraseWord {
-    /// Whether the answer's (lowercase) `word` matches.
-    fn matches(&self, word: &str) -> bool {
-        // Most words differ at the first byte: answer that without a call to memcmp.
-        if word.as_bytes().first() != self.lower.as_bytes().first() {
+    /// Whether the answer's (lowercase) word, whose [`prefix_key`] is `key`, matches.
+    fn matches<'w>(&self, key: u64, word: impl FnOnce() -> &'w str) -> bool {
+        if key & self.mask != self.key {
             return false;
         }
-        let Some(rest) = word.strip_prefix(self.lower.as_str()) else { return false };
+        let word = word();
+        let rest = if self.lower.len() <= 8 {
+            // The key said it: `word` starts with all of `lower` (a char boundary follows).
+            &word[self.lower.len()..]
+        } else {
+            match word.strip_prefix(self.lower.as_str()) {
+                Some(rest) => rest,
+                None => return false,
+            }
+        };
         match rest.chars().next() {
             None => true,
             Some(_) if self.whole => false,
             Some(c) => !(self.number && c.is_ascii_digit()),
         }
     }
+}
+
+/// A word's first 8 bytes as one number (little-endian; zeros past a shorter word's end, which
+/// no word's byte is): `key & mask == phrase_key` compares up to 8 bytes at once.
+fn prefix_key(bytes: &[u8]) -> u64 {
+    let mut key = [0; 8];
+    for (k, b) in key.iter_mut().zip(bytes) {
+        *k = *b;
+    }
+    u64::from_le_bytes(key)
 }
 
 /// Appends `c` lowercased (ASCII, the common case, without Unicode's tables).
@@ -369,5 +409,32 @@ mod tests {
         assert_eq!(w.count(&exact), 3);
         assert!(!w.has(&Phrases::new(&["sharding the cache now"], Mode::Exact)));
         assert!(!w.has(&Phrases::default()));
+    }
+
+    /// The 8-byte keys decide alone for phrase words up to 8 bytes, and the bytes past the
+    /// eighth are compared for longer ones; a shorter word never matches a longer phrase word.
+    #[test]
+    fn keys_compare_like_the_words_themselves() {
+        let w = Words::of_text("Idempotency keys, consistent hashing, über-caching; 10k rps, not 200; cach");
+        let found = |phrase: &str, mode| w.has(&Phrases::new(&[phrase], mode));
+        for (phrase, mode, expected) in [
+            ("idempoten", Mode::Prefix, true),     // 9 bytes: a prefix, past the key
+            ("idempotenz", Mode::Prefix, false),   // differs past the eighth byte
+            ("idempotency", Mode::Exact, true),    // 11 bytes, whole
+            ("idempotencyx", Mode::Prefix, false), // longer than the word
+            ("consiste", Mode::Prefix, true),      // exactly 8 bytes
+            ("consistx", Mode::Prefix, false),     // differs at the eighth
+            ("cache", Mode::Prefix, false),        // longer than the word `cach`
+            ("über", Mode::Prefix, true),          // not ASCII
+            ("überc", Mode::Prefix, false),
+            ("10", Mode::Prefix, true),  // `10k`
+            ("20", Mode::Prefix, false), // not `200`
+            ("200", Mode::Exact, true),
+            ("consistent hashing", Mode::Exact, true),
+            ("consistent hash", Mode::Exact, false),
+            ("consistent hash", Mode::Prefix, true),
+        ] {
+            assert_eq!(found(phrase, mode), expected, "{phrase} ({mode:?})");
+        }
     }
 }
