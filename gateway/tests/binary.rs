@@ -69,6 +69,30 @@ async fn sigterm_closes_sockets_with_4000_and_exits_cleanly() {
     assert!(logs.contains("shutdown signal received"));
 }
 
+/// The binary's scripted interviewer with the heuristic scorer: an answer that misses the
+/// question's key points is scored first (the follow-up is chosen from what the score says was
+/// missed), then followed up; and without a pace each turn is one delta.
+#[tokio::test]
+async fn the_scripted_interviewer_follows_up_on_what_the_score_says_was_missed() {
+    use viva_protocol::TurnKind;
+    let gateway = Process::spawn(&["--scripted-pace-ms", "0"]);
+    let session = gateway.create("frank", "senior-backend").await;
+    let mut client = gateway.connect(&session, Connect::user("dev:frank")).await.unwrap();
+    client.message().await;
+    client.send(&ClientMessage::SessionStart { id: None, voice: None }).await;
+    let asked = client.until(|m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+    let deltas = asked.iter().filter(|m| matches!(m, ServerMessage::TurnDelta(d) if d.turn_id == 2)).count();
+    assert_eq!(deltas, 1, "{asked:?}");
+    let answer = "I am not sure, I would look it up.".to_owned();
+    client.send(&ClientMessage::AnswerSubmit { id: Some("a1".into()), text: answer }).await;
+    let next = client.until(|m| matches!(m, ServerMessage::TurnStarted(_))).await;
+    assert!(next.iter().any(|m| matches!(m, ServerMessage::ScoreUpdated(s) if s.answer_id == 1)), "{next:?}");
+    let Some(ServerMessage::TurnStarted(started)) = next.last() else { unreachable!() };
+    assert_eq!(started.kind, TurnKind::FollowUp, "{next:?}");
+    gateway.signal("TERM");
+    assert_eq!(gateway.wait().await.0, Some(0));
+}
+
 #[test]
 fn secrets_in_the_store_url_are_never_printed() {
     let help = common::binary().arg("--help").env("VIVA_STORE", "redis://:hunter2@127.0.0.1:6379/0").output().unwrap();
