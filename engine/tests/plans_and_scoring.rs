@@ -363,6 +363,7 @@ fn specificity_counts_numbers_units_and_trade_offs() {
         "Use 5GB of RAM and 10,000 users; the trade-off is memory versus latency.",
         "Redis instead of Memcached; however, at the cost of ops work. Pros and cons, vs vsync.",
         "Sorting is O(n log n), the scan O(n).",
+        "Each hop adds 40µs, 2 MiB per node; 12 shards, 3 regions, 5 seconds, 7 apples.",
     ];
     let mut out = String::new();
     for t in cases {
@@ -381,6 +382,8 @@ fn specificity_counts_numbers_units_and_trade_offs() {
           Specificity { numbers: 0, units: 0, tradeoff_phrases: 5, complexity: 0 }
         "Sorting is O(n log n), the scan O(n)."
           Specificity { numbers: 0, units: 0, tradeoff_phrases: 0, complexity: 2 }
+        "Each hop adds 40µs, 2 MiB per node; 12 shards, 3 regions, 5 seconds, 7 apples."
+          Specificity { numbers: 6, units: 5, tradeoff_phrases: 0, complexity: 0 }
     "#]]
     .assert_eq(&out);
 }
@@ -392,6 +395,7 @@ fn star_structure_and_layout() {
         "Last year our team had an outage. I was on call, so I rolled back the deploy. As a \
          result errors dropped to zero.",
         "At my last job we migrated the database and we finished on time.",
+        "The pager went off. I wrote a fix, we then built a canary and I led the rollout.",
     ];
     let mut out = String::new();
     for t in cases {
@@ -409,6 +413,9 @@ fn star_structure_and_layout() {
         "At my last job we migrated the database and we finished on time."
           Star { situation: true, task: false, action: true, result: false, first_person_actions: 0 }
           Layout { words: 13, sentences: 1, paragraphs: 1, list_items: 0, sequence_words: 0 }
+        "The pager went off. I wrote a fix, we then built a canary and I led the rollout."
+          Star { situation: false, task: false, action: true, result: false, first_person_actions: 2 }
+          Layout { words: 18, sentences: 2, paragraphs: 1, list_items: 0, sequence_words: 1 }
         "First, measure.\nThen fix it.\n\n- one\n- two\n\nFinally, check again!"
           Layout { words: 10, sentences: 5, paragraphs: 3, list_items: 2, sequence_words: 3 }
     "#]]

@@ -208,11 +208,47 @@ static RESULT: LazyLock<Phrases> = LazyLock::new(|| {
     )
 });
 
-/// Irregular past-tense verbs that tell an action after "I" or "we", separated by whitespace.
-const IRREGULAR_PAST: &str = "\
-    led wrote rewrote set ran built rebuilt made took met spoke sat got brought told gave went \
-    found chose drove put kept sent began did dug cut split shut broke won paid held sought \
-    taught undid understood read";
+/// Irregular past-tense verbs that tell an action after "I" or "we".
+const IRREGULAR_PAST: &[&str] = &[
+    "led",
+    "wrote",
+    "rewrote",
+    "set",
+    "ran",
+    "built",
+    "rebuilt",
+    "made",
+    "took",
+    "met",
+    "spoke",
+    "sat",
+    "got",
+    "brought",
+    "told",
+    "gave",
+    "went",
+    "found",
+    "chose",
+    "drove",
+    "put",
+    "kept",
+    "sent",
+    "began",
+    "did",
+    "dug",
+    "cut",
+    "split",
+    "shut",
+    "broke",
+    "won",
+    "paid",
+    "held",
+    "sought",
+    "taught",
+    "undid",
+    "understood",
+    "read",
+];
 
 /// Words ending in `ed` that are not past tenses.
 const NOT_PAST: &[&str] = &["need", "feed", "bleed", "breed", "speed", "proceed", "succeed", "exceed"];
@@ -262,6 +298,5 @@ fn is_year(word: &str) -> bool {
 
 /// Whether a (lowercase) word looks like a past-tense verb.
 fn is_past_tense(word: &str) -> bool {
-    IRREGULAR_PAST.split_whitespace().any(|v| v == word)
-        || (word.len() >= 4 && word.ends_with("ed") && !NOT_PAST.contains(&word))
+    IRREGULAR_PAST.contains(&word) || (word.len() >= 4 && word.ends_with("ed") && !NOT_PAST.contains(&word))
 }
