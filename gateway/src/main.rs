@@ -123,10 +123,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Provider::Llm => FollowUps::Interviewer,
         Provider::Builtin => FollowUps::Scorer { wait_ms: 3_000 },
     };
-    // The scripted interviewer reads no transcript: its turn requests carry none.
-    if settings.interviewer == Provider::Builtin {
-        config.core.turn_context = 0;
-    }
     let scripted = ScriptedInterviewer::new(settings.scripted_pace);
     let llm = match &settings.llm {
         Some(llm) => Some(llm_client(llm).await?),

@@ -73,7 +73,8 @@ pub struct CoreConfig {
     /// `usage.low` is sent when this much of the candidate's minutes is left.
     pub usage_low_ms: u64,
     /// How many of the transcript's latest entries a turn request carries: the interviewer's
-    /// context. Copied for every turn, so 0 for an interviewer that reads none (the scripted).
+    /// context. Copied for every turn; none for an interviewer that reads none
+    /// (`Interviewer::reads_transcript`, applied by the engine).
     pub turn_context: usize,
 }
 

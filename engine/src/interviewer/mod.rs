@@ -23,4 +23,10 @@ pub trait Interviewer: Send + Sync + 'static {
     /// Streams the turn's text. The stream ends after `Done` or `Failed`; a stream that ends
     /// without either is treated as failed.
     fn stream_turn(&self, request: TurnRequest) -> BoxStream<'static, InterviewerEvent>;
+
+    /// Whether it reads the request's transcript. One that does not (the scripted
+    /// interviewer) gets none: the entries are copied for every turn.
+    fn reads_transcript(&self) -> bool {
+        true
+    }
 }

@@ -126,6 +126,10 @@ impl Interviewer for ScriptedInterviewer {
         "scripted/1"
     }
 
+    fn reads_transcript(&self) -> bool {
+        false
+    }
+
     fn stream_turn(&self, request: TurnRequest) -> BoxStream<'static, InterviewerEvent> {
         let text = Self::text(&request);
         if self.pace.is_zero() {

@@ -7,7 +7,7 @@ use super::EngineConfig;
 use super::minutes::Metering;
 use super::voice::Speech;
 use crate::EngineError;
-use crate::core::SessionParams;
+use crate::core::{CoreConfig, SessionParams};
 use crate::interviewer::Interviewer;
 use crate::plan::PlanCatalog;
 use crate::scorer::Scorer;
@@ -44,7 +44,10 @@ impl Context {
             time_limit_ms: meta.time_limit_ms,
             scorer: self.scorer.name().to_owned(),
             voice: self.speech.offered(),
-            config: self.config.core.clone(),
+            config: CoreConfig {
+                turn_context: if self.interviewer.reads_transcript() { self.config.core.turn_context } else { 0 },
+                ..self.config.core.clone()
+            },
         })
     }
 }
