@@ -122,6 +122,9 @@ enum Timer {
 /// before a sweep may take it over.
 const HANDOVER_GRACE: Duration = Duration::from_secs(3);
 
+/// Most ready inputs [`Actor::settle`] takes in one pass.
+const SETTLE_STEPS: usize = 64;
+
 /// Why the task stops.
 enum Stop {
     /// Nothing left to do (ended, or idle with no client).
@@ -269,6 +272,7 @@ impl Actor {
         let abandon_after = config.abandon_after_ms;
         let mut idle_since = Instant::now();
         loop {
+            self.settle(session);
             if let Err(stop) = self.flush(session, epoch).await {
                 return stop;
             }
@@ -398,10 +402,7 @@ impl Actor {
                     }
                 }
                 (turn_id, event) = next_turn_event(&mut self.turn), if !frozen => {
-                    if matches!(event, InterviewerEvent::Done | InterviewerEvent::Failed(_)) {
-                        self.turn = None;
-                    }
-                    session.handle_interviewer(turn_id, event, clock.now());
+                    self.handle_turn_event(session, turn_id, event);
                 }
                 Some((answer_id, result)) = self.scores.next(), if !self.scores.is_empty() && !frozen => {
                     session.handle_score(answer_id, result, clock.now());
@@ -494,11 +495,39 @@ impl Actor {
         }
     }
 
-    /// Carries out the session's outputs: durable events are stored (one append per batch)
-    /// before anything of the batch, or after it, is delivered. When the store is unavailable
-    /// the batch waits, the session freezes, and the store is tried again with backoff: not
-    /// before the backoff's time, however often a command wakes the task meanwhile.
-    async fn flush(&mut self, session: &mut Session, epoch: Epoch) -> Result<(), Stop> {
+    /// Feeds the session what is ready without waiting (a score computed on the spot, a turn's
+    /// next words), with the outputs each step starts, so that what one input sets off is
+    /// stored in one append and reaches the socket as one batch: an answer's `answer.received`,
+    /// its heuristic score, the next `turn.started` and its first delta are one write, not
+    /// four passes of this task and four of the socket's. Bounded: a stream always ready
+    /// yields after `SETTLE_STEPS`, and the select's pass lets commands in.
+    fn settle(&mut self, session: &mut Session) {
+        for _ in 0..SETTLE_STEPS {
+            self.start_outputs(session);
+            if self.retry.is_some() {
+                // Frozen: nothing new happens until the store takes what waits.
+                return;
+            }
+            if let Some((turn_id, event)) = next_turn_event(&mut self.turn).now_or_never() {
+                self.handle_turn_event(session, turn_id, event);
+            } else if let Some(Some((answer_id, result))) = self.scores.next().now_or_never() {
+                session.handle_score(answer_id, result, self.ctx.clock.now());
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn handle_turn_event(&mut self, session: &mut Session, turn_id: TurnId, event: InterviewerEvent) {
+        if matches!(event, InterviewerEvent::Done | InterviewerEvent::Failed(_)) {
+            self.turn = None;
+        }
+        session.handle_interviewer(turn_id, event, self.ctx.clock.now());
+    }
+
+    /// Takes the session's outputs: durable events and deliveries wait for the next
+    /// [`flush`](Self::flush), interviewer and scorer requests start.
+    fn start_outputs(&mut self, session: &mut Session) {
         if self.voice.is_none() {
             // A session spoken from its start (or restored spoken) gets its audio path.
             let voice = session.state().voice;
@@ -536,6 +565,10 @@ impl Actor {
                     let answer_id = request.answer_id;
                     self.scores.push(
                         async move {
+                            // Off the answer's way to its first delta: the task lets the
+                            // socket write what the answer set off before a heuristic score
+                            // (tens of microseconds of work) is computed here.
+                            tokio::task::yield_now().await;
                             let result = tokio::time::timeout(timeout, scorer.score(*request)).await;
                             let result = result.unwrap_or_else(|_| Err(ScoreError::Provider("timed out".into())));
                             (answer_id, result)
@@ -545,6 +578,14 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Carries out the session's outputs: durable events are stored (one append per batch)
+    /// before anything of the batch, or after it, is delivered. When the store is unavailable
+    /// the batch waits, the session freezes, and the store is tried again with backoff: not
+    /// before the backoff's time, however often a command wakes the task meanwhile.
+    async fn flush(&mut self, session: &mut Session, epoch: Epoch) -> Result<(), Stop> {
+        self.start_outputs(session);
         if self.retry.is_some_and(|backoff| Instant::now() < backoff.at) {
             // Frozen, and not yet time to try the store again.
             return Ok(());
