@@ -290,7 +290,6 @@ fn score_request(plan: &Arc<Plan>) -> ScoreRequest {
         plan: Arc::clone(plan),
         question_id: question.id.clone(),
         answer: AnswerContent::Text { text: "I would put a load balancer in front of stateless servers.".into() },
-        reading: Default::default(),
         candidate: Default::default(),
     }
 }

@@ -944,17 +944,10 @@ async fn the_async_scorer_matches_score_now() {
         plan: plan("senior-backend"),
         question_id: "incident".to_owned(),
         answer: text(INCIDENT_STRONG),
-        reading: Default::default(),
         candidate: Default::default(),
     };
     let now = scorer.score_now(&request.plan, "incident", &request.answer).unwrap();
     assert_eq!(scorer.score(request.clone()).await.unwrap(), now);
-    // An answer read before (by the core's follow-up choice) is not read again.
-    let read = request.clone();
-    let question = read.plan.question("incident").unwrap();
-    assert_eq!(read.reading.coverage(question, &read.answer), rubric::coverage(question, &read.answer));
-    assert_eq!(read.reading.read(), Some(&Words::of_answer(&read.answer)));
-    assert_eq!(scorer.score(read).await.unwrap(), now);
     let unknown = ScoreRequest { question_id: "nope".to_owned(), ..request };
     assert_eq!(scorer.score(unknown).await.unwrap_err(), ScoreError::UnknownQuestion("nope".to_owned()));
 }

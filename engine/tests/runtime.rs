@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use viva_engine::core::{LogEntry, SessionId, State, UserId};
+use viva_engine::core::{CoreConfig, FollowUps, LogEntry, SessionId, State, UserId};
 use viva_engine::interviewer::ScriptedInterviewer;
 use viva_engine::progress::SessionProgress;
 use viva_engine::store::{
@@ -385,6 +385,34 @@ async fn a_frozen_session_tries_the_store_again_on_its_backoff_not_on_every_mess
     assert!(
         matches!(seen.last(), Some(ServerMessage::AnswerReceived(a)) if a.answer_id == 1 && a.id.as_deref() == Some("a1"))
     );
+}
+
+/// What an answer sets off at once (its `answer.received`, its heuristic score, the next turn's
+/// start, its words and its end, with an interviewer that needs no time) is stored in one
+/// append and delivered as one batch: one round trip to the store per answer, not one per pass
+/// of the session's task.
+#[tokio::test(start_paused = true)]
+async fn what_an_answer_sets_off_at_once_is_stored_in_one_append() {
+    let store =
+        Arc::new(FlakyStore { inner: MemoryStore::new(), down: AtomicBool::new(false), appends: AtomicU32::new(0) });
+    // As the gateway binary runs its scripted interviewer with the heuristic scorer.
+    let core = CoreConfig { follow_ups: FollowUps::Scorer { wait_ms: 3_000 }, ..CoreConfig::default() };
+    let engine = Engine::builder()
+        .store(store.clone())
+        .interviewer(Arc::new(ScriptedInterviewer::new(Duration::ZERO)))
+        .config(EngineConfig { core, ..EngineConfig::default() })
+        .build();
+    let session = engine.create_session(&"alice".into(), "senior-backend", Default::default()).await.unwrap();
+    let mut connection = engine.connect(&"alice".into(), &session.session_id, None).await.unwrap();
+    connection.send(ClientMessage::SessionStart { id: None, voice: None }).await.unwrap();
+    until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 2)).await;
+
+    let before = store.appends.load(Ordering::SeqCst);
+    let answer = ClientMessage::AnswerSubmit { id: Some("a1".into()), text: "I would look it up.".into() };
+    connection.send(answer).await.unwrap();
+    let seen = until(&mut connection, |m| matches!(m, ServerMessage::TurnDone(d) if d.turn_id == 3)).await;
+    assert!(seen.iter().any(|m| matches!(m, ServerMessage::ScoreUpdated(s) if s.answer_id == 1)), "{seen:?}");
+    assert_eq!(store.appends.load(Ordering::SeqCst) - before, 1, "{seen:?}");
 }
 
 #[tokio::test(start_paused = true)]

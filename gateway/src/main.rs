@@ -116,13 +116,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ..EngineConfig::default()
     };
     // A model reads an answer better than keywords do: the LLM interviewer chooses the
-    // follow-up as it speaks (no wait); else the LLM scorer's verdict, if it is quick enough.
-    // The heuristic scorer's missed key points are the rubric's: the rubric decides at once,
-    // and the score, computed from the same words, comes after the next turn's first delta.
-    config.core.follow_ups = match (settings.interviewer, settings.scorer) {
-        (Provider::Llm, _) => FollowUps::Interviewer,
-        (Provider::Builtin, Provider::Llm) => FollowUps::Scorer { wait_ms: 3_000 },
-        (Provider::Builtin, Provider::Builtin) => FollowUps::Rubric,
+    // follow-up as it speaks (no wait); else the scorer's verdict, if it is quick enough. The
+    // heuristic scorer's missed key points are the rubric's, and its score is in within the
+    // task's next pass: waiting for it decides as the rubric would, splitting the answer once.
+    config.core.follow_ups = match settings.interviewer {
+        Provider::Llm => FollowUps::Interviewer,
+        Provider::Builtin => FollowUps::Scorer { wait_ms: 3_000 },
     };
     let scripted = ScriptedInterviewer::new(settings.scripted_pace);
     let llm = match &settings.llm {

@@ -281,7 +281,6 @@ async fn the_engine_client_streams_its_turns_and_the_llm_scorer_takes_its_scores
             plan: Arc::clone(&plan),
             question_id: question.id.clone(),
             answer: AnswerContent::Text { text: "A load balancer in front of stateless servers, then caching.".into() },
-            reading: Default::default(),
             candidate: Default::default(),
         };
         let scoring = tokio::time::timeout(PATIENCE, scorer.score(request)).await.unwrap().unwrap();

@@ -48,7 +48,11 @@ pub fn interview(plan: &Arc<Plan>, encode: bool) -> u64 {
         scorer: "heuristic/1".to_owned(),
         voice: Default::default(),
         // As the gateway binary configures the scripted interviewer and heuristic scorer.
-        config: CoreConfig { follow_ups: FollowUps::Rubric, turn_context: 0, ..CoreConfig::default() },
+        config: CoreConfig {
+            follow_ups: FollowUps::Scorer { wait_ms: 3_000 },
+            turn_context: 0,
+            ..CoreConfig::default()
+        },
     };
     let mut session = Session::new(params);
     let mut now = Timestamp(1_800_000_000_000);
@@ -69,7 +73,7 @@ pub fn interview(plan: &Arc<Plan>, encode: bool) -> u64 {
                     inputs += 1;
                 }
                 Output::Score(request) => {
-                    let scoring = HeuristicScorer.score_request(&request);
+                    let scoring = HeuristicScorer.score_now(&request.plan, &request.question_id, &request.answer);
                     session.handle_score(request.answer_id, scoring, now);
                     inputs += 1;
                 }

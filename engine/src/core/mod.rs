@@ -47,7 +47,6 @@ pub use turn::{Decision, FollowUpChoice, InterviewerEvent, TurnRequest};
 
 use self::script::{Step, TurnSpec};
 use crate::plan::{Expected, Plan};
-use crate::rubric::AnswerReading;
 use crate::time::Timestamp;
 
 /// Tunables of the session core.
@@ -224,9 +223,6 @@ struct Live {
     score_attempts: HashMap<AnswerId, u32>,
     /// An answer whose score the follow-up decision waits for.
     follow_up_wait: Option<FollowUpWait>,
-    /// The reading of the answer just received, shared with its score request, while the
-    /// next step is decided (the rubric's follow-up choice reads it).
-    reading: Option<(AnswerId, AnswerReading)>,
     /// A turn offered a choice, asked of the interviewer and not started until it chooses.
     choosing: Option<Choosing>,
     /// The candidate's minutes, when metered.
@@ -679,14 +675,11 @@ impl Session {
         let answer_id = self.state.last_answer.next();
         self.live.floor_until = None;
         self.commit(Record::AnswerReceived { answer_id, client_id: id, question_id, answer, spoken }, now);
-        let reading = self.request_score(answer_id);
+        self.request_score(answer_id);
         if let FollowUps::Scorer { wait_ms } = self.params.config.follow_ups {
             self.live.follow_up_wait = Some(FollowUpWait { answer_id, until: now.plus_ms(wait_ms) });
         }
-        self.live.reading = reading.map(|reading| (answer_id, reading));
         self.advance(now);
-        // Not kept: a session waiting for its candidate holds no copy of the last answer.
-        self.live.reading = None;
     }
 
     /// Starts whatever comes next, if anything: the script's next step while live, the
@@ -699,8 +692,7 @@ impl Session {
                     && self.live.floor_until.is_none() =>
             {
                 let deciding = self.live.follow_up_wait.map(|w| w.answer_id);
-                let reading = self.live.reading.as_ref();
-                match script::next_step(&self.params, &self.state, deciding, reading) {
+                match script::next_step(&self.params, &self.state, deciding) {
                     Step::Wait => {}
                     Step::Finish(reason) => self.begin_end(reason, now),
                     Step::Turn(spec) => self.start_turn(spec, now),
@@ -842,12 +834,15 @@ impl Session {
         self.commit(Record::TurnDone { turn_id, text, status }, now);
     }
 
-    /// Asks for `answer_id`'s score; the reading the request shares, when it went out.
-    fn request_score(&mut self, answer_id: AnswerId) -> Option<AnswerReading> {
-        let question_id = self.state.unscored().find(|(id, ..)| *id == answer_id).map(|(_, q, _)| q.to_owned())?;
+    fn request_score(&mut self, answer_id: AnswerId) {
+        let Some(question_id) = self.state.unscored().find(|(id, ..)| *id == answer_id).map(|(_, q, _)| q.to_owned())
+        else {
+            return;
+        };
         // A follow-up answer is scored together with the answer it follows up.
-        let answer = self.state.answer_so_far(&question_id, answer_id)?;
-        let reading = AnswerReading::default();
+        let Some(answer) = self.state.answer_so_far(&question_id, answer_id) else {
+            return;
+        };
         let request = ScoreRequest {
             session_id: self.params.session_id.clone(),
             user_id: self.params.user_id.clone(),
@@ -855,12 +850,10 @@ impl Session {
             plan: Arc::clone(&self.params.plan),
             question_id,
             answer,
-            reading: reading.clone(),
             candidate: self.params.candidate.clone(),
         };
         *self.live.score_attempts.entry(answer_id).or_default() += 1;
         self.outputs.push_back(Output::Score(Box::new(request)));
-        Some(reading)
     }
 
     /// The one way a durable event comes to be.

@@ -7,7 +7,6 @@ use viva_protocol::{AnswerContent, DimensionScore};
 
 use super::{AnswerId, Candidate, SessionId, UserId};
 use crate::plan::Plan;
-use crate::rubric::AnswerReading;
 
 /// What to score.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,10 +23,6 @@ pub struct ScoreRequest {
     pub question_id: String,
     /// What the candidate submitted (joined with the answers it follows up, if any).
     pub answer: AnswerContent,
-    /// What the rubric reads from `answer` (its words, the key points named), shared with the
-    /// core's follow-up choice, which may have read it already: a scorer that reads words or
-    /// coverage takes them from here.
-    pub reading: AnswerReading,
     /// Who the candidate is.
     pub candidate: Candidate,
 }

@@ -14,7 +14,7 @@ use viva_protocol::{AnswerContent, EndReason, TurnKind, TurnStatus, Voice};
 
 use super::state::{Entry, State, Turn};
 use super::{AnswerId, FollowUpChoice, FollowUps, SessionParams};
-use crate::rubric::{self, AnswerReading};
+use crate::rubric;
 
 /// What the interviewer does next.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,25 +52,17 @@ impl TurnSpec {
 
 /// The next step of a live interview. `deciding`: an answer whose score the follow-up
 /// decision waits for (the scorer's missing key points choose the follow-up).
-///
-/// `reading`: an answer's reading, shared with its score request: the rubric's follow-up
-/// choice reads the answer there, and the heuristic scorer takes what it read.
-pub(super) fn next_step(
-    params: &SessionParams,
-    state: &State,
-    deciding: Option<AnswerId>,
-    reading: Option<&(AnswerId, AnswerReading)>,
-) -> Step {
+pub(super) fn next_step(params: &SessionParams, state: &State, deciding: Option<AnswerId>) -> Step {
     let transcript = &state.transcript;
     match transcript.last() {
         None => Step::Turn(TurnSpec::new(TurnKind::Intro, None)),
-        Some(Entry::Answer { .. }) => after_answer(params, state, transcript.len() - 1, deciding, reading),
+        Some(Entry::Answer { .. }) => after_answer(params, state, transcript.len() - 1, deciding),
         Some(Entry::Turn(turn)) if turn.status == Some(TurnStatus::Failed) => ask_again(params, transcript, turn),
         Some(Entry::Turn(turn)) => match turn.kind {
             TurnKind::Intro => next_question(params, None),
             TurnKind::Question | TurnKind::FollowUp => Step::Wait,
             TurnKind::Feedback => match transcript.iter().rposition(|e| matches!(e, Entry::Answer { .. })) {
-                Some(answer_at) => after_answer(params, state, answer_at, deciding, reading),
+                Some(answer_at) => after_answer(params, state, answer_at, deciding),
                 None => Step::Finish(EndReason::Completed),
             },
             TurnKind::Closing => Step::Finish(EndReason::Completed),
@@ -79,13 +71,7 @@ pub(super) fn next_step(
 }
 
 /// After the answer at `answer_at`: feedback on code, a follow-up, or the next question.
-fn after_answer(
-    params: &SessionParams,
-    state: &State,
-    answer_at: usize,
-    deciding: Option<AnswerId>,
-    reading: Option<&(AnswerId, AnswerReading)>,
-) -> Step {
+fn after_answer(params: &SessionParams, state: &State, answer_at: usize, deciding: Option<AnswerId>) -> Step {
     let transcript = &state.transcript;
     let Some(Entry::Answer { answer_id, question_id, answer, .. }) = transcript.get(answer_at) else {
         return Step::Wait;
@@ -111,14 +97,7 @@ fn after_answer(
         let missed: Vec<String> = match scored {
             Some(scoring) => scoring.key_points_missed.clone(),
             None if deciding == Some(*answer_id) => return Step::Wait,
-            None => {
-                // The score request's reading is this answer's: it is the question's first.
-                let coverage = match reading.filter(|(id, _)| id == answer_id) {
-                    Some((_, reading)) => reading.coverage(question, answer),
-                    None => rubric::coverage(question, answer),
-                };
-                coverage.missed.iter().map(|k| k.id.clone()).collect()
-            }
+            None => rubric::coverage(question, answer).missed.iter().map(|k| k.id.clone()).collect(),
         };
         // A focus point first (most pressing first), else the first missed.
         let mut focus = params.candidate.focus_on(&question.id);

@@ -10,7 +10,6 @@ use viva_protocol::{ClientMessage, Encoding, ServerMessage};
 use super::*;
 use crate::interviewer::ScriptedInterviewer;
 use crate::plan::PlanCatalog;
-use crate::rubric::Words;
 use crate::scorer::HeuristicScorer;
 
 const PLAN: &str = r#"
@@ -178,7 +177,7 @@ impl Sim {
                 }
                 Scores => {
                     for request in std::mem::take(&mut self.scores) {
-                        let result = HeuristicScorer.score_request(&request);
+                        let result = HeuristicScorer.score_now(&request.plan, &request.question_id, &request.answer);
                         self.session.handle_score(request.answer_id, result, self.now);
                     }
                 }
@@ -1397,22 +1396,6 @@ fn a_turn_request_carries_the_latest_entries_of_the_transcript() {
     assert_eq!(carried(12), "turn 1, turn 2, answer 1");
     assert_eq!(carried(2), "turn 2, answer 1");
     assert_eq!(carried(0), "");
-}
-
-/// The rubric's follow-up choice reads a question's first answer (its words, the key points
-/// named), and its score request shares that reading: the scorer does not read the answer
-/// again. An answer to the follow-up needs no choice, and its reading is left to the scorer.
-#[test]
-fn the_follow_up_choice_shares_its_reading_of_the_answer_with_the_score_request() {
-    let mut sim = Sim::new(CoreConfig::default());
-    sim.run(vec![START, Speak, Speak, PARTIAL]);
-    assert_eq!(sim.turn.as_ref().map(|t| t.kind), Some(TurnKind::FollowUp));
-    let first = sim.scores.last().expect("the answer is scored").clone();
-    assert_eq!(first.reading.read(), Some(&Words::of_answer(&first.answer)));
-    sim.run(vec![Speak, Client(r#"{"type":"answer.submit","id":"a2","text":"With a TTL, so entries expire."}"#)]);
-    let second = sim.scores.last().expect("the answer is scored");
-    assert_ne!(second.answer_id, first.answer_id);
-    assert_eq!(second.reading.read(), None);
 }
 
 /// A turn offered a choice fails, is silent, is overtaken by the end, or is lost in a crash

@@ -41,17 +41,9 @@ pub fn coverage<'q>(question: &'q Question, answer: &AnswerContent) -> Coverage<
 
 /// [`coverage`] over words already split, for callers that need them for more than this.
 pub fn coverage_in<'q>(question: &'q Question, words: &Words) -> Coverage<'q> {
-    from_found(question, &found(question, words))
-}
-
-/// Per key point of `question`, whether `words` name it.
-pub(super) fn found(question: &Question, words: &Words) -> Vec<bool> {
-    words.tags_found(question.keyword_index.get(question), question.key_points.len())
-}
-
-/// The coverage [`found`] says.
-pub(super) fn from_found<'q>(question: &'q Question, found: &[bool]) -> Coverage<'q> {
-    let (hit, missed) = question.key_points.iter().zip(found).partition::<Vec<_>, _>(|&(_, &found)| found);
+    let points = &question.key_points;
+    let found = words.tags_found(question.keyword_index.get(question), points.len());
+    let (hit, missed) = points.iter().zip(found).partition::<Vec<_>, _>(|&(_, found)| found);
     Coverage { hit: hit.into_iter().map(|(k, _)| k).collect(), missed: missed.into_iter().map(|(k, _)| k).collect() }
 }
 

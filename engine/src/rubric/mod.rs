@@ -23,11 +23,9 @@
 
 mod coverage;
 mod language;
-mod reading;
 mod words;
 
 pub use coverage::{Coverage, KeywordIndex, coverage, coverage_in};
 pub use language::{canonical_language, same_language, strip_comments};
-pub use reading::AnswerReading;
 pub use words::Words;
 pub(crate) use words::{Mode, Phrases, is_ident_char, is_text_char};

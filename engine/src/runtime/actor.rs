@@ -565,10 +565,6 @@ impl Actor {
                     let answer_id = request.answer_id;
                     self.scores.push(
                         async move {
-                            // Off the answer's way to its first delta: the task lets the
-                            // socket write what the answer set off before a heuristic score
-                            // (tens of microseconds of work) is computed here.
-                            tokio::task::yield_now().await;
                             let result = tokio::time::timeout(timeout, scorer.score(*request)).await;
                             let result = result.unwrap_or_else(|_| Err(ScoreError::Provider("timed out".into())));
                             (answer_id, result)

@@ -70,7 +70,7 @@ impl Scorer for LlmScorer {
             }
         }
         metrics::counter!("viva_scorer_fallbacks_total").increment(1);
-        let mut scoring = HeuristicScorer.score_request(&request)?;
+        let mut scoring = HeuristicScorer.score_now(&request.plan, &request.question_id, &request.answer)?;
         scoring.notes.push(format!("The LLM scorer failed ({problem}); scored heuristically."));
         Ok(scoring)
     }

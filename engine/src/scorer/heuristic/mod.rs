@@ -62,16 +62,8 @@ impl HeuristicScorer {
 
     /// Scores `answer` to question `question_id` of `plan`, synchronously.
     pub fn score_now(&self, plan: &Plan, question_id: &str, answer: &AnswerContent) -> Result<Scoring, ScoreError> {
-        let question = question(plan, question_id)?;
-        let words = Words::of_answer(answer);
-        Ok(score_question(question, answer, &words, rubric::coverage_in(question, &words)))
-    }
-
-    /// Scores a request, synchronously, reading the words it shares.
-    pub fn score_request(&self, request: &ScoreRequest) -> Result<Scoring, ScoreError> {
-        let question = question(&request.plan, &request.question_id)?;
-        let (answer, reading) = (&request.answer, &request.reading);
-        Ok(score_question(question, answer, reading.words(answer), reading.coverage(question, answer)))
+        let question = plan.question(question_id).ok_or_else(|| ScoreError::UnknownQuestion(question_id.to_owned()))?;
+        Ok(score_question(question, answer))
     }
 }
 
@@ -82,12 +74,8 @@ impl Scorer for HeuristicScorer {
     }
 
     async fn score(&self, request: ScoreRequest) -> Result<Scoring, ScoreError> {
-        self.score_request(&request)
+        self.score_now(&request.plan, &request.question_id, &request.answer)
     }
-}
-
-fn question<'p>(plan: &'p Plan, id: &str) -> Result<&'p Question, ScoreError> {
-    plan.question(id).ok_or_else(|| ScoreError::UnknownQuestion(id.to_owned()))
 }
 
 /// The signals read from one answer, each 0–1.
@@ -171,7 +159,9 @@ impl Emphasis {
 }
 
 /// Scores an answer to `question`.
-fn score_question(question: &Question, answer: &AnswerContent, words: &Words, covered: Coverage<'_>) -> Scoring {
+fn score_question(question: &Question, answer: &AnswerContent) -> Scoring {
+    let words = Words::of_answer(answer);
+    let covered = rubric::coverage_in(question, &words);
     let ids = |points: &[&KeyPoint]| points.iter().map(|k| k.id.clone()).collect();
     let mut notes = Vec::new();
     let signals = if words.is_empty() {
@@ -179,7 +169,7 @@ fn score_question(question: &Question, answer: &AnswerContent, words: &Words, co
         None
     } else {
         notes.push(coverage_note(&covered));
-        Some(read_signals(question, answer, words, covered.fraction(), &mut notes))
+        Some(read_signals(question, answer, &words, covered.fraction(), &mut notes))
     };
     Scoring {
         dimensions: question
