@@ -273,6 +273,12 @@ impl Actor {
         let mut idle_since = Instant::now();
         loop {
             self.settle(session);
+            if self.minutes.is_none() && matches!(session.state().status, Status::Live | Status::Ending { .. }) {
+                // Leased before anyone hears the interview runs: were this node to die right
+                // after, a sweep elsewhere must find it (below, after the flush, the lease is
+                // also kept for a frozen session and released).
+                self.keep_lease(true).await;
+            }
             if let Err(stop) = self.flush(session, epoch).await {
                 return stop;
             }
