@@ -273,10 +273,10 @@ impl Actor {
         let mut idle_since = Instant::now();
         loop {
             self.settle(session);
-            if self.minutes.is_none() && matches!(session.state().status, Status::Live | Status::Ending { .. }) {
+            if self.needs_lease(session, false) {
                 // Leased before anyone hears the interview runs: were this node to die right
-                // after, a sweep elsewhere must find it (below, after the flush, the lease is
-                // also kept for a frozen session and released).
+                // after, a sweep elsewhere must find it. Released only after the flush: an end
+                // not yet stored still needs it.
                 self.keep_lease(true).await;
             }
             if let Err(stop) = self.flush(session, epoch).await {
@@ -293,10 +293,7 @@ impl Actor {
             // connected. Otherwise the task stops once idle; an ended session lingers briefly
             // so that a connect racing with its end is served here, not by a new task.
             let frozen = !self.unstored.is_empty();
-            // A metered session's hold of minutes is its lease: renewed every slice, and the
-            // sweep of expired holds takes it over (`runtime/minutes.rs`).
-            let running = matches!(session.state().status, Status::Live | Status::Ending { .. });
-            self.keep_lease((running || frozen) && self.minutes.is_none()).await;
+            self.keep_lease(self.needs_lease(session, frozen)).await;
             let transcribing = self.voice.as_ref().is_some_and(|v| v.busy());
             let busy =
                 self.subscriber.is_some() || self.turn.is_some() || !self.scores.is_empty() || frozen || transcribing;
@@ -466,6 +463,15 @@ impl Actor {
 
     /// Takes or gives up the session's lease when whether it needs one changed: it does while
     /// its clock runs (live or ending) and while events wait for the store.
+    /// A running interview, or one whose events could not be stored yet (frozen), is leased so
+    /// that another node's sweep takes it over should this one die. A metered session's hold of
+    /// minutes is its lease instead: renewed every slice, and the sweep of expired holds takes
+    /// it over (`runtime/minutes.rs`).
+    fn needs_lease(&self, session: &Session, frozen: bool) -> bool {
+        let running = matches!(session.state().status, Status::Live | Status::Ending { .. });
+        self.minutes.is_none() && (running || frozen)
+    }
+
     async fn keep_lease(&mut self, needed: bool) {
         if self.lease == Some(needed) {
             return;
