@@ -14,15 +14,17 @@
 use aide::OperationInput;
 use aide::axum::ApiRouter;
 use aide::generate::{GenContext, in_context};
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use aide::openapi::{self, Info, OpenApi, Operation, ReferenceOr, SecurityScheme, StatusCode};
+use aide::openapi::{self, Info, OpenApi, Operation, ReferenceOr, SchemaObject, SecurityScheme, StatusCode};
 use aide::transform::TransformOperation;
 use axum::Router;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
-use schemars::generate::SchemaSettings;
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{Schema, SchemaGenerator};
 use serde_json::{Value, json};
 use viva_protocol::rest::ApiError;
 
@@ -65,12 +67,11 @@ where
     S: Clone + Send + Sync + 'static,
 {
     // aide generates into a thread-local context while the routes are declared, and resets it
-    // when the document is finished: set it up each time, before.
-    in_context(|ctx| {
-        ctx.schema = SchemaSettings::draft2020_12()
-            .with(|settings| settings.definitions_path = "#/components/schemas/".into())
-            .into_generator();
-    });
+    // when the document is finished: set it up each time, before. Its generator describes what
+    // requests take (bodies, path and query parameters) as deserialized; responses have their
+    // own, as serialized ([`RESPONSES`]).
+    in_context(|ctx| ctx.schema = generator(Contract::Deserialize));
+    RESPONSES.set(generator(Contract::Serialize));
     aide::generate::infer_responses(false);
     let mut api = OpenApi {
         info: Info {
@@ -85,9 +86,53 @@ where
         api.security_scheme(BEARER, bearer_scheme("`dev:<user>` with `--auth dev`, or a JWT with `--auth jwt`"))
             .security_scheme(ADMIN, bearer_scheme("the token given to `--admin-token`"))
     });
+    add_response_schemas(&mut api);
     let text = serde_json::to_string_pretty(&api).expect("the document serializes") + "\n";
     DOCUMENT.get_or_init(|| text.clone());
     (router, text)
+}
+
+thread_local! {
+    /// The schemas of response bodies, described as they are serialized: a field that is
+    /// always written is `required`, even when it may be `null` (docs/protocol.md's `T|null`),
+    /// as in `rest.schema.json` (protocol/tests/schema.rs).
+    static RESPONSES: RefCell<SchemaGenerator> = RefCell::new(generator(Contract::Serialize));
+}
+
+fn generator(contract: Contract) -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "#/components/schemas/".into();
+            settings.contract = contract;
+        })
+        .into_generator()
+}
+
+/// The schema of a response body of type `T` (a reference to it in the components).
+fn response_schema<T: JsonSchema>() -> Schema {
+    RESPONSES.with_borrow_mut(|generator| generator.subschema_for::<T>())
+}
+
+/// Adds the response bodies' schemas to the document's components, beside the requests'. A
+/// type in both (`Candidate`: taken by `POST /v1/sessions`, written in exports) must read the
+/// same both ways, its optional fields left out when empty: one name cannot stand for two
+/// schemas, and the document is checked by a test (gateway/tests/openapi.rs), so this fails
+/// there first.
+fn add_response_schemas(api: &mut OpenApi) {
+    let definitions = RESPONSES.with_borrow_mut(|generator| generator.take_definitions(true));
+    let schemas = &mut api.components.get_or_insert_with(Default::default).schemas;
+    for (name, schema) in definitions {
+        let json_schema = Schema::try_from(schema).expect("schemars generates schemas");
+        if let Some(existing) = schemas.get(&name) {
+            assert!(
+                existing.json_schema == json_schema,
+                "`{name}` is described differently as a request body and as a response body"
+            );
+            continue;
+        }
+        schemas.insert(name, SchemaObject { json_schema, example: None, external_docs: None });
+    }
+    schemas.sort_keys();
 }
 
 fn bearer_scheme(description: &str) -> SecurityScheme {
@@ -124,7 +169,7 @@ impl Doc for TransformOperation<'_> {
     }
 
     fn ok<T: JsonSchema>(mut self, status: u16, description: &str) -> Self {
-        let schema = in_context(|ctx| ctx.schema.subschema_for::<T>());
+        let schema = response_schema::<T>();
         let response = json!({"description": description, "content": {"application/json": {"schema": schema}}});
         respond(self.inner_mut(), status, response);
         self
@@ -142,7 +187,7 @@ impl Doc for TransformOperation<'_> {
     }
 
     fn error(mut self, status: u16, description: &str) -> Self {
-        in_context(|ctx| error(ctx, self.inner_mut(), status, description));
+        error(self.inner_mut(), status, description);
         self
     }
 
@@ -183,8 +228,8 @@ fn respond(operation: &mut Operation, status: u16, response: Value) {
 }
 
 /// An `ApiError` response, with the headers [`AppError`]'s responses carry at that status.
-fn error(ctx: &mut GenContext, operation: &mut Operation, status: u16, description: &str) {
-    let schema = ctx.schema.subschema_for::<ApiError>();
+fn error(operation: &mut Operation, status: u16, description: &str) {
+    let schema = response_schema::<ApiError>();
     let headers = match status {
         401 => json!({"WWW-Authenticate": {"description": "`Bearer`", "required": true, "schema": {"type": "string"}}}),
         429 | 503 => json!({"Retry-After": {
@@ -207,18 +252,18 @@ fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> T {
 
 /// A route that takes a [`User`] needs the user's bearer token.
 impl OperationInput for User {
-    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+    fn operation_input(_: &mut GenContext, operation: &mut Operation) {
         operation.security = vec![[(BEARER.to_owned(), Vec::new())].into_iter().collect()];
-        error(ctx, operation, 401, "`unauthorized`: a missing or bad bearer token");
+        error(operation, 401, "`unauthorized`: a missing or bad bearer token");
     }
 }
 
 /// A route that takes an [`Admin`] needs the admin token, and exists only with one.
 impl OperationInput for Admin {
-    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+    fn operation_input(_: &mut GenContext, operation: &mut Operation) {
         operation.security = vec![[(ADMIN.to_owned(), Vec::new())].into_iter().collect()];
-        error(ctx, operation, 401, "`unauthorized`: a missing or wrong admin token");
-        error(ctx, operation, 404, "`not_found`: the gateway runs without `--admin-token` (no admin route exists)");
+        error(operation, 401, "`unauthorized`: a missing or wrong admin token");
+        error(operation, 404, "`not_found`: the gateway runs without `--admin-token` (no admin route exists)");
     }
 }
 

@@ -9,15 +9,15 @@ use crate::{DimensionScore, EndReason, ErrorCode};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Candidate {
     /// Role applied for, e.g. `backend` (at most 100 characters).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100))]
     pub role: Option<String>,
     /// Level, e.g. `senior` (at most 100 characters).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100))]
     pub level: Option<String>,
     /// Résumé as plain text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_text: Option<String>,
 }
 
@@ -28,7 +28,7 @@ pub struct CreateSession {
     #[schemars(example = "senior-backend")]
     pub plan: String,
     /// Optional candidate profile.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate: Option<Candidate>,
     /// Adaptive practice: the interviewer prefers the questions and follow-ups that target the
     /// caller's recurring weaknesses on this plan (`GET /v1/me/progress`); the report says
@@ -495,7 +495,7 @@ pub struct CreditRequest {
     #[schemars(length(min = 1, max = 200))]
     pub idempotency_key: String,
     /// Why, kept in the ledger (at most 500 bytes).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 500))]
     pub reason: Option<String>,
 }

@@ -526,7 +526,8 @@ fn create_session_adapts_only_when_asked() {
     use viva_protocol::rest::CreateSession;
     let plain: CreateSession = serde_json::from_str(r#"{"plan":"senior-backend"}"#).unwrap();
     assert!(!plain.adapt);
-    assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"plan":"senior-backend","candidate":null}"#);
+    // Written as little as read: no candidate and no `adapt` when there is none.
+    assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"plan":"senior-backend"}"#);
     let adaptive: CreateSession = serde_json::from_str(r#"{"plan":"senior-backend","adapt":true}"#).unwrap();
     assert!(adaptive.adapt);
     assert_eq!(serde_json::from_str::<CreateSession>(&serde_json::to_string(&adaptive).unwrap()).unwrap(), adaptive);
