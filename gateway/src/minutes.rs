@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use viva_engine::core::UserId;
 use viva_engine::meter::MAX_PAGE;
+use viva_protocol::object::Object;
 use viva_protocol::rest::{CreditRequest, Credited, Usage};
 
 use crate::AppState;
@@ -76,10 +77,10 @@ pub async fn credit(
     State(state): State<AppState>,
     _: Admin,
     PathParams(UserPath { user }): PathParams<UserPath>,
-    body: Result<Json<CreditRequest>, JsonRejection>,
+    body: Result<Json<Object<CreditRequest>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Credited>), AppError> {
     let user = user_id(&user)?;
-    let Json(credit) = body.map_err(|e| json_body_refused("bad credit", &e))?;
+    let Json(Object(credit)) = body.map_err(|e| json_body_refused("bad credit", &e))?;
     let credited = state.engine.credit(&user, &credit).await?;
     let status = if credited.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(credited)))

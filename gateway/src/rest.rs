@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use viva_protocol::object::Object;
 use viva_protocol::rest::{
     CreateSession, Events, MySessions, Plans, Progress, Recording, Report, SessionCreated, SessionView, SocketTicket,
 };
@@ -30,9 +31,9 @@ pub struct SessionPath {
 pub async fn create_session(
     State(state): State<AppState>,
     user: User,
-    body: Result<Json<CreateSession>, JsonRejection>,
+    body: Result<Json<Object<CreateSession>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), AppError> {
-    let Json(body) = body.map_err(|e| json_body_refused("", &e))?;
+    let Json(Object(body)) = body.map_err(|e| json_body_refused("", &e))?;
     state.node.refuse_if_draining()?;
     let candidate = body.candidate.unwrap_or_default().into();
     let meta = match body.adapt {

@@ -184,7 +184,11 @@ async fn bad_rest_requests_get_json_errors() {
             .body(body)
             .send()
     };
-    for (body, status) in [("{", 400), (r#"{"plan":"no-such-plan"}"#, 400), (r#"{"plan":7}"#, 400), ("{}", 400)] {
+    // Arrays where objects belong: serde's derive alone would read `["senior-backend"]` as a
+    // body and `[null]` as an empty candidate.
+    let arrays = [r#"["senior-backend"]"#, r#"{"plan":"senior-backend","candidate":[null,"senior"]}"#];
+    let shapes = [("{", 400), (r#"{"plan":"no-such-plan"}"#, 400), (r#"{"plan":7}"#, 400), ("{}", 400)];
+    for (body, status) in shapes.into_iter().chain(arrays.map(|body| (body, 400))) {
         let response = post(body).await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{body}");
         let error: serde_json::Value = response.json().await.unwrap();

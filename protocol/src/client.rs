@@ -19,7 +19,7 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<MessageId>,
         /// Speak and listen instead of (or besides) typing and reading.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::object::optional")]
         voice: Option<Voice>,
     },
     /// Answer the current question in prose.

@@ -15,6 +15,7 @@ pub mod client;
 pub mod close;
 pub mod codec;
 pub mod error;
+pub mod object;
 pub mod rest;
 pub mod server;
 pub mod state;

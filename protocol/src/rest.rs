@@ -28,7 +28,7 @@ pub struct CreateSession {
     #[schemars(example = "senior-backend")]
     pub plan: String,
     /// Optional candidate profile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::object::optional")]
     pub candidate: Option<Candidate>,
     /// Adaptive practice: the interviewer prefers the questions and follow-ups that target the
     /// caller's recurring weaknesses on this plan (`GET /v1/me/progress`); the report says

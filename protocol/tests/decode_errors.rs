@@ -228,6 +228,17 @@ fn known_type_with_wrong_field_type() {
         br#"{"type":"ping","id":7}"#,
         expect![["Err(invalid_message: invalid `ping`: invalid type: integer `7`, expected a string)"]],
     );
+    // A struct from an array of its fields in order: what serde's derive would take.
+    check(
+        Json,
+        br#"{"type":"session.start","voice":[true,false]}"#,
+        expect!["Err(invalid_message: invalid `session.start`: invalid type: sequence, expected an object)"],
+    );
+    check(
+        Encoding::MsgPack,
+        &msgpack(json!({"type": "session.start", "voice": [true, false]})),
+        expect!["Err(invalid_message: invalid `session.start`: invalid type: sequence, expected an object)"],
+    );
 }
 
 // ---- ids and sizes ------------------------------------------------------------------------
