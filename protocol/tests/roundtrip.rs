@@ -351,6 +351,20 @@ proptest! {
         }
     }
 
+    /// What the gateway sends is what serde writes, `turn.delta`'s own JSON writer included.
+    #[test]
+    fn encode_message_writes_what_serde_writes(message in server_message()) {
+        for encoding in ENCODINGS {
+            prop_assert_eq!(encoding.encode_message(&message).unwrap(), encoding.encode(&message).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_turn_delta_is_written_as_serde_writes_it(turn_id in any::<u32>(), index in any::<u32>(), text in any::<String>()) {
+        let message = ServerMessage::TurnDelta(TurnDelta { turn_id, index, text });
+        prop_assert_eq!(Encoding::Json.encode_message(&message).unwrap(), Encoding::Json.encode(&message).unwrap());
+    }
+
     #[test]
     fn decode_client_never_panics_on_bytes(bytes in vec(any::<u8>(), 0..512)) {
         for encoding in ENCODINGS {

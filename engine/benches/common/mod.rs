@@ -79,10 +79,10 @@ pub fn interview(plan: &Arc<Plan>, encode: bool) -> u64 {
                 }
                 Output::Persist(entry) if encode => {
                     let message = entry.to_message(&"ses_bench".into());
-                    black_box(Encoding::Json.encode(&message).expect("a server message encodes"));
+                    black_box(Encoding::Json.encode_message(&message).expect("a server message encodes"));
                 }
                 Output::Send(message) if encode => {
-                    black_box(Encoding::Json.encode(&message).expect("a server message encodes"));
+                    black_box(Encoding::Json.encode_message(&message).expect("a server message encodes"));
                 }
                 Output::Persist(entry) => {
                     black_box(entry);

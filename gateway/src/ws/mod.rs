@@ -469,7 +469,7 @@ impl Socket {
 fn frame(encoding: Encoding, message: &ServerMessage) -> Message {
     // The protocol's own types always encode (the round-trip tests prove it); were one not
     // to, the client gets an empty frame it reports as malformed, and the log says why.
-    let bytes = encoding.encode(message).unwrap_or_else(|error| {
+    let bytes = encoding.encode_message(message).unwrap_or_else(|error| {
         tracing::error!(%error, "cannot encode {}", message.type_name());
         Vec::new()
     });
