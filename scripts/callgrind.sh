@@ -6,7 +6,8 @@
 # interview of the process: the first builds what is built once), and prints the instructions
 # per interview. Needs valgrind (Debian's `valgrind`).
 #
-#   scripts/callgrind.sh            every shipped plan
+#   scripts/callgrind.sh            every shipped plan, then each recording's answers
+#                                   (load-tests/recordings: long prose and code)
 #   scripts/callgrind.sh PLAN...    those plans
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +20,22 @@ plans=("$@")
 [ ${#plans[@]} -gt 0 ] || mapfile -t plans < <("$bin" | cut -d: -f1)
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
+# count NAME ARGS...: the instructions of one measured interview.
+count() {
+    local name=$1
+    shift
+    valgrind --tool=callgrind --callgrind-out-file="$out/$name.out" --toggle-collect='*instructions::measured*' \
+        "$bin" "$@" >"$out/$name.log" 2>&1
+    inputs="$(grep -o '[0-9]* inputs' "$out/$name.log" | cut -d' ' -f1)"
+    instructions="$(awk '/^(summary|totals):/ { print $2; exit }' "$out/$name.out")"
+    printf '%-36s %14s instructions per interview (%s inputs)\n' "$name" "$instructions" "$inputs"
+}
 for plan in "${plans[@]}"; do
-    valgrind --tool=callgrind --callgrind-out-file="$out/$plan.out" --toggle-collect='*instructions::measured*' \
-        "$bin" "$plan" >"$out/$plan.log" 2>&1
-    inputs="$(grep -o '[0-9]* inputs' "$out/$plan.log" | cut -d' ' -f1)"
-    instructions="$(awk '/^(summary|totals):/ { print $2; exit }' "$out/$plan.out")"
-    printf '%-16s %14s instructions per interview (%s inputs)\n' "$plan" "$instructions" "$inputs"
+    count "$plan" "$plan"
 done
+# With every plan: the recordings' answers too (long prose and code, as viva-load sends them).
+if [ $# -eq 0 ]; then
+    for recording in load-tests/recordings/*.jsonl; do
+        count "recorded $(basename "$recording" .jsonl)" --recorded "$recording"
+    done
+fi

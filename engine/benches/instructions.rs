@@ -13,12 +13,28 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use viva_engine::plan::{Plan, PlanCatalog};
+use viva_protocol::ClientMessage;
 
 fn main() {
     let catalog = PlanCatalog::shipped();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    // `--recorded FILE`: the interview with a recording's answers (long prose, code), as
+    // `viva-load replay` sends them; the scripted interview's answers are one sentence each.
+    if let [flag, file] = args.as_slice()
+        && flag == "--recorded"
+    {
+        let (plan_id, answers) = recorded_answers(std::path::Path::new(file));
+        let plan = catalog.get(&plan_id).expect("the recording's plan is shipped");
+        let answer =
+            |_: &str, n: u32| answers.get(n as usize - 1).cloned().unwrap_or(ClientMessage::SessionEnd { id: None });
+        common::interview_answering(black_box(plan), true, answer);
+        let inputs = measured_recorded(black_box(plan), answer);
+        println!("{file}: {inputs} inputs");
+        return;
+    }
     // One plan per run when named (the script runs each under callgrind on its own).
-    let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-    for plan in catalog.iter().filter(|p| only.as_deref().is_none_or(|o| o == p.id)) {
+    let only = args.first();
+    for plan in catalog.iter().filter(|p| only.is_none_or(|o| *o == p.id)) {
         common::interview(black_box(plan), true);
         let inputs = measured(black_box(plan));
         println!("{}: {inputs} inputs", plan.id);
@@ -29,4 +45,28 @@ fn main() {
 #[inline(never)]
 fn measured(plan: &Arc<Plan>) -> u64 {
     common::interview(plan, true)
+}
+
+/// The same for an interview with recorded answers.
+#[inline(never)]
+fn measured_recorded(plan: &Arc<Plan>, answer: impl FnMut(&str, u32) -> ClientMessage) -> u64 {
+    common::interview_answering(plan, true, answer)
+}
+
+/// The answers of a recording (`load-tests/recordings/<plan>.<name>.jsonl`, what `viva-load
+/// replay` sends): its plan and its `answer.submit` and `code.submit` messages, in order.
+pub fn recorded_answers(path: &std::path::Path) -> (String, Vec<ClientMessage>) {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        message: ClientMessage,
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).expect("a recording's file name");
+    let plan = name.split('.').next().expect("<plan>.<name>.jsonl").to_owned();
+    let text = std::fs::read_to_string(path).expect("a readable recording");
+    let answers = text
+        .lines()
+        .map(|line| serde_json::from_str::<Line>(line).expect("a recording's line").message)
+        .filter(|m| matches!(m, ClientMessage::AnswerSubmit { .. } | ClientMessage::CodeSubmit { .. }))
+        .collect();
+    (plan, answers)
 }

@@ -39,6 +39,12 @@ fn answer(plan: &Plan, question_id: &str, n: u32) -> ClientMessage {
 /// `encode`, every message the driver would send is encoded as JSON too.
 #[inline(never)]
 pub fn interview(plan: &Arc<Plan>, encode: bool) -> u64 {
+    interview_answering(plan, encode, |question_id, n| answer(plan, question_id, n))
+}
+
+/// [`interview`] with the answers `answer(question_id, n)` gives (the `n`th answer, from 1);
+/// `SessionEnd` ends the interview early.
+pub fn interview_answering(plan: &Arc<Plan>, encode: bool, mut answer: impl FnMut(&str, u32) -> ClientMessage) -> u64 {
     let params = SessionParams {
         session_id: "ses_bench".into(),
         user_id: "user".into(),
@@ -96,7 +102,7 @@ pub fn interview(plan: &Arc<Plan>, encode: bool) -> u64 {
         if let Some(question_id) = session.state().awaiting().and_then(|t| t.question_id.clone()) {
             answers += 1;
             now = now.plus_ms(30_000);
-            session.handle_client(answer(plan, &question_id, answers), now);
+            session.handle_client(answer(&question_id, answers), now);
             inputs += 1;
         } else if !session.is_ended() {
             panic!("the interview neither waits for an answer nor ended");
