@@ -55,7 +55,7 @@ fn measured_recorded(plan: &Arc<Plan>, answer: impl FnMut(&str, u32) -> ClientMe
 
 /// The answers of a recording (`load-tests/recordings/<plan>.<name>.jsonl`, what `viva-load
 /// replay` sends): its plan and its `answer.submit` and `code.submit` messages, in order.
-pub fn recorded_answers(path: &std::path::Path) -> (String, Vec<ClientMessage>) {
+fn recorded_answers(path: &std::path::Path) -> (String, Vec<ClientMessage>) {
     #[derive(serde::Deserialize)]
     struct Line {
         message: ClientMessage,
